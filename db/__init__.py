@@ -1,0 +1,1 @@
+"""Data access for RedGrid: models, migrations, queries and the demo data generator."""

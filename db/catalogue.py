@@ -1,0 +1,37 @@
+"""The demand catalogue: 5 categories and 46 items of the property-domain responsibility manual."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+CATALOGUE_CSV = Path(__file__).with_name("data") / "demand_catalogue.csv"
+
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    code: str
+    category_code: str
+    category_zh: str
+    category_en: str
+    name_zh: str
+    name_en: str
+    lead_unit_kind: str
+    cooperating_unit_kinds: tuple[str, ...]
+    deadline_class: str
+
+
+def load_catalogue(path: Path = CATALOGUE_CSV) -> list[CatalogueItem]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return [
+            CatalogueItem(
+                code=row["code"], category_code=row["category_code"],
+                category_zh=row["category_zh"], category_en=row["category_en"],
+                name_zh=row["item_zh"], name_en=row["item_en"],
+                lead_unit_kind=row["lead_unit_kind"],
+                cooperating_unit_kinds=tuple(k for k in row["cooperating_unit_kinds"].split(";") if k),
+                deadline_class=row["deadline_class"],
+            )
+            for row in csv.DictReader(f)
+        ]

@@ -1,0 +1,305 @@
+"""SQLAlchemy + GeoAlchemy2 models of RedGrid's places, people, units and tickets.
+
+Glossary: street 街道, zone 片区, community 社区, compound 小区, building 楼栋, grid cell 网格,
+station 驿站, clinic point 诊疗点, canteen 幸福食堂, service room 社服用房, ticket 工单.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from geo.types import SRID_METRIC, SRID_WGS84
+
+OPEN_STATUSES = ("SUBMITTED", "DISPATCHED", "IN_PROGRESS")
+TICKET_STATUSES = (*OPEN_STATUSES, "RESOLVED", "CLOSED", "REJECTED")
+LEVELS = ("COMMUNITY", "STREET", "COUNTY")
+CHANNELS = (
+    "HOTLINE_12345", "RECEPTION_DAY", "PLAZA_REPORT", "DOOR_KNOCKING",
+    "QR_CODE", "SUPERVISOR", "GRID_PATROL", "ONLINE",
+)
+FACILITY_KINDS = ("STATION", "CLINIC", "CANTEEN", "SERVICE_ROOM")
+VOLUNTEER_ROLES = ("BUILDING_HEAD", "RED_COLLAR_SECRETARY", "SUPERVISOR", "GRID_WORKER")
+DEADLINE_CLASSES = ("EMERGENCY_2H", "UTILITY_24H", "GENERAL_7D", "COMPLEX_15D")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _valid(column: str = "geom") -> CheckConstraint:
+    return CheckConstraint(f"ST_IsValid({column})", name=f"{column}_valid")
+
+
+def polygon(srid: int = SRID_WGS84) -> Geometry:
+    return Geometry("POLYGON", srid=srid, spatial_index=False)
+
+
+def multipolygon() -> Geometry:
+    return Geometry("MULTIPOLYGON", srid=SRID_WGS84, spatial_index=False)
+
+
+def point(srid: int = SRID_WGS84) -> Geometry:
+    return Geometry("POINT", srid=srid, spatial_index=False)
+
+
+def gist(table: str, column: str = "geom", **kw: object) -> Index:
+    return Index(f"ix_{table}_{column}", column, postgresql_using="gist", **kw)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DatasetInfo(Base):
+    """Key/value facts about the loaded data, e.g. that the demo data is synthetic."""
+
+    __tablename__ = "dataset_info"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Street(Base):
+    """A street 街道: the administrative unit above communities."""
+
+    __tablename__ = "streets"
+    code: Mapped[str] = mapped_column(String(9), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    geom = mapped_column(multipolygon(), nullable=False)
+    __table_args__ = (_valid(), gist("streets"))
+
+
+class Zone(Base):
+    """A zone 片区 led by a zone party committee; lies within one street."""
+
+    __tablename__ = "zones"
+    code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    street_code: Mapped[str] = mapped_column(ForeignKey("streets.code"), index=True)
+    secretary_name: Mapped[str] = mapped_column(String(32))
+    geom = mapped_column(multipolygon(), nullable=False)
+    __table_args__ = (_valid(), gist("zones"))
+
+
+class Community(Base):
+    """An urban community 社区."""
+
+    __tablename__ = "communities"
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    zone_code: Mapped[str] = mapped_column(ForeignKey("zones.code"), index=True)
+    street_code: Mapped[str] = mapped_column(ForeignKey("streets.code"), index=True)
+    households: Mapped[int] = mapped_column(Integer, CheckConstraint("households >= 0"))
+    population: Mapped[int] = mapped_column(Integer, CheckConstraint("population >= 0"))
+    geom = mapped_column(polygon(), nullable=False)
+    __table_args__ = (_valid(), gist("communities"))
+
+
+class GridCell(Base):
+    """A grid cell 网格 of 300–500 households with a 15-digit GB/T 30428 code."""
+
+    __tablename__ = "grid_cells"
+    code: Mapped[str] = mapped_column(String(15), primary_key=True)
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
+    households: Mapped[int] = mapped_column(Integer)
+    geom = mapped_column(polygon(), nullable=False)
+    __table_args__ = (
+        _valid(),
+        gist("grid_cells"),
+        CheckConstraint("code ~ '^[0-9]{15}$'", name="code_digits"),
+    )
+
+
+class Compound(Base):
+    """A residential compound 小区."""
+
+    __tablename__ = "compounds"
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
+    households: Mapped[int] = mapped_column(Integer, CheckConstraint("households >= 0"))
+    population: Mapped[int] = mapped_column(Integer, CheckConstraint("population >= 0"))
+    geom = mapped_column(polygon(), nullable=False)
+    __table_args__ = (_valid(), gist("compounds"))
+
+
+class Building(Base):
+    """A residential building 楼栋 in a compound, with one building head 楼栋长."""
+
+    __tablename__ = "buildings"
+    code: Mapped[str] = mapped_column(String(24), primary_key=True)
+    compound_code: Mapped[str] = mapped_column(ForeignKey("compounds.code"), index=True)
+    cell_code: Mapped[str] = mapped_column(ForeignKey("grid_cells.code"), index=True)
+    floors: Mapped[int] = mapped_column(Integer)
+    households: Mapped[int] = mapped_column(Integer)
+    geom = mapped_column(polygon(), nullable=False)
+    __table_args__ = (_valid(), gist("buildings"))
+
+
+class Unit(Base):
+    """A responsible unit: community, street, county department, utility or property company."""
+
+    __tablename__ = "units"
+    code: Mapped[str] = mapped_column(String(24), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    community_code: Mapped[str | None] = mapped_column(ForeignKey("communities.code"))
+    street_code: Mapped[str | None] = mapped_column(ForeignKey("streets.code"))
+
+
+class PropertyContract(Base):
+    """A property company's contract for a compound, with its performance bond."""
+
+    __tablename__ = "property_contracts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    compound_code: Mapped[str] = mapped_column(ForeignKey("compounds.code"), index=True)
+    company_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)
+    manager_name: Mapped[str] = mapped_column(String(32))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    annual_fee_receivable: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    bond_rate: Mapped[Decimal] = mapped_column(Numeric(4, 3))
+    bond_amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    __table_args__ = (
+        CheckConstraint("bond_rate BETWEEN 0.05 AND 0.10", name="bond_rate_range"),
+        CheckConstraint("end_date IS NULL OR end_date > start_date", name="dates_ordered"),
+    )
+
+
+class DemandCategory(Base):
+    """One of the 5 major categories of the property-domain responsibility manual."""
+
+    __tablename__ = "demand_categories"
+    code: Mapped[str] = mapped_column(String(4), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(32))
+    name_en: Mapped[str] = mapped_column(String(64))
+
+
+class DemandItem(Base):
+    """One of the 46 demand items, with who leads, who cooperates and its deadline class."""
+
+    __tablename__ = "demand_items"
+    code: Mapped[str] = mapped_column(String(4), primary_key=True)
+    category_code: Mapped[str] = mapped_column(ForeignKey("demand_categories.code"))
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(128))
+    lead_unit_kind: Mapped[str] = mapped_column(String(32))
+    cooperating_unit_kinds: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    deadline_class: Mapped[str] = mapped_column(String(16))
+    __table_args__ = (CheckConstraint(_in("deadline_class", DEADLINE_CLASSES), name="deadline"),)
+
+
+class Facility(Base):
+    """A service facility: station 驿站, clinic point, canteen or service room."""
+
+    __tablename__ = "facilities"
+    code: Mapped[str] = mapped_column(String(24), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    subtype: Mapped[str | None] = mapped_column(String(32))
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
+    compound_code: Mapped[str | None] = mapped_column(ForeignKey("compounds.code"))
+    area_m2: Mapped[float | None] = mapped_column(Numeric(10, 1))
+    geom = mapped_column(point(), nullable=False)
+    __table_args__ = (
+        _valid(),
+        gist("facilities"),
+        CheckConstraint(_in("kind", FACILITY_KINDS), name="kind"),
+    )
+
+
+class Volunteer(Base):
+    """A party-member volunteer bound to a place: building head, secretary, supervisor, worker."""
+
+    __tablename__ = "volunteers"
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(24), index=True)
+    party_member: Mapped[bool] = mapped_column(Boolean)
+    employer: Mapped[str | None] = mapped_column(String(64))
+    building_code: Mapped[str | None] = mapped_column(ForeignKey("buildings.code"), index=True)
+    cell_code: Mapped[str | None] = mapped_column(ForeignKey("grid_cells.code"), index=True)
+    compound_code: Mapped[str | None] = mapped_column(ForeignKey("compounds.code"), index=True)
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
+    __table_args__ = (CheckConstraint(_in("role", VOLUNTEER_ROLES), name="role"),)
+
+
+class Ticket(Base):
+    """A resident's demand, a ticket 工单, tied to the grid cell that contains its point."""
+
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(24), unique=True)
+    item_code: Mapped[str] = mapped_column(ForeignKey("demand_items.code"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text)
+    reporter_name: Mapped[str | None] = mapped_column(String(64))
+    reporter_phone: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str] = mapped_column(String(12), server_default="COMMUNITY")
+    priority: Mapped[int] = mapped_column(Integer, server_default="0")
+    geom = mapped_column(point(), nullable=False)
+    geom_metric = mapped_column(point(SRID_METRIC), nullable=False)
+    cell_code: Mapped[str] = mapped_column(ForeignKey("grid_cells.code"), index=True)
+    compound_code: Mapped[str | None] = mapped_column(ForeignKey("compounds.code"), index=True)
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"))
+    zone_code: Mapped[str] = mapped_column(ForeignKey("zones.code"))
+    street_code: Mapped[str] = mapped_column(ForeignKey("streets.code"))
+    unit_code: Mapped[str | None] = mapped_column(ForeignKey("units.code"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    idempotency_caller: Mapped[str | None] = mapped_column(String(128))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (
+        _valid(),
+        gist("tickets"),
+        gist("tickets", "geom_metric"),
+        Index(
+            "ix_tickets_geom_metric_open", "geom_metric", postgresql_using="gist",
+            postgresql_where=text(_in("status", OPEN_STATUSES)),
+        ),
+        Index("ix_tickets_created", text("created_at DESC"), text("id DESC")),
+        Index("ix_tickets_community_created", "community_code", text("created_at DESC")),
+        UniqueConstraint("idempotency_caller", "idempotency_key", name="uq_tickets_idempotency"),
+        CheckConstraint(_in("status", TICKET_STATUSES), name="status"),
+        CheckConstraint(_in("level", LEVELS), name="level"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint("due_at > created_at", name="due_after_created"),
+    )
+
+
+class TicketEvent(Base):
+    """An append-only event in a ticket's history."""
+
+    __tablename__ = "ticket_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(128))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,213 @@
+"""Loads the deterministic synthetic demo dataset, and bulk tickets for benchmarks, with COPY."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import psycopg
+import shapely
+from shapely.geometry import MultiPolygon
+from shapely.geometry.base import BaseGeometry
+
+from db.catalogue import load_catalogue
+from db.demo.places import Places, plan_places
+from db.demo.services import (
+    COUNTY_UNITS,
+    plan_contracts,
+    plan_facilities,
+    plan_units,
+    plan_volunteers,
+)
+from db.demo.tickets import Item, TicketFactory, TicketRow, bulk_tickets, demo_tickets
+from geo.frame import LocalFrame
+
+# The county seat's centre (WGS-84).
+CENTRE = LocalFrame(lon0=118.657, lat0=34.918)
+DEFAULT_SEED = 20231
+Progress = Callable[[str, int, int], None]
+
+
+class SeedError(RuntimeError):
+    """The database is not in a state to seed, with what to do next."""
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def _wkb(geom: BaseGeometry, frame: LocalFrame = CENTRE) -> str:
+    g = shapely.set_srid(frame.geometry_to_lonlat(geom), 4326)
+    return shapely.to_wkb(g, hex=True, include_srid=True)
+
+
+def _multi(geom: BaseGeometry) -> BaseGeometry:
+    return geom if isinstance(geom, MultiPolygon) else MultiPolygon([geom])
+
+
+def _copy(conn: psycopg.Connection, table: str, columns: Sequence[str],
+          rows: Iterable[Sequence[Any]]) -> int:
+    n = 0
+    with conn.cursor() as cur, cur.copy(
+        f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    ) as copy:
+        for row in rows:
+            copy.write_row(row)
+            n += 1
+    return n
+
+
+def dataset_seed(conn: psycopg.Connection) -> int | None:
+    row = conn.execute("SELECT value FROM dataset_info WHERE key = 'seed'").fetchone()
+    return int(row[0]) if row else None
+
+
+def _items() -> list[Item]:
+    return [Item(i.code, i.category_code, i.lead_unit_kind, i.deadline_class, i.name_zh)
+            for i in load_catalogue()]
+
+
+def _factory(places: Places, seed: int, salt: int = 0) -> TicketFactory:
+    rng = random.Random(seed)
+    contracts = plan_contracts(rng, places)
+    county = {kind: f"U-{kind}" for kind in COUNTY_UNITS}
+    return TicketFactory(places, CENTRE, _items(), contracts, county, seed * 1000 + salt)
+
+
+def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noop) -> dict[str, int]:
+    """Writes the whole demo dataset in one transaction; returns the row count per table."""
+    counts: dict[str, int] = {}
+    with psycopg.connect(conninfo) as conn:
+        if dataset_seed(conn) is not None:
+            raise SeedError("the database already holds data; seed a fresh database "
+                            "(or drop this one) to load the demo again")
+        progress("places", 0, 7)
+        places = plan_places(seed)
+        rng = random.Random(seed)
+        contracts = plan_contracts(rng, places)
+        conn.execute("INSERT INTO dataset_info (key, value) VALUES "
+                     "('synthetic', 'true'), ('seed', %s), "
+                     "('note', 'Synthetic demo data modelled on Linshu County; not real records.')",
+                     (str(seed),))
+        counts["streets"] = _copy(conn, "streets", ("code", "name", "geom"),
+                                  ((c, n, _wkb(_multi(g))) for c, n, g in places.streets))
+        counts["zones"] = _copy(
+            conn, "zones", ("code", "name", "street_code", "secretary_name", "geom"),
+            ((c, n, s, f"{'王李张刘陈'[i]}书记", _wkb(_multi(g)))
+             for i, (c, n, s, g) in enumerate(places.zones)))
+        counts["communities"] = _copy(
+            conn, "communities",
+            ("code", "name", "zone_code", "street_code", "households", "population", "geom"),
+            ((c.code, c.name, c.zone_code, c.code[:9], c.households, c.population,
+              _wkb(c.polygon)) for c in places.communities))
+        progress("places", 1, 7)
+        counts["grid_cells"] = _copy(
+            conn, "grid_cells", ("code", "community_code", "households", "geom"),
+            ((c.code, c.community_code, c.households, _wkb(c.polygon)) for c in places.cells))
+        counts["compounds"] = _copy(
+            conn, "compounds",
+            ("code", "name", "community_code", "households", "population", "geom"),
+            ((c.code, c.name, c.community_code, c.households, c.population, _wkb(c.polygon))
+             for c in places.compounds))
+        counts["buildings"] = _copy(
+            conn, "buildings",
+            ("code", "compound_code", "cell_code", "floors", "households", "geom"),
+            ((b.code, b.compound_code, b.cell_code, b.floors, b.households, _wkb(b.polygon))
+             for c in places.compounds for b in c.buildings))
+        progress("places", 2, 7)
+        counts["units"] = _copy(conn, "units",
+                                ("code", "name", "kind", "community_code", "street_code"),
+                                plan_units(places))
+        counts["property_contracts"] = _copy(
+            conn, "property_contracts",
+            ("compound_code", "company_code", "manager_name", "start_date", "end_date",
+             "annual_fee_receivable", "bond_rate", "bond_amount"),
+            ((c.compound_code, c.company_code, c.manager_name, c.start_date, c.end_date,
+              c.annual_fee_receivable, c.bond_rate, c.bond_amount) for c in contracts))
+        catalogue = load_catalogue()
+        categories = {(i.category_code, i.category_zh, i.category_en) for i in catalogue}
+        counts["demand_categories"] = _copy(conn, "demand_categories",
+                                            ("code", "name_zh", "name_en"), sorted(categories))
+        counts["demand_items"] = _copy(
+            conn, "demand_items",
+            ("code", "category_code", "name_zh", "name_en", "lead_unit_kind",
+             "cooperating_unit_kinds", "deadline_class"),
+            ((i.code, i.category_code, i.name_zh, i.name_en, i.lead_unit_kind,
+              list(i.cooperating_unit_kinds), i.deadline_class) for i in catalogue))
+        progress("services", 3, 7)
+        facilities = plan_facilities(rng, places)
+        counts["facilities"] = _copy(
+            conn, "facilities",
+            ("code", "name", "kind", "subtype", "community_code", "compound_code", "area_m2",
+             "geom"),
+            ((f.code, f.name, f.kind, f.subtype, f.community_code, f.compound_code, f.area_m2,
+              _wkb(f.point)) for f in facilities))
+        counts["volunteers"] = _copy(
+            conn, "volunteers",
+            ("code", "name", "role", "party_member", "employer", "building_code", "cell_code",
+             "compound_code", "community_code"),
+            ((v.code, v.name, v.role, v.party_member, v.employer, v.building_code, v.cell_code,
+              v.compound_code, v.community_code) for v in plan_volunteers(rng, places)))
+        progress("tickets", 4, 7)
+        rows = demo_tickets(_factory(places, seed))
+        counts["tickets"], counts["ticket_events"] = _write_tickets(conn, rows)
+        progress("indexes", 6, 7)
+        conn.execute("SELECT setval(pg_get_serial_sequence('tickets', 'id'), "
+                     "(SELECT max(id) FROM tickets))")
+        conn.commit()
+        progress("done", 7, 7)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+    return counts
+
+
+TICKET_COLUMNS = (
+    "id", "code", "item_code", "channel", "description", "reporter_name", "reporter_phone",
+    "status", "level", "geom", "cell_code", "compound_code", "community_code", "zone_code",
+    "street_code", "unit_code", "created_at", "due_at", "updated_at", "version",
+)
+
+
+def _write_tickets(conn: psycopg.Connection, rows: list[TicketRow]) -> tuple[int, int]:
+    tickets = _copy(conn, "tickets", TICKET_COLUMNS, (_ticket_tuple(r) for r in rows))
+    events = _copy(conn, "ticket_events",
+                   ("ticket_id", "at", "action", "from_status", "to_status", "actor", "note"),
+                   ((r.id, *e) for r in rows for e in r.events))
+    return tickets, events
+
+
+def _ticket_tuple(r: TicketRow) -> tuple[Any, ...]:
+    return (
+        r.id, r.code, r.item.code, r.channel, r.description, r.reporter_name, r.reporter_phone,
+        r.status, r.level, f"SRID=4326;POINT({r.lon!r} {r.lat!r})", r.cell_code,
+        r.compound_code, r.community_code, r.zone_code, r.street_code, r.unit_code,
+        r.created_at, r.due_at, r.events[-1][0], len(r.events),
+    )
+
+
+def seed_bulk_tickets(conninfo: str, count: int, progress: Progress = _noop) -> int:
+    """Adds `count` tickets to a seeded database in streamed COPY chunks; returns the count."""
+    with psycopg.connect(conninfo) as conn:
+        seed = dataset_seed(conn)
+        if seed is None:
+            raise SeedError("no demo data here yet: run `redgrid seed --demo` first")
+        places = plan_places(seed)
+        first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM tickets").fetchone()
+        assert first is not None
+        start = int(first[0])
+        factory = _factory(places, seed, salt=start)
+        done = 0
+        progress("tickets", 0, count)
+        for chunk in bulk_tickets(factory, count, start):
+            _write_tickets(conn, chunk)
+            conn.commit()
+            done += len(chunk)
+            progress("tickets", done, count)
+        conn.execute("SELECT setval(pg_get_serial_sequence('tickets', 'id'), "
+                     "(SELECT max(id) FROM tickets))")
+        conn.commit()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("ANALYZE tickets")
+        conn.execute("ANALYZE ticket_events")
+    return done

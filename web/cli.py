@@ -1,0 +1,169 @@
+"""The `redgrid` command line: serve, run the embedded database, migrate, seed, export."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import psycopg
+import typer
+from sqlalchemy import make_url
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from db import migrate as migrations
+from db.cluster import ClusterError
+from db.engine import psycopg_conninfo, server_url
+from db.seed import DEFAULT_SEED, SeedError, seed_bulk_tickets, seed_demo
+from web.settings import Settings
+
+app = typer.Typer(help="RedGrid: map-based community governance over GraphQL.",
+                  no_args_is_help=True)
+db_app = typer.Typer(help="The embedded PostgreSQL + PostGIS cluster.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+def ensure_database(url: str) -> bool:
+    """Creates the database (with PostGIS) when missing; returns whether it did."""
+    name = make_url(url).database
+    with psycopg.connect(psycopg_conninfo(server_url(url)), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return not exists
+
+
+@db_app.command("up")
+def db_up() -> None:
+    """Starts the embedded cluster (initialising it on first use) and creates the database."""
+    settings = Settings.from_env()
+    if not settings.embedded:
+        _fail("DATABASE_URL is set: RedGrid uses that server and runs no cluster of its own")
+    try:
+        if settings.cluster.init():
+            console.print(f"initialised a cluster in {settings.cluster.pgdata}")
+        started = settings.cluster.start()
+    except ClusterError as exc:
+        _fail(str(exc))
+    created = ensure_database(settings.database_url)
+    console.print(("started" if started else "already running") + f" at {settings.cluster.socket_dir}"
+                  + ("; created database" if created else ""))
+
+
+@db_app.command("down")
+def db_down() -> None:
+    """Stops the embedded cluster."""
+    settings = Settings.from_env()
+    try:
+        stopped = settings.cluster.stop()
+    except ClusterError as exc:
+        _fail(str(exc))
+    console.print("stopped" if stopped else "not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Tells whether the database is reachable, and its migration revision."""
+    settings = Settings.from_env()
+    if settings.embedded:
+        running = settings.cluster.running()
+        console.print(f"embedded cluster in {settings.cluster.pgdata}: "
+                      + ("running" if running else "stopped"))
+        if not running:
+            raise typer.Exit(3)
+    try:
+        rev = migrations.current(settings.database_url)
+    except Exception as exc:  # noqa: BLE001 - report any connection failure plainly
+        _fail(f"cannot reach the database: {exc}")
+    console.print(f"revision: {rev or 'none (run `redgrid migrate`)'} (head {migrations.head()})")
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head",
+            down: Annotated[bool, typer.Option(help="downgrade to the revision")] = False) -> None:
+    """Applies the Alembic migrations (or, with --down, reverts to REVISION)."""
+    settings = Settings.from_env()
+    if down:
+        migrations.downgrade(settings.database_url, "base" if revision == "head" else revision)
+    else:
+        migrations.upgrade(settings.database_url, revision)
+    console.print(f"at revision {migrations.current(settings.database_url)}")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console)
+
+
+@app.command()
+def seed(
+    demo: Annotated[bool, typer.Option("--demo", help="load the synthetic Linshu demo")] = False,
+    seed: Annotated[int, typer.Option(help="random seed of the demo data")] = DEFAULT_SEED,
+    tickets: Annotated[int, typer.Option(help="extra bulk tickets for benchmarks")] = 0,
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="skip when data exists")] = False,
+) -> None:
+    """Loads the demo dataset and/or bulk tickets."""
+    settings = Settings.from_env()
+    conninfo = psycopg_conninfo(settings.database_url)
+    if not demo and not tickets:
+        _fail("say what to load: --demo, --tickets N, or both")
+    with _progress() as bar:
+        if demo:
+            task = bar.add_task("demo data", total=7)
+            try:
+                counts = seed_demo(conninfo, seed,
+                                   lambda stage, done, total: bar.update(
+                                       task, completed=done, description=f"demo: {stage}"))
+                bar.stop()
+                console.print(", ".join(f"{k} {v:,}" for k, v in counts.items()))
+            except SeedError as exc:
+                if not if_empty:
+                    _fail(str(exc))
+                console.print("demo data already loaded")
+        if tickets:
+            task = bar.add_task("bulk tickets", total=tickets)
+            try:
+                seed_bulk_tickets(conninfo, tickets,
+                                  lambda stage, done, total: bar.update(task, completed=done))
+            except SeedError as exc:
+                _fail(str(exc))
+
+
+@app.command("export-schema")
+def export_schema(
+    out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
+) -> None:
+    """Prints the GraphQL schema (SDL), as committed in schema.graphql."""
+    from schema import build_schema
+
+    sdl = build_schema().as_str() + "\n"
+    if out:
+        out.write_text(sdl, encoding="utf-8")
+    else:
+        sys.stdout.write(sdl)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+) -> None:
+    """Serves GraphQL at /graphql and the map at / (uvicorn)."""
+    import uvicorn
+
+    from web.app import create_app
+
+    settings = Settings.from_env()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
+                log_level="info", access_log=False)
+
+
+if __name__ == "__main__":
+    app()
