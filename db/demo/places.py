@@ -182,10 +182,9 @@ def _place_rect(rng: random.Random, inner: Polygon, taken: list[Polygon],
     return None
 
 
-def _layout_buildings(rect: Polygon, count: int) -> list[Polygon]:
+def _layout_buildings(rect: Polygon, count: int, cols: int) -> list[Polygon]:
     """Slab buildings facing south in rows, 60 x 14 m with 75 m / 40 m pitch."""
     xmin, ymin, xmax, ymax = rect.bounds
-    cols = max(1, int((xmax - xmin - 20) // 75))
     out: list[Polygon] = []
     for i in range(count):
         row, col = divmod(i, cols)
@@ -222,7 +221,7 @@ def plan_compounds(rng: random.Random, communities: list[CommunityPlan]) -> list
             code = f"{comm.code}C{j + 1:02d}"
             plan = CompoundPlan(code=code, name=name or next(generated), community_code=comm.code,
                                 polygon=rect, households=0, population=0)
-            for b, poly in enumerate(_layout_buildings(rect, nb), start=1):
+            for b, poly in enumerate(_layout_buildings(rect, nb, cols), start=1):
                 floors = rng.choice((6, 6, 11, 18, 26))
                 households = min(2 * floors * rng.choice((2, 3)), 104)
                 plan.buildings.append(BuildingPlan(

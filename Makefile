@@ -1,0 +1,26 @@
+# RedGrid: `make run` serves the demo, `make test` passes the tests; both set up everything.
+.PHONY: setup run test bench lint schema clean
+
+setup:
+	bash scripts/setup.sh
+
+run: setup
+	bash scripts/run.sh
+
+test:
+	bash scripts/setup.sh --with-browser
+	bash scripts/test.sh
+
+bench: setup
+	bash scripts/bench.sh
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+
+schema: setup
+	.venv/bin/redgrid export-schema --out schema.graphql
+
+clean:
+	-.venv/bin/redgrid db down
+	rm -rf .data .venv node_modules

@@ -1,0 +1,1 @@
+"""Spatial and relational queries; every function takes its connection as `conn`."""

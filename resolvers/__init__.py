@@ -1,0 +1,1 @@
+"""Business rules of RedGrid: places, tickets and their errors, independent of GraphQL."""

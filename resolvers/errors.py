@@ -1,0 +1,45 @@
+"""Expected failures as data with a stable code."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+
+class ErrorCode(str, enum.Enum):  # noqa: UP042 - str values are the stable wire codes
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    OUTSIDE_COVERAGE = "OUTSIDE_COVERAGE"
+    NOT_FOUND = "NOT_FOUND"
+    UNKNOWN_ITEM_CODE = "UNKNOWN_ITEM_CODE"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    CONFLICT = "CONFLICT"
+    IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    RATE_LIMITED = "RATE_LIMITED"
+
+
+class DomainError(Exception):
+    """An expected failure: reported to the caller with its code, never masked."""
+
+    def __init__(self, code: ErrorCode, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code.value}
+        if self.field:
+            out["field"] = self.field
+        return out
+
+    def at(self, prefix: str) -> DomainError:
+        """The same error with its field placed under an input path, e.g. `input.point`."""
+        field = f"{prefix}.{self.field}" if self.field else prefix
+        return DomainError(self.code, self.message, field)
+
+
+def bad_input(message: str, field: str | None = None) -> DomainError:
+    return DomainError(ErrorCode.BAD_USER_INPUT, message, field)

@@ -1,0 +1,47 @@
+"""Turns caller coordinates in any supported datum into validated WGS-84 values."""
+
+from __future__ import annotations
+
+import math
+
+from geo.datum import bbox_to_wgs84, to_wgs84
+from geo.types import BBox, Crs, GeoInputError, LonLat
+from resolvers.errors import DomainError, ErrorCode, bad_input
+
+
+def _domain(exc: GeoInputError, prefix: str) -> DomainError:
+    field = f"{prefix}.{exc.field}" if exc.field else prefix
+    return DomainError(ErrorCode(exc.code), exc.message, field)
+
+
+def point_wgs84(lon: float, lat: float, crs: Crs, *, field: str = "point") -> LonLat:
+    """A validated WGS-84 point from coordinates in `crs`."""
+    try:
+        given = LonLat(lon, lat)
+        wlon, wlat = to_wgs84(given.lon, given.lat, crs)
+        return LonLat(wlon, wlat)
+    except GeoInputError as exc:
+        raise _domain(exc, field) from None
+
+
+def bbox_wgs84(west: float, south: float, east: float, north: float, crs: Crs,
+               *, field: str = "bbox") -> BBox:
+    """A validated WGS-84 box from a box in `crs` (the envelope of its converted outline)."""
+    try:
+        return bbox_to_wgs84(BBox(west, south, east, north), crs)
+    except GeoInputError as exc:
+        raise _domain(exc, field) from None
+
+
+def limit(first: int, *, cap: int, field: str = "first") -> int:
+    """`first` capped at `cap`; below 1 is an error."""
+    if first < 1:
+        raise bad_input(f"`{field}` must be at least 1, got {first}", field)
+    return min(first, cap)
+
+
+def radius(radius_m: float, *, maximum: float = 50_000.0, field: str = "radiusM") -> float:
+    if not math.isfinite(radius_m) or radius_m <= 0 or radius_m > maximum:
+        raise bad_input(f"`{field}` must be a number of metres in (0, {maximum:,.0f}], "
+                        f"got {radius_m}", field)
+    return radius_m

@@ -1,0 +1,110 @@
+"""Creating a ticket 工单: validate, locate, route to the responsible unit, set the deadline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.queries import ticket_writes as writes
+from db.routing import route_unit
+from geo.types import LonLat
+from resolvers.errors import DomainError, ErrorCode, bad_input
+from resolvers.places import locate
+
+SHANGHAI = timezone(timedelta(hours=8))
+DEADLINES = {
+    "EMERGENCY_2H": timedelta(hours=2),
+    "UTILITY_24H": timedelta(hours=24),
+    "GENERAL_7D": timedelta(days=7),
+    "COMPLEX_15D": timedelta(days=15),
+}
+MAX_DESCRIPTION = 2000
+_PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,19}$")
+
+
+@dataclass(frozen=True)
+class CreateTicketArgs:
+    point: LonLat
+    item_code: str
+    description: str
+    channel: str
+    reporter_name: str | None = None
+    reporter_phone: str | None = None
+
+
+def _validated(args: CreateTicketArgs) -> CreateTicketArgs:
+    description = args.description.strip()
+    if not 1 <= len(description) <= MAX_DESCRIPTION:
+        raise bad_input(f"description must be 1–{MAX_DESCRIPTION} characters after trimming, "
+                        f"got {len(description)}", "input.description")
+    name = (args.reporter_name or "").strip() or None
+    if name is not None and len(name) > 64:
+        raise bad_input("reporterName must be at most 64 characters", "input.reporterName")
+    phone = (args.reporter_phone or "").strip() or None
+    if phone is not None and not _PHONE.match(phone):
+        raise bad_input("reporterPhone must be a phone number of 5–20 digits",
+                        "input.reporterPhone")
+    return CreateTicketArgs(args.point, args.item_code, description, args.channel, name, phone)
+
+
+def request_hash(args: CreateTicketArgs) -> str:
+    body = json.dumps([args.point.lon, args.point.lat, args.item_code, args.description,
+                       args.channel, args.reporter_name, args.reporter_phone], ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+async def create_ticket(engine: AsyncEngine, args: CreateTicketArgs, *,
+                        idempotency_key: str | None, caller: str,
+                        now: datetime | None = None) -> str:
+    """Creates a ticket and returns its code; the same key and input return the same ticket."""
+    args = _validated(args)
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
+        raise bad_input("idempotencyKey must be 1–128 characters", "idempotencyKey")
+    digest = request_hash(args)
+    if idempotency_key is not None:
+        async with engine.connect() as conn:
+            earlier = await writes.ticket_by_idempotency_key(conn, caller, idempotency_key)
+        if earlier is not None:
+            return _same_request(earlier, digest)
+    place = await locate(engine, args.point, field="input.point")
+    now = now or datetime.now(timezone.utc)
+    async with engine.begin() as conn:
+        item = await writes.demand_item(conn, args.item_code)
+        if item is None:
+            raise DomainError(ErrorCode.UNKNOWN_ITEM_CODE,
+                              f"no demand item {args.item_code!r}; items are P01–P46",
+                              "input.itemCode")
+        company = (await writes.company_of(conn, place.compound_code, now.astimezone(SHANGHAI).date())
+                   if place.compound_code else None)
+        unit = route_unit(item.lead_unit_kind, community_code=place.community_code,
+                          street_code=place.street_code, company_code=company,
+                          county_units=await writes.county_units(conn))
+        code = await writes.insert_ticket(conn, writes.NewTicket(
+            item_code=item.code, channel=args.channel, description=args.description,
+            reporter_name=args.reporter_name, reporter_phone=args.reporter_phone,
+            lon=args.point.lon, lat=args.point.lat, cell_code=place.cell_code,
+            compound_code=place.compound_code, community_code=place.community_code,
+            zone_code=place.zone_code, street_code=place.street_code, unit_code=unit, now=now,
+            due_at=now + DEADLINES[item.deadline_class], caller=caller, key=idempotency_key,
+            request_hash=digest if idempotency_key else None, actor=caller,
+        ))
+    if code is not None:
+        return code
+    # A concurrent retry with the same key won the insert: answer with its ticket.
+    async with engine.connect() as conn:
+        earlier = await writes.ticket_by_idempotency_key(conn, caller, str(idempotency_key))
+    assert earlier is not None
+    return _same_request(earlier, digest)
+
+
+def _same_request(earlier: object, digest: str) -> str:
+    if getattr(earlier, "request_hash") != digest:
+        raise DomainError(ErrorCode.IDEMPOTENCY_CONFLICT,
+                          "this idempotencyKey was used with a different input",
+                          "idempotencyKey")
+    return str(getattr(earlier, "code"))

@@ -1,0 +1,40 @@
+"""The RedGrid GraphQL schema (Strawberry)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+from strawberry.extensions import ParserCache, ValidationCache
+
+from schema.errors import ErrorCodes
+from schema.mutation import Mutation
+from schema.query import Query
+from schema.scalars import SCALAR_MAP
+
+SDL_PATH = Path(__file__).resolve().parent.parent / "schema.graphql"
+
+
+class RedGridSchema(strawberry.Schema):
+    """Strawberry's schema without its default error logging: `ErrorCodes` logs what is
+    unexpected, and expected errors are answers, not incidents."""
+
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        return None
+
+
+def build_schema() -> strawberry.Schema:
+    return RedGridSchema(
+        query=Query,
+        mutation=Mutation,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        extensions=[
+            ErrorCodes,
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
+        ],
+    )

@@ -1,0 +1,298 @@
+"""GraphQL object types; relations resolve through the request's DataLoaders.
+
+Glossary: zone 片区, street 街道, community 社区, compound 小区, grid cell 网格, station 驿站,
+ticket 工单.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from schema.geometry import place_geometry, point_geometry
+from schema.scalars import Crs, FacilityKind, GeoJSON, Level, TicketStatus
+
+WGS84 = Crs.WGS84
+
+
+@strawberry.type
+class Street:
+    code: str
+    name: str
+
+    @strawberry.field
+    async def geometry(self, info: Info, crs: Crs | None = WGS84) -> GeoJSON:
+        return await place_geometry(info, "streets", self.code, crs)
+
+    @classmethod
+    def of(cls, row: Any) -> Street:
+        return cls(code=row.code, name=row.name)
+
+
+@strawberry.type
+class Zone:
+    code: str
+    name: str
+    secretary_name: str
+    street_code: strawberry.Private[str]
+
+    @strawberry.field
+    async def geometry(self, info: Info, crs: Crs | None = WGS84) -> GeoJSON:
+        return await place_geometry(info, "zones", self.code, crs)
+
+    @strawberry.field
+    async def street(self, info: Info) -> Street:
+        return Street.of(await info.context.loaders.street.load(self.street_code))
+
+    @strawberry.field
+    async def communities(self, info: Info) -> list[Community]:
+        rows = await info.context.loaders.communities_by_zone.load(self.code)
+        return [Community.of(r) for r in rows]
+
+    @classmethod
+    def of(cls, row: Any) -> Zone:
+        return cls(code=row.code, name=row.name, secretary_name=row.secretary_name,
+                   street_code=row.street_code)
+
+
+@strawberry.type
+class Community:
+    code: str
+    name: str
+    households: int
+    population: int
+    zone_code: strawberry.Private[str]
+    street_code: strawberry.Private[str]
+
+    @strawberry.field
+    async def geometry(self, info: Info, crs: Crs | None = WGS84) -> GeoJSON:
+        return await place_geometry(info, "communities", self.code, crs)
+
+    @strawberry.field
+    async def zone(self, info: Info) -> Zone:
+        return Zone.of(await info.context.loaders.zone.load(self.zone_code))
+
+    @strawberry.field
+    async def street(self, info: Info) -> Street:
+        return Street.of(await info.context.loaders.street.load(self.street_code))
+
+    @strawberry.field
+    async def compounds(self, info: Info) -> list[Compound]:
+        rows = await info.context.loaders.compounds_by_community.load(self.code)
+        return [Compound.of(r) for r in rows]
+
+    @strawberry.field
+    async def grid_cells(self, info: Info) -> list[GridCell]:
+        rows = await info.context.loaders.cells_by_community.load(self.code)
+        return [GridCell.of(r) for r in rows]
+
+    @classmethod
+    def of(cls, row: Any) -> Community:
+        return cls(code=row.code, name=row.name, households=row.households,
+                   population=row.population, zone_code=row.zone_code,
+                   street_code=row.street_code)
+
+
+async def _community(info: Info, code: str) -> Community:
+    return Community.of(await info.context.loaders.community.load(code))
+
+
+@strawberry.type
+class Compound:
+    code: str
+    name: str
+    households: int
+    population: int
+    community_code: strawberry.Private[str]
+
+    @strawberry.field
+    async def geometry(self, info: Info, crs: Crs | None = WGS84) -> GeoJSON:
+        return await place_geometry(info, "compounds", self.code, crs)
+
+    @strawberry.field
+    async def community(self, info: Info) -> Community:
+        return await _community(info, self.community_code)
+
+    @classmethod
+    def of(cls, row: Any) -> Compound:
+        return cls(code=row.code, name=row.name, households=row.households,
+                   population=row.population, community_code=row.community_code)
+
+
+@strawberry.type
+class GridCell:
+    code: str
+    households: int
+    community_code: strawberry.Private[str]
+
+    @strawberry.field
+    async def geometry(self, info: Info, crs: Crs | None = WGS84) -> GeoJSON:
+        return await place_geometry(info, "grid_cells", self.code, crs)
+
+    @strawberry.field
+    async def community(self, info: Info) -> Community:
+        return await _community(info, self.community_code)
+
+    @classmethod
+    def of(cls, row: Any) -> GridCell:
+        return cls(code=row.code, households=row.households, community_code=row.community_code)
+
+
+@strawberry.type
+class Facility:
+    code: str
+    name: str
+    kind: FacilityKind
+    subtype: str | None
+    community_code: strawberry.Private[str]
+    lon: strawberry.Private[float]
+    lat: strawberry.Private[float]
+
+    @strawberry.field
+    def geometry(self, crs: Crs | None = WGS84) -> GeoJSON:
+        return point_geometry(self.lon, self.lat, crs)
+
+    @strawberry.field
+    async def community(self, info: Info) -> Community:
+        return await _community(info, self.community_code)
+
+    @classmethod
+    def of(cls, row: Any) -> Facility:
+        return cls(code=row.code, name=row.name, kind=FacilityKind(row.kind),
+                   subtype=row.subtype, community_code=row.community_code,
+                   lon=row.lon, lat=row.lat)
+
+
+@strawberry.type
+class Unit:
+    code: str
+    name: str
+    kind: str
+
+    @classmethod
+    def of(cls, row: Any) -> Unit:
+        return cls(code=row.code, name=row.name, kind=row.kind)
+
+
+@strawberry.type
+class TicketEvent:
+    at: datetime
+    action: str
+    from_status: TicketStatus | None
+    to_status: TicketStatus | None
+    note: str | None
+
+    @classmethod
+    def of(cls, row: Any) -> TicketEvent:
+        return cls(at=row.at, action=row.action,
+                   from_status=TicketStatus(row.from_status) if row.from_status else None,
+                   to_status=TicketStatus(row.to_status) if row.to_status else None,
+                   note=row.note)
+
+
+@strawberry.type
+class Ticket:
+    code: str
+    status: TicketStatus
+    level: Level
+    item_code: str
+    channel: str
+    description: str
+    priority: int
+    created_at: datetime
+    due_at: datetime
+    updated_at: datetime
+    version: int
+    id: strawberry.Private[int]
+    lon: strawberry.Private[float]
+    lat: strawberry.Private[float]
+    cell_code: strawberry.Private[str]
+    compound_code: strawberry.Private[str | None]
+    community_code: strawberry.Private[str]
+    unit_code: strawberry.Private[str | None]
+
+    @strawberry.field
+    def geometry(self, crs: Crs | None = WGS84) -> GeoJSON:
+        return point_geometry(self.lon, self.lat, crs)
+
+    @strawberry.field
+    async def grid_cell(self, info: Info) -> GridCell:
+        return GridCell.of(await info.context.loaders.cell.load(self.cell_code))
+
+    @strawberry.field
+    async def compound(self, info: Info) -> Compound | None:
+        if self.compound_code is None:
+            return None
+        return Compound.of(await info.context.loaders.compound.load(self.compound_code))
+
+    @strawberry.field
+    async def community(self, info: Info) -> Community:
+        return await _community(info, self.community_code)
+
+    @strawberry.field
+    async def responsible_unit(self, info: Info) -> Unit | None:
+        if self.unit_code is None:
+            return None
+        return Unit.of(await info.context.loaders.unit.load(self.unit_code))
+
+    @strawberry.field
+    async def events(self, info: Info) -> list[TicketEvent]:
+        return [TicketEvent.of(r) for r in await info.context.loaders.events.load(self.id)]
+
+    @classmethod
+    def of(cls, row: Any) -> Ticket:
+        return cls(
+            code=row.code, status=TicketStatus(row.status), level=Level(row.level),
+            item_code=row.item_code, channel=row.channel, description=row.description,
+            priority=row.priority, created_at=row.created_at, due_at=row.due_at,
+            updated_at=row.updated_at, version=row.version, id=row.id, lon=row.lon,
+            lat=row.lat, cell_code=row.cell_code, compound_code=row.compound_code,
+            community_code=row.community_code, unit_code=row.unit_code,
+        )
+
+
+@strawberry.type
+class TicketEdge:
+    cursor: str
+    node: Ticket
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class TicketConnection:
+    edges: list[TicketEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type
+class TicketHit:
+    distance_m: float
+    ticket: Ticket
+
+
+@strawberry.type
+class FacilityHit:
+    distance_m: float
+    facility: Facility
+
+
+@strawberry.type
+class UserError:
+    code: str
+    field: str | None
+    message: str
+
+
+@strawberry.type
+class TicketPayload:
+    ticket: Ticket | None
+    errors: list[UserError]

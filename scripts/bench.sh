@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# `make bench`: the nearbyTickets benchmark on a dedicated database `redgrid_bench` holding the
+# demo data plus 1,000,000 bulk tickets (seeded once; reruns reuse it), then bench/nearby_tickets.py.
+# Starts the embedded cluster when it is not running, and stops it at exit only in that case.
+# Extra arguments go to bench/nearby_tickets.py (e.g. --queries 500).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BENCH_DB=redgrid_bench
+WANT_TICKETS=1000000
+RESULTS=bench/results
+PY=.venv/bin/python
+REDGRID=.venv/bin/redgrid
+mkdir -p "$RESULTS"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if [ ! -x /usr/bin/time ]; then
+  echo "==> installing GNU time (to measure the seed's peak memory)"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q time
+fi
+
+started_cluster=0
+stop_cluster() {
+  if [ "$started_cluster" = 1 ]; then
+    echo "==> stopping the embedded cluster this benchmark started"
+    "$REDGRID" db down || true
+  fi
+}
+trap stop_cluster EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ -n "${DATABASE_URL:-}" ]; then
+  echo "==> DATABASE_URL is set: benchmarking database '$BENCH_DB' on that server (no cluster)"
+  DATABASE_URL=$("$PY" -c "import os; from web.settings import Settings
+print(Settings.from_env().with_database('$BENCH_DB').database_url)")
+  export DATABASE_URL
+  "$PY" -c "from web.cli import ensure_database; from web.settings import Settings
+ensure_database(Settings.from_env().database_url)"
+else
+  export REDGRID_DATABASE=$BENCH_DB
+  if "$PY" -c "import sys; from web.settings import Settings
+sys.exit(0 if Settings.from_env().cluster.running() else 1)"; then
+    echo "==> embedded cluster already running (left running at exit)"
+  else
+    started_cluster=1
+    echo "==> starting the embedded cluster (stopped again at exit)"
+  fi
+  # Starts the cluster if needed and creates the database when missing.
+  "$REDGRID" db up
+fi
+
+"$REDGRID" migrate
+
+# How many tickets the database holds (0 before any seed).
+ticket_count() {
+  "$PY" - <<'EOF'
+import psycopg
+from db.engine import psycopg_conninfo
+from web.settings import Settings
+with psycopg.connect(psycopg_conninfo(Settings.from_env().database_url)) as conn:
+    seeded = conn.execute("SELECT count(*) FROM dataset_info WHERE key = 'seed'").fetchone()[0]
+    n = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
+print(f"{n} {seeded}")
+EOF
+}
+
+counts=$(ticket_count)
+read -r have seeded <<<"$counts"
+if [ "$have" -ge "$WANT_TICKETS" ]; then
+  echo "==> $BENCH_DB already holds $have tickets: no seed (results keep the last seed's numbers)"
+else
+  if [ "$seeded" != 0 ]; then
+    # A partial dataset (e.g. an interrupted bulk seed): start again from an empty database.
+    echo "==> $BENCH_DB holds only $have tickets: recreating it"
+    "$PY" - <<EOF
+import psycopg
+from db.engine import psycopg_conninfo, server_url
+from web.settings import Settings
+url = Settings.from_env().database_url
+with psycopg.connect(psycopg_conninfo(server_url(url)), autocommit=True) as conn:
+    conn.execute('DROP DATABASE IF EXISTS "$BENCH_DB" WITH (FORCE)')
+EOF
+    if [ -n "${DATABASE_URL:-}" ]; then
+      "$PY" -c "from web.cli import ensure_database; from web.settings import Settings
+ensure_database(Settings.from_env().database_url)"
+    else
+      "$REDGRID" db up
+    fi
+    "$REDGRID" migrate
+  fi
+  tmp=$(mktemp -d)
+  echo "==> seeding the demo data"
+  /usr/bin/time -v -o "$tmp/demo.time" "$REDGRID" seed --demo
+  echo "==> seeding $WANT_TICKETS bulk tickets (takes minutes)"
+  /usr/bin/time -v -o "$tmp/bulk.time" "$REDGRID" seed --tickets "$WANT_TICKETS"
+  counts=$(ticket_count)
+  read -r total _ <<<"$counts"
+  "$PY" - "$tmp/demo.time" "$tmp/bulk.time" "$RESULTS/seed.json" "$WANT_TICKETS" "$total" <<'EOF'
+import json, re, sys
+from datetime import datetime, timezone
+
+def parse(path):
+    text = open(path, encoding="utf-8").read()
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", text).group(1)
+    seconds = 0.0
+    for part in wall.split(":"):
+        seconds = seconds * 60 + float(part)
+    user = float(re.search(r"User time \(seconds\): ([\d.]+)", text).group(1))
+    system = float(re.search(r"System time \(seconds\): ([\d.]+)", text).group(1))
+    return {"wall_s": round(seconds, 2), "user_cpu_s": user, "system_cpu_s": system,
+            "max_rss_mb": round(rss / 1024, 1)}
+
+demo, bulk, out, wanted, total = sys.argv[1:]
+bulk = parse(bulk)
+bulk["tickets"] = int(wanted)
+bulk["tickets_per_s"] = round(int(wanted) / bulk["wall_s"]) if bulk["wall_s"] else None
+json.dump({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "command_demo": "redgrid seed --demo", "demo": parse(demo),
+           "command_bulk": f"redgrid seed --tickets {wanted}", "bulk": bulk,
+           "tickets_after": int(total),
+           "note": "wall and peak RSS of the seeding client process (GNU time -v); "
+                   "the PostgreSQL server's own memory is not included"},
+          open(out, "w", encoding="utf-8"), indent=2)
+print(f"seed: demo {parse(demo)['wall_s']} s; {wanted} tickets {bulk['wall_s']} s, "
+      f"peak RSS {bulk['max_rss_mb']} MB")
+EOF
+  rm -rf "$tmp"
+fi
+
+echo "==> running bench/nearby_tickets.py"
+"$PY" bench/nearby_tickets.py --seed-results "$RESULTS/seed.json" "$@"

@@ -1,0 +1,125 @@
+"""Test fixtures: a fresh database with the demo data in the embedded cluster, the app, a
+live server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+import uvicorn
+from starlette.testclient import TestClient
+
+from db import migrate
+from db.engine import psycopg_conninfo, server_url
+from db.seed import seed_demo
+from web.app import create_app
+from web.settings import Settings
+
+TEST_DB = f"redgrid_test_{os.getpid()}"
+
+
+def _admin(settings: Settings) -> psycopg.Connection:
+    return psycopg.connect(psycopg_conninfo(server_url(settings.database_url)), autocommit=True)
+
+
+def create_database(base: Settings, name: str) -> Settings:
+    with _admin(base) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return base.with_database(name)
+
+
+def drop_database(base: Settings, name: str) -> None:
+    with _admin(base) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def settings(base_settings: Settings) -> Iterator[Settings]:
+    """Settings pointed at a fresh, migrated database holding the demo data."""
+    s = create_database(base_settings, TEST_DB)
+    migrate.upgrade(s.database_url)
+    seed_demo(psycopg_conninfo(s.database_url))
+    yield s
+    drop_database(base_settings, TEST_DB)
+
+
+@pytest.fixture(scope="session")
+def conninfo(settings: Settings) -> str:
+    return psycopg_conninfo(settings.database_url)
+
+
+@pytest.fixture(scope="session")
+def db(conninfo: str) -> Iterator[psycopg.Connection]:
+    """A plain psycopg connection to the test database, for checking what the API says."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+class GraphQLClient:
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.client.post("/graphql", json={"query": query, "variables": variables})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = self(query, variables)
+        assert "errors" not in body, body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+    def error(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = self(query, variables)
+        assert body.get("errors"), body
+        first: dict[str, Any] = body["errors"][0]
+        return first
+
+
+@pytest.fixture(scope="session")
+def gql(client: TestClient) -> GraphQLClient:
+    return GraphQLClient(client)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(settings: Settings) -> Iterator[str]:
+    """The app served by uvicorn on a free loopback port, for browsers and concurrency."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -1,0 +1,72 @@
+"""Migrations go up and down on an empty database, and the schema keeps its spatial rules."""
+
+from __future__ import annotations
+
+import psycopg
+
+from db import migrate
+from db.engine import psycopg_conninfo
+from tests.conftest import create_database, drop_database
+from web.settings import Settings
+
+GEOMETRY_COLUMNS = """
+SELECT f_table_name, f_geometry_column, srid, type FROM geometry_columns
+WHERE f_table_schema = 'public' ORDER BY 1, 2
+"""
+GIST_INDEXES = """
+SELECT t.relname, a.attname FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_am am ON am.oid = i.relam JOIN pg_attribute a ON a.attrelid = t.oid
+  AND a.attnum = ANY(x.indkey)
+WHERE am.amname = 'gist'
+"""
+CHECKS = "SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'c'"
+
+
+def test_upgrade_downgrade_upgrade(base_settings: Settings) -> None:
+    name = "redgrid_test_migrations"
+    s = create_database(base_settings, name)
+    try:
+        migrate.upgrade(s.database_url)
+        assert migrate.current(s.database_url) == migrate.head()
+        migrate.downgrade(s.database_url, "base")
+        assert migrate.current(s.database_url) is None
+        with psycopg.connect(psycopg_conninfo(s.database_url)) as conn:
+            left = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
+                                "AND tablename <> 'spatial_ref_sys'").fetchone()
+        assert left == (1,)  # only alembic_version stays
+        migrate.upgrade(s.database_url)
+        assert migrate.current(s.database_url) == migrate.head()
+    finally:
+        drop_database(base_settings, name)
+
+
+def test_every_geometry_column_has_srid_gist_and_validity_check(db: psycopg.Connection) -> None:
+    columns = db.execute(GEOMETRY_COLUMNS).fetchall()
+    gist = {(t, c) for t, c in db.execute(GIST_INDEXES).fetchall()}
+    checks = db.execute(CHECKS).fetchall()
+    assert len(columns) == 9
+    for table, column, srid, _type in columns:
+        assert srid in (4326, 4549), (table, column, srid)
+        assert (table, column) in gist, f"{table}.{column} has no GiST index"
+        if srid == 4326:
+            assert any(t == table and f"st_isvalid({column})" in d.lower() for t, d in checks), \
+                f"{table}.{column} has no validity check"
+
+
+def test_ticket_events_are_append_only(db: psycopg.Connection) -> None:
+    event_id = db.execute("SELECT min(id) FROM ticket_events").fetchone()[0]  # type: ignore[index]
+    for statement in ("UPDATE ticket_events SET note = 'x' WHERE id = %s",
+                      "DELETE FROM ticket_events WHERE id = %s"):
+        try:
+            db.execute(statement, (event_id,))
+        except psycopg.errors.RestrictViolation:
+            continue
+        raise AssertionError(f"{statement} was allowed")
+
+
+def test_metric_point_follows_the_point(db: psycopg.Connection) -> None:
+    off = db.execute(
+        "SELECT count(*) FROM tickets WHERE NOT ST_Equals(geom_metric, ST_Transform(geom, 4549))"
+    ).fetchone()
+    assert off == (0,)
