@@ -64,13 +64,13 @@ class EmbeddedCluster:
     def conninfo(self, database: str = "redgrid") -> str:
         return f"host={self.socket_dir} port={PORT} user={SUPERUSER} dbname={database}"
 
-    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _run(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
         cmd = [str(a) for a in args]
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if check and proc.returncode != 0:
-            raise ClusterError(f"{' '.join(args[:2])} failed: {proc.stderr.strip() or proc.stdout}")
+            raise ClusterError(f"{' '.join(map(str, args[:2]))} failed: {proc.stderr.strip() or proc.stdout}")
         return proc
 
     def initialised(self) -> bool:

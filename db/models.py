@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -62,7 +63,7 @@ def point(srid: int = SRID_WGS84) -> Geometry:
     return Geometry("POINT", srid=srid, spatial_index=False)
 
 
-def gist(table: str, column: str = "geom", **kw: object) -> Index:
+def gist(table: str, column: str = "geom", **kw: Any) -> Index:
     return Index(f"ix_{table}_{column}", column, postgresql_using="gist", **kw)
 
 

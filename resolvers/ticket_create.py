@@ -6,7 +6,8 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -72,7 +73,7 @@ async def create_ticket(engine: AsyncEngine, args: CreateTicketArgs, *,
         if earlier is not None:
             return _same_request(earlier, digest)
     place = await locate(engine, args.point, field="input.point")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     async with engine.begin() as conn:
         item = await writes.demand_item(conn, args.item_code)
         if item is None:
@@ -102,9 +103,9 @@ async def create_ticket(engine: AsyncEngine, args: CreateTicketArgs, *,
     return _same_request(earlier, digest)
 
 
-def _same_request(earlier: object, digest: str) -> str:
-    if getattr(earlier, "request_hash") != digest:
+def _same_request(earlier: Any, digest: str) -> str:
+    if earlier.request_hash != digest:
         raise DomainError(ErrorCode.IDEMPOTENCY_CONFLICT,
                           "this idempotencyKey was used with a different input",
                           "idempotencyKey")
-    return str(getattr(earlier, "code"))
+    return str(earlier.code)

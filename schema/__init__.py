@@ -6,9 +6,9 @@ from pathlib import Path
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
-from strawberry.extensions import ParserCache, ValidationCache
 
 from schema.errors import ErrorCodes
 from schema.mutation import Mutation

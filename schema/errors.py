@@ -13,8 +13,9 @@ from resolvers.errors import DomainError
 log = logging.getLogger("redgrid.errors")
 
 
-def _code_for_unlabelled(error: GraphQLError) -> str:
-    message = error.message
+def code_for_unlabelled(message: str) -> str:
+    """A stable code for errors that graphql-core raises itself (parsing, validation, input
+    coercion)."""
     if message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
     if message.startswith("Variable '$") or "cannot represent" in message:
@@ -39,10 +40,10 @@ class ErrorCodes(SchemaExtension):
         original = error.original_error
         if isinstance(original, DomainError):
             return error
-        if original is None:
+        if original is None or isinstance(original, GraphQLError):
             if not (error.extensions or {}).get("code"):
                 error.extensions = {**(error.extensions or {}),
-                                    "code": _code_for_unlabelled(error)}
+                                    "code": code_for_unlabelled(error.message)}
             return error
         log.error("unexpected error in request %s", request_id,
                   exc_info=(type(original), original, original.__traceback__))

@@ -7,9 +7,9 @@ from datetime import datetime
 import strawberry
 
 from db.queries.tickets import TicketFilterArgs
-from geo.types import BBox, LonLat
+from geo.types import BBox, Crs, LonLat
 from resolvers.inputs import bbox_wgs84, point_wgs84
-from schema.scalars import Channel, Crs, TicketStatus, enum_values
+from schema.scalars import Channel, TicketStatus, enum_values
 
 
 @strawberry.input

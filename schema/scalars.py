@@ -6,11 +6,12 @@ import enum
 from typing import Any, NewType
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 from geo.types import Crs as GeoCrs
 
 GeoJSON = NewType("GeoJSON", object)
-SCALAR_MAP = {
+SCALAR_MAP: dict[object, ScalarDefinition] = {
     GeoJSON: strawberry.scalar(
         name="GeoJSON",
         description="An RFC 7946 GeoJSON object in lon/lat order, in the requested datum.",
@@ -19,7 +20,8 @@ SCALAR_MAP = {
     ),
 }
 
-Crs = strawberry.enum(GeoCrs, description="Datum of coordinates: WGS-84, GCJ-02 or BD-09.")
+Crs = GeoCrs
+strawberry.enum(GeoCrs, description="Datum of coordinates: WGS-84, GCJ-02 or BD-09.")
 
 
 @strawberry.enum

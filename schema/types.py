@@ -12,8 +12,9 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from geo.types import Crs
 from schema.geometry import place_geometry, point_geometry
-from schema.scalars import Crs, FacilityKind, GeoJSON, Level, TicketStatus
+from schema.scalars import FacilityKind, GeoJSON, Level, TicketStatus
 
 WGS84 = Crs.WGS84
 

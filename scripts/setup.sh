@@ -29,7 +29,8 @@ if [ ! -f .venv/.installed ] || [ "$(cat .venv/.installed)" != "$lock_sum" ]; th
   echo "==> creating .venv from requirements.lock"
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
-  .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
+    --config-settings editable_mode=compat -e .
   echo "$lock_sum" > .venv/.installed
 fi
 

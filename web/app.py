@@ -14,10 +14,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 from db.engine import create_engine
 from schema import build_schema
 from schema.context import Context
+from schema.errors import code_for_unlabelled
 from web.settings import CHECKOUT, Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -35,6 +38,16 @@ class RedGridGraphQL(GraphQL):
     async def get_context(self, request: Request | WebSocket,  # type: ignore[override]
                           response: Response | WebSocket) -> Context:
         return Context(engine=self.engine, request=request, response=response)
+
+    async def process_result(self, request: Request,  # type: ignore[override]
+                             result: ExecutionResult) -> GraphQLHTTPResponse:
+        # Errors raised before execution (e.g. a syntax error) skip the schema extensions.
+        response = await super().process_result(request, result)
+        errors: list[dict[str, Any]] = response.get("errors") or []  # type: ignore[assignment]
+        for error in errors:
+            extensions = error.setdefault("extensions", {})
+            extensions.setdefault("code", code_for_unlabelled(error.get("message", "")))
+        return response
 
 
 def create_app(settings: Settings) -> Starlette:

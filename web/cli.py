@@ -8,9 +8,9 @@ from typing import Annotated
 
 import psycopg
 import typer
-from sqlalchemy import make_url
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import make_url
 
 from db import migrate as migrations
 from db.cluster import ClusterError

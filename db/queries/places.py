@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db.models import Community, Compound, Facility, GridCell, Street, Unit, Zone
 from geo.types import SRID_WGS84, BBox
 
-PLACE_TABLES = {
+PLACE_TABLES: dict[str, Any] = {
     "streets": Street, "zones": Zone, "communities": Community,
     "compounds": Compound, "grid_cells": GridCell, "facilities": Facility,
 }
@@ -63,7 +63,7 @@ async def geometries(conn: AsyncConnection, table: str,
 
 async def units_by_code(conn: AsyncConnection, codes: Sequence[str]) -> Sequence[Row[Any]]:
     stmt = select(Unit.code, Unit.name, Unit.kind).where(Unit.code.in_(codes))
-    return (await conn.execute(stmt)).all()
+    return list((await conn.execute(stmt)).all())  # type: ignore[arg-type]
 
 
 _LOCATE = text("""

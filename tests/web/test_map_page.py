@@ -49,6 +49,8 @@ CANVAS_COLOURS_JS = """() => {
   return { distinct: colours.size, backgroundShare: background / (px.length / 4) };
 }"""
 
+READY_OR_FAILED_JS = "window.redgridReady === true || !!document.querySelector('#status.error')"
+
 RENDERED_COUNTS_JS = """(layers) => Object.fromEntries(layers.map(
   (id) => [id, window.redgridMap.queryRenderedFeatures({ layers: [id] }).length]))"""
 
@@ -120,7 +122,10 @@ def open_map(browser: Browser, base_url: str, width: int, height: int
     problems = PageProblems()
     problems.watch(page)
     page.goto(base_url + "/")
-    page.wait_for_function("window.redgridReady === true", timeout=READY_TIMEOUT_MS)
+    # A failed data load shows in #status at once: stop waiting then, and say why.
+    page.wait_for_function(READY_OR_FAILED_JS, timeout=READY_TIMEOUT_MS)
+    ready = page.evaluate("window.redgridReady === true")
+    assert ready, f"{page.locator('#status').inner_text()} {problems.messages}"
     return page, problems
 
 

@@ -1,0 +1,77 @@
+"""Bad input gets a clear error with a stable code: never a 500, never a wrong answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import GraphQLClient
+
+NEARBY = """query ($p: PointInput!, $r: Float!, $n: Int) {
+  nearbyTickets(point: $p, radiusM: $r, first: $n) { distanceM } }"""
+LOCATE = """query ($p: PointInput!) { locate(point: $p) { gridCell { code } } }"""
+BOXED = """query ($b: BBoxInput) { communities(bbox: $b) { code } }"""
+PAGE = """query ($n: Int, $after: String) { tickets(first: $n, after: $after) { totalCount } }"""
+CENTRE = {"lon": 118.657, "lat": 34.918}
+
+CASES: list[tuple[str, str, dict[str, Any], str, str | None]] = [
+    ("longitude out of range", NEARBY, {"p": {"lon": 181, "lat": 34.9}, "r": 100.0},
+     "BAD_USER_INPUT", "point.lon"),
+    ("latitude out of range", LOCATE, {"p": {"lon": 118.6, "lat": -91}}, "BAD_USER_INPUT",
+     "point.lat"),
+    ("negative radius", NEARBY, {"p": CENTRE, "r": -5.0}, "BAD_USER_INPUT", "radiusM"),
+    ("zero radius", NEARBY, {"p": CENTRE, "r": 0.0}, "BAD_USER_INPUT", "radiusM"),
+    ("huge radius", NEARBY, {"p": CENTRE, "r": 50_001.0}, "BAD_USER_INPUT", "radiusM"),
+    ("first below 1", NEARBY, {"p": CENTRE, "r": 100.0, "n": 0}, "BAD_USER_INPUT", "first"),
+    ("page first below 1", PAGE, {"n": -1}, "BAD_USER_INPUT", "first"),
+    ("forged cursor", PAGE, {"after": "bm90IGEgY3Vyc29y"}, "BAD_USER_INPUT", "after"),
+    ("inverted bbox", BOXED, {"b": {"west": 118.7, "south": 34.9, "east": 118.6, "north": 35.0}},
+     "BAD_USER_INPUT", "bbox.west"),
+    ("south above north", BOXED,
+     {"b": {"west": 118.6, "south": 35.0, "east": 118.7, "north": 34.9}}, "BAD_USER_INPUT",
+     "bbox.south"),
+    ("point outside the county", LOCATE, {"p": {"lon": 116.4, "lat": 39.9}},
+     "OUTSIDE_COVERAGE", "point"),
+    ("point outside the county, nearby", NEARBY, {"p": {"lon": 0, "lat": 0}, "r": 100.0,
+                                                  "n": 5}, None, None),
+    ("wrong type", LOCATE, {"p": {"lon": "east", "lat": 34.9}}, "BAD_USER_INPUT", None),
+    ("unknown enum", NEARBY, {"p": {**CENTRE, "crs": "MARS"}, "r": 1.0}, "BAD_USER_INPUT", None),
+]
+
+
+@pytest.mark.parametrize(("name", "query", "variables", "code", "field"), CASES,
+                         ids=[c[0] for c in CASES])
+def test_bad_input_is_a_coded_error(gql: GraphQLClient, name: str, query: str,
+                                    variables: dict[str, Any], code: str | None,
+                                    field: str | None) -> None:
+    body = gql(query, variables)
+    if code is None:  # a valid question whose honest answer is empty
+        assert body["data"]["nearbyTickets"] == []
+        return
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == code, error
+    if field:
+        assert error["extensions"]["field"] == field
+    assert error["message"] != "Unexpected error."
+
+
+@pytest.mark.parametrize("payload", ['{"query": "{ zones { code }", "variables": null}',
+                                     '{"query": "{ zones { nope } }"}',
+                                     '{"query": "query ($p: PointInput!) { locate(point: $p) { '
+                                     'gridCell { code } } }", "variables": {"p": {"lon": NaN, '
+                                     '"lat": 34.9}}}',
+                                     '{"query": "query ($p: PointInput!) { locate(point: $p) { '
+                                     'gridCell { code } } }", "variables": {"p": {"lon": '
+                                     'Infinity, "lat": 34.9}}}',
+                                     'not json at all'])
+def test_malformed_requests_never_500(client: TestClient, payload: str) -> None:
+    response = client.post("/graphql", content=payload,
+                           headers={"content-type": "application/json"})
+    assert response.status_code in (200, 400)
+    body = response.json() if response.headers["content-type"].startswith("application/json") \
+        else {}
+    for error in body.get("errors", []):
+        assert error["extensions"]["code"] in (
+            "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT")

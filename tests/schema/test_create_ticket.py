@@ -1,0 +1,126 @@
+"""`createTicket`: routing, deadlines, idempotency under concurrency, and nothing written on
+bad input."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import GraphQLClient
+
+CREATE = """mutation ($input: CreateTicketInput!, $key: String) {
+  createTicket(input: $input, idempotencyKey: $key) {
+    ticket { code status level itemCode createdAt dueAt version
+             gridCell { code } compound { code } community { code }
+             responsibleUnit { code kind } events { action toStatus } }
+    errors { code field message } } }"""
+
+
+def compound_point(db: psycopg.Connection, name: str = "华丰现代城") -> dict[str, float]:
+    lon, lat = db.execute("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
+                          "FROM compounds WHERE name = %s", (name,)).fetchone()  # type: ignore[misc]
+    return {"lon": lon, "lat": lat}
+
+
+def ticket_count(db: psycopg.Connection) -> tuple[int, int]:
+    row = db.execute("SELECT (SELECT count(*) FROM tickets), "
+                     "(SELECT count(*) FROM ticket_events)").fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def test_property_item_goes_to_the_compounds_current_company(gql: GraphQLClient,
+                                                             db: psycopg.Connection) -> None:
+    point = compound_point(db)
+    company = db.execute("""SELECT c.company_code FROM property_contracts c
+        JOIN compounds k ON k.code = c.compound_code
+        WHERE k.name = '华丰现代城' AND c.end_date IS NULL""").fetchone()[0]  # type: ignore[index]
+    out = gql.data(CREATE, {"input": {"point": point, "itemCode": "P11",
+                                      "description": " 电梯困人 ", "channel": "QR_CODE"}})
+    t = out["createTicket"]["ticket"]
+    assert out["createTicket"]["errors"] == []
+    assert t["responsibleUnit"] == {"code": company, "kind": "PROPERTY_COMPANY"}
+    assert t["status"] == "DISPATCHED" and t["level"] == "COMMUNITY" and t["version"] == 2
+    assert [e["action"] for e in t["events"]] == ["CREATED", "DISPATCHED"]
+    created, due = datetime.fromisoformat(t["createdAt"]), datetime.fromisoformat(t["dueAt"])
+    assert due - created == timedelta(hours=2)  # P11 is an emergency
+    assert t["compound"]["code"].startswith(t["community"]["code"])
+
+
+@pytest.mark.parametrize(("item", "kind", "deadline"), [
+    ("P25", "POWER_COMPANY", timedelta(hours=24)), ("P39", "COMMUNITY", timedelta(days=15)),
+    ("P42", "STREET", timedelta(days=15)), ("P31", "PUBLIC_SECURITY", timedelta(days=7)),
+])
+def test_routing_by_lead_unit_kind(gql: GraphQLClient, db: psycopg.Connection, item: str,
+                                   kind: str, deadline: timedelta) -> None:
+    t = gql.data(CREATE, {"input": {"point": compound_point(db, "翡翠星城"), "itemCode": item,
+                                    "description": "测试", "channel": "ONLINE"}})[
+        "createTicket"]["ticket"]
+    assert t["responsibleUnit"]["kind"] == kind
+    if kind == "COMMUNITY":
+        assert t["responsibleUnit"]["code"] == t["community"]["code"]
+    if kind == "STREET":
+        assert t["responsibleUnit"]["code"] == t["community"]["code"][:9]
+    assert (datetime.fromisoformat(t["dueAt"]) - datetime.fromisoformat(t["createdAt"])
+            == deadline)
+
+
+BAD = [
+    ({"itemCode": "P99"}, "UNKNOWN_ITEM_CODE", "input.itemCode"),
+    ({"description": "   "}, "BAD_USER_INPUT", "input.description"),
+    ({"description": "x" * 2001}, "BAD_USER_INPUT", "input.description"),
+    ({"description": "长" * (10 * 1024 * 1024 // 3)}, "BAD_USER_INPUT", "input.description"),
+    ({"point": {"lon": 116.4, "lat": 39.9}}, "OUTSIDE_COVERAGE", "input.point"),
+    ({"point": {"lon": 118.6, "lat": 95}}, "BAD_USER_INPUT", "input.point.lat"),
+    ({"reporterPhone": "call me"}, "BAD_USER_INPUT", "input.reporterPhone"),
+]
+
+
+@pytest.mark.parametrize(("change", "code", "field"), BAD, ids=[b[1] + ":" + b[2] for b in BAD])
+def test_bad_input_writes_nothing(gql: GraphQLClient, db: psycopg.Connection,
+                                  change: dict[str, Any], code: str, field: str) -> None:
+    before = ticket_count(db)
+    good = {"point": compound_point(db), "itemCode": "P01", "description": "楼道脏",
+            "channel": "ONLINE"}
+    out = gql.data(CREATE, {"input": {**good, **change}})["createTicket"]
+    assert out["ticket"] is None
+    assert [(e["code"], e["field"]) for e in out["errors"]] == [(code, field)]
+    assert ticket_count(db) == before
+
+
+def test_same_key_same_ticket_different_input_conflicts(gql: GraphQLClient,
+                                                        db: psycopg.Connection) -> None:
+    ask = {"point": compound_point(db), "itemCode": "P02", "description": "垃圾未清运",
+           "channel": "HOTLINE_12345", "reporterName": "王伟", "reporterPhone": "13800001234"}
+    first = gql.data(CREATE, {"input": ask, "key": "retry-1"})["createTicket"]["ticket"]
+    before = ticket_count(db)
+    again = gql.data(CREATE, {"input": ask, "key": "retry-1"})["createTicket"]["ticket"]
+    assert again["code"] == first["code"] and ticket_count(db) == before
+    other = gql.data(CREATE, {"input": {**ask, "description": "别的事"}, "key": "retry-1"})
+    assert other["createTicket"]["ticket"] is None
+    assert other["createTicket"]["errors"][0]["code"] == "IDEMPOTENCY_CONFLICT"
+    assert ticket_count(db) == before
+
+
+def test_50_concurrent_retries_make_one_ticket(live_server: str, db: psycopg.Connection) -> None:
+    ask = {"point": compound_point(db), "itemCode": "P13", "description": "门禁坏了",
+           "channel": "ONLINE"}
+    body = {"query": CREATE, "variables": {"input": ask, "key": "storm-50"}}
+    before = ticket_count(db)
+
+    async def storm() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=live_server, timeout=60) as c:
+            responses = await asyncio.gather(*(c.post("/graphql", json=body) for _ in range(50)))
+        return [r.json() for r in responses]
+
+    results = asyncio.run(storm())
+    codes = {r["data"]["createTicket"]["ticket"]["code"] for r in results}
+    assert len(codes) == 1
+    assert all(r["data"]["createTicket"]["errors"] == [] for r in results)
+    after = ticket_count(db)
+    assert after[0] == before[0] + 1 and after[1] == before[1] + 2

@@ -1,0 +1,73 @@
+"""`nearbyTickets`: nearest first by geodesic metres, all inside the radius, none missed."""
+
+from __future__ import annotations
+
+import random
+
+import psycopg
+import pytest
+from pyproj import Geod
+
+from db.queries.tickets import nearest_sql
+from geo.projection import to_metric
+from tests.conftest import GraphQLClient
+
+NEARBY = """query ($p: PointInput!, $r: Float!, $s: [TicketStatus!], $n: Int) {
+  nearbyTickets(point: $p, radiusM: $r, status: $s, first: $n) {
+    distanceM ticket { code status geometry } } }"""
+GEOD = Geod(ellps="WGS84")
+OPEN = ["SUBMITTED", "DISPATCHED", "IN_PROGRESS"]
+
+
+def brute_force(db: psycopg.Connection, lon: float, lat: float, radius: float,
+                statuses: list[str] | None, n: int) -> list[str]:
+    rows = db.execute("""
+        SELECT code, ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography) d
+        FROM tickets WHERE (%s::text[] IS NULL OR status = ANY(%s::text[]))
+        ORDER BY d, code""", (lon, lat, statuses, statuses)).fetchall()
+    return [code for code, d in rows if d <= radius][:n]
+
+
+@pytest.mark.parametrize(("radius", "statuses", "first"), [
+    (1000.0, None, 20), (600.0, OPEN, 20), (3000.0, ["CLOSED"], 50), (250.0, None, 200),
+    (50_000.0, OPEN, 5),
+])
+def test_nearby_matches_brute_force_and_geodesic(gql: GraphQLClient, db: psycopg.Connection,
+                                                 radius: float, statuses: list[str] | None,
+                                                 first: int) -> None:
+    rng = random.Random(int(radius) + first)
+    for _ in range(6):
+        lon, lat = rng.uniform(118.62, 118.69), rng.uniform(34.89, 34.945)
+        hits = gql.data(NEARBY, {"p": {"lon": lon, "lat": lat}, "r": radius, "s": statuses,
+                                 "n": first})["nearbyTickets"]
+        assert [h["ticket"]["code"] for h in hits] == brute_force(db, lon, lat, radius,
+                                                                  statuses, first)
+        distances = [h["distanceM"] for h in hits]
+        assert distances == sorted(distances)
+        for h in hits:
+            assert h["distanceM"] <= radius
+            tlon, tlat = h["ticket"]["geometry"]["coordinates"]
+            _, _, exact = GEOD.inv(lon, lat, tlon, tlat)
+            assert abs(exact - h["distanceM"]) < 0.5
+            if statuses:
+                assert h["ticket"]["status"] in statuses
+
+
+def test_first_above_200_is_capped(gql: GraphQLClient) -> None:
+    hits = gql.data(NEARBY, {"p": {"lon": 118.657, "lat": 34.918}, "r": 5000.0,
+                             "n": 1000})["nearbyTickets"]
+    assert len(hits) == 200
+
+
+def test_open_query_uses_the_partial_metric_index(db: psycopg.Connection) -> None:
+    x, y = to_metric(118.657, 34.918)
+    sql = nearest_sql(OPEN).replace(":lon", "%(lon)s").replace(":lat", "%(lat)s") \
+        .replace(":x", "%(x)s").replace(":y", "%(y)s").replace(":reach", "%(reach)s") \
+        .replace(":k", "%(k)s")
+    with db.transaction():
+        db.execute("SET LOCAL enable_seqscan = off")  # the demo table is small
+        plan = "\n".join(r[0] for r in db.execute(
+            "EXPLAIN " + sql, {"lon": 118.657, "lat": 34.918, "x": x, "y": y,
+                               "reach": 1002.0, "k": 30}).fetchall())
+    assert "ix_tickets_geom_metric_open" in plan, plan
+    assert "Index Scan" in plan

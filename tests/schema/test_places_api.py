@@ -1,0 +1,125 @@
+"""Places over GraphQL: every contract field, datums, boxes and batched loading."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from sqlalchemy import event
+from starlette.testclient import TestClient
+
+from geo.datum import from_wgs84
+from geo.projection import geodesic_distance_m
+from geo.types import Crs
+from tests.conftest import GraphQLClient
+
+ZONES = """{ zones { code name geometry communities { code } } }"""
+COMMUNITIES_DEEP = """{
+  communities { code name households population geometry
+    zone { code name } street { code name geometry }
+    compounds { code name households population community { code } }
+    gridCells { code households community { code } } } }"""
+COMMUNITY = """query ($code: String!) { community(code: $code) { code name
+  compounds { code geometry(crs: GCJ02) } gridCells { code geometry } } }"""
+COMPOUNDS_IN_BOX = """query ($bbox: BBoxInput) { compounds(bbox: $bbox) { code } }"""
+CELLS = """query ($c: String) { gridCells(communityCode: $c) { code households geometry } }"""
+FACILITIES = """query ($kind: FacilityKind, $c: String, $bbox: BBoxInput) {
+  facilities(kind: $kind, communityCode: $c, bbox: $bbox) {
+    code name kind geometry(crs: BD09) community { code } } }"""
+FACILITY_POINTS = """{ facilities { code geometry } }"""
+
+
+def test_zones_cover_all_communities(gql: GraphQLClient) -> None:
+    zones = gql.data(ZONES)["zones"]
+    assert [z["code"] for z in zones] == ["Z1", "Z2", "Z3", "Z4", "Z5"]
+    assert sum(len(z["communities"]) for z in zones) == 43
+    assert zones[0]["geometry"]["type"] == "MultiPolygon"
+
+
+def test_communities_with_relations(gql: GraphQLClient) -> None:
+    communities = gql.data(COMMUNITIES_DEEP)["communities"]
+    assert len(communities) == 43
+    assert sum(len(c["compounds"]) for c in communities) == 230
+    for c in communities:
+        assert c["street"]["code"] == c["code"][:9]
+        assert c["geometry"]["type"] == "Polygon"
+        assert all(k["community"]["code"] == c["code"] for k in c["compounds"])
+        assert all(g["code"].startswith(c["code"]) for g in c["gridCells"])
+        assert c["households"] > 0 and c["population"] > c["households"]
+
+
+def test_deep_community_query_runs_a_constant_number_of_statements(
+    client: TestClient, gql: GraphQLClient
+) -> None:
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    sync_engine = client.app.state.engine.sync_engine  # type: ignore[attr-defined]
+    event.listen(sync_engine, "before_cursor_execute", count)
+    try:
+        gql.data(COMMUNITIES_DEEP)
+        deep = len(statements)
+        statements.clear()
+        gql.data('{ communities(zoneCode: "Z1") { code zone { code } street { code } '
+                 'compounds { code } gridCells { code } } }')
+        fewer = len(statements)
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", count)
+    # communities, zones, streets, compounds, cells, community geometries, street geometries
+    assert deep <= 8, statements
+    assert fewer <= deep
+
+
+def test_community_by_code_and_missing(gql: GraphQLClient) -> None:
+    c = gql.data(COMMUNITY, {"code": "371329001001"})["community"]
+    assert c["code"] == "371329001001" and c["compounds"] and c["gridCells"]
+    assert gql.data(COMMUNITY, {"code": "000"})["community"] is None
+
+
+def test_bbox_filters_what_intersects(gql: GraphQLClient, db: psycopg.Connection) -> None:
+    box = {"west": 118.65, "south": 34.91, "east": 118.66, "north": 34.92}
+    got = {c["code"] for c in gql.data(COMPOUNDS_IN_BOX, {"bbox": box})["compounds"]}
+    want = {r[0] for r in db.execute(
+        "SELECT code FROM compounds WHERE ST_Intersects(geom, "
+        "ST_MakeEnvelope(118.65, 34.91, 118.66, 34.92, 4326))").fetchall()}
+    assert got == want and got
+
+
+def test_gcj02_bbox_selects_the_same_place(gql: GraphQLClient) -> None:
+    w, s = from_wgs84(118.65, 34.91, Crs.GCJ02)
+    e, n = from_wgs84(118.66, 34.92, Crs.GCJ02)
+    shifted = {"west": w, "south": s, "east": e, "north": n, "crs": "GCJ02"}
+    plain = {"west": 118.65, "south": 34.91, "east": 118.66, "north": 34.92}
+    a = {c["code"] for c in gql.data(COMPOUNDS_IN_BOX, {"bbox": shifted})["compounds"]}
+    b = {c["code"] for c in gql.data(COMPOUNDS_IN_BOX, {"bbox": plain})["compounds"]}
+    assert b <= a  # the converted outline's envelope holds the original box
+
+
+def test_cells_partition_a_community(gql: GraphQLClient) -> None:
+    cells = gql.data(CELLS, {"c": "371329001001"})["gridCells"]
+    assert cells and all(300 <= c["households"] <= 500 for c in cells)
+    assert [c["code"] for c in cells] == sorted(c["code"] for c in cells)
+
+
+def test_facilities_filters_and_datum(gql: GraphQLClient) -> None:
+    stations = gql.data(FACILITIES, {"kind": "STATION"})["facilities"]
+    assert len(stations) == 125 and {f["kind"] for f in stations} == {"STATION"}
+    plain = {f["code"]: f["geometry"]["coordinates"]
+             for f in gql.data(FACILITY_POINTS)["facilities"]}
+    for f in stations[:10]:
+        lon, lat = plain[f["code"]]
+        assert f["geometry"]["coordinates"] == list(from_wgs84(lon, lat, Crs.BD09))
+    mine = gql.data(FACILITIES, {"c": stations[0]["community"]["code"]})["facilities"]
+    assert all(f["community"]["code"] == stations[0]["community"]["code"] for f in mine)
+
+
+def test_geometry_in_gcj02_is_the_wgs84_geometry_shifted(gql: GraphQLClient) -> None:
+    query = """{ compounds(communityCode: "371329001001") { code
+      wgs: geometry gcj: geometry(crs: GCJ02) } }"""
+    for k in gql.data(query)["compounds"]:
+        for (lon, lat), (glon, glat) in zip(k["wgs"]["coordinates"][0], k["gcj"]["coordinates"][0]):
+            expected = from_wgs84(lon, lat, Crs.GCJ02)
+            assert abs(glon - expected[0]) < 1e-6 and abs(glat - expected[1]) < 1e-6
+            assert 300 < geodesic_distance_m(lon, lat, glon, glat) < 800
