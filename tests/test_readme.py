@@ -1,0 +1,32 @@
+"""Every GraphQL example in the README runs against the demo data without errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import GraphQLClient
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+EXAMPLES = re.findall(r"```graphql\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+
+
+def _has_content(value: object) -> bool:
+    if isinstance(value, dict):
+        return any(_has_content(v) for v in value.values())
+    if isinstance(value, list):
+        return bool(value) and any(_has_content(v) for v in value)
+    return value is not None
+
+
+@pytest.mark.parametrize("query", EXAMPLES, ids=[f"example-{i}" for i in range(len(EXAMPLES))])
+def test_readme_example_returns_real_data(gql: GraphQLClient, query: str) -> None:
+    data = gql.data(query)
+    for field, value in data.items():
+        assert _has_content(value), f"{field} came back empty"
+
+
+def test_readme_has_examples() -> None:
+    assert len(EXAMPLES) >= 5
