@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 CATALOGUE_CSV = Path(__file__).with_name("data") / "demand_catalogue.csv"
+# Hotline (12345) practice: emergency 2 h; water, power, gas, heating 24 h; general 7 days;
+# complex 15 days.
+DEADLINES = {
+    "EMERGENCY_2H": timedelta(hours=2),
+    "UTILITY_24H": timedelta(hours=24),
+    "GENERAL_7D": timedelta(days=7),
+    "COMPLEX_15D": timedelta(days=15),
+}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db.catalogue import DEADLINES
 from db.queries import ticket_writes as writes
 from db.routing import route_unit
 from geo.types import LonLat
@@ -18,12 +19,6 @@ from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.places import locate
 
 SHANGHAI = timezone(timedelta(hours=8))
-DEADLINES = {
-    "EMERGENCY_2H": timedelta(hours=2),
-    "UTILITY_24H": timedelta(hours=24),
-    "GENERAL_7D": timedelta(days=7),
-    "COMPLEX_15D": timedelta(days=15),
-}
 MAX_DESCRIPTION = 2000
 _PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,19}$")
 

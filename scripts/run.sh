@@ -3,13 +3,8 @@
 # run and serves http://127.0.0.1:8000. Stops the cluster it started when the server exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-redgrid=.venv/bin/redgrid
-if [ -z "${DATABASE_URL:-}" ]; then
-  if ! $redgrid db status >/dev/null 2>&1; then
-    trap '$redgrid db down' EXIT
-  fi
-  $redgrid db up
-fi
+source scripts/lib.sh
+start_database
 $redgrid migrate
 $redgrid seed --demo --if-empty
 echo "RedGrid: map at http://${REDGRID_HOST:-127.0.0.1}:${REDGRID_PORT:-8000}/ · GraphiQL at /graphql"

@@ -3,13 +3,8 @@
 # (or DATABASE_URL's server). Stops the cluster if this script started it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-redgrid=.venv/bin/redgrid
-if [ -z "${DATABASE_URL:-}" ]; then
-  if ! $redgrid db status >/dev/null 2>&1; then
-    trap '$redgrid db down' EXIT
-  fi
-  $redgrid db up
-fi
+source scripts/lib.sh
+start_database
 echo "==> ruff"
 .venv/bin/ruff check .
 echo "==> mypy"

@@ -11,6 +11,7 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
+from db.catalogue import DEADLINES
 from db.demo import names
 from db.demo.places import Places
 from db.demo.services import HUAFENG_REPLACED, ContractPlan, sample_points
@@ -20,12 +21,6 @@ from geo.frame import LocalFrame
 SHANGHAI = timezone(timedelta(hours=8))
 FIRST_MONTH = date(2023, 1, 1)
 MONTHS = 18
-DEADLINES = {
-    "EMERGENCY_2H": timedelta(hours=2),
-    "UTILITY_24H": timedelta(hours=24),
-    "GENERAL_7D": timedelta(days=7),
-    "COMPLEX_15D": timedelta(days=15),
-}
 CHANNEL_WEIGHTS = {
     "HOTLINE_12345": 35, "RECEPTION_DAY": 8, "PLAZA_REPORT": 5, "DOOR_KNOCKING": 10,
     "QR_CODE": 15, "SUPERVISOR": 7, "GRID_PATROL": 15, "ONLINE": 5,
