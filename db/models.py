@@ -275,6 +275,7 @@ class Ticket(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64))
     __table_args__ = (
         _valid(),
+        _valid("geom_metric"),
         gist("tickets"),
         gist("tickets", "geom_metric"),
         Index(

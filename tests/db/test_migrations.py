@@ -49,9 +49,8 @@ def test_every_geometry_column_has_srid_gist_and_validity_check(db: psycopg.Conn
     for table, column, srid, _type in columns:
         assert srid in (4326, 4549), (table, column, srid)
         assert (table, column) in gist, f"{table}.{column} has no GiST index"
-        if srid == 4326:
-            assert any(t == table and f"st_isvalid({column})" in d.lower() for t, d in checks), \
-                f"{table}.{column} has no validity check"
+        assert any(t == table and f"st_isvalid({column})" in d.lower() for t, d in checks), \
+            f"{table}.{column} has no validity check"
 
 
 def test_ticket_events_are_append_only(db: psycopg.Connection) -> None:

@@ -417,6 +417,7 @@ def upgrade() -> None:
             name="status",
         ),
         sa.CheckConstraint("ST_IsValid(geom)", name="geom_valid"),
+        sa.CheckConstraint("ST_IsValid(geom_metric)", name="geom_metric_valid"),
         sa.CheckConstraint("due_at > created_at", name="due_after_created"),
         sa.CheckConstraint("version >= 1", name="version_positive"),
         sa.ForeignKeyConstraint(
