@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from db.catalogue import DEADLINES
+from db.database import Database
 from db.queries import ticket_writes as writes
 from db.routing import route_unit
 from geo.types import LonLat
@@ -54,7 +53,7 @@ def request_hash(args: CreateTicketArgs) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-async def create_ticket(engine: AsyncEngine, args: CreateTicketArgs, *,
+async def create_ticket(db: Database, args: CreateTicketArgs, *,
                         idempotency_key: str | None, caller: str,
                         now: datetime | None = None) -> str:
     """Creates a ticket and returns its code; the same key and input return the same ticket."""
@@ -63,13 +62,13 @@ async def create_ticket(engine: AsyncEngine, args: CreateTicketArgs, *,
         raise bad_input("idempotencyKey must be 1–128 characters", "idempotencyKey")
     digest = request_hash(args)
     if idempotency_key is not None:
-        async with engine.connect() as conn:
+        async with db.connection() as conn:
             earlier = await writes.ticket_by_idempotency_key(conn, caller, idempotency_key)
         if earlier is not None:
             return _same_request(earlier, digest)
-    place = await locate(engine, args.point, field="input.point")
+    place = await locate(db, args.point, field="input.point")
     now = now or datetime.now(UTC)
-    async with engine.begin() as conn:
+    async with db.transaction() as conn:
         item = await writes.demand_item(conn, args.item_code)
         if item is None:
             raise DomainError(ErrorCode.UNKNOWN_ITEM_CODE,
@@ -92,7 +91,7 @@ async def create_ticket(engine: AsyncEngine, args: CreateTicketArgs, *,
     if code is not None:
         return code
     # A concurrent retry with the same key won the insert: answer with its ticket.
-    async with engine.connect() as conn:
+    async with db.connection() as conn:
         earlier = await writes.ticket_by_idempotency_key(conn, caller, str(idempotency_key))
     assert earlier is not None
     return _same_request(earlier, digest)

@@ -8,9 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncEngine
-
+from db.database import Database
 from db.queries import tickets as queries
 from db.queries.tickets import NearestQuery, TicketFilterArgs
 from geo.projection import to_metric
@@ -21,19 +19,19 @@ from resolvers.inputs import limit, radius
 MAX_PAGE = 200
 
 
-async def nearby_tickets(engine: AsyncEngine, point: LonLat, *, radius_m: float,
-                         statuses: Sequence[str] | None, first: int) -> list[Row[Any]]:
+async def nearby_tickets(db: Database, point: LonLat, *, radius_m: float,
+                         statuses: Sequence[str] | None, first: int) -> list[Any]:
     """Tickets within `radius_m` of a point, nearest first by geodesic metres."""
     r = radius(radius_m)
     n = limit(first, cap=MAX_PAGE)
     x, y = to_metric(point.lon, point.lat)
     q = NearestQuery(point.lon, point.lat, x, y, r, statuses, n)
-    async with engine.connect() as conn:
+    async with db.connection() as conn:
         return await queries.nearest_tickets(conn, q)
 
 
-async def ticket_by_code(engine: AsyncEngine, code: str) -> Row[Any] | None:
-    async with engine.connect() as conn:
+async def ticket_by_code(db: Database, code: str) -> Any | None:
+    async with db.connection() as conn:
         rows = await queries.tickets_by_code(conn, [code])
     return rows[0] if rows else None
 
@@ -54,13 +52,13 @@ def decode_cursor(cursor: str, *, field: str = "after") -> tuple[datetime, int]:
         raise bad_input("`after` is not a cursor this API returned", field) from None
 
 
-async def ticket_page(engine: AsyncEngine, f: TicketFilterArgs, *, first: int,
-                      after: str | None) -> tuple[list[Row[Any]], bool, int]:
+async def ticket_page(db: Database, f: TicketFilterArgs, *, first: int,
+                      after: str | None) -> tuple[list[Any], bool, int]:
     """A page of tickets, newest first: the rows, whether more follow, and the total count."""
     n = limit(first, cap=MAX_PAGE)
     keyset = decode_cursor(after) if after else None
     if f.created_from and f.created_to and f.created_from > f.created_to:
         raise bad_input("`createdFrom` must not be after `createdTo`", "filter.createdFrom")
-    async with engine.connect() as conn:
+    async with db.connection() as conn:
         rows, total = await queries.ticket_page(conn, f, limit=n, after=keyset)
     return rows[:n], len(rows) > n, total

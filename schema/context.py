@@ -1,4 +1,4 @@
-"""The per-request context: the engine, a request id and DataLoaders built for this request."""
+"""The per-request context: the database, a request id and DataLoaders built for this request."""
 
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from psycopg import AsyncConnection
 from strawberry.dataloader import DataLoader
 
+from db.database import Database
 from db.queries import places as place_queries
 from db.queries import tickets as ticket_queries
 
-Fetch = Callable[[AsyncConnection, Sequence[Any]], Awaitable[Sequence[Row[Any]]]]
+Fetch = Callable[[AsyncConnection[Any], Sequence[Any]], Awaitable[Sequence[Any]]]
 
 
-def _one_each(engine: AsyncEngine, fetch: Fetch, key: str) -> DataLoader[Any, Any]:
+def _one_each(db: Database, fetch: Fetch, key: str) -> DataLoader[Any, Any]:
     async def load(keys: list[Any]) -> list[Any]:
-        async with engine.connect() as conn:
+        async with db.connection() as conn:
             rows = await fetch(conn, keys)
         found = {getattr(r, key): r for r in rows}
         return [found.get(k) for k in keys]
@@ -28,9 +28,9 @@ def _one_each(engine: AsyncEngine, fetch: Fetch, key: str) -> DataLoader[Any, An
     return DataLoader(load_fn=load)
 
 
-def _many_each(engine: AsyncEngine, fetch: Fetch, key: str) -> DataLoader[Any, list[Any]]:
+def _many_each(db: Database, fetch: Fetch, key: str) -> DataLoader[Any, list[Any]]:
     async def load(keys: list[Any]) -> list[list[Any]]:
-        async with engine.connect() as conn:
+        async with db.connection() as conn:
             rows = await fetch(conn, keys)
         grouped: dict[Any, list[Any]] = defaultdict(list)
         for r in rows:
@@ -41,7 +41,7 @@ def _many_each(engine: AsyncEngine, fetch: Fetch, key: str) -> DataLoader[Any, l
 
 
 def _places(table: str, column: str) -> Fetch:
-    async def fetch(conn: AsyncConnection, keys: Sequence[Any]) -> Sequence[Row[Any]]:
+    async def fetch(conn: AsyncConnection[Any], keys: Sequence[Any]) -> Sequence[Any]:
         return await place_queries.places_by_key(conn, table, column, keys)
 
     return fetch
@@ -50,30 +50,30 @@ def _places(table: str, column: str) -> Fetch:
 class Loaders:
     """DataLoaders of one request: each batches its keys into one SQL statement."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self.street = _one_each(engine, _places("streets", "code"), "code")
-        self.zone = _one_each(engine, _places("zones", "code"), "code")
-        self.community = _one_each(engine, _places("communities", "code"), "code")
-        self.compound = _one_each(engine, _places("compounds", "code"), "code")
-        self.cell = _one_each(engine, _places("grid_cells", "code"), "code")
-        self.unit = _one_each(engine, place_queries.units_by_code, "code")
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.street = _one_each(db, _places("streets", "code"), "code")
+        self.zone = _one_each(db, _places("zones", "code"), "code")
+        self.community = _one_each(db, _places("communities", "code"), "code")
+        self.compound = _one_each(db, _places("compounds", "code"), "code")
+        self.cell = _one_each(db, _places("grid_cells", "code"), "code")
+        self.unit = _one_each(db, place_queries.units_by_code, "code")
         self.communities_by_zone = _many_each(
-            engine, _places("communities", "zone_code"), "zone_code")
+            db, _places("communities", "zone_code"), "zone_code")
         self.compounds_by_community = _many_each(
-            engine, _places("compounds", "community_code"), "community_code")
+            db, _places("compounds", "community_code"), "community_code")
         self.cells_by_community = _many_each(
-            engine, _places("grid_cells", "community_code"), "community_code")
-        self.events = _many_each(engine, ticket_queries.events_by_ticket, "ticket_id")
+            db, _places("grid_cells", "community_code"), "community_code")
+        self.events = _many_each(db, ticket_queries.events_by_ticket, "ticket_id")
         self._geometry: dict[str, DataLoader[str, str | None]] = {}
 
     def geometry(self, table: str) -> DataLoader[str, str | None]:
         """GeoJSON text of places of one table, by code."""
         if table not in self._geometry:
-            engine = self.engine
+            db = self.db
 
             async def load(codes: list[str]) -> list[str | None]:
-                async with engine.connect() as conn:
+                async with db.connection() as conn:
                     found = await place_queries.geometries(conn, table, codes)
                 return [found.get(c) for c in codes]
 
@@ -85,11 +85,11 @@ class Loaders:
 class Context:
     """What every resolver sees as `info.context`."""
 
-    engine: AsyncEngine
+    db: Database
     request: Any = None
     response: Any = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.engine)
+        self.loaders = Loaders(self.db)

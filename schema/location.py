@@ -42,7 +42,7 @@ class Location:
     @strawberry.field
     async def nearest_facilities(self, info: Info, kind: FacilityKind | None = None,
                                  first: int | None = 1) -> list[FacilityHit]:
-        rows = await places.nearest_facilities(info.context.engine, self.point,
+        rows = await places.nearest_facilities(info.context.db, self.point,
                                                kind=kind.value if kind else None,
                                                first=1 if first is None else first)
         return [FacilityHit(distance_m=r.distance_m, facility=Facility.of(r)) for r in rows]

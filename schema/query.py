@@ -27,31 +27,31 @@ from schema.types import (
 class Query:
     @strawberry.field(description="The 5 zones 片区.")
     async def zones(self, info: Info) -> list[Zone]:
-        return [Zone.of(r) for r in await places.list_places(info.context.engine, "zones")]
+        return [Zone.of(r) for r in await places.list_places(info.context.db, "zones")]
 
     @strawberry.field(description="Communities 社区, by zone and/or intersecting a box.")
     async def communities(self, info: Info, zone_code: str | None = None,
                           bbox: BBoxInput | None = None) -> list[Community]:
-        rows = await places.list_places(info.context.engine, "communities",
+        rows = await places.list_places(info.context.db, "communities",
                                         bbox=bbox_or_none(bbox), zone_code=zone_code)
         return [Community.of(r) for r in rows]
 
     @strawberry.field
     async def community(self, info: Info, code: str) -> Community | None:
-        row = await places.place(info.context.engine, "communities", code)
+        row = await places.place(info.context.db, "communities", code)
         return Community.of(row) if row else None
 
     @strawberry.field(description="Compounds 小区, by community and/or intersecting a box.")
     async def compounds(self, info: Info, community_code: str | None = None,
                         bbox: BBoxInput | None = None) -> list[Compound]:
-        rows = await places.list_places(info.context.engine, "compounds",
+        rows = await places.list_places(info.context.db, "compounds",
                                         bbox=bbox_or_none(bbox), community_code=community_code)
         return [Compound.of(r) for r in rows]
 
     @strawberry.field(description="Grid cells 网格, by community and/or intersecting a box.")
     async def grid_cells(self, info: Info, community_code: str | None = None,
                          bbox: BBoxInput | None = None) -> list[GridCell]:
-        rows = await places.list_places(info.context.engine, "grid_cells",
+        rows = await places.list_places(info.context.db, "grid_cells",
                                         bbox=bbox_or_none(bbox), community_code=community_code)
         return [GridCell.of(r) for r in rows]
 
@@ -59,7 +59,7 @@ class Query:
     async def facilities(self, info: Info, kind: FacilityKind | None = None,
                          community_code: str | None = None,
                          bbox: BBoxInput | None = None) -> list[Facility]:
-        rows = await places.list_places(info.context.engine, "facilities",
+        rows = await places.list_places(info.context.db, "facilities",
                                         bbox=bbox_or_none(bbox),
                                         kind=kind.value if kind else None,
                                         community_code=community_code)
@@ -68,27 +68,27 @@ class Query:
     @strawberry.field(description="The grid cell, compound, community, zone and street of a point.")
     async def locate(self, info: Info, point: PointInput) -> Location:
         where = point.wgs84()
-        return Location(point=where, found=await places.locate(info.context.engine, where))
+        return Location(point=where, found=await places.locate(info.context.db, where))
 
     @strawberry.field(description="Tickets within radiusM metres, nearest first.")
     async def nearby_tickets(self, info: Info, point: PointInput, radius_m: float,
                              status: list[TicketStatus] | None = None,
                              first: int | None = 20) -> list[TicketHit]:
-        rows = await tickets.nearby_tickets(info.context.engine, point.wgs84(),
+        rows = await tickets.nearby_tickets(info.context.db, point.wgs84(),
                                             radius_m=radius_m, statuses=enum_values(status),
                                             first=20 if first is None else first)
         return [TicketHit(distance_m=r.distance_m, ticket=Ticket.of(r)) for r in rows]
 
     @strawberry.field
     async def ticket(self, info: Info, code: str) -> Ticket | None:
-        row = await tickets.ticket_by_code(info.context.engine, code)
+        row = await tickets.ticket_by_code(info.context.db, code)
         return Ticket.of(row) if row else None
 
     @strawberry.field(description="Tickets newest first, in pages with opaque cursors.")
     async def tickets(self, info: Info, filter: TicketFilter | None = None, first: int | None = 50,
                       after: str | None = None) -> TicketConnection:
         f = filter.args() if filter else TicketFilter().args()
-        rows, more, total = await tickets.ticket_page(info.context.engine, f,
+        rows, more, total = await tickets.ticket_page(info.context.db, f,
                                                       first=50 if first is None else first,
                                                       after=after)
         edges = [TicketEdge(cursor=tickets.encode_cursor(r.created_at, r.id), node=Ticket.of(r))

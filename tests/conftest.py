@@ -16,8 +16,8 @@ import uvicorn
 from starlette.testclient import TestClient
 
 from db import migrate
-from db.engine import psycopg_conninfo, server_url
 from db.seed import seed_demo
+from db.urls import psycopg_conninfo, server_url
 from web.app import create_app
 from web.settings import Settings
 

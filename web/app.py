@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -17,7 +18,8 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
-from db.engine import create_engine
+from db.database import Database
+from db.urls import psycopg_conninfo
 from schema import build_schema
 from schema.context import Context
 from schema.errors import code_for_unlabelled
@@ -33,11 +35,15 @@ class RedGridGraphQL(GraphQL):
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(build_schema(), **kwargs)
         self.settings = settings
-        self.engine: Any = None
+        self.db: Database | None = None
 
     async def get_context(self, request: Request | WebSocket,  # type: ignore[override]
                           response: Response | WebSocket) -> Context:
-        return Context(engine=self.engine, request=request, response=response)
+        assert self.db is not None, "the app is used outside its lifespan"
+        return Context(db=self.db, request=request, response=response)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
 
     async def process_result(self, request: Request,  # type: ignore[override]
                              result: ExecutionResult) -> GraphQLHTTPResponse:
@@ -55,12 +61,13 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        graphql.engine = create_engine(settings.database_url, pool_size=settings.pool_size)
-        app.state.engine = graphql.engine
+        db = Database(psycopg_conninfo(settings.database_url), max_size=settings.pool_size)
+        await db.open()
+        graphql.db = app.state.db = db
         try:
             yield
         finally:
-            await graphql.engine.dispose()
+            await db.close()
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")

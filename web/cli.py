@@ -14,8 +14,8 @@ from sqlalchemy import make_url
 
 from db import migrate as migrations
 from db.cluster import ClusterError
-from db.engine import psycopg_conninfo, server_url
 from db.seed import DEFAULT_SEED, SeedError, seed_bulk_tickets, seed_demo
+from db.urls import psycopg_conninfo, server_url
 from web.settings import Settings
 
 app = typer.Typer(help="RedGrid: map-based community governance over GraphQL.",
@@ -162,7 +162,7 @@ def serve(
 
     settings = Settings.from_env()
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                log_level="info", access_log=False)
+                log_level="info", access_log=False, loop="uvloop", http="httptools")
 
 
 if __name__ == "__main__":

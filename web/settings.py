@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from db.cluster import EmbeddedCluster
-from db.engine import server_url
+from db.urls import server_url
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 

@@ -5,69 +5,76 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from psycopg import AsyncConnection
 
-from db.models import Community, Compound, Facility, GridCell, Street, Unit, Zone
-from geo.types import SRID_WGS84, BBox
+from geo.types import BBox
 
-PLACE_TABLES: dict[str, Any] = {
-    "streets": Street, "zones": Zone, "communities": Community,
-    "compounds": Compound, "grid_cells": GridCell, "facilities": Facility,
+# Columns of each place table, without geometry; facilities add their point's lon/lat.
+PLACE_COLUMNS: dict[str, str] = {
+    "streets": "code, name",
+    "zones": "code, name, street_code, secretary_name",
+    "communities": "code, name, zone_code, street_code, households, population",
+    "compounds": "code, name, community_code, households, population",
+    "grid_cells": "code, community_code, households",
+    "facilities": "code, name, kind, subtype, community_code, compound_code, area_m2, "
+                  "ST_X(geom) AS lon, ST_Y(geom) AS lat",
 }
+# Columns a caller may filter on with equality, per table.
+FILTERS: dict[str, frozenset[str]] = {
+    "streets": frozenset(), "zones": frozenset({"street_code"}),
+    "communities": frozenset({"zone_code", "street_code"}),
+    "compounds": frozenset({"community_code"}), "grid_cells": frozenset({"community_code"}),
+    "facilities": frozenset({"kind", "community_code"}),
+}
+_ENVELOPE = "ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)"
 
 
-def _columns(model: Any) -> list[Any]:
-    return [c for c in model.__table__.columns if c.name != "geom"]
-
-
-def _envelope(bbox: BBox) -> Any:
-    return func.ST_MakeEnvelope(bbox.west, bbox.south, bbox.east, bbox.north, SRID_WGS84)
-
-
-def _select(model: Any, bbox: BBox | None, **equal: Any) -> Select[Any]:
-    stmt = select(*_columns(model))
-    if model is Facility:
-        stmt = stmt.add_columns(func.ST_X(model.geom).label("lon"),
-                                func.ST_Y(model.geom).label("lat"))
-    for name, value in equal.items():
-        if value is not None:
-            stmt = stmt.where(getattr(model, name) == value)
-    if bbox is not None:
-        stmt = stmt.where(func.ST_Intersects(model.geom, _envelope(bbox)))
-    return stmt.order_by(model.code)
-
-
-async def list_places(conn: AsyncConnection, table: str, *, bbox: BBox | None = None,
-                      **equal: Any) -> Sequence[Row[Any]]:
+async def list_places(conn: AsyncConnection[Any], table: str, *, bbox: BBox | None = None,
+                      **equal: Any) -> list[Any]:
     """Rows of a place table (without geometry), filtered by equal columns and a bbox."""
-    return (await conn.execute(_select(PLACE_TABLES[table], bbox, **equal))).all()
+    where, params = ["TRUE"], {}
+    for column, value in equal.items():
+        if column not in FILTERS[table]:
+            raise ValueError(f"{table} cannot be filtered by {column}")
+        if value is not None:
+            where.append(f"{column} = %({column})s")
+            params[column] = value
+    if bbox is not None:
+        where.append(f"ST_Intersects(geom, {_ENVELOPE})")
+        params.update(west=bbox.west, south=bbox.south, east=bbox.east, north=bbox.north)
+    sql = f"SELECT {PLACE_COLUMNS[table]} FROM {table} WHERE {' AND '.join(where)} ORDER BY code"
+    return await (await conn.execute(sql, params)).fetchall()  # type: ignore[arg-type]
 
 
-async def places_by_key(conn: AsyncConnection, table: str, column: str,
-                        keys: Sequence[str]) -> Sequence[Row[Any]]:
+async def places_by_key(conn: AsyncConnection[Any], table: str, column: str,
+                        keys: Sequence[str]) -> list[Any]:
     """Rows of a place table whose `column` is one of `keys`."""
-    model = PLACE_TABLES[table]
-    stmt = _select(model, None).where(getattr(model, column).in_(keys))
-    return (await conn.execute(stmt)).all()
+    if column != "code" and column not in FILTERS[table]:
+        raise ValueError(f"{table} cannot be looked up by {column}")
+    sql = (f"SELECT {PLACE_COLUMNS[table]} FROM {table} "
+           f"WHERE {column} = ANY(%(keys)s) ORDER BY code")
+    return await (await conn.execute(sql, {"keys": list(keys)})).fetchall()  # type: ignore[arg-type]
 
 
-async def geometries(conn: AsyncConnection, table: str,
+async def geometries(conn: AsyncConnection[Any], table: str,
                      codes: Sequence[str]) -> dict[str, str]:
     """GeoJSON text of each place's geometry, built in PostGIS."""
-    model = PLACE_TABLES[table]
-    stmt = select(model.code, func.ST_AsGeoJSON(model.geom, 7).label("gj")).where(
-        model.code.in_(codes))
-    return {r.code: r.gj for r in (await conn.execute(stmt)).all()}
+    if table not in PLACE_COLUMNS:
+        raise ValueError(f"no place table {table}")
+    cur = await conn.execute(
+        f"SELECT code, ST_AsGeoJSON(geom, 7) AS gj FROM {table} "  # type: ignore[arg-type]
+        "WHERE code = ANY(%(codes)s)", {"codes": list(codes)})
+    return {r.code: r.gj for r in await cur.fetchall()}
 
 
-async def units_by_code(conn: AsyncConnection, codes: Sequence[str]) -> Sequence[Row[Any]]:
-    stmt = select(Unit.code, Unit.name, Unit.kind).where(Unit.code.in_(codes))
-    return list((await conn.execute(stmt)).all())  # type: ignore[arg-type]
+async def units_by_code(conn: AsyncConnection[Any], codes: Sequence[str]) -> list[Any]:
+    cur = await conn.execute("SELECT code, name, kind FROM units WHERE code = ANY(%(codes)s)",
+                             {"codes": list(codes)})
+    return await cur.fetchall()
 
 
-_LOCATE = text("""
-WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
+_LOCATE = """
+WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g),
 cell AS (
     SELECT c.code, c.community_code FROM grid_cells c, p
     WHERE ST_Intersects(c.geom, p.g) ORDER BY c.code LIMIT 1
@@ -76,20 +83,27 @@ SELECT cell.code AS cell_code, cell.community_code, m.zone_code, m.street_code,
        (SELECT k.code FROM compounds k, p WHERE ST_Intersects(k.geom, p.g)
         ORDER BY k.code LIMIT 1) AS compound_code
 FROM cell JOIN communities m ON m.code = cell.community_code
-""")
+"""
 
 
-async def locate(conn: AsyncConnection, lon: float, lat: float) -> Row[Any] | None:
+async def locate(conn: AsyncConnection[Any], lon: float, lat: float) -> Any | None:
     """The cell, compound, community, zone and street containing a point (lowest code on
     shared edges); None outside the covered area."""
-    return (await conn.execute(_LOCATE, {"lon": lon, "lat": lat})).first()
+    return await (await conn.execute(_LOCATE, {"lon": lon, "lat": lat})).fetchone()
 
 
-async def nearest_facilities(conn: AsyncConnection, lon: float, lat: float, *,
-                             kind: str | None, limit: int) -> Sequence[Row[Any]]:
-    """Facilities nearest a point with geodesic metres (a small table: exact sort)."""
-    point = func.ST_SetSRID(func.ST_MakePoint(lon, lat), SRID_WGS84)
-    distance = func.ST_Distance(func.geography(Facility.geom), func.geography(point))
-    stmt = _select(Facility, None, kind=kind).add_columns(distance.label("distance_m"))
-    stmt = stmt.order_by(None).order_by(distance, Facility.code).limit(limit)
-    return (await conn.execute(stmt)).all()
+_NEAREST_FACILITIES = f"""
+SELECT {PLACE_COLUMNS['facilities']},
+       ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography)
+           AS distance_m
+FROM facilities WHERE %(kind)s::text IS NULL OR kind = %(kind)s
+ORDER BY distance_m, code LIMIT %(limit)s
+"""
+
+
+async def nearest_facilities(conn: AsyncConnection[Any], lon: float, lat: float, *,
+                             kind: str | None, limit: int) -> list[Any]:
+    """Facilities nearest a point with geodesic metres (a small table: an exact sort)."""
+    cur = await conn.execute(_NEAREST_FACILITIES,
+                             {"lon": lon, "lat": lat, "kind": kind, "limit": limit})
+    return await cur.fetchall()

@@ -6,60 +6,60 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from psycopg import AsyncConnection
 
-_ITEM = text("""
+_ITEM = ("""
 SELECT code, lead_unit_kind, cooperating_unit_kinds, deadline_class
-FROM demand_items WHERE code = :code
+FROM demand_items WHERE code = %(code)s
 """)
 
-_COMPANY = text("""
+_COMPANY = ("""
 SELECT company_code FROM property_contracts
-WHERE compound_code = :compound AND start_date <= :day AND (end_date IS NULL OR :day < end_date)
+WHERE compound_code = %(compound)s AND start_date <= %(day)s AND (end_date IS NULL OR %(day)s < end_date)
 ORDER BY start_date DESC LIMIT 1
 """)
 
-_COUNTY_UNITS = text("SELECT kind, code FROM units WHERE community_code IS NULL "
+_COUNTY_UNITS = ("SELECT kind, code FROM units WHERE community_code IS NULL "
                      "AND street_code IS NULL AND kind <> 'PROPERTY_COMPANY'")
 
-_INSERT = text("""
+_INSERT = ("""
 WITH n AS (SELECT nextval(pg_get_serial_sequence('tickets', 'id')) AS id)
 INSERT INTO tickets (
     id, code, item_code, channel, description, reporter_name, reporter_phone, status, level,
     geom, cell_code, compound_code, community_code, zone_code, street_code, unit_code,
     created_at, due_at, updated_at, version, idempotency_caller, idempotency_key, request_hash)
-SELECT n.id, 'T' || to_char(:now AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') || '-'
+SELECT n.id, 'T' || to_char(%(now)s AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') || '-'
               || lpad(n.id::text, 7, '0'),
-       :item_code, :channel, :description, :reporter_name, :reporter_phone, :status,
-       'COMMUNITY', ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :cell_code, :compound_code,
-       :community_code, :zone_code, :street_code, :unit_code, :now, :due_at, :now, :version,
-       :caller, :key, :request_hash
+       %(item_code)s, %(channel)s, %(description)s, %(reporter_name)s, %(reporter_phone)s, %(status)s,
+       'COMMUNITY', ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(cell_code)s, %(compound_code)s,
+       %(community_code)s, %(zone_code)s, %(street_code)s, %(unit_code)s, %(now)s, %(due_at)s, %(now)s,
+       %(version)s, %(caller)s, %(key)s, %(request_hash)s
 FROM n
 ON CONFLICT (idempotency_caller, idempotency_key) DO NOTHING
 RETURNING id, code
 """)
 
-_EVENT = text("""
+_EVENT = ("""
 INSERT INTO ticket_events (ticket_id, at, action, actor, from_status, to_status, note)
-VALUES (:ticket_id, :at, :action, :actor, :from_status, :to_status, :note)
+VALUES (%(ticket_id)s, %(at)s, %(action)s, %(actor)s, %(from_status)s, %(to_status)s, %(note)s)
 """)
 
-_BY_KEY = text("""
-SELECT code, request_hash FROM tickets WHERE idempotency_caller = :caller AND idempotency_key = :key
+_BY_KEY = ("""
+SELECT code, request_hash FROM tickets WHERE idempotency_caller = %(caller)s AND idempotency_key = %(key)s
 """)
 
 
-async def demand_item(conn: AsyncConnection, code: str) -> Row[Any] | None:
-    return (await conn.execute(_ITEM, {"code": code})).first()
+async def demand_item(conn: AsyncConnection[Any], code: str) -> Any | None:
+    return await (await conn.execute(_ITEM, {"code": code})).fetchone()
 
 
-async def company_of(conn: AsyncConnection, compound_code: str, day: Any) -> str | None:
-    return (await conn.execute(_COMPANY, {"compound": compound_code, "day": day})).scalar()
+async def company_of(conn: AsyncConnection[Any], compound_code: str, day: Any) -> str | None:
+    row = await (await conn.execute(_COMPANY, {"compound": compound_code, "day": day})).fetchone()
+    return row.company_code if row else None
 
 
-async def county_units(conn: AsyncConnection) -> dict[str, str]:
-    return {r.kind: r.code for r in (await conn.execute(_COUNTY_UNITS)).all()}
+async def county_units(conn: AsyncConnection[Any]) -> dict[str, str]:
+    return {r.kind: r.code for r in await (await conn.execute(_COUNTY_UNITS)).fetchall()}
 
 
 @dataclass(frozen=True)
@@ -85,12 +85,12 @@ class NewTicket:
     actor: str
 
 
-async def insert_ticket(conn: AsyncConnection, t: NewTicket) -> str | None:
+async def insert_ticket(conn: AsyncConnection[Any], t: NewTicket) -> str | None:
     """Inserts the ticket and its events; returns its code, or None when the idempotency key
     was already used (the caller then looks the earlier ticket up)."""
     status = "DISPATCHED" if t.unit_code else "SUBMITTED"
     params = {**t.__dict__, "status": status, "version": 2 if t.unit_code else 1}
-    created = (await conn.execute(_INSERT, params)).first()
+    created = await (await conn.execute(_INSERT, params)).fetchone()
     if created is None:
         return None
     events = [{"action": "CREATED", "actor": t.actor, "from_status": None,
@@ -98,10 +98,11 @@ async def insert_ticket(conn: AsyncConnection, t: NewTicket) -> str | None:
     if t.unit_code:
         events.append({"action": "DISPATCHED", "actor": "routing", "from_status": "SUBMITTED",
                        "to_status": "DISPATCHED", "note": f"routed to {t.unit_code}"})
-    await conn.execute(_EVENT, [{"ticket_id": created.id, "at": t.now, **e} for e in events])
+    async with conn.cursor() as cur:
+        await cur.executemany(_EVENT, [{"ticket_id": created.id, "at": t.now, **e} for e in events])
     return str(created.code)
 
 
-async def ticket_by_idempotency_key(conn: AsyncConnection, caller: str,
-                                    key: str) -> Row[Any] | None:
-    return (await conn.execute(_BY_KEY, {"caller": caller, "key": key})).first()
+async def ticket_by_idempotency_key(conn: AsyncConnection[Any], caller: str,
+                                    key: str) -> Any | None:
+    return await (await conn.execute(_BY_KEY, {"caller": caller, "key": key})).fetchone()

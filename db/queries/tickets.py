@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from psycopg import AsyncConnection
 
-from db.models import OPEN_STATUSES, TICKET_STATUSES, Ticket, TicketEvent
+from db.models import OPEN_STATUSES, TICKET_STATUSES
 from geo.projection import METRIC_SCALE_TOLERANCE
 
 TICKET_COLUMNS = (
@@ -20,29 +19,33 @@ TICKET_COLUMNS = (
 )
 
 
-def _status_clause(statuses: Sequence[str] | None) -> str:
+def _status_list(statuses: Sequence[str]) -> str:
     # Inlined from a closed set, so the planner can match the partial index on open statuses.
-    if statuses is None:
-        return "TRUE"
     bad = set(statuses) - set(TICKET_STATUSES)
     if bad:
         raise ValueError(f"unknown statuses {sorted(bad)}")
-    return "status IN (" + ", ".join(f"'{s}'" for s in sorted(set(statuses))) + ")"
+    return "(" + ", ".join(f"'{s}'" for s in sorted(set(statuses))) + ")"
 
 
 def nearest_sql(statuses: Sequence[str] | None) -> str:
-    """KNN on the indexed EPSG:4549 column, with exact geodesic metres for the rows returned."""
+    """KNN on the indexed EPSG:4549 column, with exact geodesic metres for the rows returned.
+
+    The reach is a plain box (`&&`), not ST_DWithin: the planner misjudges ST_DWithin's
+    selectivity in dense areas and then prefers a bitmap scan and a sort of thousands of
+    rows (measured 80 ms against 0.9 ms at 1,000,000 tickets) over the ordered index scan.
+    """
+    status = "TRUE" if statuses is None else f"status IN {_status_list(statuses)}"
     return f"""
 SELECT {TICKET_COLUMNS}, dp,
-       ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography)
-           AS distance_m
+       ST_Distance(geom::geography,
+                   ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography) AS distance_m
 FROM (
-    SELECT *, geom_metric <-> ST_SetSRID(ST_MakePoint(:x, :y), 4549) AS dp
+    SELECT *, geom_metric <-> ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4549) AS dp
     FROM tickets
-    WHERE {_status_clause(statuses)}
-      AND ST_DWithin(geom_metric, ST_SetSRID(ST_MakePoint(:x, :y), 4549), :reach)
-    ORDER BY geom_metric <-> ST_SetSRID(ST_MakePoint(:x, :y), 4549)
-    LIMIT :k
+    WHERE {status}
+      AND geom_metric && ST_Expand(ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4549), %(reach)s)
+    ORDER BY geom_metric <-> ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4549)
+    LIMIT %(k)s
 ) t"""
 
 
@@ -57,29 +60,26 @@ class NearestQuery:
     limit: int
 
 
-async def nearest_tickets(conn: AsyncConnection, q: NearestQuery) -> list[Row[Any]]:
+async def nearest_tickets(conn: AsyncConnection[Any], q: NearestQuery) -> list[Any]:
     """Tickets within `radius_m` geodesic metres, nearest first (ties by code), at most `limit`.
 
     Ranks in the projection with some spare rows, then sorts on geodesic metres; when the spare
     rows cannot prove the cut exact (projection scale error), it asks again for more.
     """
-    sql = text(nearest_sql(q.statuses))
-    reach = q.radius_m * 1.001 + 1
-    k = q.limit + max(8, q.limit // 2)
+    sql = nearest_sql(q.statuses)
+    params = {"lon": q.lon, "lat": q.lat, "x": q.x, "y": q.y, "reach": q.radius_m * 1.001 + 1,
+              "k": q.limit + max(8, q.limit // 2)}
     while True:
-        rows = (await conn.execute(sql, {"lon": q.lon, "lat": q.lat, "x": q.x, "y": q.y,
-                                         "reach": reach, "k": k})).all()
+        rows = await (await conn.execute(sql, params)).fetchall()  # type: ignore[arg-type]
         hits = sorted((r for r in rows if r.distance_m <= q.radius_m),
                       key=lambda r: (r.distance_m, r.code))[: q.limit]
-        if len(rows) < k:
+        if len(rows) < params["k"]:
             return hits  # every candidate within reach was seen
         # Rows not fetched lie at projected distance >= the last one's.
         floor = rows[-1].dp * (1 - METRIC_SCALE_TOLERANCE)
-        if len(hits) == q.limit and hits[-1].distance_m < floor:
+        if floor > q.radius_m or (len(hits) == q.limit and hits[-1].distance_m < floor):
             return hits
-        if floor > q.radius_m:
-            return hits
-        k *= 4
+        params["k"] *= 4
 
 
 @dataclass(frozen=True)
@@ -93,54 +93,54 @@ class TicketFilterArgs:
     created_to: datetime | None = None
 
 
-def _filter_conditions(f: TicketFilterArgs) -> list[Any]:
-    cond: list[Any] = []
+def _filter(f: TicketFilterArgs) -> tuple[list[str], dict[str, Any]]:
+    where: list[str] = ["TRUE"]
+    params: dict[str, Any] = {}
     if f.statuses is not None:
-        cond.append(Ticket.status.in_(list(f.statuses)))
-    if f.community_code is not None:
-        cond.append(Ticket.community_code == f.community_code)
-    if f.cell_code is not None:
-        cond.append(Ticket.cell_code == f.cell_code)
-    if f.item_code is not None:
-        cond.append(Ticket.item_code == f.item_code)
+        where.append("status = ANY(%(statuses)s)")
+        params["statuses"] = list(f.statuses)
+    for column in ("community_code", "cell_code", "item_code"):
+        value = getattr(f, column)
+        if value is not None:
+            where.append(f"{column} = %({column})s")
+            params[column] = value
     if f.overdue is not None:
-        late = and_(Ticket.status.in_(OPEN_STATUSES), Ticket.due_at < func.now())
-        cond.append(late if f.overdue else ~late)
+        late = f"(status IN {_status_list(OPEN_STATUSES)} AND due_at < now())"
+        where.append(late if f.overdue else f"NOT {late}")
     if f.created_from is not None:
-        cond.append(Ticket.created_at >= f.created_from)
+        where.append("created_at >= %(created_from)s")
+        params["created_from"] = f.created_from
     if f.created_to is not None:
-        cond.append(Ticket.created_at < f.created_to)
-    return cond
+        where.append("created_at < %(created_to)s")
+        params["created_to"] = f.created_to
+    return where, params
 
 
-def _ticket_select() -> Any:
-    cols = [c for c in Ticket.__table__.columns
-            if c.name not in ("geom", "geom_metric", "reporter_name", "reporter_phone",
-                              "idempotency_caller", "idempotency_key", "request_hash")]
-    return select(*cols, func.ST_X(Ticket.geom).label("lon"), func.ST_Y(Ticket.geom).label("lat"))
-
-
-async def ticket_page(conn: AsyncConnection, f: TicketFilterArgs, *, limit: int,
-                      after: tuple[datetime, int] | None) -> tuple[list[Row[Any]], int]:
+async def ticket_page(conn: AsyncConnection[Any], f: TicketFilterArgs, *, limit: int,
+                      after: tuple[datetime, int] | None) -> tuple[list[Any], int]:
     """A page of tickets, newest first, after a (created_at, id) keyset; and the total count."""
-    cond = _filter_conditions(f)
-    stmt = _ticket_select().where(*cond)
+    where, params = _filter(f)
+    count_sql = f"SELECT count(*) AS n FROM tickets WHERE {' AND '.join(where)}"
+    total = await (await conn.execute(count_sql, params)).fetchone()  # type: ignore[arg-type]
     if after is not None:
-        stmt = stmt.where(or_(Ticket.created_at < after[0],
-                              and_(Ticket.created_at == after[0], Ticket.id < after[1])))
-    stmt = stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit + 1)
-    rows = list((await conn.execute(stmt)).all())
-    total = (await conn.execute(select(func.count()).select_from(Ticket).where(*cond))).scalar_one()
-    return rows, int(total)
+        where.append("(created_at, id) < (%(after_at)s, %(after_id)s)")
+        params.update(after_at=after[0], after_id=after[1])
+    params["limit"] = limit + 1
+    sql = (f"SELECT {TICKET_COLUMNS} FROM tickets WHERE {' AND '.join(where)} "
+           "ORDER BY created_at DESC, id DESC LIMIT %(limit)s")
+    rows = await (await conn.execute(sql, params)).fetchall()  # type: ignore[arg-type]
+    return rows, int(total.n) if total else 0
 
 
-async def tickets_by_code(conn: AsyncConnection, codes: Sequence[str]) -> Sequence[Row[Any]]:
-    return (await conn.execute(_ticket_select().where(Ticket.code.in_(codes)))).all()
+async def tickets_by_code(conn: AsyncConnection[Any], codes: Sequence[str]) -> list[Any]:
+    cur = await conn.execute(f"SELECT {TICKET_COLUMNS} FROM tickets "  # type: ignore[arg-type]
+                             "WHERE code = ANY(%(codes)s)", {"codes": list(codes)})
+    return await cur.fetchall()
 
 
-async def events_by_ticket(conn: AsyncConnection,
-                           ticket_ids: Sequence[int]) -> Sequence[Row[Any]]:
-    stmt = select(TicketEvent).where(TicketEvent.ticket_id.in_(ticket_ids)).order_by(
-        TicketEvent.ticket_id, TicketEvent.at, TicketEvent.id)
-    return (await conn.execute(stmt)).all()
-
+async def events_by_ticket(conn: AsyncConnection[Any], ticket_ids: Sequence[int]) -> list[Any]:
+    cur = await conn.execute(
+        "SELECT id, ticket_id, at, action, actor, from_status, to_status, note "
+        "FROM ticket_events WHERE ticket_id = ANY(%(ids)s) ORDER BY ticket_id, at, id",
+        {"ids": list(ticket_ids)})
+    return await cur.fetchall()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from db import migrate
-from db.engine import psycopg_conninfo
+from db.urls import psycopg_conninfo
 from tests.conftest import create_database, drop_database
 from web.settings import Settings
 

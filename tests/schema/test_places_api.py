@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import psycopg
-from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from geo.datum import from_wgs84
@@ -55,11 +52,8 @@ def test_deep_community_query_runs_a_constant_number_of_statements(
 ) -> None:
     statements: list[str] = []
 
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    sync_engine = client.app.state.engine.sync_engine  # type: ignore[attr-defined]
-    event.listen(sync_engine, "before_cursor_execute", count)
+    observers = client.app.state.db.observers  # type: ignore[attr-defined]
+    observers.append(statements.append)
     try:
         gql.data(COMMUNITIES_DEEP)
         deep = len(statements)
@@ -70,7 +64,7 @@ def test_deep_community_query_runs_a_constant_number_of_statements(
         nine = gql.data(SHALLOW, {"zone": "Z1"})["communities"]
         few = len(statements)
     finally:
-        event.remove(sync_engine, "before_cursor_execute", count)
+        observers.remove(statements.append)
     # communities, zones, streets, compounds, cells, the compounds' and cells' communities,
     # community geometries, street geometries
     assert deep <= 8, statements

@@ -1,17 +1,8 @@
-"""Engines and connection helpers; the one place that turns a URL into connections."""
+"""Database URLs: SQLAlchemy URLs (migrations) and libpq conninfo strings (runtime, COPY)."""
 
 from __future__ import annotations
 
 from sqlalchemy import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-
-
-def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
-    """An async engine on psycopg 3 with a bounded pool."""
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
-        connect_args={"prepare_threshold": 1}, pool_recycle=3600,
-    )
 
 
 def psycopg_conninfo(url: str) -> str:
