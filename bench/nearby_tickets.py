@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import random
+import re
 import signal
 import socket
 import statistics
@@ -33,11 +34,9 @@ from typing import Any
 
 import httpx
 import psycopg
-from psycopg.rows import dict_row
-from sqlalchemy import text
-from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from _db import conninfo as configured_conninfo
+from psycopg.rows import namedtuple_row
 
-from db.engine import psycopg_conninfo
 from db.queries.tickets import nearest_sql
 from geo.projection import METRIC_SCALE_TOLERANCE, to_metric
 from web.settings import Settings
@@ -94,8 +93,19 @@ def make_points(n: int, seed: int) -> list[Point]:
 
 
 def api_sql() -> str:
-    """The nearbyTickets SQL as SQLAlchemy hands it to psycopg (pyformat, server-side binding)."""
-    return str(text(nearest_sql(OPEN)).compile(dialect=PGDialect_psycopg()))
+    """The nearbyTickets SQL exactly as the API hands it to psycopg (pyformat placeholders)."""
+    sql = nearest_sql(OPEN)
+    if "%(" not in sql:  # SQLAlchemy text() with :name placeholders (the earlier layout)
+        from sqlalchemy import text
+        from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+        sql = str(text(sql).compile(dialect=PGDialect_psycopg()))
+    return sql
+
+
+def param_order(sql: str) -> list[str]:
+    """Names in the order psycopg numbers them ($1, $2, ...): first appearance."""
+    return list(dict.fromkeys(re.findall(r"%\((\w+)\)s", sql)))
 
 
 def summarise(latencies_s: Sequence[float], wall_s: float) -> dict[str, Any]:
@@ -109,14 +119,17 @@ def summarise(latencies_s: Sequence[float], wall_s: float) -> dict[str, Any]:
     }
 
 
-async def run_workers(n: int, concurrency: int,
-                      one: Callable[[int, int], Awaitable[None]]) -> tuple[list[float], float]:
-    """Runs one(worker, i) for i in range(n) over `concurrency` workers; per-call latencies."""
+async def run_workers(n: int, concurrency: int, one: Callable[[int, int], Awaitable[None]],
+                      *, split: bool = False) -> tuple[list[float], float]:
+    """Runs one(worker, i) for i in range(n) over `concurrency` workers; per-call latencies.
+
+    Workers take the next index as they become free; with `split`, worker w takes exactly
+    w, w + concurrency, ... (the warm-up, so that every connection gets its share)."""
     lat = [0.0] * n
-    indices = iter(range(n))
+    shared = iter(range(n))
 
     async def worker(w: int) -> None:
-        for i in indices:  # shared iterator: each index is taken once
+        for i in range(w, n, concurrency) if split else shared:
             t0 = time.perf_counter()
             await one(w, i)
             lat[i] = time.perf_counter() - t0
@@ -130,42 +143,36 @@ async def run_workers(n: int, concurrency: int,
 
 def expected_hits(rows: Sequence[Any]) -> tuple[list[str], bool]:
     """What the resolver keeps of the k rows (codes), and whether it would query again."""
-    hits = sorted((r for r in rows if r["distance_m"] <= RADIUS_M),
-                  key=lambda r: (r["distance_m"], r["code"]))[:FIRST]
+    hits = sorted((r for r in rows if r.distance_m <= RADIUS_M),
+                  key=lambda r: (r.distance_m, r.code))[:FIRST]
     again = False
     if len(rows) >= K:
-        floor = rows[-1]["dp"] * (1 - METRIC_SCALE_TOLERANCE)
-        proven = len(hits) == FIRST and hits[-1]["distance_m"] < floor
+        floor = rows[-1].dp * (1 - METRIC_SCALE_TOLERANCE)
+        proven = len(hits) == FIRST and hits[-1].distance_m < floor
         again = not proven and floor <= RADIUS_M
-    return [r["code"] for r in hits], again
+    return [r.code for r in hits], again
 
 
 async def floor_run(conninfo: str, sql: str, points: list[Point], warmup: list[Point],
-                    concurrency: int, *, transaction: bool = False) -> dict[str, Any]:
-    """The API's SQL straight through psycopg 3 (prepared from the 2nd run, as the engine does).
-
-    With `transaction`, each query is wrapped in BEGIN ... ROLLBACK like a pooled SQLAlchemy
-    connection (autobegin, reset-on-return), to show what those two round trips cost.
-    """
+                    concurrency: int) -> dict[str, Any]:
+    """The API's SQL straight through psycopg 3, one connection per worker, set up like the
+    API's pool (autocommit, prepared from the 2nd run, named-tuple rows)."""
     conns = [await psycopg.AsyncConnection.connect(
-        conninfo, prepare_threshold=1, autocommit=not transaction,
-        row_factory=dict_row, options="-c statement_timeout=30000")
+        conninfo, prepare_threshold=1, autocommit=True, row_factory=namedtuple_row,
+        options="-c statement_timeout=30000")
         for _ in range(concurrency)]
-    results: list[list[dict[str, Any]]] = [[] for _ in points]
+    results: list[list[Any]] = [[] for _ in points]
     try:
         async def one(w: int, i: int, pts: list[Point] = points, keep: bool = True) -> None:
-            conn = conns[w]
-            cur = await conn.execute(sql, pts[i].params())
+            cur = await conns[w].execute(sql, pts[i].params())
             rows = await cur.fetchall()
-            if transaction:
-                await conn.rollback()
             if keep:
                 results[i] = rows
 
         async def warm(w: int, i: int) -> None:
             await one(w, i, warmup, False)
 
-        await run_workers(len(warmup), concurrency, warm)
+        await run_workers(len(warmup), concurrency, warm, split=True)
         lat, wall = await run_workers(len(points), concurrency, one)
         plans = []
         for conn in conns:
@@ -174,17 +181,14 @@ async def floor_run(conninfo: str, sql: str, points: list[Point], warmup: list[P
                 "WHERE statement LIKE '%geom_metric <->%' "
                 "AND statement NOT LIKE '%pg_prepared_statements%'", prepare=False)
             plans.extend(await cur.fetchall())
-            if transaction:
-                await conn.rollback()
     finally:
         for conn in conns:
             await conn.close()
     out = summarise(lat, wall)
     out["concurrency"] = concurrency
     out["connections"] = concurrency
-    out["prepared_statement_plans"] = {
-        "generic": sum(p["generic_plans"] for p in plans),
-        "custom": sum(p["custom_plans"] for p in plans)}
+    out["prepared_statement_plans"] = {"generic": sum(p.generic_plans for p in plans),
+                                       "custom": sum(p.custom_plans for p in plans)}
     out["_rows"] = results
     return out
 
@@ -212,9 +216,7 @@ def explain(conninfo: str, sql: str, point: Point, repeats: int = 5) -> dict[str
             "SELECT name, parameter_types::text[] FROM pg_prepared_statements "
             "WHERE statement LIKE '%geom_metric <->%' "
             "AND statement NOT LIKE '%pg_prepared_statements%'", prepare=False).fetchone()
-        # psycopg numbers the parameters in order of first appearance.
-        order = ["lon", "lat", "x", "y", "reach", "k"]
-        args = ", ".join(repr(params[k]) for k in order)
+        args = ", ".join(repr(params[k]) for k in param_order(sql))
         runs = []
         for _ in range(repeats):
             rows = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE {name}({args})",
@@ -240,6 +242,8 @@ def _plan_summary(runs: list[str]) -> dict[str, Any]:
         "execution_ms_median": round(statistics.median(execution), 3),
         "planning_ms_median": round(statistics.median(planning), 3) if planning else None,
         "uses_index": INDEX in runs[-1],
+        # The fast plan: ordered (KNN) scan of the index, stopping after k rows.
+        "knn_index_scan": f"Index Scan using {INDEX}" in runs[-1] and "Order By:" in runs[-1],
         "plan": runs[-1],
     }
 
@@ -365,7 +369,7 @@ async def http_run(base: str, points: list[Point], warmup: list[Point],
         async def one(w: int, i: int) -> None:
             bodies[i] = await post(w, points[i])
 
-        await run_workers(len(warmup), concurrency, warm)
+        await run_workers(len(warmup), concurrency, warm, split=True)
         lat, wall = await run_workers(len(points), concurrency, one)
     finally:
         for c in clients:
@@ -459,7 +463,6 @@ def markdown(res: dict[str, Any]) -> str:
     ]
     labels = {
         "floor": "SQL floor (psycopg 3, prepared)",
-        "floor_tx": "SQL floor + BEGIN/ROLLBACK (as the pool does)",
         "http": "HTTP POST /graphql (full path)",
     }
     for r in res["runs"]:
@@ -473,6 +476,9 @@ def markdown(res: dict[str, Any]) -> str:
         "",
         f"HTTP p50 / floor p50 at concurrency 1: {res['ratios']['http_over_floor_p50_c1']:.2f}x; "
         f"at 16: {res['ratios']['http_over_floor_p50_c16']:.2f}x. "
+        f"SQL execution at the centre point (EXPLAIN ANALYZE, median of 5): one-off "
+        f"{res['explain']['one_off']['execution_ms_median']:.3f} ms, prepared "
+        f"{res['explain']['prepared']['execution_ms_median']:.3f} ms. "
         f"Server RSS: max {fmt(res['server_rss']['max_mb'], 1)} MB, "
         f"final {fmt(res['server_rss']['final_mb'], 1)} MB.",
     ]
@@ -511,10 +517,6 @@ async def measure(args: argparse.Namespace, conninfo: str, env: dict[str, str],
                 "points_where_api_queries_again": sum(again for _, again in kept),
             }
         runs.append({"kind": "floor", **r})
-    print("SQL floor with BEGIN/ROLLBACK, concurrency 1", file=sys.stderr)
-    r = await floor_run(conninfo, sql, points, warmup, 1, transaction=True)
-    r.pop("_rows")
-    runs.append({"kind": "floor_tx", **r})
 
     print("starting redgrid serve", file=sys.stderr)
     server = Server(env, log_path)
@@ -545,22 +547,31 @@ def targets(res: dict[str, Any]) -> None:
     f1, h1 = by[("floor", 1)]["p50_ms"], by[("http", 1)]["p50_ms"]
     f16, h16 = by[("floor", 16)]["p50_ms"], by[("http", 16)]["p50_ms"]
     limit = max(HTTP_RATIO_MAX * f1, f1 + HTTP_OVERHEAD_MAX_MS)
-    ex = res["explain"]["prepared"]
+    one, prep = res["explain"]["one_off"], res["explain"]["prepared"]
     rss = res["server_rss"]["max_mb"]
     errors = sum(r.get("check", {}).get("responses_with_errors", 0) for r in res["runs"])
     res["ratios"] = {"http_over_floor_p50_c1": round(h1 / f1, 2),
                      "http_over_floor_p50_c16": round(h16 / f16, 2),
                      "http_minus_floor_p50_c1_ms": round(h1 - f1, 3)}
+
+    def plan_name(p: dict[str, Any]) -> str:
+        if p["knn_index_scan"]:
+            return f"KNN Index Scan on {INDEX}"
+        return "other (" + ("uses" if p["uses_index"] else "without") + f" {INDEX})"
+
     res["targets"] = [
         {"name": "HTTP p50, concurrency 1", "measured": f"{h1:.3f} ms",
          "limit": f"≤ max(3 × {f1:.3f}, {f1:.3f} + 1.5) = {limit:.3f} ms", "pass": h1 <= limit},
-        {"name": "SQL execution (EXPLAIN ANALYZE, prepared, median of 5)",
-         "measured": f"{ex['execution_ms_median']:.3f} ms", "limit": f"< {SQL_MAX_MS} ms",
-         "pass": ex["execution_ms_median"] < SQL_MAX_MS},
-        {"name": f"plan uses {INDEX}",
-         "measured": "yes" if ex["uses_index"] and res["explain"]["one_off"]["uses_index"]
-         else "no", "limit": "yes",
-         "pass": ex["uses_index"] and res["explain"]["one_off"]["uses_index"]},
+        {"name": "SQL execution, one-off statement (custom plan: a new connection's first runs)",
+         "measured": f"{one['execution_ms_median']:.3f} ms", "limit": f"< {SQL_MAX_MS} ms",
+         "pass": one["execution_ms_median"] < SQL_MAX_MS},
+        {"name": "SQL execution, prepared after 10 runs (generic plan: the steady state)",
+         "measured": f"{prep['execution_ms_median']:.3f} ms", "limit": f"< {SQL_MAX_MS} ms",
+         "pass": prep["execution_ms_median"] < SQL_MAX_MS},
+        {"name": "plan, one-off statement", "measured": plan_name(one),
+         "limit": f"KNN Index Scan on {INDEX}", "pass": one["knn_index_scan"]},
+        {"name": "plan, prepared statement", "measured": plan_name(prep),
+         "limit": f"KNN Index Scan on {INDEX}", "pass": prep["knn_index_scan"]},
         {"name": "server RSS (max)", "measured": f"{rss:.1f} MB" if rss else "n/a",
          "limit": f"< {RSS_MAX_MB:.0f} MB", "pass": rss is not None and rss < RSS_MAX_MB},
         {"name": "GraphQL responses without errors", "measured": f"{errors} with errors",
@@ -584,7 +595,7 @@ def main() -> int:
     if not env.get("DATABASE_URL") and not env.get("REDGRID_DATABASE"):
         env["REDGRID_DATABASE"] = BENCH_DATABASE
     settings = Settings.from_env(env)
-    conninfo = psycopg_conninfo(settings.database_url)
+    conninfo = configured_conninfo(settings)
 
     res: dict[str, Any] = {
         "benchmark": "nearbyTickets",

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLObjectType
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
@@ -42,7 +42,9 @@ def _install_fast_resolvers(schema: strawberry.Schema) -> strawberry.Schema:
     20 hits). The plain function gives the same answer for the same arguments.
     """
     for type_name in ("Ticket", "Facility"):
-        schema._schema.type_map[type_name].fields["geometry"].resolve = _point_geometry  # type: ignore[union-attr]
+        object_type = schema._schema.type_map[type_name]
+        assert isinstance(object_type, GraphQLObjectType)
+        object_type.fields["geometry"].resolve = _point_geometry
     return schema
 
 

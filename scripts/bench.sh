@@ -32,42 +32,27 @@ trap stop_cluster EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+DB="$PY bench/_db.py"
 if [ -n "${DATABASE_URL:-}" ]; then
   echo "==> DATABASE_URL is set: benchmarking database '$BENCH_DB' on that server (no cluster)"
-  DATABASE_URL=$("$PY" -c "import os; from web.settings import Settings
-print(Settings.from_env().with_database('$BENCH_DB').database_url)")
+  DATABASE_URL=$($DB url "$BENCH_DB")
   export DATABASE_URL
-  "$PY" -c "from web.cli import ensure_database; from web.settings import Settings
-ensure_database(Settings.from_env().database_url)"
+  create_db() { $DB ensure; }
 else
   export REDGRID_DATABASE=$BENCH_DB
-  if "$PY" -c "import sys; from web.settings import Settings
-sys.exit(0 if Settings.from_env().cluster.running() else 1)"; then
+  if $DB running; then
     echo "==> embedded cluster already running (left running at exit)"
   else
     started_cluster=1
     echo "==> starting the embedded cluster (stopped again at exit)"
   fi
   # Starts the cluster if needed and creates the database when missing.
-  "$REDGRID" db up
+  create_db() { "$REDGRID" db up; }
 fi
-
+create_db
 "$REDGRID" migrate
 
-# How many tickets the database holds (0 before any seed).
-ticket_count() {
-  "$PY" - <<'EOF'
-import psycopg
-from db.engine import psycopg_conninfo
-from web.settings import Settings
-with psycopg.connect(psycopg_conninfo(Settings.from_env().database_url)) as conn:
-    seeded = conn.execute("SELECT count(*) FROM dataset_info WHERE key = 'seed'").fetchone()[0]
-    n = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
-print(f"{n} {seeded}")
-EOF
-}
-
-counts=$(ticket_count)
+counts=$($DB counts)
 read -r have seeded <<<"$counts"
 if [ "$have" -ge "$WANT_TICKETS" ]; then
   echo "==> $BENCH_DB already holds $have tickets: no seed (results keep the last seed's numbers)"
@@ -75,20 +60,8 @@ else
   if [ "$seeded" != 0 ]; then
     # A partial dataset (e.g. an interrupted bulk seed): start again from an empty database.
     echo "==> $BENCH_DB holds only $have tickets: recreating it"
-    "$PY" - <<EOF
-import psycopg
-from db.engine import psycopg_conninfo, server_url
-from web.settings import Settings
-url = Settings.from_env().database_url
-with psycopg.connect(psycopg_conninfo(server_url(url)), autocommit=True) as conn:
-    conn.execute('DROP DATABASE IF EXISTS "$BENCH_DB" WITH (FORCE)')
-EOF
-    if [ -n "${DATABASE_URL:-}" ]; then
-      "$PY" -c "from web.cli import ensure_database; from web.settings import Settings
-ensure_database(Settings.from_env().database_url)"
-    else
-      "$REDGRID" db up
-    fi
+    $DB drop
+    create_db
     "$REDGRID" migrate
   fi
   tmp=$(mktemp -d)
@@ -96,7 +69,7 @@ ensure_database(Settings.from_env().database_url)"
   /usr/bin/time -v -o "$tmp/demo.time" "$REDGRID" seed --demo
   echo "==> seeding $WANT_TICKETS bulk tickets (takes minutes)"
   /usr/bin/time -v -o "$tmp/bulk.time" "$REDGRID" seed --tickets "$WANT_TICKETS"
-  counts=$(ticket_count)
+  counts=$($DB counts)
   read -r total _ <<<"$counts"
   "$PY" - "$tmp/demo.time" "$tmp/bulk.time" "$RESULTS/seed.json" "$WANT_TICKETS" "$total" <<'EOF'
 import json, re, sys
