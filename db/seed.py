@@ -21,6 +21,7 @@ from db.demo.services import (
     plan_volunteers,
 )
 from db.demo.tickets import Item, TicketFactory, TicketRow, bulk_tickets, demo_tickets
+from db.demo.workflow import derive_workflow
 from geo.frame import LocalFrame
 
 # The county seat's centre (WGS-84).
@@ -122,9 +123,10 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
         counts["property_contracts"] = _copy(
             conn, "property_contracts",
             ("compound_code", "company_code", "manager_name", "start_date", "end_date",
-             "annual_fee_receivable", "bond_rate", "bond_amount"),
+             "annual_fee_receivable", "bond_rate", "bond_amount", "bond_balance"),
             ((c.compound_code, c.company_code, c.manager_name, c.start_date, c.end_date,
-              c.annual_fee_receivable, c.bond_rate, c.bond_amount) for c in contracts))
+              c.annual_fee_receivable, c.bond_rate, c.bond_amount, c.bond_amount)
+             for c in contracts))
         catalogue = load_catalogue()
         categories = {(i.category_code, i.category_zh, i.category_en) for i in catalogue}
         counts["demand_categories"] = _copy(conn, "demand_categories",
@@ -152,6 +154,7 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
         progress("tickets", 4, 7)
         rows = demo_tickets(_factory(places, seed))
         counts["tickets"], counts["ticket_events"] = _write_tickets(conn, rows)
+        derive_workflow(conn)
         progress("indexes", 6, 7)
         conn.execute("SELECT setval(pg_get_serial_sequence('tickets', 'id'), "
                      "(SELECT max(id) FROM tickets))")
@@ -170,6 +173,7 @@ TICKET_COLUMNS = (
 
 
 def _write_tickets(conn: psycopg.Connection, rows: list[TicketRow]) -> tuple[int, int]:
+    conn.execute("SET LOCAL redgrid.bulk_load = 'on'")
     tickets = _copy(conn, "tickets", TICKET_COLUMNS, (_ticket_tuple(r) for r in rows))
     events = _copy(conn, "ticket_events",
                    ("ticket_id", "at", "action", "from_status", "to_status", "actor", "note"),
@@ -201,6 +205,10 @@ def seed_bulk_tickets(conninfo: str, count: int, progress: Progress = _noop) -> 
         progress("tickets", 0, count)
         for chunk in bulk_tickets(factory, count, start):
             _write_tickets(conn, chunk)
+            conn.execute("INSERT INTO ticket_units (ticket_id, unit_code, role) "
+                         "SELECT id, unit_code, 'LEAD' FROM tickets WHERE id >= %s "
+                         "AND unit_code IS NOT NULL ON CONFLICT DO NOTHING",
+                         (chunk[0].id,))
             conn.commit()
             done += len(chunk)
             progress("tickets", done, count)

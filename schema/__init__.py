@@ -16,8 +16,7 @@ from strawberry.types.base import StrawberryObjectDefinition
 from geo.types import Crs
 from schema.errors import ErrorCodes
 from schema.geometry import point_geometry
-from schema.mutation import Mutation
-from schema.query import Query
+from schema.roots import Mutation, Query, Subscription
 from schema.scalars import SCALAR_MAP
 
 SDL_PATH = Path(__file__).resolve().parent.parent / "schema.graphql"
@@ -75,6 +74,7 @@ def build_schema() -> strawberry.Schema:
     return _install_fast_resolvers(RedGridSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[
             ErrorCodes,

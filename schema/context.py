@@ -14,6 +14,7 @@ from strawberry.dataloader import DataLoader
 from db.database import Database
 from db.queries import places as place_queries
 from db.queries import tickets as ticket_queries
+from resolvers.actor import PUBLIC, Actor
 
 Fetch = Callable[[AsyncConnection[Any], Sequence[Any]], Awaitable[Sequence[Any]]]
 
@@ -86,6 +87,7 @@ class Context:
     """What every resolver sees as `info.context`."""
 
     db: Database
+    actor: Actor = PUBLIC
     request: Any = None
     response: Any = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])

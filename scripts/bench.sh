@@ -2,7 +2,7 @@
 # `make bench`: the nearbyTickets benchmark on a dedicated database `redgrid_bench` holding the
 # demo data plus 1,000,000 bulk tickets (seeded once; reruns reuse it), then bench/nearby_tickets.py.
 # Starts the embedded cluster when it is not running, and stops it at exit only in that case.
-# Extra arguments go to bench/nearby_tickets.py (e.g. --queries 500).
+# Extra arguments go to bench/nearby_tickets.py (e.g. --queries 500 --wrk-duration 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,10 +15,15 @@ mkdir -p "$RESULTS"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if [ ! -x /usr/bin/time ]; then
-  echo "==> installing GNU time (to measure the seed's peak memory)"
+# GNU time measures the seed's peak memory; wrk (Debian package `wrk`) is the HTTP load
+# generator of the primary HTTP rows.
+missing=()
+[ -x /usr/bin/time ] || missing+=(time)
+command -v wrk >/dev/null || missing+=(wrk)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing: ${missing[*]}"
   as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q time
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
 
 started_cluster=0

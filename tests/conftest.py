@@ -7,7 +7,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -18,7 +19,9 @@ from starlette.testclient import TestClient
 from db import migrate
 from db.seed import seed_demo
 from db.urls import psycopg_conninfo, server_url
+from resolvers.actor import Role
 from web.app import create_app
+from web.auth import mint
 from web.settings import Settings
 
 TEST_DB = f"redgrid_test_{os.getpid()}"
@@ -48,7 +51,7 @@ def base_settings() -> Settings:
 @pytest.fixture(scope="session")
 def settings(base_settings: Settings) -> Iterator[Settings]:
     """Settings pointed at a fresh, migrated database holding the demo data."""
-    s = create_database(base_settings, TEST_DB)
+    s = replace(create_database(base_settings, TEST_DB), job_interval_s=0.0)
     migrate.upgrade(s.database_url)
     seed_demo(psycopg_conninfo(s.database_url))
     yield s
@@ -74,11 +77,19 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 class GraphQLClient:
-    def __init__(self, client: TestClient) -> None:
+    """Posts GraphQL to the app, as the public or as the holder of `token`."""
+
+    def __init__(self, client: TestClient, token: str | None = None) -> None:
         self.client = client
+        self.token = token
+
+    def as_(self, token: str) -> GraphQLClient:
+        return GraphQLClient(self.client, token)
 
     def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = self.client.post("/graphql", json={"query": query, "variables": variables})
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        response = self.client.post("/graphql", json={"query": query, "variables": variables},
+                                    headers=headers)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
@@ -99,6 +110,20 @@ class GraphQLClient:
 @pytest.fixture(scope="session")
 def gql(client: TestClient) -> GraphQLClient:
     return GraphQLClient(client)
+
+
+Minter = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def token(settings: Settings) -> Minter:
+    """Mints a token: token("GRID_WORKER", "371329001001", sub="w1")."""
+
+    def make(role: str, *scopes: str, sub: str | None = None, ttl_s: int = 3600) -> str:
+        return mint(settings.jwt_secret, subject=sub or f"{role.lower()}-test", role=Role(role),
+                    scopes=list(scopes), ttl_s=ttl_s)
+
+    return make
 
 
 def _free_port() -> int:

@@ -9,10 +9,12 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
@@ -20,9 +22,11 @@ from strawberry.types import ExecutionResult
 
 from db.database import Database
 from db.urls import psycopg_conninfo
+from resolvers.actor import PUBLIC
 from schema import build_schema
 from schema.context import Context
 from schema.errors import code_for_unlabelled
+from web.auth import AuthError, actor_from_header
 from web.settings import CHECKOUT, Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -40,7 +44,24 @@ class RedGridGraphQL(GraphQL):
     async def get_context(self, request: Request | WebSocket,  # type: ignore[override]
                           response: Response | WebSocket) -> Context:
         assert self.db is not None, "the app is used outside its lifespan"
-        return Context(db=self.db, request=request, response=response)
+        actor = request.scope.get("state", {}).get("actor", PUBLIC)
+        return Context(db=self.db, actor=actor, request=request, response=response)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            header = Headers(scope=scope).get("authorization")
+            try:
+                actor = actor_from_header(header, self.settings.jwt_secret)
+            except AuthError as exc:
+                body = {"errors": [{"message": str(exc),
+                                    "extensions": {"code": "UNAUTHENTICATED"}}]}
+                response = Response(orjson.dumps(body), status_code=401,
+                                    media_type="application/json",
+                                    headers={"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send)
+                return
+            scope.setdefault("state", {})["actor"] = actor
+        await super().__call__(scope, receive, send)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

@@ -16,6 +16,8 @@ from db import migrate as migrations
 from db.cluster import ClusterError
 from db.seed import DEFAULT_SEED, SeedError, seed_bulk_tickets, seed_demo
 from db.urls import psycopg_conninfo, server_url
+from resolvers.actor import Role
+from web.auth import mint
 from web.settings import Settings
 
 app = typer.Typer(help="RedGrid: map-based community governance over GraphQL.",
@@ -148,6 +150,27 @@ def export_schema(
         out.write_text(sdl, encoding="utf-8")
     else:
         sys.stdout.write(sdl)
+
+
+@app.command()
+def token(
+    role: Annotated[str, typer.Option(help="PUBLIC, RESIDENT, GRID_WORKER, SUPERVISOR, "
+                                           "COMMUNITY_STAFF, STREET_OFFICER, COUNTY_OFFICE, "
+                                           "PLANNER or UNIT")],
+    scope: Annotated[list[str] | None, typer.Option(help="a code the caller answers for")] = None,
+    sub: Annotated[str, typer.Option(help="the caller's subject")] = "dev-user",
+    ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 12 * 3600,
+) -> None:
+    """Mints a development token (signed with this checkout's secret) for a role and scope."""
+    settings = Settings.from_env()
+    if settings.environment == "production":
+        _fail("production tokens come from the county's identity provider, not this command")
+    try:
+        chosen = Role(role.upper())
+    except ValueError:
+        _fail(f"unknown role {role!r}; one of: {', '.join(r.value for r in Role if r is not Role.SYSTEM)}")
+    sys.stdout.write(mint(settings.jwt_secret, subject=sub, role=chosen, scopes=scope or [],
+                          ttl_s=ttl) + "\n")
 
 
 @app.command()

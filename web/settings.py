@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from db.cluster import EmbeddedCluster
 from db.urls import server_url
+from web.auth import development_secret
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +25,9 @@ class Settings:
     port: int = 8000
     environment: str = "development"
     pool_size: int = 20
+    jwt_secret: str = ""
+    # Seconds between runs of the escalation / auto-close / reminder job; 0 turns it off.
+    job_interval_s: float = 0.0
 
     @property
     def cluster(self) -> EmbeddedCluster:
@@ -38,18 +42,22 @@ class Settings:
             url = EmbeddedCluster(data_dir).url(environ.get("REDGRID_DATABASE", "redgrid"))
         elif url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        environment = environ.get("REDGRID_ENV", "development")
+        secret = environ.get("REDGRID_JWT_SECRET", "")
+        if not secret and environment != "production":
+            secret = development_secret(data_dir)
         return cls(
             database_url=url,
             embedded=embedded,
             data_dir=data_dir,
             host=environ.get("REDGRID_HOST", "127.0.0.1"),
             port=int(environ.get("REDGRID_PORT", "8000")),
-            environment=environ.get("REDGRID_ENV", "development"),
+            environment=environment,
             pool_size=int(environ.get("REDGRID_POOL_SIZE", "20")),
+            jwt_secret=secret,
+            job_interval_s=float(environ.get("REDGRID_JOB_INTERVAL", "300")),
         )
 
     def with_database(self, name: str) -> Settings:
         """The same settings pointed at another database of the same server."""
-        url = server_url(self.database_url, name)
-        return Settings(url, self.embedded, self.data_dir, self.host, self.port,
-                        self.environment, self.pool_size)
+        return replace(self, database_url=server_url(self.database_url, name))

@@ -1,4 +1,4 @@
-"""The Mutation root: expected failures come back as payload errors, with nothing written."""
+"""Filing tickets: expected failures come back as payload errors, with nothing written."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ ANONYMOUS = "anonymous"
 
 
 @strawberry.type
-class Mutation:
+class TicketCreateMutation:
     @strawberry.mutation(description="Files a resident's demand as a ticket 工单.")
     async def create_ticket(self, info: Info, input: CreateTicketInput,
                             idempotency_key: str | None = None) -> TicketPayload:

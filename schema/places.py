@@ -1,4 +1,4 @@
-"""The Query root: thin fields that delegate to `resolvers/`."""
+"""Queries over places and tickets: thin fields that delegate to `resolvers/`."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from schema.types import (
 
 
 @strawberry.type
-class Query:
+class PlaceQuery:
     @strawberry.field(description="The 5 zones 片区.")
     async def zones(self, info: Info) -> list[Zone]:
         return [Zone.of(r) for r in await places.list_places(info.context.db, "zones")]

@@ -1,0 +1,156 @@
+"""The `redgrid serve` subprocess of the benchmark and what is measured of it (CPU, RSS)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process, from /proc/PID/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class RssSampler:
+    """VmRSS of one process, read from /proc every `interval` seconds in a thread."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.pid, self.interval = pid, interval
+        self.samples: list[tuple[float, int]] = []
+        self.marks: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._t0 = time.monotonic()
+
+    def read_kb(self) -> int | None:
+        try:
+            with open(f"/proc/{self.pid}/status", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            return None
+        return None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            kb = self.read_kb()
+            if kb is None:
+                return
+            self.samples.append((time.monotonic() - self._t0, kb))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def mark(self, label: str) -> None:
+        kb = self.read_kb()
+        if kb is not None:
+            self.marks[label] = kb
+
+    def stop(self) -> dict[str, Any]:
+        final = self.read_kb()
+        self._stop.set()
+        self._thread.join(timeout=5)
+        if final is not None:
+            self.samples.append((time.monotonic() - self._t0, final))
+        kbs = [kb for _, kb in self.samples]
+        return {
+            "interval_s": self.interval, "samples": len(kbs),
+            "max_mb": round(max(kbs) / 1024, 1) if kbs else None,
+            "final_mb": round(kbs[-1] / 1024, 1) if kbs else None,
+            "marks_mb": {k: round(v / 1024, 1) for k, v in self.marks.items()},
+        }
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """`redgrid serve` on a free loopback port, stopped by PID whatever happens."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+        exe = Path(sys.executable).parent / "redgrid"
+        self.proc = subprocess.Popen(
+            [str(exe), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=CHECKOUT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        with httpx.Client(base_url=self.base, trust_env=False, timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"redgrid serve exited with {self.proc.returncode}; "
+                                       f"see {self.log.name}")
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+        raise RuntimeError(f"redgrid serve not ready after {timeout_s} s; see {self.log.name}")
+
+    def stop(self) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.log.close()
+        return self.proc.returncode
+
+
+def cpu_activity(window_s: float = 1.0, min_pct: float = 2.0) -> dict[str, Any]:
+    """How busy the machine is over `window_s`: total CPU use (% of all cores, /proc/stat) and
+    the processes using at least `min_pct` % of one core (this one excluded)."""
+
+    def snapshot() -> tuple[list[int], dict[int, float]]:
+        total = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        procs = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                cpu = process_cpu_s(int(entry.name))
+                if cpu is not None:
+                    procs[int(entry.name)] = cpu
+        return total, procs
+
+    (t0, p0), start = snapshot(), time.monotonic()
+    time.sleep(window_s)
+    (t1, p1), elapsed = snapshot(), time.monotonic() - start
+    delta = [b - a for a, b in zip(t0, t1, strict=True)]
+    idle = delta[3] + delta[4]  # idle + iowait
+    busy = []
+    for pid, cpu in p1.items():
+        pct = (cpu - p0.get(pid, cpu)) / elapsed * 100
+        if pct >= min_pct:
+            try:
+                comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:
+                comm = "?"
+            busy.append({"pid": pid, "comm": comm, "cpu_pct_of_one_core": round(pct)})
+    return {"window_s": window_s,
+            "cpu_busy_pct_all_cores": round(100 * (1 - idle / max(1, sum(delta))), 1),
+            "busy_processes": sorted(busy, key=lambda b: -b["cpu_pct_of_one_core"])}

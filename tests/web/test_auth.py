@@ -1,0 +1,40 @@
+"""Bearer tokens: none is PUBLIC, a forged or expired one is 401 UNAUTHENTICATED."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from resolvers.actor import Role
+from tests.conftest import Minter
+from web.auth import mint
+
+ZONES = {"query": "{ zones { code } }"}
+
+
+def test_no_token_is_public(client: TestClient) -> None:
+    assert client.post("/graphql", json=ZONES).status_code == 200
+
+
+def test_valid_token_is_accepted(client: TestClient, token: Minter) -> None:
+    headers = {"Authorization": f"Bearer {token('GRID_WORKER', '371329001001')}"}
+    assert client.post("/graphql", json=ZONES, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("header", [
+    "Bearer not-a-jwt",
+    "Basic dXNlcjpwYXNz",
+    "Bearer " + mint("another-secret-of-the-same-length-as-ours-xyz", subject="x", role=Role.COUNTY_OFFICE, scopes=[]),
+])
+def test_bad_tokens_are_401(client: TestClient, header: str) -> None:
+    response = client.post("/graphql", json=ZONES, headers={"Authorization": header})
+    assert response.status_code == 401
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "UNAUTHENTICATED" and error["message"]
+
+
+def test_expired_token_is_401(client: TestClient, token: Minter) -> None:
+    headers = {"Authorization": f"Bearer {token('COUNTY_OFFICE', ttl_s=-10)}"}
+    response = client.post("/graphql", json=ZONES, headers=headers)
+    assert response.status_code == 401
+    assert "expired" in response.json()["errors"][0]["message"]
