@@ -12,6 +12,7 @@ from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
 
 from db.catalogue import load_catalogue
+from db.demo.activity import seed_activity
 from db.demo.places import Places, plan_places
 from db.demo.services import (
     COUNTY_UNITS,
@@ -155,6 +156,7 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
         rows = demo_tickets(_factory(places, seed))
         counts["tickets"], counts["ticket_events"] = _write_tickets(conn, rows)
         derive_workflow(conn)
+        seed_activity(conn, rng_seed=seed)
         progress("indexes", 6, 7)
         conn.execute("SELECT setval(pg_get_serial_sequence('tickets', 'id'), "
                      "(SELECT max(id) FROM tickets))")

@@ -17,6 +17,7 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042 - str values are the stable wire
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
+    BOND_INSUFFICIENT = "BOND_INSUFFICIENT"
 
 
 class DomainError(Exception):

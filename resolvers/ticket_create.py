@@ -12,7 +12,8 @@ from typing import Any
 from db.catalogue import DEADLINES
 from db.database import Database
 from db.queries import ticket_writes as writes
-from db.routing import route_unit
+from db.queries.ticket_updates import set_units
+from db.routing import route_unit, route_units
 from geo.types import LonLat
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.places import locate
@@ -55,6 +56,7 @@ def request_hash(args: CreateTicketArgs) -> str:
 
 async def create_ticket(db: Database, args: CreateTicketArgs, *,
                         idempotency_key: str | None, caller: str,
+                        reporter_subject: str | None = None,
                         now: datetime | None = None) -> str:
     """Creates a ticket and returns its code; the same key and input return the same ticket."""
     args = _validated(args)
@@ -76,10 +78,11 @@ async def create_ticket(db: Database, args: CreateTicketArgs, *,
                               "input.itemCode")
         company = (await writes.company_of(conn, place.compound_code, now.astimezone(SHANGHAI).date())
                    if place.compound_code else None)
-        unit = route_unit(item.lead_unit_kind, community_code=place.community_code,
-                          street_code=place.street_code, company_code=company,
-                          county_units=await writes.county_units(conn))
-        code = await writes.insert_ticket(conn, writes.NewTicket(
+        where = {"community_code": place.community_code, "street_code": place.street_code,
+                 "company_code": company, "county_units": await writes.county_units(conn)}
+        unit = route_unit(item.lead_unit_kind, **where)  # type: ignore[arg-type]
+        cooperating = route_units(list(item.cooperating_unit_kinds), **where)
+        created = await writes.insert_ticket(conn, writes.NewTicket(
             item_code=item.code, channel=args.channel, description=args.description,
             reporter_name=args.reporter_name, reporter_phone=args.reporter_phone,
             lon=args.point.lon, lat=args.point.lat, cell_code=place.cell_code,
@@ -87,9 +90,12 @@ async def create_ticket(db: Database, args: CreateTicketArgs, *,
             zone_code=place.zone_code, street_code=place.street_code, unit_code=unit, now=now,
             due_at=now + DEADLINES[item.deadline_class], caller=caller, key=idempotency_key,
             request_hash=digest if idempotency_key else None, actor=caller,
+            reporter_subject=reporter_subject,
         ))
-    if code is not None:
-        return code
+        if created is not None:
+            await set_units(conn, created.id, unit, cooperating)
+    if created is not None:
+        return str(created.code)
     # A concurrent retry with the same key won the insert: answer with its ticket.
     async with db.connection() as conn:
         earlier = await writes.ticket_by_idempotency_key(conn, caller, str(idempotency_key))
@@ -103,3 +109,21 @@ def _same_request(earlier: Any, digest: str) -> str:
                           "this idempotencyKey was used with a different input",
                           "idempotencyKey")
     return str(earlier.code)
+
+
+DUPLICATE_WINDOW = timedelta(days=30)
+
+
+async def possible_duplicates(db: Database, code: str, *, radius_m: float,
+                              now: datetime | None = None) -> list[Any]:
+    """Open tickets of the same item near a new ticket, from the last 30 days."""
+    now = now or datetime.now(UTC)
+    async with db.connection() as conn:
+        row = await (await conn.execute(
+            "SELECT item_code, ST_X(geom) AS lon, ST_Y(geom) AS lat, created_at FROM tickets "
+            "WHERE code = %(c)s", {"c": code})).fetchone()
+        if row is None:
+            return []
+        return await writes.open_duplicates(conn, code=code, item_code=row.item_code,
+                                            lon=row.lon, lat=row.lat, radius_m=radius_m,
+                                            since=row.created_at - DUPLICATE_WINDOW)

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
+from schema.performance import PerformanceMutation, PerformanceQuery
 from schema.places import PlaceQuery
+from schema.subscriptions import LiveSubscription, NotificationMutation, NotificationQuery
 from schema.ticket_create import TicketCreateMutation
+from schema.volunteers import VolunteerMutation, VolunteerQuery
+from schema.workflow import WorkflowMutation, WorkflowQuery
 
 QUERIES: tuple[type, ...] = (
     PlaceQuery,
+    VolunteerQuery,
+    PerformanceQuery,
+    WorkflowQuery,
+    NotificationQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     TicketCreateMutation,
+    VolunteerMutation,
+    PerformanceMutation,
+    WorkflowMutation,
+    NotificationMutation,
 )
-SUBSCRIPTIONS: tuple[type, ...] = ()
+SUBSCRIPTIONS: tuple[type, ...] = (
+    LiveSubscription,
+)
 
 Query = merge_types("Query", QUERIES)
 Mutation = merge_types("Mutation", MUTATIONS)

@@ -6,31 +6,40 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers import tickets
+from resolvers.actor import STAFF, Role
 from resolvers.errors import DomainError
-from resolvers.ticket_create import CreateTicketArgs, create_ticket
+from resolvers.ticket_create import CreateTicketArgs, create_ticket, possible_duplicates
 from schema.inputs import CreateTicketInput
-from schema.types import Ticket, TicketPayload, UserError
+from schema.types import DuplicateHint, Ticket, TicketPayload, user_errors
 
-ANONYMOUS = "anonymous"
+DUPLICATE_RADIUS_M = 100.0
+
+
+def failed(err: DomainError) -> TicketPayload:
+    return TicketPayload(ticket=None, errors=user_errors(err))
 
 
 @strawberry.type
 class TicketCreateMutation:
-    @strawberry.mutation(description="Files a resident's demand as a ticket 工单.")
+    @strawberry.mutation(description="Files a resident's demand as a ticket 工单. Reports open "
+                                     "tickets of the same item within 100 m from the last 30 days.")
     async def create_ticket(self, info: Info, input: CreateTicketInput,
                             idempotency_key: str | None = None) -> TicketPayload:
-        db = info.context.db
+        db, actor = info.context.db, info.context.actor
         try:
             args = CreateTicketArgs(
                 point=input.point.wgs84("input.point"), item_code=input.item_code,
                 description=input.description, channel=input.channel.value,
                 reporter_name=input.reporter_name, reporter_phone=input.reporter_phone,
             )
-            code = await create_ticket(db, args, idempotency_key=idempotency_key,
-                                       caller=ANONYMOUS)
+            code = await create_ticket(
+                db, args, idempotency_key=idempotency_key, caller=actor.subject,
+                reporter_subject=actor.subject if actor.role is Role.RESIDENT else None)
         except DomainError as err:
-            return TicketPayload(ticket=None,
-                                 errors=[UserError(code=err.code.value, field=err.field,
-                                                   message=err.message)])
+            return failed(err)
         row = await tickets.ticket_by_code(db, code)
-        return TicketPayload(ticket=Ticket.of(row), errors=[])
+        exact = actor.role in STAFF | {Role.GRID_WORKER, Role.SUPERVISOR}
+        hints = [DuplicateHint(code=d.code, item_code=d.item_code,
+                               distance_m=d.distance_m if exact else round(d.distance_m / 50) * 50.0)
+                 for d in await possible_duplicates(db, code, radius_m=DUPLICATE_RADIUS_M)]
+        return TicketPayload(ticket=Ticket.of(row), errors=[], possible_duplicates=hints)

@@ -13,6 +13,7 @@ import strawberry
 from strawberry.types import Info
 
 from geo.types import Crs
+from resolvers.errors import DomainError, ErrorCode
 from schema.geometry import place_geometry, point_geometry
 from schema.scalars import FacilityKind, GeoJSON, Level, TicketStatus
 
@@ -207,6 +208,9 @@ class Ticket:
     due_at: datetime
     updated_at: datetime
     version: int
+    rating: int | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
     id: strawberry.Private[int]
     lon: strawberry.Private[float]
     lat: strawberry.Private[float]
@@ -249,7 +253,8 @@ class Ticket:
             code=row.code, status=TicketStatus(row.status), level=Level(row.level),
             item_code=row.item_code, channel=row.channel, description=row.description,
             priority=row.priority, created_at=row.created_at, due_at=row.due_at,
-            updated_at=row.updated_at, version=row.version, id=row.id, lon=row.lon,
+            updated_at=row.updated_at, version=row.version, rating=row.rating,
+            resolved_at=row.resolved_at, closed_at=row.closed_at, id=row.id, lon=row.lon,
             lat=row.lat, cell_code=row.cell_code, compound_code=row.compound_code,
             community_code=row.community_code, unit_code=row.unit_code,
         )
@@ -293,7 +298,29 @@ class UserError:
     message: str
 
 
+# Who may act is not a property of the input: such failures are top-level GraphQL errors.
+TOP_LEVEL = frozenset({ErrorCode.UNAUTHENTICATED, ErrorCode.FORBIDDEN, ErrorCode.RATE_LIMITED})
+
+
+def user_errors(err: DomainError) -> list[UserError]:
+    """A mutation's payload errors for an expected failure; re-raises authorisation failures."""
+    if err.code in TOP_LEVEL:
+        raise err
+    return [UserError(code=err.code.value, field=err.field, message=err.message)]
+
+
+@strawberry.type
+class DuplicateHint:
+    """An open ticket of the same item nearby: to a resident only its code, item and distance
+    rounded to 50 m."""
+
+    code: str
+    item_code: str
+    distance_m: float
+
+
 @strawberry.type
 class TicketPayload:
     ticket: Ticket | None
     errors: list[UserError]
+    possible_duplicates: list[DuplicateHint] = strawberry.field(default_factory=list)

@@ -51,7 +51,8 @@ def base_settings() -> Settings:
 @pytest.fixture(scope="session")
 def settings(base_settings: Settings) -> Iterator[Settings]:
     """Settings pointed at a fresh, migrated database holding the demo data."""
-    s = replace(create_database(base_settings, TEST_DB), job_interval_s=0.0)
+    s = replace(create_database(base_settings, TEST_DB), job_interval_s=0.0,
+                webhook_interval_s=0.0)
     migrate.upgrade(s.database_url)
     seed_demo(psycopg_conninfo(s.database_url))
     yield s

@@ -12,13 +12,14 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
 from db.database import Database
 from db.urls import psycopg_conninfo
@@ -27,7 +28,10 @@ from schema import build_schema
 from schema.context import Context
 from schema.errors import code_for_unlabelled
 from web.auth import AuthError, actor_from_header
+from web.live import Broadcaster, WebSocketContext, websocket_actor
+from web.scheduler import JobScheduler
 from web.settings import CHECKOUT, Settings
+from web.webhooks import WebhookWorker
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAPLIBRE = CHECKOUT / "node_modules" / "maplibre-gl" / "dist"
@@ -45,7 +49,15 @@ class RedGridGraphQL(GraphQL):
                           response: Response | WebSocket) -> Context:
         assert self.db is not None, "the app is used outside its lifespan"
         actor = request.scope.get("state", {}).get("actor", PUBLIC)
+        if isinstance(request, WebSocket):  # the actor comes with `connection_init`
+            return WebSocketContext(db=self.db, actor=PUBLIC, request=request, response=response)
         return Context(db=self.db, actor=actor, request=request, response=response)
+
+    async def on_ws_connect(self, context: Context,  # type: ignore[override]
+                            ) -> UnsetType | dict[str, object] | None:
+        # A bad token closes the socket with 4403 (Strawberry's ConnectionRejectionError).
+        context.actor = websocket_actor(context, self.settings.jwt_secret)
+        return UNSET
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -85,9 +97,19 @@ def create_app(settings: Settings) -> Starlette:
         db = Database(psycopg_conninfo(settings.database_url), max_size=settings.pool_size)
         await db.open()
         graphql.db = app.state.db = db
+        app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
+        await live.start()
+        webhooks = WebhookWorker(db, settings.webhook_interval_s)
+        if settings.webhook_interval_s > 0:
+            webhooks.start()
+        jobs = JobScheduler(db, settings.job_interval_s)
+        jobs.start()
         try:
             yield
         finally:
+            await jobs.stop()
+            await webhooks.stop()
+            await live.stop()
             await db.close()
 
     async def index(request: Request) -> Response:
@@ -100,6 +122,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/", index),
         Route("/healthz", health),
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
         Mount("/static", app=StaticFiles(directory=STATIC, check_dir=False), name="static"),
         Mount("/vendor/maplibre-gl", app=StaticFiles(directory=MAPLIBRE, check_dir=False),
               name="maplibre"),

@@ -152,6 +152,41 @@ def export_schema(
         sys.stdout.write(sdl)
 
 
+@app.command("escalate-overdue")
+def escalate_overdue(
+    now: Annotated[str | None, typer.Option(help="ISO 8601 time to run as (default: now)")] = None,
+) -> None:
+    """Escalates overdue open tickets one level and closes tickets resolved 7+ days ago."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from db.database import Database
+    from resolvers.jobs import run_jobs
+
+    settings = Settings.from_env()
+    at = datetime.fromisoformat(now) if now else datetime.now(UTC)
+    if at.tzinfo is None:
+        _fail("give --now with an offset, e.g. 2024-07-01T09:00:00+08:00")
+
+    async def once() -> None:
+        db = Database(psycopg_conninfo(settings.database_url), min_size=1, max_size=4)
+        await db.open()
+        try:
+            total = escalated = closed = 0
+            while True:  # in batches, until a pass finds nothing more to do
+                report = await run_jobs(db, at)
+                escalated += report.escalated
+                closed += report.closed
+                total += 1
+                if report.escalated + report.closed == 0 or total >= 1000:
+                    break
+            console.print(f"escalated {escalated}, closed {closed} (as of {at.isoformat()})")
+        finally:
+            await db.close()
+
+    asyncio.run(once())
+
+
 @app.command()
 def token(
     role: Annotated[str, typer.Option(help="PUBLIC, RESIDENT, GRID_WORKER, SUPERVISOR, "

@@ -28,6 +28,8 @@ class Settings:
     jwt_secret: str = ""
     # Seconds between runs of the escalation / auto-close / reminder job; 0 turns it off.
     job_interval_s: float = 0.0
+    # Seconds between passes of the unit-notification webhook worker; 0 turns it off.
+    webhook_interval_s: float = 0.0
 
     @property
     def cluster(self) -> EmbeddedCluster:
@@ -56,6 +58,7 @@ class Settings:
             pool_size=int(environ.get("REDGRID_POOL_SIZE", "20")),
             jwt_secret=secret,
             job_interval_s=float(environ.get("REDGRID_JOB_INTERVAL", "300")),
+            webhook_interval_s=float(environ.get("REDGRID_WEBHOOK_INTERVAL", "5")),
         )
 
     def with_database(self, name: str) -> Settings:

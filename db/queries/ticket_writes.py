@@ -27,13 +27,14 @@ WITH n AS (SELECT nextval(pg_get_serial_sequence('tickets', 'id')) AS id)
 INSERT INTO tickets (
     id, code, item_code, channel, description, reporter_name, reporter_phone, status, level,
     geom, cell_code, compound_code, community_code, zone_code, street_code, unit_code,
-    created_at, due_at, updated_at, version, idempotency_caller, idempotency_key, request_hash)
+    created_at, due_at, updated_at, version, idempotency_caller, idempotency_key, request_hash,
+    reporter_subject)
 SELECT n.id, 'T' || to_char(%(now)s AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') || '-'
               || lpad(n.id::text, 7, '0'),
        %(item_code)s, %(channel)s, %(description)s, %(reporter_name)s, %(reporter_phone)s, %(status)s,
        'COMMUNITY', ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(cell_code)s, %(compound_code)s,
        %(community_code)s, %(zone_code)s, %(street_code)s, %(unit_code)s, %(now)s, %(due_at)s, %(now)s,
-       %(version)s, %(caller)s, %(key)s, %(request_hash)s
+       %(version)s, %(caller)s, %(key)s, %(request_hash)s, %(reporter_subject)s
 FROM n
 ON CONFLICT (idempotency_caller, idempotency_key) DO NOTHING
 RETURNING id, code
@@ -80,14 +81,15 @@ class NewTicket:
     now: datetime
     due_at: datetime
     caller: str
+    reporter_subject: str | None
     key: str | None
     request_hash: str | None
     actor: str
 
 
-async def insert_ticket(conn: AsyncConnection[Any], t: NewTicket) -> str | None:
-    """Inserts the ticket and its events; returns its code, or None when the idempotency key
-    was already used (the caller then looks the earlier ticket up)."""
+async def insert_ticket(conn: AsyncConnection[Any], t: NewTicket) -> Any | None:
+    """Inserts the ticket and its events; returns its (id, code), or None when the
+    idempotency key was already used (the caller then looks the earlier ticket up)."""
     status = "DISPATCHED" if t.unit_code else "SUBMITTED"
     params = {**t.__dict__, "status": status, "version": 2 if t.unit_code else 1}
     created = await (await conn.execute(_INSERT, params)).fetchone()
@@ -100,9 +102,29 @@ async def insert_ticket(conn: AsyncConnection[Any], t: NewTicket) -> str | None:
                        "to_status": "DISPATCHED", "note": f"routed to {t.unit_code}"})
     async with conn.cursor() as cur:
         await cur.executemany(_EVENT, [{"ticket_id": created.id, "at": t.now, **e} for e in events])
-    return str(created.code)
+    return created
 
 
 async def ticket_by_idempotency_key(conn: AsyncConnection[Any], caller: str,
                                     key: str) -> Any | None:
     return await (await conn.execute(_BY_KEY, {"caller": caller, "key": key})).fetchone()
+
+
+_DUPLICATES = """
+WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g)
+SELECT t.code, t.item_code, ST_Distance(t.geom::geography, p.g::geography) AS distance_m
+FROM tickets t, p
+WHERE t.item_code = %(item)s AND t.status IN ('SUBMITTED', 'DISPATCHED', 'IN_PROGRESS')
+  AND t.created_at >= %(since)s AND t.code <> %(code)s
+  AND t.geom_metric && ST_Expand(ST_Transform(p.g, 4549), %(reach)s)
+ORDER BY distance_m, t.code LIMIT 20
+"""
+
+
+async def open_duplicates(conn: AsyncConnection[Any], *, code: str, item_code: str, lon: float,
+                          lat: float, radius_m: float, since: Any) -> list[Any]:
+    """Open tickets of the same item within `radius_m` created since `since`, nearest first."""
+    rows = await (await conn.execute(_DUPLICATES, {
+        "lon": lon, "lat": lat, "item": item_code, "since": since, "code": code,
+        "reach": radius_m * 1.001 + 1})).fetchall()
+    return [r for r in rows if r.distance_m <= radius_m]

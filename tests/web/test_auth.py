@@ -24,7 +24,8 @@ def test_valid_token_is_accepted(client: TestClient, token: Minter) -> None:
 @pytest.mark.parametrize("header", [
     "Bearer not-a-jwt",
     "Basic dXNlcjpwYXNz",
-    "Bearer " + mint("another-secret-of-the-same-length-as-ours-xyz", subject="x", role=Role.COUNTY_OFFICE, scopes=[]),
+    "Bearer " + mint("another-secret-of-the-same-length-as-ours-xyz", subject="x",
+                     role=Role.COUNTY_OFFICE, scopes=[]),
 ])
 def test_bad_tokens_are_401(client: TestClient, header: str) -> None:
     response = client.post("/graphql", json=ZONES, headers={"Authorization": header})

@@ -1,0 +1,154 @@
+"""Demo service records of building heads 楼栋长 (2023 and the first half of 2024) and the
+performance-bond 履约保证金 ledger: a deposit per contract at its start, and 阳光社区's
+5,000-yuan drawdown to repair a heating pipe before the 2023 heating season.
+
+Most building heads take part at least 5 times in a period; a minority fall short, and some
+miss 2 or 3 call-ups in a row, so the compliance check has talks to flag.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+from collections import defaultdict
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+SHANGHAI = timezone(timedelta(hours=8))
+# (start, end, participations of a member who complies) per period.
+PERIODS = ((date(2023, 1, 1), date(2024, 1, 1), (6, 11)),
+           (date(2024, 1, 1), date(2024, 7, 1), (5, 7)))
+LOW_SHARE = 0.08  # fewer than 5 participations
+LAPSING_SHARE = 0.06  # 2 or 3 missed call-ups in a row
+TICKET_SHARE = 0.3  # participations spent helping with a recent ticket of the compound
+TICKET_LOOKBACK = timedelta(days=20)
+ACTIVITIES = ("楼道清扫", "政策宣传", "敲门行动入户走访", "万市大集志愿服务", "文明劝导",
+              "邻里矛盾调解", "四位一体联席会议")
+RECORDER = "demo-seed"
+DRAWDOWN_AT = datetime(2023, 10, 18, 10, 0, tzinfo=SHANGHAI)
+DRAWDOWN_AMOUNT = Decimal("5000.00")
+DRAWDOWN_REASON = "供暖季前物业公司未及时维修，街道动用履约保证金5000元维修供热管道（阳光社区）"
+
+
+def _outcomes(rng: random.Random, low: int, high: int) -> list[str]:
+    """A member's call-ups in one period, in order: "P" took part, "M" missed."""
+    r = rng.random()
+    parts = rng.randint(1, 4) if r < LOW_SHARE else rng.randint(low, high)
+    gaps: dict[int, int] = {}  # misses before the participation at each index
+    singles = rng.sample(range(parts + 1), min(parts + 1, rng.choice((0, 0, 1, 1, 2))))
+    for g in singles:
+        gaps[g] = 1
+    if LOW_SHARE <= r < LOW_SHARE + LAPSING_SHARE:
+        gaps[rng.randrange(parts + 1)] = rng.choice((2, 2, 3))
+    seq: list[str] = []
+    for i in range(parts + 1):
+        seq += ["M"] * gaps.get(i, 0)
+        if i < parts:
+            seq.append("P")
+    return seq
+
+
+def _times(rng: random.Random, start: date, end: date, n: int) -> list[datetime]:
+    days = (end - start).days
+    first = datetime(start.year, start.month, start.day, tzinfo=SHANGHAI)
+    return sorted(first + timedelta(days=rng.randrange(days), hours=rng.uniform(8, 20))
+                  for _ in range(n))
+
+
+class _RecentTickets:
+    """Tickets of each compound by creation time, to pick one a volunteer helped with."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.ids: dict[str, list[int]] = defaultdict(list)
+        self.times: dict[str, list[datetime]] = defaultdict(list)
+        for ticket_id, compound, created in conn.execute(
+                "SELECT id, compound_code, created_at FROM tickets "
+                "WHERE compound_code IS NOT NULL ORDER BY compound_code, created_at, id"):
+            self.ids[compound].append(ticket_id)
+            self.times[compound].append(created)
+
+    def pick(self, rng: random.Random, compound: str, at: datetime) -> int | None:
+        times = self.times.get(compound, [])
+        lo, hi = bisect.bisect_left(times, at - TICKET_LOOKBACK), bisect.bisect_right(times, at)
+        return self.ids[compound][rng.randrange(lo, hi)] if hi > lo else None
+
+
+def plan_services(conn: psycopg.Connection, rng: random.Random) -> list[tuple[Any, ...]]:
+    """Service rows (volunteer, at, kind, ticket id, note, recorder) of every building head."""
+    tickets = _RecentTickets(conn)
+    heads = conn.execute("SELECT code, compound_code FROM volunteers "
+                         "WHERE role = 'BUILDING_HEAD' ORDER BY code").fetchall()
+    rows: list[tuple[Any, ...]] = []
+    for code, compound in heads:
+        for start, end, (low, high) in PERIODS:
+            seq = _outcomes(rng, low, high)
+            for outcome, at in zip(seq, _times(rng, start, end, len(seq))):
+                if outcome == "M":
+                    rows.append((code, at, "MISSED_CALLUP", None, "未响应召集", RECORDER))
+                    continue
+                ticket = tickets.pick(rng, compound, at) if rng.random() < TICKET_SHARE else None
+                if ticket is not None:
+                    rows.append((code, at, "TICKET", ticket, "协助办理工单", RECORDER))
+                else:
+                    rows.append((code, at, "ACTIVITY", None, rng.choice(ACTIVITIES), RECORDER))
+    return rows
+
+
+_DEPOSITS = """
+INSERT INTO bond_ledger (contract_id, at, kind, amount, balance_after, reason, actor)
+SELECT id, (start_date + time '09:00') AT TIME ZONE 'Asia/Shanghai', 'DEPOSIT', bond_amount,
+       bond_amount, '履约保证金缴存：年物业费应收 ' || annual_fee_receivable || ' 元 × '
+       || bond_rate, %(actor)s
+FROM property_contracts ORDER BY id"""
+# The current contract of a compound of 阳光社区, preferring one whose compound reported a
+# leaking heating pipe (P22) that year.
+_HEATING_PIPE = """
+SELECT id, compound_code, ticket_id FROM (
+    SELECT pc.id, pc.compound_code,
+           (SELECT t.id FROM tickets t
+            WHERE t.compound_code = pc.compound_code AND t.item_code = 'P22'
+              AND t.created_at >= %(year_start)s AND t.created_at < %(at)s
+            ORDER BY t.created_at DESC, t.id DESC LIMIT 1) AS ticket_id
+    FROM property_contracts pc
+    JOIN compounds k ON k.code = pc.compound_code
+    JOIN communities m ON m.code = k.community_code
+    WHERE m.name = '阳光社区' AND pc.end_date IS NULL AND pc.start_date <= %(day)s
+      AND pc.bond_balance >= %(amount)s
+) c
+ORDER BY ticket_id IS NULL, compound_code LIMIT 1"""
+
+
+def seed_bond_ledger(conn: psycopg.Connection) -> None:
+    """A deposit per contract at its start, then 阳光社区's heating-pipe drawdown."""
+    conn.execute(_DEPOSITS, {"actor": RECORDER})
+    found = conn.execute(_HEATING_PIPE, {
+        "year_start": datetime(DRAWDOWN_AT.year, 1, 1, tzinfo=SHANGHAI), "at": DRAWDOWN_AT,
+        "day": DRAWDOWN_AT.date(), "amount": DRAWDOWN_AMOUNT}).fetchone()
+    if found is None:
+        return
+    contract_id, compound_code, ticket_id = found
+    row = conn.execute("UPDATE property_contracts SET bond_balance = bond_balance - %s "
+                       "WHERE id = %s RETURNING bond_balance",
+                       (DRAWDOWN_AMOUNT, contract_id)).fetchone()
+    assert row is not None
+    conn.execute("INSERT INTO bond_ledger (contract_id, at, kind, amount, balance_after, "
+                 "reason, ticket_id, actor) VALUES (%s, %s, 'DRAWDOWN', %s, %s, %s, %s, %s)",
+                 (contract_id, DRAWDOWN_AT, DRAWDOWN_AMOUNT, row[0], DRAWDOWN_REASON,
+                  ticket_id, f"street-{compound_code[:9]}"))
+
+
+def seed_activity(conn: psycopg.Connection, rng_seed: int) -> dict[str, int]:
+    """Writes the demo service records and bond ledger in the caller's transaction; returns
+    the row count per table."""
+    rows = plan_services(conn, random.Random(rng_seed * 7919 + 17))
+    with conn.cursor() as cur, cur.copy(
+            "COPY volunteer_services (volunteer_code, at, kind, ticket_id, note, recorded_by) "
+            "FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    seed_bond_ledger(conn)
+    ledger = conn.execute("SELECT count(*) FROM bond_ledger").fetchone()
+    return {"volunteer_services": len(rows), "bond_ledger": int(ledger[0]) if ledger else 0}

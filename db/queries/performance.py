@@ -1,0 +1,142 @@
+"""Queries over property performance: compounds' monthly tickets, contracts' ticket counts,
+and the performance bond 履约保证金 with its append-only ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from psycopg import AsyncConnection
+
+_MONTHLY = """
+SELECT m.month::date AS month, count(t.id) AS tickets
+FROM generate_series(%(first)s::timestamp, %(last)s::timestamp, interval '1 month') AS m(month)
+LEFT JOIN tickets t
+       ON t.compound_code = %(compound)s
+      AND t.created_at >= (m.month AT TIME ZONE 'Asia/Shanghai')
+      AND t.created_at < ((m.month + interval '1 month') AT TIME ZONE 'Asia/Shanghai')
+GROUP BY m.month
+ORDER BY m.month"""
+
+
+async def monthly_tickets(conn: AsyncConnection[Any], compound_code: str, *, first: date,
+                          last: date) -> list[Any]:
+    """Tickets of a compound in each month from `first` to `last` (first days of months,
+    Asia/Shanghai), zero months included."""
+    cur = await conn.execute(_MONTHLY, {"compound": compound_code, "first": first, "last": last})
+    return await cur.fetchall()
+
+
+_CONTRACT_TICKETS = """
+WITH c AS (
+    SELECT pc.id, pc.compound_code, pc.company_code, pc.manager_name, k.households,
+           greatest(pc.start_date, %(start)s::date) AS s,
+           least(coalesce(pc.end_date, %(end)s::date), %(end)s::date) AS e
+    FROM property_contracts pc JOIN compounds k ON k.code = pc.compound_code
+    WHERE pc.start_date < %(end)s::date AND (pc.end_date IS NULL OR pc.end_date > %(start)s::date)
+)
+SELECT c.id AS contract_id, c.compound_code, c.company_code, u.name AS company_name,
+       c.manager_name, c.households, (c.e - c.s) AS days, count(t.id) AS tickets,
+       count(t.rating) AS rated, coalesce(sum(t.rating), 0) AS rating_sum
+FROM c
+JOIN units u ON u.code = c.company_code
+LEFT JOIN tickets t
+       ON t.compound_code = c.compound_code
+      AND t.created_at >= (c.s::timestamp AT TIME ZONE 'Asia/Shanghai')
+      AND t.created_at < (c.e::timestamp AT TIME ZONE 'Asia/Shanghai')
+GROUP BY c.id, c.compound_code, c.company_code, u.name, c.manager_name, c.households, c.s, c.e
+ORDER BY c.id"""
+
+
+async def contract_tickets(conn: AsyncConnection[Any], *, start: date, end: date) -> list[Any]:
+    """Each contract in force during [start, end) with its days in force there, its
+    compound's households, and the tickets (and ratings) of its compound in those days."""
+    cur = await conn.execute(_CONTRACT_TICKETS, {"start": start, "end": end})
+    return await cur.fetchall()
+
+
+CONTRACT_COLUMNS = (
+    "pc.id, pc.compound_code, k.community_code, pc.company_code, pc.manager_name, "
+    "pc.start_date, pc.end_date, pc.annual_fee_receivable, pc.bond_rate, pc.bond_amount, "
+    "pc.bond_balance"
+)
+_CONTRACTS = (f"SELECT {CONTRACT_COLUMNS} FROM property_contracts pc "
+              "JOIN compounds k ON k.code = pc.compound_code")
+
+
+async def contract(conn: AsyncConnection[Any], contract_id: int) -> Any | None:
+    cur = await conn.execute(_CONTRACTS + " WHERE pc.id = %(id)s",
+                             {"id": contract_id})
+    return await cur.fetchone()
+
+
+async def contracts_of_compound(conn: AsyncConnection[Any], compound_code: str) -> list[Any]:
+    """A compound's contracts, newest first."""
+    cur = await conn.execute(
+        _CONTRACTS + " WHERE pc.compound_code = %(code)s "
+        "ORDER BY pc.start_date DESC, pc.id DESC", {"code": compound_code})
+    return await cur.fetchall()
+
+
+async def ledger(conn: AsyncConnection[Any], contract_ids: Sequence[int]) -> list[Any]:
+    """Ledger entries of contracts, oldest first, with their tickets' codes."""
+    cur = await conn.execute(
+        "SELECT b.id, b.contract_id, b.at, b.kind, b.amount, b.balance_after, b.reason, "
+        "t.code AS ticket_code, b.actor FROM bond_ledger b "
+        "LEFT JOIN tickets t ON t.id = b.ticket_id "
+        "WHERE b.contract_id = ANY(%(ids)s) ORDER BY b.contract_id, b.id",
+        {"ids": list(contract_ids)})
+    return await cur.fetchall()
+
+
+async def take_from_balance(conn: AsyncConnection[Any], contract_id: int,
+                            amount: Decimal) -> Decimal | None:
+    """Lowers the balance by `amount` if it holds that much; the new balance, or None.
+
+    One conditional UPDATE: a concurrent drawdown waits on the row lock and then re-checks
+    the condition against the committed balance, so two can never overdraw it together.
+    """
+    cur = await conn.execute(
+        "UPDATE property_contracts SET bond_balance = bond_balance - %(amount)s "
+        "WHERE id = %(id)s AND bond_balance >= %(amount)s RETURNING bond_balance",
+        {"id": contract_id, "amount": amount})
+    row = await cur.fetchone()
+    return None if row is None else Decimal(row.bond_balance)
+
+
+async def add_to_balance(conn: AsyncConnection[Any], contract_id: int,
+                         amount: Decimal) -> Decimal | None:
+    """Raises the balance by `amount` if that keeps it within the bond amount; the new
+    balance, or None."""
+    cur = await conn.execute(
+        "UPDATE property_contracts SET bond_balance = bond_balance + %(amount)s "
+        "WHERE id = %(id)s AND bond_balance + %(amount)s <= bond_amount RETURNING bond_balance",
+        {"id": contract_id, "amount": amount})
+    row = await cur.fetchone()
+    return None if row is None else Decimal(row.bond_balance)
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    contract_id: int
+    at: datetime
+    kind: str
+    amount: Decimal
+    balance_after: Decimal
+    reason: str
+    ticket_id: int | None
+    actor: str
+
+
+async def append_entry(conn: AsyncConnection[Any], e: NewEntry) -> None:
+    """Appends a ledger entry; the ledger is never updated or deleted."""
+    await conn.execute(
+        "INSERT INTO bond_ledger (contract_id, at, kind, amount, balance_after, reason, "
+        "ticket_id, actor) VALUES (%(contract_id)s, %(at)s, %(kind)s, %(amount)s, "
+        "%(balance_after)s, %(reason)s, %(ticket_id)s, %(actor)s)",
+        {"contract_id": e.contract_id, "at": e.at, "kind": e.kind, "amount": e.amount,
+         "balance_after": e.balance_after, "reason": e.reason, "ticket_id": e.ticket_id,
+         "actor": e.actor})

@@ -1,0 +1,148 @@
+"""Who is told what about tickets 工单: live event streams and the units' webhooks.
+
+A live stream is filtered by place or unit, and the filter itself must lie inside the
+caller's scope (so every event it lets through does). Units receive their notifications
+(dispatch, 80 % of the deadline passed, escalation) at a webhook they register here.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from db.database import Database
+from db.queries import notifications as queries
+from geo.codes import code_kind
+from geo.types import BBox
+from resolvers.actor import ALL_SEEING, FIELD, STAFF, Actor, Role
+from resolvers.errors import DomainError, ErrorCode, bad_input
+from resolvers.inputs import limit
+
+Event = Mapping[str, Any]
+MAX_NOTIFICATIONS = 200
+
+
+class EventSource(Protocol):
+    """Ticket events as they happen (the server's LISTEN broadcaster)."""
+
+    def subscribe(self, accept: Callable[[Event], bool]
+                  ) -> AbstractAsyncContextManager[AsyncIterator[Event]]: ...
+
+
+def lagged() -> DomainError:
+    return DomainError(ErrorCode.CONFLICT, "this subscription fell behind the event stream and "
+                       "was ended: subscribe again and refetch what you show")
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which ticket events a subscriber wants; every given part must match."""
+
+    cell_code: str | None = None
+    community_code: str | None = None
+    unit_code: str | None = None
+    bbox: BBox | None = None
+
+    def matches(self, event: Event) -> bool:
+        if self.cell_code is not None and event.get("cellCode") != self.cell_code:
+            return False
+        if self.community_code is not None and event.get("communityCode") != self.community_code:
+            return False
+        if self.unit_code is not None and event.get("unitCode") != self.unit_code:
+            return False
+        if self.bbox is not None:
+            lon, lat = event.get("lon"), event.get("lat")
+            if lon is None or lat is None:
+                return False
+            b = self.bbox
+            return b.west <= float(lon) <= b.east and b.south <= float(lat) <= b.north
+        return True
+
+
+def event_filter(actor: Actor, *, cell_code: str | None, community_code: str | None,
+                 unit_code: str | None, bbox: BBox | None) -> EventFilter:
+    """A validated filter the caller may watch.
+
+    The county office watches anything; a unit its own unit code; grid workers, supervisors
+    and staff a cell or community inside their scope (a box narrows those further).
+    """
+    f = EventFilter(cell_code, community_code, unit_code, bbox)
+    if not any((cell_code, community_code, unit_code, bbox)):
+        raise bad_input("give at least one filter: cellCode, communityCode, unitCode or bbox")
+    if cell_code is not None and code_kind(cell_code) != "cell":
+        raise bad_input(f"cellCode must be a 15-digit grid cell code, got {cell_code!r}",
+                        "cellCode")
+    if community_code is not None and code_kind(community_code) != "community":
+        raise bad_input(f"communityCode must be a 12-digit community code, got "
+                        f"{community_code!r}", "communityCode")
+    if unit_code is not None and not 1 <= len(unit_code) <= 24:
+        raise bad_input("unitCode must be 1–24 characters", "unitCode")
+    if not _may_watch(actor, f):
+        raise DomainError(ErrorCode.FORBIDDEN, "your scope does not cover this filter: give a "
+                          "cell, community or unit you answer for")
+    return f
+
+
+def _may_watch(actor: Actor, f: EventFilter) -> bool:
+    if actor.role in ALL_SEEING:
+        return True
+    if actor.role is Role.UNIT:
+        return f.unit_code is not None and f.unit_code in actor.scopes
+    if actor.role in FIELD | STAFF:
+        return actor.covers([f.cell_code, f.community_code])
+    return False
+
+
+# Webhooks ---------------------------------------------------------------------------------
+
+def _may_manage(actor: Actor, unit_code: str) -> bool:
+    return actor.role in ALL_SEEING or (actor.role is Role.UNIT and unit_code in actor.scopes)
+
+
+def _checked_url(url: str) -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
+        raise bad_input("url must be an absolute http(s) URL of at most 2,000 characters", "url")
+    return url
+
+
+@dataclass(frozen=True)
+class WebhookSet:
+    unit_code: str
+    url: str
+    active: bool
+    secret: str
+
+
+async def set_unit_webhook(db: Database, actor: Actor, *, unit_code: str, url: str,
+                           active: bool) -> WebhookSet:
+    """Registers (or replaces) a unit's webhook with a fresh signing secret.
+
+    The secret is returned once; deliveries carry `X-RedGrid-Signature: sha256=<HMAC of the
+    body>` made with it.
+    """
+    if not _may_manage(actor, unit_code):
+        raise DomainError(ErrorCode.FORBIDDEN, f"you may not manage the webhook of {unit_code}")
+    url = _checked_url(url)
+    secret = secrets.token_urlsafe(32)
+    async with db.transaction() as conn:
+        if await queries.unit(conn, unit_code) is None:
+            raise DomainError(ErrorCode.NOT_FOUND, f"no unit {unit_code!r}", "unitCode")
+        row = await queries.set_webhook(conn, unit_code=unit_code, url=url, secret=secret,
+                                        active=active)
+    return WebhookSet(row.unit_code, row.url, row.active, secret)
+
+
+async def unit_notifications(db: Database, actor: Actor, unit_code: str,
+                             first: int) -> list[Any]:
+    """A unit's notifications with their delivery state, newest first."""
+    if not _may_manage(actor, unit_code):
+        raise DomainError(ErrorCode.FORBIDDEN, f"you may not read the notifications of {unit_code}")
+    n = limit(first, cap=MAX_NOTIFICATIONS)
+    async with db.connection() as conn:
+        return list(await queries.notifications_of_unit(conn, unit_code, n))

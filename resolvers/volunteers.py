@@ -1,0 +1,205 @@
+"""Volunteers 志愿者: in-service party members serving as building heads 楼栋长, red-collar
+secretaries 红领书记, compound supervisors 小区监督员 and grid workers; their service record
+and the yearly compliance check that leads to a talk (谈话提醒).
+
+Each in-service member takes part in community service at least 5 times a year; 2 missed
+call-ups in a row lead to a talk and a notice.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from db.database import Database
+from db.queries import tickets as ticket_queries
+from db.queries import volunteers as queries
+from db.queries.volunteers import NewService, VolunteerFilter
+from resolvers.actor import ALL_SEEING, STAFF, Actor, Role
+from resolvers.errors import DomainError, ErrorCode, bad_input
+from resolvers.inputs import limit
+
+SHANGHAI = timezone(timedelta(hours=8))
+MAX_PAGE = 200
+MIN_PARTICIPATIONS = 5
+MISSES_FOR_TALK = 2
+PARTICIPATION = frozenset({"TICKET", "ACTIVITY"})
+MISSED = "MISSED_CALLUP"
+SERVICE_KINDS = PARTICIPATION | {MISSED}
+MAX_NOTE = 2000
+# Phones' clocks drift; a record a few minutes ahead of ours is still "now".
+CLOCK_SKEW = timedelta(minutes=5)
+RECORDERS = STAFF
+
+
+def _scopes(actor: Actor) -> list[str] | None:
+    """The scope codes `db/` applies in SQL; None when the caller sees every volunteer."""
+    return None if actor.role in ALL_SEEING | {Role.PLANNER} else list(actor.scopes)
+
+
+def _check_places(actor: Actor, places: dict[str, str | None]) -> None:
+    """A caller filtering on a place must answer for it."""
+    if actor.role in ALL_SEEING | {Role.PLANNER}:
+        return
+    for field, code in places.items():
+        if code is not None and not actor.covers([code]):
+            raise DomainError(ErrorCode.FORBIDDEN, f"{code} is outside your scope", field)
+
+
+def shows_names(actor: Actor) -> bool:
+    """Names are personal data: staff see them (within their scope), planners do not."""
+    return actor.role in STAFF
+
+
+def encode_cursor(code: str) -> str:
+    return base64.urlsafe_b64encode(f"v|{code}".encode()).decode()
+
+
+def decode_cursor(cursor: str, *, field: str = "after") -> str:
+    try:
+        kind, code = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        kind, code = "", ""
+    if kind != "v" or not code:
+        raise bad_input("`after` is not a cursor this API returned", field)
+    return code
+
+
+async def volunteer_page(db: Database, actor: Actor, *, cell_code: str | None,
+                         compound_code: str | None, community_code: str | None,
+                         role: str | None, first: int,
+                         after: str | None) -> tuple[list[Any], bool, int]:
+    """Volunteers in code order within the caller's scope: rows, whether more follow, total."""
+    if actor.role not in STAFF and actor.role is not Role.PLANNER:
+        raise DomainError(ErrorCode.FORBIDDEN, "volunteers are visible to community staff, "
+                          "street officers, the county office and planners")
+    _check_places(actor, {"cellCode": cell_code, "compoundCode": compound_code,
+                          "communityCode": community_code})
+    n = limit(first, cap=MAX_PAGE)
+    after_code = decode_cursor(after) if after else None
+    f = VolunteerFilter(_scopes(actor), cell_code, compound_code, community_code, role)
+    async with db.connection() as conn:
+        rows, total = await queries.volunteer_page(conn, f, limit=n, after=after_code)
+    return rows[:n], len(rows) > n, total
+
+
+@dataclass(frozen=True)
+class ServiceArgs:
+    volunteer_code: str
+    kind: str
+    at: datetime | None = None
+    ticket_code: str | None = None
+    note: str | None = None
+
+
+def _when(at: datetime | None, now: datetime) -> datetime:
+    if at is None:
+        return now
+    if at.tzinfo is None:
+        raise bad_input("`at` needs a UTC offset, e.g. 2024-03-05T09:00:00+08:00", "input.at")
+    if at > now + CLOCK_SKEW:
+        raise bad_input("a service cannot be recorded ahead of time", "input.at")
+    if at.astimezone(SHANGHAI).year < 2000:
+        raise bad_input("`at` must be in the year 2000 or later", "input.at")
+    return at
+
+
+async def record_service(db: Database, actor: Actor, args: ServiceArgs, *,
+                         now: datetime | None = None) -> Any:
+    """Records a volunteer's service (or a missed call-up); returns the written record."""
+    if actor.role not in RECORDERS:
+        raise DomainError(ErrorCode.FORBIDDEN, "service is recorded by community staff, "
+                          "street officers or the county office")
+    if args.kind not in SERVICE_KINDS:
+        raise bad_input(f"kind must be one of {sorted(SERVICE_KINDS)}", "input.kind")
+    now = now or datetime.now(UTC)
+    at = _when(args.at, now)
+    note = (args.note or "").strip() or None
+    if note is not None and len(note) > MAX_NOTE:
+        raise bad_input(f"note must be at most {MAX_NOTE:,} characters", "input.note")
+    if args.kind == "TICKET" and not args.ticket_code:
+        raise bad_input("a TICKET service names the ticket it helped with", "input.ticketCode")
+    if args.kind != "TICKET" and args.ticket_code:
+        raise bad_input("only a TICKET service names a ticket", "input.ticketCode")
+    async with db.transaction() as conn:
+        volunteer = await queries.volunteer_by_code(conn, args.volunteer_code)
+        if volunteer is None:
+            raise DomainError(ErrorCode.NOT_FOUND, f"no volunteer {args.volunteer_code!r}",
+                              "input.volunteerCode")
+        if not actor.covers([volunteer.community_code]):
+            raise DomainError(ErrorCode.FORBIDDEN,
+                              f"volunteer {volunteer.code} serves outside your scope")
+        ticket_id = None
+        if args.ticket_code:
+            found = await ticket_queries.tickets_by_code(conn, [args.ticket_code])
+            if not found:
+                raise DomainError(ErrorCode.NOT_FOUND, f"no ticket {args.ticket_code!r}",
+                                  "input.ticketCode")
+            ticket_id = found[0].id
+        return await queries.insert_service(conn, NewService(
+            volunteer.code, at, args.kind, ticket_id, note, actor.subject))
+
+
+@dataclass(frozen=True)
+class MemberCompliance:
+    """One member's year: participations, misses, the longest run of misses, and why a talk
+    is due (empty when none is)."""
+
+    volunteer: Any
+    participations: int
+    misses: int
+    longest_miss_run: int
+    reasons: tuple[str, ...]
+
+
+def assess(kinds: list[str]) -> tuple[int, int, int, tuple[str, ...]]:
+    """Participations, misses, the longest run of consecutive misses, and the reasons for a
+    talk, from a member's service kinds in time order."""
+    participations = sum(k in PARTICIPATION for k in kinds)
+    misses = longest = run = 0
+    for kind in kinds:
+        if kind == MISSED:
+            misses += 1
+            run += 1
+            longest = max(longest, run)
+        elif kind in PARTICIPATION:
+            run = 0
+    reasons: list[str] = []
+    if participations < MIN_PARTICIPATIONS:
+        reasons.append("TOO_FEW_PARTICIPATIONS")
+    if longest >= MISSES_FOR_TALK:
+        reasons.append("CONSECUTIVE_MISSES")
+    return participations, misses, longest, tuple(reasons)
+
+
+def year_window(year: int, now: datetime) -> tuple[datetime, datetime, bool]:
+    """The year's start and end (Asia/Shanghai; a year in progress ends now) and whether the
+    year is over."""
+    start = datetime(year, 1, 1, tzinfo=SHANGHAI)
+    end = datetime(year + 1, 1, 1, tzinfo=SHANGHAI)
+    return start, min(end, now), now >= end
+
+
+async def compliance(db: Database, actor: Actor, *, year: int, community_code: str | None,
+                     role: str, now: datetime | None = None) -> tuple[list[MemberCompliance], bool]:
+    """Each member's compliance in a year (so far, for the current year), and whether the
+    year is complete."""
+    if actor.role not in STAFF:
+        raise DomainError(ErrorCode.FORBIDDEN, "service records are visible to community staff, "
+                          "street officers and the county office")
+    now = now or datetime.now(UTC)
+    if not 2000 <= year <= now.astimezone(SHANGHAI).year:
+        raise bad_input(f"year must be 2000–{now.astimezone(SHANGHAI).year}, got {year}", "year")
+    _check_places(actor, {"communityCode": community_code})
+    start, end, complete = year_window(year, now)
+    f = VolunteerFilter(_scopes(actor), community_code=community_code, role=role)
+    async with db.connection() as conn:
+        rows = await queries.services_in_period(conn, f, start=start, end=end)
+    members = []
+    for r in rows:
+        participations, misses, longest, reasons = assess(list(r.kinds))
+        members.append(MemberCompliance(r, participations, misses, longest, reasons))
+    return members, complete

@@ -1,0 +1,209 @@
+"""Property performance and the performance bond 履约保证金: thin fields over
+`resolvers/performance.py`."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from resolvers import performance
+from resolvers.errors import DomainError
+from resolvers.performance import BondMove, Ranking, Standing
+from schema.types import Compound, Unit, UserError, user_errors
+
+From = Annotated[str, strawberry.argument(name="from", description="First month, YYYY-MM.")]
+To = Annotated[str, strawberry.argument(description="Last month, YYYY-MM (included).")]
+OptionalFrom = Annotated[str | None, strawberry.argument(name="from",
+                                                         description="First month, YYYY-MM.")]
+
+
+@strawberry.type
+class MonthlyTickets:
+    month: str = strawberry.field(description="YYYY-MM, counted in Asia/Shanghai time.")
+    tickets: int
+    per_hundred_households: float
+
+
+@strawberry.type
+class PropertyStanding:
+    rank: int = strawberry.field(description="1 is the fewest tickets per household.")
+    manager_name: str | None = strawberry.field(description="Null on a company's standing.")
+    compounds: int
+    household_months: float
+    tickets: int
+    tickets_per_hundred_households_per_month: float
+    rated_tickets: int
+    average_rating: float | None = strawberry.field(description="Null when nothing was rated.")
+    company_code: strawberry.Private[str]
+
+    @strawberry.field
+    async def company(self, info: Info) -> Unit:
+        return Unit.of(await info.context.loaders.unit.load(self.company_code))
+
+    @classmethod
+    def of(cls, s: Standing) -> PropertyStanding:
+        return cls(rank=s.rank, manager_name=s.manager_name, compounds=len(s.compounds),
+                   household_months=round(s.household_months, 2), tickets=s.tickets,
+                   tickets_per_hundred_households_per_month=round(s.rate, 4),
+                   rated_tickets=s.rated,
+                   average_rating=None if s.average_rating is None else round(s.average_rating, 2),
+                   company_code=s.company_code)
+
+
+@strawberry.type
+class PropertyStandings:
+    ranked: list[PropertyStanding] = strawberry.field(description="Best first.")
+    bottom: list[PropertyStanding] = strawberry.field(
+        description="The worst ≥ 1% (at least one): candidates for replacement.")
+
+    @classmethod
+    def of(cls, standings: list[Standing]) -> PropertyStandings:
+        return cls(ranked=[PropertyStanding.of(s) for s in standings],
+                   bottom=[PropertyStanding.of(s) for s in Ranking.bottom(standings)])
+
+
+@strawberry.type
+class PropertyRanking:
+    start: date
+    end: date = strawberry.field(description="The day after the period (a period in progress "
+                                             "ends after today).")
+    companies: PropertyStandings
+    managers: PropertyStandings
+
+
+@strawberry.enum
+class BondEntryKind(enum.Enum):
+    DEPOSIT = "DEPOSIT"
+    DRAWDOWN = "DRAWDOWN"
+    TOPUP = "TOPUP"
+
+
+@strawberry.type
+class BondEntry:
+    id: int
+    at: datetime
+    kind: BondEntryKind
+    amount: Decimal
+    balance_after: Decimal
+    reason: str
+    ticket_code: str | None
+    actor: str
+
+    @classmethod
+    def of(cls, row: Any) -> BondEntry:
+        return cls(id=row.id, at=row.at, kind=BondEntryKind(row.kind), amount=row.amount,
+                   balance_after=row.balance_after, reason=row.reason,
+                   ticket_code=row.ticket_code, actor=row.actor)
+
+
+@strawberry.type
+class Bond:
+    contract_id: int
+    manager_name: str
+    start_date: date
+    end_date: date | None
+    annual_fee_receivable: Decimal
+    rate: Decimal
+    amount: Decimal
+    balance: Decimal
+    reconciled: bool = strawberry.field(description="DEPOSIT − DRAWDOWN + TOPUP = balance.")
+    entries: list[BondEntry] = strawberry.field(description="The append-only ledger, oldest first.")
+    compound_code: strawberry.Private[str]
+    company_code: strawberry.Private[str]
+
+    @strawberry.field
+    async def compound(self, info: Info) -> Compound:
+        return Compound.of(await info.context.loaders.compound.load(self.compound_code))
+
+    @strawberry.field
+    async def company(self, info: Info) -> Unit:
+        return Unit.of(await info.context.loaders.unit.load(self.company_code))
+
+    @classmethod
+    def of(cls, b: performance.Bond) -> Bond:
+        c = b.contract
+        return cls(contract_id=c.id, manager_name=c.manager_name, start_date=c.start_date,
+                   end_date=c.end_date, annual_fee_receivable=c.annual_fee_receivable,
+                   rate=c.bond_rate, amount=c.bond_amount, balance=c.bond_balance,
+                   reconciled=b.reconciled, entries=[BondEntry.of(e) for e in b.entries],
+                   compound_code=c.compound_code, company_code=c.company_code)
+
+
+@strawberry.input
+class DrawBondInput:
+    contract_id: int
+    amount: Decimal = strawberry.field(description="Yuan, more than 0, at most the balance.")
+    reason: str
+    ticket_code: str | None = strawberry.field(default=None,
+                                               description="The ticket of the repair, if any.")
+
+
+@strawberry.input
+class TopUpBondInput:
+    contract_id: int
+    amount: Decimal = strawberry.field(description="Yuan; the balance may not pass the bond amount.")
+    reason: str
+
+
+@strawberry.type
+class BondPayload:
+    bond: Bond | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class PerformanceQuery:
+    @strawberry.field(description="A compound's tickets in each month, per 100 households too.")
+    async def compound_monthly_tickets(self, info: Info, compound_code: str, from_: From,
+                                       to: To) -> list[MonthlyTickets]:
+        months = await performance.compound_monthly(info.context.db, compound_code,
+                                                    from_=from_, to=to)
+        return [MonthlyTickets(month=f"{m.month:%Y-%m}", tickets=m.tickets,
+                               per_hundred_households=m.per_hundred_households) for m in months]
+
+    @strawberry.field(description="Property companies and managers ranked by tickets per 100 "
+                                  "households per month, over a year or a month range.")
+    async def property_ranking(self, info: Info, year: int | None = None,
+                               from_: OptionalFrom = None, to: str | None = None) -> PropertyRanking:
+        r = await performance.property_ranking(info.context.db, info.context.actor, year=year,
+                                               from_=from_, to=to)
+        return PropertyRanking(start=r.start, end=r.end,
+                               companies=PropertyStandings.of(r.companies),
+                               managers=PropertyStandings.of(r.managers))
+
+    @strawberry.field(description="A property contract's bond and its ledger.")
+    async def bond_ledger(self, info: Info, contract_id: int) -> Bond:
+        return Bond.of(await performance.bond(info.context.db, info.context.actor, contract_id))
+
+    @strawberry.field(description="The bonds of a compound's contracts, newest first.")
+    async def compound_bonds(self, info: Info, compound_code: str) -> list[Bond]:
+        bonds = await performance.compound_bonds(info.context.db, info.context.actor,
+                                                 compound_code)
+        return [Bond.of(b) for b in bonds]
+
+
+async def _moved(info: Info, kind: str, move: BondMove) -> BondPayload:
+    db, actor = info.context.db, info.context.actor
+    try:
+        contract_id = await performance.move_bond(db, actor, kind, move)
+    except DomainError as err:
+        return BondPayload(bond=None, errors=user_errors(err))
+    return BondPayload(bond=Bond.of(await performance.bond(db, actor, contract_id)), errors=[])
+
+
+@strawberry.type
+class PerformanceMutation:
+    @strawberry.mutation(description="Draws from a bond for a repair the company failed to make.")
+    async def draw_bond(self, info: Info, input: DrawBondInput) -> BondPayload:
+        return await _moved(info, "DRAWDOWN", BondMove(input.contract_id, input.amount,
+                                                       input.reason, input.ticket_code))
+
+    @strawberry.mutation(description="Records the company topping its bond back up.")
+    async def top_up_bond(self, info: Info, input: TopUpBondInput) -> BondPayload:
+        return await _moved(info, "TOPUP", BondMove(input.contract_id, input.amount,
+                                                    input.reason))

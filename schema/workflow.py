@@ -1,0 +1,147 @@
+"""Moving tickets along and watching units: transitions, escalation, co-signing, merging,
+efficiency-office referrals and ratings."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+import strawberry
+from strawberry.types import Info
+
+from db.queries import ticket_updates as q
+from resolvers import tickets, workflow
+from resolvers.actor import STAFF, Role
+from resolvers.errors import DomainError, ErrorCode
+from resolvers.lifecycle import Request
+from schema.scalars import TicketStatus
+from schema.ticket_create import failed
+from schema.types import Ticket, TicketPayload, Unit
+
+
+@strawberry.enum
+class RejectReason(enum.Enum):
+    DUPLICATE = "DUPLICATE"
+    OUT_OF_SCOPE = "OUT_OF_SCOPE"
+    INVALID = "INVALID"
+
+
+@strawberry.input
+class TransitionTicketInput:
+    code: str
+    to: TicketStatus
+    expected_version: int
+    note: str | None = None
+    reason: RejectReason | None = None
+    unit_code: str | None = None
+    rating: int | None = None
+
+
+@strawberry.input
+class EscalateTicketInput:
+    code: str
+    expected_version: int
+    note: str | None = None
+
+
+@strawberry.input
+class MergeTicketsInput:
+    duplicate_code: str
+    original_code: str
+    expected_version: int
+
+
+@strawberry.type
+class Referral:
+    """A unit referred to the county efficiency office 作风效能办公室."""
+
+    at: datetime
+    unit: Unit
+    ticket_codes: list[str]
+
+
+@strawberry.type
+class UnitRatings:
+    unit_code: str
+    rated: int
+    average: float | None
+    low: int
+    low_rated_ticket_codes: list[str]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _payload(info: Info, code: str) -> TicketPayload:
+    row = await tickets.ticket_by_code(info.context.db, code)
+    return TicketPayload(ticket=Ticket.of(row), errors=[])
+
+
+def _allowed_to_watch(info: Info) -> None:
+    if info.context.actor.role not in STAFF | {Role.PLANNER}:
+        raise DomainError(ErrorCode.FORBIDDEN, "for county, street and community staff and planners")
+
+
+@strawberry.type
+class WorkflowMutation:
+    @strawberry.mutation(description="Moves a ticket along its lifecycle (see the README table).")
+    async def transition_ticket(self, info: Info, input: TransitionTicketInput) -> TicketPayload:
+        req = Request(target=input.to.value, note=input.note,
+                      reason=input.reason.value if input.reason else None,
+                      unit_code=input.unit_code, rating=input.rating)
+        try:
+            code = await workflow.transition(info.context.db, info.context.actor, input.code,
+                                             input.expected_version, req, _now())
+        except DomainError as err:
+            return failed(err)
+        return await _payload(info, code)
+
+    @strawberry.mutation(description="Escalates an open ticket: community → street → county.")
+    async def escalate_ticket(self, info: Info, input: EscalateTicketInput) -> TicketPayload:
+        try:
+            code = await workflow.escalate(info.context.db, info.context.actor, input.code,
+                                           input.expected_version, input.note, _now())
+        except DomainError as err:
+            return failed(err)
+        return await _payload(info, code)
+
+    @strawberry.mutation(description="Adds the caller's support to an open ticket.")
+    async def cosign_ticket(self, info: Info, code: str, note: str | None = None) -> TicketPayload:
+        try:
+            await workflow.cosign(info.context.db, info.context.actor, code, note, _now())
+        except DomainError as err:
+            return failed(err)
+        return await _payload(info, code)
+
+    @strawberry.mutation(description="Folds a duplicate into its original ticket.")
+    async def merge_tickets(self, info: Info, input: MergeTicketsInput) -> TicketPayload:
+        try:
+            code = await workflow.merge(info.context.db, info.context.actor, input.duplicate_code,
+                                        input.original_code, input.expected_version, _now())
+        except DomainError as err:
+            return failed(err)
+        return await _payload(info, code)
+
+
+@strawberry.type
+class WorkflowQuery:
+    @strawberry.field(description="Units referred to the county efficiency office: their 3 most "
+                                  "recent tickets all reached county level.")
+    async def efficiency_referrals(self, info: Info) -> list[Referral]:
+        _allowed_to_watch(info)
+        async with info.context.db.connection() as conn:
+            rows = await q.referrals(conn)
+        return [Referral(at=r.at, unit=Unit(code=r.unit_code, name=r.unit_name, kind=r.unit_kind),
+                         ticket_codes=list(r.ticket_codes)) for r in rows]
+
+    @strawberry.field(description="A unit's ratings, with its tickets rated at or below maxRating.")
+    async def unit_ratings(self, info: Info, unit_code: str, max_rating: int = 2) -> UnitRatings:
+        actor = info.context.actor
+        if not (actor.role is Role.UNIT and unit_code in actor.scopes):
+            _allowed_to_watch(info)
+        async with info.context.db.connection() as conn:
+            summary = await q.rating_summary(conn, unit_code)
+            low = await q.rated_tickets(conn, unit_code, max_rating)
+        return UnitRatings(unit_code=unit_code, rated=summary.rated, average=summary.average,
+                           low=summary.low, low_rated_ticket_codes=[r.code for r in low])

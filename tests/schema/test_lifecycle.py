@@ -1,0 +1,179 @@
+"""The ticket lifecycle: the whole path, every illegal move, who may act, and conflicts."""
+
+from __future__ import annotations
+
+import asyncio
+from itertools import product
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from resolvers.lifecycle import MOVES
+from tests.conftest import GraphQLClient, Minter
+
+STATUSES = ["SUBMITTED", "DISPATCHED", "IN_PROGRESS", "RESOLVED", "CLOSED", "REJECTED"]
+CREATE = """mutation ($input: CreateTicketInput!) { createTicket(input: $input) {
+  ticket { code version status cellCode: gridCell { code } community { code }
+           responsibleUnit { code } }
+  possibleDuplicates { code itemCode distanceM }
+  errors { code field } } }"""
+MOVE = """mutation ($input: TransitionTicketInput!) { transitionTicket(input: $input) {
+  ticket { code status version rating resolvedAt closedAt events { action fromStatus toStatus note } }
+  errors { code field message } } }"""
+
+
+def point_in(db: psycopg.Connection, compound: str) -> dict[str, float]:
+    lon, lat = db.execute("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
+                          "FROM compounds WHERE name = %s", (compound,)).fetchone()  # type: ignore[misc]
+    return {"lon": lon, "lat": lat}
+
+
+def create(gql: GraphQLClient, point: dict[str, float], item: str = "P01") -> dict[str, Any]:
+    out = gql.data(CREATE, {"input": {"point": point, "itemCode": item,
+                                      "description": "楼道很脏", "channel": "ONLINE"}})
+    assert out["createTicket"]["errors"] == []
+    ticket: dict[str, Any] = out["createTicket"]["ticket"]
+    ticket["cell"] = ticket.pop("cellCode")["code"]
+    ticket["duplicates"] = out["createTicket"]["possibleDuplicates"]
+    return ticket
+
+
+def move(gql: GraphQLClient, code: str, to: str, version: int, **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = gql.data(MOVE, {"input": {"code": code, "to": to,
+                                                   "expectedVersion": version, **extra}})
+    return out["transitionTicket"]
+
+
+def forbidden(gql: GraphQLClient, code: str, to: str, version: int, **extra: Any) -> bool:
+    """Whether the move is refused as a top-level FORBIDDEN error (never a payload error)."""
+    error = gql.error(MOVE, {"input": {"code": code, "to": to, "expectedVersion": version, **extra}})
+    return bool(error["extensions"]["code"] == "FORBIDDEN" and error["path"] == ["transitionTicket"])
+
+
+@pytest.fixture()
+def resident(gql: GraphQLClient, token: Minter) -> GraphQLClient:
+    return gql.as_(token("RESIDENT", sub="resident-1"))
+
+
+def test_the_whole_lifecycle(gql: GraphQLClient, token: Minter, db: psycopg.Connection,
+                             resident: GraphQLClient) -> None:
+    t = create(resident, point_in(db, "翡翠星城"))
+    unit = gql.as_(token("UNIT", t["responsibleUnit"]["code"]))
+    assert (t["status"], t["version"]) == ("DISPATCHED", 2)
+    assert move(unit, t["code"], "IN_PROGRESS", 2)["ticket"]["version"] == 3
+    missing_note = move(unit, t["code"], "RESOLVED", 3)
+    assert missing_note["errors"][0]["field"] == "input.note" and missing_note["ticket"] is None
+    resolved = move(unit, t["code"], "RESOLVED", 3, note="已清扫")["ticket"]
+    assert resolved["resolvedAt"] and resolved["version"] == 4
+    bad_rating = move(resident, t["code"], "CLOSED", 4, rating=7)
+    assert [(e["code"], e["field"]) for e in bad_rating["errors"]] == [("BAD_USER_INPUT", "input.rating")]
+    closed = move(resident, t["code"], "CLOSED", 4, rating=4, note="满意")["ticket"]
+    assert (closed["status"], closed["rating"], closed["version"]) == ("CLOSED", 4, 5)
+    assert [e["action"] for e in closed["events"]] == [
+        "CREATED", "DISPATCHED", "STARTED", "RESOLVED", "RATED"]
+    assert closed["events"][-1]["note"] == "rating 4: 满意"
+    reopened = move(resident, t["code"], "DISPATCHED", 5)["ticket"]
+    assert reopened["status"] == "DISPATCHED" and reopened["events"][-1]["action"] == "REOPENED"
+    assert reopened["rating"] is None and reopened["closedAt"] is None
+
+
+LEGAL = {(s, m.target) for m in MOVES for s in m.source}
+ILLEGAL = [(a, b) for a, b in product(STATUSES, STATUSES) if (a, b) not in LEGAL]
+
+
+@pytest.mark.parametrize(("source", "target"), ILLEGAL, ids=[f"{a}->{b}" for a, b in ILLEGAL])
+def test_every_illegal_move_is_refused(gql: GraphQLClient, token: Minter, db: psycopg.Connection,
+                                       resident: GraphQLClient, source: str, target: str) -> None:
+    t = create(resident, point_in(db, "瓯龙现代城"))
+    db.execute("UPDATE tickets SET status = %s, resolved_at = now() WHERE code = %s",
+               (source, t["code"]))
+    county = gql.as_(token("COUNTY_OFFICE"))
+    out = move(county, t["code"], target, t["version"], note="x", reason="INVALID", rating=3)
+    assert out["errors"][0]["code"] == "INVALID_TRANSITION"
+    assert db.execute("SELECT status, version FROM tickets WHERE code = %s",
+                      (t["code"],)).fetchone() == (source, t["version"])
+
+
+def test_who_may_act(gql: GraphQLClient, token: Minter, db: psycopg.Connection,
+                     resident: GraphQLClient) -> None:
+    t = create(resident, point_in(db, "翡翠星城"))
+    other_cell = db.execute("SELECT code FROM grid_cells WHERE code <> %s LIMIT 1",
+                            (t["cell"],)).fetchone()[0]  # type: ignore[index]
+    denied = [gql, gql.as_(token("UNIT", "PC99")), gql.as_(token("GRID_WORKER", other_cell)),
+              gql.as_(token("COMMUNITY_STAFF", "371329002")), gql.as_(token("PLANNER"))]
+    for caller in denied:
+        assert forbidden(caller, t["code"], "IN_PROGRESS", 2)
+    staff = gql.as_(token("COMMUNITY_STAFF", t["community"]["code"]))
+    assert move(staff, t["code"], "IN_PROGRESS", 2)["ticket"]["status"] == "IN_PROGRESS"
+    worker = gql.as_(token("GRID_WORKER", t["cell"]))
+    unit = gql.as_(token("UNIT", t["responsibleUnit"]["code"]))
+    move(unit, t["code"], "RESOLVED", 3, note="修好了")
+    no_note = move(worker, t["code"], "CLOSED", 4)
+    assert no_note["errors"][0]["field"] == "input.note"
+    verified = move(worker, t["code"], "CLOSED", 4, note="现场核实")["ticket"]
+    assert verified["events"][-1]["action"] == "VERIFIED"
+
+
+def test_rejection_needs_a_reason(gql: GraphQLClient, token: Minter, db: psycopg.Connection,
+                                  resident: GraphQLClient) -> None:
+    t = create(resident, point_in(db, "华丰现代城"))
+    staff = gql.as_(token("COMMUNITY_STAFF", t["community"]["code"]))
+    assert move(staff, t["code"], "REJECTED", 2)["errors"][0]["field"] == "input.reason"
+    out = move(staff, t["code"], "REJECTED", 2, reason="OUT_OF_SCOPE", note="非物业事项")
+    assert out["ticket"]["status"] == "REJECTED"
+    assert out["ticket"]["events"][-1]["note"] == "OUT_OF_SCOPE: 非物业事项"
+
+
+def test_stale_version_is_a_conflict_and_writes_nothing(gql: GraphQLClient, token: Minter,
+                                                        db: psycopg.Connection,
+                                                        resident: GraphQLClient) -> None:
+    t = create(resident, point_in(db, "翡翠星城"))
+    unit = gql.as_(token("UNIT", t["responsibleUnit"]["code"]))
+    events = db.execute("SELECT count(*) FROM ticket_events").fetchone()
+    out = move(unit, t["code"], "IN_PROGRESS", 1)
+    assert out["errors"][0]["code"] == "CONFLICT" and out["ticket"] is None
+    assert db.execute("SELECT count(*) FROM ticket_events").fetchone() == events
+
+
+def test_concurrent_updates_exactly_one_wins(live_server: str, token: Minter,
+                                             db: psycopg.Connection, gql: GraphQLClient,
+                                             resident: GraphQLClient) -> None:
+    t = create(resident, point_in(db, "华丰现代城"))
+    headers = {"Authorization": f"Bearer {token('COUNTY_OFFICE')}"}
+    bodies = [{"query": MOVE, "variables": {"input": {"code": t["code"], "to": to,
+                                                      "expectedVersion": 2, "reason": "INVALID"}}}
+              for to in ("IN_PROGRESS", "REJECTED") * 5]
+
+    async def race() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=live_server, headers=headers, timeout=60) as c:
+            responses = await asyncio.gather(*(c.post("/graphql", json=b) for b in bodies))
+        return [r.json()["data"]["transitionTicket"] for r in responses]
+
+    results = asyncio.run(race())
+    winners = [r for r in results if r["ticket"]]
+    assert len(winners) == 1
+    assert all(r["errors"][0]["code"] == "CONFLICT" for r in results if not r["ticket"])
+    status, version, n = db.execute(
+        "SELECT t.status, t.version, (SELECT count(*) FROM ticket_events e WHERE e.ticket_id = t.id) "
+        "FROM tickets t WHERE code = %s", (t["code"],)).fetchone()  # type: ignore[misc]
+    assert (status, version, n) == (winners[0]["ticket"]["status"], 3, 3)
+
+
+def test_reopen_only_within_30_days(gql: GraphQLClient, token: Minter, db: psycopg.Connection,
+                                    resident: GraphQLClient) -> None:
+    t = create(resident, point_in(db, "瓯龙现代城"))
+    db.execute("UPDATE tickets SET status = 'RESOLVED', resolved_at = now() - interval '31 days' "
+               "WHERE code = %s", (t["code"],))
+    out = move(resident, t["code"], "DISPATCHED", t["version"])
+    assert out["errors"][0]["code"] == "INVALID_TRANSITION"
+
+
+def test_someone_elses_resident_cannot_close(gql: GraphQLClient, token: Minter,
+                                             db: psycopg.Connection, resident: GraphQLClient) -> None:
+    t = create(resident, point_in(db, "翡翠星城"))
+    db.execute("UPDATE tickets SET status = 'RESOLVED', resolved_at = now() WHERE code = %s",
+               (t["code"],))
+    stranger = gql.as_(token("RESIDENT", sub="resident-2"))
+    assert forbidden(stranger, t["code"], "CLOSED", 2, rating=5)

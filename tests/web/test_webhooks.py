@@ -1,0 +1,274 @@
+"""Unit notifications: written once per event or reminder, delivered to the unit's webhook
+signed, retried with backoff after a failure, and never sent twice by concurrent workers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import psycopg
+import pytest
+import pytest_asyncio
+from psycopg.rows import namedtuple_row
+
+from db.database import Database
+from db.queries.notifications import enqueue_notifications
+from tests.conftest import GraphQLClient, Minter
+from web.webhooks import MAX_DELAY, backoff, run_once
+
+SET_WEBHOOK = """mutation ($unit: String!, $url: String!) {
+  setUnitWebhook(unitCode: $unit, url: $url) {
+    webhook { unitCode url active } secret errors { code field } } }"""
+NOTIFICATIONS = """query ($unit: String!) {
+  unitNotifications(unitCode: $unit, first: 200) {
+    id kind ticketCode attempts deliveredAt lastError } }"""
+CREATE = """mutation ($input: CreateTicketInput!) {
+  createTicket(input: $input) { ticket { code createdAt dueAt responsibleUnit { code } }
+                                errors { code } } }"""
+
+
+@dataclass
+class Delivery:
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+    @property
+    def json(self) -> dict[str, Any]:
+        out: dict[str, Any] = json.loads(self.body)
+        return out
+
+
+@dataclass
+class Receiver:
+    """A unit's webhook endpoint: answers 500 to the first attempt of each delivery."""
+
+    url: str = ""
+    fail_first: bool = True
+    seen: list[Delivery] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def for_ticket(self, code: str, kind: str | None = None) -> list[Delivery]:
+        with self.lock:
+            return [d for d in self.seen if d.json["ticket"]["code"] == code
+                    and (kind is None or d.json["kind"] == kind)]
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            delivery = self.headers.get("X-RedGrid-Delivery", "")
+            with state.lock:
+                retry = any(d.headers.get("X-RedGrid-Delivery") == delivery for d in state.seen)
+                status = 500 if state.fail_first and not retry else 204
+                state.seen.append(Delivery(dict(self.headers.items()), body, status))
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/redgrid"
+    yield state
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def pool(conninfo: str) -> AsyncIterator[Database]:
+    db = Database(conninfo, min_size=1, max_size=4)
+    await db.open()
+    yield db
+    await db.close()
+
+
+@pytest.fixture(scope="module")
+def unit_point(db: psycopg.Connection) -> tuple[str, dict[str, float]]:
+    """A community (its own unit for community-led items) and a point inside it."""
+    row = db.execute("SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
+                     "FROM grid_cells ORDER BY code DESC LIMIT 1").fetchone()
+    assert row is not None
+    return row[0][:12], {"lon": row[1], "lat": row[2]}
+
+
+@pytest.fixture(scope="module")
+def secret(gql: GraphQLClient, token: Minter, receiver: Receiver,
+           unit_point: tuple[str, dict[str, float]]) -> str:
+    unit = unit_point[0]
+    out = gql.as_(token("UNIT", unit)).data(SET_WEBHOOK, {"unit": unit, "url": receiver.url})
+    payload = out["setUnitWebhook"]
+    assert payload["errors"] == []
+    assert payload["webhook"] == {"unitCode": unit, "url": receiver.url, "active": True}
+    assert len(payload["secret"]) >= 32
+    return str(payload["secret"])
+
+
+def create_ticket(gql: GraphQLClient, point: dict[str, float]) -> dict[str, Any]:
+    out = gql.data(CREATE, {"input": {"point": point, "itemCode": "P39", "description": "楼道堆物",
+                                      "channel": "DOOR_KNOCKING"}})["createTicket"]
+    assert out["errors"] == []
+    ticket: dict[str, Any] = out["ticket"]
+    return ticket
+
+
+def rows_for(db: psycopg.Connection, code: str, unit: str | None = None) -> list[Any]:
+    """The notifications about a ticket (to one unit, or to all)."""
+    sql = """SELECT n.id, n.unit_code, n.kind, n.dedupe_key, n.attempts, n.delivered_at,
+                    n.next_attempt_at, n.last_error
+             FROM notifications n JOIN tickets t ON t.id = n.ticket_id
+             WHERE t.code = %s AND (%s::text IS NULL OR n.unit_code = %s)
+             ORDER BY n.created_at, n.kind, n.unit_code"""
+    return db.cursor(row_factory=namedtuple_row).execute(sql, (code, unit, unit)).fetchall()
+
+
+def verifies(secret: str, delivery: Delivery) -> bool:
+    expected = "sha256=" + hmac.new(secret.encode(), delivery.body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, delivery.headers["X-RedGrid-Signature"])
+
+
+async def test_a_dispatch_is_delivered_once_after_a_retry(
+        gql: GraphQLClient, db: psycopg.Connection, pool: Database, receiver: Receiver,
+        secret: str, unit_point: tuple[str, dict[str, float]]) -> None:
+    unit, point = unit_point
+    ticket = create_ticket(gql, point)
+    assert ticket["responsibleUnit"]["code"] == unit
+    t0 = datetime.now(UTC)
+
+    first = await run_once(pool, t0)
+    assert first.enqueued >= 1
+    [row] = rows_for(db, ticket["code"], unit)
+    assert (row.unit_code, row.kind, row.attempts, row.delivered_at) == (unit, "DISPATCHED", 1,
+                                                                         None)
+    assert row.last_error.startswith("HTTP 500") and row.next_attempt_at == t0 + backoff(1)
+
+    await run_once(pool, t0 + timedelta(seconds=2))  # still backing off
+    assert len(receiver.for_ticket(ticket["code"])) == 1
+    await run_once(pool, t0 + timedelta(seconds=6))
+    await run_once(pool, t0 + timedelta(hours=2))  # delivered: nothing more to send
+
+    failed, accepted = receiver.for_ticket(ticket["code"])
+    [row] = rows_for(db, ticket["code"], unit)
+    assert (failed.status, accepted.status) == (500, 204)
+    assert row.attempts == 2 and row.delivered_at == t0 + timedelta(seconds=6)
+    assert row.last_error is None
+    assert failed.headers["X-RedGrid-Delivery"] == accepted.headers["X-RedGrid-Delivery"] == str(
+        row.id)
+    assert failed.body == accepted.body and verifies(secret, accepted)
+    assert not verifies("another secret", accepted)
+    body = accepted.json
+    assert (body["id"], body["kind"]) == (str(row.id), "DISPATCHED")
+    assert body["ticket"]["code"] == ticket["code"] and body["ticket"]["unitCode"] == unit
+    assert datetime.fromisoformat(body["at"]) >= datetime.fromisoformat(ticket["createdAt"])
+    assert row.dedupe_key.startswith(f"DISPATCHED:{ticket['code']}:")
+
+
+async def test_reminder_at_80_percent_of_the_deadline_and_on_escalation(
+        gql: GraphQLClient, db: psycopg.Connection, pool: Database, receiver: Receiver,
+        secret: str, unit_point: tuple[str, dict[str, float]]) -> None:
+    unit, point = unit_point
+    ticket = create_ticket(gql, point)
+    ticket_id = db.execute("SELECT id FROM tickets WHERE code = %s",
+                           (ticket["code"],)).fetchone()[0]  # type: ignore[index]
+    partners = {r[0] for r in db.execute("SELECT unit_code FROM ticket_units WHERE ticket_id = %s "
+                                         "AND role = 'COOPERATING'", (ticket_id,))}
+    assert partners  # P39: the street and the property company cooperate
+    created, due = (datetime.fromisoformat(ticket[k]) for k in ("createdAt", "dueAt"))
+
+    # An escalation event notifies the lead and the cooperating unit.
+    db.execute("INSERT INTO ticket_events (ticket_id, at, action, actor, note) "
+               "VALUES (%s, %s, 'ESCALATED', 'test', 'overdue')", (ticket_id, created))
+    async with pool.transaction() as conn:
+        await enqueue_notifications(conn, created + timedelta(minutes=1))
+    # Half-way to the deadline there is no reminder yet.
+    halfway = created + (due - created) / 2
+    async with pool.transaction() as conn:
+        await enqueue_notifications(conn, halfway)
+    kinds = {(r.kind, r.unit_code) for r in rows_for(db, ticket["code"])}
+    assert kinds == {(kind, u) for kind in ("DISPATCHED", "ESCALATED") for u in {unit, *partners}}
+
+    late = created + (due - created) * 0.85
+    await run_once(pool, late)
+    await run_once(pool, late)  # idempotent: no second reminder
+    reminders = [r for r in rows_for(db, ticket["code"]) if r.kind == "DUE_SOON"]
+    assert sorted(r.unit_code for r in reminders) == sorted({unit, *partners})
+    await run_once(pool, late + timedelta(seconds=6))
+    sent = receiver.for_ticket(ticket["code"], "DUE_SOON")
+    assert [d.status for d in sent] == [500, 204] and all(verifies(secret, d) for d in sent)
+    at = datetime.fromisoformat(sent[1].json["at"])
+    assert abs(at - (created + (due - created) * 0.8)) < timedelta(seconds=1)
+    # Once overdue, no reminder is written any more (escalation takes over).
+    async with pool.transaction() as conn:
+        await enqueue_notifications(conn, due + timedelta(days=1))
+    assert len([r for r in rows_for(db, ticket["code"]) if r.kind == "DUE_SOON"]) == len(reminders)
+
+
+async def test_concurrent_workers_never_send_twice(
+        gql: GraphQLClient, db: psycopg.Connection, pool: Database, conninfo: str,
+        receiver: Receiver, secret: str, unit_point: tuple[str, dict[str, float]]) -> None:
+    tickets = [create_ticket(gql, unit_point[1]) for _ in range(6)]
+    other = Database(conninfo, min_size=1, max_size=4)
+    await other.open()
+    receiver.fail_first = False
+    try:
+        now = datetime.now(UTC) + timedelta(minutes=1)
+        await asyncio.gather(run_once(pool, now), run_once(other, now), run_once(pool, now))
+    finally:
+        receiver.fail_first = True
+        await other.close()
+    for t in tickets:
+        [sent] = receiver.for_ticket(t["code"])
+        [row] = rows_for(db, t["code"], unit_point[0])
+        assert sent.headers["X-RedGrid-Delivery"] == str(row.id) and row.attempts == 1
+
+
+def test_the_unit_reads_its_notifications(gql: GraphQLClient, token: Minter,
+                                          unit_point: tuple[str, dict[str, float]],
+                                          secret: str) -> None:
+    unit = unit_point[0]
+    rows = gql.as_(token("UNIT", unit)).data(NOTIFICATIONS, {"unit": unit})["unitNotifications"]
+    assert rows and {r["kind"] for r in rows} <= {"DISPATCHED", "DUE_SOON", "ESCALATED"}
+    assert any(r["deliveredAt"] and r["attempts"] == 2 for r in rows)
+    error = gql.as_(token("UNIT", "some-other-unit")).error(NOTIFICATIONS, {"unit": unit})
+    assert error["extensions"]["code"] == "FORBIDDEN"
+
+
+@pytest.mark.parametrize(("role", "url", "code"), [
+    ("OTHER_UNIT", "https://example.org/hook", "FORBIDDEN"),
+    ("PUBLIC", "https://example.org/hook", "FORBIDDEN"),
+    ("COUNTY_OFFICE", "ftp://example.org/hook", "BAD_USER_INPUT"),
+    ("COUNTY_OFFICE", "not a url", "BAD_USER_INPUT"),
+])
+def test_only_the_unit_or_the_county_office_sets_a_valid_webhook(
+        gql: GraphQLClient, token: Minter, unit_point: tuple[str, dict[str, float]], role: str,
+        url: str, code: str) -> None:
+    unit = unit_point[0]
+    client = {"PUBLIC": gql, "OTHER_UNIT": gql.as_(token("UNIT", "U-other"))}.get(
+        role) or gql.as_(token(role))
+    body = client(SET_WEBHOOK, {"unit": unit, "url": url})
+    if code == "FORBIDDEN":
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    else:
+        payload = body["data"]["setUnitWebhook"]
+        assert payload["webhook"] is None and payload["errors"] == [{"code": code, "field": "url"}]
+
+
+def test_backoff_doubles_from_5_seconds_up_to_an_hour() -> None:
+    assert [backoff(n).total_seconds() for n in range(1, 5)] == [5, 10, 20, 40]
+    assert backoff(30) == MAX_DELAY
