@@ -37,7 +37,7 @@ import httpx
 import psycopg
 from _db import conninfo as configured_conninfo
 from _report import markdown, targets
-from _server import RssSampler, Server, cpu_activity, process_cpu_s
+from _server import OtherCpu, RssSampler, Server, cpu_activity, process_cpu_s
 from psycopg.rows import namedtuple_row
 
 from db.queries.tickets import nearest_sql
@@ -196,9 +196,10 @@ async def floor_run(conninfo: str, sql: str, points: list[Point], warmup: list[P
             await one(w, i, warmup, False)
 
         await run_workers(len(warmup), concurrency, warm, split=True)
-        meter = CpuMeter()
+        meter, other = CpuMeter(), OtherCpu(conninfo)
         lat, wall = await run_workers(len(points), concurrency, one)
         cpu = meter.per_op(len(points))
+        cpu["other_cpu_pct"] = other.pct_of_one_core()
         plans = []
         for conn in conns:
             cur = await conn.execute(
@@ -277,8 +278,9 @@ def _plan_summary(runs: list[str]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the HTTP path
 
 
-async def http_run(base: str, points: list[Point], warmup: list[Point], concurrency: int,
-                   server_pid: int | None = None, *, healthz: bool = False) -> dict[str, Any]:
+async def http_run(base: str, conninfo: str, points: list[Point], warmup: list[Point],
+                   concurrency: int, server_pid: int | None = None, *,
+                   healthz: bool = False) -> dict[str, Any]:
     """POST /graphql with one keep-alive httpx AsyncClient (one connection) per worker: each
     point once, the same body bytes as wrk's, and every response kept for the check.
 
@@ -306,9 +308,10 @@ async def http_run(base: str, points: list[Point], warmup: list[Point], concurre
             bodies[i] = await post(w, points[i])
 
         await run_workers(len(warmup), concurrency, warm, split=True)
-        meter = CpuMeter(server_pid)
+        meter, other = CpuMeter(server_pid), OtherCpu(conninfo, server_pid)
         lat, wall = await run_workers(len(points), concurrency, one)
         cpu = meter.per_op(len(points))
+        cpu["other_cpu_pct"] = other.pct_of_one_core()
     finally:
         for c in clients:
             await c.aclose()
@@ -320,7 +323,7 @@ async def http_run(base: str, points: list[Point], warmup: list[Point], concurre
     return out
 
 
-def wrk_run(base: str, path: str, concurrency: int, bodies: Path | None,
+def wrk_run(base: str, conninfo: str, path: str, concurrency: int, bodies: Path | None,
             warm_bodies: Path | None, args: argparse.Namespace,
             server_pid: int) -> dict[str, Any]:
     """A warm-up wrk run (on the warm-up points), then the timed one (on the N points)."""
@@ -331,8 +334,10 @@ def wrk_run(base: str, path: str, concurrency: int, bodies: Path | None,
         if not _wrk.clean(warm["check"]):
             raise RuntimeError(f"wrk warm-up run failed its checks: {warm['check']}\n"
                                f"{warm['wrk']['output']}")
+    other = OtherCpu(conninfo, server_pid)
     out = _wrk.run(base + path, threads=threads, connections=concurrency,
                    duration_s=args.wrk_duration, bodies=bodies, server_pid=server_pid)
+    out["other_cpu_pct"] = other.pct_of_one_core()
     out["warmup_s"] = args.wrk_warmup
     if bodies is not None:
         out["points_cycled"] = args.queries
@@ -448,23 +453,23 @@ async def measure(args: argparse.Namespace, conninfo: str, env: dict[str, str],
         # The primary HTTP rows: wrk, a few microseconds of client CPU per request.
         print(f"wrk GET /healthz, concurrency 1 ({args.wrk_warmup:g} + {args.wrk_duration:g} s)",
               file=sys.stderr)
-        r = wrk_run(server.base, "/healthz", 1, None, None, args, pid)
+        r = wrk_run(server.base, conninfo, "/healthz", 1, None, None, args, pid)
         runs.append({"kind": "healthz_wrk", **r})
         for conc in CONCURRENCIES:
             print(f"wrk POST /graphql, concurrency {conc} "
                   f"({args.wrk_warmup:g} + {args.wrk_duration:g} s)", file=sys.stderr)
-            r = wrk_run(server.base, "/graphql", conc, bodies, warm_bodies, args, pid)
+            r = wrk_run(server.base, conninfo, "/graphql", conc, bodies, warm_bodies, args, pid)
             sampler.mark(f"after_wrk_c{conc}")
             runs.append({"kind": "http_wrk", **r})
         # References through a Python client (httpx), which also check every answer.
         print("httpx GET /healthz, concurrency 1 (reference)", file=sys.stderr)
-        r = await http_run(server.base, points, warmup, 1, pid, healthz=True)
+        r = await http_run(server.base, conninfo, points, warmup, 1, pid, healthz=True)
         r.pop("_bodies")
         runs.append({"kind": "healthz_httpx", **r})
         for conc in CONCURRENCIES:
             print(f"httpx POST /graphql, concurrency {conc} (reference, checked)",
                   file=sys.stderr)
-            r = await http_run(server.base, points, warmup, conc, pid)
+            r = await http_run(server.base, conninfo, points, warmup, conc, pid)
             r["check"] = check_bodies(r.pop("_bodies"), expected)
             sampler.mark(f"after_httpx_c{conc}")
             runs.append({"kind": "http_httpx", **r})
@@ -501,6 +506,8 @@ def main() -> int:
     env = dict(os.environ)
     if not env.get("DATABASE_URL") and not env.get("REDGRID_DATABASE"):
         env["REDGRID_DATABASE"] = BENCH_DATABASE
+    # The escalation job and the webhook worker would change the data and load the machine.
+    env.update(REDGRID_JOB_INTERVAL="0", REDGRID_WEBHOOK_INTERVAL="0")
     settings = Settings.from_env(env)
     conninfo = configured_conninfo(settings)
 

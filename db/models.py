@@ -2,6 +2,10 @@
 
 Glossary: street 街道, zone 片区, community 社区, compound 小区, building 楼栋, grid cell 网格,
 station 驿站, clinic point 诊疗点, canteen 幸福食堂, service room 社服用房, ticket 工单.
+
+These models describe the schema of the first migration (0001), from which it was generated;
+later migrations are written in SQL (0002: the ticket workflow tables). Runtime queries are SQL
+through psycopg (`db/queries/`), so the models serve migrations and the demo loader only.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, Minter
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 EXAMPLES = re.findall(r"```graphql\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
@@ -22,7 +22,11 @@ def _has_content(value: object) -> bool:
 
 
 @pytest.mark.parametrize("query", EXAMPLES, ids=[f"example-{i}" for i in range(len(EXAMPLES))])
-def test_readme_example_returns_real_data(gql: GraphQLClient, query: str) -> None:
+def test_readme_example_returns_real_data(gql: GraphQLClient, token: Minter, query: str) -> None:
+    first = query.splitlines()[0]
+    if first.startswith("# as "):  # "# as ROLE [SCOPE ...]"
+        role, *scopes = first[len("# as "):].split()
+        gql = gql.as_(token(role, *scopes))
     data = gql.data(query)
     for field, value in data.items():
         assert _has_content(value), f"{field} came back empty"
