@@ -9,6 +9,8 @@ HTTP_RATIO_MAX = 3.0
 HTTP_OVERHEAD_MAX_MS = 1.5
 SQL_MAX_MS = 0.5
 RSS_MAX_MB = 400.0
+# Above this share of one core used by other processes during a timed run, the table warns.
+OTHER_CPU_WARN_PCT = 10.0
 
 # Row kinds, in table order, with their labels.
 LABELS = {
@@ -114,8 +116,8 @@ def markdown(res: dict[str, Any]) -> str:
         f"{v['wrk']}.",
         "",
         "| configuration | client | concurrency | requests | p50 ms | p99 ms | mean ms | req/s "
-        "| client CPU ms/req | server CPU ms/req |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| client CPU ms/req | server CPU ms/req | other CPU % |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     order = list(LABELS)
     for r in sorted(res["runs"], key=lambda r: (order.index(r["kind"]), r["concurrency"])):
@@ -125,7 +127,15 @@ def markdown(res: dict[str, Any]) -> str:
         lines.append(f"| {label} | {client} | {r['concurrency']} | {r['queries']:,} | "
                      f"{fmt(r['p50_ms'])} | {fmt(r['p99_ms'])} | {fmt(r['mean_ms'])} | "
                      f"{r['throughput_rps']:,.0f} | {fmt(r.get('client_cpu_ms_per_req'), 3)} | "
-                     f"{fmt(r.get('server_cpu_ms_per_req'), 2)} |")
+                     f"{fmt(r.get('server_cpu_ms_per_req'), 2)} | "
+                     f"{fmt(r.get('other_cpu_pct'), 0)} |")
+    busy = [r for r in res["runs"] if (r.get("other_cpu_pct") or 0) > OTHER_CPU_WARN_PCT]
+    if busy:
+        worst = max(busy, key=lambda r: r["other_cpu_pct"])
+        lines += ["", f"**Warning: the machine was not idle.** Other processes used more than "
+                  f"{OTHER_CPU_WARN_PCT:.0f}% of a core during {len(busy)} of the timed runs "
+                  f"(up to {worst['other_cpu_pct']:.0f}%, {LABELS[worst['kind']][1]} at "
+                  f"concurrency {worst['concurrency']}); those numbers are disturbed."]
     lines += ["", "| target | measured | limit | result |", "| --- | ---: | ---: | --- |"]
     for t in res["targets"]:
         lines.append(f"| {t['name']} | {t['measured']} | {t['limit']} | "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -154,3 +156,63 @@ def cpu_activity(window_s: float = 1.0, min_pct: float = 2.0) -> dict[str, Any]:
     return {"window_s": window_s,
             "cpu_busy_pct_all_cores": round(100 * (1 - idle / max(1, sum(delta))), 1),
             "busy_processes": sorted(busy, key=lambda b: -b["cpu_pct_of_one_core"])}
+
+
+class OtherCpu:
+    """CPU used during a timed run by anything but the benchmark: the machine's user + system
+    time (/proc/stat) minus that of this process, its children (wrk), the server and the
+    PostgreSQL processes of the benchmark's database (its backends, the postmaster and the
+    background processes). Tells whether a run shared the machine. Kernel time charged to no
+    process counts as other, so a quiet machine shows a few %."""
+
+    def __init__(self, conninfo: str, server_pid: int | None = None) -> None:
+        self.conninfo, self.server_pid = conninfo, server_pid
+        pids = self._pg_pids()
+        self.t0 = time.monotonic()
+        self.machine0, self.ours0 = self._machine_s(), self._ours(pids)
+
+    def _pg_pids(self) -> set[int]:
+        """PostgreSQL processes of this database (and the cluster's background ones)."""
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname IS NULL "
+                                "OR datname = current_database()").fetchall()
+            own = conn.execute("SELECT pg_backend_pid()").fetchone()
+        pids = {r[0] for r in rows}
+        if own:  # the postmaster: the parent of any backend
+            try:
+                stat = Path(f"/proc/{own[0]}/stat").read_text()
+                pids.add(int(stat.rsplit(")", 1)[1].split()[1]))
+            except OSError:
+                pass  # a server on another machine: its CPU is not on this one
+            pids.discard(own[0])
+        if self.server_pid:
+            pids.add(self.server_pid)
+        return pids
+
+    @staticmethod
+    def _machine_s() -> float:
+        cols = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        return (int(cols[0]) + int(cols[1]) + int(cols[2])) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _ours(pids: set[int]) -> dict[int, float]:
+        """CPU seconds per process: pid 0 stands for this process and its waited children."""
+        ru_self = resource.getrusage(resource.RUSAGE_SELF)
+        ru_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = {0: ru_self.ru_utime + ru_self.ru_stime + ru_children.ru_utime
+               + ru_children.ru_stime}
+        for pid in pids:
+            cpu = process_cpu_s(pid)
+            if cpu is not None:
+                out[pid] = cpu
+        return out
+
+    def pct_of_one_core(self) -> float:
+        """Other processes' CPU since construction, in % of one core. Processes of ours that
+        started meanwhile (e.g. new pool connections) count in full."""
+        pids = self._pg_pids() | set(self.ours0) - {0}
+        machine1, ours1 = self._machine_s(), self._ours(pids)
+        elapsed = time.monotonic() - self.t0
+        ours = sum(cpu - self.ours0.get(pid, 0.0) for pid, cpu in ours1.items())
+        other = (machine1 - self.machine0) - ours
+        return round(max(0.0, other) / elapsed * 100, 1)
