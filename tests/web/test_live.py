@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,14 +12,12 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from resolvers.errors import DomainError, ErrorCode
-from tests.conftest import Minter, _free_port
-from web.app import create_app
+from tests.conftest import Minter, serving
 from web.live import APPLICATION_NAME, Broadcaster
 from web.settings import Settings
 
@@ -39,19 +35,8 @@ WAIT_S = 10.0
 @pytest.fixture(scope="module")
 def second_server(settings: Settings) -> Iterator[str]:
     """A second server process's worth of app: its own pool and its own LISTEN connection."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the second test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(settings) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
