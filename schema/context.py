@@ -6,6 +6,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -91,7 +92,8 @@ class Context:
     request: Any = None
     response: Any = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
-    loaders: Loaders = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.loaders = Loaders(self.db)
+    @cached_property
+    def loaders(self) -> Loaders:
+        """Made on first use: most requests near a point need none."""
+        return Loaders(self.db)

@@ -78,6 +78,9 @@ class RedGridGraphQL(GraphQL):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
+    def parse_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
+
     async def process_result(self, request: Request,  # type: ignore[override]
                              result: ExecutionResult) -> GraphQLHTTPResponse:
         # Errors raised before execution (e.g. a syntax error) skip the schema extensions.
