@@ -53,12 +53,15 @@ def _children_cpu_s() -> float:
 
 
 def run(url: str, *, threads: int, connections: int, duration_s: float,
-        bodies: Path | None = None, server_pid: int | None = None) -> dict[str, Any]:
+        bodies: Path | None = None, server_pid: int | None = None,
+        token: str | None = None) -> dict[str, Any]:
     """One wrk run; latencies in ms, CPU per request of wrk itself and of the server."""
     cmd = [executable(), f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", "--latency",
            f"--timeout={TIMEOUT_S}s", "-s", str(SCRIPT), url, "--", str(threads)]
     if bodies is not None:
         cmd.append(str(bodies))
+        if token:
+            cmd.append(token)
     client0 = _children_cpu_s()
     server0 = process_cpu_s(server_pid) if server_pid else None
     # subprocess.run kills wrk (by its PID) if anything interrupts the wait.

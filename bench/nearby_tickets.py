@@ -42,6 +42,8 @@ from psycopg.rows import namedtuple_row
 
 from db.queries.tickets import nearest_sql
 from geo.projection import METRIC_SCALE_TOLERANCE, to_metric
+from resolvers.actor import Role
+from web.auth import mint
 from web.settings import Settings
 
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -280,7 +282,7 @@ def _plan_summary(runs: list[str]) -> dict[str, Any]:
 
 async def http_run(base: str, conninfo: str, points: list[Point], warmup: list[Point],
                    concurrency: int, server_pid: int | None = None, *,
-                   healthz: bool = False) -> dict[str, Any]:
+                   healthz: bool = False, token: str | None = None) -> dict[str, Any]:
     """POST /graphql with one keep-alive httpx AsyncClient (one connection) per worker: each
     point once, the same body bytes as wrk's, and every response kept for the check.
 
@@ -295,8 +297,10 @@ async def http_run(base: str, conninfo: str, points: list[Point], warmup: list[P
             if healthz:
                 r = await clients[w].get("/healthz")
             else:
-                r = await clients[w].post("/graphql", content=p.body(),
-                                          headers={"content-type": "application/json"})
+                headers = {"content-type": "application/json"}
+                if token:
+                    headers["authorization"] = f"Bearer {token}"
+                r = await clients[w].post("/graphql", content=p.body(), headers=headers)
             if r.status_code != 200:
                 raise RuntimeError(f"HTTP {r.status_code}: {r.text[:500]}")
             return r.content
@@ -325,18 +329,20 @@ async def http_run(base: str, conninfo: str, points: list[Point], warmup: list[P
 
 def wrk_run(base: str, conninfo: str, path: str, concurrency: int, bodies: Path | None,
             warm_bodies: Path | None, args: argparse.Namespace,
-            server_pid: int) -> dict[str, Any]:
+            server_pid: int, token: str | None = None) -> dict[str, Any]:
     """A warm-up wrk run (on the warm-up points), then the timed one (on the N points)."""
     threads = WRK_THREADS[concurrency]
     if args.wrk_warmup > 0:
         warm = _wrk.run(base + path, threads=threads, connections=concurrency,
-                        duration_s=args.wrk_warmup, bodies=warm_bodies, server_pid=server_pid)
+                        duration_s=args.wrk_warmup, bodies=warm_bodies, server_pid=server_pid,
+                        token=token)
         if not _wrk.clean(warm["check"]):
             raise RuntimeError(f"wrk warm-up run failed its checks: {warm['check']}\n"
                                f"{warm['wrk']['output']}")
     other = OtherCpu(conninfo, server_pid)
     out = _wrk.run(base + path, threads=threads, connections=concurrency,
-                   duration_s=args.wrk_duration, bodies=bodies, server_pid=server_pid)
+                   duration_s=args.wrk_duration, bodies=bodies, server_pid=server_pid,
+                   token=token)
     out["other_cpu_pct"] = other.pct_of_one_core()
     out["warmup_s"] = args.wrk_warmup
     if bodies is not None:
@@ -441,6 +447,10 @@ async def measure(args: argparse.Namespace, conninfo: str, env: dict[str, str],
     bodies = _wrk.write_bodies(tmp / "bodies.txt", (p.body() for p in points))
     warm_bodies = _wrk.write_bodies(tmp / "warmup-bodies.txt", (p.body() for p in warmup))
 
+    # Tickets are visible only within a caller's scope: the county office sees them all, so
+    # the API runs the same SQL as the floor (no scope condition), token check included.
+    token = mint(Settings.from_env(env).jwt_secret, subject="bench", role=Role.COUNTY_OFFICE, scopes=[])
+    res["caller"] = "COUNTY_OFFICE bearer token (HS256 verified on every request)"
     print("starting redgrid serve", file=sys.stderr)
     server = Server(env, tmp / "server.log")
     pid = server.proc.pid
@@ -458,7 +468,8 @@ async def measure(args: argparse.Namespace, conninfo: str, env: dict[str, str],
         for conc in CONCURRENCIES:
             print(f"wrk POST /graphql, concurrency {conc} "
                   f"({args.wrk_warmup:g} + {args.wrk_duration:g} s)", file=sys.stderr)
-            r = wrk_run(server.base, conninfo, "/graphql", conc, bodies, warm_bodies, args, pid)
+            r = wrk_run(server.base, conninfo, "/graphql", conc, bodies, warm_bodies, args, pid,
+                        token)
             sampler.mark(f"after_wrk_c{conc}")
             runs.append({"kind": "http_wrk", **r})
         # References through a Python client (httpx), which also check every answer.
@@ -469,7 +480,7 @@ async def measure(args: argparse.Namespace, conninfo: str, env: dict[str, str],
         for conc in CONCURRENCIES:
             print(f"httpx POST /graphql, concurrency {conc} (reference, checked)",
                   file=sys.stderr)
-            r = await http_run(server.base, conninfo, points, warmup, conc, pid)
+            r = await http_run(server.base, conninfo, points, warmup, conc, pid, token=token)
             r["check"] = check_bodies(r.pop("_bodies"), expected)
             sampler.mark(f"after_httpx_c{conc}")
             runs.append({"kind": "http_httpx", **r})

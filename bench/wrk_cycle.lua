@@ -30,6 +30,10 @@ function init(args)
    stride = tonumber(args[1]) or 1
    local file = args[2]
    local headers = {["Host"] = wrk.headers["Host"]}
+   local token = args[3]
+   if token and #token > 0 then
+      headers["Authorization"] = "Bearer " .. token
+   end
    if file then
       graphql = true
       headers["Content-Type"] = "application/json"

@@ -10,29 +10,63 @@ from typing import Any
 
 from db.database import Database
 from db.queries import tickets as queries
+from db.queries.ticket_scope import EVERYTHING, TicketScope
 from db.queries.tickets import NearestQuery, TicketFilterArgs
 from geo.projection import to_metric
 from geo.types import LonLat
-from resolvers.errors import bad_input
+from resolvers.actor import ALL_SEEING, Actor, Role
+from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import limit, radius
 
 MAX_PAGE = 200
 
 
-async def nearby_tickets(db: Database, point: LonLat, *, radius_m: float,
+def ticket_scope(actor: Actor) -> TicketScope:
+    """The tickets a caller may see, for `db/` to apply in SQL; FORBIDDEN for callers who see
+    aggregates only (the public, planners)."""
+    role = actor.role
+    if role in ALL_SEEING:
+        return EVERYTHING
+    if role is Role.RESIDENT:
+        return TicketScope(reporter=actor.subject)
+    if role in (Role.PUBLIC, Role.PLANNER):
+        raise DomainError(ErrorCode.FORBIDDEN, "ticket locations and details are for staff, grid "
+                          "workers, supervisors, units and the reporter; the public and planners "
+                          "see aggregates (heat map, monthly counts)")
+    if not actor.scopes:
+        raise DomainError(ErrorCode.FORBIDDEN, "your token names no scope")
+    if role is Role.UNIT:
+        return TicketScope(units=actor.scopes)
+    if role is Role.SUPERVISOR:
+        return TicketScope(compound_prefixes=actor.scopes)
+    return TicketScope(cell_prefixes=actor.scopes)
+
+
+async def nearby_tickets(db: Database, actor: Actor, point: LonLat, *, radius_m: float,
                          statuses: Sequence[str] | None, first: int) -> list[Any]:
-    """Tickets within `radius_m` of a point, nearest first by geodesic metres."""
+    """Tickets within `radius_m` of a point that the caller may see, nearest first by
+    geodesic metres."""
+    scope = ticket_scope(actor)
     r = radius(radius_m)
     n = limit(first, cap=MAX_PAGE)
     x, y = to_metric(point.lon, point.lat)
-    q = NearestQuery(point.lon, point.lat, x, y, r, statuses, n)
+    q = NearestQuery(point.lon, point.lat, x, y, r, statuses, n, scope)
     async with db.connection() as conn:
         return await queries.nearest_tickets(conn, q)
 
 
 async def ticket_by_code(db: Database, code: str) -> Any | None:
+    """A ticket whatever the caller's scope: for answering a write the caller just made."""
     async with db.connection() as conn:
         rows = await queries.tickets_by_code(conn, [code])
+    return rows[0] if rows else None
+
+
+async def visible_ticket(db: Database, actor: Actor, code: str) -> Any | None:
+    """A ticket if the caller may see it, else None."""
+    scope = ticket_scope(actor)
+    async with db.connection() as conn:
+        rows = await queries.tickets_by_code(conn, [code], scope)
     return rows[0] if rows else None
 
 
@@ -52,13 +86,14 @@ def decode_cursor(cursor: str, *, field: str = "after") -> tuple[datetime, int]:
         raise bad_input("`after` is not a cursor this API returned", field) from None
 
 
-async def ticket_page(db: Database, f: TicketFilterArgs, *, first: int,
+async def ticket_page(db: Database, actor: Actor, f: TicketFilterArgs, *, first: int,
                       after: str | None) -> tuple[list[Any], bool, int]:
     """A page of tickets, newest first: the rows, whether more follow, and the total count."""
+    scope = ticket_scope(actor)
     n = limit(first, cap=MAX_PAGE)
     keyset = decode_cursor(after) if after else None
     if f.created_from and f.created_to and f.created_from > f.created_to:
         raise bad_input("`createdFrom` must not be after `createdTo`", "filter.createdFrom")
     async with db.connection() as conn:
-        rows, total = await queries.ticket_page(conn, f, limit=n, after=keyset)
+        rows, total = await queries.ticket_page(conn, f, limit=n, after=keyset, scope=scope)
     return rows[:n], len(rows) > n, total

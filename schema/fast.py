@@ -37,7 +37,7 @@ async def _nearby_tickets(root: Any, info: Any, point: dict[str, Any], radiusM: 
     crs = point.get("crs")
     where = point_wgs84(point["lon"], point["lat"], Crs.WGS84 if crs is None else Crs(_value(crs)))
     rows = await tickets.nearby_tickets(
-        info.context.db, where, radius_m=radiusM,
+        info.context.db, info.context.actor, where, radius_m=radiusM,
         statuses=None if status is None else [_value(s) for s in status],
         first=20 if first is None else first)
     return [TicketHit(distance_m=r.distance_m, ticket=r) for r in rows]

@@ -76,21 +76,21 @@ class PlaceQuery:
     async def nearby_tickets(self, info: Info, point: PointInput, radius_m: float,
                              status: list[TicketStatus] | None = None,
                              first: int | None = 20) -> list[TicketHit]:
-        rows = await tickets.nearby_tickets(info.context.db, point.wgs84(),
+        rows = await tickets.nearby_tickets(info.context.db, info.context.actor, point.wgs84(),
                                             radius_m=radius_m, statuses=enum_values(status),
                                             first=20 if first is None else first)
         return [TicketHit(distance_m=r.distance_m, ticket=Ticket.of(r)) for r in rows]
 
     @strawberry.field
     async def ticket(self, info: Info, code: str) -> Ticket | None:
-        row = await tickets.ticket_by_code(info.context.db, code)
+        row = await tickets.visible_ticket(info.context.db, info.context.actor, code)
         return Ticket.of(row) if row else None
 
     @strawberry.field(description="Tickets newest first, in pages with opaque cursors.")
     async def tickets(self, info: Info, filter: TicketFilter | None = None, first: int | None = 50,
                       after: str | None = None) -> TicketConnection:
         f = filter.args() if filter else TicketFilter().args()
-        rows, more, total = await tickets.ticket_page(info.context.db, f,
+        rows, more, total = await tickets.ticket_page(info.context.db, info.context.actor, f,
                                                       first=50 if first is None else first,
                                                       after=after)
         edges = [TicketEdge(cursor=tickets.encode_cursor(r.created_at, r.id), node=Ticket.of(r))

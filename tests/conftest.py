@@ -159,3 +159,9 @@ def live_server(settings: Settings) -> Iterator[str]:
     """The app served on a free loopback port, for browsers and concurrency."""
     with serving(settings) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def county(gql: GraphQLClient, token: Minter) -> GraphQLClient:
+    """The county office: sees every ticket."""
+    return gql.as_(token("COUNTY_OFFICE", sub="county-test"))

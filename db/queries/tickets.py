@@ -10,6 +10,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from db.models import OPEN_STATUSES, TICKET_STATUSES
+from db.queries.ticket_scope import EVERYTHING, TicketScope
 from geo.projection import METRIC_SCALE_TOLERANCE
 
 TICKET_COLUMNS = (
@@ -27,7 +28,7 @@ def _status_list(statuses: Sequence[str]) -> str:
     return "(" + ", ".join(f"'{s}'" for s in sorted(set(statuses))) + ")"
 
 
-def nearest_sql(statuses: Sequence[str] | None) -> str:
+def nearest_sql(statuses: Sequence[str] | None, scope: str = "TRUE") -> str:
     """KNN on the indexed EPSG:4549 column, with exact geodesic metres for the rows returned.
 
     The reach is a plain box (`&&`), not ST_DWithin: the planner misjudges ST_DWithin's
@@ -42,7 +43,7 @@ SELECT {TICKET_COLUMNS}, dp,
 FROM (
     SELECT *, geom_metric <-> ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4549) AS dp
     FROM tickets
-    WHERE {status}
+    WHERE {status} AND {scope}
       AND geom_metric && ST_Expand(ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4549), %(reach)s)
     ORDER BY geom_metric <-> ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4549)
     LIMIT %(k)s
@@ -58,6 +59,7 @@ class NearestQuery:
     radius_m: float
     statuses: Sequence[str] | None
     limit: int
+    scope: TicketScope = EVERYTHING
 
 
 async def nearest_tickets(conn: AsyncConnection[Any], q: NearestQuery) -> list[Any]:
@@ -66,9 +68,10 @@ async def nearest_tickets(conn: AsyncConnection[Any], q: NearestQuery) -> list[A
     Ranks in the projection with some spare rows, then sorts on geodesic metres; when the spare
     rows cannot prove the cut exact (projection scale error), it asks again for more.
     """
-    sql = nearest_sql(q.statuses)
+    scope, scope_params = q.scope.clause()
+    sql = nearest_sql(q.statuses, scope)
     params = {"lon": q.lon, "lat": q.lat, "x": q.x, "y": q.y, "reach": q.radius_m * 1.001 + 1,
-              "k": q.limit + max(8, q.limit // 2)}
+              "k": q.limit + max(8, q.limit // 2), **scope_params}
     while True:
         rows = await (await conn.execute(sql, params)).fetchall()  # type: ignore[arg-type]
         hits = sorted((r for r in rows if r.distance_m <= q.radius_m),
@@ -117,9 +120,13 @@ def _filter(f: TicketFilterArgs) -> tuple[list[str], dict[str, Any]]:
 
 
 async def ticket_page(conn: AsyncConnection[Any], f: TicketFilterArgs, *, limit: int,
-                      after: tuple[datetime, int] | None) -> tuple[list[Any], int]:
+                      after: tuple[datetime, int] | None,
+                      scope: TicketScope = EVERYTHING) -> tuple[list[Any], int]:
     """A page of tickets, newest first, after a (created_at, id) keyset; and the total count."""
     where, params = _filter(f)
+    scope_sql, scope_params = scope.clause()
+    where.append(scope_sql)
+    params.update(scope_params)
     count_sql = f"SELECT count(*) AS n FROM tickets WHERE {' AND '.join(where)}"
     total = await (await conn.execute(count_sql, params)).fetchone()  # type: ignore[arg-type]
     if after is not None:
@@ -132,9 +139,12 @@ async def ticket_page(conn: AsyncConnection[Any], f: TicketFilterArgs, *, limit:
     return rows, int(total.n) if total else 0
 
 
-async def tickets_by_code(conn: AsyncConnection[Any], codes: Sequence[str]) -> list[Any]:
+async def tickets_by_code(conn: AsyncConnection[Any], codes: Sequence[str],
+                          scope: TicketScope = EVERYTHING) -> list[Any]:
+    scope_sql, scope_params = scope.clause()
     cur = await conn.execute(f"SELECT {TICKET_COLUMNS} FROM tickets "  # type: ignore[arg-type]
-                             "WHERE code = ANY(%(codes)s)", {"codes": list(codes)})
+                             f"WHERE code = ANY(%(codes)s) AND {scope_sql}",
+                             {"codes": list(codes), **scope_params})
     return await cur.fetchall()
 
 

@@ -43,10 +43,10 @@ CASES: list[tuple[str, str, dict[str, Any], str, str | None]] = [
 
 @pytest.mark.parametrize(("name", "query", "variables", "code", "field"), CASES,
                          ids=[c[0] for c in CASES])
-def test_bad_input_is_a_coded_error(gql: GraphQLClient, name: str, query: str,
+def test_bad_input_is_a_coded_error(county: GraphQLClient, name: str, query: str,
                                     variables: dict[str, Any], code: str | None,
                                     field: str | None) -> None:
-    body = gql(query, variables)
+    body = county(query, variables)
     if code is None:  # a valid question whose honest answer is empty
         assert body["data"]["nearbyTickets"] == []
         return

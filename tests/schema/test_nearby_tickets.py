@@ -32,13 +32,13 @@ def brute_force(db: psycopg.Connection, lon: float, lat: float, radius: float,
     (1000.0, None, 20), (600.0, OPEN, 20), (3000.0, ["CLOSED"], 50), (250.0, None, 200),
     (50_000.0, OPEN, 5),
 ])
-def test_nearby_matches_brute_force_and_geodesic(gql: GraphQLClient, db: psycopg.Connection,
+def test_nearby_matches_brute_force_and_geodesic(county: GraphQLClient, db: psycopg.Connection,
                                                  radius: float, statuses: list[str] | None,
                                                  first: int) -> None:
     rng = random.Random(int(radius) + first)
     for _ in range(6):
         lon, lat = rng.uniform(118.62, 118.69), rng.uniform(34.89, 34.945)
-        hits = gql.data(NEARBY, {"p": {"lon": lon, "lat": lat}, "r": radius, "s": statuses,
+        hits = county.data(NEARBY, {"p": {"lon": lon, "lat": lat}, "r": radius, "s": statuses,
                                  "n": first})["nearbyTickets"]
         assert [h["ticket"]["code"] for h in hits] == brute_force(db, lon, lat, radius,
                                                                   statuses, first)
@@ -53,8 +53,8 @@ def test_nearby_matches_brute_force_and_geodesic(gql: GraphQLClient, db: psycopg
                 assert h["ticket"]["status"] in statuses
 
 
-def test_first_above_200_is_capped(gql: GraphQLClient) -> None:
-    hits = gql.data(NEARBY, {"p": {"lon": 118.657, "lat": 34.918}, "r": 5000.0,
+def test_first_above_200_is_capped(county: GraphQLClient) -> None:
+    hits = county.data(NEARBY, {"p": {"lon": 118.657, "lat": 34.918}, "r": 5000.0,
                              "n": 1000})["nearbyTickets"]
     assert len(hits) == 200
 

@@ -17,12 +17,12 @@ PAGE = """query ($f: TicketFilter, $n: Int, $after: String) {
     edges { cursor node { code status createdAt community { code } } } } }"""
 
 
-def test_ticket_has_every_contract_field(gql: GraphQLClient, db: psycopg.Connection) -> None:
+def test_ticket_has_every_contract_field(county: GraphQLClient, db: psycopg.Connection) -> None:
     code, unit, n_events = db.execute("""
         SELECT t.code, t.unit_code, (SELECT count(*) FROM ticket_events e WHERE e.ticket_id = t.id)
         FROM tickets t WHERE t.compound_code IS NOT NULL AND t.status = 'CLOSED'
         ORDER BY t.id LIMIT 1""").fetchone()  # type: ignore[misc]
-    t = gql.data(TICKET, {"code": code})["ticket"]
+    t = county.data(TICKET, {"code": code})["ticket"]
     assert t["code"] == code and t["status"] == "CLOSED"
     assert t["geometry"]["type"] == "Point"
     assert t["gridCell"]["code"].startswith(t["community"]["code"])
@@ -31,10 +31,10 @@ def test_ticket_has_every_contract_field(gql: GraphQLClient, db: psycopg.Connect
     assert t["dueAt"] > t["createdAt"] and t["createdAt"].endswith("+00:00")
     assert len(t["events"]) == n_events == t["version"]
     assert t["events"][0]["action"] == "CREATED" and t["events"][-1]["toStatus"] == "CLOSED"
-    assert gql.data(TICKET, {"code": "T-none"})["ticket"] is None
+    assert county.data(TICKET, {"code": "T-none"})["ticket"] is None
 
 
-def test_pages_walk_every_ticket_once_newest_first(gql: GraphQLClient,
+def test_pages_walk_every_ticket_once_newest_first(county: GraphQLClient,
                                                    db: psycopg.Connection) -> None:
     community = "371329001005"
     f = {"communityCode": community, "status": ["CLOSED", "RESOLVED"]}
@@ -44,7 +44,7 @@ def test_pages_walk_every_ticket_once_newest_first(gql: GraphQLClient,
     stamps: list[str] = []
     after = None
     for _ in range(100):
-        page = gql.data(PAGE, {"f": f, "n": 37, "after": after})["tickets"]
+        page = county.data(PAGE, {"f": f, "n": 37, "after": after})["tickets"]
         assert page["totalCount"] == want
         seen += [e["node"]["code"] for e in page["edges"]]
         stamps += [e["node"]["createdAt"] for e in page["edges"]]
@@ -55,13 +55,13 @@ def test_pages_walk_every_ticket_once_newest_first(gql: GraphQLClient,
     assert stamps == sorted(stamps, reverse=True)
 
 
-def test_filters(gql: GraphQLClient, db: psycopg.Connection) -> None:
+def test_filters(county: GraphQLClient, db: psycopg.Connection) -> None:
     cell = db.execute("SELECT cell_code FROM tickets GROUP BY 1 ORDER BY count(*) DESC "
                       "LIMIT 1").fetchone()[0]  # type: ignore[index]
-    by_cell = gql.data(PAGE, {"f": {"cellCode": cell}, "n": 200})["tickets"]
+    by_cell = county.data(PAGE, {"f": {"cellCode": cell}, "n": 200})["tickets"]
     assert by_cell["totalCount"] == db.execute(
         "SELECT count(*) FROM tickets WHERE cell_code = %s", (cell,)).fetchone()[0]  # type: ignore[index]
-    overdue = gql.data(PAGE, {"f": {"overdue": True}, "n": 200})["tickets"]
+    overdue = county.data(PAGE, {"f": {"overdue": True}, "n": 200})["tickets"]
     assert overdue["totalCount"] == db.execute(
         "SELECT count(*) FROM tickets WHERE status IN ('SUBMITTED', 'DISPATCHED', 'IN_PROGRESS') "
         "AND due_at < now()").fetchone()[0]  # type: ignore[index]
@@ -69,7 +69,7 @@ def test_filters(gql: GraphQLClient, db: psycopg.Connection) -> None:
                for e in overdue["edges"])
     window = {"createdFrom": "2023-03-01T00:00:00+08:00", "createdTo": "2023-04-01T00:00:00+08:00",
               "itemCode": "P01"}
-    got = gql.data(PAGE, {"f": window, "n": 200})["tickets"]
+    got = county.data(PAGE, {"f": window, "n": 200})["tickets"]
     assert got["totalCount"] == db.execute(
         "SELECT count(*) FROM tickets WHERE item_code = 'P01' AND created_at >= "
         "'2023-03-01T00:00+08' AND created_at < '2023-04-01T00:00+08'").fetchone()[0]  # type: ignore[index]
