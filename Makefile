@@ -13,6 +13,7 @@ test:
 
 bench: setup
 	bash scripts/bench.sh
+	bash scripts/bench_create.sh
 
 lint: setup
 	.venv/bin/ruff check .

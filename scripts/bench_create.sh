@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The createTicket benchmark: a fresh database `redgrid_bench_create` (dropped and created again
+# on every run, then migrated and seeded with the demo data), then bench/create_ticket.py, which
+# writes bench/results/create_ticket.json and .md. Starts the embedded cluster when it is not
+# running, and stops it at exit only in that case. Extra arguments go to bench/create_ticket.py
+# (e.g. --tickets 1000 --tickets-c1 300 for a quick run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BENCH_DB=redgrid_bench_create
+PY=.venv/bin/python
+REDGRID=.venv/bin/redgrid
+DB="$PY bench/_db.py"
+mkdir -p bench/results
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# wrk (Debian package `wrk`) is the HTTP load generator.
+if ! command -v wrk >/dev/null; then
+  echo "==> installing wrk"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk
+fi
+
+started_cluster=0
+stop_cluster() {
+  if [ "$started_cluster" = 1 ]; then
+    echo "==> stopping the embedded cluster this benchmark started"
+    "$REDGRID" db down || true
+  fi
+}
+trap stop_cluster EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ -n "${DATABASE_URL:-}" ]; then
+  echo "==> DATABASE_URL is set: database '$BENCH_DB' on that server (no cluster)"
+  DATABASE_URL=$($DB url "$BENCH_DB")
+  export DATABASE_URL
+  create_db() { $DB ensure; }
+else
+  export REDGRID_DATABASE=$BENCH_DB
+  rc=0
+  "$REDGRID" db status >/dev/null 2>&1 || rc=$?
+  if [ "$rc" -eq 3 ]; then
+    started_cluster=1
+    echo "==> starting the embedded cluster (stopped again at exit)"
+  else
+    echo "==> embedded cluster already running (left running at exit)"
+  fi
+  # Starts the cluster if needed and creates the database when missing.
+  create_db() { "$REDGRID" db up; }
+fi
+
+create_db
+echo "==> recreating database $BENCH_DB"
+$DB drop
+create_db
+"$REDGRID" migrate
+echo "==> seeding the demo data"
+"$REDGRID" seed --demo
+
+echo "==> load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "==> running bench/create_ticket.py"
+"$PY" bench/create_ticket.py "$@"
