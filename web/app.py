@@ -27,7 +27,7 @@ from resolvers.actor import PUBLIC
 from schema import build_schema
 from schema.context import Context
 from schema.errors import code_for_unlabelled
-from web.auth import AuthError, actor_from_header
+from web.auth import AuthError, TokenVerifier
 from web.live import Broadcaster, WebSocketContext, websocket_actor
 from web.scheduler import JobScheduler
 from web.settings import CHECKOUT, Settings
@@ -43,6 +43,7 @@ class RedGridGraphQL(GraphQL):
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__(build_schema(), **kwargs)
         self.settings = settings
+        self.tokens = TokenVerifier(settings.jwt_secret)
         self.db: Database | None = None
 
     async def get_context(self, request: Request | WebSocket,  # type: ignore[override]
@@ -63,7 +64,7 @@ class RedGridGraphQL(GraphQL):
         if scope["type"] == "http":
             header = Headers(scope=scope).get("authorization")
             try:
-                actor = actor_from_header(header, self.settings.jwt_secret)
+                actor = self.tokens.actor(header)
             except AuthError as exc:
                 body = {"errors": [{"message": str(exc),
                                     "extensions": {"code": "UNAUTHENTICATED"}}]}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from starlette.testclient import TestClient
 
 from resolvers.actor import Role
 from tests.conftest import Minter
-from web.auth import mint
+from web.auth import AuthError, TokenVerifier, mint
 
 ZONES = {"query": "{ zones { code } }"}
 
@@ -39,3 +41,18 @@ def test_expired_token_is_401(client: TestClient, token: Minter) -> None:
     response = client.post("/graphql", json=ZONES, headers=headers)
     assert response.status_code == 401
     assert "expired" in response.json()["errors"][0]["message"]
+
+
+def test_remembered_tokens_still_expire() -> None:
+    secret = "a-test-secret-that-is-long-enough-for-hs256-keys"
+    verifier = TokenVerifier(secret)
+    header = "Bearer " + mint(secret, subject="w1", role=Role.GRID_WORKER, scopes=["371329001001"],
+                              ttl_s=1)
+    first = verifier.actor(header)
+    assert first.subject == "w1" and verifier.actor(header) is first  # remembered
+    time.sleep(1.1)  # JWT expiry has a resolution of one second
+    with pytest.raises(AuthError, match="expired"):
+        verifier.actor(header)
+    with pytest.raises(AuthError):
+        verifier.actor("Bearer " + mint("another-secret-of-the-same-length-as-ours-xyz",
+                                        subject="x", role=Role.COUNTY_OFFICE, scopes=[]))
