@@ -30,6 +30,7 @@ from resolvers.actor import PUBLIC, Actor
 from resolvers.notifications import Event, lagged
 from schema.context import Context
 from web.auth import AuthError, actor_from_header
+from web.tasks import cancel
 
 CHANNEL = "redgrid_ticket_events"
 APPLICATION_NAME = "redgrid-live"
@@ -83,11 +84,8 @@ class Broadcaster:
             log.warning("not listening for ticket events yet; retrying in the background")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         self.listening.clear()
         for sub in list(self._subscribers):
             sub.signal(_Signal.STOP)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from db.database import Database
 from resolvers.jobs import run_jobs
+from web.tasks import cancel
 
 log = logging.getLogger("redgrid.jobs")
 
@@ -44,8 +44,5 @@ class JobScheduler:
             await asyncio.sleep(self.interval_s)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None

@@ -23,6 +23,7 @@ import orjson
 
 from db.database import Database
 from db.queries import notifications as queries
+from web.tasks import cancel
 
 BASE_DELAY = timedelta(seconds=5)
 MAX_DELAY = timedelta(hours=1)
@@ -30,6 +31,7 @@ MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=60)  # longer than a POST can take (TIMEOUT_S)
 TIMEOUT_S = 10.0
 BATCH = 50
+
 log = logging.getLogger("redgrid.webhooks")
 
 
@@ -130,11 +132,8 @@ class WebhookWorker:
         self._task = asyncio.create_task(self._run(), name="redgrid-webhooks")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         watermark: int | None = None

@@ -1,0 +1,16 @@
+"""Background tasks of the server process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+
+async def cancel(task: asyncio.Task[Any] | None) -> None:
+    """Cancels a background task and waits until it has stopped."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
