@@ -32,7 +32,7 @@ def ticket_scope(actor: Actor) -> TicketScope:
     if role in (Role.PUBLIC, Role.PLANNER):
         raise DomainError(ErrorCode.FORBIDDEN, "ticket locations and details are for staff, grid "
                           "workers, supervisors, units and the reporter; the public and planners "
-                          "see aggregates (heat map, monthly counts)")
+                          "see aggregates such as compoundMonthlyTickets")
     if not actor.scopes:
         raise DomainError(ErrorCode.FORBIDDEN, "your token names no scope")
     if role is Role.UNIT:
