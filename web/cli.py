@@ -18,7 +18,7 @@ from db.seed import DEFAULT_SEED, SeedError, seed_bulk_tickets, seed_demo
 from db.urls import psycopg_conninfo, server_url
 from resolvers.actor import Role
 from web.auth import mint
-from web.settings import Settings
+from web.settings import ConfigError, Settings
 
 app = typer.Typer(help="RedGrid: map-based community governance over GraphQL.",
                   no_args_is_help=True)
@@ -223,5 +223,14 @@ def serve(
                 log_level="info", access_log=False, loop="uvloop", http="httptools")
 
 
+def main() -> None:
+    """The `redgrid` entry point: configuration errors are a message, not a traceback."""
+    try:
+        app()
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

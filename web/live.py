@@ -29,7 +29,7 @@ from db.queries import notifications as queries
 from resolvers.actor import PUBLIC, Actor
 from resolvers.notifications import Event, lagged
 from schema.context import Context
-from web.auth import AuthError, actor_from_header
+from web.auth import AuthError
 from web.tasks import cancel
 
 CHANNEL = "redgrid_ticket_events"
@@ -184,7 +184,7 @@ class WebSocketContext(Context):
     connection_params: dict[str, Any] | None = None
 
 
-def websocket_actor(context: Context, secret: str) -> Actor:
+def websocket_actor(context: Context, verify: Callable[[str], Actor]) -> Actor:
     """The caller of a websocket: the token in `connection_init` (`{"Authorization": "Bearer
     …"}` or `{"token": "…"}`), else the upgrade request's Authorization header, else PUBLIC.
 
@@ -202,6 +202,6 @@ def websocket_actor(context: Context, secret: str) -> Actor:
     if not isinstance(header, str):
         raise ConnectionRejectionError({"message": "the token must be a string"})
     try:
-        return actor_from_header(header, secret)
+        return verify(header)
     except AuthError as exc:
         raise ConnectionRejectionError({"message": str(exc)}) from None
