@@ -20,7 +20,11 @@ Observer = Callable[[str], None]
 class Database:
     """A pool of connections to one PostGIS database."""
 
-    def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 20) -> None:
+    def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 20,
+                 statement_timeout_ms: int = 0) -> None:
+        """Args:
+            statement_timeout_ms: PostgreSQL cancels any statement running longer (0: never).
+        """
         self.observers: list[Observer] = []
         observers = self.observers
 
@@ -30,11 +34,12 @@ class Database:
                     observe(str(query))
                 return await super().execute(query, params, **kwargs)
 
+        kwargs: dict[str, Any] = {"autocommit": True, "row_factory": namedtuple_row,
+                                  "cursor_factory": ObservedCursor, "prepare_threshold": 1}
+        if statement_timeout_ms > 0:
+            kwargs["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-            conninfo, min_size=min_size, max_size=max_size, open=False,
-            kwargs={"autocommit": True, "row_factory": namedtuple_row,
-                    "cursor_factory": ObservedCursor, "prepare_threshold": 1},
-        )
+            conninfo, min_size=min_size, max_size=max_size, open=False, kwargs=kwargs)
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30)

@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 
 from schema import fast
 from schema.errors import ErrorCodes
+from schema.limits import Limits, limit_extensions
 from schema.roots import Mutation, Query, Subscription
 from schema.scalars import SCALAR_MAP
 
@@ -27,7 +28,9 @@ class RedGridSchema(strawberry.Schema):
         return None
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(production: bool = False,
+                 limits: Limits = Limits()) -> strawberry.Schema:  # noqa: B008
+    """The schema, with `limits` enforced; no introspection in production."""
     return fast.install(RedGridSchema(
         query=Query,
         mutation=Mutation,
@@ -37,5 +40,6 @@ def build_schema() -> strawberry.Schema:
             ErrorCodes,
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
+            *limit_extensions(limits, production=production),  # after the caches: see limits
         ],
     ))

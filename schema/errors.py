@@ -5,17 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
+import psycopg
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from resolvers.errors import DomainError
+from schema.limits import code_for_message
 
 log = logging.getLogger("redgrid.errors")
 
 
 def code_for_unlabelled(message: str) -> str:
     """A stable code for errors that graphql-core raises itself (parsing, validation, input
-    coercion)."""
+    coercion) or for the limits they enforce."""
+    if limit := code_for_message(message):
+        return limit
     if message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
     if message.startswith("Variable '$") or "cannot represent" in message:
@@ -45,6 +49,13 @@ class ErrorCodes(SchemaExtension):
                 error.extensions = {**(error.extensions or {}),
                                     "code": code_for_unlabelled(error.message)}
             return error
+        if isinstance(original, psycopg.errors.QueryCanceled):  # the statement timeout
+            log.warning("statement timeout in request %s", request_id)
+            return GraphQLError(
+                "The query took too long.", nodes=error.nodes, source=error.source,
+                positions=error.positions, path=error.path,
+                extensions={"code": "TIMEOUT", "requestId": request_id},
+            )
         log.error("unexpected error in request %s", request_id,
                   exc_info=(type(original), original, original.__traceback__))
         return GraphQLError(

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -27,7 +28,9 @@ from resolvers.actor import PUBLIC
 from schema import build_schema
 from schema.context import Context
 from schema.errors import code_for_unlabelled
+from schema.limits import Limits
 from web.auth import AuthError, TokenVerifier
+from web.guard import Guard
 from web.live import Broadcaster, WebSocketContext, websocket_actor
 from web.scheduler import JobScheduler
 from web.settings import CHECKOUT, Settings
@@ -41,9 +44,14 @@ class RedGridGraphQL(GraphQL):
     """Strawberry's ASGI view with RedGrid's per-request context."""
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(build_schema(), **kwargs)
+        limits = Limits(max_depth=settings.max_query_depth,
+                        max_aliases=settings.max_query_aliases,
+                        max_tokens=settings.max_query_tokens, max_cost=settings.max_query_cost)
+        super().__init__(build_schema(settings.production, limits), **kwargs)
         self.settings = settings
-        self.tokens = TokenVerifier(settings.jwt_secret)
+        self.tokens = TokenVerifier(settings.jwt_secret, jwks_url=settings.jwks_url,
+                                    issuer=settings.jwt_issuer or None,
+                                    audience=settings.jwt_audience or None)
         self.db: Database | None = None
 
     async def get_context(self, request: Request | WebSocket,  # type: ignore[override]
@@ -57,7 +65,7 @@ class RedGridGraphQL(GraphQL):
     async def on_ws_connect(self, context: Context,  # type: ignore[override]
                             ) -> UnsetType | dict[str, object] | None:
         # A bad token closes the socket with 4403 (Strawberry's ConnectionRejectionError).
-        context.actor = websocket_actor(context, self.settings.jwt_secret)
+        context.actor = websocket_actor(context, self.tokens.actor)
         return UNSET
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -94,11 +102,12 @@ class RedGridGraphQL(GraphQL):
 
 
 def create_app(settings: Settings) -> Starlette:
-    graphql = RedGridGraphQL(settings, graphql_ide="graphiql")
+    graphql = RedGridGraphQL(settings, graphql_ide=None if settings.production else "graphiql")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        db = Database(psycopg_conninfo(settings.database_url), max_size=settings.pool_size)
+        db = Database(psycopg_conninfo(settings.database_url), max_size=settings.pool_size,
+                      statement_timeout_ms=settings.statement_timeout_ms)
         await db.open()
         graphql.db = app.state.db = db
         app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
@@ -131,4 +140,6 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/vendor/maplibre-gl", app=StaticFiles(directory=MAPLIBRE, check_dir=False),
               name="maplibre"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    guard = Middleware(Guard, path="/graphql", rate_per_s=settings.rate_limit_per_s,
+                       burst=settings.rate_limit_burst, max_body_bytes=settings.max_body_bytes)
+    return Starlette(routes=routes, middleware=[guard], lifespan=lifespan)

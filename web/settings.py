@@ -14,6 +14,10 @@ from web.auth import development_secret
 CHECKOUT = Path(__file__).resolve().parent.parent
 
 
+class ConfigError(RuntimeError):
+    """The environment does not describe a RedGrid that can start, with what to set."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """How RedGrid runs: which database, where its data lives, how it serves."""
@@ -26,10 +30,29 @@ class Settings:
     environment: str = "development"
     pool_size: int = 20
     jwt_secret: str = ""
+    # Production: the county identity provider's JWKS URL (RS256/ES256), issuer and audience.
+    jwks_url: str = ""
+    jwt_issuer: str = "redgrid"
+    jwt_audience: str = ""
     # Seconds between runs of the escalation / auto-close / reminder job; 0 turns it off.
     job_interval_s: float = 0.0
     # Seconds between passes of the unit-notification webhook worker; 0 turns it off.
     webhook_interval_s: float = 0.0
+    # Limits on one GraphQL document (see schema/limits.py).
+    max_query_depth: int = 12
+    max_query_aliases: int = 30
+    max_query_tokens: int = 5_000
+    max_query_cost: int = 50_000
+    # Requests per second per client on /graphql, and the burst above it; 0 turns it off
+    # (from the environment: 50/s in production, off otherwise).
+    rate_limit_per_s: float = 0.0
+    rate_limit_burst: int = 100
+    max_body_bytes: int = 1024 * 1024
+    statement_timeout_ms: int = 5_000
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
 
     @property
     def cluster(self) -> EmbeddedCluster:
@@ -46,7 +69,12 @@ class Settings:
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
         environment = environ.get("REDGRID_ENV", "development")
         secret = environ.get("REDGRID_JWT_SECRET", "")
-        if not secret and environment != "production":
+        jwks_url = environ.get("REDGRID_JWKS_URL", "")
+        if environment == "production" and not (secret or jwks_url):
+            raise ConfigError("REDGRID_ENV=production needs REDGRID_JWKS_URL (the county identity "
+                              "provider's keys) or REDGRID_JWT_SECRET; RedGrid will not start "
+                              "with a made-up secret in production")
+        if not secret and not jwks_url:
             secret = development_secret(data_dir)
         return cls(
             database_url=url,
@@ -57,8 +85,20 @@ class Settings:
             environment=environment,
             pool_size=int(environ.get("REDGRID_POOL_SIZE", "20")),
             jwt_secret=secret,
+            jwks_url=jwks_url,
+            jwt_issuer=environ.get("REDGRID_JWT_ISSUER", "" if jwks_url else "redgrid"),
+            jwt_audience=environ.get("REDGRID_JWT_AUDIENCE", ""),
             job_interval_s=float(environ.get("REDGRID_JOB_INTERVAL", "300")),
             webhook_interval_s=float(environ.get("REDGRID_WEBHOOK_INTERVAL", "5")),
+            max_query_depth=int(environ.get("REDGRID_MAX_QUERY_DEPTH", "12")),
+            max_query_aliases=int(environ.get("REDGRID_MAX_QUERY_ALIASES", "30")),
+            max_query_tokens=int(environ.get("REDGRID_MAX_QUERY_TOKENS", "5000")),
+            max_query_cost=int(environ.get("REDGRID_MAX_QUERY_COST", "50000")),
+            rate_limit_per_s=float(environ.get(
+                "REDGRID_RATE_LIMIT", "50" if environment == "production" else "0")),
+            rate_limit_burst=int(environ.get("REDGRID_RATE_BURST", "100")),
+            max_body_bytes=int(environ.get("REDGRID_MAX_BODY_BYTES", str(1024 * 1024))),
+            statement_timeout_ms=int(environ.get("REDGRID_STATEMENT_TIMEOUT_MS", "5000")),
         )
 
     def with_database(self, name: str) -> Settings:
