@@ -15,7 +15,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLObjectType
-from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.field import StrawberryField
 
 from geo.types import Crs
 from resolvers import tickets
@@ -63,14 +63,13 @@ def install(schema: strawberry.Schema) -> strawberry.Schema:
     for name, graphql_type in schema._schema.type_map.items():
         if name.startswith("__") or not isinstance(graphql_type, GraphQLObjectType):
             continue
-        definition = schema.get_type_by_name(name)
-        if not isinstance(definition, StrawberryObjectDefinition):
-            continue
-        for field in definition.fields:
-            if field.base_resolver is None and not field.extensions:
-                graphql_name = schema.config.name_converter.get_graphql_name(field)
-                if graphql_name in graphql_type.fields:
-                    graphql_type.fields[graphql_name].resolve = _attribute(field.python_name)
+        # Walk the GraphQL fields, each with the Strawberry field it came from: private
+        # attributes are not fields, so they can never be exposed this way.
+        for graphql_field in graphql_type.fields.values():
+            field = (graphql_field.extensions or {}).get("strawberry-definition")
+            if isinstance(field, StrawberryField) and field.base_resolver is None \
+                    and not field.extensions:
+                graphql_field.resolve = _attribute(field.python_name)
     for type_name in ("Ticket", "Facility"):
         _object_type(schema, type_name).fields["geometry"].resolve = _point_geometry
     _object_type(schema, "Query").fields["nearbyTickets"].resolve = _nearby_tickets

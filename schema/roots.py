@@ -5,6 +5,7 @@ from __future__ import annotations
 from strawberry.tools import merge_types
 
 from schema.performance import PerformanceMutation, PerformanceQuery
+from schema.personal_data import AccessLogQuery
 from schema.places import PlaceQuery
 from schema.subscriptions import LiveSubscription, NotificationMutation, NotificationQuery
 from schema.ticket_create import TicketCreateMutation
@@ -17,6 +18,7 @@ QUERIES: tuple[type, ...] = (
     PerformanceQuery,
     WorkflowQuery,
     NotificationQuery,
+    AccessLogQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     TicketCreateMutation,

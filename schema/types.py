@@ -15,6 +15,7 @@ from strawberry.types import Info
 from geo.types import Crs
 from resolvers.errors import DomainError, ErrorCode
 from schema.geometry import place_geometry, point_geometry
+from schema.personal_data import reporter_field
 from schema.scalars import FacilityKind, GeoJSON, Level, TicketStatus
 
 WGS84 = Crs.WGS84
@@ -218,10 +219,26 @@ class Ticket:
     compound_code: strawberry.Private[str | None]
     community_code: strawberry.Private[str]
     unit_code: strawberry.Private[str | None]
+    # The raw values, named apart from the GraphQL fields that show them masked.
+    reporter_name_on_file: strawberry.Private[str | None]
+    reporter_phone_on_file: strawberry.Private[str | None]
+    reporter_subject: strawberry.Private[str | None]
 
     @strawberry.field
     def geometry(self, crs: Crs | None = WGS84) -> GeoJSON:
         return point_geometry(self.lon, self.lat, crs)
+
+    # `self` is a Ticket or, from `schema.fast`, a ticket row: both carry the raw values.
+    @strawberry.field(name="reporterName", description="Masked (张**) unless the caller's scope "
+                                                       "covers the ticket; unmasked reads are logged.")
+    async def reporter_name_as_shown(self, info: Info) -> str | None:
+        return await reporter_field(info, self, "reporterName", "reporter_name")
+
+    @strawberry.field(name="reporterPhone", description="Masked (138****1234) unless the caller's "
+                                                        "scope covers the ticket; unmasked reads "
+                                                        "are logged.")
+    async def reporter_phone_as_shown(self, info: Info) -> str | None:
+        return await reporter_field(info, self, "reporterPhone", "reporter_phone")
 
     @strawberry.field
     async def grid_cell(self, info: Info) -> GridCell:
@@ -257,6 +274,8 @@ class Ticket:
             resolved_at=row.resolved_at, closed_at=row.closed_at, id=row.id, lon=row.lon,
             lat=row.lat, cell_code=row.cell_code, compound_code=row.compound_code,
             community_code=row.community_code, unit_code=row.unit_code,
+            reporter_name_on_file=row.reporter_name, reporter_phone_on_file=row.reporter_phone,
+            reporter_subject=row.reporter_subject,
         )
 
 

@@ -16,7 +16,8 @@ from geo.projection import METRIC_SCALE_TOLERANCE
 TICKET_COLUMNS = (
     "id, code, status, level, item_code, channel, description, priority, cell_code, "
     "compound_code, community_code, zone_code, street_code, unit_code, created_at, due_at, "
-    "updated_at, version, rating, resolved_at, closed_at, ST_X(geom) AS lon, ST_Y(geom) AS lat"
+    "updated_at, version, rating, resolved_at, closed_at, reporter_name, reporter_phone, "
+    "reporter_subject, ST_X(geom) AS lon, ST_Y(geom) AS lat"
 )
 
 

@@ -1,0 +1,119 @@
+"""Reporter fields on tickets, masked or logged, and the access log the county office reads.
+
+Each request gets one recorder (a DataLoader): the reporter fields of every ticket resolved in
+the same tick are logged in one INSERT, one row per ticket with the fields read, and a field
+read twice in a request (aliases) is logged once. The value is returned only after its row is
+written.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.dataloader import DataLoader
+from strawberry.types import Info
+
+from db.queries import access_log as queries
+from resolvers import personal_data
+from resolvers.actor import Role
+from resolvers.errors import DomainError, ErrorCode
+from resolvers.inputs import limit
+from resolvers.tickets import MAX_PAGE, decode_cursor, encode_cursor
+
+if TYPE_CHECKING:
+    from schema.types import PageInfo
+
+Read = tuple[int, str]
+_RECORDER = "personal_data_recorder"
+
+
+def _recorder(context: Any) -> DataLoader[Read, None]:
+    # Kept on the context object, like its cached `loaders`: one per request.
+    state = vars(context)
+    if _RECORDER not in state:
+        db, actor = context.db, context.actor
+
+        async def write(keys: list[Read]) -> list[None]:
+            reads: dict[int, list[str]] = defaultdict(list)
+            for ticket_id, field in keys:
+                reads[ticket_id].append(field)
+            await personal_data.record(db, actor, reads)
+            return [None] * len(keys)
+
+        state[_RECORDER] = DataLoader(load_fn=write)
+    recorder: DataLoader[Read, None] = state[_RECORDER]
+    return recorder
+
+
+def _on_file(ticket: Any, column: str) -> str | None:
+    # A `Ticket` keeps the raw value as `<column>_on_file`, a ticket row as `<column>`.
+    value: str | None = getattr(ticket, f"{column}_on_file", None)
+    if value is None:
+        value = getattr(ticket, column, None)
+    return value
+
+
+async def reporter_field(info: Info, ticket: Any, field: str, column: str) -> str | None:
+    """A reporter field of a ticket (a `Ticket` or a ticket row) as the caller may read it."""
+    value = _on_file(ticket, column)
+    if value is None:
+        return None
+    if not personal_data.sees_reporter(info.context.actor, ticket):
+        return personal_data.shown(field, value, unmasked=False)
+    await _recorder(info.context).load((ticket.id, field))
+    return value
+
+
+@strawberry.type(description="An unmasked read of a ticket's reporter name and/or phone.")
+class PersonalDataAccess:
+    at: datetime
+    subject: str
+    role: str
+    ticket_code: str
+    fields: list[str]
+
+
+@strawberry.type
+class PersonalDataAccessEdge:
+    cursor: str
+    node: PersonalDataAccess
+
+
+@strawberry.type
+class PersonalDataAccessConnection:
+    edges: list[PersonalDataAccessEdge]
+    page_info: Annotated[PageInfo, strawberry.lazy("schema.types")]
+    total_count: int
+
+
+@strawberry.type
+class AccessLogQuery:
+    @strawberry.field(description="Who read which ticket's reporter name or phone unmasked, and "
+                                  "when; newest first. For the county office.")
+    async def personal_data_access(self, info: Info, first: int | None = 50,
+                                   after: str | None = None, subject: str | None = None,
+                                   ticket_code: str | None = None
+                                   ) -> PersonalDataAccessConnection:
+        from schema.types import PageInfo  # schema.types imports this module
+
+        if info.context.actor.role is not Role.COUNTY_OFFICE:
+            raise DomainError(ErrorCode.FORBIDDEN, "the personal-data access log is for the "
+                                                   "county office")
+        n = limit(50 if first is None else first, cap=MAX_PAGE)
+        keyset = decode_cursor(after) if after else None
+        async with info.context.db.connection() as conn:
+            rows, total = await queries.access_page(
+                conn, queries.AccessFilter(subject=subject, ticket_code=ticket_code),
+                limit=n, after=keyset)
+        edges = [PersonalDataAccessEdge(
+            cursor=encode_cursor(r.at, r.id),
+            node=PersonalDataAccess(at=r.at, subject=r.subject, role=r.role,
+                                    ticket_code=r.ticket_code, fields=list(r.fields)))
+            for r in rows[:n]]
+        return PersonalDataAccessConnection(
+            edges=edges, total_count=total,
+            page_info=PageInfo(has_next_page=len(rows) > n,
+                               end_cursor=edges[-1].cursor if edges else None))
