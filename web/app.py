@@ -37,6 +37,7 @@ from web.settings import CHECKOUT, Settings
 from web.webhooks import WebhookWorker
 
 STATIC = Path(__file__).resolve().parent / "static"
+PRIVATE = {"Cache-Control": "private, no-store", "Vary": "Authorization"}
 MAPLIBRE = CHECKOUT / "node_modules" / "maplibre-gl" / "dist"
 
 
@@ -78,7 +79,7 @@ class RedGridGraphQL(GraphQL):
                                     "extensions": {"code": "UNAUTHENTICATED"}}]}
                 response = Response(orjson.dumps(body), status_code=401,
                                     media_type="application/json",
-                                    headers={"WWW-Authenticate": "Bearer"})
+                                    headers={"WWW-Authenticate": "Bearer", **PRIVATE})
                 await response(scope, receive, send)
                 return
             scope.setdefault("state", {})["actor"] = actor
@@ -89,6 +90,13 @@ class RedGridGraphQL(GraphQL):
 
     def parse_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
+
+    def create_response(self, response_data: Any,  # type: ignore[override]
+                        sub_response: Response) -> Response:
+        # What a caller sees depends on who asks: never from a shared cache.
+        response = super().create_response(response_data, sub_response)
+        response.headers.update(PRIVATE)
+        return response
 
     async def process_result(self, request: Request,  # type: ignore[override]
                              result: ExecutionResult) -> GraphQLHTTPResponse:

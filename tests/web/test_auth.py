@@ -56,3 +56,11 @@ def test_remembered_tokens_still_expire() -> None:
     with pytest.raises(AuthError):
         verifier.actor("Bearer " + mint("another-secret-of-the-same-length-as-ours-xyz",
                                         subject="x", role=Role.COUNTY_OFFICE, scopes=[]))
+
+
+def test_answers_are_private_to_the_caller(client: TestClient, token: Minter) -> None:
+    for headers in ({}, {"Authorization": f"Bearer {token('COUNTY_OFFICE')}"},
+                    {"Authorization": "Bearer forged"}):
+        response = client.post("/graphql", json=ZONES, headers=headers)
+        assert response.headers["cache-control"] == "private, no-store"
+        assert response.headers["vary"] == "Authorization"
