@@ -52,6 +52,17 @@ def find_move(source: str, target: str) -> Move:
                       f"a ticket cannot move from {source} to {target}", "input.to")
 
 
+def may_aim_for(actor: Actor, target: str) -> None:
+    """FORBIDDEN when no move to `target` is ever the caller's to make (checked before the
+    ticket's state, so a caller learns nothing about tickets they may not move)."""
+    if not any(m.target == target for m in MOVES):
+        raise DomainError(ErrorCode.INVALID_TRANSITION, f"no ticket ever moves to {target}",
+                          "input.to")
+    if not any(actor.role in m.roles for m in MOVES if m.target == target):
+        raise DomainError(ErrorCode.FORBIDDEN,
+                          f"a {actor.role.value} may not move tickets to {target}")
+
+
 def in_scope(actor: Actor, ticket: Any) -> bool:
     """Whether the caller answers for this ticket's place, unit or report."""
     role = actor.role

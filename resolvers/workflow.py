@@ -15,7 +15,15 @@ from db.database import Database
 from db.queries import ticket_updates as q
 from resolvers.actor import STAFF, Actor, Role
 from resolvers.errors import DomainError, ErrorCode
-from resolvers.lifecycle import OPEN, Request, authorise, check_needs, find_move, in_scope
+from resolvers.lifecycle import (
+    OPEN,
+    Request,
+    authorise,
+    check_needs,
+    find_move,
+    in_scope,
+    may_aim_for,
+)
 
 LADDER = ("COMMUNITY", "STREET", "COUNTY")
 
@@ -29,10 +37,14 @@ def _conflict(code: str) -> DomainError:
                        "reload it and try again", "input.expectedVersion")
 
 
-async def _load(conn: Any, code: str, expected_version: int | None) -> Any:
+async def _load(conn: Any, actor: Actor, code: str, expected_version: int | None) -> Any:
+    """The ticket to change: NOT_FOUND, then FORBIDDEN outside the caller's scope (before
+    anything about its state is told), then CONFLICT on a stale version."""
     ticket = await q.ticket_for_change(conn, code)
     if ticket is None:
         raise _not_found(code)
+    if not in_scope(actor, ticket):
+        raise DomainError(ErrorCode.FORBIDDEN, f"ticket {code} is outside your scope")
     if expected_version is not None and ticket.version != expected_version:
         raise _conflict(code)
     return ticket
@@ -71,7 +83,10 @@ async def transition(db: Database, actor: Actor, code: str, expected_version: in
                      now: datetime) -> str:
     """Moves a ticket to `req.target`; returns its code."""
     async with db.transaction() as conn:
-        ticket = await _load(conn, code, expected_version)
+        ticket = await _load(conn, actor, code, None)
+        may_aim_for(actor, req.target)
+        if ticket.version != expected_version:
+            raise _conflict(code)
         move = find_move(ticket.status, req.target)
         authorise(actor, move, ticket)
         check_needs(actor, ticket, req, now)
@@ -100,9 +115,7 @@ async def escalate(db: Database, actor: Actor, code: str, expected_version: int 
     if actor.role not in STAFF | {Role.SYSTEM}:
         raise DomainError(ErrorCode.FORBIDDEN, "escalation is for community staff or above")
     async with db.transaction() as conn:
-        ticket = await _load(conn, code, expected_version)
-        if not in_scope(actor, ticket):
-            raise DomainError(ErrorCode.FORBIDDEN, f"ticket {code} is outside your scope")
+        ticket = await _load(conn, actor, code, expected_version)
         if ticket.status not in OPEN:
             raise DomainError(ErrorCode.INVALID_TRANSITION,
                               f"only open tickets climb the ladder; {code} is {ticket.status}")
@@ -127,7 +140,9 @@ async def cosign(db: Database, actor: Actor, code: str, note: str | None, now: d
     if actor.role is Role.PUBLIC:
         raise DomainError(ErrorCode.FORBIDDEN, "sign in to co-sign a ticket")
     async with db.transaction() as conn:
-        ticket = await _load(conn, code, None)
+        ticket = await q.ticket_for_change(conn, code)
+        if ticket is None:
+            raise _not_found(code)
         if ticket.status not in OPEN:
             raise DomainError(ErrorCode.INVALID_TRANSITION, f"{code} is {ticket.status}: only "
                               "open tickets can be co-signed")
@@ -149,14 +164,13 @@ async def merge(db: Database, actor: Actor, duplicate_code: str, original_code: 
         raise DomainError(ErrorCode.BAD_USER_INPUT, "a ticket cannot be merged into itself",
                           "input.originalCode")
     async with db.transaction() as conn:
-        duplicate = await _load(conn, duplicate_code, expected_version)
+        duplicate = await _load(conn, actor, duplicate_code, expected_version)
         original = await q.ticket_for_change(conn, original_code)
         if original is None:
             raise DomainError(ErrorCode.NOT_FOUND, f"no ticket {original_code!r}",
                               "input.originalCode")
-        for t in (duplicate, original):
-            if not in_scope(actor, t):
-                raise DomainError(ErrorCode.FORBIDDEN, f"ticket {t.code} is outside your scope")
+        if not in_scope(actor, original):
+            raise DomainError(ErrorCode.FORBIDDEN, f"ticket {original_code} is outside your scope")
         if duplicate.status not in OPEN:
             raise DomainError(ErrorCode.INVALID_TRANSITION, f"{duplicate_code} is "
                               f"{duplicate.status}: only open tickets can be merged")
