@@ -137,8 +137,9 @@ async def escalate(db: Database, actor: Actor, code: str, expected_version: int 
 
 async def cosign(db: Database, actor: Actor, code: str, note: str | None, now: datetime) -> str:
     """Adds the caller's support to an open ticket, once per caller; raises its priority."""
-    if actor.role is Role.PUBLIC:
-        raise DomainError(ErrorCode.FORBIDDEN, "sign in to co-sign a ticket")
+    if actor.role is not Role.RESIDENT:
+        raise DomainError(ErrorCode.FORBIDDEN, "co-signing is a resident's support: sign in as a "
+                          "resident to co-sign a ticket")
     async with db.transaction() as conn:
         ticket = await q.ticket_for_change(conn, code)
         if ticket is None:

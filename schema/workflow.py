@@ -112,7 +112,9 @@ class WorkflowMutation:
             await workflow.cosign(info.context.db, info.context.actor, code, note, _now())
         except DomainError as err:
             return failed(err)
-        return await _payload(info, code)
+        # A co-signer knows the code, not the ticket: it comes back only if the caller may see it.
+        row = await tickets.visible_ticket(info.context.db, info.context.actor, code)
+        return TicketPayload(ticket=Ticket.of(row) if row else None, errors=[])
 
     @strawberry.mutation(description="Folds a duplicate into its original ticket.")
     async def merge_tickets(self, info: Info, input: MergeTicketsInput) -> TicketPayload:

@@ -33,7 +33,7 @@ MATRIX: dict[str, set[str]] = {
     "escalateTicket": {C, ST, K},
     "mergeTickets": {C, ST, K},
     "recordVolunteerService": {C, ST, K},
-    "cosignTicket": {R, G, S, C, ST, K, L, U},
+    "cosignTicket": {R},
 }
 
 QUERIES: dict[str, str] = {

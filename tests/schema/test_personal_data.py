@@ -133,9 +133,11 @@ def test_null_stays_null(county: GraphQLClient, gql: GraphQLClient, token: Minte
                                           "reporterPhone": None}})
     ticket = body["createTicket"]["ticket"]
     assert (ticket["reporterName"], ticket["reporterPhone"]) == (None, None)
-    planner = gql.as_(token("PLANNER"))
-    cosigned = planner.data(COSIGN, {"code": ticket["code"]})["cosignTicket"]["ticket"]
-    assert (cosigned["reporterName"], cosigned["reporterPhone"]) == (None, None)
+    neighbour = gql.as_(token("RESIDENT", sub="pd-null-neighbour"))
+    cosigned = neighbour.data(COSIGN, {"code": ticket["code"]})["cosignTicket"]
+    assert cosigned == {"ticket": None, "errors": []}  # co-signed, but not theirs to see
+    again = county.data(ONE, {"code": ticket["code"]})["ticket"]
+    assert (again["reporterName"], again["reporterPhone"]) == (None, None)
     assert _log_rows(db, ticket["code"]) == []
 
 
