@@ -13,29 +13,14 @@ PY=.venv/bin/python
 REDGRID=.venv/bin/redgrid
 mkdir -p "$RESULTS"
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+source scripts/lib.sh
 
 # GNU time measures the seed's peak memory; wrk (Debian package `wrk`) is the HTTP load
 # generator of the primary HTTP rows.
 missing=()
 [ -x /usr/bin/time ] || missing+=(time)
 command -v wrk >/dev/null || missing+=(wrk)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "==> installing: ${missing[*]}"
-  as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
-fi
-
-started_cluster=0
-stop_cluster() {
-  if [ "$started_cluster" = 1 ]; then
-    echo "==> stopping the embedded cluster this benchmark started"
-    "$REDGRID" db down || true
-  fi
-}
-trap stop_cluster EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+apt_install "${missing[@]}"
 
 DB="$PY bench/_db.py"
 if [ -n "${DATABASE_URL:-}" ]; then
@@ -45,13 +30,8 @@ if [ -n "${DATABASE_URL:-}" ]; then
   create_db() { $DB ensure; }
 else
   export REDGRID_DATABASE=$BENCH_DB
-  if $DB running; then
-    echo "==> embedded cluster already running (left running at exit)"
-  else
-    started_cluster=1
-    echo "==> starting the embedded cluster (stopped again at exit)"
-  fi
-  # Starts the cluster if needed and creates the database when missing.
+  start_database
+  # Creates the database when missing (the cluster is up).
   create_db() { "$REDGRID" db up; }
 fi
 create_db

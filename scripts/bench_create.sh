@@ -13,25 +13,10 @@ REDGRID=.venv/bin/redgrid
 DB="$PY bench/_db.py"
 mkdir -p bench/results
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+source scripts/lib.sh
 
 # wrk (Debian package `wrk`) is the HTTP load generator.
-if ! command -v wrk >/dev/null; then
-  echo "==> installing wrk"
-  as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk
-fi
-
-started_cluster=0
-stop_cluster() {
-  if [ "$started_cluster" = 1 ]; then
-    echo "==> stopping the embedded cluster this benchmark started"
-    "$REDGRID" db down || true
-  fi
-}
-trap stop_cluster EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+command -v wrk >/dev/null || apt_install wrk
 
 if [ -n "${DATABASE_URL:-}" ]; then
   echo "==> DATABASE_URL is set: database '$BENCH_DB' on that server (no cluster)"
@@ -40,15 +25,8 @@ if [ -n "${DATABASE_URL:-}" ]; then
   create_db() { $DB ensure; }
 else
   export REDGRID_DATABASE=$BENCH_DB
-  rc=0
-  "$REDGRID" db status >/dev/null 2>&1 || rc=$?
-  if [ "$rc" -eq 3 ]; then
-    started_cluster=1
-    echo "==> starting the embedded cluster (stopped again at exit)"
-  else
-    echo "==> embedded cluster already running (left running at exit)"
-  fi
-  # Starts the cluster if needed and creates the database when missing.
+  start_database
+  # Creates the database when missing (the cluster is up).
   create_db() { "$REDGRID" db up; }
 fi
 

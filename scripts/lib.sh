@@ -1,12 +1,28 @@
-# Shared by the scripts: start the embedded cluster unless DATABASE_URL is set, and stop it
-# on exit only when this script started it (`redgrid db status` exits 3 when it is stopped).
+# Shared by the scripts (source it from the checkout's root).
 redgrid=.venv/bin/redgrid
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Installs the Debian packages named, after one `apt-get update`; nothing when none is named.
+apt_install() {
+  [ $# -gt 0 ] || return 0
+  echo "==> installing system packages: $*"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
+
+# Starts the embedded cluster unless DATABASE_URL is set, creating the database that
+# REDGRID_DATABASE names (default redgrid); stops the cluster at exit only when this script
+# started it (`redgrid db status` exits 3 when it is stopped).
 start_database() {
   if [ -z "${DATABASE_URL:-}" ]; then
     local rc=0
     $redgrid db status >/dev/null 2>&1 || rc=$?
     if [ "$rc" -eq 3 ]; then
-      trap '$redgrid db down' EXIT
+      echo "==> starting the embedded cluster (stopped again at exit)"
+      trap 'echo "==> stopping the embedded cluster this script started"; $redgrid db down || true' EXIT
+      trap 'exit 130' INT
+      trap 'exit 143' TERM
     fi
     $redgrid db up
   fi

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 want_browser=0
 [ "${1:-}" = "--with-browser" ] && want_browser=1
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+source scripts/lib.sh
 
 missing=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
@@ -18,11 +18,7 @@ if [ "$want_browser" = 1 ]; then
   command -v chromium >/dev/null || missing+=(chromium)
   fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
 fi
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "==> installing system packages: ${missing[*]}"
-  as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
-fi
+apt_install "${missing[@]}"
 
 lock_sum=$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f .venv/.installed ] || [ "$(cat .venv/.installed)" != "$lock_sum" ]; then
