@@ -114,16 +114,10 @@ def _same_request(earlier: Any, digest: str) -> str:
 DUPLICATE_WINDOW = timedelta(days=30)
 
 
-async def possible_duplicates(db: Database, code: str, *, radius_m: float,
-                              now: datetime | None = None) -> list[Any]:
-    """Open tickets of the same item near a new ticket, from the last 30 days."""
-    now = now or datetime.now(UTC)
+async def possible_duplicates(db: Database, ticket: Any, *, radius_m: float) -> list[Any]:
+    """Open tickets of the same item near a new ticket (a ticket row), from the 30 days before
+    it was filed."""
     async with db.connection() as conn:
-        row = await (await conn.execute(
-            "SELECT item_code, ST_X(geom) AS lon, ST_Y(geom) AS lat, created_at FROM tickets "
-            "WHERE code = %(c)s", {"c": code})).fetchone()
-        if row is None:
-            return []
-        return await writes.open_duplicates(conn, code=code, item_code=row.item_code,
-                                            lon=row.lon, lat=row.lat, radius_m=radius_m,
-                                            since=row.created_at - DUPLICATE_WINDOW)
+        return await writes.open_duplicates(conn, code=ticket.code, item_code=ticket.item_code,
+                                            lon=ticket.lon, lat=ticket.lat, radius_m=radius_m,
+                                            since=ticket.created_at - DUPLICATE_WINDOW)

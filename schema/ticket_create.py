@@ -41,5 +41,5 @@ class TicketCreateMutation:
         exact = actor.role in STAFF | {Role.GRID_WORKER, Role.SUPERVISOR}
         hints = [DuplicateHint(code=d.code, item_code=d.item_code,
                                distance_m=d.distance_m if exact else round(d.distance_m / 50) * 50.0)
-                 for d in await possible_duplicates(db, code, radius_m=DUPLICATE_RADIUS_M)]
+                 for d in await possible_duplicates(db, row, radius_m=DUPLICATE_RADIUS_M)]
         return TicketPayload(ticket=Ticket.of(row), errors=[], possible_duplicates=hints)
