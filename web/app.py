@@ -9,13 +9,11 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
@@ -29,61 +27,42 @@ from schema import build_schema
 from schema.context import Context
 from schema.errors import code_for_unlabelled
 from schema.limits import Limits
-from web.auth import AuthError, TokenVerifier
+from web.auth import TokenVerifier
 from web.guard import Guard
+from web.identity import PRIVATE, Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
 from web.scheduler import JobScheduler
 from web.settings import CHECKOUT, Settings
 from web.webhooks import WebhookWorker
 
 STATIC = Path(__file__).resolve().parent / "static"
-PRIVATE = {"Cache-Control": "private, no-store", "Vary": "Authorization"}
 MAPLIBRE = CHECKOUT / "node_modules" / "maplibre-gl" / "dist"
 
 
 class RedGridGraphQL(GraphQL):
     """Strawberry's ASGI view with RedGrid's per-request context."""
 
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+    def __init__(self, settings: Settings, tokens: TokenVerifier, **kwargs: Any) -> None:
         limits = Limits(max_depth=settings.max_query_depth,
                         max_aliases=settings.max_query_aliases,
                         max_tokens=settings.max_query_tokens, max_cost=settings.max_query_cost)
         super().__init__(build_schema(settings.production, limits), **kwargs)
         self.settings = settings
-        self.tokens = TokenVerifier(settings.jwt_secret, jwks_url=settings.jwks_url,
-                                    issuer=settings.jwt_issuer or None,
-                                    audience=settings.jwt_audience or None)
+        self.tokens = tokens
         self.db: Database | None = None
 
     async def get_context(self, request: Request | WebSocket,  # type: ignore[override]
                           response: Response | WebSocket) -> Context:
         assert self.db is not None, "the app is used outside its lifespan"
-        actor = request.scope.get("state", {}).get("actor", PUBLIC)
         if isinstance(request, WebSocket):  # the actor comes with `connection_init`
             return WebSocketContext(db=self.db, actor=PUBLIC, request=request, response=response)
-        return Context(db=self.db, actor=actor, request=request, response=response)
+        return Context(db=self.db, actor=actor_of(request), request=request, response=response)
 
     async def on_ws_connect(self, context: Context,  # type: ignore[override]
                             ) -> UnsetType | dict[str, object] | None:
         # A bad token closes the socket with 4403 (Strawberry's ConnectionRejectionError).
         context.actor = websocket_actor(context, self.tokens.actor)
         return UNSET
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            header = Headers(scope=scope).get("authorization")
-            try:
-                actor = self.tokens.actor(header)
-            except AuthError as exc:
-                body = {"errors": [{"message": str(exc),
-                                    "extensions": {"code": "UNAUTHENTICATED"}}]}
-                response = Response(orjson.dumps(body), status_code=401,
-                                    media_type="application/json",
-                                    headers={"WWW-Authenticate": "Bearer", **PRIVATE})
-                await response(scope, receive, send)
-                return
-            scope.setdefault("state", {})["actor"] = actor
-        await super().__call__(scope, receive, send)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -110,7 +89,11 @@ class RedGridGraphQL(GraphQL):
 
 
 def create_app(settings: Settings) -> Starlette:
-    graphql = RedGridGraphQL(settings, graphql_ide=None if settings.production else "graphiql")
+    tokens = TokenVerifier(settings.jwt_secret, jwks_url=settings.jwks_url,
+                           issuer=settings.jwt_issuer or None,
+                           audience=settings.jwt_audience or None)
+    graphql = RedGridGraphQL(settings, tokens,
+                             graphql_ide=None if settings.production else "graphiql")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -150,4 +133,5 @@ def create_app(settings: Settings) -> Starlette:
     ]
     guard = Middleware(Guard, path="/graphql", rate_per_s=settings.rate_limit_per_s,
                        burst=settings.rate_limit_burst, max_body_bytes=settings.max_body_bytes)
-    return Starlette(routes=routes, middleware=[guard], lifespan=lifespan)
+    identity = Middleware(Identity, tokens=tokens)
+    return Starlette(routes=routes, middleware=[guard, identity], lifespan=lifespan)
