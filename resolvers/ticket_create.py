@@ -15,12 +15,45 @@ from db.queries import ticket_writes as writes
 from db.queries.ticket_updates import set_units
 from db.routing import route_unit, route_units
 from geo.types import LonLat
+from resolvers.actor import Actor, Role
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.places import locate
 
 SHANGHAI = timezone(timedelta(hours=8))
 MAX_DESCRIPTION = 2000
 _PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,19}$")
+
+
+_COMMUNITY_CHANNELS = frozenset({"RECEPTION_DAY", "PLAZA_REPORT", "DOOR_KNOCKING"})
+# Who files on which channel (README "Who files tickets"). Residents file for themselves; staff
+# and field roles file what they collect, inside their own scope; the county office takes the
+# 12345 hotline and may enter any channel's backlog. Planners, units and the public file none.
+FILING_CHANNELS: dict[Role, frozenset[str]] = {
+    Role.RESIDENT: frozenset({"ONLINE", "QR_CODE"}),
+    Role.GRID_WORKER: frozenset({"GRID_PATROL"}),
+    Role.SUPERVISOR: frozenset({"SUPERVISOR"}),
+    Role.COMMUNITY_STAFF: _COMMUNITY_CHANNELS,
+    Role.STREET_OFFICER: _COMMUNITY_CHANNELS,
+    Role.COUNTY_OFFICE: frozenset({"HOTLINE_12345", "ONLINE", "QR_CODE", "GRID_PATROL",
+                                   "SUPERVISOR"}) | _COMMUNITY_CHANNELS,
+    Role.SYSTEM: frozenset(),
+}
+# Roles whose tickets must lie inside their scope (residents report where they live or pass).
+_SCOPED_FILERS = frozenset({Role.GRID_WORKER, Role.SUPERVISOR, Role.COMMUNITY_STAFF,
+                            Role.STREET_OFFICER})
+
+
+def check_channel(actor: Actor, channel: str) -> None:
+    """FORBIDDEN unless the caller's role files tickets on `channel`."""
+    allowed = FILING_CHANNELS.get(actor.role, frozenset())
+    if channel in allowed:
+        return
+    if not allowed:
+        who = "sign in as a resident" if actor.role is Role.PUBLIC else "ask the community"
+        raise DomainError(ErrorCode.FORBIDDEN, f"{actor.role.value} callers do not file "
+                          f"tickets; {who}", "input.channel")
+    raise DomainError(ErrorCode.FORBIDDEN, f"{actor.role.value} callers file tickets on "
+                      f"{', '.join(sorted(allowed))}, not {channel}", "input.channel")
 
 
 @dataclass(frozen=True)
@@ -55,10 +88,15 @@ def request_hash(args: CreateTicketArgs) -> str:
 
 
 async def create_ticket(db: Database, args: CreateTicketArgs, *,
-                        idempotency_key: str | None, caller: str,
-                        reporter_subject: str | None = None,
+                        idempotency_key: str | None, actor: Actor,
                         now: datetime | None = None) -> str:
-    """Creates a ticket and returns its code; the same key and input return the same ticket."""
+    """Creates a ticket and returns its code; the same key and input return the same ticket.
+
+    The caller's role decides the channels it may file on, and staff and field roles file
+    only inside their own scope."""
+    check_channel(actor, args.channel)
+    caller = actor.subject
+    reporter_subject = actor.subject if actor.role is Role.RESIDENT else None
     args = _validated(args)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
         raise bad_input("idempotencyKey must be 1–128 characters", "idempotencyKey")
@@ -69,6 +107,9 @@ async def create_ticket(db: Database, args: CreateTicketArgs, *,
         if earlier is not None:
             return _same_request(earlier, digest)
     place = await locate(db, args.point, field="input.point")
+    if actor.role in _SCOPED_FILERS and not actor.covers([place.cell_code, place.compound_code]):
+        raise DomainError(ErrorCode.FORBIDDEN, f"the point lies in grid cell {place.cell_code}, "
+                          "outside your scope", "input.point")
     now = now or datetime.now(UTC)
     async with db.transaction() as conn:
         item = await writes.demand_item(conn, args.item_code)

@@ -32,9 +32,7 @@ class TicketCreateMutation:
                 description=input.description, channel=input.channel.value,
                 reporter_name=input.reporter_name, reporter_phone=input.reporter_phone,
             )
-            code = await create_ticket(
-                db, args, idempotency_key=idempotency_key, caller=actor.subject,
-                reporter_subject=actor.subject if actor.role is Role.RESIDENT else None)
+            code = await create_ticket(db, args, idempotency_key=idempotency_key, actor=actor)
         except DomainError as err:
             return failed(err)
         row = await tickets.ticket_by_code(db, code)

@@ -12,7 +12,14 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, Minter
+
+
+@pytest.fixture(scope="module")
+def resident(gql: GraphQLClient, token: Minter) -> GraphQLClient:
+    """Residents file tickets online and by QR code."""
+    return gql.as_(token("RESIDENT", sub="create-resident"))
+
 
 CREATE = """mutation ($input: CreateTicketInput!, $key: String) {
   createTicket(input: $input, idempotencyKey: $key) {
@@ -35,13 +42,13 @@ def ticket_count(db: psycopg.Connection) -> tuple[int, int]:
     return row[0], row[1]
 
 
-def test_property_item_goes_to_the_compounds_current_company(gql: GraphQLClient,
+def test_property_item_goes_to_the_compounds_current_company(resident: GraphQLClient,
                                                              db: psycopg.Connection) -> None:
     point = compound_point(db)
     company = db.execute("""SELECT c.company_code FROM property_contracts c
         JOIN compounds k ON k.code = c.compound_code
         WHERE k.name = '华丰现代城' AND c.end_date IS NULL""").fetchone()[0]  # type: ignore[index]
-    out = gql.data(CREATE, {"input": {"point": point, "itemCode": "P11",
+    out = resident.data(CREATE, {"input": {"point": point, "itemCode": "P11",
                                       "description": " 电梯困人 ", "channel": "QR_CODE"}})
     t = out["createTicket"]["ticket"]
     assert out["createTicket"]["errors"] == []
@@ -57,9 +64,9 @@ def test_property_item_goes_to_the_compounds_current_company(gql: GraphQLClient,
     ("P25", "POWER_COMPANY", timedelta(hours=24)), ("P39", "COMMUNITY", timedelta(days=15)),
     ("P42", "STREET", timedelta(days=15)), ("P31", "PUBLIC_SECURITY", timedelta(days=7)),
 ])
-def test_routing_by_lead_unit_kind(gql: GraphQLClient, db: psycopg.Connection, item: str,
+def test_routing_by_lead_unit_kind(resident: GraphQLClient, db: psycopg.Connection, item: str,
                                    kind: str, deadline: timedelta) -> None:
-    t = gql.data(CREATE, {"input": {"point": compound_point(db, "翡翠星城"), "itemCode": item,
+    t = resident.data(CREATE, {"input": {"point": compound_point(db, "翡翠星城"), "itemCode": item,
                                     "description": "测试", "channel": "ONLINE"}})[
         "createTicket"]["ticket"]
     assert t["responsibleUnit"]["kind"] == kind
@@ -82,12 +89,12 @@ BAD = [
 
 
 @pytest.mark.parametrize(("change", "code", "field"), BAD, ids=[b[1] + ":" + b[2] for b in BAD])
-def test_bad_input_writes_nothing(gql: GraphQLClient, db: psycopg.Connection,
+def test_bad_input_writes_nothing(resident: GraphQLClient, db: psycopg.Connection,
                                   change: dict[str, Any], code: str, field: str) -> None:
     before = ticket_count(db)
     good = {"point": compound_point(db), "itemCode": "P01", "description": "楼道脏",
             "channel": "ONLINE"}
-    out = gql.data(CREATE, {"input": {**good, **change}})["createTicket"]
+    out = resident.data(CREATE, {"input": {**good, **change}})["createTicket"]
     assert out["ticket"] is None
     assert [(e["code"], e["field"]) for e in out["errors"]] == [(code, field)]
     assert ticket_count(db) == before
@@ -104,28 +111,31 @@ def test_a_10_mb_description_is_refused_unread(client: TestClient,
     assert ticket_count(db) == before
 
 
-def test_same_key_same_ticket_different_input_conflicts(gql: GraphQLClient,
+def test_same_key_same_ticket_different_input_conflicts(gql: GraphQLClient, token: Minter,
                                                         db: psycopg.Connection) -> None:
     ask = {"point": compound_point(db), "itemCode": "P02", "description": "垃圾未清运",
            "channel": "HOTLINE_12345", "reporterName": "王伟", "reporterPhone": "13800001234"}
-    first = gql.data(CREATE, {"input": ask, "key": "retry-1"})["createTicket"]["ticket"]
+    county = gql.as_(token("COUNTY_OFFICE", sub="hotline-desk"))
+    first = county.data(CREATE, {"input": ask, "key": "retry-1"})["createTicket"]["ticket"]
     before = ticket_count(db)
-    again = gql.data(CREATE, {"input": ask, "key": "retry-1"})["createTicket"]["ticket"]
+    again = county.data(CREATE, {"input": ask, "key": "retry-1"})["createTicket"]["ticket"]
     assert again["code"] == first["code"] and ticket_count(db) == before
-    other = gql.data(CREATE, {"input": {**ask, "description": "别的事"}, "key": "retry-1"})
+    other = county.data(CREATE, {"input": {**ask, "description": "别的事"}, "key": "retry-1"})
     assert other["createTicket"]["ticket"] is None
     assert other["createTicket"]["errors"][0]["code"] == "IDEMPOTENCY_CONFLICT"
     assert ticket_count(db) == before
 
 
-def test_50_concurrent_retries_make_one_ticket(live_server: str, db: psycopg.Connection) -> None:
+def test_50_concurrent_retries_make_one_ticket(live_server: str, db: psycopg.Connection,
+                                              token: Minter) -> None:
     ask = {"point": compound_point(db), "itemCode": "P13", "description": "门禁坏了",
            "channel": "ONLINE"}
     body = {"query": CREATE, "variables": {"input": ask, "key": "storm-50"}}
     before = ticket_count(db)
 
     async def storm() -> list[dict[str, Any]]:
-        async with httpx.AsyncClient(base_url=live_server, timeout=60) as c:
+        headers = {"Authorization": f"Bearer {token('RESIDENT', sub='storm-resident')}"}
+        async with httpx.AsyncClient(base_url=live_server, timeout=60, headers=headers) as c:
             responses = await asyncio.gather(*(c.post("/graphql", json=body) for _ in range(50)))
         return [r.json() for r in responses]
 
@@ -135,3 +145,66 @@ def test_50_concurrent_retries_make_one_ticket(live_server: str, db: psycopg.Con
     assert all(r["data"]["createTicket"]["errors"] == [] for r in results)
     after = ticket_count(db)
     assert after[0] == before[0] + 1 and after[1] == before[1] + 2
+
+
+# Who files on which channel: (role, scope, channel, allowed). The point is in 华丰现代城,
+# so the field and staff scopes below are the ones that cover it (see `_scopes`).
+FILING = [
+    (None, "ONLINE", False), ("RESIDENT", "ONLINE", True), ("RESIDENT", "QR_CODE", True),
+    ("RESIDENT", "HOTLINE_12345", False), ("RESIDENT", "GRID_PATROL", False),
+    ("GRID_WORKER", "GRID_PATROL", True), ("GRID_WORKER", "ONLINE", False),
+    ("SUPERVISOR", "SUPERVISOR", True), ("SUPERVISOR", "GRID_PATROL", False),
+    ("COMMUNITY_STAFF", "RECEPTION_DAY", True), ("COMMUNITY_STAFF", "PLAZA_REPORT", True),
+    ("COMMUNITY_STAFF", "DOOR_KNOCKING", True), ("COMMUNITY_STAFF", "HOTLINE_12345", False),
+    ("STREET_OFFICER", "DOOR_KNOCKING", True), ("STREET_OFFICER", "ONLINE", False),
+    ("COUNTY_OFFICE", "HOTLINE_12345", True), ("COUNTY_OFFICE", "RECEPTION_DAY", True),
+    ("PLANNER", "ONLINE", False), ("UNIT", "ONLINE", False),
+]
+
+
+def _scopes(db: psycopg.Connection, role: str | None, point: dict[str, float]) -> list[str]:
+    cell, compound, community, street = db.execute(
+        "SELECT g.code, k.code, g.community_code, c.street_code FROM grid_cells g "
+        "JOIN communities c ON c.code = g.community_code "
+        "JOIN compounds k ON ST_Intersects(k.geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)) "
+        "WHERE ST_Intersects(g.geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))",
+        point).fetchone()  # type: ignore[misc]
+    return {"GRID_WORKER": [cell], "SUPERVISOR": [compound], "COMMUNITY_STAFF": [community],
+            "STREET_OFFICER": [street], "UNIT": ["PROP01"]}.get(role or "", [])
+
+
+@pytest.mark.parametrize(("role", "channel", "allowed"), FILING,
+                         ids=[f"{r}-{c}" for r, c, _ in FILING])
+def test_each_role_files_on_its_own_channels(gql: GraphQLClient, token: Minter,
+                                             db: psycopg.Connection, role: str | None,
+                                             channel: str, allowed: bool) -> None:
+    point = compound_point(db)
+    caller = gql.as_(token(role, *_scopes(db, role, point))) if role else gql
+    before = ticket_count(db)
+    body = caller(CREATE, {"input": {"point": point, "itemCode": "P01", "description": "楼道脏",
+                                     "channel": channel}})
+    if allowed:
+        assert body["data"]["createTicket"]["errors"] == [], body
+        assert ticket_count(db)[0] == before[0] + 1
+    else:
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
+        assert ticket_count(db) == before
+
+
+@pytest.mark.parametrize(("role", "channel"), [
+    ("GRID_WORKER", "GRID_PATROL"), ("SUPERVISOR", "SUPERVISOR"),
+    ("COMMUNITY_STAFF", "DOOR_KNOCKING"),
+])
+def test_field_and_staff_roles_file_only_inside_their_scope(gql: GraphQLClient, token: Minter,
+                                                            db: psycopg.Connection, role: str,
+                                                            channel: str) -> None:
+    elsewhere = compound_point(db, "翡翠星城")
+    scopes = _scopes(db, role, compound_point(db))  # the scope around 华丰现代城, not here
+    before = ticket_count(db)
+    body = gql.as_(token(role, *scopes))(CREATE, {"input": {
+        "point": elsewhere, "itemCode": "P01", "description": "楼道脏", "channel": channel}})
+    error = body["errors"][0]
+    assert (error["extensions"]["code"], error["extensions"]["field"]) == ("FORBIDDEN",
+                                                                          "input.point")
+    assert "outside your scope" in error["message"]
+    assert ticket_count(db) == before

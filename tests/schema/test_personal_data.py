@@ -117,14 +117,19 @@ def test_ticket_rows_from_nearby_tickets_are_unmasked_and_logged(
             assert any(r[0] == "pd-worker-nearby" for r in _log_rows(db, t["code"]))
 
 
-def test_the_payload_of_an_out_of_scope_grid_worker_is_masked_and_not_logged(
+def test_an_out_of_scope_grid_worker_files_nothing_and_sees_no_reporter(
         gql: GraphQLClient, token: Minter, db: psycopg.Connection) -> None:
     worker = gql.as_(token("GRID_WORKER", OTHER_COMMUNITY, sub="pd-worker-out"))
+    patrol = _input("卫青原", "13800003333")
+    patrol["input"]["channel"] = "GRID_PATROL"
 
-    ticket = worker.data(CREATE, _input("卫青原", "13800003333"))["createTicket"]["ticket"]
+    body = worker(CREATE, patrol)
 
-    assert (ticket["reporterName"], ticket["reporterPhone"]) == ("卫**", "138****3333")
-    assert _log_rows(db, ticket["code"]) == []
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    text = json.dumps(body, ensure_ascii=False)
+    assert "卫青原" not in text and "13800003333" not in text
+    assert db.execute("SELECT count(*) FROM tickets WHERE reporter_name = '卫青原'"
+                      ).fetchone() == (0,)
 
 
 def test_null_stays_null(county: GraphQLClient, gql: GraphQLClient, token: Minter,
@@ -243,10 +248,13 @@ def test_no_response_carries_a_reporter_outside_scope(gql: GraphQLClient, token:
                                                       county: GraphQLClient, role: str | None,
                                                       scopes: tuple[str, ...]) -> None:
     caller = gql.as_(token(role, *scopes, sub=f"pd-scan-{role}")) if role else gql
-    bodies = [caller(CREATE, _input(SECRET_NAME, SECRET_PHONE))]
-    own = bodies[0]["data"]["createTicket"]["ticket"]["code"]
+    resident = gql.as_(token("RESIDENT", sub=f"pd-scan-resident-{role}"))
+    bodies = [caller(CREATE, _input(SECRET_NAME, SECRET_PHONE))]  # refused: not their channel
+    assert bodies[0]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    filed = resident.data(CREATE, _input(SECRET_NAME, SECRET_PHONE))["createTicket"]["ticket"]
+    assert filed["reporterPhone"] == SECRET_PHONE  # the reporter sees their own ticket
     other = _create(county, SECRET_NAME, SECRET_PHONE)
-    for code in (own, other):
+    for code in (filed["code"], other):
         bodies += [caller(ONE, {"code": code}), caller(TWICE, {"code": code}),
                    caller(COSIGN, {"code": code})]
     bodies += [caller(NEARBY, {"p": CENTRE}), caller(PAGE)]
@@ -254,7 +262,6 @@ def test_no_response_carries_a_reporter_outside_scope(gql: GraphQLClient, token:
     for body in bodies:
         text = json.dumps(body, ensure_ascii=False)
         assert SECRET_NAME not in text and SECRET_PHONE not in text, text
-    assert bodies[0]["data"]["createTicket"]["ticket"]["reporterPhone"] == "139****5384"
 
 
 def test_a_read_fails_when_its_log_row_cannot_be_written() -> None:

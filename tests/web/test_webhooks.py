@@ -120,6 +120,12 @@ def secret(gql: GraphQLClient, token: Minter, receiver: Receiver,
     return str(payload["secret"])
 
 
+@pytest.fixture(scope="module")
+def desk(gql: GraphQLClient, token: Minter) -> GraphQLClient:
+    """The county office desk, entering what door-knocking collected."""
+    return gql.as_(token("COUNTY_OFFICE", sub="webhook-desk"))
+
+
 def create_ticket(gql: GraphQLClient, point: dict[str, float]) -> dict[str, Any]:
     out = gql.data(CREATE, {"input": {"point": point, "itemCode": "P39", "description": "楼道堆物",
                                       "channel": "DOOR_KNOCKING"}})["createTicket"]
@@ -144,10 +150,10 @@ def verifies(secret: str, delivery: Delivery) -> bool:
 
 
 async def test_a_dispatch_is_delivered_once_after_a_retry(
-        gql: GraphQLClient, db: psycopg.Connection, pool: Database, receiver: Receiver,
+        desk: GraphQLClient, gql: GraphQLClient, db: psycopg.Connection, pool: Database, receiver: Receiver,
         secret: str, unit_point: tuple[str, dict[str, float]]) -> None:
     unit, point = unit_point
-    ticket = create_ticket(gql, point)
+    ticket = create_ticket(desk, point)
     assert ticket["responsibleUnit"]["code"] == unit
     t0 = datetime.now(UTC)
 
@@ -180,10 +186,10 @@ async def test_a_dispatch_is_delivered_once_after_a_retry(
 
 
 async def test_reminder_at_80_percent_of_the_deadline_and_on_escalation(
-        gql: GraphQLClient, db: psycopg.Connection, pool: Database, receiver: Receiver,
+        desk: GraphQLClient, gql: GraphQLClient, db: psycopg.Connection, pool: Database, receiver: Receiver,
         secret: str, unit_point: tuple[str, dict[str, float]]) -> None:
     unit, point = unit_point
-    ticket = create_ticket(gql, point)
+    ticket = create_ticket(desk, point)
     ticket_id = db.execute("SELECT id FROM tickets WHERE code = %s",
                            (ticket["code"],)).fetchone()[0]  # type: ignore[index]
     partners = {r[0] for r in db.execute("SELECT unit_code FROM ticket_units WHERE ticket_id = %s "
@@ -220,9 +226,9 @@ async def test_reminder_at_80_percent_of_the_deadline_and_on_escalation(
 
 
 async def test_concurrent_workers_never_send_twice(
-        gql: GraphQLClient, db: psycopg.Connection, pool: Database, conninfo: str,
+        desk: GraphQLClient, gql: GraphQLClient, db: psycopg.Connection, pool: Database, conninfo: str,
         receiver: Receiver, secret: str, unit_point: tuple[str, dict[str, float]]) -> None:
-    tickets = [create_ticket(gql, unit_point[1]) for _ in range(6)]
+    tickets = [create_ticket(desk, unit_point[1]) for _ in range(6)]
     other = Database(conninfo, min_size=1, max_size=4)
     await other.open()
     receiver.fail_first = False
