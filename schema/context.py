@@ -92,6 +92,8 @@ class Context:
     request: Any = None
     response: Any = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    # When the caller's token expires (epoch seconds): long-lived websockets end there.
+    expires_at: float | None = None
 
     @cached_property
     def loaders(self) -> Loaders:

@@ -3,9 +3,11 @@ their notification log."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
-from collections.abc import AsyncGenerator
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +17,7 @@ from strawberry.types import Info
 
 from geo.types import Crs
 from resolvers import notifications
-from resolvers.errors import DomainError
+from resolvers.errors import DomainError, ErrorCode
 from resolvers.notifications import EventSource
 from schema.geometry import point_geometry
 from schema.inputs import BBoxInput
@@ -62,6 +64,28 @@ class TicketEventMessage:
         )
 
 
+async def until_expiry(events: AsyncIterator[Any], expires_at: float | None
+                       ) -> AsyncIterator[Any]:
+    """The events until the caller's token expires (epoch seconds), then UNAUTHENTICATED: a
+    websocket outliving its token must not keep streaming."""
+    while True:
+        left = None if expires_at is None else expires_at - time.time()
+        if left is not None and left <= 0:
+            raise token_expired()
+        try:
+            event = await asyncio.wait_for(anext(events), timeout=left)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise token_expired() from None
+        yield event
+
+
+def token_expired() -> DomainError:
+    return DomainError(ErrorCode.UNAUTHENTICATED, "the token has expired; reconnect with a "
+                       "fresh token in connection_init")
+
+
 def _source(info: Info) -> EventSource:
     request = info.context.request
     source: EventSource | None = getattr(request.app.state, "live", None) if request else None
@@ -84,7 +108,7 @@ class LiveSubscription:
             unit_code=unit_code, bbox=bbox.wgs84() if bbox is not None else None)
         try:
             async with _source(info).subscribe(wanted.matches) as events:
-                async for event in events:
+                async for event in until_expiry(events, info.context.expires_at):
                     yield TicketEventMessage.of(event)
         except DomainError:
             raise

@@ -22,17 +22,20 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from db.database import Database
 from db.urls import psycopg_conninfo
-from resolvers.actor import PUBLIC
+from resolvers.actor import PUBLIC, Actor
 from schema import build_schema
 from schema.context import Context
 from schema.errors import code_for_unlabelled
 from schema.limits import Limits
 from web.auth import TokenVerifier
 from web.guard import Guard
+from web.heatmap import heatmap_geojson
 from web.identity import PRIVATE, Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
+from web.ogc import routes as ogc_routes
 from web.scheduler import JobScheduler
 from web.settings import CHECKOUT, Settings
+from web.tiles import ROUTES as tile_routes
 from web.webhooks import WebhookWorker
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -61,7 +64,12 @@ class RedGridGraphQL(GraphQL):
     async def on_ws_connect(self, context: Context,  # type: ignore[override]
                             ) -> UnsetType | dict[str, object] | None:
         # A bad token closes the socket with 4403 (Strawberry's ConnectionRejectionError).
-        context.actor = websocket_actor(context, self.tokens.actor)
+        def verify(header: str) -> Actor:
+            actor = self.tokens.actor(header)
+            context.expires_at = self.tokens.expires_at(header)
+            return actor
+
+        context.actor = websocket_actor(context, verify)
         return UNSET
 
     def encode_json(self, data: object) -> bytes:
@@ -126,7 +134,10 @@ def create_app(settings: Settings) -> Starlette:
         Route("/", index),
         Route("/healthz", health),
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/heatmap.geojson", heatmap_geojson),
         WebSocketRoute("/graphql", graphql),
+        Mount("/ogc", routes=ogc_routes),
+        *tile_routes,
         Mount("/static", app=StaticFiles(directory=STATIC, check_dir=False), name="static"),
         Mount("/vendor/maplibre-gl", app=StaticFiles(directory=MAPLIBRE, check_dir=False),
               name="maplibre"),

@@ -121,6 +121,12 @@ class TokenVerifier:
         return actor
 
 
+    def expires_at(self, header: str) -> float | None:
+        """When a token this verifier accepted stops being valid (epoch seconds)."""
+        known = self._known.get(header)
+        return known[1] if known is not None else None
+
+
 def actor_from_header(header: str | None, secret: str) -> Actor:
     """The caller for an HS256 `secret`, without remembering the token (tools and tests)."""
     return TokenVerifier(secret, max_entries=0).actor(header) if header else PUBLIC

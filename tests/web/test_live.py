@@ -230,6 +230,25 @@ async def test_an_expired_token_closes_the_connection(live_server: str, token: M
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
 
 
+async def test_a_subscription_ends_when_its_token_expires(live_server: str, token: Minter,
+                                                         cells: list[dict[str, Any]]) -> None:
+    short = token("COUNTY_OFFICE", sub="short-lived", ttl_s=2)
+    async with websocket(live_server, {"token": short}) as ws:
+        assert await subscribe(ws, {"cell": cells[0]["code"]}) == []
+        ended = await receive(ws)  # within WAIT_S: the token lives 1–2 s
+        errors = ended["payload"] if ended["type"] == "error" else ended["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED", ended
+        assert "expired" in errors[0]["message"]
+        # A new subscription on the same connection is refused at once.
+        await ws.send(json.dumps({"id": "2", "type": "subscribe", "payload": {
+            "query": TICKET_EVENTS, "variables": {"cell": cells[0]["code"]}}}))
+        again = await receive(ws)
+        while again.get("id") != "2":
+            again = await receive(ws)
+        errors = again["payload"] if again["type"] == "error" else again["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED", again
+
+
 def event(event_id: int, cell: str = "371329001001001") -> str:
     return json.dumps({"eventId": event_id, "cellCode": cell, "code": f"T{event_id}"})
 
