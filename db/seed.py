@@ -170,7 +170,7 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
 TICKET_COLUMNS = (
     "id", "code", "item_code", "channel", "description", "reporter_name", "reporter_phone",
     "status", "level", "geom", "cell_code", "compound_code", "community_code", "zone_code",
-    "street_code", "unit_code", "created_at", "due_at", "updated_at", "version",
+    "street_code", "unit_code", "created_at", "due_at", "updated_at", "version", "h3_9", "h3_8",
 )
 
 
@@ -188,7 +188,7 @@ def _ticket_tuple(r: TicketRow) -> tuple[Any, ...]:
         r.id, r.code, r.item.code, r.channel, r.description, r.reporter_name, r.reporter_phone,
         r.status, r.level, f"SRID=4326;POINT({r.lon!r} {r.lat!r})", r.cell_code,
         r.compound_code, r.community_code, r.zone_code, r.street_code, r.unit_code,
-        r.created_at, r.due_at, r.events[-1][0], len(r.events),
+        r.created_at, r.due_at, r.events[-1][0], len(r.events), r.h3_9, r.h3_8,
     )
 
 

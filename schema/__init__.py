@@ -42,4 +42,5 @@ def build_schema(production: bool = False,
             lambda: ValidationCache(maxsize=256),
             *limit_extensions(limits, production=production),  # after the caches: see limits
         ],
+        execution_context_class=fast.FastExecutionContext,
     ))

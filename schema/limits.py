@@ -60,7 +60,11 @@ LIST_SIZES: Mapping[str, int] = {
     "Query.facilities": 500,
     "Community.compounds": 20,
     "Community.gridCells": 30,
+    "Heatmap.cells": 500,
 }
+# Fields dearer than their selections show: a whole layer is one GeoJSON value built from up to
+# ~10,000 features (the demo's tickets), so 20 of them exhaust the default budget.
+FIELD_COSTS: Mapping[str, int] = {"Query.layer": 2_500}
 CONNECTION_EDGES = "Connection.edges"  # paged by the parent's `first`: one each
 DEFAULT_FIRST_CAP = 200
 DEFAULT_LIST_SIZE = 20
@@ -173,5 +177,5 @@ def _field_cost(schema: Any, parent: GraphQLNamedType, node: FieldNode,
     elif isinstance(get_nullable_type(field.type), GraphQLList):
         multiplier = (1 if key.endswith(CONNECTION_EDGES)
                       else LIST_SIZES.get(key, DEFAULT_LIST_SIZE))
-    return 1 + multiplier * _selection_cost(schema, get_named_type(field.type),
+    return FIELD_COSTS.get(key, 1) + multiplier * _selection_cost(schema, get_named_type(field.type),
                                             node.selection_set, fragments, variables)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
+from schema.heatmap import HeatmapQuery
+from schema.layers import LayerQuery
 from schema.performance import PerformanceMutation, PerformanceQuery
 from schema.personal_data import AccessLogQuery
 from schema.places import PlaceQuery
@@ -19,6 +21,8 @@ QUERIES: tuple[type, ...] = (
     WorkflowQuery,
     NotificationQuery,
     AccessLogQuery,
+    LayerQuery,
+    HeatmapQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     TicketCreateMutation,

@@ -91,3 +91,4 @@ fi
 
 echo "==> running bench/nearby_tickets.py"
 "$PY" bench/nearby_tickets.py --seed-results "$RESULTS/seed.json" "$@"
+"$PY" bench/tiles.py  # vector tiles on the same database: tile SQL vs GET .mvt

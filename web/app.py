@@ -29,7 +29,7 @@ from schema.errors import code_for_unlabelled
 from schema.limits import Limits
 from web.auth import TokenVerifier
 from web.guard import Guard
-from web.heatmap import heatmap_geojson
+from web.heatmap import heatmap_geojson, heatmap_tile
 from web.identity import PRIVATE, Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
 from web.ogc import routes as ogc_routes
@@ -135,6 +135,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", health),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/heatmap.geojson", heatmap_geojson),
+        Route("/tiles/heatmap/{z}/{x}/{y}.mvt", heatmap_tile),  # before the catalogue's tiles
         WebSocketRoute("/graphql", graphql),
         Mount("/ogc", routes=ogc_routes),
         *tile_routes,

@@ -16,6 +16,7 @@ from db.demo import names
 from db.demo.places import Places
 from db.demo.services import HUAFENG_REPLACED, ContractPlan, sample_points
 from db.routing import route_unit
+from geo import hexagons
 from geo.frame import LocalFrame
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -50,6 +51,8 @@ class TicketRow:
     reporter_phone: str
     lon: float
     lat: float
+    h3_9: int
+    h3_8: int
     cell_code: str
     compound_code: str | None
     community_code: str
@@ -137,6 +140,7 @@ class TicketFactory:
              in_compound: bool, item: Item | None = None) -> list[TicketRow]:
         rows = []
         lonlat = self.frame.to_lonlat(xy)
+        h3_9, h3_8 = hexagons.cells_of(lonlat[:, 0].tolist(), lonlat[:, 1].tolist())
         for k, (cell, comp, comm, zone, street) in enumerate(self.locator.locate(xy)):
             it = item or (self.rng.choices(self.compound_items, self.compound_item_w)[0]
                           if in_compound and comp else self.rng.choice(self.street_items))
@@ -150,7 +154,8 @@ class TicketFactory:
                 channel=self.rng.choices(self.channels, self.channel_w)[0],
                 description=f"{it.name_zh}（演示数据）", reporter_name=names.person(self.rng),
                 reporter_phone=names.phone(self.rng), lon=float(lonlat[k, 0]),
-                lat=float(lonlat[k, 1]), cell_code=cell, compound_code=comp,
+                lat=float(lonlat[k, 1]), h3_9=h3_9[k], h3_8=h3_8[k], cell_code=cell,
+                compound_code=comp,
                 community_code=comm, zone_code=zone, street_code=street, unit_code=unit,
                 created_at=created[k],
             ))

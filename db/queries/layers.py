@@ -60,8 +60,10 @@ def _plain(*names: str) -> tuple[tuple[str, str], ...]:
     return tuple((name, f"f.{name}") for name in names)
 
 
-_GENERALISED = (f"ST_Transform(ST_SnapToGrid(f.geom_metric, {GENERALISED_M / 2}, "
-                f"{GENERALISED_M / 2}, {GENERALISED_M}, {GENERALISED_M}), 4326)")
+# The centre of a ticket's 100 m square (EPSG:4549), and that centre in EPSG:4326.
+GENERALISED_SQUARE = (f"ST_SnapToGrid(f.geom_metric, {GENERALISED_M / 2}, {GENERALISED_M / 2}, "
+                      f"{GENERALISED_M}, {GENERALISED_M})")
+GENERALISED_GEOM = f"ST_Transform({GENERALISED_SQUARE}, 4326)"
 
 
 def _precise_only(column: str) -> str:
@@ -89,7 +91,7 @@ LAYERS: dict[str, Layer] = {layer.name: layer for layer in (
            ("level", _precise_only("level")), ("unit_code", _precise_only("unit_code")),
            ("compound_code", _precise_only("compound_code")),
            ("due_at", "CASE WHEN f.precise THEN f.due_at::text END")),
-          geom=f"CASE WHEN f.precise THEN f.geom ELSE {_GENERALISED} END",
+          geom=f"CASE WHEN f.precise THEN f.geom ELSE {GENERALISED_GEOM} END",
           order="f.id"),
 )}
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from geo import hexagons
+
 _ITEM = ("""
 SELECT code, lead_unit_kind, cooperating_unit_kinds, deadline_class
 FROM demand_items WHERE code = %(code)s
@@ -28,13 +30,13 @@ INSERT INTO tickets (
     id, code, item_code, channel, description, reporter_name, reporter_phone, status, level,
     geom, cell_code, compound_code, community_code, zone_code, street_code, unit_code,
     created_at, due_at, updated_at, version, idempotency_caller, idempotency_key, request_hash,
-    reporter_subject)
+    reporter_subject, h3_9, h3_8)
 SELECT n.id, 'T' || to_char(%(now)s AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') || '-'
               || lpad(n.id::text, 7, '0'),
        %(item_code)s, %(channel)s, %(description)s, %(reporter_name)s, %(reporter_phone)s, %(status)s,
        'COMMUNITY', ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(cell_code)s, %(compound_code)s,
        %(community_code)s, %(zone_code)s, %(street_code)s, %(unit_code)s, %(now)s, %(due_at)s, %(now)s,
-       %(version)s, %(caller)s, %(key)s, %(request_hash)s, %(reporter_subject)s
+       %(version)s, %(caller)s, %(key)s, %(request_hash)s, %(reporter_subject)s, %(h3_9)s, %(h3_8)s
 FROM n
 ON CONFLICT (idempotency_caller, idempotency_key) DO NOTHING
 RETURNING id, code
@@ -91,7 +93,8 @@ async def insert_ticket(conn: AsyncConnection[Any], t: NewTicket) -> Any | None:
     """Inserts the ticket and its events; returns its (id, code), or None when the
     idempotency key was already used (the caller then looks the earlier ticket up)."""
     status = "DISPATCHED" if t.unit_code else "SUBMITTED"
-    params = {**t.__dict__, "status": status, "version": 2 if t.unit_code else 1}
+    params = {**t.__dict__, "status": status, "version": 2 if t.unit_code else 1,
+              "h3_9": hexagons.cell_of(t.lon, t.lat, 9), "h3_8": hexagons.cell_of(t.lon, t.lat, 8)}
     created = await (await conn.execute(_INSERT, params)).fetchone()
     if created is None:
         return None

@@ -76,6 +76,14 @@ def test_cost_counts_first_from_variables_capped_as_resolvers_cap() -> None:
     assert cost({"n": 100_000}) == 1 + 200  # nearbyTickets is capped at 200
 
 
+def test_a_whole_layer_costs_as_many_features(gql: GraphQLClient) -> None:
+    schema = build_schema()._schema
+    one = parse("{ layer(name: TICKETS) }")
+    assert operation_cost(schema, one.definitions[0], one.definitions, {}) == 2500  # type: ignore[arg-type]
+    many = "{ " + " ".join(f"l{i}: layer(name: TICKETS)" for i in range(21)) + " }"
+    assert code(gql(many)) == "QUERY_TOO_COSTLY"  # 21 × 2,500 > 50,000
+
+
 def test_limits_follow_the_settings(settings: Settings) -> None:
     strict = replace(settings, max_query_depth=1, max_query_cost=60)
     with TestClient(create_app(strict)) as client:

@@ -1,0 +1,194 @@
+"""The public-sentiment heat map 民情气象图: tickets 工单 per grid cell 网格 or H3 hexagon,
+their change against earlier periods, and Getis-Ord Gi* hot and cold spots.
+
+Privacy. Callers without ticket scope (the public, planners, residents) never see a count
+under MIN_COUNT (0, 1 or 2 are all shown as withheld) nor a change whose either side is under
+it, so no single report can be singled out from a count or a difference. Gi* itself runs on
+the true counts of every cell in the box: a z-score pools a cell with all its neighbours
+against the whole box's mean and spread, so it speaks of a neighbourhood, not of a report.
+Because an exact z-score is a linear function of the neighbourhood's total, those callers
+get it rounded to one decimal (p and class follow from the rounded value), and not at all
+where the neighbourhood pools fewer than MIN_COUNT tickets: in a sparse period a single
+ticket would otherwise light up its own 3x3 block.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from db.database import Database
+from db.queries import heatmap as queries
+from db.queries.heatmap import Periods, TicketFilter
+from geo import hexagons
+from geo.datum import transform_geojson
+from geo.hotspots import HotspotClass, classify, gi_star, p_value
+from geo.types import BBox, Crs
+from resolvers.actor import Actor, Role
+from resolvers.errors import bad_input
+
+SHANGHAI = timezone(timedelta(hours=8))
+MIN_COUNT = 3
+MAX_YEARS = 3
+MAX_H3_CELLS = 5_000
+RESOLUTIONS = ("GRID_CELL", "H3_8", "H3_9")
+STATUSES = frozenset({"SUBMITTED", "DISPATCHED", "IN_PROGRESS", "RESOLVED", "CLOSED", "REJECTED"})
+# Roles that see only aggregates of other people's tickets.
+WITHHELD_FOR = frozenset({Role.PUBLIC, Role.PLANNER, Role.RESIDENT})
+
+
+@dataclass(frozen=True)
+class HeatmapArgs:
+    bbox: BBox
+    start: datetime
+    end: datetime
+    category_code: str | None = None
+    item_code: str | None = None
+    statuses: tuple[str, ...] | None = None
+    resolution: str = "GRID_CELL"
+    crs: Crs = Crs.WGS84
+
+
+@dataclass(frozen=True)
+class HeatCell:
+    id: str
+    geometry: dict[str, Any]
+    count: int | None
+    withheld: bool
+    change_from_previous: int | None
+    change_from_last_year: int | None
+    z_score: float | None
+    p_value: float | None
+    hotspot: HotspotClass | None
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    resolution: str
+    periods: Periods
+    exact: bool
+    cells: list[HeatCell]
+
+
+def _aware(t: datetime) -> datetime:
+    # Days are Asia/Shanghai days: a time without an offset is read as local time.
+    return t if t.tzinfo is not None else t.replace(tzinfo=SHANGHAI)
+
+
+def _years_back(t: datetime, years: int) -> datetime:
+    try:
+        return t.replace(year=t.year - years)
+    except ValueError:  # 29 February
+        return t.replace(year=t.year - years, day=28)
+
+
+def periods(start: datetime, end: datetime) -> Periods:
+    """The period and its comparisons: the same length just before, and a year earlier."""
+    start, end = _aware(start), _aware(end)
+    if not start < end:
+        raise bad_input("`from` must be before `to`", "from")
+    if start < _years_back(end, MAX_YEARS):
+        raise bad_input(f"the period may span at most {MAX_YEARS} years", "to")
+    return Periods(start=start, end=end, previous_start=start - (end - start),
+                   last_year_start=_years_back(start, 1), last_year_end=_years_back(end, 1))
+
+
+async def _ticket_filter(db: Database, args: HeatmapArgs) -> TicketFilter:
+    statuses = None
+    if args.statuses is not None:
+        unknown = sorted(set(args.statuses) - STATUSES)
+        if unknown:
+            raise bad_input(f"unknown ticket status {', '.join(unknown)}; known: "
+                            f"{', '.join(sorted(STATUSES))}", "status")
+        statuses = tuple(sorted(set(args.statuses)))
+    if args.category_code is None and args.item_code is None:
+        return TicketFilter(statuses=statuses)
+    async with db.connection() as conn:
+        codes = await queries.demand_codes(conn, args.category_code)
+    if args.category_code is not None and args.category_code not in (codes.categories or []):
+        raise bad_input(f"unknown category code {args.category_code!r}", "categoryCode")
+    if args.item_code is not None:
+        if args.item_code not in (codes.items or []):
+            raise bad_input(f"unknown item code {args.item_code!r}", "itemCode")
+        if args.category_code is not None and args.item_code not in codes.in_category:
+            raise bad_input(f"item {args.item_code} is not in category {args.category_code}",
+                            "itemCode")
+        return TicketFilter(item_codes=(args.item_code,), statuses=statuses)
+    return TicketFilter(item_codes=tuple(codes.in_category or ()), statuses=statuses)
+
+
+async def _grid(db: Database, bbox: BBox) -> tuple[list[Any], list[dict[str, Any]],
+                                                    list[list[int]]]:
+    async with db.connection() as conn:
+        rows = await queries.grid_cells_in(conn, bbox)
+    adjacency = await queries.grid_adjacency(db)
+    index = {r.id: i for i, r in enumerate(rows)}
+    near = [[index[c] for c in adjacency.get(r.id, ()) if c in index] for r in rows]
+    return [r.id for r in rows], [json.loads(r.geojson) for r in rows], near
+
+
+def _hexes(bbox: BBox, resolution: str) -> tuple[list[Any], list[dict[str, Any]],
+                                                  list[list[int]]]:
+    res = queries.H3_RES[resolution]
+    if hexagons.estimated_cover_size(bbox, res) > MAX_H3_CELLS:
+        raise bad_input(f"the box holds more than {MAX_H3_CELLS:,} {resolution} hexagons; "
+                        "zoom in or use a coarser resolution", "bbox")
+    cells = hexagons.cover(bbox, res)
+    if len(cells) > MAX_H3_CELLS:
+        raise bad_input(f"the box holds {len(cells):,} {resolution} hexagons, more than "
+                        f"{MAX_H3_CELLS:,}; zoom in or use a coarser resolution", "bbox")
+    index = {c: i for i, c in enumerate(cells)}
+    ring = hexagons.neighbours(cells)
+    near = [[index[c] for c in ring[cell]] for cell in cells]
+    shapes = [{"type": "Polygon", "coordinates": [[list(p) for p in hexagons.outline(c)
+                                                   .exterior.coords]]} for c in cells]
+    return list(cells), shapes, near
+
+
+async def heatmap(db: Database, actor: Actor, args: HeatmapArgs) -> Heatmap:
+    """Cells overlapping the box with counts, changes and Gi* hot/cold classes."""
+    if args.resolution not in RESOLUTIONS:
+        raise bad_input(f"resolution must be one of {', '.join(RESOLUTIONS)}", "resolution")
+    span = periods(args.start, args.end)
+    tickets = await _ticket_filter(db, args)
+    if args.resolution == "GRID_CELL":
+        keys, shapes, near = await _grid(db, args.bbox)
+    else:
+        keys, shapes, near = _hexes(args.bbox, args.resolution)
+    async with db.connection() as conn:
+        counted = await queries.period_counts(conn, resolution=args.resolution, ids=keys,
+                                              periods=span, tickets=tickets)
+    triples = [counted.get(k, (0, 0, 0)) for k in keys]
+    counts = [t[0] for t in triples]
+    z = gi_star(counts, near)
+    exact = actor.role not in WITHHELD_FOR
+    cells = []
+    for i, key in enumerate(keys):
+        n, prev, last = triples[i]
+        pooled = n + sum(counts[j] for j in near[i])
+        cells.append(_cell(
+            hexagons.hex_id(key) if args.resolution != "GRID_CELL" else str(key),
+            shapes[i] if args.crs is Crs.WGS84 else transform_geojson(shapes[i], args.crs),
+            n, prev, last, float(z[i]), pooled, exact))
+    return Heatmap(resolution=args.resolution, periods=span, exact=exact, cells=cells)
+
+
+def _cell(key: str, geometry: dict[str, Any], n: int, prev: int, last: int, z: float,
+          pooled: int, exact: bool) -> HeatCell:
+    if exact:
+        p = p_value(z)
+        return HeatCell(key, geometry, n, False, n - prev, n - last, z, p, classify(z, p))
+    shown = n >= MIN_COUNT
+
+    def change(other: int) -> int | None:
+        return n - other if shown and other >= MIN_COUNT else None
+
+    if pooled < MIN_COUNT:
+        return HeatCell(key, geometry, n if shown else None, not shown, change(prev),
+                        change(last), None, None, None)
+    rz = round(z, 1) + 0.0  # + 0.0 turns -0.0 into 0.0
+    rp = round(p_value(rz), 3)
+    return HeatCell(key, geometry, n if shown else None, not shown, change(prev), change(last),
+                    rz, rp, classify(rz, p_value(rz)))

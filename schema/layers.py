@@ -1,0 +1,38 @@
+"""`layer`: a whole map layer as one GeoJSON FeatureCollection built by PostGIS."""
+
+from __future__ import annotations
+
+import enum
+
+import orjson
+import strawberry
+from strawberry.types import Info
+
+from geo.types import Crs
+from resolvers import layers
+from schema.inputs import BBoxInput, bbox_or_none
+from schema.scalars import GeoJSON
+
+
+@strawberry.enum(description="The layers of the map catalogue.")
+class LayerName(enum.Enum):
+    STREETS = "streets"
+    ZONES = "zones"
+    COMMUNITIES = "communities"
+    COMPOUNDS = "compounds"
+    GRID_CELLS = "grid_cells"
+    FACILITIES = "facilities"
+    TICKETS = "tickets"
+
+
+@strawberry.type
+class LayerQuery:
+    @strawberry.field(description="Every feature of a layer intersecting bbox, as a GeoJSON "
+                                  "FeatureCollection in crs. Tickets outside the caller's "
+                                  "scope come generalised to their 100 m square's centre.")
+    async def layer(self, info: Info, name: LayerName, bbox: BBoxInput | None = None,
+                    crs: Crs | None = Crs.WGS84) -> GeoJSON | None:
+        text = await layers.layer_geojson(info.context.db, info.context.actor, name.value,
+                                          bbox=bbox_or_none(bbox), crs=crs or Crs.WGS84)
+        # A Fragment goes into the response as the text PostGIS made, never parsed here.
+        return GeoJSON(orjson.Fragment(text))

@@ -1,0 +1,338 @@
+"""OGC API Features at /ogc: over HTTP with the test client, and with GDAL as the client."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from starlette.testclient import TestClient
+
+from db.queries.layers import LAYERS
+from geo.projection import to_metric
+from tests.conftest import Minter, serving
+from web.settings import Settings
+
+CONFORMANCE = {
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+}
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CELL = "371329001001001"
+# A box over the north-west of the county seat: a few communities' worth of features.
+BOX = (118.62, 34.92, 118.64, 34.935)
+ENVELOPE = "ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+
+
+def rels(body: dict[str, Any]) -> dict[str, str]:
+    return {link["rel"]: link["href"] for link in body["links"]}
+
+
+def path_of(href: str) -> str:
+    return href.removeprefix("http://testserver")
+
+
+def all_pages(client: TestClient, first: str, **headers: str) -> list[dict[str, Any]]:
+    """Every page from `first`, following `next` links."""
+    pages, url = [], first
+    while url:
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        pages.append(page)
+        url = path_of(rels(page).get("next", ""))
+    return pages
+
+
+def one(db: psycopg.Connection, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+    row = db.execute(sql, params).fetchone()  # type: ignore[arg-type]
+    assert row is not None
+    return tuple(row)
+
+
+def codes_in_box(db: psycopg.Connection, table: str, box: tuple[float, ...]) -> set[str]:
+    rows = db.execute(f"SELECT code FROM {table} WHERE ST_Intersects(geom, {ENVELOPE})", box)
+    return {r[0] for r in rows}
+
+
+# --- landing page, conformance, API definition -----------------------------------------
+
+def test_landing_page_links_to_what_a_client_needs(client: TestClient) -> None:
+    response = client.get("/ogc")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    links = rels(response.json())
+    assert {"self", "service-desc", "conformance", "data"} <= set(links)
+    for href in links.values():
+        assert client.get(path_of(href)).status_code == 200, href
+
+
+def test_conformance_declares_core_geojson_and_oas30(client: TestClient) -> None:
+    assert set(client.get("/ogc/conformance").json()["conformsTo"]) == CONFORMANCE
+
+
+def test_the_api_definition_is_openapi_30(client: TestClient) -> None:
+    response = client.get("/ogc/api")
+    assert response.headers["content-type"].startswith("application/vnd.oai.openapi+json")
+    doc = response.json()
+    assert doc["openapi"].startswith("3.0")
+    items = doc["paths"]["/collections/{collectionId}/items"]["get"]
+    limit = next(p for p in items["parameters"] if p["name"] == "limit")
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}
+
+
+# --- collections -----------------------------------------------------------------------
+
+def test_every_catalogue_layer_is_a_collection_with_its_extent(client: TestClient,
+                                                               db: psycopg.Connection) -> None:
+    body = client.get("/ogc/collections").json()
+    by_id = {c["id"]: c for c in body["collections"]}
+    assert set(by_id) == set(LAYERS)
+    w, s, e, n = one(db, "SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x) "
+                     "FROM (SELECT ST_Extent(geom) AS x FROM compounds) q")
+    compounds = client.get("/ogc/collections/compounds").json()
+    assert compounds == by_id["compounds"]
+    assert compounds["extent"]["spatial"]["crs"] == CRS84
+    assert compounds["extent"]["spatial"]["bbox"][0] == pytest.approx([w, s, e, n], abs=1e-9)
+    assert rels(compounds)["items"].endswith("/ogc/collections/compounds/items")
+
+
+def test_an_unknown_collection_is_a_404_with_a_code(client: TestClient) -> None:
+    for path in ("/ogc/collections/parcels", "/ogc/collections/parcels/items",
+                 "/ogc/collections/parcels/items/X1"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/json"
+        assert response.json()["code"] == "NOT_FOUND"
+
+
+# --- items -----------------------------------------------------------------------------
+
+def test_paging_reaches_every_feature_exactly_once(client: TestClient,
+                                                   db: psycopg.Connection) -> None:
+    pages = all_pages(client, "/ogc/collections/compounds/items?limit=37")
+    codes = [f["id"] for page in pages for f in page["features"]]
+    assert len(pages) == 7  # 230 = 6 * 37 + 8
+    assert len(codes) == len(set(codes)) == 230
+    assert set(codes) == {r[0] for r in db.execute("SELECT code FROM compounds")}
+    assert all(p["numberMatched"] == 230 for p in pages)
+    assert [p["numberReturned"] for p in pages] == [len(p["features"]) for p in pages]
+    assert "prev" not in rels(pages[0]) and "next" not in rels(pages[-1])
+    assert "offset=0" in rels(pages[1])["prev"]
+
+
+def ticket_count(db: psycopg.Connection) -> int:
+    """Tickets now: other tests file some into the shared demo database."""
+    row = db.execute("SELECT count(*) FROM tickets").fetchone()
+    assert row is not None and row[0] >= 9746
+    return int(row[0])
+
+
+def test_limit_defaults_to_100_and_is_capped_at_1000(client: TestClient,
+                                                     db: psycopg.Connection) -> None:
+    assert client.get("/ogc/collections/grid_cells/items").json()["numberReturned"] == 100
+    big = client.get("/ogc/collections/tickets/items?limit=5000").json()
+    assert big["numberReturned"] == 1000 and big["numberMatched"] == ticket_count(db)
+
+
+def test_an_offset_past_the_end_is_an_empty_page(client: TestClient) -> None:
+    body = client.get("/ogc/collections/zones/items?offset=50").json()
+    assert body["features"] == [] and body["numberReturned"] == 0
+    assert body["numberMatched"] == 5
+
+
+def test_items_are_geojson_with_a_timestamp(client: TestClient) -> None:
+    response = client.get("/ogc/collections/facilities/items?limit=3")
+    assert response.headers["content-type"] == "application/geo+json"
+    body = response.json()
+    assert body["type"] == "FeatureCollection" and len(body["features"]) == 3
+    assert body["timeStamp"].endswith("Z")
+    feature = body["features"][0]
+    assert feature["geometry"]["type"] == "Point"
+    assert set(feature["properties"]) == {name for name, _ in LAYERS["facilities"].properties}
+
+
+def test_bbox_selects_what_intersects_the_box(client: TestClient,
+                                              db: psycopg.Connection) -> None:
+    for table in ("compounds", "facilities", "grid_cells"):
+        pages = all_pages(client, f"/ogc/collections/{table}/items?bbox="
+                          + ",".join(map(str, BOX)))
+        got = {f["id"] for page in pages for f in page["features"]}
+        assert got == codes_in_box(db, table, BOX) and got, table
+
+
+def test_a_single_feature_and_an_unknown_one(client: TestClient) -> None:
+    response = client.get("/ogc/collections/compounds/items/371329001001C01")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/geo+json"
+    feature = response.json()
+    assert feature["type"] == "Feature" and feature["id"] == "371329001001C01"
+    assert feature["properties"]["name"] == "翡翠星城"
+    assert {"self", "collection"} <= set(rels(feature))
+    missing = client.get("/ogc/collections/compounds/items/371329001001C99")
+    assert missing.status_code == 404 and missing.json()["code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize("query", [
+    "limit=0", "limit=abc", "limit=-5", "offset=-1", "offset=x",
+    "bbox=118.7,34.9,118.6,34.95",  # west > east
+    "bbox=118.6,34.95,118.7,34.9",  # south > north
+    "bbox=118.6,34.9,190,34.95",  # out of range
+    "bbox=a,b,c,d", "bbox=1,2,3", "bbox=118.6,34.9,nan,34.95",
+    "bbox-crs=http://www.opengis.net/def/crs/EPSG/0/4326", "f=html", "colour=red",
+])
+def test_bad_parameters_are_400_with_a_code(client: TestClient, query: str) -> None:
+    response = client.get(f"/ogc/collections/compounds/items?{query}")
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["code"] == "BAD_USER_INPUT" and body["description"]
+
+
+# --- media types and caching -----------------------------------------------------------
+
+def test_accept_and_f_choose_the_media_type(client: TestClient) -> None:
+    url = "/ogc/collections/zones/items"
+    as_json = client.get(url, headers={"Accept": "application/json"})
+    assert as_json.headers["content-type"] == "application/json"
+    assert client.get(url, headers={"Accept": "text/html"}).status_code == 406
+    forced = client.get(url + "?f=json", headers={"Accept": "text/html"})
+    assert forced.status_code == 200 and forced.json()["numberMatched"] == 5
+    browser = client.get(url, headers={"Accept": "text/html,*/*;q=0.8"})
+    assert browser.headers["content-type"] == "application/geo+json"
+
+
+def test_public_layers_are_cacheable_with_an_etag(client: TestClient) -> None:
+    url = "/ogc/collections/compounds/items?limit=10"
+    first = client.get(url)
+    assert first.headers["cache-control"] == "public, max-age=300"
+    etag = first.headers["etag"]
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == etag
+    other = client.get(url + "&offset=10", headers={"If-None-Match": etag})
+    assert other.status_code == 200 and other.headers["etag"] != etag
+    meta = client.get("/ogc/collections")
+    assert client.get("/ogc/collections",
+                      headers={"If-None-Match": meta.headers["etag"]}).status_code == 304
+
+
+def test_ticket_responses_are_private(client: TestClient) -> None:
+    for path in ("/ogc/collections/tickets", "/ogc/collections/tickets/items?limit=1",
+                 "/ogc/collections/tickets/items/T20230101-0000001"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["cache-control"].startswith("private")
+        assert "Authorization" in response.headers["vary"]
+        assert "etag" not in response.headers
+
+
+# --- tickets: what each caller sees ----------------------------------------------------
+
+def on_grid_centre(lon: float, lat: float) -> bool:
+    x, y = to_metric(lon, lat)
+    # 7 decimals of a degree are about 1 cm; allow a few.
+    return all(abs((v - 50) - 100 * round((v - 50) / 100)) < 0.05 for v in (x, y))
+
+
+def test_the_public_never_sees_personal_data_or_exact_points(client: TestClient,
+                                                             db: psycopg.Connection) -> None:
+    responses = []
+    url = "/ogc/collections/tickets/items?limit=1000"
+    while url:
+        response = client.get(url)
+        responses.append(response)
+        url = path_of(rels(response.json()).get("next", ""))
+    features = [f for r in responses for f in r.json()["features"]]
+    assert len(features) == ticket_count(db)
+    allowed = {name for name, _ in LAYERS["tickets"].properties}
+    values: set[str] = set()
+    for f in features:
+        assert set(f["properties"]) == allowed
+        assert f["properties"]["precise"] is False and f["properties"]["level"] is None
+        values |= {v for v in f["properties"].values() if isinstance(v, str)}
+        assert on_grid_centre(*f["geometry"]["coordinates"]), f
+    personal = {v for row in db.execute("SELECT reporter_name, reporter_phone, description "
+                                        "FROM tickets") for v in row if v}
+    assert personal and not values & personal
+    text = "".join(r.text for r in responses)
+    for word in ("reporter", "phone", "description"):
+        assert word not in text
+    for sample in sorted(personal)[:300]:
+        assert sample not in text
+
+
+def test_a_grid_worker_sees_exact_points_of_their_cell_only(client: TestClient, token: Minter,
+                                                            db: psycopg.Connection) -> None:
+    w, s, e, n = one(db, "SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x) FROM "
+                     "(SELECT ST_Extent(geom) AS x FROM grid_cells WHERE code = %s) q", (CELL,))
+    exact = {r[0]: (r[1], r[2]) for r in db.execute(
+        "SELECT code, ST_X(geom), ST_Y(geom) FROM tickets WHERE cell_code = %s", (CELL,))}
+    headers = {"Authorization": f"Bearer {token('GRID_WORKER', CELL, sub='w-ogc')}"}
+    pages = all_pages(client, f"/ogc/collections/tickets/items?limit=1000&bbox={w},{s},{e},{n}",
+                      **headers)
+    features = [f for page in pages for f in page["features"]]
+    mine = {f["id"]: f for f in features if f["properties"]["cell_code"] == CELL}
+    assert set(mine) == set(exact) and len(mine) > 10
+    for code, f in mine.items():
+        assert f["properties"]["precise"] is True and f["properties"]["level"]
+        assert f["geometry"]["coordinates"] == pytest.approx(exact[code], abs=1e-7)
+    others = [f for f in features if f["properties"]["cell_code"] != CELL]
+    assert others, "the box should catch generalised neighbours too"
+    for f in others:
+        assert f["properties"]["precise"] is False
+        assert on_grid_centre(*f["geometry"]["coordinates"])
+
+
+# --- GDAL as the client ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ogc_url(settings: Settings) -> Iterator[str]:
+    with serving(settings) as url:
+        yield f"{url}/ogc"
+
+
+def gdal(*args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def gpkg_rows(path: Path, layer: str, columns: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as conn:
+        return sorted(conn.execute(f"SELECT {columns} FROM {layer}"))
+
+
+def test_ogrinfo_lists_every_layer(ogc_url: str) -> None:
+    out = gdal("ogrinfo", "-ro", "-so", f"OAPIF:{ogc_url}").stdout
+    listed = {line.split(":")[1].split("(")[0].strip() for line in out.splitlines()
+              if line[:1].isdigit()}
+    assert listed == set(LAYERS)
+
+
+def test_ogr2ogr_pages_through_every_compound(ogc_url: str, tmp_path: Path,
+                                              db: psycopg.Connection) -> None:
+    out = tmp_path / "compounds.gpkg"
+    done = gdal("ogr2ogr", "-f", "GPKG", str(out), f"OAPIF:{ogc_url}", "compounds",
+                "-oo", "PAGE_SIZE=50", "--debug", "on")
+    assert "offset=200" in done.stderr  # it really followed `next` links
+    columns = "code, name, community_code, households, population"
+    expected = sorted(tuple(r) for r in db.execute(f"SELECT {columns} FROM compounds"))
+    assert len(expected) == 230
+    assert gpkg_rows(out, "compounds", columns) == expected
+
+
+def test_a_gdal_spatial_filter_matches_sql(ogc_url: str, tmp_path: Path,
+                                           db: psycopg.Connection) -> None:
+    for table in ("facilities", "compounds"):
+        out = tmp_path / f"{table}.gpkg"
+        done = gdal("ogr2ogr", "-f", "GPKG", str(out), f"OAPIF:{ogc_url}", table,
+                    "-spat", *map(str, BOX), "-oo", "PAGE_SIZE=20", "--debug", "on")
+        assert "bbox=" in done.stderr  # the server filtered, not only GDAL
+        got = {r[0] for r in gpkg_rows(out, table, "code")}
+        assert got == codes_in_box(db, table, BOX) and got, table

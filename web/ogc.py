@@ -1,0 +1,205 @@
+"""OGC API - Features (Part 1: Core, GeoJSON, OAS30), read-only, at /ogc.
+
+Every layer of the map catalogue is a collection. Feature collections are built by PostGIS
+(`db/queries/features.py`); this module only adds the envelope, links and HTTP semantics.
+Tickets 工单 are drawn per caller, as the catalogue rules, so their responses are private.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from db.queries.layers import LAYERS, Layer
+from resolvers import layers
+from resolvers.errors import DomainError
+from web.identity import actor_of
+from web.ogc_http import (
+    CRS84,
+    GEOJSON,
+    JSON,
+    OPENAPI,
+    NotAcceptable,
+    bbox_param,
+    check_params,
+    error_response,
+    limit_param,
+    media_type,
+    not_acceptable,
+    offset_param,
+    respond,
+)
+from web.ogc_openapi import CONFORMANCE, openapi
+
+Handler = Callable[[Request], Awaitable[Response]]
+_F = frozenset({"f"})
+_ITEMS = frozenset({"f", "limit", "offset", "bbox", "bbox-crs"})
+
+
+def _base(request: Request) -> str:
+    """The URL of /ogc as the caller reached it."""
+    return f"{request.url.scheme}://{request.url.netloc}{request.scope.get('root_path', '')}"
+
+
+def _link(href: str, rel: str, media: str, title: str | None = None) -> dict[str, str]:
+    link = {"href": href, "rel": rel, "type": media}
+    if title:
+        link["title"] = title
+    return link
+
+
+def _json(data: Any) -> bytes:
+    return orjson.dumps(data)
+
+
+def _layer(request: Request) -> Layer:
+    return layers.layer_of(request.path_params["collection_id"], field="collectionId")
+
+
+def endpoint(offered: tuple[str, ...], params: frozenset[str]) -> Callable[[Any], Handler]:
+    """Wraps a handler taking (request, media type) with parameter checks, content
+    negotiation and OGC exception bodies for expected failures."""
+
+    def wrap(handler: Callable[[Request, str], Awaitable[Response]]) -> Handler:
+        async def run(request: Request) -> Response:
+            try:
+                check_params(request, params)
+                media = media_type(request, offered)
+                return await handler(request, media)
+            except NotAcceptable:
+                return not_acceptable(offered)
+            except DomainError as exc:
+                return error_response(exc)
+
+        return run
+
+    return wrap
+
+
+@endpoint((JSON,), _F)
+async def landing(request: Request, media: str) -> Response:
+    base = _base(request)
+    body = {
+        "title": "RedGrid - Linshu County grid map (临沭县红网)",
+        "description": "Zones, streets, communities, compounds, grid cells, facilities and "
+                       "tickets of the synthetic demo county, as OGC API Features.",
+        "links": [
+            _link(f"{base}/", "self", JSON, "This document"),
+            _link(f"{base}/api", "service-desc", OPENAPI, "The API definition (OpenAPI 3.0)"),
+            _link(f"{base}/conformance", "conformance", JSON, "Conformance classes"),
+            _link(f"{base}/collections", "data", JSON, "The layers"),
+        ],
+    }
+    return respond(request, _json(body), media, private=False)
+
+
+@endpoint((JSON,), _F)
+async def conformance(request: Request, media: str) -> Response:
+    return respond(request, _json({"conformsTo": list(CONFORMANCE)}), media, private=False)
+
+
+@endpoint((OPENAPI, JSON), _F)
+async def api(request: Request, media: str) -> Response:
+    return respond(request, _json(openapi(_base(request))), media, private=False)
+
+
+def _collection(base: str, layer: Layer,
+                extent: tuple[float, float, float, float] | None) -> dict[str, Any]:
+    href = f"{base}/collections/{layer.name}"
+    spatial: dict[str, Any] = {"crs": CRS84}
+    if extent is not None:
+        spatial["bbox"] = [list(extent)]
+    return {
+        "id": layer.name,
+        "title": layer.title,
+        "description": f"{layer.title} ({layer.title_zh}), {layer.geometry_type} features"
+                       + ("; outside the caller's scope, points are generalised to the centre "
+                          "of their 100 m square and carry no working fields"
+                          if layer.is_tickets else ""),
+        "itemType": "feature",
+        "crs": [CRS84],
+        "extent": {"spatial": spatial},
+        "links": [
+            _link(href, "self", JSON, layer.title),
+            _link(f"{href}/items", "items", GEOJSON, f"{layer.title} features"),
+        ],
+    }
+
+
+@endpoint((JSON,), _F)
+async def collections(request: Request, media: str) -> Response:
+    base = _base(request)
+    extents = await layers.extents(request.app.state.db)
+    body = {
+        "links": [_link(f"{base}/collections", "self", JSON, "The layers")],
+        "collections": [_collection(base, layer, extents[name])
+                        for name, layer in LAYERS.items()],
+    }
+    return respond(request, _json(body), media, private=False)
+
+
+@endpoint((JSON,), _F)
+async def collection(request: Request, media: str) -> Response:
+    layer = _layer(request)
+    extents = await layers.extents(request.app.state.db)
+    body = _collection(_base(request), layer, extents[layer.name])
+    return respond(request, _json(body), media, private=layer.is_tickets)
+
+
+@endpoint((GEOJSON, JSON), _ITEMS)
+async def items(request: Request, media: str) -> Response:
+    layer = _layer(request)
+    limit, offset, bbox = limit_param(request), offset_param(request), bbox_param(request)
+    page = await layers.feature_page(request.app.state.db, actor_of(request), layer,
+                                     bbox=bbox, limit=limit, offset=offset)
+    here = request.url.remove_query_params("f")
+    links = [_link(str(here), "self", media, "This page"),
+             _link(f"{_base(request)}/collections/{layer.name}", "collection", JSON)]
+    if offset + page.returned < page.matched:
+        links.append(_link(str(here.include_query_params(offset=offset + page.returned,
+                                                         limit=limit)),
+                           "next", media, "Next page"))
+    if offset > 0:
+        links.append(_link(str(here.include_query_params(offset=max(offset - limit, 0),
+                                                         limit=limit)),
+                           "prev", media, "Previous page"))
+    head = {"type": "FeatureCollection", "numberMatched": page.matched,
+            "numberReturned": page.returned, "links": links}
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # The envelope is spliced around the array PostGIS built, which is never parsed here.
+    head_text = _json(head)
+    body = (head_text[:-1] + b',"timeStamp":"' + stamp.encode() + b'","features":'
+            + page.features.encode() + b"}")
+    return respond(request, body, media, private=layer.is_tickets,
+                   etag_parts=(head_text, page.features.encode()))
+
+
+@endpoint((GEOJSON, JSON), _F)
+async def item(request: Request, media: str) -> Response:
+    layer = _layer(request)
+    feature_id = request.path_params["feature_id"]
+    text = await layers.feature(request.app.state.db, actor_of(request), layer, feature_id)
+    if text is None:
+        return error_response(layers.not_found(layer, feature_id))
+    base = _base(request)
+    links = [_link(f"{base}/collections/{layer.name}/items/{feature_id}", "self", media),
+             _link(f"{base}/collections/{layer.name}", "collection", JSON)]
+    body = text.encode()[:-1] + b',"links":' + _json(links) + b"}"
+    return respond(request, body, media, private=layer.is_tickets)
+
+
+routes = [
+    Route("/", landing),
+    Route("/conformance", conformance),
+    Route("/api", api),
+    Route("/collections", collections),
+    Route("/collections/{collection_id}", collection),
+    Route("/collections/{collection_id}/items", items),
+    Route("/collections/{collection_id}/items/{feature_id}", item),
+]

@@ -1,0 +1,164 @@
+"""HTTP plumbing of OGC API Features: query parameters, media types, errors, caching."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from geo.types import BBox, GeoInputError
+from resolvers.errors import DomainError, ErrorCode, bad_input
+from web.identity import PRIVATE
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+PUBLIC_CACHE = {"Cache-Control": "public, max-age=300", "Vary": "Accept"}
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+_STATUS = {ErrorCode.NOT_FOUND: 404, ErrorCode.FORBIDDEN: 403,
+           ErrorCode.UNAUTHENTICATED: 401}
+
+
+class NotAcceptable(Exception):
+    """The caller accepts none of the media types a resource comes in."""
+
+
+def error_response(exc: DomainError, *, status: int | None = None) -> Response:
+    """An OGC exception body (`code`, `description`) with RedGrid's stable code."""
+    body: dict[str, str] = {"code": exc.code.value, "description": exc.message}
+    if exc.field:
+        body["field"] = exc.field
+    return Response(orjson.dumps(body), status_code=status or _STATUS.get(exc.code, 400),
+                    media_type=JSON, headers={"Cache-Control": "no-store"})
+
+
+def not_acceptable(offered: Iterable[str]) -> Response:
+    body = {"code": "NOT_ACCEPTABLE",
+            "description": f"this resource comes as {', '.join(offered)} (or use f=json)"}
+    return Response(orjson.dumps(body), status_code=406, media_type=JSON,
+                    headers={"Cache-Control": "no-store"})
+
+
+def check_params(request: Request, allowed: frozenset[str]) -> None:
+    """400 for parameters the API does not define (OGC API Features, /req/core/query-param-unknown)."""
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise bad_input(f"unknown query parameter(s): {', '.join(unknown)}; "
+                        f"this resource takes {', '.join(sorted(allowed)) or 'none'}",
+                        unknown[0])
+
+
+def media_type(request: Request, offered: tuple[str, ...]) -> str:
+    """The first of `offered` that `f` or the Accept header asks for."""
+    f = request.query_params.get("f")
+    if f is not None:
+        if f not in ("json", "geojson"):
+            raise bad_input(f"f must be json, got {f!r}", "f")
+        return offered[0]
+    accept = request.headers.get("accept", "").strip()
+    if not accept:
+        return offered[0]
+    wanted: list[tuple[float, int, str]] = []
+    for i, part in enumerate(accept.split(",")):
+        kind, *options = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for option in options:
+            name, _, value = option.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > 0:
+            wanted.append((-q, i, kind.lower()))
+    for _, _, kind in sorted(wanted):
+        if kind in ("*/*", "application/*"):
+            return offered[0]
+        for media in offered:
+            if media.split(";")[0] == kind:
+                return media
+    raise NotAcceptable
+
+
+def limit_param(request: Request) -> int:
+    """`limit`: 1 or more; above the maximum it is the maximum, as OGC API Features permits."""
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return DEFAULT_LIMIT
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_input(f"limit must be an integer in [1, {MAX_LIMIT}], got {raw!r}",
+                        "limit") from None
+    if value < 1:
+        raise bad_input(f"limit must be an integer in [1, {MAX_LIMIT}], got {raw!r}", "limit")
+    return min(value, MAX_LIMIT)
+
+
+def offset_param(request: Request) -> int:
+    raw = request.query_params.get("offset", "0")
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise bad_input(f"offset must be an integer of 0 or more, got {raw!r}", "offset")
+    return value
+
+
+def bbox_param(request: Request) -> BBox | None:
+    """`bbox=west,south,east,north` in CRS84; `bbox-crs` may only name CRS84."""
+    crs = request.query_params.get("bbox-crs")
+    if crs is not None and crs != CRS84:
+        raise bad_input(f"bbox-crs must be {CRS84}", "bbox-crs")
+    raw = request.query_params.get("bbox")
+    if raw is None:
+        return None
+    parts = raw.split(",")
+    if len(parts) != 4:
+        raise bad_input(f"bbox must be four numbers west,south,east,north; got {raw!r}", "bbox")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise bad_input(f"bbox must be four numbers west,south,east,north; got {raw!r}",
+                        "bbox") from None
+    try:
+        return BBox(*numbers)
+    except GeoInputError as exc:
+        raise DomainError(ErrorCode(exc.code), exc.message,
+                          f"bbox.{exc.field}" if exc.field else "bbox") from None
+
+
+def etag_of(*parts: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part)
+        digest.update(b"\0")
+    return f'W/"{digest.hexdigest()[:32]}"'
+
+
+def _matches(request: Request, etag: str) -> bool:
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    given = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in given or etag.removeprefix("W/") in given
+
+
+def respond(request: Request, body: bytes, media: str, *, private: bool,
+            etag_parts: tuple[bytes, ...] | None = None) -> Response:
+    """The body with the cache headers its audience allows: a public body gets an ETag
+    (over `etag_parts`, which leave out what changes on every request) and a 304 for a
+    matching If-None-Match; a private one is never stored."""
+    if private:
+        return Response(body, media_type=media, headers=dict(PRIVATE))
+    etag = etag_of(*(etag_parts or (body,)))
+    headers: Mapping[str, str] = {**PUBLIC_CACHE, "ETag": etag}
+    if _matches(request, etag):
+        return Response(status_code=304, headers=dict(headers))
+    return Response(body, media_type=media, headers=dict(headers))

@@ -1,0 +1,195 @@
+"""Vector tiles of the map layers: `/tiles/{layer}/{z}/{x}/{y}.mvt`, TileJSON beside them.
+
+Every layer of the catalogue (`db/queries/layers.py`) is served. Tickets 工单 below zoom 14 are
+counts per grid cell 网格 for everyone; from 14 on they are points under the catalogue's rule
+(exact where the caller's scope covers them, generalised elsewhere). A tile below a layer's
+`min_zoom`, or with nothing in it, is a 200 with an empty body (a valid, empty MVT). `crs=GCJ02`
+or `BD09` cuts the tiles on that basemap's grid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from db.models import TICKET_STATUSES
+from db.queries import tiles as queries
+from db.queries.layers import Layer
+from db.queries.tiles import DETAIL_ZOOM, MAX_ZOOM, TicketFilters, TileKey, TileSource
+from geo.types import Crs
+from resolvers.actor import Actor
+from resolvers.errors import DomainError, ErrorCode, bad_input
+from resolvers.layers import exact_scope, layer_of
+from web.identity import actor_of
+from web.tilejson import index_document, tilejson_document
+
+MVT = "application/vnd.mapbox-vector-tile"
+PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
+CALLER_CACHE = {"Cache-Control": "private, max-age=60", "Vary": "Authorization"}
+SHANGHAI = timezone(timedelta(hours=8))
+_INDEX = re.compile(r"[0-9]{1,8}")
+
+
+def error_response(exc: DomainError) -> Response:
+    status = 404 if exc.code is ErrorCode.NOT_FOUND else 400
+    body = {"errors": [{"message": exc.message, "extensions": exc.extensions}]}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
+                    headers={"Cache-Control": "no-store"})
+
+
+def parse_layer(name: str) -> Layer:
+    return layer_of(name, field="layer")
+
+
+def parse_crs(request: Request) -> Crs:
+    raw = request.query_params.get("crs", "WGS84")
+    try:
+        return Crs(raw.upper())
+    except ValueError:
+        raise bad_input(f"crs must be WGS84, GCJ02 or BD09, got {raw!r}", "crs") from None
+
+
+def _index(name: str, raw: str, high: int) -> int:
+    if not _INDEX.fullmatch(raw) or not 0 <= int(raw) <= high:
+        raise bad_input(f"{name} must be an integer in 0..{high}, got {raw!r}", name)
+    return int(raw)
+
+
+def parse_key(request: Request) -> TileKey:
+    p = request.path_params
+    z = _index("z", p["z"], MAX_ZOOM)
+    return TileKey(z, _index("x", p["x"], 2**z - 1), _index("y", p["y"], 2**z - 1),
+                   parse_crs(request))
+
+
+def _moment(name: str, raw: str, *, end: bool) -> datetime:
+    """A date (a whole Asia/Shanghai day; `to` includes it) or an ISO 8601 date-time."""
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            return datetime.combine(day + timedelta(days=int(end)), time(), SHANGHAI)
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise bad_input(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 date-time, "
+                        f"got {raw!r}", name) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
+
+
+def parse_filters(request: Request, layer: Layer) -> TicketFilters:
+    q = request.query_params
+    given = [name for name in ("status", "from", "to") if name in q]
+    if not given:
+        return queries.NO_FILTERS
+    if not layer.is_tickets:
+        raise bad_input(f"{given[0]} filters tickets only, not {layer.name}", given[0])
+    statuses = None
+    if "status" in q:
+        statuses = tuple(s.strip().upper() for raw in q.getlist("status")
+                         for s in raw.split(",") if s.strip())
+        unknown = sorted(set(statuses) - set(TICKET_STATUSES))
+        if unknown or not statuses:
+            raise bad_input(f"status must list some of {', '.join(TICKET_STATUSES)}, got "
+                            f"{', '.join(unknown) or 'nothing'}", "status")
+    start = _moment("from", q["from"], end=False) if "from" in q else None
+    stop = _moment("to", q["to"], end=True) if "to" in q else None
+    if start and stop and start >= stop:
+        raise bad_input("from must come before to", "from")
+    return TicketFilters(statuses, start, stop)
+
+
+def source_for(layer: Layer, z: int, actor: Actor, filters: TicketFilters) -> TileSource:
+    if not layer.is_tickets:
+        return queries.layer_source(layer)
+    if z < DETAIL_ZOOM:
+        return queries.ticket_cell_counts(filters)
+    return queries.ticket_points(layer, exact_scope(actor), filters)
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+def cached(request: Request, body: bytes, media_type: str, headers: dict[str, str]) -> Response:
+    """The body with its ETag, or a 304 when the caller already holds it."""
+    etag = etag_of(body)
+    headers = {**headers, "ETag": etag}
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
+async def tile(request: Request) -> Response:
+    try:
+        layer = parse_layer(request.path_params["layer"])
+        key = parse_key(request)
+        filters = parse_filters(request, layer)
+    except DomainError as exc:
+        return error_response(exc)
+    body = b""
+    if key.z >= layer.min_zoom:
+        source = source_for(layer, key.z, actor_of(request), filters)
+        async with request.app.state.db.connection() as conn:
+            body = await queries.render(conn, source, key)
+    return cached(request, body, MVT, CALLER_CACHE if layer.is_tickets else PUBLIC_CACHE)
+
+
+async def _bounds(request: Request) -> tuple[float, float, float, float] | None:
+    async with request.app.state.db.connection() as conn:
+        return await queries.county_bounds(conn)
+
+
+def _passed_on(request: Request) -> str:
+    """The query parameters a tile URL needs (crs and ticket filters), in a fixed order."""
+    q = request.query_params
+    kept = [(k, v) for k in ("crs", "status", "from", "to") for v in q.getlist(k)]
+    return urlencode(kept)
+
+
+async def layer_tilejson(request: Request) -> Response:
+    try:
+        layer = parse_layer(request.path_params["layer"])
+        crs = parse_crs(request)
+        parse_filters(request, layer)
+    except DomainError as exc:
+        return error_response(exc)
+    doc = tilejson_document(layer, str(request.base_url), _passed_on(request),
+                            await _bounds(request), crs)
+    return cached(request, orjson.dumps(doc), "application/json", PUBLIC_CACHE)
+
+
+async def tiles_index(request: Request) -> Response:
+    try:
+        parse_crs(request)
+    except DomainError as exc:
+        return error_response(exc)
+    doc = index_document(str(request.base_url), _passed_on(request))
+    return cached(request, orjson.dumps(doc), "application/json", PUBLIC_CACHE)
+
+
+async def not_found(request: Request) -> Response:
+    return error_response(DomainError(
+        ErrorCode.NOT_FOUND, "tiles are at /tiles/{layer}/{z}/{x}/{y}.mvt and TileJSON at "
+        "/tiles/{layer}.json"))
+
+
+ROUTES: list[Any] = [
+    Route("/tiles.json", tiles_index),
+    Route("/tiles/{layer}.json", layer_tilejson),
+    Route("/tiles/{layer}/{z}/{x}/{y}.mvt", tile),
+    Route("/tiles/{rest:path}", not_found),
+]
