@@ -1,12 +1,16 @@
 """The authorisation matrix: every role against every query and mutation that touches tickets
 or people, as one table. Allowed means no FORBIDDEN (other expected errors may follow);
-denied means a top-level FORBIDDEN and nothing written. Subscriptions: tests/web/test_live.py.
+denied means a top-level FORBIDDEN and nothing written; then the map's ways out (tiles, OGC API
+items, GraphQL layers, the heat map), where the role decides exact or generalised. Subscriptions:
+tests/web/test_live.py.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import mapbox_vector_tile
 import psycopg
 import pytest
 
@@ -107,3 +111,69 @@ def test_matrix(gql: GraphQLClient, token: Minter, db: psycopg.Connection, subje
         after = db.execute("SELECT version, priority FROM tickets WHERE code = %s",
                            (t["code"],)).fetchone()
         assert after == before
+
+
+# The map's other ways out: which roles see the subject ticket exactly (its point and working
+# fields) in a tile, an OGC item and a GraphQL layer, and exact small counts in the heat map.
+# Everyone else gets the ticket generalised (or merged into its square) and no personal data.
+EXACT = {G, S, C, ST, K, U}
+WAYS_OUT: dict[str, set[str]] = {
+    "tile": EXACT, "ogcItem": EXACT, "layer": EXACT,
+    "heatmap": {G, S, C, ST, K, U},
+}
+LAYER = """query ($b: BBoxInput!) { layer(name: TICKETS, bbox: $b) }"""
+HTTP_CASES = [(way, role) for way in WAYS_OUT for role in ROLES]
+
+
+def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+def _exact_in(way: str, body: Any, t: dict[str, Any]) -> bool:
+    """Whether the answer shows the subject ticket exactly."""
+    if way == "tile":
+        layer = mapbox_vector_tile.decode(body).get("tickets", {"features": []})
+        return any(f["properties"].get("code") == t["code"] for f in layer["features"])
+    if way == "ogcItem":
+        return bool(body["properties"]["precise"]) and body["geometry"]["coordinates"] == \
+            pytest.approx([t["lon"], t["lat"]], abs=1e-7)
+    if way == "layer":
+        return any(f["properties"]["code"] == t["code"] and f["properties"]["precise"]
+                   for f in body["features"])
+    return bool(body["exact"])
+
+
+@pytest.mark.parametrize(("way", "role"), HTTP_CASES, ids=[f"{w}-{r}" for w, r in HTTP_CASES])
+def test_ways_out_of_the_map(gql: GraphQLClient, token: Minter, db: psycopg.Connection,
+                             subject: dict[str, Any], way: str, role: str) -> None:
+    t = subject
+    who = caller(gql, token, role, t)
+    headers = {"Authorization": f"Bearer {who.token}"} if who.token else {}
+    name, phone = db.execute("SELECT reporter_name, reporter_phone FROM tickets WHERE code = %s",
+                             (t["code"],)).fetchone()  # type: ignore[misc]
+    box = {"west": t["lon"] - 0.002, "south": t["lat"] - 0.002,
+           "east": t["lon"] + 0.002, "north": t["lat"] + 0.002}
+    if way == "tile":
+        x, y = _tile_of(t["lon"], t["lat"], 16)
+        response = gql.client.get(f"/tiles/tickets/16/{x}/{y}.mvt", headers=headers)
+        text, body = response.content.decode("latin-1"), response.content
+    elif way == "ogcItem":
+        response = gql.client.get(f"/ogc/collections/tickets/items/{t['code']}", headers=headers)
+        text, body = response.text, response.json()
+    elif way == "layer":
+        response = gql.client.post("/graphql", json={"query": LAYER, "variables": {"b": box}},
+                                   headers=headers)
+        text, body = response.text, response.json()["data"]["layer"]
+    else:
+        response = gql.client.post("/graphql", headers=headers, json={"query": """
+            query ($b: BBoxInput!) { heatmap(bbox: $b, from: "2023-01-01T00:00:00+08:00",
+              to: "2024-07-01T00:00:00+08:00") { exact cells { count } } }""",
+            "variables": {"b": box}})
+        text, body = response.text, response.json()["data"]["heatmap"]
+    assert response.status_code == 200, response.text
+    assert _exact_in(way, body, t) == (role in WAYS_OUT[way])
+    for secret in (name, phone):
+        assert not secret or secret not in text
