@@ -1,7 +1,7 @@
 """Vector tiles of the map layers: `/tiles/{layer}/{z}/{x}/{y}.mvt`, TileJSON beside them.
 
-Every layer of the catalogue (`db/queries/layers.py`) is served. Tickets 工单 below zoom 14 are
-counts per grid cell 网格 for everyone; from 14 on they are points under the catalogue's rule
+Every layer of the catalogue (`db/queries/layers.py`) is served. Tickets 工单 below zoom 15 are
+counts per grid cell 网格 for everyone; from 15 on they are points under the catalogue's rule
 (exact where the caller's scope covers them, generalised elsewhere). A tile below a layer's
 `min_zoom`, or with nothing in it, is a 200 with an empty body (a valid, empty MVT). `crs=GCJ02`
 or `BD09` cuts the tiles on that basemap's grid.
@@ -32,6 +32,7 @@ from web.identity import actor_of
 from web.tilejson import index_document, tilejson_document
 
 MVT = "application/vnd.mapbox-vector-tile"
+MIN_PUBLIC_COUNT = 3  # as the heat map: smaller counts are withheld from callers without scope
 PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
 CALLER_CACHE = {"Cache-Control": "private, max-age=60", "Vary": "Authorization"}
 SHANGHAI = timezone(timedelta(hours=8))
@@ -109,7 +110,8 @@ def source_for(layer: Layer, z: int, actor: Actor, filters: TicketFilters) -> Ti
     if not layer.is_tickets:
         return queries.layer_source(layer)
     if z < DETAIL_ZOOM:
-        return queries.ticket_cell_counts(filters)
+        return queries.ticket_cell_counts(
+            filters, min_count=MIN_PUBLIC_COUNT if exact_scope(actor) is None else 1)
     return queries.ticket_points(layer, exact_scope(actor), filters)
 
 

@@ -137,13 +137,15 @@ def cell_count_sql(db: psycopg.Connection, z: int, x: int, y: int, status: str |
 
 
 @pytest.mark.parametrize("status", [None, "RESOLVED"])
-def test_tickets_below_z14_are_counts_per_cell_summing_to_sql(client: TestClient,
+def test_tickets_below_z15_are_counts_per_cell_summing_to_sql(client: TestClient,
                                                              db: psycopg.Connection,
+                                                             token: Minter,
                                                              status: str | None) -> None:
     z, total = 12, 0
+    county = token("COUNTY_OFFICE", sub="county-cells")
     query = f"?status={status}" if status else ""
     for x, y in county_tiles(z):
-        got = features(client, f"/tiles/tickets/{z}/{x}/{y}.mvt{query}", "tickets")
+        got = features(client, f"/tiles/tickets/{z}/{x}/{y}.mvt{query}", "tickets", county)
         for f in got:
             assert set(f["properties"]) == {"cell_code", "count"}
             assert f["geometry"]["type"] == "Point"
@@ -153,6 +155,21 @@ def test_tickets_below_z14_are_counts_per_cell_summing_to_sql(client: TestClient
     row = db.execute("SELECT count(*) FROM tickets WHERE %s::text IS NULL OR status = %s",
                      (status, status)).fetchone()
     assert row is not None and total == row[0] > 0
+
+
+def test_the_public_gets_no_cell_count_under_3(client: TestClient, token: Minter) -> None:
+    # One December day: most cells hold 0–2 tickets, which the public must not see.
+    query = "?from=2023-12-05&to=2023-12-05"
+    county = token("COUNTY_OFFICE", sub="county-day")
+    for x, y in county_tiles(13):
+        public = features(client, f"/tiles/tickets/13/{x}/{y}.mvt{query}", "tickets")
+        exact = features(client, f"/tiles/tickets/13/{x}/{y}.mvt{query}", "tickets", county)
+        assert all(f["properties"]["count"] >= 3 for f in public)
+        assert {f["properties"]["cell_code"] for f in public} == {
+            f["properties"]["cell_code"] for f in exact if f["properties"]["count"] >= 3}
+    assert any(f["properties"]["count"] < 3 for x, y in county_tiles(13)
+               for f in features(client, f"/tiles/tickets/13/{x}/{y}.mvt{query}", "tickets",
+                                 county))
 
 
 def detail_tile() -> tuple[int, int, int]:
