@@ -35,6 +35,7 @@ from web.live import Broadcaster, WebSocketContext, websocket_actor
 from web.ogc import routes as ogc_routes
 from web.scheduler import JobScheduler
 from web.settings import CHECKOUT, Settings
+from web.signin import routes as signin_routes
 from web.tiles import ROUTES as tile_routes
 from web.webhooks import WebhookWorker
 
@@ -139,6 +140,7 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/graphql", graphql),
         Mount("/ogc", routes=ogc_routes),
         *tile_routes,
+        *signin_routes(settings),
         Mount("/static", app=StaticFiles(directory=STATIC, check_dir=False), name="static"),
         Mount("/vendor/maplibre-gl", app=StaticFiles(directory=MAPLIBRE, check_dir=False),
               name="maplibre"),

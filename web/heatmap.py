@@ -8,6 +8,7 @@ on the caller, so the response may be cached only privately, and per Authorizati
 from __future__ import annotations
 
 import math
+import time
 from datetime import datetime
 from typing import Any
 
@@ -108,6 +109,29 @@ async def heatmap_geojson(request: Request) -> Response:
     return Response(orjson.dumps(collection), media_type=MEDIA_TYPE, headers=HEADERS)
 
 
+# A map view asks for several tiles of the same county-wide heat map at once: compute it once
+# per parameters and kind of caller (exact or withheld), and keep it for the tiles' max-age.
+_CACHE_S = 60.0
+_CACHE_ENTRIES = 64
+
+
+async def _county_heatmap(request: Request, args: resolver.HeatmapArgs) -> resolver.Heatmap:
+    actor = actor_of(request)
+    cache: dict[Any, tuple[float, resolver.Heatmap]] = request.app.state.__dict__.setdefault(
+        "_state", {}).setdefault("heatmap_tiles", {})
+    key = (args, actor.role not in resolver.WITHHELD_FOR)
+    now = time.monotonic()
+    hit = cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    h = await resolver.heatmap(request.app.state.db, actor, args)
+    if len(cache) >= _CACHE_ENTRIES:
+        for stale in [k for k, (until, _) in cache.items() if until <= now] or list(cache)[:1]:
+            del cache[stale]
+    cache[key] = (now + _CACHE_S, h)
+    return h
+
+
 async def heatmap_tile(request: Request) -> Response:
     """`/tiles/heatmap/{z}/{x}/{y}.mvt`: the heat map's cells as a vector tile.
 
@@ -122,8 +146,8 @@ async def heatmap_tile(request: Request) -> Response:
             bounds = await tile_queries.county_bounds(conn)
         if bounds is None:
             return tiles.cached(request, b"", tiles.MVT, HEADERS)
-        h = await resolver.heatmap(db, actor_of(request),
-                                   _args(request, BBox(*bounds), crs=Crs.WGS84))
+        args = _args(request, BBox(*bounds), crs=Crs.WGS84)
+        h = await _county_heatmap(request, args)
     except DomainError as exc:
         return tiles.error_response(exc)
     cells = tile_queries.CellValues(

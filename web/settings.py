@@ -12,6 +12,8 @@ from db.urls import server_url
 from web.auth import development_secret
 
 CHECKOUT = Path(__file__).resolve().parent.parent
+BASEMAP_DATUMS = ("WGS84", "GCJ02", "BD09")
+OIDC_NAMES = ("AUTHORIZE_URL", "TOKEN_URL", "CLIENT_ID")
 
 
 class ConfigError(RuntimeError):
@@ -49,6 +51,16 @@ class Settings:
     rate_limit_burst: int = 100
     max_body_bytes: int = 1024 * 1024
     statement_timeout_ms: int = 5_000
+    # The map page's basemap: an XYZ raster tile URL template and the datum its tiles are in
+    # (WGS84, GCJ02 for AMap/Tencent, BD09 for Baidu). Empty: a plain background, offline.
+    basemap_url: str = ""
+    basemap_crs: str = "WGS84"
+    basemap_attribution: str = ""
+    # The county identity provider for the map page's sign-in (authorization code + PKCE).
+    oidc_authorize_url: str = ""
+    oidc_token_url: str = ""
+    oidc_client_id: str = ""
+    oidc_scope: str = "openid"
 
     @property
     def production(self) -> bool:
@@ -76,6 +88,15 @@ class Settings:
                               "with a made-up secret in production")
         if not secret and not jwks_url:
             secret = development_secret(data_dir)
+        basemap_crs = environ.get("REDGRID_BASEMAP_CRS", "WGS84").strip().upper()
+        if basemap_crs not in BASEMAP_DATUMS:
+            raise ConfigError(f"REDGRID_BASEMAP_CRS must be one of {', '.join(BASEMAP_DATUMS)}, "
+                              f"got {basemap_crs!r}")
+        oidc = {name: environ.get(f"REDGRID_OIDC_{name}", "").strip() for name in OIDC_NAMES}
+        if any(oidc.values()) and not all(oidc.values()):
+            missing = ", ".join(f"REDGRID_OIDC_{n}" for n, v in oidc.items() if not v)
+            raise ConfigError(f"the map page's sign-in needs all of the REDGRID_OIDC_* URLs and "
+                              f"the client id; missing: {missing}")
         return cls(
             database_url=url,
             embedded=embedded,
@@ -99,6 +120,13 @@ class Settings:
             rate_limit_burst=int(environ.get("REDGRID_RATE_BURST", "100")),
             max_body_bytes=int(environ.get("REDGRID_MAX_BODY_BYTES", str(1024 * 1024))),
             statement_timeout_ms=int(environ.get("REDGRID_STATEMENT_TIMEOUT_MS", "5000")),
+            basemap_url=environ.get("REDGRID_BASEMAP_URL", "").strip(),
+            basemap_crs=basemap_crs,
+            basemap_attribution=environ.get("REDGRID_BASEMAP_ATTRIBUTION", "").strip(),
+            oidc_authorize_url=oidc["AUTHORIZE_URL"],
+            oidc_token_url=oidc["TOKEN_URL"],
+            oidc_client_id=oidc["CLIENT_ID"],
+            oidc_scope=environ.get("REDGRID_OIDC_SCOPE", "openid").strip() or "openid",
         )
 
     def with_database(self, name: str) -> Settings:

@@ -107,3 +107,12 @@ async def nearest_facilities(conn: AsyncConnection[Any], lon: float, lat: float,
     cur = await conn.execute(_NEAREST_FACILITIES,
                              {"lon": lon, "lat": lat, "kind": kind, "limit": limit})
     return await cur.fetchall()
+
+
+async def known_codes(conn: AsyncConnection[Any], codes: Sequence[str]) -> set[str]:
+    """Which of `codes` name a street, community, grid cell, compound or unit."""
+    sql = ("SELECT code FROM (SELECT code FROM streets UNION ALL SELECT code FROM communities "
+           "UNION ALL SELECT code FROM grid_cells UNION ALL SELECT code FROM compounds "
+           "UNION ALL SELECT code FROM units) c WHERE code = ANY(%(codes)s)")
+    rows = await (await conn.execute(sql, {"codes": list(codes)})).fetchall()
+    return {row.code for row in rows}

@@ -1,183 +1,217 @@
-'use strict';
+// The map page: vector tile layers, the heat map, feature details, nearby tickets, sign-in.
 
-const MAP_QUERY = `{
-  communities { code name households population geometry zone { name } street { name } }
-  compounds { code name households population geometry community { name } }
-  gridCells { code households geometry community { name } }
-  facilities { code name kind geometry community { name } }
-}`;
+import { getJson, graphql } from './api.js';
+import * as details from './details.js';
+import * as heat from './heat.js';
+import {
+  CLICKABLE, addLayers, applyVisibility, currentCrs, isShown, reloadTickets, setCrs,
+  setTicketWindow,
+} from './layers.js';
+import * as auth from './session.js';
+import {
+  $, DATUM_LABELS, FACILITY_KINDS, ROLE_LABELS, STATUS_COLOURS, STATUS_LABELS, escapeHtml,
+  notify,
+} from './util.js';
 
-const FACILITY_KINDS = {
-  STATION: { label: '驿站', color: '#c0392b' },
-  CLINIC: { label: '诊疗点', color: '#1f78b4' },
-  CANTEEN: { label: '幸福食堂', color: '#e67e22' },
-  SERVICE_ROOM: { label: '社服用房', color: '#7b3fa0' },
+const COUNTS_QUERY = '{ communities { code } compounds { code } gridCells { code } facilities { code } }';
+// Compounds and grid cells are tiled from zoom 12: a phone never starts above the county.
+const MIN_START_ZOOM = 12;
+const SUGGESTED_SCOPES = {
+  GRID_WORKER: '371329001001001', SUPERVISOR: '371329001001C01', COMMUNITY_STAFF: '371329001001',
+  STREET_OFFICER: '371329001', UNIT: 'PC01',
 };
 
-// Switcher checkbox name -> the map layers it shows or hides.
-const LAYER_GROUPS = {
-  communities: ['communities-fill', 'communities-line'],
-  gridCells: ['grid-cells-hit', 'grid-cells-line'],
-  compounds: ['compounds-fill'],
-  facilities: ['facilities-circle'],
-};
+const status = $('status');
+const switcher = $('layers');
+const phone = window.matchMedia('(max-width: 600px)');
+const countyBounds = new Map();
 
-// Clickable layers; queryRenderedFeatures returns the topmost first.
-const CLICKABLE = ['facilities-circle', 'compounds-fill', 'grid-cells-hit', 'communities-fill'];
-
-const status = document.getElementById('status');
-const switcher = document.getElementById('layers');
-
-const map = new maplibregl.Map({
-  container: 'map',
-  style: {
-    version: 8,
-    sources: {},
-    layers: [{ id: 'bg', type: 'background', paint: { 'background-color': '#f4f1ea' } }],
-  },
-  center: [118.657, 34.918],
-  zoom: 12,
-  // Keeps the frame readable (toDataURL) after drawing, for the browser test.
-  canvasContextAttributes: { preserveDrawingBuffer: true },
-});
-window.redgridMap = map;
-map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-right');
-map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
-
-async function fetchMapData() {
-  const response = await fetch('/graphql', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ query: MAP_QUERY }),
-  });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  const body = await response.json();
-  if (body.errors?.length) throw new Error(body.errors[0].message);
-  return body.data;
+function bounds(crs) {
+  if (!countyBounds.has(crs)) {
+    const query = crs === 'WGS84' ? '' : `?crs=${crs}`;
+    countyBounds.set(crs, getJson(`/tiles/communities.json${query}`).then((doc) => doc.bounds));
+  }
+  return countyBounds.get(crs);
 }
 
-// Flattens nested GraphQL objects ({community: {name}} -> communityName): feature
-// properties must be scalars.
-function toCollection(rows) {
-  const features = rows.map(({ geometry, ...fields }) => {
-    const properties = {};
-    for (const [key, value] of Object.entries(fields)) {
-      if (value && typeof value === 'object') {
-        properties[`${key}Name`] = value.name;
-      } else if (value !== null) {
-        properties[key] = value;
+function createMap(config, [west, south, east, north]) {
+  const map = new maplibregl.Map({
+    container: 'map',
+    style: {
+      version: 8,
+      sources: {},
+      layers: [{ id: 'bg', type: 'background', paint: { 'background-color': '#f4f1ea' } }],
+    },
+    // Fitted before any tile is asked for, so none is fetched for a view at once left.
+    bounds: [[west, south], [east, north]],
+    // On a wide screen the panel covers the left: keep the county beside it.
+    fitBoundsOptions: { padding: phone.matches ? 20 : { top: 20, bottom: 20, right: 20, left: 300 } },
+    // The token goes with every tile request: ticket tiles depend on who asks.
+    transformRequest: (url) => {
+      const token = auth.token();
+      if (token && url.startsWith(`${window.location.origin}/tiles/`)) {
+        return { url, headers: { Authorization: `Bearer ${token}` } };
       }
+      return { url };
+    },
+    attributionControl: config.basemap?.attribution ? {} : false,
+    // Keeps the frame readable (toDataURL) after drawing, for the browser test.
+    canvasContextAttributes: { preserveDrawingBuffer: true },
+  });
+  if (map.getZoom() < MIN_START_ZOOM) map.setZoom(MIN_START_ZOOM);
+  window.redgridMap = map;
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-right');
+  map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
+  map.on('error', (event) => {
+    if (event.error?.status === 401) auth.expire();
+    else status.dataset.tileError = event.error?.message ?? 'error';
+  });
+  return map;
+}
+
+function setPanel(open) {
+  $('panel').hidden = !open;
+  $('panel-toggle').setAttribute('aria-expanded', String(open));
+}
+
+function setupPanel() {
+  setPanel(!phone.matches);
+  $('panel-toggle').addEventListener('click', () => setPanel($('panel').hidden));
+  document.addEventListener('redgrid:panel', (e) => setPanel(e.detail.open));
+  $('legend').innerHTML = Object.values(FACILITY_KINDS)
+    .map(({ label, color }) => `<li><span class="dot" style="background:${color}"></span>${label}</li>`)
+    .join('');
+  $('ticket-legend').innerHTML = Object.entries(STATUS_LABELS)
+    .map(([s, label]) => `<li><span class="dot" style="background:${STATUS_COLOURS[s]}"></span>${label}</li>`)
+    .join('');
+}
+
+function setupAccount(config, map) {
+  const mode = config.signIn.mode;
+  const dialog = $('signin-dialog');
+  const role = $('signin-role');
+  $('signin-button').hidden = mode === 'none';
+  if (mode === 'dev') {
+    role.innerHTML = config.signIn.roles
+      .map((r) => `<option value="${r}">${ROLE_LABELS[r] ?? r}（${r}）</option>`).join('');
+    role.value = 'COUNTY_OFFICE';
+    role.addEventListener('change', () => { $('signin-scopes').value = SUGGESTED_SCOPES[role.value] ?? ''; });
+  }
+  const signIn = () => {
+    if (mode === 'oidc') auth.startOidc(config.signIn);
+    else if (mode === 'dev') {
+      $('signin-error').textContent = '';
+      dialog.showModal();
     }
-    return { type: 'Feature', id: fields.code, geometry, properties };
-  });
-  return { type: 'FeatureCollection', features };
-}
-
-function boundsOf(rows) {
-  const bounds = new maplibregl.LngLatBounds();
-  const extend = (coords) => {
-    if (typeof coords[0] === 'number') bounds.extend(coords);
-    else coords.forEach(extend);
   };
-  rows.forEach((row) => extend(row.geometry.coordinates));
-  return bounds;
-}
-
-function addLayers(data) {
-  // promoteId keeps the string codes as feature ids (GeoJSON ids must otherwise be numbers).
-  for (const name of Object.keys(LAYER_GROUPS)) {
-    map.addSource(name, { type: 'geojson', data: toCollection(data[name]), promoteId: 'code' });
-  }
-  const kindColor = ['match', ['get', 'kind']];
-  for (const [kind, { color }] of Object.entries(FACILITY_KINDS)) kindColor.push(kind, color);
-  kindColor.push('#555555');
-
-  map.addLayer({ id: 'communities-fill', type: 'fill', source: 'communities',
-    paint: { 'fill-color': '#f2c7b8', 'fill-opacity': 0.35 } });
-  // Invisible, but makes the inside of a grid cell clickable.
-  map.addLayer({ id: 'grid-cells-hit', type: 'fill', source: 'gridCells',
-    paint: { 'fill-color': '#000000', 'fill-opacity': 0 } });
-  map.addLayer({ id: 'grid-cells-line', type: 'line', source: 'gridCells',
-    paint: { 'line-color': '#8a8f98', 'line-width': 0.7, 'line-dasharray': [3, 2] } });
-  map.addLayer({ id: 'compounds-fill', type: 'fill', source: 'compounds',
-    paint: { 'fill-color': '#d9a55b', 'fill-opacity': 0.6, 'fill-outline-color': '#9c6b24' } });
-  map.addLayer({ id: 'communities-line', type: 'line', source: 'communities',
-    paint: { 'line-color': '#b3261e', 'line-width': 1.6 } });
-  map.addLayer({ id: 'facilities-circle', type: 'circle', source: 'facilities',
-    paint: {
-      'circle-color': kindColor,
-      'circle-radius': ['interpolate', ['linear'], ['zoom'], 11, 3, 16, 8],
-      'circle-stroke-color': '#ffffff',
-      'circle-stroke-width': 1,
-    } });
-
-  for (const box of switcher.elements) applyVisibility(box);
-}
-
-function applyVisibility(box) {
-  for (const id of LAYER_GROUPS[box.name]) {
-    if (map.getLayer(id)) map.setLayoutProperty(id, 'visibility', box.checked ? 'visible' : 'none');
-  }
-}
-
-const escapeHtml = (text) => String(text).replace(/[&<>"']/g,
-  (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
-
-const number = (n) => n.toLocaleString('zh-CN');
-
-// Each renderer returns [title, [[label, value], ...]] for one clicked feature.
-const CARDS = {
-  'facilities-circle': (p) => [p.name, [
-    ['类型', FACILITY_KINDS[p.kind]?.label ?? p.kind], ['编码', p.code], ['社区', p.communityName]]],
-  'compounds-fill': (p) => [p.name, [
-    ['编码', p.code], ['户数', number(p.households)], ['人口', number(p.population)],
-    ['社区', p.communityName]]],
-  'grid-cells-hit': (p) => ['网格', [
-    ['编码', p.code], ['户数', number(p.households)], ['社区', p.communityName]]],
-  'communities-fill': (p) => [p.name, [
-    ['编码', p.code], ['户数', number(p.households)], ['人口', number(p.population)],
-    ['片区', p.zoneName], ['街道', p.streetName]]],
-};
-
-function popupHtml(feature) {
-  const [title, rows] = CARDS[feature.layer.id](feature.properties);
-  const cells = rows.filter(([, value]) => value != null)
-    .map(([label, value]) => `<dt>${label}</dt><dd>${escapeHtml(value)}</dd>`).join('');
-  return `<h2>${escapeHtml(title)}</h2><dl>${cells}</dl>`;
-}
-
-map.on('click', (event) => {
-  const layers = CLICKABLE.filter((id) => map.getLayer(id));
-  const [top] = map.queryRenderedFeatures(event.point, { layers });
-  if (!top) return;
-  new maplibregl.Popup({ className: 'redgrid-popup', maxWidth: '260px' })
-    .setLngLat(event.lngLat)
-    .setHTML(popupHtml(top))
-    .addTo(map);
-});
-map.on('mouseenter', CLICKABLE, () => { map.getCanvas().style.cursor = 'pointer'; });
-map.on('mouseleave', CLICKABLE, () => { map.getCanvas().style.cursor = ''; });
-
-switcher.addEventListener('change', (event) => applyVisibility(event.target));
-
-document.getElementById('legend').innerHTML = Object.values(FACILITY_KINDS)
-  .map(({ label, color }) => `<li><span class="dot" style="background:${color}"></span>${label}</li>`)
-  .join('');
-
-// Phones start with the panel folded so the map gets the screen.
-if (window.matchMedia('(max-width: 600px)').matches) {
-  document.getElementById('panel').open = false;
-}
-
-Promise.all([fetchMapData(), map.once('load')])
-  .then(([data]) => {
-    addLayers(data);
-    map.fitBounds(boundsOf(data.communities), { padding: 20, duration: 0 });
-    status.textContent = `${data.communities.length} 个社区 · ${data.compounds.length} 个小区 · `
-      + `${data.gridCells.length} 个网格 · ${data.facilities.length} 处设施`;
-    map.once('idle', () => { window.redgridReady = true; });
-  })
-  .catch((error) => {
-    status.textContent = `地图数据加载失败：${error.message}`;
-    status.classList.add('error');
+  $('signin-button').addEventListener('click', signIn);
+  document.addEventListener('redgrid:signin', signIn);
+  $('signin-cancel').addEventListener('click', () => dialog.close());
+  $('signout-button').addEventListener('click', () => {
+    auth.signOut();
+    notify('已退出登录');
   });
+  $('dev-signin').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const scopes = $('signin-scopes').value.split(/[\s,，;；]+/).filter(Boolean);
+    try {
+      await auth.devSignIn({ role: role.value, scopes, sub: $('signin-sub').value.trim() });
+      dialog.close();
+    } catch (error) {
+      $('signin-error').textContent = `登录失败：${error.message}`;
+    }
+  });
+  const show = (s) => {
+    $('who').textContent = s ? `${ROLE_LABELS[s.role] ?? s.role} · ${s.sub}` : '';
+    $('who').title = s ? `管辖：${s.scopes.join('、') || '全县'}` : '';
+    $('signin-button').hidden = Boolean(s) || mode === 'none';
+    $('signout-button').hidden = !s;
+    document.body.dataset.signedIn = s ? s.role : '';
+  };
+  show(auth.session());
+  auth.onChange((s) => {
+    show(s);
+    details.closePopup();
+    details.clearNearby(map);
+    reloadTickets(map);
+    if (isShown(map, 'heat')) refreshHeat(map);
+  });
+}
+
+async function refreshHeat(map) {
+  const p = heat.period();
+  setTicketWindow(map, { from: p.fromDay, to: p.toDay });
+  if (!isShown(map, 'heat')) return;
+  try {
+    await heat.refresh(map, { bbox: await bounds('WGS84'), crs: currentCrs() });
+  } catch (error) {
+    $('heat-legend').innerHTML = `<p class="error">${escapeHtml(error.message)}</p>`;
+  }
+}
+
+function setupDatum(config, map) {
+  const select = $('datum');
+  const basemapCrs = config.basemap?.crs;
+  select.innerHTML = Object.entries(DATUM_LABELS)
+    .map(([crs, label]) => `<option value="${crs}">${label}</option>`).join('');
+  select.value = basemapCrs ?? 'WGS84';
+  const note = () => {
+    $('datum-note').textContent = !basemapCrs ? '未配置底图：所选坐标系用于对齐外部底图。'
+      : select.value === basemapCrs ? `与底图（${basemapCrs}）一致。`
+        : `注意：底图为 ${basemapCrs}，图层将与底图错位。`;
+  };
+  note();
+  select.addEventListener('change', async () => {
+    const [before, after] = await Promise.all([bounds(currentCrs()), bounds(select.value)]);
+    // The datum shift is nearly constant across a county: move the view by it.
+    const centre = map.getCenter();
+    setCrs(map, select.value);
+    details.closePopup();
+    details.clearNearby(map);
+    map.jumpTo({ center: [centre.lng + (after[0] - before[0]), centre.lat + (after[1] - before[1])] });
+    note();
+    if (isShown(map, 'heat')) refreshHeat(map);
+  });
+  // Before the sources exist: they start on the chosen datum.
+  setCrs(map, select.value);
+}
+
+async function showCounts() {
+  const data = await graphql(COUNTS_QUERY);
+  status.textContent = `${data.communities.length} 个社区 · ${data.compounds.length} 个小区 · `
+    + `${data.gridCells.length} 个网格 · ${data.facilities.length} 处设施`;
+}
+
+async function main() {
+  setupPanel();
+  const config = await getJson('/map-config.json');
+  await auth.completeOidc(config.signIn.mode === 'oidc' ? config.signIn : null);
+  auth.restore();
+  const datum = config.basemap?.crs ?? 'WGS84';
+  const map = createMap(config, await bounds(datum));
+  heat.setup(config);
+  details.setup(map, config);
+  setupDatum(config, map);
+  const p = heat.period();
+  setTicketWindow(map, { from: p.fromDay, to: p.toDay });
+  await map.once('load');
+  addLayers(map, config.basemap);
+  setupAccount(config, map);
+  for (const box of switcher.elements) applyVisibility(map, box);
+  switcher.addEventListener('change', (event) => {
+    applyVisibility(map, event.target);
+    if (event.target.name === 'heat' && event.target.checked) refreshHeat(map);
+    if (event.target.name === 'tickets') $('ticket-legend').hidden = !event.target.checked;
+  });
+  heat.onChange(() => refreshHeat(map));
+  map.on('click', (event) => details.openDetails(map, event, CLICKABLE));
+  map.on('mouseenter', CLICKABLE, () => { map.getCanvas().style.cursor = 'pointer'; });
+  map.on('mouseleave', CLICKABLE, () => { map.getCanvas().style.cursor = ''; });
+  await showCounts();
+  map.once('idle', () => { window.redgridReady = true; });
+}
+
+main().catch((error) => {
+  status.textContent = `地图数据加载失败：${error.message}`;
+  status.classList.add('error');
+});

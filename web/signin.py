@@ -1,0 +1,183 @@
+"""What the map page needs to start and to sign a user in.
+
+`GET /map-config.json`: the sign-in mode (development tokens, the county identity provider by
+authorization code + PKCE, or none), the basemap and its datum, the demo months and the demand
+catalogue's categories and items. `POST /auth/dev-token` mints a development token for a role
+and scope codes; it exists only outside production (a 404 there), where tokens come from the
+identity provider.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from db.catalogue import load_catalogue
+from db.queries.places import known_codes
+from resolvers.actor import Role
+from web.auth import mint
+from web.identity import PRIVATE
+from web.settings import Settings
+
+DEV_TOKEN_TTL_S = 12 * 3600
+MAX_SCOPES = 20
+# The months the demo data covers; the heat map's time slider steps through them.
+FIRST_MONTH = date(2023, 1, 1)
+LAST_MONTH = date(2024, 6, 1)
+# Roles whose ticket scope is built from their codes: a token without one sees nothing.
+SCOPED = frozenset({Role.GRID_WORKER, Role.SUPERVISOR, Role.COMMUNITY_STAFF,
+                    Role.STREET_OFFICER, Role.UNIT})
+_SUBJECT = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+
+
+
+class SignInError(Exception):
+    """A dev-token request that cannot be granted: a stable code, the field, a message."""
+
+    def __init__(self, message: str, field: str, code: str = "BAD_USER_INPUT") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.code = code
+
+
+def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+def _error(exc: SignInError, status: int = 400) -> Response:
+    return _json({"code": exc.code, "message": exc.message, "field": exc.field}, status, PRIVATE)
+
+
+def months() -> list[str]:
+    out, month = [], FIRST_MONTH
+    while month <= LAST_MONTH:
+        out.append(month.strftime("%Y-%m"))
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return out
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> dict[str, Any]:
+    items = load_catalogue()
+    categories = {i.category_code: i.category_zh for i in items}
+    return {
+        "categories": [{"code": c, "name": n} for c, n in sorted(categories.items())],
+        "items": {i.code: {"name": i.name_zh, "category": i.category_code} for i in items},
+    }
+
+
+def dev_sign_in(settings: Settings) -> bool:
+    """Development tokens are offered outside production, where this service signs them (with
+    the provider's keys configured, a locally signed token would be refused anyway)."""
+    return not settings.production and bool(settings.jwt_secret) and not settings.jwks_url
+
+
+def sign_in_mode(settings: Settings) -> str:
+    if dev_sign_in(settings):
+        return "dev"
+    return "oidc" if settings.oidc_authorize_url else "none"
+
+
+def map_config(settings: Settings) -> dict[str, Any]:
+    """The page's configuration; nothing secret (it goes to every browser)."""
+    mode = sign_in_mode(settings)
+    sign_in: dict[str, Any] = {"mode": mode}
+    if mode == "oidc":
+        sign_in |= {"authorizeUrl": settings.oidc_authorize_url,
+                    "tokenUrl": settings.oidc_token_url,
+                    "clientId": settings.oidc_client_id, "scope": settings.oidc_scope}
+    if mode == "dev":
+        sign_in["roles"] = [r.value for r in Role if r not in (Role.SYSTEM, Role.PUBLIC)]
+    basemap = None
+    if settings.basemap_url:
+        basemap = {"url": settings.basemap_url, "crs": settings.basemap_crs,
+                   "attribution": settings.basemap_attribution}
+    return {"signIn": sign_in, "basemap": basemap, "months": months(), **catalogue()}
+
+
+def _role(raw: object) -> Role:
+    if not isinstance(raw, str):
+        raise SignInError("role is required: one of the role names", "role")
+    try:
+        role = Role(raw.strip().upper())
+    except ValueError:
+        role = Role.SYSTEM
+    if role in (Role.SYSTEM, Role.PUBLIC):
+        allowed = ", ".join(r.value for r in Role if r not in (Role.SYSTEM, Role.PUBLIC))
+        raise SignInError(f"unknown role {raw!r}; one of {allowed}", "role", "UNKNOWN_ROLE")
+    return role
+
+
+def _scopes(raw: object, role: Role) -> list[str]:
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
+        raise SignInError("scopes must be a list of codes", "scopes")
+    scopes = sorted({s.strip() for s in raw if s.strip()})
+    if len(scopes) > MAX_SCOPES:
+        raise SignInError(f"at most {MAX_SCOPES} scope codes", "scopes")
+    if role in SCOPED and not scopes:
+        raise SignInError(f"a {role.value} answers for some places or units: give their codes",
+                          "scopes", "SCOPE_REQUIRED")
+    return scopes
+
+
+def _subject(raw: object, role: Role) -> str:
+    if raw is None or raw == "":
+        return f"dev-{role.value.lower()}"
+    if not isinstance(raw, str) or not _SUBJECT.fullmatch(raw):
+        raise SignInError("sub must be 1-64 letters, digits or . _ @ -", "sub")
+    return raw
+
+
+async def _check_codes(request: Request, scopes: list[str]) -> None:
+    if not scopes:
+        return
+    async with request.app.state.db.connection() as conn:
+        known = await known_codes(conn, scopes)
+    unknown = sorted(set(scopes) - known)
+    if unknown:
+        raise SignInError(f"unknown scope codes: {', '.join(unknown)} (street, community, grid "
+                          "cell, compound or unit codes)", "scopes", "UNKNOWN_SCOPE")
+
+
+def routes(settings: Settings) -> list[Route]:
+    """The sign-in routes for these settings: no dev-token route in production."""
+
+    async def config(request: Request) -> Response:
+        return _json(map_config(settings), headers={"Cache-Control": "no-cache"})
+
+    async def dev_token(request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return _error(SignInError("the body must be JSON {role, scopes, sub?}", "body"))
+        try:
+            if not isinstance(body, dict):
+                raise SignInError("the body must be a JSON object {role, scopes, sub?}", "body")
+            role = _role(body.get("role"))
+            scopes = _scopes(body.get("scopes"), role)
+            subject = _subject(body.get("sub"), role)
+            await _check_codes(request, scopes)
+        except SignInError as exc:
+            return _error(exc)
+        expires_at = datetime.fromtimestamp(int(time.time()) + DEV_TOKEN_TTL_S, UTC)
+        token = mint(settings.jwt_secret, subject=subject, role=role, scopes=scopes,
+                     ttl_s=DEV_TOKEN_TTL_S)
+        return _json({"token": token, "expiresAt": expires_at.isoformat(), "role": role.value,
+                      "scopes": scopes, "sub": subject}, headers=PRIVATE)
+
+    out = [Route("/map-config.json", config)]
+    if dev_sign_in(settings):
+        out.append(Route("/auth/dev-token", dev_token, methods=["POST"]))
+    return out

@@ -1,0 +1,40 @@
+// Calls to the RedGrid server with the signed-in user's token. A 401 means the token ran out
+// or was revoked: the user is signed out with a message and the call is made again as public.
+
+import { authHeaders, expire, token } from './session.js';
+
+export class ApiError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.code = code;
+  }
+}
+
+async function send(request) {
+  const response = await request();
+  if (response.status !== 401 || !token()) return response;
+  expire();
+  return request();
+}
+
+export async function graphql(query, variables = {}) {
+  const response = await send(() => fetch('/graphql', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...authHeaders() },
+    body: JSON.stringify({ query, variables }),
+  }));
+  const body = await response.json();
+  if (body.errors?.length) {
+    const [first] = body.errors;
+    throw new ApiError(first.message, first.extensions?.code);
+  }
+  if (!response.ok) throw new ApiError(`HTTP ${response.status}`, 'HTTP');
+  return body.data;
+}
+
+export async function getJson(url, { signed = false } = {}) {
+  const response = await send(() => fetch(url, { headers: signed ? authHeaders() : {} }));
+  const body = await response.json();
+  if (!response.ok) throw new ApiError(body.message ?? `HTTP ${response.status}`, body.code);
+  return body;
+}

@@ -1,0 +1,145 @@
+// The vector tile sources and map layers, the layer switcher and the datum of the tiles.
+
+import { FACILITY_KINDS, STATUS_COLOURS } from './util.js';
+
+// Vector tile layers of the server (/tiles/{layer}/{z}/{x}/{y}.mvt) and their first zoom.
+const TILE_SOURCES = {
+  streets: 0, zones: 0, communities: 0, compounds: 12, grid_cells: 12, facilities: 0, tickets: 0,
+};
+const TILE_MAXZOOM = 16;
+
+// Switcher checkbox name -> the map layers it shows or hides.
+export const LAYER_GROUPS = {
+  streets: ['streets-line'],
+  zones: ['zones-fill', 'zones-line'],
+  communities: ['communities-fill', 'communities-line'],
+  gridCells: ['grid-cells-hit', 'grid-cells-line'],
+  compounds: ['compounds-fill'],
+  facilities: ['facilities-circle'],
+  tickets: ['tickets-cells', 'tickets-points'],
+  heat: ['heat-fill', 'heat-line'],
+};
+
+// Clickable layers, topmost first.
+export const CLICKABLE = ['facilities-circle', 'tickets-points', 'tickets-cells',
+  'compounds-fill', 'heat-fill', 'grid-cells-hit', 'communities-fill', 'zones-fill'];
+
+const EMPTY = { type: 'FeatureCollection', features: [] };
+
+const state = { crs: 'WGS84', ticketWindow: null };
+
+export const currentCrs = () => state.crs;
+
+function tileUrl(name) {
+  const params = new URLSearchParams();
+  if (state.crs !== 'WGS84') params.set('crs', state.crs);
+  if (name === 'tickets' && state.ticketWindow) {
+    params.set('from', state.ticketWindow.from);
+    params.set('to', state.ticketWindow.to);
+  }
+  const query = params.toString();
+  return `${window.location.origin}/tiles/${name}/{z}/{x}/{y}.mvt${query ? `?${query}` : ''}`;
+}
+
+export function addLayers(map, basemap) {
+  if (basemap) {
+    map.addSource('basemap', { type: 'raster', tiles: [basemap.url], tileSize: 256,
+      attribution: basemap.attribution || undefined });
+    map.addLayer({ id: 'basemap', type: 'raster', source: 'basemap' });
+  }
+  for (const [name, minzoom] of Object.entries(TILE_SOURCES)) {
+    // promoteId keeps the string codes as feature ids.
+    map.addSource(name, { type: 'vector', tiles: [tileUrl(name)], minzoom,
+      maxzoom: TILE_MAXZOOM, promoteId: { [name]: 'code' } });
+  }
+  map.addSource('heat', { type: 'geojson', data: EMPTY });
+  map.addSource('nearby', { type: 'geojson', data: EMPTY });
+
+  const kindColor = ['match', ['get', 'kind']];
+  for (const [kind, { color }] of Object.entries(FACILITY_KINDS)) kindColor.push(kind, color);
+  kindColor.push('#555555');
+  const statusColor = ['match', ['get', 'status']];
+  for (const [status, color] of Object.entries(STATUS_COLOURS)) statusColor.push(status, color);
+  statusColor.push('#555555');
+  const tiles = (id, source, type, paint, extra = {}) => map.addLayer({
+    id, type, source, 'source-layer': source, paint, ...extra });
+
+  tiles('communities-fill', 'communities', 'fill',
+    { 'fill-color': '#f2c7b8', 'fill-opacity': 0.35 });
+  // Nearly invisible: makes the inside of a zone clickable when zones are shown.
+  tiles('zones-fill', 'zones', 'fill', { 'fill-color': '#3d5a80', 'fill-opacity': 0.05 });
+  map.addLayer({ id: 'heat-fill', type: 'fill', source: 'heat',
+    paint: { 'fill-color': ['get', 'fill'], 'fill-opacity': 0.72 } });
+  map.addLayer({ id: 'heat-line', type: 'line', source: 'heat',
+    paint: { 'line-color': '#ffffff', 'line-width': 0.6, 'line-opacity': 0.8 } });
+  // Invisible, but makes the inside of a grid cell clickable.
+  tiles('grid-cells-hit', 'grid_cells', 'fill', { 'fill-color': '#000000', 'fill-opacity': 0 });
+  tiles('grid-cells-line', 'grid_cells', 'line',
+    { 'line-color': '#8a8f98', 'line-width': 0.7, 'line-dasharray': [3, 2] });
+  tiles('compounds-fill', 'compounds', 'fill',
+    { 'fill-color': '#d9a55b', 'fill-opacity': 0.6, 'fill-outline-color': '#9c6b24' });
+  tiles('zones-line', 'zones', 'line', { 'line-color': '#3d5a80', 'line-width': 2.4 });
+  tiles('communities-line', 'communities', 'line', { 'line-color': '#b3261e', 'line-width': 1.6 });
+  tiles('streets-line', 'streets', 'line',
+    { 'line-color': '#1b263b', 'line-width': 3.2, 'line-dasharray': [4, 2] });
+  // Below z15 the server sends one point per grid cell with the number of its tickets; from
+  // z15 one point per ticket the caller may see exactly (`precise`), and one per 100 m square
+  // (with its `count`) for the others.
+  tiles('tickets-cells', 'tickets', 'circle', {
+    'circle-color': '#b3261e',
+    'circle-opacity': 0.55,
+    'circle-radius': ['+', 2, ['*', 2.2, ['sqrt', ['get', 'count']]]],
+    'circle-stroke-color': '#ffffff',
+    'circle-stroke-width': 0.8,
+  }, { filter: ['!', ['has', 'precise']] });
+  tiles('tickets-points', 'tickets', 'circle', {
+    'circle-color': statusColor,
+    // A merged square grows with its count; zoom must stay the interpolation's outer input.
+    'circle-radius': ['interpolate', ['linear'], ['zoom'],
+      15, ['+', 3, ['*', 1.5, ['sqrt', ['-', ['get', 'count'], 1]]]],
+      18, ['+', 7, ['*', 1.5, ['sqrt', ['-', ['get', 'count'], 1]]]]],
+    'circle-stroke-color': ['case', ['get', 'precise'], '#ffffff', '#444444'],
+    'circle-stroke-width': 1,
+  }, { filter: ['has', 'precise'] });
+  tiles('facilities-circle', 'facilities', 'circle', {
+    'circle-color': kindColor,
+    'circle-radius': ['interpolate', ['linear'], ['zoom'], 11, 3, 16, 8],
+    'circle-stroke-color': '#ffffff',
+    'circle-stroke-width': 1,
+  });
+  map.addLayer({ id: 'nearby-area', type: 'fill', source: 'nearby',
+    filter: ['==', ['geometry-type'], 'Polygon'],
+    paint: { 'fill-color': '#1f78b4', 'fill-opacity': 0.08, 'fill-outline-color': '#1f78b4' } });
+  map.addLayer({ id: 'nearby-points', type: 'circle', source: 'nearby',
+    filter: ['==', ['geometry-type'], 'Point'],
+    paint: { 'circle-color': '#1f78b4', 'circle-radius': 6,
+      'circle-stroke-color': '#ffffff', 'circle-stroke-width': 2 } });
+}
+
+export function applyVisibility(map, box) {
+  for (const id of LAYER_GROUPS[box.name] ?? []) {
+    if (map.getLayer(id)) map.setLayoutProperty(id, 'visibility', box.checked ? 'visible' : 'none');
+  }
+}
+
+export function isShown(map, group) {
+  return map.getLayoutProperty(LAYER_GROUPS[group][0], 'visibility') !== 'none';
+}
+
+function reload(map, name) {
+  map.getSource(name)?.setTiles([tileUrl(name)]);
+}
+
+// Cuts every tile source on another basemap's grid (the server shifts the features).
+export function setCrs(map, crs) {
+  state.crs = crs;
+  for (const name of Object.keys(TILE_SOURCES)) reload(map, name);
+}
+
+// Tickets follow the heat map's period; their tiles also depend on who asks.
+export function setTicketWindow(map, window) {
+  state.ticketWindow = window;
+  reload(map, 'tickets');
+}
+
+export const reloadTickets = (map) => reload(map, 'tickets');

@@ -1,0 +1,69 @@
+// Small helpers shared by the page's modules.
+
+export const $ = (id) => document.getElementById(id);
+
+export const escapeHtml = (text) => String(text).replace(/[&<>"']/g,
+  (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+
+export const number = (n) => (n == null ? '—' : Number(n).toLocaleString('zh-CN'));
+
+export const metres = (m) => `${Math.round(m).toLocaleString('zh-CN')} 米`;
+
+// "2024-03-05T10:00:00+08:00" -> "2024-03-05 10:00" in Beijing time, whatever the browser's zone.
+export function beijingTime(iso) {
+  if (!iso) return '—';
+  const shifted = new Date(new Date(iso).getTime() + 8 * 3600 * 1000);
+  return shifted.toISOString().slice(0, 16).replace('T', ' ');
+}
+
+export const ROLE_LABELS = {
+  RESIDENT: '居民',
+  GRID_WORKER: '网格员',
+  SUPERVISOR: '小区监督员',
+  COMMUNITY_STAFF: '社区工作人员',
+  STREET_OFFICER: '街道干部',
+  COUNTY_OFFICE: '县级主管部门',
+  PLANNER: '规划人员',
+  UNIT: '责任单位',
+};
+
+export const STATUS_LABELS = {
+  SUBMITTED: '已受理',
+  DISPATCHED: '已派单',
+  IN_PROGRESS: '办理中',
+  RESOLVED: '已办结',
+  CLOSED: '已关闭',
+  REJECTED: '已退回',
+};
+
+export const STATUS_COLOURS = {
+  SUBMITTED: '#e31a1c',
+  DISPATCHED: '#ff7f00',
+  IN_PROGRESS: '#d4a017',
+  RESOLVED: '#33a02c',
+  CLOSED: '#8c8c8c',
+  REJECTED: '#6a3d9a',
+};
+
+export const FACILITY_KINDS = {
+  STATION: { label: '驿站', color: '#c0392b' },
+  CLINIC: { label: '诊疗点', color: '#1f78b4' },
+  CANTEEN: { label: '幸福食堂', color: '#e67e22' },
+  SERVICE_ROOM: { label: '社服用房', color: '#7b3fa0' },
+};
+
+export const DATUM_LABELS = {
+  WGS84: 'WGS-84（天地图、OSM）',
+  GCJ02: 'GCJ-02（高德、腾讯）',
+  BD09: 'BD-09（百度）',
+};
+
+// A short message over the map, e.g. why the user was signed out.
+export function notify(text, kind = 'info') {
+  const box = $('message');
+  box.textContent = text;
+  box.dataset.kind = kind;
+  box.hidden = false;
+  clearTimeout(notify.timer);
+  notify.timer = setTimeout(() => { box.hidden = true; }, 8000);
+}
