@@ -218,6 +218,8 @@ def seed_bulk_tickets(conninfo: str, count: int, progress: Progress = _noop) -> 
                      "(SELECT max(id) FROM tickets))")
         conn.commit()
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("ANALYZE tickets")
+        # VACUUM too: fresh rows are not yet all-visible, so every index-only count (the ticket
+        # tiles' per-cell counts, the heat map's) would visit the heap until autovacuum came.
+        conn.execute("VACUUM ANALYZE tickets")
         conn.execute("ANALYZE ticket_events")
     return done
