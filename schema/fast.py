@@ -25,7 +25,7 @@ from graphql import (
     is_leaf_type,
 )
 from graphql.execution.collect_fields import GroupedFieldSet
-from graphql.pyutils import AwaitableOrValue, Path
+from graphql.pyutils import AwaitableOrValue, Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 
@@ -66,11 +66,14 @@ def _attribute(python_name: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Leaf:
-    """A scalar or enum field answered without graphql-core's per-field machinery."""
+    """A plain field answered without graphql-core's per-field machinery: a scalar or enum
+    (`coerce`), or an object whose selection is executed straight away (`object_type`)."""
 
     get: Callable[[Any], Any]
-    coerce: Callable[[Any], Any]
     non_null: bool
+    coerce: Callable[[Any], Any] | None = None
+    object_type: GraphQLObjectType | None = None
+    declared: GraphQLOutputType | None = None
 
 
 # Object type → field name → Leaf; filled by `install`, read by the execution context. Keyed
@@ -81,79 +84,108 @@ LEAVES: dict[GraphQLObjectType, dict[str, Leaf]] = {}
 def _leaf(graphql_type: GraphQLOutputType, get: Callable[[Any], Any]) -> Leaf | None:
     non_null = isinstance(graphql_type, GraphQLNonNull)
     inner = graphql_type.of_type if isinstance(graphql_type, GraphQLNonNull) else graphql_type
+    if isinstance(inner, GraphQLObjectType) and inner.is_type_of is None:
+        return Leaf(get, non_null, object_type=inner, declared=graphql_type)
     if not is_leaf_type(inner):
         return None
     assert isinstance(inner, GraphQLLeafType)
-    return Leaf(get, inner.coerce_output_value, non_null)
+    return Leaf(get, non_null, coerce=inner.coerce_output_value, declared=graphql_type)
 
 
 class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """Completes plain scalar and enum fields in one step each.
+    """Completes plain fields without graphql-core's per-field machinery.
 
     graphql-core resolves every field through a path, a resolve-info object, argument and
-    awaitable checks and a chain of completion calls; for the ~80 plain leaves of a
+    awaitable checks and a chain of completion calls; for the ~100 plain fields of a
     nearbyTickets answer that is most of the GraphQL time. A field qualifies when it is a
-    registered `Leaf`, its node has no arguments and no middleware wraps resolvers; anything
-    unusual about the value (null on a non-null field, an exception, an awaitable, a value
-    the type refuses) goes back to graphql-core, which reports it as it always does.
+    registered `Leaf`, its node has no arguments, no middleware wraps resolvers and (for an
+    object) nothing is deferred. Anything unusual about a value (null on a non-null field, an
+    exception, an awaitable, a value the type refuses) goes back to graphql-core, which
+    reports it as it always does; errors inside an object's selection are handled as
+    graphql-core's `execute_field` handles them.
     """
 
     def execute_fields(self, parent_type: GraphQLObjectType, source_value: Any,
                        path: Path | None, grouped_field_set: GroupedFieldSet,
                        position_context: Any) -> AwaitableOrValue[dict[str, Any]]:
         leaves = LEAVES.get(parent_type)
-        if leaves is None or self.middleware_manager is not None and \
-                self.middleware_manager._middleware_resolvers is not None:  # noqa: SLF001
+        if leaves is None or position_context is not None or (
+                self.middleware_manager is not None
+                and self.middleware_manager._middleware_resolvers is not None):  # noqa: SLF001
             return super().execute_fields(parent_type, source_value, path, grouped_field_set,
                                           position_context)
-        done: dict[str, Any] = {}
-        rest: GroupedFieldSet = {}
+        results: dict[str, Any] = {}
+        pending: list[str] = []
         is_awaitable = self.is_awaitable
-        for response_name, details in grouped_field_set.items():
-            node = details[0].node
-            leaf = leaves.get(node.name.value)
-            if leaf is None or node.arguments:
-                rest[response_name] = details
-                continue
-            try:
-                value = leaf.get(source_value)
-            except Exception:
-                rest[response_name] = details
-                continue
-            if value is None:
-                if leaf.non_null:
-                    rest[response_name] = details
-                else:
-                    done[response_name] = None
-                continue
-            if isinstance(value, Exception) or is_awaitable(value):
-                rest[response_name] = details
-                continue
+        try:
+            for response_name, details in grouped_field_set.items():
+                result = self._fast_field(parent_type, source_value, path, response_name,
+                                          details, leaves)
+                if result is Undefined:
+                    result = self.execute_field(parent_type, source_value, details,
+                                                Path(path, response_name, parent_type.name), None)
+                    if result is Undefined:  # a field the schema does not know: left out
+                        continue
+                results[response_name] = result
+                if is_awaitable(result):
+                    pending.append(response_name)
+        except Exception:
+            if pending:  # as graphql-core does: the others may fail too, and must be awaited
+                self.settle_in_background([results[name] for name in pending])
+            raise
+        if not pending:
+            return results
+
+        async def settled() -> dict[str, Any]:
+            awaited = await gather_with_cancel(*(results[name] for name in pending))
+            results.update(zip(pending, awaited, strict=True))
+            return results
+
+        return settled()
+
+    def _fast_field(self, parent_type: GraphQLObjectType, source: Any, path: Path | None,
+                    response_name: str, details: Any, leaves: dict[str, Leaf]) -> Any:
+        """The completed value of a plain field, or Undefined to let graphql-core do it."""
+        node = details[0].node
+        leaf = leaves.get(node.name.value)
+        if leaf is None or node.arguments:
+            return Undefined
+        try:
+            value = leaf.get(source)
+        except Exception:
+            return Undefined
+        if value is None:
+            return Undefined if leaf.non_null else None
+        if isinstance(value, Exception) or self.is_awaitable(value):
+            return Undefined
+        if leaf.coerce is not None:
             try:
                 coerced = leaf.coerce(value)
             except Exception:
-                coerced = None
-            if coerced is None or coerced is Undefined:
-                rest[response_name] = details
-            else:
-                done[response_name] = coerced
-        if not rest:
-            return done
-        others = super().execute_fields(parent_type, source_value, path, rest, position_context)
-        if not is_awaitable(others):
-            return _in_order(grouped_field_set, done, others)  # type: ignore[arg-type]
+                return Undefined
+            return Undefined if coerced is None else coerced
+        assert leaf.object_type is not None and leaf.declared is not None
+        grouped, deferred, _ = self.collect_subfields(leaf.object_type, details)
+        if deferred:
+            return Undefined
+        field_path = Path(path, response_name, parent_type.name)
+        try:
+            completed = self.execute_fields(leaf.object_type, value, field_path, grouped, None)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, leaf.declared, details, field_path)
+            return None
+        if not self.is_awaitable(completed):
+            return completed
 
-        async def merged() -> dict[str, Any]:
-            return _in_order(grouped_field_set, done, await others)  # type: ignore[misc]
+        async def awaited() -> Any:
+            try:
+                return await completed  # type: ignore[misc]
+            except Exception as raw_error:
+                self.handle_field_error(raw_error, leaf.declared, details,  # type: ignore[arg-type]
+                                        field_path)
+                return None
 
-        return merged()
-
-
-def _in_order(grouped_field_set: GroupedFieldSet, done: dict[str, Any],
-              others: dict[str, Any]) -> dict[str, Any]:
-    # Fields the schema does not know are left out by graphql-core: keep them out.
-    return {name: done[name] if name in done else others[name]
-            for name in grouped_field_set if name in done or name in others}
+        return awaited()
 
 
 def _object_type(schema: strawberry.Schema, name: str) -> GraphQLObjectType:
