@@ -245,6 +245,10 @@ def markdown(res: dict[str, Any]) -> str:
         f"caller {c['role']}; up to {c['tiles']} tiles per layer and zoom, {c['passes']} "
         f"passes for the floor, wrk {c['wrk_duration_s']:g} s after {c['wrk_warmup_s']:g} s.",
         f"Machine: {res['machine']['cpu']}, {res['machine']['cores']} cores.",
+        "The server keeps place-layer tiles (compounds here) in memory for their max-age "
+        "(300 s, web/tilecache.py), so after the first request wrk's GETs of compounds are "
+        "answered without PostGIS; ticket tiles depend on the caller and are rendered for "
+        "every request.",
         "",
         "| layer | z | tiles | run | client | concurrency | requests | p50 ms | p99 ms | "
         "mean ms | req/s | bytes | other CPU % |",

@@ -29,6 +29,7 @@ from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.layers import exact_scope, layer_of
 from web.identity import actor_of
+from web.tilecache import TileCache
 from web.tilejson import index_document, tilejson_document
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -144,10 +145,25 @@ async def tile(request: Request) -> Response:
         return error_response(exc)
     body = b""
     if key.z >= layer.min_zoom:
-        source = source_for(layer, key.z, actor_of(request), filters)
-        async with request.app.state.db.connection() as conn:
-            body = await queries.render(conn, source, key)
+        kept = None if layer.is_tickets else _tile_cache(request)
+        found = kept.get((layer.name, key)) if kept is not None else None
+        if found is not None:
+            body = found
+        else:
+            source = source_for(layer, key.z, actor_of(request), filters)
+            async with request.app.state.db.connection() as conn:
+                body = await queries.render(conn, source, key)
+            if kept is not None:
+                kept.put((layer.name, key), body)
     return cached(request, body, MVT, CALLER_CACHE if layer.is_tickets else PUBLIC_CACHE)
+
+
+def _tile_cache(request: Request) -> TileCache:
+    state = request.app.state
+    cache: TileCache | None = getattr(state, "tile_cache", None)
+    if cache is None:
+        cache = state.tile_cache = TileCache()
+    return cache
 
 
 async def _bounds(request: Request) -> tuple[float, float, float, float] | None:
