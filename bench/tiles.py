@@ -349,7 +349,7 @@ def main() -> int:
     ap.add_argument("--zooms", type=lambda s: [int(z) for z in s.split(",")],
                     default=list(ZOOMS), help="comma-separated zooms (default 12,...,16)")
     ap.add_argument("--tiles", type=int, default=16, help="tiles per layer and zoom")
-    ap.add_argument("--passes", type=int, default=3, help="floor passes over the tiles")
+    ap.add_argument("--passes", type=int, default=10, help="floor passes over the tiles")
     ap.add_argument("--role", default="PUBLIC", choices=[r.value for r in Role],
                     help="the caller (tickets depend on it); PUBLIC sends no token")
     ap.add_argument("--fc-requests", type=int, default=30,
