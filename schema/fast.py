@@ -143,6 +143,44 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
         return settled()
 
+    def complete_list_item_value(self, item: Any, complete_results: list[Any],
+                                 item_type: GraphQLOutputType, field_details_list: Any,
+                                 info: Any, item_path: Path, position_context: Any) -> bool:
+        """A list item of a plain object type: its selection straight away, as
+        graphql-core's `complete_list_item_value` would complete it."""
+        inner = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        if not (isinstance(inner, GraphQLObjectType) and inner in LEAVES
+                and inner.is_type_of is None and position_context is None
+                and item is not None and not isinstance(item, Exception)
+                and not self.is_awaitable(item)):
+            return super().complete_list_item_value(item, complete_results, item_type,
+                                                    field_details_list, info, item_path,
+                                                    position_context)
+        grouped, deferred, _ = self.collect_subfields(inner, field_details_list)
+        if deferred:
+            return super().complete_list_item_value(item, complete_results, item_type,
+                                                    field_details_list, info, item_path,
+                                                    position_context)
+        try:
+            completed = self.execute_fields(inner, item, item_path, grouped, None)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+            complete_results.append(None)
+            return False
+        if not self.is_awaitable(completed):
+            complete_results.append(completed)
+            return False
+
+        async def awaited() -> Any:
+            try:
+                return await completed  # type: ignore[misc]
+            except Exception as raw_error:
+                self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+                return None
+
+        complete_results.append(awaited())
+        return True
+
     def _fast_field(self, parent_type: GraphQLObjectType, source: Any, path: Path | None,
                     response_name: str, details: Any, leaves: dict[str, Leaf]) -> Any:
         """The completed value of a plain field, or Undefined to let graphql-core do it."""

@@ -131,15 +131,16 @@ def create_app(settings: Settings) -> Starlette:
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    # The busiest first: Starlette tries the routes in order.
     routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/tiles/heatmap/{z}/{x}/{y}.mvt", heatmap_tile),  # before the catalogue's tiles
+        *tile_routes,
         Route("/", index),
         Route("/healthz", health),
-        Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/heatmap.geojson", heatmap_geojson),
-        Route("/tiles/heatmap/{z}/{x}/{y}.mvt", heatmap_tile),  # before the catalogue's tiles
         WebSocketRoute("/graphql", graphql),
         Mount("/ogc", routes=ogc_routes),
-        *tile_routes,
         *signin_routes(settings),
         Mount("/static", app=StaticFiles(directory=STATIC, check_dir=False), name="static"),
         Mount("/vendor/maplibre-gl", app=StaticFiles(directory=MAPLIBRE, check_dir=False),

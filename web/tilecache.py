@@ -25,9 +25,10 @@ class TileCache:
         self.max_bytes = max_bytes
         self.clock = clock
         self.size = 0
-        self._tiles: OrderedDict[Hashable, tuple[float, bytes]] = OrderedDict()
+        self._tiles: OrderedDict[Hashable, tuple[float, bytes, str]] = OrderedDict()
 
-    def get(self, key: Hashable) -> bytes | None:
+    def get(self, key: Hashable) -> tuple[bytes, str] | None:
+        """The tile's bytes and ETag, while fresh."""
         entry = self._tiles.get(key)
         if entry is None:
             return None
@@ -35,20 +36,20 @@ class TileCache:
             self._drop(key)
             return None
         self._tiles.move_to_end(key)
-        return entry[1]
+        return entry[1], entry[2]
 
-    def put(self, key: Hashable, body: bytes) -> None:
+    def put(self, key: Hashable, body: bytes, etag: str = "") -> None:
         if len(body) > self.max_bytes // 16 or self.ttl_s <= 0:
             return  # one huge tile must not flush everything else
         if key in self._tiles:
             self._drop(key)
-        self._tiles[key] = (self.clock() + self.ttl_s, body)
+        self._tiles[key] = (self.clock() + self.ttl_s, body, etag)
         self.size += len(body)
         while self.size > self.max_bytes:
             self._drop(next(iter(self._tiles)))
 
     def _drop(self, key: Hashable) -> None:
-        _, body = self._tiles.pop(key)
+        _, body, _ = self._tiles.pop(key)
         self.size -= len(body)
 
     def __len__(self) -> int:

@@ -127,9 +127,10 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def cached(request: Request, body: bytes, media_type: str, headers: dict[str, str]) -> Response:
+def cached(request: Request, body: bytes, media_type: str, headers: dict[str, str],
+           etag: str | None = None) -> Response:
     """The body with its ETag, or a 304 when the caller already holds it."""
-    etag = etag_of(body)
+    etag = etag or etag_of(body)
     headers = {**headers, "ETag": etag}
     if _matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
@@ -143,19 +144,20 @@ async def tile(request: Request) -> Response:
         filters = parse_filters(request, layer)
     except DomainError as exc:
         return error_response(exc)
-    body = b""
+    body, etag = b"", None
     if key.z >= layer.min_zoom:
         kept = None if layer.is_tickets else _tile_cache(request)
         found = kept.get((layer.name, key)) if kept is not None else None
         if found is not None:
-            body = found
+            body, etag = found
         else:
             source = source_for(layer, key.z, actor_of(request), filters)
             async with request.app.state.db.connection() as conn:
                 body = await queries.render(conn, source, key)
             if kept is not None:
-                kept.put((layer.name, key), body)
-    return cached(request, body, MVT, CALLER_CACHE if layer.is_tickets else PUBLIC_CACHE)
+                etag = etag_of(body)
+                kept.put((layer.name, key), body, etag)
+    return cached(request, body, MVT, CALLER_CACHE if layer.is_tickets else PUBLIC_CACHE, etag)
 
 
 def _tile_cache(request: Request) -> TileCache:

@@ -25,7 +25,7 @@ def test_a_tile_lives_for_its_ttl() -> None:
     cache = TileCache(ttl_s=300, clock=clock)
     cache.put("a", b"tile")
     clock.now += 299.9
-    assert cache.get("a") == b"tile"
+    assert cache.get("a") == (b"tile", "")
     clock.now += 0.2
     assert cache.get("a") is None and len(cache) == 0 and cache.size == 0
 
