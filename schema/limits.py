@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    ArgumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -22,10 +23,13 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     Undefined,
+    VariableNode,
+    Visitor,
     get_named_type,
     get_nullable_type,
     value_from_ast,
     value_from_ast_untyped,
+    visit,
 )
 from graphql.utilities import get_operation_ast
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
@@ -90,9 +94,60 @@ def limit_extensions(limits: Limits, *, production: bool) -> list[Any]:
                                          aliases_validator(limits.max_aliases)]
     if production:
         rules.append(NoSchemaIntrospectionCustomRule)
+    costs = CostCache()
     return [lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
             lambda: AddValidationRules(rules),
-            lambda: CostLimit(limits.max_cost)]
+            lambda: CostLimit(limits.max_cost, costs)]
+
+
+class CostCache:
+    """Costs of operations already seen. A cost depends on the document and on the values of
+    the variables given to `first` arguments only, so those make the key; a phone asking the
+    same query for other points costs one dictionary lookup."""
+
+    def __init__(self, max_entries: int = 512) -> None:
+        self.max_entries = max_entries
+        self._firsts: dict[tuple[str, str | None], tuple[str, ...]] = {}
+        self._costs: dict[tuple[Any, ...], int] = {}
+
+    def cost(self, schema: Any, query: str, operation: OperationDefinitionNode,
+             definitions: Any, operation_name: str | None, variables: Mapping[str, Any]) -> int:
+        names = self._firsts.get((query, operation_name))
+        if names is None:
+            names = tuple(sorted(_first_variables(operation, definitions)))
+            self._remember(self._firsts, (query, operation_name), names)
+        values = tuple(variables.get(name) for name in names)
+        try:
+            key = (query, operation_name, values)
+            hash(key)
+        except TypeError:  # a list or object where `first` wants an Int: not worth keeping
+            return operation_cost(schema, operation, definitions, variables)
+        found = self._costs.get(key)
+        if found is None:
+            found = operation_cost(schema, operation, definitions, variables)
+            self._remember(self._costs, key, found)
+        return found
+
+    def _remember(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        if len(table) >= self.max_entries:
+            table.clear()
+        table[key] = value
+
+
+def _first_variables(operation: OperationDefinitionNode, definitions: Any) -> set[str]:
+    """Names of the variables given to a `first` argument anywhere in the operation."""
+    found: set[str] = set()
+
+    class Firsts(Visitor):
+        def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
+            if node.name.value == "first" and isinstance(node.value, VariableNode):
+                found.add(node.value.name.value)
+
+    visit(operation, Firsts())
+    for definition in definitions:
+        if isinstance(definition, FragmentDefinitionNode):
+            visit(definition, Firsts())
+    return found
 
 
 class CostLimit(SchemaExtension):
@@ -103,17 +158,18 @@ class CostLimit(SchemaExtension):
     validation cache, so that the document is known to be valid.
     """
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, costs: CostCache | None = None) -> None:
         self.budget = budget
+        self.costs = costs or CostCache()
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if context.pre_execution_errors == [] and context.graphql_document is not None:
             operation = get_operation_ast(context.graphql_document, context.operation_name)
             if operation is not None:
-                cost = operation_cost(context.schema._schema, operation,
-                                      context.graphql_document.definitions,
-                                      context.variables or {})
+                cost = self.costs.cost(context.schema._schema, context.query or "", operation,
+                                       context.graphql_document.definitions,
+                                       context.operation_name, context.variables or {})
                 if cost > self.budget:
                     context.pre_execution_errors = [GraphQLError(
                         f"Query cost {cost} exceeds the budget of {self.budget}.",

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from db.database import Database
 from schema import build_schema
 from schema.errors import ErrorCodes
-from schema.limits import operation_cost
+from schema.limits import CostCache, operation_cost
 from tests.conftest import GraphQLClient, Minter
 from web.app import create_app
 from web.guard import TokenBuckets
@@ -74,6 +74,25 @@ def test_cost_counts_first_from_variables_capped_as_resolvers_cap() -> None:
     assert cost({"n": 5}) == 1 + 5
     assert cost({}) == 1 + 20  # the schema's default
     assert cost({"n": 100_000}) == 1 + 200  # nearbyTickets is capped at 200
+
+
+def test_remembered_costs_follow_first_and_nothing_else() -> None:
+    schema = build_schema()._schema
+    costs = CostCache()
+    document = parse(NEARBY)
+    operation = document.definitions[0]
+
+    def both(variables: dict[str, object]) -> tuple[int, int]:
+        args = (schema, operation, document.definitions)
+        return (costs.cost(schema, NEARBY, operation, document.definitions,  # type: ignore[arg-type]
+                           None, variables),
+                operation_cost(*args, variables))  # type: ignore[arg-type]
+
+    for n in (5, 5, 100_000, 5, 7):
+        remembered, computed = both({"n": n})
+        assert remembered == computed == 1 + min(n, 200)
+    assert both({})[0] == 1 + 20
+    assert both({"n": [1, 2]})[0] == both({"n": [1, 2]})[1]  # unhashable: computed each time
 
 
 def test_a_whole_layer_costs_as_many_features(gql: GraphQLClient) -> None:
