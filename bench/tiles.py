@@ -40,7 +40,7 @@ from nearby_tickets import CpuMeter, machine, run_workers, summarise, versions
 from psycopg.rows import namedtuple_row
 
 from db.queries.layers import LAYERS
-from db.queries.tiles import NO_FILTERS, TileKey, tile_query
+from db.queries.tiles import NO_FILTERS, TILE_SESSION, TileKey, tile_query
 from resolvers.actor import Actor, Role
 from web.auth import mint
 from web.settings import Settings
@@ -86,10 +86,12 @@ def path_of(layer: str, z: int, xy: tuple[int, int]) -> str:
 # --------------------------------------------------------------------------- the SQL floor
 
 async def connect(conninfo: str) -> psycopg.AsyncConnection[Any]:
-    """A connection set up like the API's pool (autocommit, prepared from the 2nd run)."""
+    """A connection set up like the API's tile pool (autocommit, prepared from the 2nd run,
+    generic plans)."""
+    session = {**TILE_SESSION, "statement_timeout": "60000"}
     return await psycopg.AsyncConnection.connect(
         conninfo, prepare_threshold=1, autocommit=True, row_factory=namedtuple_row,
-        options="-c statement_timeout=60000")
+        options=" ".join(f"-c {k}={v}" for k, v in session.items()))
 
 
 async def pick_tiles(conninfo: str, layer: str, z: int, role: Role, n: int,

@@ -21,9 +21,10 @@ class Database:
     """A pool of connections to one PostGIS database."""
 
     def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 20,
-                 statement_timeout_ms: int = 0) -> None:
+                 statement_timeout_ms: int = 0, session: dict[str, str] | None = None) -> None:
         """Args:
             statement_timeout_ms: PostgreSQL cancels any statement running longer (0: never).
+            session: further PostgreSQL settings for every connection of the pool.
         """
         self.observers: list[Observer] = []
         observers = self.observers
@@ -36,8 +37,11 @@ class Database:
 
         kwargs: dict[str, Any] = {"autocommit": True, "row_factory": namedtuple_row,
                                   "cursor_factory": ObservedCursor, "prepare_threshold": 1}
+        settings = dict(session or {})
         if statement_timeout_ms > 0:
-            kwargs["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
+            settings["statement_timeout"] = str(int(statement_timeout_ms))
+        if settings:
+            kwargs["options"] = " ".join(f"-c {k}={v}" for k, v in settings.items())
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
             conninfo, min_size=min_size, max_size=max_size, open=False, kwargs=kwargs)
 

@@ -21,6 +21,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from db.database import Database
+from db.queries.tiles import TILE_SESSION
 from db.urls import psycopg_conninfo
 from resolvers.actor import PUBLIC, Actor
 from schema import build_schema
@@ -110,6 +111,10 @@ def create_app(settings: Settings) -> Starlette:
                       statement_timeout_ms=settings.statement_timeout_ms)
         await db.open()
         graphql.db = app.state.db = db
+        app.state.tile_db = tile_db = Database(
+            psycopg_conninfo(settings.database_url), min_size=1, max_size=settings.pool_size,
+            statement_timeout_ms=settings.statement_timeout_ms, session=TILE_SESSION)
+        await tile_db.open()
         app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
         await live.start()
         webhooks = WebhookWorker(db, settings.webhook_interval_s)
@@ -123,6 +128,7 @@ def create_app(settings: Settings) -> Starlette:
             await jobs.stop()
             await webhooks.stop()
             await live.stop()
+            await tile_db.close()
             await db.close()
 
     async def index(request: Request) -> Response:

@@ -156,6 +156,6 @@ async def heatmap_tile(request: Request) -> Response:
         counts=[c.count for c in h.cells], withheld=[c.withheld for c in h.cells],
         hotspots=[c.hotspot.value if c.hotspot else None for c in h.cells],
         z_scores=[c.z_score for c in h.cells])
-    async with db.connection() as conn:
+    async with request.app.state.tile_db.connection() as conn:
         body = await tile_queries.render(conn, tile_queries.cells_source("heatmap", cells), key)
     return tiles.cached(request, body, tiles.MVT, HEADERS)

@@ -152,7 +152,7 @@ async def tile(request: Request) -> Response:
             body, etag = found
         else:
             source = source_for(layer, key.z, actor_of(request), filters)
-            async with request.app.state.db.connection() as conn:
+            async with request.app.state.tile_db.connection() as conn:
                 body = await queries.render(conn, source, key)
             if kept is not None:
                 etag = etag_of(body)

@@ -46,7 +46,7 @@ def test_the_least_recently_used_go_first_within_the_budget() -> None:
 @contextmanager
 def statements(client: TestClient) -> Iterator[list[str]]:
     seen: list[str] = []
-    observers = client.app.state.db.observers  # type: ignore[attr-defined]
+    observers = client.app.state.tile_db.observers  # type: ignore[attr-defined]
     observers.append(seen.append)
     try:
         yield seen
