@@ -62,6 +62,7 @@ from db.queries import places as place_queries
 from db.queries import ticket_writes as writes
 from db.queries.tickets import TICKET_COLUMNS
 from db.routing import route_unit, route_units
+from geo import hexagons
 from resolvers.actor import Role
 from web.auth import mint
 from web.settings import Settings
@@ -322,7 +323,8 @@ async def floor_create(conn: psycopg.AsyncConnection[Any], job: Job) -> str:
             due_at=now + DEADLINES[item.deadline_class], caller=caller, key=key,
             request_hash=digest, actor=caller, reporter_subject=caller)
         params = {**ticket.__dict__, "status": "DISPATCHED" if unit else "SUBMITTED",
-                  "version": 2 if unit else 1}
+                  "version": 2 if unit else 1, "h3_9": hexagons.cell_of(job.lon, job.lat, 9),
+                  "h3_8": hexagons.cell_of(job.lon, job.lat, 8)}
         created = await (await conn.execute(writes._INSERT, params)).fetchone()
         if created is None:
             raise RuntimeError(f"key {key} already used (insert)")
