@@ -54,6 +54,7 @@ ZOOMS = (12, 13, 14, 15, 16)
 CONCURRENCIES = (1, 4)
 WRK_THREADS = {1: 1, 4: 2}
 RATIO_MAX = 1.3
+MIN_FLOOR_SAMPLES = 200
 REQUEST_TIMEOUT_S = 60.0
 FEATURES = "{ layer(name: COMPOUNDS) }"
 R = 6378137.0
@@ -114,6 +115,12 @@ async def pick_tiles(conninfo: str, layer: str, z: int, role: Role, n: int,
     finally:
         await conn.close()
     return kept, bodies
+
+
+def floor_passes(args: argparse.Namespace, tiles: list[tuple[int, int]]) -> int:
+    """Passes over the tiles: at least `--passes`, and enough for MIN_FLOOR_SAMPLES timings
+    (z12 holds only 2 county tiles: 10 passes would put a p99 on 20 samples)."""
+    return max(args.passes, math.ceil(MIN_FLOOR_SAMPLES / max(1, len(tiles))))
 
 
 async def floor_run(conninfo: str, layer: str, z: int, role: Role, tiles: list[tuple[int, int]],
@@ -245,6 +252,7 @@ def markdown(res: dict[str, Any]) -> str:
     lines = [
         f"Vector tile benchmark, {res['date']}: {d['tickets']:,} tickets in `{d['database']}`; "
         f"caller {c['role']}; up to {c['tiles']} tiles per layer and zoom, {c['passes']} "
+        f"(at least {MIN_FLOOR_SAMPLES} timings) "
         f"passes for the floor, wrk {c['wrk_duration_s']:g} s after {c['wrk_warmup_s']:g} s.",
         f"Machine: {res['machine']['cpu']}, {res['machine']['cores']} cores.",
         "The server keeps place-layer tiles (compounds here) in memory for their max-age "
@@ -311,7 +319,7 @@ async def measure(args: argparse.Namespace, conninfo: str, env: dict[str, str],
             for conc in CONCURRENCIES:
                 print(f"{layer} z{z}: SQL floor, concurrency {conc}", file=sys.stderr)
                 case["runs"].append(await floor_run(conninfo, layer, z, role, tiles,
-                                                    args.passes, conc))
+                                                    floor_passes(args, tiles), conc))
             cases.append(case)
 
     print("starting redgrid serve", file=sys.stderr)
