@@ -252,7 +252,8 @@ def markdown(res: dict[str, Any]) -> str:
     lines = [
         f"Vector tile benchmark, {res['date']}: {d['tickets']:,} tickets in `{d['database']}`; "
         f"caller {c['role']}; up to {c['tiles']} tiles per layer and zoom, {c['passes']} "
-        f"passes for the floor (at least {MIN_FLOOR_SAMPLES} timings), wrk {c['wrk_duration_s']:g} s after {c['wrk_warmup_s']:g} s.",
+        f"passes for the floor (at least {MIN_FLOOR_SAMPLES} timings), "
+        f"wrk {c['wrk_duration_s']:g} s after {c['wrk_warmup_s']:g} s.",
         f"Machine: {res['machine']['cpu']}, {res['machine']['cores']} cores.",
         "The server keeps place-layer tiles (compounds here) in memory for their max-age "
         "(300 s, web/tilecache.py), so after the first request wrk's GETs of compounds are "
