@@ -117,7 +117,8 @@ def create_app(settings: Settings) -> Starlette:
         await tile_db.open()
         app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
         await live.start()
-        webhooks = WebhookWorker(db, settings.webhook_interval_s)
+        webhooks = WebhookWorker(db, settings.webhook_interval_s,
+                                 allow_private=settings.webhook_allow_private)
         if settings.webhook_interval_s > 0:
             webhooks.start()
         jobs = JobScheduler(db, settings.job_interval_s)

@@ -40,6 +40,9 @@ class Settings:
     job_interval_s: float = 0.0
     # Seconds between passes of the unit-notification webhook worker; 0 turns it off.
     webhook_interval_s: float = 0.0
+    # Whether webhooks may go to loopback, private or link-local addresses (off in production:
+    # a unit's URL must not reach the county's internal network).
+    webhook_allow_private: bool = True
     # Limits on one GraphQL document (see schema/limits.py).
     max_query_depth: int = 12
     max_query_aliases: int = 30
@@ -111,6 +114,8 @@ class Settings:
             jwt_audience=environ.get("REDGRID_JWT_AUDIENCE", ""),
             job_interval_s=float(environ.get("REDGRID_JOB_INTERVAL", "300")),
             webhook_interval_s=float(environ.get("REDGRID_WEBHOOK_INTERVAL", "5")),
+            webhook_allow_private=environ.get(
+                "REDGRID_WEBHOOK_ALLOW_PRIVATE", "0" if environment == "production" else "1") == "1",
             max_query_depth=int(environ.get("REDGRID_MAX_QUERY_DEPTH", "12")),
             max_query_aliases=int(environ.get("REDGRID_MAX_QUERY_ALIASES", "30")),
             max_query_tokens=int(environ.get("REDGRID_MAX_QUERY_TOKENS", "5000")),

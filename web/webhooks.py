@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -61,8 +63,33 @@ class PassReport:
     watermark: int
 
 
-async def _post(client: httpx.AsyncClient, row: Any) -> str | None:
+async def refused_destination(url: str) -> str | None:
+    """Why a webhook URL must not be called from here, or None: its host resolves to a
+    loopback, private, link-local, multicast or reserved address (the county's own network,
+    or this machine). Checked before every attempt, so a name that later points inward is
+    caught at its next delivery."""
+    host = urlsplit(url).hostname
+    if not host:
+        return "the URL has no host"
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError as exc:
+        return f"{host} does not resolve: {exc}"
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if (address.is_private or address.is_loopback or address.is_link_local
+                or address.is_multicast or address.is_reserved or address.is_unspecified):
+            return (f"refused: {host} resolves to {address}, an internal address; webhooks go "
+                    "to public addresses only")
+    return None
+
+
+async def _post(client: httpx.AsyncClient, row: Any, allow_private: bool = True) -> str | None:
     """Sends one notification; returns None on success, else what went wrong."""
+    if not allow_private:
+        refused = await refused_destination(row.url)
+        if refused is not None:
+            return refused
     body = body_of(row)
     headers = {"Content-Type": "application/json", "User-Agent": "RedGrid-Webhooks/1",
                "X-RedGrid-Delivery": str(row.id), "X-RedGrid-Event": row.kind,
@@ -77,7 +104,7 @@ async def _post(client: httpx.AsyncClient, row: Any) -> str | None:
 
 
 async def deliver_due(db: Database, client: httpx.AsyncClient, now: datetime,
-                      *, batch: int = BATCH) -> tuple[int, int]:
+                      *, batch: int = BATCH, allow_private: bool = True) -> tuple[int, int]:
     """Sends the notifications due at `now` (in batches until none is left); returns how
     many were delivered and how many failed."""
     delivered = failed = 0
@@ -85,7 +112,7 @@ async def deliver_due(db: Database, client: httpx.AsyncClient, now: datetime,
         async with db.transaction() as conn:
             rows = await queries.claim_due(conn, now=now, lease_until=now + LEASE, limit=batch,
                                            max_attempts=MAX_ATTEMPTS)
-        errors = await asyncio.gather(*(_post(client, row) for row in rows))
+        errors = await asyncio.gather(*(_post(client, row, allow_private) for row in rows))
         async with db.connection() as conn:
             for row, error in zip(rows, errors, strict=True):
                 if error is None:
@@ -108,7 +135,8 @@ def new_client() -> httpx.AsyncClient:
 
 async def run_once(db: Database, now: datetime | None = None, *,
                    client: httpx.AsyncClient | None = None,
-                   after_event_id: int | None = None) -> PassReport:
+                   after_event_id: int | None = None,
+                   allow_private: bool = True) -> PassReport:
     """One pass at `now` (an injectable clock): write the notifications due, send the pending."""
     now = now or datetime.now(UTC)
     async with db.transaction() as conn:
@@ -116,16 +144,17 @@ async def run_once(db: Database, now: datetime | None = None, *,
     async with contextlib.AsyncExitStack() as stack:
         if client is None:
             client = await stack.enter_async_context(new_client())
-        delivered, failed = await deliver_due(db, client, now)
+        delivered, failed = await deliver_due(db, client, now, allow_private=allow_private)
     return PassReport(enqueued.created, delivered, failed, enqueued.watermark)
 
 
 class WebhookWorker:
     """Runs `run_once` every `interval_s` seconds in the server's lifespan."""
 
-    def __init__(self, db: Database, interval_s: float) -> None:
+    def __init__(self, db: Database, interval_s: float, *, allow_private: bool = True) -> None:
         self.db = db
         self.interval_s = interval_s
+        self.allow_private = allow_private
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -140,7 +169,8 @@ class WebhookWorker:
         async with new_client() as client:
             while True:
                 try:
-                    report = await run_once(self.db, client=client, after_event_id=watermark)
+                    report = await run_once(self.db, client=client, after_event_id=watermark,
+                                            allow_private=self.allow_private)
                     watermark = report.watermark
                     if report.delivered or report.failed:
                         log.info("webhooks: %s", report)

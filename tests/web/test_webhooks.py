@@ -22,7 +22,7 @@ from psycopg.rows import namedtuple_row
 from db.database import Database
 from db.queries.notifications import enqueue_notifications
 from tests.conftest import GraphQLClient, Minter
-from web.webhooks import MAX_DELAY, backoff, run_once
+from web.webhooks import MAX_DELAY, backoff, refused_destination, run_once
 
 SET_WEBHOOK = """mutation ($unit: String!, $url: String!) {
   setUnitWebhook(unitCode: $unit, url: $url) {
@@ -278,3 +278,26 @@ def test_only_the_unit_or_the_county_office_sets_a_valid_webhook(
 def test_backoff_doubles_from_5_seconds_up_to_an_hour() -> None:
     assert [backoff(n).total_seconds() for n in range(1, 5)] == [5, 10, 20, 40]
     assert backoff(30) == MAX_DELAY
+
+
+async def test_production_refuses_internal_destinations(
+        desk: GraphQLClient, db: psycopg.Connection, pool: Database, receiver: Receiver,
+        secret: str, unit_point: tuple[str, dict[str, float]]) -> None:
+    unit, point = unit_point
+    ticket = create_ticket(desk, point)
+    await run_once(pool, datetime.now(UTC), allow_private=False)
+
+    [row] = rows_for(db, ticket["code"], unit)
+    assert row.delivered_at is None and row.attempts == 1
+    assert row.last_error.startswith("refused: 127.0.0.1 resolves to 127.0.0.1")
+    assert receiver.for_ticket(ticket["code"]) == []  # nothing was sent
+
+
+@pytest.mark.parametrize(("url", "refused"), [
+    ("http://127.0.0.1:9/hook", True), ("http://10.1.2.3/hook", True),
+    ("http://169.254.169.254/latest/meta-data", True), ("http://[::1]/hook", True),
+    ("http://192.168.0.10/hook", True), ("http://localhost/hook", True),
+    ("http://0.0.0.0/hook", True), ("https://93.184.216.34/hook", False),
+])
+async def test_internal_addresses_are_recognised(url: str, refused: bool) -> None:
+    assert (await refused_destination(url) is not None) is refused
