@@ -9,7 +9,7 @@ For each layer and zoom (z12 to z16) the tiles over the county are shuffled (fix
 the first N that hold features are kept; one pass over the candidates on the floor's
 connection is the warm-up. The SQL floor runs exactly the statement the API runs for that tile
 and caller (web.tiles.source_for + db.queries.tiles.tile_query) through psycopg with the API's
-connection settings; wrk GETs the same tiles for a fixed time (bench/tiles_wrk.lua); httpx GETs
+connection settings; wrk GETs the same tiles for a fixed time (bench/wrk_cycle.lua); httpx GETs
 each once and checks that the body is byte for byte the floor's. The full-county compounds
 FeatureCollection (GraphQL `layer(name: COMPOUNDS)`) is timed over HTTP as well, or recorded as
 "not measured" where the server has no such field. Writes bench/results/tiles.json and .md.
@@ -48,7 +48,6 @@ from web.tiles import source_for
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE = "redgrid_bench"
-LUA = Path(__file__).resolve().parent / "tiles_wrk.lua"
 COUNTY = (118.613, 34.886, 118.701, 34.950)
 ZOOMS = (12, 13, 14, 15, 16)
 CONCURRENCIES = (1, 4)
@@ -152,7 +151,6 @@ async def floor_run(conninfo: str, layer: str, z: int, role: Role, tiles: list[t
 
 def wrk_run(base: str, conninfo: str, paths: Path, first: str, concurrency: int,
             args: argparse.Namespace, server_pid: int, token: str | None) -> dict[str, Any]:
-    _wrk.SCRIPT = LUA  # the same runner, GETting tile paths instead of POSTing bodies
     threads = WRK_THREADS[concurrency]
     if args.wrk_warmup > 0:
         _wrk.run(base + first, threads=threads, connections=concurrency,
@@ -394,7 +392,7 @@ def main() -> int:
             "layers": args.layers, "zooms": args.zooms, "tiles": args.tiles,
             "passes": args.passes, "role": args.role, "seed": args.seed,
             "concurrency": list(CONCURRENCIES), "wrk_duration_s": args.wrk_duration,
-            "wrk_warmup_s": args.wrk_warmup, "wrk_script": "bench/tiles_wrk.lua",
+            "wrk_warmup_s": args.wrk_warmup, "wrk_script": "bench/wrk_cycle.lua",
             "ratio_max": RATIO_MAX, "server_pool_size": settings.pool_size,
         },
         "cases": [],

@@ -1,15 +1,18 @@
 -- wrk script of the RedGrid benchmark; bench/_wrk.py runs it (see bench/README.md).
 --
---   wrk -tT -cC -dD --latency -s bench/wrk_cycle.lua URL -- T BODIES    POST the bodies to URL
---   wrk -tT -cC -dD --latency -s bench/wrk_cycle.lua URL -- T           GET URL
+--   wrk -tT -cC -dD --latency -s bench/wrk_cycle.lua URL -- T BODIES [TOKEN]   POST the bodies
+--   wrk -tT -cC -dD --latency -s bench/wrk_cycle.lua URL -- T PATHS [TOKEN]    GET the paths
+--   wrk -tT -cC -dD --latency -s bench/wrk_cycle.lua URL -- T                  GET URL
 --
 -- T must equal wrk's -t. BODIES is a file with one request body per line (a GraphQL query with
--- one point's variables, in the order of the benchmark's point list). Requests are built once,
+-- one point's variables, in the order of the benchmark's point list); a file whose lines start
+-- with "/" holds paths to GET instead (tiles: /tiles/tickets/14/x/y.mvt). Requests are built once,
 -- in init(); thread k (0-based) of T sends lines k+1, k+1+T, k+1+2T, ... and starts over after
 -- the last one, so that with T = 1 the requests follow the point list exactly, and with T > 1
 -- the threads together cycle through the same points.
 --
--- Every response is checked: status 2xx, and (for POST) no "errors" key in the JSON body.
+-- Every response is checked: status 2xx; for POST no "errors" key in the JSON body, for GET
+-- paths a non-empty body (counted under graphql_errors: the benchmark's tiles all hold features).
 -- done() prints one machine-readable line, "WRK_RESULT {json}" (latencies in microseconds).
 
 local threads = {}
@@ -22,7 +25,7 @@ end
 local requests = {}
 local pos, stride = 1, 1
 local skip_verify = false
-local graphql = false
+local graphql, paths = false, false
 non2xx, graphql_errors, responses = 0, 0, 0
 
 function init(args)
@@ -35,14 +38,17 @@ function init(args)
       headers["Authorization"] = "Bearer " .. token
    end
    if file then
-      graphql = true
-      headers["Content-Type"] = "application/json"
       for line in io.lines(file) do
-         if #line > 0 then
+         if string.sub(line, 1, 1) == "/" then
+            paths = true
+            table.insert(requests, wrk.format("GET", line, headers))
+         elseif #line > 0 then
+            graphql = true
+            headers["Content-Type"] = "application/json"
             table.insert(requests, wrk.format("POST", wrk.path, headers, line))
          end
       end
-      assert(#requests > 0, "no request bodies in " .. file)
+      assert(#requests > 0, "no request bodies or paths in " .. file)
    else
       table.insert(requests, wrk.format("GET", wrk.path, headers))
    end
@@ -68,6 +74,8 @@ function response(status, headers, body)
       non2xx = non2xx + 1
    end
    if graphql and string.find(body, '"errors"', 1, true) then
+      graphql_errors = graphql_errors + 1
+   elseif paths and #body == 0 then
       graphql_errors = graphql_errors + 1
    end
 end

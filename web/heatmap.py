@@ -117,8 +117,10 @@ _CACHE_ENTRIES = 64
 
 async def _county_heatmap(request: Request, args: resolver.HeatmapArgs) -> resolver.Heatmap:
     actor = actor_of(request)
-    cache: dict[Any, tuple[float, resolver.Heatmap]] = request.app.state.__dict__.setdefault(
-        "_state", {}).setdefault("heatmap_tiles", {})
+    state = request.app.state
+    cache: dict[Any, tuple[float, resolver.Heatmap]] | None = getattr(state, "heatmap_tiles", None)
+    if cache is None:
+        cache = state.heatmap_tiles = {}
     key = (args, actor.role not in resolver.WITHHELD_FOR)
     now = time.monotonic()
     hit = cache.get(key)

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from geo.types import BBox, GeoInputError
 from resolvers.errors import DomainError, ErrorCode, bad_input
+from web.caching import none_match
 from web.identity import PRIVATE
 
 GEOJSON = "application/geo+json"
@@ -142,14 +143,6 @@ def etag_of(*parts: bytes) -> str:
     return f'W/"{digest.hexdigest()[:32]}"'
 
 
-def _matches(request: Request, etag: str) -> bool:
-    header = request.headers.get("if-none-match")
-    if not header:
-        return False
-    given = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    return "*" in given or etag.removeprefix("W/") in given
-
-
 def respond(request: Request, body: bytes, media: str, *, private: bool,
             etag_parts: tuple[bytes, ...] | None = None) -> Response:
     """The body with the cache headers its audience allows: a public body gets an ETag
@@ -159,6 +152,6 @@ def respond(request: Request, body: bytes, media: str, *, private: bool,
         return Response(body, media_type=media, headers=dict(PRIVATE))
     etag = etag_of(*(etag_parts or (body,)))
     headers: Mapping[str, str] = {**PUBLIC_CACHE, "ETag": etag}
-    if _matches(request, etag):
+    if none_match(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=dict(headers))
     return Response(body, media_type=media, headers=dict(headers))

@@ -28,6 +28,7 @@ from geo.types import Crs
 from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.layers import exact_scope, layer_of
+from web.caching import none_match
 from web.identity import actor_of
 from web.tilecache import TileCache
 from web.tilejson import index_document, tilejson_document
@@ -120,19 +121,12 @@ def etag_of(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
-    return "*" in tags or etag in tags
-
-
 def cached(request: Request, body: bytes, media_type: str, headers: dict[str, str],
            etag: str | None = None) -> Response:
     """The body with its ETag, or a 304 when the caller already holds it."""
     etag = etag or etag_of(body)
     headers = {**headers, "ETag": etag}
-    if _matches(request.headers.get("if-none-match"), etag):
+    if none_match(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)
 
