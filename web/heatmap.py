@@ -144,8 +144,12 @@ async def heatmap_tile(request: Request) -> Response:
     db = request.app.state.db
     try:
         key = tiles.parse_key(request)
-        async with db.connection() as conn:
-            bounds = await tile_queries.county_bounds(conn)
+        # The study area is the streets' extent, fixed while the server runs (places change
+        # only by reloading the data): read it once, not before every tile.
+        bounds = getattr(request.app.state, "county_bounds", None)
+        if bounds is None:
+            async with db.connection() as conn:
+                bounds = request.app.state.county_bounds = await tile_queries.county_bounds(conn)
         if bounds is None:
             return tiles.cached(request, b"", tiles.MVT, HEADERS)
         args = _args(request, BBox(*bounds), crs=Crs.WGS84)
