@@ -18,6 +18,7 @@ bench: setup
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/mypy
+	node_modules/.bin/eslint web/static
 
 schema: setup
 	.venv/bin/redgrid export-schema --out schema.graphql

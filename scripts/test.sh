@@ -9,5 +9,7 @@ echo "==> ruff"
 .venv/bin/ruff check .
 echo "==> mypy"
 .venv/bin/mypy
+echo "==> eslint (the map page)"
+node_modules/.bin/eslint web/static
 echo "==> pytest"
 .venv/bin/python -m pytest "$@"
