@@ -29,6 +29,8 @@ from schema.context import Context
 from schema.errors import code_for_unlabelled
 from schema.limits import Limits
 from web.auth import TokenVerifier
+from web.graphiql import PAGE as GRAPHIQL_PAGE
+from web.graphiql import routes as graphiql_routes
 from web.guard import Guard
 from web.heatmap import heatmap_geojson, heatmap_tile
 from web.identity import PRIVATE, Identity, actor_of
@@ -73,6 +75,10 @@ class RedGridGraphQL(GraphQL):
 
         context.actor = websocket_actor(context, verify)
         return UNSET
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # GraphiQL from the project's npm packages (web/graphiql.py), never from a CDN.
+        return FileResponse(GRAPHIQL_PAGE, headers={"Cache-Control": "no-cache"})
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -152,6 +158,7 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/static", app=StaticFiles(directory=STATIC, check_dir=False), name="static"),
         Mount("/vendor/maplibre-gl", app=StaticFiles(directory=MAPLIBRE, check_dir=False),
               name="maplibre"),
+        *([] if settings.production else graphiql_routes()),
     ]
     guard = Middleware(Guard, path="/graphql", rate_per_s=settings.rate_limit_per_s,
                        burst=settings.rate_limit_burst, max_body_bytes=settings.max_body_bytes)
