@@ -33,10 +33,11 @@ from typing import Any
 import _wrk
 import httpx
 import psycopg
+from _context import machine, versions
 from _db import conninfo as configured_conninfo
 from _report import fmt
 from _server import OtherCpu, RssSampler, Server, cpu_activity
-from nearby_tickets import CpuMeter, machine, run_workers, summarise, versions
+from nearby_tickets import CpuMeter, run_workers, summarise
 from psycopg.rows import namedtuple_row
 
 from db.queries.layers import LAYERS
