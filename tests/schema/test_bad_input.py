@@ -75,3 +75,34 @@ def test_malformed_requests_never_500(client: TestClient, payload: str) -> None:
     for error in body.get("errors", []):
         assert error["extensions"]["code"] in (
             "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT")
+
+
+NUL_CASES: list[tuple[str, str, dict[str, Any] | None, str | None]] = [
+    ("ticket code literal", '{ ticket(code: "N\\u0000x") { code } }', None, None),
+    ("zone code literal", '{ communities(zoneCode: "Z\\u00001") { code } }', None, None),
+    ("variable", "query ($z: String) { communities(zoneCode: $z) { code } }",
+     {"z": "Z1\u0000"}, "z"),
+    ("nested variable", """mutation ($i: CreateTicketInput!) { createTicket(input: $i) {
+       ticket { code } errors { code } } }""",
+     {"i": {"point": CENTRE, "itemCode": "P12", "description": "灯坏了\u0000",
+            "channel": "HOTLINE_12345"}}, "i"),
+]
+
+
+@pytest.mark.parametrize(("name", "query", "variables", "field"), NUL_CASES,
+                         ids=[c[0] for c in NUL_CASES])
+def test_nul_characters_are_refused_before_anything_runs(
+        county: GraphQLClient, db: Any, name: str, query: str,
+        variables: dict[str, Any] | None, field: str | None) -> None:
+    tickets_before = db.execute("SELECT count(*) FROM tickets").fetchone()[0]
+    body = county(query, variables)
+    assert body.get("data") is None
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert error["extensions"].get("field") == field
+    assert db.execute("SELECT count(*) FROM tickets").fetchone()[0] == tickets_before
+
+
+def test_an_escaped_backslash_before_u0000_is_not_a_nul(county: GraphQLClient) -> None:
+    # "\\u0000" in GraphQL is a backslash followed by the text u0000: a harmless code.
+    assert county.data('{ ticket(code: "N\\\\u0000x") { code } }') == {"ticket": None}
