@@ -11,7 +11,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
@@ -32,6 +32,7 @@ from web.auth import TokenVerifier
 from web.graphiql import PAGE as GRAPHIQL_PAGE
 from web.graphiql import routes as graphiql_routes
 from web.guard import Guard
+from web.health import ROUTES as health_routes
 from web.heatmap import heatmap_geojson, heatmap_tile
 from web.identity import PRIVATE, Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
@@ -123,11 +124,11 @@ def create_app(settings: Settings) -> Starlette:
         await tile_db.open()
         app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
         await live.start()
-        webhooks = WebhookWorker(db, settings.webhook_interval_s,
+        webhooks = app.state.webhooks = WebhookWorker(db, settings.webhook_interval_s,
                                  allow_private=settings.webhook_allow_private)
         if settings.webhook_interval_s > 0:
             webhooks.start()
-        jobs = JobScheduler(db, settings.job_interval_s)
+        jobs = app.state.jobs = JobScheduler(db, settings.job_interval_s)
         jobs.start()
         try:
             yield
@@ -141,16 +142,13 @@ def create_app(settings: Settings) -> Starlette:
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
 
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
     # The busiest first: Starlette tries the routes in order.
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/tiles/heatmap/{z}/{x}/{y}.mvt", heatmap_tile),  # before the catalogue's tiles
         *tile_routes,
         Route("/", index),
-        Route("/healthz", health),
+        *health_routes,
         Route("/heatmap.geojson", heatmap_geojson),
         WebSocketRoute("/graphql", graphql),
         Mount("/ogc", routes=ogc_routes),

@@ -25,7 +25,7 @@ import orjson
 
 from db.database import Database
 from db.queries import notifications as queries
-from web.tasks import cancel
+from web.tasks import cancel, running
 
 BASE_DELAY = timedelta(seconds=5)
 MAX_DELAY = timedelta(hours=1)
@@ -159,6 +159,9 @@ class WebhookWorker:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="redgrid-webhooks")
+
+    def alive(self) -> bool:
+        return running(self._task)
 
     async def stop(self) -> None:
         await cancel(self._task)
