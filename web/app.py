@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
@@ -81,6 +83,22 @@ class RedGridGraphQL(GraphQL):
         # GraphiQL from the project's npm packages (web/graphiql.py), never from a CDN.
         return FileResponse(GRAPHIQL_PAGE, headers={"Cache-Control": "no-cache"})
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as exc:  # a malformed request: a JSON error with a stable code
+            response = http_error(exc.status_code, exc.reason)
+        await response(scope, receive, send)
+
+    async def parse_http_body(self, request: Any) -> Any:
+        try:
+            return await super().parse_http_body(request)
+        except AttributeError as exc:  # a JSON body that is no object (null, 3, "x")
+            raise HTTPException(400, "The body must be a JSON object with a `query`.") from exc
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
@@ -103,6 +121,17 @@ class RedGridGraphQL(GraphQL):
             extensions = error.setdefault("extensions", {})
             extensions.setdefault("code", code_for_unlabelled(error.get("message", "")))
         return response
+
+
+# Stable codes of requests refused before GraphQL sees them, by HTTP status.
+HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+def http_error(status: int, message: str) -> Response:
+    body = {"errors": [{"message": message,
+                        "extensions": {"code": HTTP_CODES.get(status, "BAD_REQUEST")}}]}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
+                    headers=PRIVATE)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -144,7 +173,7 @@ def create_app(settings: Settings) -> Starlette:
 
     # The busiest first: Starlette tries the routes in order.
     routes = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/graphql", graphql),  # other methods: a JSON 405 from the view
         Route("/tiles/heatmap/{z}/{x}/{y}.mvt", heatmap_tile),  # before the catalogue's tiles
         *tile_routes,
         Route("/", index),
