@@ -53,7 +53,7 @@ from typing import Any
 
 import psycopg
 from _db import conninfo as configured_conninfo
-from _server import OtherCpu, Server, cpu_activity, process_cpu_s
+from _server import OtherCpu, Server, cpu_activity, development_env, process_cpu_s
 from psycopg.rows import namedtuple_row
 
 from db.catalogue import DEADLINES
@@ -875,7 +875,7 @@ def main() -> int:
     if not 32 <= args.warmup <= 10_000:
         ap.error("--warmup must be 32..10000")
 
-    env = dict(os.environ)
+    env = development_env()
     if not env.get("DATABASE_URL") and not env.get("REDGRID_DATABASE"):
         env["REDGRID_DATABASE"] = BENCH_DATABASE
     # No escalation job (it would change tickets under the benchmark); the webhook worker

@@ -99,6 +99,8 @@ class RedGridGraphQL(GraphQL):
 
 
 def create_app(settings: Settings) -> Starlette:
+    """The app for `settings`; ConfigError when its tokens could not be verified safely."""
+    settings.check_identity()
     tokens = TokenVerifier(settings.jwt_secret, jwks_url=settings.jwks_url,
                            issuer=settings.jwt_issuer or None,
                            audience=settings.jwt_audience or None)

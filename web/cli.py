@@ -198,8 +198,9 @@ def token(
 ) -> None:
     """Mints a development token (signed with this checkout's secret) for a role and scope."""
     settings = Settings.from_env()
-    if settings.environment == "production":
-        _fail("production tokens come from the county's identity provider, not this command")
+    if settings.production:
+        _fail("production tokens come from the county's identity provider, not this command "
+              "(REDGRID_ENV=development mints development tokens)")
     try:
         chosen = Role(role.upper())
     except ValueError:

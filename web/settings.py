@@ -1,4 +1,9 @@
-"""Settings read once from the environment and passed down as plain values."""
+"""Settings read once from the environment and passed down as plain values.
+
+Safe by default: with `REDGRID_ENV` unset RedGrid runs as production (no development tokens,
+limits on, no introspection or GraphiQL, no webhooks to private addresses); only
+`REDGRID_ENV=development` turns development on, and any other value refuses to start.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,9 @@ from web.auth import development_secret
 CHECKOUT = Path(__file__).resolve().parent.parent
 BASEMAP_DATUMS = ("WGS84", "GCJ02", "BD09")
 OIDC_NAMES = ("AUTHORIZE_URL", "TOKEN_URL", "CLIENT_ID")
+ENVIRONMENTS = ("development", "production")
+# An HS256 secret shorter than this is guessable offline from any token it signed (RFC 7518 3.2).
+MIN_SECRET_BYTES = 32
 
 
 class ConfigError(RuntimeError):
@@ -29,9 +37,11 @@ class Settings:
     data_dir: Path
     host: str = "127.0.0.1"
     port: int = 8000
-    environment: str = "development"
+    environment: str = "production"
     pool_size: int = 20
     jwt_secret: str = ""
+    # Production accepts an HS256 secret only when told to (REDGRID_ALLOW_HS256=1).
+    allow_hs256: bool = False
     # Production: the county identity provider's JWKS URL (RS256/ES256), issuer and audience.
     jwks_url: str = ""
     jwt_issuer: str = "redgrid"
@@ -42,7 +52,7 @@ class Settings:
     webhook_interval_s: float = 0.0
     # Whether webhooks may go to loopback, private or link-local addresses (off in production:
     # a unit's URL must not reach the county's internal network).
-    webhook_allow_private: bool = True
+    webhook_allow_private: bool = False
     # Limits on one GraphQL document (see schema/limits.py).
     max_query_depth: int = 12
     max_query_aliases: int = 30
@@ -69,6 +79,30 @@ class Settings:
     def production(self) -> bool:
         return self.environment == "production"
 
+    def check_identity(self) -> None:
+        """Raises ConfigError unless tokens can be verified safely: in production, the identity
+        provider's JWKS with its issuer, or an explicitly allowed HS256 secret of 32+ bytes."""
+        if not self.production:
+            if not (self.jwt_secret or self.jwks_url):
+                raise ConfigError("no REDGRID_JWT_SECRET or REDGRID_JWKS_URL to verify tokens with")
+            return
+        if self.jwks_url:
+            if not self.jwt_issuer:
+                raise ConfigError("REDGRID_JWKS_URL needs REDGRID_JWT_ISSUER, the issuer its "
+                                  "tokens carry (`iss`): a token of any other issuer is refused")
+            return
+        if not self.jwt_secret:
+            raise ConfigError("production (REDGRID_ENV unset or `production`) needs "
+                              "REDGRID_JWKS_URL and REDGRID_JWT_ISSUER (the county identity "
+                              "provider), or REDGRID_JWT_SECRET with REDGRID_ALLOW_HS256=1; set "
+                              "REDGRID_ENV=development for a development box")
+        if not self.allow_hs256:
+            raise ConfigError("production verifies the identity provider's RS256/ES256 tokens "
+                              "(REDGRID_JWKS_URL); set REDGRID_ALLOW_HS256=1 to accept tokens "
+                              "signed with REDGRID_JWT_SECRET instead")
+        if len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(f"REDGRID_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+
     @property
     def cluster(self) -> EmbeddedCluster:
         return EmbeddedCluster(self.data_dir)
@@ -82,14 +116,15 @@ class Settings:
             url = EmbeddedCluster(data_dir).url(environ.get("REDGRID_DATABASE", "redgrid"))
         elif url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
-        environment = environ.get("REDGRID_ENV", "development")
+        environment = environ.get("REDGRID_ENV", "").strip() or "production"
+        if environment not in ENVIRONMENTS:
+            raise ConfigError(f"REDGRID_ENV must be `development` (a development box: local "
+                              f"tokens, no limits) or `production` (the same as unset); got "
+                              f"{environment!r}")
+        production = environment == "production"
         secret = environ.get("REDGRID_JWT_SECRET", "")
         jwks_url = environ.get("REDGRID_JWKS_URL", "")
-        if environment == "production" and not (secret or jwks_url):
-            raise ConfigError("REDGRID_ENV=production needs REDGRID_JWKS_URL (the county identity "
-                              "provider's keys) or REDGRID_JWT_SECRET; RedGrid will not start "
-                              "with a made-up secret in production")
-        if not secret and not jwks_url:
+        if not production and not secret and not jwks_url:
             secret = development_secret(data_dir)
         basemap_crs = environ.get("REDGRID_BASEMAP_CRS", "WGS84").strip().upper()
         if basemap_crs not in BASEMAP_DATUMS:
@@ -109,19 +144,20 @@ class Settings:
             environment=environment,
             pool_size=int(environ.get("REDGRID_POOL_SIZE", "20")),
             jwt_secret=secret,
+            allow_hs256=environ.get("REDGRID_ALLOW_HS256", "0") == "1",
             jwks_url=jwks_url,
             jwt_issuer=environ.get("REDGRID_JWT_ISSUER", "" if jwks_url else "redgrid"),
             jwt_audience=environ.get("REDGRID_JWT_AUDIENCE", ""),
             job_interval_s=float(environ.get("REDGRID_JOB_INTERVAL", "300")),
             webhook_interval_s=float(environ.get("REDGRID_WEBHOOK_INTERVAL", "5")),
             webhook_allow_private=environ.get(
-                "REDGRID_WEBHOOK_ALLOW_PRIVATE", "0" if environment == "production" else "1") == "1",
+                "REDGRID_WEBHOOK_ALLOW_PRIVATE", "0" if production else "1") == "1",
             max_query_depth=int(environ.get("REDGRID_MAX_QUERY_DEPTH", "12")),
             max_query_aliases=int(environ.get("REDGRID_MAX_QUERY_ALIASES", "30")),
             max_query_tokens=int(environ.get("REDGRID_MAX_QUERY_TOKENS", "5000")),
             max_query_cost=int(environ.get("REDGRID_MAX_QUERY_COST", "50000")),
             rate_limit_per_s=float(environ.get(
-                "REDGRID_RATE_LIMIT", "50" if environment == "production" else "0")),
+                "REDGRID_RATE_LIMIT", "50" if production else "0")),
             rate_limit_burst=int(environ.get("REDGRID_RATE_BURST", "100")),
             max_body_bytes=int(environ.get("REDGRID_MAX_BODY_BYTES", str(1024 * 1024))),
             statement_timeout_ms=int(environ.get("REDGRID_STATEMENT_TIMEOUT_MS", "5000")),

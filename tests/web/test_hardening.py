@@ -187,7 +187,8 @@ def test_development_keeps_introspection_and_the_ide(gql: GraphQLClient,
 
 
 def test_production_hides_introspection_and_the_ide(settings: Settings) -> None:
-    production = replace(settings, environment="production", jwt_secret="s" * 32)
+    production = replace(settings, environment="production", jwt_secret="s" * 32,
+                         allow_hs256=True)
     with TestClient(create_app(production)) as client:
         gql = GraphQLClient(client)
         assert code(gql(INTROSPECTION)) == "INTROSPECTION_DISABLED"

@@ -87,8 +87,10 @@ def test_untrusted_tokens_are_refused(jwks_url: str, bad: Any) -> None:
 
 
 def test_production_refuses_to_start_without_keys(tmp_path: Any) -> None:
+    production = Settings.from_env({"REDGRID_ENV": "production",
+                                    "REDGRID_DATA_DIR": str(tmp_path)})
     with pytest.raises(ConfigError, match="REDGRID_JWKS_URL"):
-        Settings.from_env({"REDGRID_ENV": "production", "REDGRID_DATA_DIR": str(tmp_path)})
+        create_app(production)
     assert not (tmp_path / "jwt-secret").exists()
 
 

@@ -23,7 +23,7 @@ COMMUNITY = "371329001001"
 
 @pytest.fixture(scope="module")
 def production(settings: Settings) -> Iterator[TestClient]:
-    configured = replace(settings, environment="production",
+    configured = replace(settings, environment="production", allow_hs256=True,
                          basemap_url="https://tiles.example/{z}/{x}/{y}.png",
                          basemap_crs="GCJ02", basemap_attribution="© 底图",
                          oidc_authorize_url="https://idp.example/auth",
