@@ -15,6 +15,7 @@ from pathlib import Path
 from db.cluster import EmbeddedCluster
 from db.urls import server_url
 from web.auth import development_secret
+from web.clients import Network, parse_networks
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 BASEMAP_DATUMS = ("WGS84", "GCJ02", "BD09")
@@ -63,6 +64,8 @@ class Settings:
     rate_limit_per_s: float = 0.0
     rate_limit_burst: int = 100
     max_body_bytes: int = 1024 * 1024
+    # Proxies whose X-Forwarded-For names the client (addresses or CIDRs); none by default.
+    trusted_proxies: tuple[Network, ...] = ()
     statement_timeout_ms: int = 5_000
     # The map page's basemap: an XYZ raster tile URL template and the datum its tiles are in
     # (WGS84, GCJ02 for AMap/Tencent, BD09 for Baidu). Empty: a plain background, offline.
@@ -135,6 +138,10 @@ class Settings:
             missing = ", ".join(f"REDGRID_OIDC_{n}" for n, v in oidc.items() if not v)
             raise ConfigError(f"the map page's sign-in needs all of the REDGRID_OIDC_* URLs and "
                               f"the client id; missing: {missing}")
+        try:
+            trusted_proxies = parse_networks(environ.get("REDGRID_TRUSTED_PROXIES", ""))
+        except ValueError as exc:
+            raise ConfigError(f"REDGRID_TRUSTED_PROXIES: {exc}") from None
         return cls(
             database_url=url,
             embedded=embedded,
@@ -160,6 +167,7 @@ class Settings:
                 "REDGRID_RATE_LIMIT", "50" if production else "0")),
             rate_limit_burst=int(environ.get("REDGRID_RATE_BURST", "100")),
             max_body_bytes=int(environ.get("REDGRID_MAX_BODY_BYTES", str(1024 * 1024))),
+            trusted_proxies=trusted_proxies,
             statement_timeout_ms=int(environ.get("REDGRID_STATEMENT_TIMEOUT_MS", "5000")),
             basemap_url=environ.get("REDGRID_BASEMAP_URL", "").strip(),
             basemap_crs=basemap_crs,

@@ -3,8 +3,9 @@
 `GET /map-config.json`: the sign-in mode (development tokens, the county identity provider by
 authorization code + PKCE, or none), the basemap and its datum, the demo months and the demand
 catalogue's categories and items. `POST /auth/dev-token` mints a development token for a role
-and scope codes; it exists only outside production (a 404 there), where tokens come from the
-identity provider.
+and scope codes; it exists only on a development box (a 404 in production, where tokens come
+from the identity provider), and answers callers on the same machine only (403 `FORBIDDEN`
+to any other): a development server reachable from the network must not hand out tokens.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from db.catalogue import load_catalogue
 from db.queries.places import known_codes
 from resolvers.actor import Role
 from web.auth import mint
+from web.clients import client_address, is_loopback
 from web.identity import PRIVATE
 from web.settings import Settings
 
@@ -42,7 +44,8 @@ _SUBJECT = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 class SignInError(Exception):
     """A dev-token request that cannot be granted: a stable code, the field, a message."""
 
-    def __init__(self, message: str, field: str, code: str = "BAD_USER_INPUT") -> None:
+    def __init__(self, message: str, field: str | None,
+                 code: str = "BAD_USER_INPUT") -> None:
         super().__init__(message)
         self.message = message
         self.field = field
@@ -158,6 +161,9 @@ def routes(settings: Settings) -> list[Route]:
         return _json(map_config(settings), headers={"Cache-Control": "no-cache"})
 
     async def dev_token(request: Request) -> Response:
+        if not is_loopback(client_address(request.scope, settings.trusted_proxies)):
+            return _error(SignInError("development tokens are issued to callers on this machine "
+                                      "only", None, "FORBIDDEN"), 403)
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:

@@ -80,3 +80,12 @@ def test_redgrid_serve_without_redgrid_env_refuses_to_start(tmp_path: Path) -> N
     assert done.returncode == 2, done.stderr
     assert "REDGRID_ENV=development" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_trusted_proxies_are_addresses_or_networks(tmp_path: Path) -> None:
+    env = {"REDGRID_DATA_DIR": str(tmp_path), "REDGRID_ENV": "development"}
+    s = Settings.from_env({**env, "REDGRID_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1 ::1"})
+    assert [str(n) for n in s.trusted_proxies] == ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]
+    assert Settings.from_env(env).trusted_proxies == ()
+    with pytest.raises(ConfigError, match="REDGRID_TRUSTED_PROXIES.*'proxy.local'"):
+        Settings.from_env({**env, "REDGRID_TRUSTED_PROXIES": "proxy.local"})
