@@ -16,6 +16,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
@@ -28,7 +29,7 @@ from schema import build_schema
 from schema.context import Context
 from schema.errors import code_for_unlabelled
 from schema.limits import Limits
-from web.auth import TokenVerifier
+from web.auth import TokenVerifier, UnknownKey
 from web.guard import Guard
 from web.heatmap import heatmap_geojson, heatmap_tile
 from web.identity import PRIVATE, Identity, actor_of
@@ -66,12 +67,25 @@ class RedGridGraphQL(GraphQL):
     async def on_ws_connect(self, context: Context,  # type: ignore[override]
                             ) -> UnsetType | dict[str, object] | None:
         # A bad token closes the socket with 4403 (Strawberry's ConnectionRejectionError).
+        unknown_key: list[UnknownKey] = []
+
         def verify(header: str) -> Actor:
-            actor = self.tokens.actor(header)
+            try:
+                actor = self.tokens.actor(header)
+            except UnknownKey as exc:
+                unknown_key.append(exc)
+                raise
             context.expires_at = self.tokens.expires_at(header)
             return actor
 
-        context.actor = websocket_actor(context, verify)
+        await self.tokens.refresh()
+        try:
+            context.actor = websocket_actor(context, verify)
+        except ConnectionRejectionError:
+            # A key the provider added since the last fetch: fetch (rate-limited) and retry.
+            if not unknown_key or not await self.tokens.reload_keys():
+                raise
+            context.actor = websocket_actor(context, verify)
         return UNSET
 
     def encode_json(self, data: object) -> bytes:

@@ -1,7 +1,8 @@
 """Bearer tokens (JWT) turned into an `Actor`.
 
 The embedded default signs and verifies HS256 with a secret kept in the data folder;
-production verifies RS256/ES256 tokens of the county's identity provider against its JWKS URL.
+production verifies RS256/ES256 tokens of the county's identity provider against its JWKS URL
+(keys fetched by `web/jwks.py`, never on the event loop's time).
 Claims: `sub`, `redgrid_role`, `redgrid_scopes` (a list of codes), `exp`.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import jwt
 
 from resolvers.actor import PUBLIC, Actor, Role
+from web.jwks import JwksKeys
 
 ALGORITHM = "HS256"
 ASYMMETRIC = ["RS256", "ES256"]
@@ -23,6 +25,10 @@ ISSUER = "redgrid"
 
 class AuthError(Exception):
     """A token was sent but cannot be trusted; the caller gets 401 UNAUTHENTICATED."""
+
+
+class UnknownKey(AuthError):
+    """The token names a signing key (kid) the identity provider's keys held do not have."""
 
 
 def development_secret(data_dir: Path) -> str:
@@ -74,22 +80,28 @@ class TokenVerifier:
     """
 
     def __init__(self, secret: str = "", *, jwks_url: str = "", issuer: str | None = ISSUER,
-                 audience: str | None = None, max_entries: int = 10_000) -> None:
-        if not secret and not jwks_url:
+                 audience: str | None = None, max_entries: int = 10_000,
+                 jwks: JwksKeys | None = None) -> None:
+        if not secret and not jwks_url and jwks is None:
             raise ValueError("a token verifier needs a secret or a JWKS URL")
         self.secret = secret
         self.issuer = issuer
         self.audience = audience
         self.max_entries = max_entries
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300) if jwks_url else None
+        self.jwks = jwks or (JwksKeys(jwks_url) if jwks_url else None)
         self._known: dict[str, tuple[Actor, float]] = {}
 
     def claims(self, token: str) -> dict[str, Any]:
         """The verified claims of a token."""
         options = {"require": ["sub", "exp", "redgrid_role"]}
         try:
-            if self._jwks is not None:
-                key: Any = self._jwks.get_signing_key_from_jwt(token).key
+            if self.jwks is not None:
+                kid = jwt.get_unverified_header(token).get("kid")
+                jwk = self.jwks.key(kid) if isinstance(kid, str) else None
+                if jwk is None:
+                    raise UnknownKey(f"the token's signing key {kid!r} is not one of the "
+                                     "identity provider's keys")
+                key: Any = jwk.key
                 algorithms = ASYMMETRIC
             else:
                 key, algorithms = self.secret, [ALGORITHM]
@@ -99,10 +111,35 @@ class TokenVerifier:
             return decoded
         except jwt.ExpiredSignatureError:
             raise AuthError("the token has expired; sign in again") from None
-        except jwt.PyJWKClientError as exc:
-            raise AuthError(f"the token's signing key cannot be found: {exc}") from None
         except jwt.InvalidTokenError as exc:
             raise AuthError(f"the token is not valid: {exc}") from None
+
+    async def refresh(self) -> None:
+        """Fetches what verifying depends on once it is older than its time to live."""
+        if self.jwks is not None and self.jwks.stale:
+            await self.reload_keys()
+
+    async def reload_keys(self) -> bool:
+        """Fetches the provider's keys now (rate-limited); whether they changed."""
+        if self.jwks is None:
+            return False
+        changed = await self.jwks.refresh()
+        if changed:  # a token remembered under a key the provider dropped must not outlive it
+            self._known.clear()
+        return changed
+
+    async def authenticate(self, header: str | None) -> Actor:
+        """`actor`, with the provider's keys fetched first when they are stale or the token
+        names a key not held yet (rate-limited, see `JwksKeys`)."""
+        if not header:
+            return PUBLIC
+        await self.refresh()
+        try:
+            return self.actor(header)
+        except UnknownKey:
+            if not await self.reload_keys():
+                raise
+        return self.actor(header)
 
     def actor(self, header: str | None) -> Actor:
         """The caller of a request from its Authorization header; no header → PUBLIC."""

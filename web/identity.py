@@ -29,7 +29,7 @@ class Identity:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             try:
-                actor = self.tokens.actor(Headers(scope=scope).get("authorization"))
+                actor = await self.tokens.authenticate(Headers(scope=scope).get("authorization"))
             except AuthError as exc:
                 await unauthenticated(str(exc))(scope, receive, send)
                 return
