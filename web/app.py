@@ -30,7 +30,7 @@ from schema.context import Context
 from schema.errors import code_for_unlabelled
 from schema.limits import Limits
 from web.auth import TokenVerifier, UnknownKey
-from web.guard import Guard
+from web.guard import Guard, RateLimiter
 from web.heatmap import heatmap_geojson, heatmap_tile
 from web.identity import PRIVATE, Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
@@ -169,7 +169,8 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/vendor/maplibre-gl", app=StaticFiles(directory=MAPLIBRE, check_dir=False),
               name="maplibre"),
     ]
-    guard = Middleware(Guard, path="/graphql", rate_per_s=settings.rate_limit_per_s,
-                       burst=settings.rate_limit_burst, max_body_bytes=settings.max_body_bytes)
-    identity = Middleware(Identity, tokens=tokens)
-    return Starlette(routes=routes, middleware=[guard, identity], lifespan=lifespan)
+    # Identity first, so the limiter counts verified callers (and forged tokens by address).
+    limiter = RateLimiter(settings.rate_limits, proxies=settings.trusted_proxies)
+    identity = Middleware(Identity, tokens=tokens, limiter=limiter)
+    guard = Middleware(Guard, limiter=limiter, max_body_bytes=settings.max_body_bytes)
+    return Starlette(routes=routes, middleware=[identity, guard], lifespan=lifespan)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from db.cluster import EmbeddedCluster
@@ -23,6 +23,39 @@ OIDC_NAMES = ("AUTHORIZE_URL", "TOKEN_URL", "CLIENT_ID")
 ENVIRONMENTS = ("development", "production")
 # An HS256 secret shorter than this is guessable offline from any token it signed (RFC 7518 3.2).
 MIN_SECRET_BYTES = 32
+
+
+@dataclass(frozen=True)
+class RateBudget:
+    """Requests per second per caller on a group of routes, and the burst above that rate;
+    0 per second turns the budget off."""
+
+    per_s: float
+    burst: int
+
+
+# The rate-limit budgets (web/guard.py says which routes draw on which), each with its
+# production value and the variables that set it: <stem>_LIMIT per second, <stem>_BURST.
+# A map opens dozens of tiles at once, hence the tiles' large burst. In development a budget
+# is off unless its <stem>_LIMIT is set.
+RATE_BUDGETS: dict[str, tuple[str, RateBudget]] = {
+    "graphql": ("REDGRID_RATE", RateBudget(50, 100)),
+    "tiles": ("REDGRID_TILES_RATE", RateBudget(300, 1000)),
+    "ogc": ("REDGRID_OGC_RATE", RateBudget(20, 60)),
+    "heatmap": ("REDGRID_HEATMAP_RATE", RateBudget(50, 200)),
+}
+
+
+def _production_budgets() -> dict[str, RateBudget]:
+    return {name: budget for name, (_, budget) in RATE_BUDGETS.items()}
+
+
+def _budgets(environ: Mapping[str, str], production: bool) -> dict[str, RateBudget]:
+    out = {}
+    for name, (stem, budget) in RATE_BUDGETS.items():
+        per_s = float(environ.get(f"{stem}_LIMIT", budget.per_s if production else 0))
+        out[name] = RateBudget(per_s, int(environ.get(f"{stem}_BURST", budget.burst)))
+    return out
 
 
 class ConfigError(RuntimeError):
@@ -59,10 +92,8 @@ class Settings:
     max_query_aliases: int = 30
     max_query_tokens: int = 5_000
     max_query_cost: int = 50_000
-    # Requests per second per client on /graphql, and the burst above it; 0 turns it off
-    # (from the environment: 50/s in production, off otherwise).
-    rate_limit_per_s: float = 0.0
-    rate_limit_burst: int = 100
+    # Requests per second per caller and bursts, by budget (see RATE_BUDGETS).
+    rate_limits: dict[str, RateBudget] = field(default_factory=_production_budgets)
     max_body_bytes: int = 1024 * 1024
     # Proxies whose X-Forwarded-For names the client (addresses or CIDRs); none by default.
     trusted_proxies: tuple[Network, ...] = ()
@@ -163,9 +194,7 @@ class Settings:
             max_query_aliases=int(environ.get("REDGRID_MAX_QUERY_ALIASES", "30")),
             max_query_tokens=int(environ.get("REDGRID_MAX_QUERY_TOKENS", "5000")),
             max_query_cost=int(environ.get("REDGRID_MAX_QUERY_COST", "50000")),
-            rate_limit_per_s=float(environ.get(
-                "REDGRID_RATE_LIMIT", "50" if production else "0")),
-            rate_limit_burst=int(environ.get("REDGRID_RATE_BURST", "100")),
+            rate_limits=_budgets(environ, production),
             max_body_bytes=int(environ.get("REDGRID_MAX_BODY_BYTES", str(1024 * 1024))),
             trusted_proxies=trusted_proxies,
             statement_timeout_ms=int(environ.get("REDGRID_STATEMENT_TIMEOUT_MS", "5000")),

@@ -21,7 +21,7 @@ INTROSPECTION = {"query": "{ __schema { types { name } } }"}
 def test_unset_means_production(tmp_path: Path) -> None:
     s = Settings.from_env({"REDGRID_DATA_DIR": str(tmp_path)})
     assert s.production
-    assert (s.webhook_allow_private, s.rate_limit_per_s) == (False, 50)
+    assert (s.webhook_allow_private, s.rate_limits["graphql"].per_s) == (False, 50)
     assert not (tmp_path / "jwt-secret").exists()  # no made-up secret in production
     with pytest.raises(ConfigError, match="REDGRID_ENV=development"):
         create_app(s)  # nothing to verify tokens with: refuses to start
@@ -29,7 +29,7 @@ def test_unset_means_production(tmp_path: Path) -> None:
 
 def test_only_development_turns_development_on(tmp_path: Path) -> None:
     s = Settings.from_env({"REDGRID_DATA_DIR": str(tmp_path), "REDGRID_ENV": "development"})
-    assert not s.production and s.webhook_allow_private and s.rate_limit_per_s == 0
+    assert not s.production and s.webhook_allow_private and s.rate_limits["graphql"].per_s == 0
     assert s.jwt_secret == (tmp_path / "jwt-secret").read_text().strip()
 
 
