@@ -22,6 +22,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from db.database import Database
+from db.queries.places import scope_codes
 from db.queries.tiles import TILE_SESSION
 from db.urls import psycopg_conninfo
 from resolvers.actor import PUBLIC, Actor
@@ -35,6 +36,7 @@ from web.heatmap import heatmap_geojson, heatmap_tile
 from web.identity import PRIVATE, Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
 from web.ogc import routes as ogc_routes
+from web.reloading import Reloading
 from web.scheduler import JobScheduler
 from web.settings import CHECKOUT, Settings
 from web.signin import routes as signin_routes
@@ -43,6 +45,8 @@ from web.webhooks import WebhookWorker
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAPLIBRE = CHECKOUT / "node_modules" / "maplibre-gl" / "dist"
+# How long the codes a token's scope may name are trusted before they are read again.
+SCOPE_CODES_TTL_S = 300.0
 
 
 class RedGridGraphQL(GraphQL):
@@ -127,6 +131,15 @@ def create_app(settings: Settings) -> Starlette:
                       statement_timeout_ms=settings.statement_timeout_ms)
         await db.open()
         graphql.db = app.state.db = db
+
+        async def load_scope_codes() -> frozenset[str]:
+            async with db.connection() as conn:
+                return await scope_codes(conn)
+
+        codes = Reloading("the scope codes", load_scope_codes, ttl_s=SCOPE_CODES_TTL_S,
+                          min_interval_s=30)
+        await codes.reload()
+        tokens.use_scope_codes(codes)
         app.state.tile_db = tile_db = Database(
             psycopg_conninfo(settings.database_url), min_size=1, max_size=settings.pool_size,
             statement_timeout_ms=settings.statement_timeout_ms, session=TILE_SESSION)

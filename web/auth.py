@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Container
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import jwt
 
 from resolvers.actor import PUBLIC, Actor, Role
 from web.jwks import JwksKeys
+from web.reloading import Reloading
 
 ALGORITHM = "HS256"
 ASYMMETRIC = ["RS256", "ES256"]
@@ -57,6 +59,22 @@ def bearer_token(header: str) -> str:
     return token.strip()
 
 
+def check_scopes(actor: Actor, known: Container[str] | None) -> None:
+    """Refuses scope codes that are empty, wildcards or (with `known`) name no place or unit.
+
+    Place codes become SQL `LIKE` prefixes, so `%` or `_` in one would widen the scope; a
+    UNIT's codes are compared exactly, and county units' codes hold `_` (`U-FIRE_RESCUE`).
+    """
+    for code in actor.scopes:
+        if not code.strip():
+            raise AuthError("the token has an empty scope code")
+        if "%" in code or ("_" in code and actor.role is not Role.UNIT):
+            raise AuthError(f"the scope code {code!r} holds a wildcard (% or _)")
+        if known is not None and code not in known:
+            raise AuthError(f"the scope code {code!r} is not a street, zone, community, grid "
+                            "cell, compound or unit code")
+
+
 def actor_from_claims(claims: dict[str, Any]) -> Actor:
     try:
         role = Role(claims["redgrid_role"])
@@ -89,7 +107,15 @@ class TokenVerifier:
         self.audience = audience
         self.max_entries = max_entries
         self.jwks = jwks or (JwksKeys(jwks_url) if jwks_url else None)
+        # The codes a scope may name (see `use_scope_codes`); None: only the form is checked.
+        self.scope_codes: Reloading[frozenset[str]] | None = None
         self._known: dict[str, tuple[Actor, float]] = {}
+
+    def use_scope_codes(self, codes: Reloading[frozenset[str]]) -> None:
+        """Refuses tokens whose scope names a code outside `codes` (kept fresh by `refresh`);
+        until they are first loaded, every token with a scope is refused."""
+        self.scope_codes = codes
+        self._known.clear()
 
     def claims(self, token: str) -> dict[str, Any]:
         """The verified claims of a token."""
@@ -118,6 +144,9 @@ class TokenVerifier:
         """Fetches what verifying depends on once it is older than its time to live."""
         if self.jwks is not None and self.jwks.stale:
             await self.reload_keys()
+        if self.scope_codes is not None and self.scope_codes.stale:
+            if await self.scope_codes.reload():  # a place or unit may have gone
+                self._known.clear()
 
     async def reload_keys(self) -> bool:
         """Fetches the provider's keys now (rate-limited); whether they changed."""
@@ -152,11 +181,14 @@ class TokenVerifier:
             del self._known[header]
         claims = self.claims(bearer_token(header))
         actor = actor_from_claims(claims)
+        codes = self.scope_codes
+        if codes is not None and codes.value is None and actor.scopes:
+            raise AuthError("the known scope codes are not loaded yet; try again shortly")
+        check_scopes(actor, codes.value if codes is not None else None)
         if len(self._known) >= self.max_entries:
             self._known.clear()
         self._known[header] = (actor, float(claims["exp"]))
         return actor
-
 
     def expires_at(self, header: str) -> float | None:
         """When a token this verifier accepted stops being valid (epoch seconds)."""

@@ -23,8 +23,8 @@ from starlette.routing import Route
 
 from db.catalogue import load_catalogue
 from db.queries.places import known_codes
-from resolvers.actor import Role
-from web.auth import mint
+from resolvers.actor import Actor, Role
+from web.auth import AuthError, check_scopes, mint
 from web.clients import client_address, is_loopback
 from web.identity import PRIVATE
 from web.settings import Settings
@@ -143,15 +143,19 @@ def _subject(raw: object, role: Role) -> str:
     return raw
 
 
-async def _check_codes(request: Request, scopes: list[str]) -> None:
+async def _check_codes(request: Request, subject: str, role: Role, scopes: list[str]) -> None:
     if not scopes:
         return
     async with request.app.state.db.connection() as conn:
         known = await known_codes(conn, scopes)
     unknown = sorted(set(scopes) - known)
     if unknown:
-        raise SignInError(f"unknown scope codes: {', '.join(unknown)} (street, community, grid "
-                          "cell, compound or unit codes)", "scopes", "UNKNOWN_SCOPE")
+        raise SignInError(f"unknown scope codes: {', '.join(unknown)} (street, zone, community, "
+                          "grid cell, compound or unit codes)", "scopes", "UNKNOWN_SCOPE")
+    try:  # the same rule the token will meet at every request
+        check_scopes(Actor(subject, role, tuple(scopes)), known)
+    except AuthError as exc:
+        raise SignInError(str(exc), "scopes", "UNKNOWN_SCOPE") from None
 
 
 def routes(settings: Settings) -> list[Route]:
@@ -174,7 +178,7 @@ def routes(settings: Settings) -> list[Route]:
             role = _role(body.get("role"))
             scopes = _scopes(body.get("scopes"), role)
             subject = _subject(body.get("sub"), role)
-            await _check_codes(request, scopes)
+            await _check_codes(request, subject, role, scopes)
         except SignInError as exc:
             return _error(exc)
         expires_at = datetime.fromtimestamp(int(time.time()) + DEV_TOKEN_TTL_S, UTC)

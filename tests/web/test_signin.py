@@ -139,6 +139,7 @@ def test_a_dev_token_carries_the_scopes_and_subject(local: TestClient,
     ({"scopes": []}, "BAD_USER_INPUT", "role"),
     ({"role": "GRID_WORKER", "scopes": []}, "SCOPE_REQUIRED", "scopes"),
     ({"role": "COMMUNITY_STAFF", "scopes": ["371329999999"]}, "UNKNOWN_SCOPE", "scopes"),
+    ({"role": "GRID_WORKER", "scopes": ["U-FIRE_RESCUE"]}, "UNKNOWN_SCOPE", "scopes"),  # _ in LIKE
     ({"role": "COMMUNITY_STAFF", "scopes": "371329001001"}, "BAD_USER_INPUT", "scopes"),
     ({"role": "COUNTY_OFFICE", "scopes": [f"3713290010{i:02d}" for i in range(21)]},
      "BAD_USER_INPUT", "scopes"),
