@@ -85,15 +85,21 @@ def dev_sign_in(settings: Settings) -> bool:
     return not settings.production and bool(settings.jwt_secret) and not settings.jwks_url
 
 
-def sign_in_mode(settings: Settings) -> str:
+def sign_in_mode(settings: Settings, local: bool) -> str:
+    """How the page signs in; `local`: whether the caller is on this machine, the only place
+    development tokens go to."""
     if dev_sign_in(settings):
-        return "dev"
+        return "dev" if local else "none"
     return "oidc" if settings.oidc_authorize_url else "none"
 
 
-def map_config(settings: Settings) -> dict[str, Any]:
+def _local(request: Request, settings: Settings) -> bool:
+    return is_loopback(client_address(request.scope, settings.trusted_proxies))
+
+
+def map_config(settings: Settings, local: bool = True) -> dict[str, Any]:
     """The page's configuration; nothing secret (it goes to every browser)."""
-    mode = sign_in_mode(settings)
+    mode = sign_in_mode(settings, local)
     sign_in: dict[str, Any] = {"mode": mode}
     if mode == "oidc":
         sign_in |= {"authorizeUrl": settings.oidc_authorize_url,
@@ -162,10 +168,11 @@ def routes(settings: Settings) -> list[Route]:
     """The sign-in routes for these settings: no dev-token route in production."""
 
     async def config(request: Request) -> Response:
-        return _json(map_config(settings), headers={"Cache-Control": "no-cache"})
+        return _json(map_config(settings, _local(request, settings)),
+                     headers={"Cache-Control": "private, no-cache"})
 
     async def dev_token(request: Request) -> Response:
-        if not is_loopback(client_address(request.scope, settings.trusted_proxies)):
+        if not _local(request, settings):
             return _error(SignInError("development tokens are issued to callers on this machine "
                                       "only", None, "FORBIDDEN"), 403)
         try:

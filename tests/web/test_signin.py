@@ -47,8 +47,9 @@ def dev_token(client: TestClient, body: Any) -> tuple[int, dict[str, Any]]:
 
 
 def test_the_development_config_offers_dev_sign_in_and_the_demo_catalogue(
-        client: TestClient) -> None:
-    response = client.get("/map-config.json")
+        local: TestClient, client: TestClient) -> None:
+    assert client.get("/map-config.json").json()["signIn"] == {"mode": "none"}  # not local
+    response = local.get("/map-config.json")
     assert response.status_code == 200
     config = response.json()
     assert config["signIn"]["mode"] == "dev"
