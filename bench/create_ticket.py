@@ -46,7 +46,7 @@ from typing import Any
 import _wrk
 from _context import machine, versions
 from _db import conninfo as configured_conninfo
-from _server import Server, cpu_activity
+from _server import Server, cpu_activity, development_env
 from create_checks import dataset, http_notifications, verify
 from create_floor import floor_all
 from create_http import WRK_THREADS, http_run
@@ -131,7 +131,7 @@ def main() -> int:
     if not 32 <= args.warmup <= 10_000:
         ap.error("--warmup must be 32..10000")
 
-    env = dict(os.environ)
+    env = development_env()
     if not env.get("DATABASE_URL") and not env.get("REDGRID_DATABASE"):
         env["REDGRID_DATABASE"] = BENCH_DATABASE
     # No escalation job (it would change tickets under the benchmark); the webhook worker

@@ -3,6 +3,8 @@
 # (or DATABASE_URL's server). Stops the cluster if this script started it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The tests run a development server (local tokens); unset REDGRID_ENV means production.
+export REDGRID_ENV=development
 source scripts/lib.sh
 start_database
 echo "==> ruff"

@@ -18,11 +18,13 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from db.database import Database
+from db.queries.places import scope_codes
 from db.queries.tiles import TILE_SESSION
 from db.urls import psycopg_conninfo
 from resolvers.actor import PUBLIC, Actor
@@ -30,15 +32,16 @@ from schema import build_schema
 from schema.context import Context
 from schema.errors import code_for_unlabelled
 from schema.limits import Limits
-from web.auth import TokenVerifier
+from web.auth import TokenVerifier, UnknownKey
 from web.graphiql import PAGE as GRAPHIQL_PAGE
 from web.graphiql import routes as graphiql_routes
-from web.guard import Guard
+from web.guard import Guard, RateLimiter
 from web.health import ROUTES as health_routes
 from web.heatmap import heatmap_geojson, heatmap_tile
 from web.identity import PRIVATE, Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
 from web.ogc import routes as ogc_routes
+from web.reloading import Reloading
 from web.scheduler import JobScheduler
 from web.settings import CHECKOUT, Settings
 from web.signin import routes as signin_routes
@@ -47,6 +50,8 @@ from web.webhooks import WebhookWorker
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAPLIBRE = CHECKOUT / "node_modules" / "maplibre-gl" / "dist"
+# How long the codes a token's scope may name are trusted before they are read again.
+SCOPE_CODES_TTL_S = 300.0
 
 
 class RedGridGraphQL(GraphQL):
@@ -71,12 +76,25 @@ class RedGridGraphQL(GraphQL):
     async def on_ws_connect(self, context: Context,  # type: ignore[override]
                             ) -> UnsetType | dict[str, object] | None:
         # A bad token closes the socket with 4403 (Strawberry's ConnectionRejectionError).
+        unknown_key: list[UnknownKey] = []
+
         def verify(header: str) -> Actor:
-            actor = self.tokens.actor(header)
+            try:
+                actor = self.tokens.actor(header)
+            except UnknownKey as exc:
+                unknown_key.append(exc)
+                raise
             context.expires_at = self.tokens.expires_at(header)
             return actor
 
-        context.actor = websocket_actor(context, verify)
+        await self.tokens.refresh()
+        try:
+            context.actor = websocket_actor(context, verify)
+        except ConnectionRejectionError:
+            # A key the provider added since the last fetch: fetch (rate-limited) and retry.
+            if not unknown_key or not await self.tokens.reload_keys():
+                raise
+            context.actor = websocket_actor(context, verify)
         return UNSET
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -135,6 +153,8 @@ def http_error(status: int, message: str) -> Response:
 
 
 def create_app(settings: Settings) -> Starlette:
+    """The app for `settings`; ConfigError when its tokens could not be verified safely."""
+    settings.check_identity()
     tokens = TokenVerifier(settings.jwt_secret, jwks_url=settings.jwks_url,
                            issuer=settings.jwt_issuer or None,
                            audience=settings.jwt_audience or None)
@@ -147,6 +167,15 @@ def create_app(settings: Settings) -> Starlette:
                       statement_timeout_ms=settings.statement_timeout_ms)
         await db.open()
         graphql.db = app.state.db = db
+
+        async def load_scope_codes() -> frozenset[str]:
+            async with db.connection() as conn:
+                return await scope_codes(conn)
+
+        codes = Reloading("the scope codes", load_scope_codes, ttl_s=SCOPE_CODES_TTL_S,
+                          min_interval_s=30)
+        await codes.reload()
+        tokens.use_scope_codes(codes)
         app.state.tile_db = tile_db = Database(
             psycopg_conninfo(settings.database_url), min_size=1, max_size=settings.pool_size,
             statement_timeout_ms=settings.statement_timeout_ms, session=TILE_SESSION)
@@ -187,7 +216,8 @@ def create_app(settings: Settings) -> Starlette:
               name="maplibre"),
         *([] if settings.production else graphiql_routes()),
     ]
-    guard = Middleware(Guard, path="/graphql", rate_per_s=settings.rate_limit_per_s,
-                       burst=settings.rate_limit_burst, max_body_bytes=settings.max_body_bytes)
-    identity = Middleware(Identity, tokens=tokens)
-    return Starlette(routes=routes, middleware=[guard, identity], lifespan=lifespan)
+    # Identity first, so the limiter counts verified callers (and forged tokens by address).
+    limiter = RateLimiter(settings.rate_limits, proxies=settings.trusted_proxies)
+    identity = Middleware(Identity, tokens=tokens, limiter=limiter)
+    guard = Middleware(Guard, limiter=limiter, max_body_bytes=settings.max_body_bytes)
+    return Starlette(routes=routes, middleware=[identity, guard], lifespan=lifespan)

@@ -117,10 +117,21 @@ async def nearest_facilities(conn: AsyncConnection[Any], lon: float, lat: float,
     return await cur.fetchall()
 
 
+# Every code a caller's scope may name: streets, zones, communities, grid cells, compounds and
+# units.
+_SCOPE_CODES = ("SELECT code FROM streets UNION ALL SELECT code FROM zones "
+                "UNION ALL SELECT code FROM communities UNION ALL SELECT code FROM grid_cells "
+                "UNION ALL SELECT code FROM compounds UNION ALL SELECT code FROM units")
+
+
 async def known_codes(conn: AsyncConnection[Any], codes: Sequence[str]) -> set[str]:
-    """Which of `codes` name a street, community, grid cell, compound or unit."""
-    sql = ("SELECT code FROM (SELECT code FROM streets UNION ALL SELECT code FROM communities "
-           "UNION ALL SELECT code FROM grid_cells UNION ALL SELECT code FROM compounds "
-           "UNION ALL SELECT code FROM units) c WHERE code = ANY(%(codes)s)")
+    """Which of `codes` name a street, zone, community, grid cell, compound or unit."""
+    sql = f"SELECT code FROM ({_SCOPE_CODES}) c WHERE code = ANY(%(codes)s)"
     rows = await (await conn.execute(sql, {"codes": list(codes)})).fetchall()
     return {row.code for row in rows}
+
+
+async def scope_codes(conn: AsyncConnection[Any]) -> frozenset[str]:
+    """Every code a caller's scope may name (a few thousand)."""
+    rows = await (await conn.execute(_SCOPE_CODES)).fetchall()
+    return frozenset(row.code for row in rows)

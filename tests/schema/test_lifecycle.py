@@ -102,7 +102,7 @@ def test_who_may_act(gql: GraphQLClient, token: Minter, db: psycopg.Connection,
     t = create(resident, point_in(db, "翡翠星城"))
     other_cell = db.execute("SELECT code FROM grid_cells WHERE code <> %s LIMIT 1",
                             (t["cell"],)).fetchone()[0]  # type: ignore[index]
-    denied = [gql, gql.as_(token("UNIT", "PC99")), gql.as_(token("GRID_WORKER", other_cell)),
+    denied = [gql, gql.as_(token("UNIT", "U-FIRE_RESCUE")), gql.as_(token("GRID_WORKER", other_cell)),
               gql.as_(token("COMMUNITY_STAFF", "371329002")), gql.as_(token("PLANNER"))]
     for caller in denied:
         assert forbidden(caller, t["code"], "IN_PROGRESS", 2)

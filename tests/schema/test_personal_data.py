@@ -179,7 +179,9 @@ def test_who_reads_a_reporter_unmasked(gql: GraphQLClient, token: Minter,
     _, code, cell, compound, lead, name, phone, cooperating = demo_ticket
     scopes = {"cell": cell, "community": COMMUNITY, "street": COMMUNITY[:9],
               "compound": compound, "lead": lead, "cooperating": cooperating,
-              "other compound": COMMUNITY + "C99"}
+              "other compound": db.execute(  # a real one: unknown codes are refused at sign-in
+                  "SELECT code FROM compounds WHERE code <> %s ORDER BY code LIMIT 1",
+                  (compound,)).fetchone()[0]}  # type: ignore[index]
     subject = f"pd-{role}-{scope}".lower().replace(" ", "-")
     caller = gql.as_(token(role, *([scopes[scope]] if scope else []), sub=subject))
 

@@ -251,7 +251,7 @@ def test_the_unit_reads_its_notifications(gql: GraphQLClient, token: Minter,
     rows = gql.as_(token("UNIT", unit)).data(NOTIFICATIONS, {"unit": unit})["unitNotifications"]
     assert rows and {r["kind"] for r in rows} <= {"DISPATCHED", "DUE_SOON", "ESCALATED"}
     assert any(r["deliveredAt"] and r["attempts"] == 2 for r in rows)
-    error = gql.as_(token("UNIT", "some-other-unit")).error(NOTIFICATIONS, {"unit": unit})
+    error = gql.as_(token("UNIT", "U-FIRE_RESCUE")).error(NOTIFICATIONS, {"unit": unit})
     assert error["extensions"]["code"] == "FORBIDDEN"
 
 
@@ -265,7 +265,7 @@ def test_only_the_unit_or_the_county_office_sets_a_valid_webhook(
         gql: GraphQLClient, token: Minter, unit_point: tuple[str, dict[str, float]], role: str,
         url: str, code: str) -> None:
     unit = unit_point[0]
-    client = {"PUBLIC": gql, "OTHER_UNIT": gql.as_(token("UNIT", "U-other"))}.get(
+    client = {"PUBLIC": gql, "OTHER_UNIT": gql.as_(token("UNIT", "U-FIRE_RESCUE"))}.get(
         role) or gql.as_(token(role))
     body = client(SET_WEBHOOK, {"unit": unit, "url": url})
     if code == "FORBIDDEN":
