@@ -4,7 +4,8 @@ Glossary: street 街道, zone 片区, community 社区, compound 小区, buildin
 station 驿站, clinic point 诊疗点, canteen 幸福食堂, service room 社服用房, ticket 工单.
 
 These models describe the schema of the first migration (0001), from which it was generated;
-later migrations are written in SQL (0002: the ticket workflow tables). Runtime queries are SQL
+later migrations are written in SQL (0002: the ticket workflow tables; 0006: the planning
+attributes, mirrored here). Runtime queries are SQL
 through psycopg (`db/queries/`), so the models serve migrations and the demo loader only.
 """
 
@@ -19,6 +20,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     DateTime,
     ForeignKey,
@@ -43,6 +45,7 @@ CHANNELS = (
     "QR_CODE", "SUPERVISOR", "GRID_PATROL", "ONLINE",
 )
 FACILITY_KINDS = ("STATION", "CLINIC", "CANTEEN", "SERVICE_ROOM")
+SERVICE_ROOM_STATUSES = ("IDLE", "IN_USE", "RENTED")
 VOLUNTEER_ROLES = ("BUILDING_HEAD", "RED_COLLAR_SECRETARY", "SUPERVISOR", "GRID_WORKER")
 DEADLINE_CLASSES = ("EMERGENCY_2H", "UTILITY_24H", "GENERAL_7D", "COMPLEX_15D")
 
@@ -135,7 +138,8 @@ class GridCell(Base):
 
 
 class Compound(Base):
-    """A residential compound 小区."""
+    """A residential compound 小区, with its resident mix (elderly 60+, children 0–14) and its
+    demand point: ST_PointOnSurface of the outline, in EPSG:4549."""
 
     __tablename__ = "compounds"
     code: Mapped[str] = mapped_column(String(20), primary_key=True)
@@ -143,8 +147,18 @@ class Compound(Base):
     community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
     households: Mapped[int] = mapped_column(Integer, CheckConstraint("households >= 0"))
     population: Mapped[int] = mapped_column(Integer, CheckConstraint("population >= 0"))
+    elderly: Mapped[int] = mapped_column(Integer, CheckConstraint("elderly >= 0"),
+                                         server_default="0")
+    children: Mapped[int] = mapped_column(Integer, CheckConstraint("children >= 0"),
+                                          server_default="0")
     geom = mapped_column(polygon(), nullable=False)
-    __table_args__ = (_valid(), gist("compounds"))
+    center_metric = mapped_column(
+        point(SRID_METRIC),
+        Computed(f"ST_Transform(ST_PointOnSurface(geom), {SRID_METRIC})", persisted=True))
+    __table_args__ = (
+        _valid(), _valid("center_metric"), gist("compounds"), gist("compounds", "center_metric"),
+        CheckConstraint("elderly + children <= population", name="resident_mix"),
+    )
 
 
 class Building(Base):
@@ -214,7 +228,8 @@ class DemandItem(Base):
 
 
 class Facility(Base):
-    """A service facility: station 驿站, clinic point, canteen or service room."""
+    """A service facility: station 驿站, clinic point, canteen or service room 社服用房, with its
+    capacity (seats, beds or m²), operator and, for service rooms, status."""
 
     __tablename__ = "facilities"
     code: Mapped[str] = mapped_column(String(24), primary_key=True)
@@ -224,11 +239,20 @@ class Facility(Base):
     community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
     compound_code: Mapped[str | None] = mapped_column(ForeignKey("compounds.code"))
     area_m2: Mapped[float | None] = mapped_column(Numeric(10, 1))
+    capacity: Mapped[int | None] = mapped_column(Integer, CheckConstraint("capacity > 0"))
+    operator: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str | None] = mapped_column(String(8))
     geom = mapped_column(point(), nullable=False)
+    geom_metric = mapped_column(point(SRID_METRIC),
+                                Computed(f"ST_Transform(geom, {SRID_METRIC})", persisted=True))
     __table_args__ = (
         _valid(),
+        _valid("geom_metric"),
         gist("facilities"),
+        gist("facilities", "geom_metric"),
         CheckConstraint(_in("kind", FACILITY_KINDS), name="kind"),
+        CheckConstraint(f"status IS NULL OR (kind = 'SERVICE_ROOM' AND "
+                        f"{_in('status', SERVICE_ROOM_STATUSES)})", name="status"),
     )
 
 
