@@ -1,0 +1,226 @@
+"""Maximal covering site selection (MCLP): choose `count` candidate sites so that the most
+demand weight lies within reach of at least one of them.
+
+Pure computation, no database: an instance is the demand weights and, per candidate, the
+demand it reaches (the candidate–demand table). It is first reduced (demand with the same
+reaching candidates merged, candidates that reach nothing dropped, candidates reaching the
+same demand kept once), then solved as a MILP with PuLP + CBC under a time limit. Lazy greedy
+with swap improvement runs too: it is the answer when CBC proves nothing better in time,
+and `bound` (CBC's optimum, or else the LP relaxation) says how far from optimal it can be.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulp
+from pulp.apis.coin_api import PULP_CBC_CMD as _BUNDLED
+
+CBC_PATH = _BUNDLED.pulp_cbc_path
+
+METHOD_MILP = "MILP (PuLP + CBC)"
+METHOD_GREEDY = "lazy greedy + swap"
+# Time kept for building the model and for the greedy fallback, out of the caller's limit.
+SETUP_SHARE = 0.1
+
+
+@dataclass(frozen=True)
+class Instance:
+    """Demand weights, and for each candidate the indices of the demand it reaches."""
+
+    weights: Sequence[float]
+    reaches: Sequence[Sequence[int]]
+    count: int
+
+
+@dataclass
+class Solution:
+    chosen: list[int]  # candidate indices, in rank order (greedy order of marginal gain)
+    gains: list[float]  # marginal gain of each in that order
+    covered: float
+    optimal: bool
+    bound: float
+    method: str
+    solve_ms: float = 0.0
+
+    @property
+    def gap(self) -> float:
+        return (self.bound - self.covered) / self.bound if self.bound > 0 else 0.0
+
+
+@dataclass
+class _Reduced:
+    weights: list[float]  # merged demand
+    reaches: list[list[int]]  # per kept candidate, merged demand indices
+    original: list[int]  # kept candidate -> original candidate index
+    count: int
+    covered_by: list[list[int]] = field(default_factory=list)  # merged demand -> kept candidates
+
+
+def reduce(instance: Instance) -> _Reduced:
+    """Merges demand reached by the same candidates, drops useless and duplicate candidates."""
+    covered_by: dict[int, list[int]] = {}
+    for j, reach in enumerate(instance.reaches):
+        for i in reach:
+            if instance.weights[i] > 0:
+                covered_by.setdefault(i, []).append(j)
+    groups: dict[tuple[int, ...], float] = {}
+    for i, cands in covered_by.items():
+        key = tuple(sorted(set(cands)))
+        groups[key] = groups.get(key, 0.0) + float(instance.weights[i])
+    weights = list(groups.values())
+    reach_of: dict[int, list[int]] = {}
+    for d, key in enumerate(groups):
+        for j in key:
+            reach_of.setdefault(j, []).append(d)
+    seen: set[tuple[int, ...]] = set()
+    kept, reaches = [], []
+    for j in sorted(reach_of):
+        key = tuple(reach_of[j])
+        if key not in seen:
+            seen.add(key)
+            kept.append(j)
+            reaches.append(reach_of[j])
+    out = _Reduced(weights, reaches, kept, instance.count)
+    out.covered_by = [[] for _ in weights]
+    for k, reach in enumerate(reaches):
+        for d in reach:
+            out.covered_by[d].append(k)
+    return out
+
+
+def covered_weight(instance: Instance, chosen: Sequence[int]) -> float:
+    """The demand weight reached by at least one chosen candidate."""
+    reached = {i for j in chosen for i in instance.reaches[j]}
+    return float(sum(instance.weights[i] for i in reached))
+
+
+def lazy_greedy(r: _Reduced) -> list[int]:
+    """Greedy by marginal gain with lazy re-evaluation (gains only shrink: submodularity);
+    ties go to the lowest candidate."""
+    covered = [False] * len(r.weights)
+    heap = [(-sum(r.weights[d] for d in reach), k) for k, reach in enumerate(r.reaches)]
+    heapq.heapify(heap)
+    chosen: list[int] = []
+    while heap and len(chosen) < r.count:
+        neg, k = heapq.heappop(heap)
+        gain = sum(r.weights[d] for d in r.reaches[k] if not covered[d])
+        if gain <= 0:
+            continue
+        if heap and gain < -heap[0][0] - 1e-9:
+            heapq.heappush(heap, (-gain, k))
+            continue
+        chosen.append(k)
+        for d in r.reaches[k]:
+            covered[d] = True
+    return chosen
+
+
+def swap_improve(r: _Reduced, chosen: list[int], deadline: float) -> list[int]:
+    """1-swap local search: replace a chosen site by another while that covers more."""
+    chosen = list(chosen)
+    times = [0] * len(r.weights)
+    for k in chosen:
+        for d in r.reaches[k]:
+            times[d] += 1
+    improved = True
+    while improved and time.monotonic() < deadline:
+        improved = False
+        in_use = set(chosen)
+        for pos, out in enumerate(chosen):
+            only = {d for d in r.reaches[out] if times[d] == 1}
+            loss = sum(r.weights[d] for d in only)
+            best, best_gain = None, loss + 1e-9
+            for k in range(len(r.reaches)):
+                if k in in_use:
+                    continue
+                gain = sum(r.weights[d] for d in r.reaches[k] if times[d] == 0 or d in only)
+                if gain > best_gain:
+                    best, best_gain = k, gain
+            if best is not None:
+                for d in r.reaches[out]:
+                    times[d] -= 1
+                for d in r.reaches[best]:
+                    times[d] += 1
+                chosen[pos] = best
+                improved = True
+                break
+    return chosen
+
+
+def _model(r: _Reduced, relaxed: bool) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
+    prob = pulp.LpProblem("mclp", pulp.LpMaximize)
+    cat = pulp.LpContinuous if relaxed else pulp.LpBinary
+    x = [prob.add_variable(f"x{k}", 0, 1, cat=cat) for k in range(len(r.reaches))]
+    y = [prob.add_variable(f"y{d}", 0, 1) for d in range(len(r.weights))]
+    prob += pulp.lpSum(w * yd for w, yd in zip(r.weights, y))
+    prob += pulp.lpSum(x) <= r.count
+    for d, ks in enumerate(r.covered_by):
+        prob += y[d] <= pulp.lpSum(x[k] for k in ks)
+    return prob, x
+
+
+def _cbc(time_limit_s: float | None = None) -> pulp.COIN_CMD:
+    """CBC as shipped in PuLP's wheel (COIN_CMD pointed at it: PULP_CBC_CMD is deprecated)."""
+    return pulp.COIN_CMD(path=CBC_PATH, msg=False, timeLimit=time_limit_s)
+
+
+def lp_bound(r: _Reduced) -> float:
+    """The LP relaxation's optimum: an upper bound on any selection's covered weight."""
+    prob, _ = _model(r, relaxed=True)
+    prob.solve(_cbc())
+    return float(pulp.value(prob.objective) or 0.0)
+
+
+def _milp(r: _Reduced, time_limit_s: float) -> tuple[list[int], bool]:
+    prob, x = _model(r, relaxed=False)
+    prob.solve(_cbc(max(0.1, time_limit_s)))
+    optimal = prob.status == pulp.LpStatusOptimal and prob.sol_status == pulp.LpSolutionOptimal
+    return [k for k, v in enumerate(x) if (v.value() or 0) > 0.5], optimal
+
+
+def _rank(r: _Reduced, chosen: Sequence[int]) -> tuple[list[int], list[float]]:
+    """The chosen sites in greedy order of marginal gain among themselves, with the gains."""
+    left, covered = list(chosen), [False] * len(r.weights)
+    order, gains = [], []
+    while left:
+        gain, k = max((sum(r.weights[d] for d in r.reaches[k] if not covered[d]), -k)
+                      for k in left)
+        order.append(-k)
+        gains.append(gain)
+        left.remove(-k)
+        for d in r.reaches[-k]:
+            covered[d] = True
+    return order, gains
+
+
+def _total(r: _Reduced, chosen: Sequence[int]) -> float:
+    return float(sum(r.weights[d] for d in {d for k in chosen for d in r.reaches[k]}))
+
+
+def solve(instance: Instance, time_limit_s: float) -> Solution:
+    """The best selection found: proven optimal by CBC within the time limit, or else the
+    better of CBC's incumbent and lazy greedy + swap, with the LP bound."""
+    started = time.monotonic()
+    r = reduce(instance)
+    greedy = swap_improve(r, lazy_greedy(r), started + SETUP_SHARE * time_limit_s)
+    chosen, optimal, method = greedy, False, METHOD_GREEDY
+    if len(r.reaches) > r.count:
+        left = time_limit_s - (time.monotonic() - started)
+        if left > 0:
+            milp, optimal = _milp(r, left)
+            if _total(r, milp) >= _total(r, greedy) - 1e-9:
+                chosen, method = milp, METHOD_MILP
+            else:
+                optimal = False
+    else:  # every useful candidate fits: choosing them all is optimal
+        chosen, optimal = list(range(len(r.reaches))), True
+    covered = _total(r, chosen)
+    bound = covered if optimal else max(covered, lp_bound(r))
+    order, gains = _rank(r, chosen)
+    return Solution(chosen=[r.original[k] for k in order], gains=gains, covered=covered,
+                    optimal=optimal, bound=bound, method=method,
+                    solve_ms=(time.monotonic() - started) * 1000)
