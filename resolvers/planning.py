@@ -17,7 +17,7 @@ from typing import Any
 from db.database import Database
 from db.queries import planning as queries
 from geo.types import LonLat
-from resolvers import siting
+from resolvers import grouping, siting
 from resolvers.actor import Actor, Role
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import radius as checked_radius
@@ -300,3 +300,48 @@ async def suggest_sites(db: Database, actor: Actor, request: SiteRequest) -> Sit
         sites=sites, covered_before=before, covered_after=after, total=total, curve=curve,
         optimal=solution.optimal, bound=bound, gap=(bound - after) / bound if bound > 0 else 0.0,
         solve_ms=solution.solve_ms, method=solution.method)
+
+
+@dataclass(frozen=True)
+class MarketGroup:
+    number: int
+    communities: list[str]
+    max_distance_m: float
+    venue: str | None
+
+
+MAX_GROUP_SIZE = 6
+
+
+async def market_groups(db: Database, actor: Actor, *, min_size: int = 3,
+                        max_size: int = 4) -> list[MarketGroup]:
+    """Communities partitioned into groups of `min_size`–`max_size` that share borders, with
+    the least sum of within-group distances between community centroids; each group's venue
+    is the compound nearest its population-weighted centre."""
+    require_planner(actor)
+    if not 1 <= min_size <= max_size:
+        raise bad_input(f"need 1 ≤ minSize ≤ maxSize, got {min_size} and {max_size}", "minSize")
+    if max_size > MAX_GROUP_SIZE:
+        raise bad_input(f"`maxSize` must be at most {MAX_GROUP_SIZE}, got {max_size}", "maxSize")
+    async with db.connection() as conn:
+        rows = await queries.communities_with_neighbours(conn)
+        centres = [LonLat(r.lon, r.lat) for r in rows]
+        metres = {(p.i, p.j): float(p.metres) for p in await queries.pairwise_metres(conn, centres)}
+        index = {r.code: n for n, r in enumerate(rows)}
+        neighbours = [{index[c] for c in r.neighbours} for r in rows]
+        try:
+            groups = await asyncio.to_thread(grouping.partition, neighbours, metres, min_size,
+                                             max_size)
+        except grouping.NoPartition as exc:
+            raise bad_input(f"the communities cannot be split into neighbouring groups of "
+                            f"{min_size}–{max_size}: {exc}", "minSize") from None
+        out = []
+        for number, group in enumerate(sorted(groups), start=1):
+            people = sum(rows[n].population for n in group) or 1
+            centre = LonLat(sum(centres[n].lon * rows[n].population for n in group) / people,
+                            sum(centres[n].lat * rows[n].population for n in group) / people)
+            codes = [rows[n].code for n in group]
+            venue = await queries.venue(conn, codes, centre)
+            farthest = max((metres[(a, b)] for a in group for b in group if a < b), default=0.0)
+            out.append(MarketGroup(number, codes, farthest, venue.code if venue else None))
+    return out

@@ -23,6 +23,7 @@ CBC_PATH = _BUNDLED.pulp_cbc_path
 
 METHOD_MILP = "MILP (PuLP + CBC)"
 METHOD_GREEDY = "lazy greedy + swap"
+METHOD_ALL = "every useful candidate"
 # Time kept for building the model and for the greedy fallback, out of the caller's limit.
 SETUP_SHARE = 0.1
 
@@ -163,7 +164,7 @@ def _model(r: _Reduced, relaxed: bool) -> tuple[pulp.LpProblem, list[pulp.LpVari
     return prob, x
 
 
-def _cbc(time_limit_s: float | None = None) -> pulp.COIN_CMD:
+def cbc(time_limit_s: float | None = None) -> pulp.COIN_CMD:
     """CBC as shipped in PuLP's wheel (COIN_CMD pointed at it: PULP_CBC_CMD is deprecated)."""
     return pulp.COIN_CMD(path=CBC_PATH, msg=False, timeLimit=time_limit_s)
 
@@ -171,24 +172,27 @@ def _cbc(time_limit_s: float | None = None) -> pulp.COIN_CMD:
 def lp_bound(r: _Reduced) -> float:
     """The LP relaxation's optimum: an upper bound on any selection's covered weight."""
     prob, _ = _model(r, relaxed=True)
-    prob.solve(_cbc())
+    prob.solve(cbc())
     return float(pulp.value(prob.objective) or 0.0)
 
 
 def _milp(r: _Reduced, time_limit_s: float) -> tuple[list[int], bool]:
     prob, x = _model(r, relaxed=False)
-    prob.solve(_cbc(max(0.1, time_limit_s)))
+    prob.solve(cbc(max(0.1, time_limit_s)))
     optimal = prob.status == pulp.LpStatusOptimal and prob.sol_status == pulp.LpSolutionOptimal
     return [k for k, v in enumerate(x) if (v.value() or 0) > 0.5], optimal
 
 
 def _rank(r: _Reduced, chosen: Sequence[int]) -> tuple[list[int], list[float]]:
-    """The chosen sites in greedy order of marginal gain among themselves, with the gains."""
+    """The chosen sites in greedy order of marginal gain among themselves, with the gains;
+    sites that add nothing after the others are left out."""
     left, covered = list(chosen), [False] * len(r.weights)
     order, gains = [], []
     while left:
         gain, k = max((sum(r.weights[d] for d in r.reaches[k] if not covered[d]), -k)
                       for k in left)
+        if gain <= 0:
+            break
         order.append(-k)
         gains.append(gain)
         left.remove(-k)
@@ -201,14 +205,17 @@ def _total(r: _Reduced, chosen: Sequence[int]) -> float:
     return float(sum(r.weights[d] for d in {d for k in chosen for d in r.reaches[k]}))
 
 
-def solve(instance: Instance, time_limit_s: float) -> Solution:
+def solve(instance: Instance, time_limit_s: float, *, use_milp: bool = True) -> Solution:
     """The best selection found: proven optimal by CBC within the time limit, or else the
-    better of CBC's incumbent and lazy greedy + swap, with the LP bound."""
+    better of CBC's incumbent and lazy greedy + swap, with the LP bound. Without `use_milp`,
+    lazy greedy + swap alone."""
     started = time.monotonic()
     r = reduce(instance)
     greedy = swap_improve(r, lazy_greedy(r), started + SETUP_SHARE * time_limit_s)
     chosen, optimal, method = greedy, False, METHOD_GREEDY
-    if len(r.reaches) > r.count:
+    if not use_milp:
+        pass
+    elif len(r.reaches) > r.count:
         left = time_limit_s - (time.monotonic() - started)
         if left > 0:
             milp, optimal = _milp(r, left)
@@ -217,7 +224,7 @@ def solve(instance: Instance, time_limit_s: float) -> Solution:
             else:
                 optimal = False
     else:  # every useful candidate fits: choosing them all is optimal
-        chosen, optimal = list(range(len(r.reaches))), True
+        chosen, optimal, method = list(range(len(r.reaches))), True, METHOD_ALL
     covered = _total(r, chosen)
     bound = covered if optimal else max(covered, lp_bound(r))
     order, gains = _rank(r, chosen)

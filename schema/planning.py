@@ -13,7 +13,7 @@ from resolvers import planning
 from schema.geometry import point_geometry
 from schema.inputs import PointInput
 from schema.scalars import FacilityKind, GeoJSON
-from schema.types import Compound, Facility
+from schema.types import Community, Compound, Facility
 
 WGS84 = Crs.WGS84
 
@@ -149,7 +149,8 @@ class SuggestedSite:
 
 @strawberry.type
 class SiteSuggestion:
-    sites: list[SuggestedSite]
+    sites: list[SuggestedSite] = strawberry.field(
+        description="Best first. At most `count`: sites that would add nothing are left out.")
     covered_before: float
     covered_after: float = strawberry.field(description="Includes today's facilities when "
                                                         "they are kept.")
@@ -183,6 +184,29 @@ class WhatIf:
         return cls(before=Coverage.of(w.before), after=Coverage.of(w.after),
                    newly_covered=[CompoundReach.of(r) for r in w.newly_covered()],
                    newly_uncovered=[CompoundReach.of(r) for r in w.newly_uncovered()])
+
+
+@strawberry.type
+class MarketGroup:
+    number: int
+    max_distance_m: float = strawberry.field(
+        description="The greatest geodesic distance between two members' centroids.")
+    community_codes: strawberry.Private[list[str]]
+    venue_code: strawberry.Private[str | None]
+
+    @strawberry.field
+    async def communities(self, info: Info) -> list[Community]:
+        rows = await info.context.loaders.community.load_many(self.community_codes)
+        return [Community.of(r) for r in rows]
+
+    @strawberry.field(description="A compound near the group's population-weighted centre.")
+    async def venue(self, info: Info) -> Compound | None:
+        return None if self.venue_code is None else await _compound(info, self.venue_code)
+
+    @classmethod
+    def of(cls, g: planning.MarketGroup) -> MarketGroup:
+        return cls(number=g.number, max_distance_m=round(g.max_distance_m, 1),
+                   community_codes=g.communities, venue_code=g.venue)
 
 
 Radius = Annotated[float, strawberry.argument(description="Walking radius in metres, (0, 5,000]; "
@@ -239,3 +263,14 @@ class PlanningQuery:
         return WhatIf.of(await planning.what_if(
             ctx.db, ctx.actor, kind=kind.value, radius_m=radius_m, weight=_weight(weight),
             add=_points(add, "add"), remove_codes=remove_codes or []))
+
+    @strawberry.field(description="Communities partitioned into groups of minSize–maxSize that "
+                                  "share borders, for the monthly market fair 万市大集, with the "
+                                  "least sum of distances within groups (an exact optimum).")
+    async def market_groups(self, info: Info, min_size: int | None = 3,
+                            max_size: int | None = 4) -> list[MarketGroup]:
+        ctx = info.context
+        groups = await planning.market_groups(
+            ctx.db, ctx.actor, min_size=3 if min_size is None else min_size,
+            max_size=4 if max_size is None else max_size)
+        return [MarketGroup.of(g) for g in groups]

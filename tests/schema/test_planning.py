@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import shapely
 from pyproj import Geod
 
 from tests.conftest import GraphQLClient, Minter
@@ -263,3 +264,63 @@ def test_only_planners_and_officers_may_ask(gql: GraphQLClient, token: Minter, r
 def test_officers_may_ask(gql: GraphQLClient, token: Minter, role: str) -> None:
     caller = gql.as_(token(role, "371329001"))
     assert caller.data(COVERAGE, {"kind": "CLINIC", "r": 500.0})["coverage"]["total"] > 0
+
+
+MARKET = """query ($min: Int, $max: Int) { marketGroups(minSize: $min, maxSize: $max) {
+  number maxDistanceM venue { code community { code } } communities { code population geometry } } }"""
+
+
+def test_market_groups_partition_the_communities_into_contiguous_groups_of_3_to_4(
+        planner: GraphQLClient) -> None:
+    groups = planner.data(MARKET)["marketGroups"]
+    members = [c["code"] for g in groups for c in g["communities"]]
+    assert len(members) == len(set(members)) == 43
+    assert [g["number"] for g in groups] == list(range(1, len(groups) + 1))
+    shapes = {c["code"]: shapely.geometry.shape(c["geometry"])
+              for g in groups for c in g["communities"]}
+    centre = {code: s.centroid for code, s in shapes.items()}
+
+    def borders(a: str, b: str) -> bool:  # a shared edge, not a corner
+        return shapes[a].boundary.intersection(shapes[b].boundary).length > 0
+
+    def connected(codes: list[str]) -> bool:
+        seen, todo = {codes[0]}, [codes[0]]
+        while todo:
+            a = todo.pop()
+            for b in codes:
+                if b not in seen and borders(a, b):
+                    seen.add(b)
+                    todo.append(b)
+        return len(seen) == len(codes)
+
+    def cost(codes: list[str]) -> float:
+        return sum(metres((centre[a].x, centre[a].y), (centre[b].x, centre[b].y))
+                   for a, b in itertools.combinations(codes, 2))
+
+    sets = [[c["code"] for c in g["communities"]] for g in groups]
+    for g, codes in zip(groups, sets):
+        assert 3 <= len(codes) <= 4
+        assert connected(codes)
+        assert g["venue"]["community"]["code"] in codes
+        farthest = max(metres((centre[a].x, centre[a].y), (centre[b].x, centre[b].y))
+                       for a, b in itertools.combinations(codes, 2))
+        assert g["maxDistanceM"] == pytest.approx(farthest, abs=1.0)
+    # No exchange of two members between two groups, nor a move of one member, keeps the
+    # rules and lowers the sum of within-group distances (a necessary condition of optimality).
+    for (i, a), (j, b) in itertools.combinations(enumerate(sets), 2):
+        base = cost(a) + cost(b)
+        moves = [([x for x in a if x != p] + [q], [y for y in b if y != q] + [p])
+                 for p in a for q in b]
+        moves += [([x for x in a if x != p], b + [p]) for p in a]
+        moves += [(a + [q], [y for y in b if y != q]) for q in b]
+        for na, nb in moves:
+            if 3 <= len(na) <= 4 and 3 <= len(nb) <= 4 and connected(na) and connected(nb):
+                assert cost(na) + cost(nb) >= base - 1e-6, (i, j, na, nb)
+
+
+def test_market_groups_bad_sizes(planner: GraphQLClient) -> None:
+    for variables, field in (({"min": 4, "max": 3}, "minSize"), ({"min": 0, "max": 3}, "minSize"),
+                             ({"min": 3, "max": 40}, "maxSize"), ({"min": 5, "max": 5}, "minSize")):
+        error = planner.error(MARKET, variables)
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        assert error["extensions"]["field"] == field
