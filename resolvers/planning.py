@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from db.database import Database
@@ -344,4 +345,136 @@ async def market_groups(db: Database, actor: Actor, *, min_size: int = 3,
             venue = await queries.venue(conn, codes, centre)
             farthest = max((metres[(a, b)] for a in group for b in group if a < b), default=0.0)
             out.append(MarketGroup(number, codes, farthest, venue.code if venue else None))
+    return out
+
+
+# Ticket statistics by area ----------------------------------------------------------------
+
+SHANGHAI = timezone(timedelta(hours=8))
+AREA_LEVELS = ("COMMUNITY", "STREET", "COUNTY")
+MAX_PERIOD_DAYS = 3 * 366
+TOP_ITEMS = 5
+# The public disclosure rule: counts under 3 for an area and period are withheld.
+SMALLEST_DISCLOSED = 3
+EXACT_AGGREGATES = frozenset({Role.PLANNER, Role.COUNTY_OFFICE})
+
+
+def sees_exact_counts(actor: Actor, scope_code: str) -> bool:
+    """Whether the caller gets exact counts for an area: planners and the county office
+    everywhere, anyone else where its scope covers the area. This is where the county-wide
+    disclosure rule (issue 9, `resolvers/disclosure.py`) applies to area statistics."""
+    return actor.role in EXACT_AGGREGATES or actor.covers([scope_code])
+
+
+def disclosed(count: int, exact: bool) -> int | None:
+    """A count as the caller may see it: withheld (None) under 3 unless exact."""
+    return count if exact or count >= SMALLEST_DISCLOSED else None
+
+
+def shift_months(day: date, months: int) -> date:
+    """The same day `months` earlier or later, clamped to the month's last day."""
+    y, m = divmod(day.year * 12 + day.month - 1 + months, 12)
+    first = date(y, m + 1, 1)
+    last = (date(y + (m + 1) // 12, (m + 1) % 12 + 1, 1) - timedelta(days=1)).day
+    return first.replace(day=min(day.day, last))
+
+
+def period(first: date, last: date) -> queries.Period:
+    """Whole days first..last in Asia/Shanghai time."""
+    return queries.Period(datetime.combine(first, time(), SHANGHAI),
+                          datetime.combine(last + timedelta(days=1), time(), SHANGHAI))
+
+
+@dataclass(frozen=True)
+class Share:
+    key: str
+    name: str
+    tickets: int | None
+    share: float | None
+
+
+@dataclass(frozen=True)
+class AreaStats:
+    code: str
+    name: str
+    exact: bool
+    tickets: int | None
+    resolved: int | None
+    on_time_rate: float | None
+    mean_handling_hours: float | None
+    rated: int | None
+    mean_rating: float | None
+    month_on_month: float | None
+    year_on_year: float | None
+    channels: list[Share]
+    top_items: list[Share]
+    months: list[Share]
+
+
+def _change(now: int, before: int) -> float | None:
+    return (now - before) / before if before else None
+
+
+def _shares(rows: list[Any], code: str, total: int, exact: bool, names: dict[str, str],
+            *, ordered_by_count: bool, first: int | None = None) -> list[Share]:
+    mine = [r for r in rows if r.code == code]
+    mine.sort(key=(lambda r: (-r.tickets, r.key)) if ordered_by_count else (lambda r: r.key))
+    out = []
+    for r in mine[:first]:
+        n = disclosed(r.tickets, exact)
+        out.append(Share(r.key, names.get(r.key, r.key), n,
+                         n / total if n is not None and total else None))
+    return out
+
+
+async def area_stats(db: Database, actor: Actor, *, level: str, first: date, last: date,
+                     code: str | None = None, by_zone: bool = False) -> list[AreaStats]:
+    """Tickets created in first..last (Asia/Shanghai days) per community, zone, street or the
+    county: volume, on-time resolution rate, mean hours to resolution, mean rating, change on
+    the period a month and a year before, channel shares, top items and volume by month."""
+    require_planner(actor)
+    _choice(level, AREA_LEVELS, "level")
+    if by_zone and level != "STREET":
+        raise bad_input("zones 片区 lie within a street: ask for them with level STREET",
+                        "byZone")
+    if first > last:
+        raise bad_input("`from` must not be after `to`", "from")
+    if (last - first).days >= MAX_PERIOD_DAYS:
+        raise bad_input(f"at most {MAX_PERIOD_DAYS} days at a time", "to")
+    unit = "ZONE" if by_zone else level
+    now = period(first, last)
+    month_before = period(shift_months(first, -1), shift_months(last, -1))
+    year_before = period(shift_months(first, -12), shift_months(last, -12))
+    async with db.connection() as conn:
+        areas = await queries.area_names(conn, unit, code)
+        if code is not None and not areas:
+            raise DomainError(ErrorCode.NOT_FOUND, f"no {unit.lower()} {code!r}", "code")
+        totals = {r.code: r for r in await queries.area_totals(conn, unit, now, code)}
+        mom = await queries.area_volumes(conn, unit, month_before, code)
+        yoy = await queries.area_volumes(conn, unit, year_before, code)
+        channels = await queries.area_breakdown(conn, unit, now, code, "channel")
+        items = await queries.area_breakdown(conn, unit, now, code, "item")
+        months = await queries.area_breakdown(conn, unit, now, code, "month")
+        item_names = await queries.item_names(conn)
+    out = []
+    for area_code, (name, scope_code) in areas.items():
+        exact = sees_exact_counts(actor, scope_code)
+        t = totals.get(area_code)
+        tickets = t.tickets if t else 0
+        shown = disclosed(tickets, exact)
+        ok = shown is not None
+        out.append(AreaStats(
+            code=area_code, name=name, exact=exact, tickets=shown,
+            resolved=disclosed(t.resolved, exact) if t and ok else (0 if ok else None),
+            on_time_rate=t.on_time / t.resolved if t and ok and t.resolved else None,
+            mean_handling_hours=float(t.handling_hours) if t and ok and t.resolved else None,
+            rated=disclosed(t.rated, exact) if t and ok else (0 if ok else None),
+            mean_rating=t.rating if t and ok and t.rated else None,
+            month_on_month=_change(tickets, mom.get(area_code, 0)) if ok else None,
+            year_on_year=_change(tickets, yoy.get(area_code, 0)) if ok else None,
+            channels=_shares(channels, area_code, tickets, exact, {}, ordered_by_count=True),
+            top_items=_shares(items, area_code, tickets, exact, item_names,
+                              ordered_by_count=True, first=TOP_ITEMS),
+            months=_shares(months, area_code, tickets, exact, {}, ordered_by_count=False),
+        ))
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from datetime import date
 from typing import Annotated
 
 import strawberry
@@ -12,7 +13,7 @@ from geo.types import Crs, LonLat
 from resolvers import planning
 from schema.geometry import point_geometry
 from schema.inputs import PointInput
-from schema.scalars import FacilityKind, GeoJSON
+from schema.scalars import FacilityKind, GeoJSON, Level
 from schema.types import Community, Compound, Facility
 
 WGS84 = Crs.WGS84
@@ -209,6 +210,61 @@ class MarketGroup:
                    community_codes=g.communities, venue_code=g.venue)
 
 
+@strawberry.type(description="A count and its share of the area's tickets; null where withheld "
+                             "(fewer than 3 for callers without exact counts).")
+class TicketShare:
+    key: str = strawberry.field(description="Channel, item code or month (YYYY-MM).")
+    name: str
+    tickets: int | None
+    share: float | None
+
+    @classmethod
+    def of(cls, s: planning.Share) -> TicketShare:
+        return cls(key=s.key, name=s.name, tickets=s.tickets,
+                   share=None if s.share is None else round(s.share, 6))
+
+
+@strawberry.type(description="Tickets created in a period in one area. Null counts are withheld "
+                             "(fewer than 3, for callers outside the area's scope).")
+class AreaStats:
+    code: str
+    name: str
+    exact: bool = strawberry.field(description="Whether counts are exact (else under 3 withheld).")
+    tickets: int | None
+    resolved: int | None
+    on_time_rate: float | None = strawberry.field(
+        description="Share of resolved tickets resolved by their deadline.")
+    mean_handling_hours: float | None = strawberry.field(
+        description="Mean hours from creation to resolution.")
+    rated: int | None
+    mean_rating: float | None = strawberry.field(description="1–5 stars.")
+    month_on_month: float | None = strawberry.field(
+        description="Relative change of volume on the same days a month before.")
+    year_on_year: float | None = strawberry.field(
+        description="Relative change of volume on the same days a year before.")
+    channels: list[TicketShare]
+    top_items: list[TicketShare] = strawberry.field(description="The 5 commonest demand items.")
+    months: list[TicketShare] = strawberry.field(description="Volume by month (Asia/Shanghai).")
+
+    @classmethod
+    def of(cls, a: planning.AreaStats) -> AreaStats:
+        def r(x: float | None, digits: int = 4) -> float | None:
+            return None if x is None else round(x, digits)
+
+        return cls(code=a.code, name=a.name, exact=a.exact, tickets=a.tickets,
+                   resolved=a.resolved, on_time_rate=r(a.on_time_rate),
+                   mean_handling_hours=r(a.mean_handling_hours, 2), rated=a.rated,
+                   mean_rating=r(a.mean_rating, 3), month_on_month=r(a.month_on_month),
+                   year_on_year=r(a.year_on_year),
+                   channels=[TicketShare.of(x) for x in a.channels],
+                   top_items=[TicketShare.of(x) for x in a.top_items],
+                   months=[TicketShare.of(x) for x in a.months])
+
+
+From = Annotated[date, strawberry.argument(name="from", description="First day (Asia/Shanghai).")]
+To = Annotated[date, strawberry.argument(description="Last day (Asia/Shanghai), included.")]
+
+
 Radius = Annotated[float, strawberry.argument(description="Walking radius in metres, (0, 5,000]; "
                                                           "life circles: 300, 500, 1,000.")]
 
@@ -274,3 +330,13 @@ class PlanningQuery:
             ctx.db, ctx.actor, min_size=3 if min_size is None else min_size,
             max_size=4 if max_size is None else max_size)
         return [MarketGroup.of(g) for g in groups]
+
+    @strawberry.field(description="Ticket statistics per community, street or the county (per "
+                                  "zone 片区 with level STREET and byZone) for tickets created "
+                                  "from..to. Planners, street officers, county office.")
+    async def area_stats(self, info: Info, level: Level, from_: From, to: To,
+                         code: str | None = None, by_zone: bool | None = False) -> list[AreaStats]:
+        ctx = info.context
+        rows = await planning.area_stats(ctx.db, ctx.actor, level=level.value, first=from_,
+                                         last=to, code=code, by_zone=bool(by_zone))
+        return [AreaStats.of(a) for a in rows]

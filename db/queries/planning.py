@@ -158,8 +158,9 @@ class Period:
 
 
 # Area columns of tickets by level of aggregation.
+COUNTY_CODE = "371329"
 AREA_COLUMNS = {"COMMUNITY": "community_code", "ZONE": "zone_code", "STREET": "street_code",
-                "COUNTY": "'371329'"}
+                "COUNTY": f"'{COUNTY_CODE}'::text"}
 AREA_NAMES = {"COMMUNITY": "communities", "ZONE": "zones", "STREET": "streets"}
 
 _AREA_TOTALS = """
@@ -221,11 +222,18 @@ async def area_breakdown(conn: AsyncConnection[Any], level: str, period: Period,
 
 
 async def area_names(conn: AsyncConnection[Any], level: str,
-                     code: str | None) -> dict[str, str]:
-    """Codes and names of the areas of a level (one, when `code` is given)."""
+                     code: str | None) -> dict[str, tuple[str, str]]:
+    """Per area of a level (one, when `code` is given): its name and the code a caller's scope
+    must cover (a zone's street)."""
     if level == "COUNTY":
-        return {"371329": "临沭县"}
-    sql = (f"SELECT code, name FROM {AREA_NAMES[level]} "
+        return {COUNTY_CODE: ("临沭县", COUNTY_CODE)} if code in (None, COUNTY_CODE) else {}
+    scope = "street_code" if level == "ZONE" else "code"
+    sql = (f"SELECT code, name, {scope} AS scope FROM {AREA_NAMES[level]} "
            "WHERE %(code)s::text IS NULL OR code = %(code)s ORDER BY code")
     cur = await conn.execute(sql, {"code": code})  # type: ignore[arg-type]
-    return {r.code: r.name for r in await cur.fetchall()}
+    return {r.code: (r.name, r.scope) for r in await cur.fetchall()}
+
+
+async def item_names(conn: AsyncConnection[Any]) -> dict[str, str]:
+    cur = await conn.execute("SELECT code, name_zh FROM demand_items")
+    return {r.code: r.name_zh for r in await cur.fetchall()}
