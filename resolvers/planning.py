@@ -60,6 +60,7 @@ class Reach:
     proposed point) in geodesic metres."""
 
     code: str
+    name: str
     community: tuple[str, str]
     zone: tuple[str, str]
     street: tuple[str, str]
@@ -74,7 +75,7 @@ class Reach:
 
 def _reaches(rows: Sequence[Any], weight: str) -> list[Reach]:
     column = weight.lower()
-    return [Reach(r.code, (r.community_code, r.community_name), (r.zone_code, r.zone_name),
+    return [Reach(r.code, r.name, (r.community_code, r.community_name), (r.zone_code, r.zone_name),
                   (r.street_code, r.street_name), float(getattr(r, column)),
                   None if r.distance_m is None else float(r.distance_m), r.nearest_code,
                   r.nearest_added) for r in rows]

@@ -29,6 +29,7 @@ from schema.context import Context
 from schema.errors import code_for_unlabelled
 from schema.limits import Limits
 from web.auth import TokenVerifier
+from web.exports import export_routes
 from web.guard import Guard
 from web.heatmap import heatmap_geojson, heatmap_tile
 from web.identity import PRIVATE, Identity, actor_of
@@ -148,6 +149,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/heatmap.geojson", heatmap_geojson),
         WebSocketRoute("/graphql", graphql),
         Mount("/ogc", routes=ogc_routes),
+        Mount("/exports", routes=export_routes),
         *signin_routes(settings),
         Mount("/static", app=StaticFiles(directory=STATIC, check_dir=False), name="static"),
         Mount("/vendor/maplibre-gl", app=StaticFiles(directory=MAPLIBRE, check_dir=False),

@@ -35,7 +35,7 @@ def _arrays(points: Sequence[LonLat]) -> dict[str, list[float]]:
 
 _REACH = f"""
 WITH added AS MATERIALIZED ({_POINTS})
-SELECT c.code, c.community_code, m.name AS community_name, m.zone_code, z.name AS zone_name,
+SELECT c.code, c.name, c.community_code, m.name AS community_name, m.zone_code, z.name AS zone_name,
        m.street_code, s.name AS street_name, c.households, c.population, c.elderly,
        c.children, n.code AS nearest_code, n.idx AS nearest_added, n.distance_m
 FROM compounds c
