@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pulp
 from pulp.apis.coin_api import PULP_CBC_CMD as _BUNDLED
 
@@ -62,34 +63,35 @@ class _Reduced:
 
 
 def reduce(instance: Instance) -> _Reduced:
-    """Merges demand reached by the same candidates, drops useless and duplicate candidates."""
-    covered_by: dict[int, list[int]] = {}
+    """Drops demand of no weight or out of every candidate's reach, candidates whose reach
+    lies within another's (keeping the lowest of equals: the union of the rest reaches the
+    same, so some optimum uses only them), and merges demand reached by the same candidates."""
+    n, m = len(instance.weights), len(instance.reaches)
+    within = np.zeros((n, m), dtype=bool)
     for j, reach in enumerate(instance.reaches):
-        for i in reach:
-            if instance.weights[i] > 0:
-                covered_by.setdefault(i, []).append(j)
-    groups: dict[tuple[int, ...], float] = {}
-    for i, cands in covered_by.items():
-        key = tuple(sorted(set(cands)))
-        groups[key] = groups.get(key, 0.0) + float(instance.weights[i])
-    weights = list(groups.values())
-    reach_of: dict[int, list[int]] = {}
-    for d, key in enumerate(groups):
-        for j in key:
-            reach_of.setdefault(j, []).append(d)
-    seen: set[tuple[int, ...]] = set()
-    kept, reaches = [], []
-    for j in sorted(reach_of):
-        key = tuple(reach_of[j])
-        if key not in seen:
-            seen.add(key)
-            kept.append(j)
-            reaches.append(reach_of[j])
-    out = _Reduced(weights, reaches, kept, instance.count)
-    out.covered_by = [[] for _ in weights]
-    for k, reach in enumerate(reaches):
-        for d in reach:
-            out.covered_by[d].append(k)
+        within[list(reach), j] = True
+    weights = np.asarray(instance.weights, dtype=float)
+    keep = (weights > 0) & within.any(axis=1)
+    within, weights = within[keep], weights[keep]
+    cols = within.T.astype(np.float32)
+    shared = cols @ cols.T  # demand reached by both of two candidates
+    size = np.diag(shared).copy()
+    inside = shared >= size[:, None] - 0.5  # reach of row j lies within reach of column k
+    np.fill_diagonal(inside, False)
+    wider = (size[None, :] > size[:, None]) | (np.arange(m)[None, :] < np.arange(m)[:, None])
+    useful = (size > 0) & ~(inside & wider).any(axis=1)
+    kept = np.flatnonzero(useful)
+    sub = within[:, kept]
+    group: dict[bytes, int] = {}
+    inverse = np.array([group.setdefault(key.tobytes(), len(group))
+                        for key in np.packbits(sub, axis=1)], dtype=np.int64)
+    first = np.zeros(len(group), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(inverse))[::-1]  # a demand row of each group
+    rows = sub[first]
+    merged = np.bincount(inverse, weights=weights, minlength=len(group))
+    out = _Reduced(merged.tolist(), [np.flatnonzero(rows[:, k]).tolist() for k in range(len(kept))],
+                   kept.tolist(), instance.count)
+    out.covered_by = [np.flatnonzero(row).tolist() for row in rows]
     return out
 
 
@@ -153,14 +155,26 @@ def swap_improve(r: _Reduced, chosen: list[int], deadline: float) -> list[int]:
 
 
 def _model(r: _Reduced, relaxed: bool) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
+    """max Σ w_d y_d  s.t.  Σ x_k ≤ count,  y_d ≤ Σ_{k reaches d} x_k,  0 ≤ y ≤ 1, x binary.
+    Demand reached by one candidate only is folded into that candidate's objective term."""
     prob = pulp.LpProblem("mclp", pulp.LpMaximize)
     cat = pulp.LpContinuous if relaxed else pulp.LpBinary
     x = [prob.add_variable(f"x{k}", 0, 1, cat=cat) for k in range(len(r.reaches))]
-    y = [prob.add_variable(f"y{d}", 0, 1) for d in range(len(r.weights))]
-    prob += pulp.lpSum(w * yd for w, yd in zip(r.weights, y))
-    prob += pulp.lpSum(x) <= r.count
+    own = [0.0] * len(x)
+    objective: list[tuple[pulp.LpVariable, float]] = []
     for d, ks in enumerate(r.covered_by):
-        prob += y[d] <= pulp.lpSum(x[k] for k in ks)
+        if len(ks) == 1:
+            own[ks[0]] += r.weights[d]
+            continue
+        y = prob.add_variable(f"y{d}", 0, 1)
+        objective.append((y, r.weights[d]))
+        # y_d - Σ x_k ≤ 0, built from (variable, coefficient) pairs: lpSum is slow at this size.
+        row = pulp.LpAffineExpression([(y, 1.0), *((x[k], -1.0) for k in ks)])
+        prob.addConstraint(pulp.LpConstraint(row, pulp.LpConstraintLE, f"d{d}", 0.0))
+    objective += [(xk, c) for xk, c in zip(x, own) if c]
+    prob.setObjective(pulp.LpAffineExpression(objective))
+    prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression([(xk, 1.0) for xk in x]),
+                                         pulp.LpConstraintLE, "count", r.count))
     return prob, x
 
 
