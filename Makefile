@@ -14,6 +14,7 @@ test:
 bench: setup
 	bash scripts/bench.sh
 	bash scripts/bench_create.sh
+	bash scripts/bench_sites.sh
 
 lint: setup
 	.venv/bin/ruff check .

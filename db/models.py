@@ -21,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     DateTime,
     ForeignKey,
@@ -46,6 +47,7 @@ CHANNELS = (
     "QR_CODE", "SUPERVISOR", "GRID_PATROL", "ONLINE",
 )
 FACILITY_KINDS = ("STATION", "CLINIC", "CANTEEN", "SERVICE_ROOM")
+SERVICE_ROOM_STATUSES = ("IDLE", "IN_USE", "RENTED")
 VOLUNTEER_ROLES = ("BUILDING_HEAD", "RED_COLLAR_SECRETARY", "SUPERVISOR", "GRID_WORKER")
 DEADLINE_CLASSES = ("EMERGENCY_2H", "UTILITY_24H", "GENERAL_7D", "COMPLEX_15D")
 REJECT_REASONS = ("DUPLICATE", "OUT_OF_SCOPE", "INVALID")
@@ -143,7 +145,8 @@ class GridCell(Base):
 
 
 class Compound(Base):
-    """A residential compound 小区."""
+    """A residential compound 小区, with its resident mix (elderly 60+, children 0–14) and its
+    demand point: ST_PointOnSurface of the outline, in EPSG:4549."""
 
     __tablename__ = "compounds"
     code: Mapped[str] = mapped_column(String(20), primary_key=True)
@@ -151,8 +154,18 @@ class Compound(Base):
     community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
     households: Mapped[int] = mapped_column(Integer)
     population: Mapped[int] = mapped_column(Integer)
+    elderly: Mapped[int] = mapped_column(Integer, server_default="0")
+    children: Mapped[int] = mapped_column(Integer, server_default="0")
     geom = mapped_column(polygon(), nullable=False)
-    __table_args__ = (_valid(), gist("compounds"))
+    center_metric = mapped_column(
+        point(SRID_METRIC),
+        Computed(f"ST_Transform(ST_PointOnSurface(geom), {SRID_METRIC})", persisted=True))
+    __table_args__ = (
+        _valid(), _valid("center_metric"), gist("compounds"), gist("compounds", "center_metric"),
+        CheckConstraint("elderly + children <= population", name="resident_mix"),
+        CheckConstraint("elderly >= 0", name="elderly_nonnegative"),
+        CheckConstraint("children >= 0", name="children_nonnegative"),
+    )
 
 
 class Building(Base):
@@ -224,7 +237,8 @@ class DemandItem(Base):
 
 
 class Facility(Base):
-    """A service facility: station 驿站, clinic point, canteen or service room."""
+    """A service facility: station 驿站, clinic point, canteen or service room 社服用房, with its
+    capacity (seats, beds or m²), operator and, for service rooms, status."""
 
     __tablename__ = "facilities"
     code: Mapped[str] = mapped_column(String(24), primary_key=True)
@@ -234,11 +248,21 @@ class Facility(Base):
     community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
     compound_code: Mapped[str | None] = mapped_column(ForeignKey("compounds.code"))
     area_m2: Mapped[float | None] = mapped_column(Numeric(10, 1))
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    operator: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str | None] = mapped_column(String(8))
     geom = mapped_column(point(), nullable=False)
+    geom_metric = mapped_column(point(SRID_METRIC),
+                                Computed(f"ST_Transform(geom, {SRID_METRIC})", persisted=True))
     __table_args__ = (
         _valid(),
+        _valid("geom_metric"),
         gist("facilities"),
+        gist("facilities", "geom_metric"),
         CheckConstraint(_in("kind", FACILITY_KINDS), name="kind"),
+        CheckConstraint("capacity > 0", name="capacity_positive"),
+        CheckConstraint(f"status IS NULL OR (kind = 'SERVICE_ROOM' AND "
+                        f"{_in('status', SERVICE_ROOM_STATUSES)})", name="status"),
     )
 
 

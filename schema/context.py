@@ -59,6 +59,7 @@ class Loaders:
         self.community = _one_each(db, _places("communities", "code"), "code")
         self.compound = _one_each(db, _places("compounds", "code"), "code")
         self.cell = _one_each(db, _places("grid_cells", "code"), "code")
+        self.facility = _one_each(db, _places("facilities", "code"), "code")
         self.unit = _one_each(db, place_queries.units_by_code, "code")
         self.communities_by_zone = _many_each(
             db, _places("communities", "zone_code"), "zone_code")

@@ -33,6 +33,7 @@ from schema.context import Context
 from schema.errors import code_for_unlabelled
 from schema.limits import Limits
 from web.auth import TokenVerifier, UnknownKey
+from web.exports import export_routes
 from web.graphiql import PAGE as GRAPHIQL_PAGE
 from web.graphiql import routes as graphiql_routes
 from web.guard import Guard, RateLimiter
@@ -210,6 +211,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/heatmap.geojson", heatmap_geojson),
         WebSocketRoute("/graphql", graphql),
         Mount("/ogc", routes=ogc_routes),
+        Mount("/exports", routes=export_routes),
         *signin_routes(settings),
         Mount("/static", app=StaticFiles(directory=STATIC, check_dir=False), name="static"),
         Mount("/vendor/maplibre-gl", app=StaticFiles(directory=MAPLIBRE, check_dir=False),

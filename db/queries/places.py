@@ -14,10 +14,13 @@ PLACE_COLUMNS: dict[str, LiteralString] = {
     "streets": "code, name",
     "zones": "code, name, street_code, secretary_name",
     "communities": "code, name, zone_code, street_code, households, population",
-    "compounds": "code, name, community_code, households, population",
+    # A compound's centre is its demand point for coverage: ST_PointOnSurface of the outline.
+    "compounds": "code, name, community_code, households, population, elderly, children, "
+                 "ST_X(ST_PointOnSurface(geom)) AS center_lon, "
+                 "ST_Y(ST_PointOnSurface(geom)) AS center_lat",
     "grid_cells": "code, community_code, households",
     "facilities": "code, name, kind, subtype, community_code, compound_code, area_m2, "
-                  "ST_X(geom) AS lon, ST_Y(geom) AS lat",
+                  "capacity, operator, status, ST_X(geom) AS lon, ST_Y(geom) AS lat",
 }
 # Columns a caller may filter on with equality, per table.
 FILTERS: dict[str, frozenset[str]] = {

@@ -73,7 +73,7 @@ def test_every_geometry_column_has_srid_gist_and_validity_check(db: psycopg.Conn
     columns = db.execute(GEOMETRY_COLUMNS).fetchall()
     gist = {(t, c) for t, c in db.execute(GIST_INDEXES).fetchall()}
     checks = db.execute(CHECKS).fetchall()
-    assert len(columns) == 9
+    assert len(columns) == 11
     for table, column, srid, _type in columns:
         assert srid in (4326, 4549), (table, column, srid)
         assert (table, column) in gist, f"{table}.{column} has no GiST index"

@@ -165,7 +165,7 @@ export function openDetails(map, event, clickable) {
 
 // A polygon of `radius` metres around a point, in the map's degrees (good to a few metres
 // at this size, in whichever datum the map is drawn).
-function circle(lon, lat, radius, steps = 64) {
+export function circle(lon, lat, radius, steps = 64) {
   const dLat = radius / 111320;
   const dLon = dLat / Math.cos((lat * Math.PI) / 180);
   const ring = Array.from({ length: steps + 1 }, (_, i) => {

@@ -7,6 +7,7 @@ import {
   CLICKABLE, addLayers, applyVisibility, currentCrs, isShown, reloadTickets, setCrs,
   setTicketWindow,
 } from './layers.js';
+import * as planner from './planner.js';
 import * as auth from './session.js';
 import {
   $, DATUM_LABELS, FACILITY_KINDS, ROLE_LABELS, STATUS_COLOURS, STATUS_LABELS, escapeHtml,
@@ -202,6 +203,7 @@ async function main() {
   setTicketWindow(map, { from: p.fromDay, to: p.toDay });
   await map.once('load');
   addLayers(map, config.basemap, minzooms);
+  planner.setup(map);
   actions.signIn = setupAccount(config, map);
   for (const box of switcher.elements) applyVisibility(map, box);
   switcher.addEventListener('change', (event) => {
@@ -210,7 +212,9 @@ async function main() {
     if (event.target.name === 'tickets') $('ticket-legend').hidden = !event.target.checked;
   });
   heat.onChange(() => refreshHeat(map));
-  map.on('click', (event) => details.openDetails(map, event, CLICKABLE));
+  map.on('click', (event) => {
+    if (!planner.handleClick(map, event)) details.openDetails(map, event, CLICKABLE);
+  });
   map.on('mouseenter', CLICKABLE, () => { map.getCanvas().style.cursor = 'pointer'; });
   map.on('mouseleave', CLICKABLE, () => { map.getCanvas().style.cursor = ''; });
   await showCounts();
