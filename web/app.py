@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -39,22 +40,34 @@ from web.settings import CHECKOUT, Settings
 from web.signin import routes as signin_routes
 from web.tiles import ROUTES as tile_routes
 from web.webhooks import WebhookWorker
+from web.websocket import BoundedWebSocketAdapter, GuardedTransportWS, SocketGate
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAPLIBRE = CHECKOUT / "node_modules" / "maplibre-gl" / "dist"
 
 
 class RedGridGraphQL(GraphQL):
-    """Strawberry's ASGI view with RedGrid's per-request context."""
+    """Strawberry's ASGI view with RedGrid's per-request context.
+
+    Websockets speak graphql-transport-ws only: its handler checks every operation as HTTP
+    checks every request (see web/websocket.py).
+    """
+
+    websocket_adapter_class = BoundedWebSocketAdapter
+    graphql_transport_ws_handler_class = GuardedTransportWS
 
     def __init__(self, settings: Settings, tokens: TokenVerifier, **kwargs: Any) -> None:
         limits = Limits(max_depth=settings.max_query_depth,
                         max_aliases=settings.max_query_aliases,
                         max_tokens=settings.max_query_tokens, max_cost=settings.max_query_cost)
-        super().__init__(build_schema(settings.production, limits), **kwargs)
+        super().__init__(build_schema(settings.production, limits),
+                         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), **kwargs)
         self.settings = settings
         self.tokens = tokens
         self.db: Database | None = None
+        self.socket_gate = SocketGate(rate_per_s=settings.rate_limit_per_s,
+                                      burst=settings.rate_limit_burst,
+                                      max_message_bytes=settings.max_body_bytes)
 
     async def get_context(self, request: Request | WebSocket,  # type: ignore[override]
                           response: Response | WebSocket) -> Context:
