@@ -7,6 +7,7 @@ caller's scope (so every event it lets through does). Units receive their notifi
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -24,6 +25,8 @@ from resolvers.inputs import limit
 
 Event = Mapping[str, Any]
 MAX_NOTIFICATIONS = 200
+COMPOUND_CODE = re.compile(r"(?P<community>[0-9]{12})C[0-9]{2,3}")  # 371329001001C03
+MAX_REMEMBERED = 4096
 
 
 class EventSource(Protocol):
@@ -46,11 +49,16 @@ class EventFilter:
     community_code: str | None = None
     unit_code: str | None = None
     bbox: BBox | None = None
+    compound_code: str | None = None
 
     def matches(self, event: Event) -> bool:
+        """Whether the event passes; for a compound, whether it may (`in_compound` decides)."""
         if self.cell_code is not None and event.get("cellCode") != self.cell_code:
             return False
         if self.community_code is not None and event.get("communityCode") != self.community_code:
+            return False
+        if (self.compound_code is not None
+                and not self.compound_code.startswith(str(event.get("communityCode")))):
             return False
         if self.unit_code is not None and event.get("unitCode") != self.unit_code:
             return False
@@ -64,21 +72,27 @@ class EventFilter:
 
 
 def event_filter(actor: Actor, *, cell_code: str | None, community_code: str | None,
-                 unit_code: str | None, bbox: BBox | None) -> EventFilter:
+                 unit_code: str | None, bbox: BBox | None,
+                 compound_code: str | None = None) -> EventFilter:
     """A validated filter the caller may watch.
 
-    The county office watches anything; a unit its own unit code; grid workers, supervisors
-    and staff a cell or community inside their scope (a box narrows those further).
+    The county office watches anything; a unit its own unit code; a supervisor 小区监督员 its
+    compound; grid workers and staff a cell, community or compound inside their scope (a box
+    narrows those further).
     """
-    f = EventFilter(cell_code, community_code, unit_code, bbox)
-    if not any((cell_code, community_code, unit_code, bbox)):
-        raise bad_input("give at least one filter: cellCode, communityCode, unitCode or bbox")
+    f = EventFilter(cell_code, community_code, unit_code, bbox, compound_code)
+    if not any((cell_code, community_code, unit_code, bbox, compound_code)):
+        raise bad_input("give at least one filter: cellCode, communityCode, compoundCode, "
+                        "unitCode or bbox")
     if cell_code is not None and code_kind(cell_code) != "cell":
         raise bad_input(f"cellCode must be a 15-digit grid cell code, got {cell_code!r}",
                         "cellCode")
     if community_code is not None and code_kind(community_code) != "community":
         raise bad_input(f"communityCode must be a 12-digit community code, got "
                         f"{community_code!r}", "communityCode")
+    if compound_code is not None and not COMPOUND_CODE.fullmatch(compound_code):
+        raise bad_input(f"compoundCode must be a community code and C + its number, got "
+                        f"{compound_code!r}", "compoundCode")
     if unit_code is not None and not 1 <= len(unit_code) <= 24:
         raise bad_input("unitCode must be 1–24 characters", "unitCode")
     if not _may_watch(actor, f):
@@ -92,9 +106,32 @@ def _may_watch(actor: Actor, f: EventFilter) -> bool:
         return True
     if actor.role is Role.UNIT:
         return f.unit_code is not None and f.unit_code in actor.scopes
+    if actor.role is Role.SUPERVISOR:  # a cell or community may hold other compounds
+        return f.compound_code is not None and actor.covers([f.compound_code])
     if actor.role in FIELD | STAFF:
-        return actor.covers([f.cell_code, f.community_code])
+        return actor.covers([f.cell_code, f.community_code, f.compound_code])
     return False
+
+
+async def in_compound(db: Database, events: AsyncIterator[Event],
+                      f: EventFilter) -> AsyncIterator[Event]:
+    """The events that pass `f`, its compound checked too.
+
+    The event announcement names a ticket's community but not its compound, so the compound
+    of each ticket seen is read once and remembered for the subscription.
+    """
+    compounds: dict[int, str | None] = {}
+    async for event in events:
+        if f.compound_code is not None:
+            ticket_id = int(event["ticketId"])
+            if ticket_id not in compounds:
+                if len(compounds) >= MAX_REMEMBERED:
+                    compounds.clear()
+                async with db.connection() as conn:
+                    compounds[ticket_id] = await queries.compound_of_ticket(conn, ticket_id)
+            if compounds[ticket_id] != f.compound_code:
+                continue
+        yield event
 
 
 # Webhooks ---------------------------------------------------------------------------------

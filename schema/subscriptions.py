@@ -97,18 +97,21 @@ def _source(info: Info) -> EventSource:
 @strawberry.type
 class LiveSubscription:
     @strawberry.subscription(description="Ticket events as they happen, for a cell, a community, "
-                                         "a unit and/or a box (at least one; all given must "
-                                         "match), within the caller's scope.")
+                                         "a compound, a unit and/or a box (at least one; all "
+                                         "given must match), within the caller's scope: a "
+                                         "supervisor watches its compounds.")
     async def ticket_events(self, info: Info, cell_code: str | None = None,
                             community_code: str | None = None, unit_code: str | None = None,
-                            bbox: BBoxInput | None = None
+                            bbox: BBoxInput | None = None, compound_code: str | None = None
                             ) -> AsyncGenerator[TicketEventMessage, None]:
         wanted = notifications.event_filter(
             info.context.actor, cell_code=cell_code, community_code=community_code,
-            unit_code=unit_code, bbox=bbox.wgs84() if bbox is not None else None)
+            unit_code=unit_code, bbox=bbox.wgs84() if bbox is not None else None,
+            compound_code=compound_code)
         try:
             async with _source(info).subscribe(wanted.matches) as events:
-                async for event in until_expiry(events, info.context.expires_at):
+                placed = notifications.in_compound(info.context.db, events, wanted)
+                async for event in until_expiry(placed, info.context.expires_at):
                     yield TicketEventMessage.of(event)
         except DomainError:
             raise

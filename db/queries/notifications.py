@@ -197,3 +197,10 @@ async def events_after(conn: AsyncConnection[Any], after_id: int, limit: int) ->
     """Ticket events after an id, as the NOTIFY trigger announces them (for catching up after
     a lost listening connection)."""
     return await (await conn.execute(_EVENTS_AFTER, {"after": after_id, "limit": limit})).fetchall()
+
+
+async def compound_of_ticket(conn: AsyncConnection[Any], ticket_id: int) -> str | None:
+    """The compound a ticket lies in (the event announcement names only its community)."""
+    row = await (await conn.execute("SELECT compound_code FROM tickets WHERE id = %(id)s",
+                                    {"id": ticket_id})).fetchone()
+    return row.compound_code if row else None
