@@ -140,6 +140,12 @@ def _may_manage(actor: Actor, unit_code: str) -> bool:
     return actor.role in ALL_SEEING or (actor.role is Role.UNIT and unit_code in actor.scopes)
 
 
+def _may_set_webhook(actor: Actor) -> bool:
+    # A webhook URL decides where ticket details go and which addresses RedGrid calls: the
+    # county office sets it, not the unit's own token.
+    return actor.role in ALL_SEEING
+
+
 def _checked_url(url: str) -> str:
     url = url.strip()
     parts = urlsplit(url)
@@ -163,8 +169,8 @@ async def set_unit_webhook(db: Database, actor: Actor, *, unit_code: str, url: s
     The secret is returned once; deliveries carry `X-RedGrid-Signature: sha256=<HMAC of the
     body>` made with it.
     """
-    if not _may_manage(actor, unit_code):
-        raise DomainError(ErrorCode.FORBIDDEN, f"you may not manage the webhook of {unit_code}")
+    if not _may_set_webhook(actor):
+        raise DomainError(ErrorCode.FORBIDDEN, "a unit's webhook is set by the county office")
     url = _checked_url(url)
     secret = secrets.token_urlsafe(32)
     async with db.transaction() as conn:

@@ -156,7 +156,9 @@ class UnitNotification:
     delivered_at: datetime | None
     attempts: int
     next_attempt_at: datetime | None
-    last_error: str | None
+    last_error: str | None = strawberry.field(description="Why the last attempt failed: the "
+                                              "receiver's HTTP status, a refused address or a "
+                                              "connection error; never the receiver's response.")
 
     @classmethod
     def of(cls, row: Any) -> UnitNotification:
@@ -172,8 +174,8 @@ class UnitNotification:
 class NotificationMutation:
     @strawberry.mutation(description="Registers or replaces the webhook where a unit receives its "
                                      "notifications (dispatch, 80 % of the deadline passed, "
-                                     "escalation), with a new signing secret. For the unit itself "
-                                     "and the county office.")
+                                     "escalation), with a new signing secret. For the county "
+                                     "office.")
     async def set_unit_webhook(self, info: Info, unit_code: str, url: str,
                                active: bool = True) -> UnitWebhookPayload:
         try:
