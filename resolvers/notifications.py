@@ -29,6 +29,14 @@ COMPOUND_CODE = re.compile(r"(?P<community>[0-9]{12})C[0-9]{2,3}")  # 3713290010
 MAX_REMEMBERED = 4096
 
 
+class UrlVerifier(Protocol):
+    """Sends a signed challenge to a webhook URL (the server's webhook sender)."""
+
+    async def __call__(self, url: str, unit_code: str, secret: str) -> str | None:
+        """None if the receiver echoed the challenge, else why not."""
+        ...
+
+
 class EventSource(Protocol):
     """Ticket events as they happen (the server's LISTEN broadcaster)."""
 
@@ -140,10 +148,17 @@ def _may_manage(actor: Actor, unit_code: str) -> bool:
     return actor.role in ALL_SEEING or (actor.role is Role.UNIT and unit_code in actor.scopes)
 
 
-def _may_set_webhook(actor: Actor) -> bool:
-    # A webhook URL decides where ticket details go and which addresses RedGrid calls: the
-    # county office sets it, not the unit's own token.
-    return actor.role in ALL_SEEING
+def _needs_handshake(actor: Actor, unit_code: str) -> bool:
+    """Whether the caller may set the unit's webhook only once the receiver has echoed a
+    challenge (the unit itself), rather than outright (the county office); FORBIDDEN for
+    anyone else. A webhook URL decides where ticket details go and which addresses RedGrid
+    calls, so a unit's own token may not point it at a receiver that has not agreed."""
+    if actor.role in ALL_SEEING:
+        return False
+    if actor.role is Role.UNIT and unit_code in actor.scopes:
+        return True
+    raise DomainError(ErrorCode.FORBIDDEN, "a unit's webhook is set by the county office, or by "
+                      "the unit itself with a verification handshake")
 
 
 def _checked_url(url: str) -> str:
@@ -163,19 +178,26 @@ class WebhookSet:
 
 
 async def set_unit_webhook(db: Database, actor: Actor, *, unit_code: str, url: str,
-                           active: bool) -> WebhookSet:
+                           active: bool, verify: UrlVerifier | None = None) -> WebhookSet:
     """Registers (or replaces) a unit's webhook with a fresh signing secret.
 
     The secret is returned once; deliveries carry `X-RedGrid-Signature: sha256=<HMAC of the
-    body>` made with it.
+    body>` made with it. Set by the unit itself, the URL is stored only after its receiver
+    echoed a challenge signed with the new secret (`verify`); nothing is written otherwise.
     """
-    if not _may_set_webhook(actor):
-        raise DomainError(ErrorCode.FORBIDDEN, "a unit's webhook is set by the county office")
+    handshake = _needs_handshake(actor, unit_code)
     url = _checked_url(url)
     secret = secrets.token_urlsafe(32)
-    async with db.transaction() as conn:
+    async with db.connection() as conn:
         if await queries.unit(conn, unit_code) is None:
             raise DomainError(ErrorCode.NOT_FOUND, f"no unit {unit_code!r}", "unitCode")
+    if handshake:  # outside any transaction: the receiver may take seconds
+        failure = "webhooks are not sent from here" if verify is None else await verify(
+            url, unit_code, secret)
+        if failure is not None:
+            raise DomainError(ErrorCode.WEBHOOK_NOT_VERIFIED, f"the receiver did not confirm "
+                              f"the webhook: {failure}", "url")
+    async with db.transaction() as conn:
         row = await queries.set_webhook(conn, unit_code=unit_code, url=url, secret=secret,
                                         active=active)
     return WebhookSet(row.unit_code, row.url, row.active, secret)

@@ -175,12 +175,16 @@ class NotificationMutation:
     @strawberry.mutation(description="Registers or replaces the webhook where a unit receives its "
                                      "notifications (dispatch, 80 % of the deadline passed, "
                                      "escalation), with a new signing secret. For the county "
-                                     "office.")
+                                     "office, or the unit itself once the receiver echoes a "
+                                     "challenge (WEBHOOK_NOT_VERIFIED otherwise).")
     async def set_unit_webhook(self, info: Info, unit_code: str, url: str,
                                active: bool = True) -> UnitWebhookPayload:
+        request = info.context.request
+        verify = getattr(request.app.state, "webhook_verifier", None) if request else None
         try:
             done = await notifications.set_unit_webhook(info.context.db, info.context.actor,
-                                                        unit_code=unit_code, url=url, active=active)
+                                                        unit_code=unit_code, url=url,
+                                                        active=active, verify=verify)
         except DomainError as err:
             return UnitWebhookPayload(webhook=None, secret=None, errors=user_errors(err))
         return UnitWebhookPayload(

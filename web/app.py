@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from web.scheduler import JobScheduler
 from web.settings import CHECKOUT, Settings
 from web.signin import routes as signin_routes
 from web.tiles import ROUTES as tile_routes
-from web.webhooks import WebhookWorker
+from web.webhooks import WebhookWorker, verify_url
 from web.websocket import BoundedWebSocketAdapter, GuardedTransportWS, SocketGate
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -132,6 +133,8 @@ def create_app(settings: Settings) -> Starlette:
         await live.start()
         webhooks = WebhookWorker(db, settings.webhook_interval_s,
                                  allow_private=settings.webhook_allow_private)
+        app.state.webhook_verifier = functools.partial(
+            verify_url, allow_private=settings.webhook_allow_private)
         if settings.webhook_interval_s > 0:
             webhooks.start()
         jobs = JobScheduler(db, settings.job_interval_s)

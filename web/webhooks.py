@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import secrets
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ MAX_DELAY = timedelta(hours=1)
 MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=60)  # longer than a POST can take (TIMEOUT_S)
 TIMEOUT_S = 10.0
+CHALLENGE_TIMEOUT_S = 5.0  # the verification handshake runs inside a mutation
+MAX_ECHO_BYTES = 1024
 BATCH = 50
 
 log = logging.getLogger("redgrid.webhooks")
@@ -146,6 +149,15 @@ async def destination(url: str, resolve: Resolve = resolve_host, *,
     return Destination(target, str(addresses[0]))
 
 
+def _headers(to: Destination, body: bytes, secret: str, *, event: str,
+             delivery: str) -> dict[str, str]:
+    # One connection per request: a kept-alive one to the same address could carry another
+    # host's TLS session.
+    return {"Host": to.host, "Connection": "close", "Content-Type": "application/json",
+            "User-Agent": "RedGrid-Webhooks/1", "X-RedGrid-Delivery": delivery,
+            "X-RedGrid-Event": event, "X-RedGrid-Signature": sign(secret, body)}
+
+
 async def _post(client: httpx.AsyncClient, row: Any, resolve: Resolve,
                 allow_private: bool) -> str | None:
     """Sends one notification; returns None on success, else what went wrong (never the
@@ -155,11 +167,7 @@ async def _post(client: httpx.AsyncClient, row: Any, resolve: Resolve,
     except Refused as exc:
         return str(exc)
     body = body_of(row)
-    # One connection per delivery: a kept-alive one to the same address could carry another
-    # host's TLS session.
-    headers = {"Host": to.host, "Connection": "close", "Content-Type": "application/json",
-               "User-Agent": "RedGrid-Webhooks/1", "X-RedGrid-Delivery": str(row.id),
-               "X-RedGrid-Event": row.kind, "X-RedGrid-Signature": sign(row.secret, body)}
+    headers = _headers(to, body, row.secret, event=row.kind, delivery=str(row.id))
     try:
         async with client.stream("POST", to.pinned_url, content=body, headers=headers,
                                  extensions=to.extensions) as response:
@@ -167,6 +175,41 @@ async def _post(client: httpx.AsyncClient, row: Any, resolve: Resolve,
     except Exception as exc:  # any failure to send is this attempt's failure
         return f"{type(exc).__name__}: {exc}"[:500]
     return None if 200 <= status < 300 else f"HTTP {status}"
+
+
+async def verify_url(url: str, unit_code: str, secret: str, *, resolve: Resolve = resolve_host,
+                     allow_private: bool = False,
+                     client: httpx.AsyncClient | None = None) -> str | None:
+    """The verification handshake for a webhook URL a unit sets itself: POSTs a challenge
+    signed with the new secret (`X-RedGrid-Event: URL_VERIFICATION`); None if the receiver
+    answered 2xx with the challenge alone as its body, else why not. Only the first
+    `MAX_ECHO_BYTES` of the answer are read, and it is not kept."""
+    try:
+        to = await destination(url, resolve, allow_private=allow_private)
+    except Refused as exc:
+        return str(exc)
+    challenge = secrets.token_urlsafe(32)
+    body = orjson.dumps({"type": "URL_VERIFICATION", "unitCode": unit_code,
+                         "challenge": challenge}, option=orjson.OPT_SORT_KEYS)
+    headers = _headers(to, body, secret, event="URL_VERIFICATION", delivery=challenge)
+    async with contextlib.AsyncExitStack() as stack:
+        if client is None:
+            client = await stack.enter_async_context(new_client(CHALLENGE_TIMEOUT_S))
+        try:
+            async with client.stream("POST", to.pinned_url, content=body, headers=headers,
+                                     extensions=to.extensions) as response:
+                if not 200 <= response.status_code < 300:
+                    return f"HTTP {response.status_code}"
+                echo = b""
+                async for chunk in response.aiter_raw():
+                    echo += chunk
+                    if len(echo) > MAX_ECHO_BYTES:
+                        break
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"[:500]
+    if not hmac.compare_digest(echo.strip(), challenge.encode()):
+        return "the answer was not the challenge"
+    return None
 
 
 async def deliver_due(db: Database, client: httpx.AsyncClient, now: datetime,
@@ -197,9 +240,9 @@ async def deliver_due(db: Database, client: httpx.AsyncClient, now: datetime,
             return delivered, failed
 
 
-def new_client() -> httpx.AsyncClient:
+def new_client(timeout_s: float = TIMEOUT_S) -> httpx.AsyncClient:
     # No proxy from the environment: a proxy would resolve the name again itself.
-    return httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False, trust_env=False)
+    return httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, trust_env=False)
 
 
 async def run_once(db: Database, now: datetime | None = None, *,

@@ -56,17 +56,25 @@ class Delivery:
 
 @dataclass
 class Receiver:
-    """A unit's webhook endpoint: answers 500 to the first attempt of each delivery."""
+    """A unit's webhook endpoint: answers 500 to the first attempt of each delivery, and
+    echoes verification challenges when `echo` is on."""
 
     url: str = ""
     fail_first: bool = True
+    echo: bool = False
     seen: list[Delivery] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def for_ticket(self, code: str, kind: str | None = None) -> list[Delivery]:
         with self.lock:
-            return [d for d in self.seen if d.json["ticket"]["code"] == code
+            return [d for d in self.seen if "ticket" in d.json
+                    and d.json["ticket"]["code"] == code
                     and (kind is None or d.json["kind"] == kind)]
+
+    def challenges(self, unit: str) -> list[Delivery]:
+        with self.lock:
+            return [d for d in self.seen if d.json.get("type") == "URL_VERIFICATION"
+                    and d.json["unitCode"] == unit]
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +88,13 @@ def receiver() -> Iterator[Receiver]:
             with state.lock:
                 retry = any(d.headers.get("X-RedGrid-Delivery") == delivery for d in state.seen)
                 status = 500 if state.fail_first and not retry else 204
+                challenge = json.loads(body).get("challenge")
+                if challenge is not None:
+                    status = 200 if state.echo else 204
                 state.seen.append(Delivery(dict(self.headers.items()), body, status))
             self.send_response(status)
-            body = RECEIVER_BODY if status >= 400 else b""
+            body = (RECEIVER_BODY if status >= 400 else
+                    challenge.encode() if status == 200 else b"")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -293,7 +305,6 @@ def test_the_unit_reads_its_notifications(gql: GraphQLClient, token: Minter,
 
 
 @pytest.mark.parametrize(("role", "url", "code"), [
-    ("UNIT", "https://example.org/hook", "FORBIDDEN"),  # the unit itself
     ("STREET_OFFICER", "https://example.org/hook", "FORBIDDEN"),
     ("OTHER_UNIT", "https://example.org/hook", "FORBIDDEN"),
     ("PUBLIC", "https://example.org/hook", "FORBIDDEN"),
@@ -305,7 +316,7 @@ def test_only_the_county_office_sets_a_valid_webhook(
         unit_point: tuple[str, dict[str, float]], secret: str, receiver: Receiver, role: str,
         url: str, code: str) -> None:
     unit = unit_point[0]
-    scopes = {"UNIT": (unit,), "STREET_OFFICER": (unit[:9],), "OTHER_UNIT": ("U-other",)}
+    scopes = {"STREET_OFFICER": (unit[:9],), "OTHER_UNIT": ("U-other",)}
     client = gql if role == "PUBLIC" else gql.as_(
         token(role.replace("OTHER_", ""), *scopes.get(role, ())))
     body = client(SET_WEBHOOK, {"unit": unit, "url": url})
@@ -316,6 +327,41 @@ def test_only_the_county_office_sets_a_valid_webhook(
         assert payload["webhook"] is None and payload["errors"] == [{"code": code, "field": "url"}]
     stored = db.execute("SELECT url FROM unit_webhooks WHERE unit_code = %s", (unit,)).fetchone()
     assert stored == (receiver.url,)  # unchanged
+
+
+def test_a_unit_sets_its_webhook_once_the_receiver_echoes_the_challenge(
+        gql: GraphQLClient, token: Minter, db: psycopg.Connection, receiver: Receiver) -> None:
+    unit = community_unit(db, 3)[0]
+    url = receiver.url + "?unit=" + unit
+    receiver.echo = True
+    try:
+        payload = gql.as_(token("UNIT", unit)).data(SET_WEBHOOK, {"unit": unit, "url": url})[
+            "setUnitWebhook"]
+    finally:
+        receiver.echo = False
+    assert payload["errors"] == [] and payload["webhook"]["url"] == url
+    [challenge] = receiver.challenges(unit)
+    assert challenge.headers["X-RedGrid-Event"] == "URL_VERIFICATION"
+    assert verifies(payload["secret"], challenge)
+    stored = db.execute("SELECT url, active FROM unit_webhooks WHERE unit_code = %s",
+                        (unit,)).fetchone()
+    assert stored == (url, True)
+
+
+@pytest.mark.parametrize("url", [
+    "receiver",  # answers 204 without echoing the challenge
+    "http://127.0.0.1:9/hook",  # nothing listens
+])
+def test_a_unit_webhook_that_does_not_echo_is_not_stored(
+        gql: GraphQLClient, token: Minter, db: psycopg.Connection, receiver: Receiver,
+        url: str) -> None:
+    unit = community_unit(db, 4)[0]
+    url = receiver.url if url == "receiver" else url
+    payload = gql.as_(token("UNIT", unit)).data(SET_WEBHOOK, {"unit": unit, "url": url})[
+        "setUnitWebhook"]
+    assert payload["webhook"] is None and payload["secret"] is None
+    assert payload["errors"] == [{"code": "WEBHOOK_NOT_VERIFIED", "field": "url"}]
+    assert db.execute("SELECT 1 FROM unit_webhooks WHERE unit_code = %s", (unit,)).fetchall() == []
 
 
 def test_backoff_doubles_from_5_seconds_up_to_an_hour() -> None:
