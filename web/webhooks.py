@@ -117,7 +117,8 @@ class Destination:
     @property
     def extensions(self) -> dict[str, str]:
         """The TLS name (SNI, and the name the certificate must carry): the URL's host."""
-        return {"sni_hostname": self.url.host} if self.url.scheme == "https" else {}
+        name = self.url.raw_host.decode("ascii")
+        return {"sni_hostname": name} if self.url.scheme == "https" else {}
 
 
 async def destination(url: str, resolve: Resolve = resolve_host, *,
@@ -129,8 +130,11 @@ async def destination(url: str, resolve: Resolve = resolve_host, *,
     never followed inward. Checked before every attempt: a name that later points inward is
     caught at its next delivery.
     """
-    target = httpx.URL(url)
-    host = target.host
+    try:
+        target = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise Refused(f"not a URL: {exc}") from None
+    host = target.raw_host.decode("ascii")  # an IDN as its ASCII (punycode) name
     if not host:
         raise Refused("the URL has no host")
     port = target.port or (443 if target.scheme == "https" else 80)

@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import AsyncGenerator, Callable
 from json import JSONDecodeError
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
@@ -71,6 +71,12 @@ def caller_key(context: Context) -> str:
     return "ip:" + (client.host if client else "unknown")
 
 
+class GatedView(Protocol):
+    """The GraphQL view, holding the gate its sockets share (RedGridGraphQL)."""
+
+    socket_gate: SocketGate
+
+
 class OperationContexts:
     """The schema as a socket's operations reach it: each runs on a context of its own."""
 
@@ -92,7 +98,7 @@ class GuardedTransportWS(BaseGraphQLTransportWSHandler[Any, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.schema = cast("BaseSchema", OperationContexts(self.schema))
-        self.gate: SocketGate = getattr(self.view, "socket_gate")  # noqa: B009
+        self.gate = cast(GatedView, self.view).socket_gate
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         # Unacknowledged sockets and reused ids are the protocol's to refuse (4401, 4409).
@@ -112,8 +118,7 @@ class BoundedWebSocketAdapter(ASGIWebSocketAdapter):
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False
                         ) -> AsyncGenerator[object, None]:
-        gate: SocketGate = getattr(self.view, "socket_gate")  # noqa: B009
-        limit = gate.max_message_bytes
+        limit = cast(GatedView, self.view).socket_gate.max_message_bytes
         try:
             while self.ws.application_state != WebSocketState.DISCONNECTED:
                 text = await self.ws.receive_text()
