@@ -153,6 +153,14 @@ async def destination(url: str, resolve: Resolve = resolve_host, *,
     return Destination(target, str(addresses[0]))
 
 
+def failure(exc: Exception) -> str:
+    """What a failed attempt records: the message of a connection failure or timeout, only
+    the kind of anything else (a protocol error's message may quote what the receiver sent)."""
+    if isinstance(exc, httpx.ConnectError | httpx.TimeoutException):
+        return f"{type(exc).__name__}: {exc}"[:500]
+    return type(exc).__name__
+
+
 def _headers(to: Destination, body: bytes, secret: str, *, event: str,
              delivery: str) -> dict[str, str]:
     # One connection per request: a kept-alive one to the same address could carry another
@@ -177,7 +185,7 @@ async def _post(client: httpx.AsyncClient, row: Any, resolve: Resolve,
                                  extensions=to.extensions) as response:
             status = response.status_code
     except Exception as exc:  # any failure to send is this attempt's failure
-        return f"{type(exc).__name__}: {exc}"[:500]
+        return failure(exc)
     return None if 200 <= status < 300 else f"HTTP {status}"
 
 
@@ -210,7 +218,7 @@ async def verify_url(url: str, unit_code: str, secret: str, *, resolve: Resolve 
                     if len(echo) > MAX_ECHO_BYTES:
                         break
         except Exception as exc:
-            return f"{type(exc).__name__}: {exc}"[:500]
+            return failure(exc)
     if not hmac.compare_digest(echo.strip(), challenge.encode()):
         return "the answer was not the challenge"
     return None

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import socket
 import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -540,3 +541,41 @@ async def test_tls_keeps_the_host_name_while_connecting_to_the_checked_address(
     assert sent.delivered_at is not None, sent.last_error
     assert "hooks.unit.test" in tls_receiver.server_names
     assert httpx.URL(tls_receiver.url).netloc.decode() in tls_receiver.hosts
+
+
+@pytest.fixture(scope="module")
+def garbled() -> Iterator[str]:
+    """A receiver whose answer is not HTTP and quotes something internal."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:  # closed
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 2OO " + RECEIVER_BODY + b"\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    server.close()
+    thread.join(timeout=10)
+
+
+async def test_a_garbled_answer_is_recorded_without_its_bytes(
+        gql: GraphQLClient, token: Minter, desk: GraphQLClient, db: psycopg.Connection,
+        pool: Database, garbled: str) -> None:
+    unit, point = community_unit(db, 5)
+    refused = gql.as_(token("UNIT", unit)).data(SET_WEBHOOK.replace("field", "field message"),
+                                                {"unit": unit, "url": garbled})
+    [error] = refused["setUnitWebhook"]["errors"]
+    assert error["code"] == "WEBHOOK_NOT_VERIFIED" and "RemoteProtocolError" in error["message"]
+    assert "hunter2" not in error["message"]
+    set_webhook(gql, token, unit, garbled)
+    ticket = create_ticket(desk, point)
+    await deliver(pool, datetime.now(UTC) + timedelta(minutes=4))
+    [row] = rows_for(db, ticket["code"], unit)
+    assert row.delivered_at is None and row.last_error == "RemoteProtocolError"
