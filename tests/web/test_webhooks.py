@@ -10,7 +10,8 @@ import json
 import socket
 import ssl
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -78,6 +79,28 @@ class Receiver:
                     and d.json["unitCode"] == unit]
 
 
+@contextmanager
+def in_thread(run: Callable[[], None], *, stop: Callable[[], None]) -> Iterator[None]:
+    """Runs a test server's loop in a thread until the block ends."""
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop()
+        thread.join(timeout=10)
+
+
+@contextmanager
+def serving_http(server: ThreadingHTTPServer) -> Iterator[None]:
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    with in_thread(server.serve_forever, stop=stop):
+        yield
+
+
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
     state = Receiver()
@@ -104,13 +127,9 @@ def receiver() -> Iterator[Receiver]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/redgrid"
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serving_http(server):
+        yield state
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -517,13 +536,9 @@ def tls_receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsReceiv
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.socket = server_tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     state.url = f"https://hooks.unit.test:{server.server_address[1]}/hook"
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serving_http(server):
+        yield state
 
 
 async def test_tls_keeps_the_host_name_while_connecting_to_the_checked_address(
@@ -558,11 +573,8 @@ def garbled() -> Iterator[str]:
                 conn.recv(65536)
                 conn.sendall(b"HTTP/1.1 2OO " + RECEIVER_BODY + b"\r\n\r\n")
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
-    server.close()
-    thread.join(timeout=10)
+    with in_thread(serve, stop=server.close):
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
 
 
 async def test_a_garbled_answer_is_recorded_without_its_bytes(
