@@ -454,11 +454,16 @@ def rebinding(name: str, *answers: list[str]) -> tuple[list[str], Any]:
     return asked, resolve
 
 
+@pytest.fixture
+def named_ticket(desk: GraphQLClient, other_unit: tuple[str, dict[str, float]],
+                 named_hook: str) -> str:
+    """A new ticket of the second unit, whose webhook is at hooks.unit.test."""
+    return str(create_ticket(desk, other_unit[1])["code"])
+
+
 async def test_the_post_goes_to_the_address_checked_not_a_second_answer(
-        desk: GraphQLClient, db: psycopg.Connection, pool: Database, receiver: Receiver,
+        db: psycopg.Connection, pool: Database, receiver: Receiver, named_ticket: str,
         other_unit: tuple[str, dict[str, float]], named_hook: str) -> None:
-    unit, point = other_unit
-    ticket = create_ticket(desk, point)
     # Nothing listens on 127.0.0.2: a second lookup at connect time would fail the delivery.
     asked, resolve = rebinding("hooks.unit.test", ["127.0.0.1"], ["127.0.0.2"])
     receiver.fail_first = False
@@ -466,26 +471,24 @@ async def test_the_post_goes_to_the_address_checked_not_a_second_answer(
         await deliver(pool, datetime.now(UTC) + timedelta(minutes=1), resolve=resolve)
     finally:
         receiver.fail_first = True
-    [sent] = receiver.for_ticket(ticket["code"])
+    [sent] = receiver.for_ticket(named_ticket)
     assert sent.headers["Host"] == httpx.URL(named_hook).netloc.decode()
     assert asked == ["hooks.unit.test"]
-    [row] = rows_for(db, ticket["code"], unit)
+    [row] = rows_for(db, named_ticket, other_unit[0])
     assert row.delivered_at is not None and row.attempts == 1
 
 
 async def test_a_name_rebinding_to_loopback_is_never_followed(
-        desk: GraphQLClient, db: psycopg.Connection, pool: Database, receiver: Receiver,
-        other_unit: tuple[str, dict[str, float]], named_hook: str) -> None:
-    unit, point = other_unit
-    ticket = create_ticket(desk, point)
+        db: psycopg.Connection, pool: Database, receiver: Receiver, named_ticket: str,
+        other_unit: tuple[str, dict[str, float]]) -> None:
     # A public address to the check, this machine's loopback (the receiver) to a second lookup.
     asked, resolve = rebinding("hooks.unit.test", ["2001:4860:4860::8888"], ["127.0.0.1"])
     async with httpx.AsyncClient(timeout=2, trust_env=False) as client:
         await run_once(pool, datetime.now(UTC) + timedelta(minutes=2), client=client,
                        resolve=resolve, allow_private=False)
-    assert receiver.for_ticket(ticket["code"]) == []
+    assert receiver.for_ticket(named_ticket) == []
     assert asked == ["hooks.unit.test"]
-    [row] = rows_for(db, ticket["code"], unit)
+    [row] = rows_for(db, named_ticket, other_unit[0])
     assert row.delivered_at is None and row.attempts == 1
     assert "127.0.0.1" not in row.last_error, row.last_error
 
