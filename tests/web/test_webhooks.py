@@ -384,6 +384,28 @@ def test_a_unit_webhook_that_does_not_echo_is_not_stored(
     assert db.execute("SELECT 1 FROM unit_webhooks WHERE unit_code = %s", (unit,)).fetchall() == []
 
 
+@pytest.mark.parametrize(("recorded", "shown"), [
+    ("HTTP 500: <html>hunter2</html>", "HTTP 500"),
+    ("gave up after 8 attempts; last: HTTP 502: hunter2\nmore", "gave up after 8 attempts; "
+                                                              "last: HTTP 502"),
+    ("RemoteProtocolError: illegal status line: bytearray(b'hunter2')", "RemoteProtocolError"),
+    ("ConnectError: [Errno 111] Connection refused", "ConnectError: [Errno 111] Connection "
+                                                     "refused"),
+])
+def test_answers_recorded_before_are_not_shown(
+        gql: GraphQLClient, token: Minter, db: psycopg.Connection, recorded: str,
+        shown: str) -> None:
+    unit = community_unit(db, 6)[0]
+    row = db.execute(
+        "INSERT INTO notifications (unit_code, ticket_id, kind, dedupe_key, payload, created_at, "
+        "attempts, next_attempt_at, last_error) SELECT %s, min(id), 'DISPATCHED', %s, "
+        "jsonb_build_object('at', now()), now(), 1, now(), %s FROM tickets RETURNING id",
+        (unit, f"legacy:{recorded}", recorded)).fetchone()
+    assert row is not None
+    rows = gql.as_(token("UNIT", unit)).data(NOTIFICATIONS, {"unit": unit})["unitNotifications"]
+    assert [n["lastError"] for n in rows if n["id"] == str(row[0])] == [shown]
+
+
 def test_backoff_doubles_from_5_seconds_up_to_an_hour() -> None:
     assert [backoff(n).total_seconds() for n in range(1, 5)] == [5, 10, 20, 40]
     assert backoff(30) == MAX_DELAY
