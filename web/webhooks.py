@@ -34,6 +34,7 @@ MAX_DELAY = timedelta(hours=1)
 MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=60)  # longer than a POST can take (TIMEOUT_S)
 TIMEOUT_S = 10.0
+RESOLVE_TIMEOUT_S = 5.0  # the HTTP timeouts do not cover the lookup made before
 CHALLENGE_TIMEOUT_S = 5.0  # the verification handshake runs inside a mutation
 MAX_ECHO_BYTES = 1024
 BATCH = 50
@@ -122,7 +123,8 @@ class Destination:
 
 
 async def destination(url: str, resolve: Resolve = resolve_host, *,
-                      allow_private: bool = False) -> Destination:
+                      allow_private: bool = False,
+                      resolve_timeout_s: float = RESOLVE_TIMEOUT_S) -> Destination:
     """Resolves a webhook URL's host once and checks every address it gave.
 
     The POST then connects to the first address, not to the name, so a name that answers a
@@ -139,8 +141,10 @@ async def destination(url: str, resolve: Resolve = resolve_host, *,
         raise Refused("the URL has no host")
     port = target.port or (443 if target.scheme == "https" else 80)
     try:
-        answers = await resolve(host, port)
+        answers = await asyncio.wait_for(resolve(host, port), resolve_timeout_s)
         addresses = [ipaddress.ip_address(a.split("%")[0]) for a in answers]
+    except TimeoutError:
+        raise Refused(f"{host} did not resolve within {resolve_timeout_s:g} s") from None
     except (OSError, ValueError) as exc:
         raise Refused(f"{host} does not resolve: {exc}") from None
     if not addresses:

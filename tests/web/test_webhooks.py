@@ -616,3 +616,13 @@ async def test_a_garbled_answer_is_recorded_without_its_bytes(
     await deliver(pool, datetime.now(UTC) + timedelta(minutes=4))
     [row] = rows_for(db, ticket["code"], unit)
     assert row.delivered_at is None and row.last_error == "RemoteProtocolError"
+
+
+async def test_a_lookup_that_hangs_is_refused_in_time() -> None:
+    async def hanging(host: str, port: int) -> list[str]:
+        await asyncio.sleep(60)
+        return ["93.184.216.34"]
+
+    with pytest.raises(Refused, match="did not resolve within 0.1 s"):
+        await asyncio.wait_for(destination("https://hooks.unit.test/hook", hanging,
+                                           resolve_timeout_s=0.1), 5)
