@@ -25,7 +25,7 @@ from resolvers.inputs import limit
 
 Event = Mapping[str, Any]
 MAX_NOTIFICATIONS = 200
-COMPOUND_CODE = re.compile(r"(?P<community>[0-9]{12})C[0-9]{2,3}")  # 371329001001C03
+COMPOUND_CODE = re.compile(r"[0-9]{12}C[0-9]{2,3}")  # a community code + C03
 MAX_REMEMBERED = 4096
 
 
