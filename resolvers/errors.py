@@ -18,6 +18,7 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042 - str values are the stable wire
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
     BOND_INSUFFICIENT = "BOND_INSUFFICIENT"
+    WEBHOOK_NOT_VERIFIED = "WEBHOOK_NOT_VERIFIED"
 
 
 class DomainError(Exception):

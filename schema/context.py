@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -95,6 +95,12 @@ class Context:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     # When the caller's token expires (epoch seconds): long-lived websockets end there.
     expires_at: float | None = None
+
+    def for_operation(self) -> Context:
+        """A context for one operation of a long-lived connection (a websocket): the same
+        caller, a new request id, and none of the per-request state (loaders, the
+        personal-data recorder) of the connection's other operations."""
+        return replace(self, request_id=uuid.uuid4().hex[:16])
 
     @cached_property
     def loaders(self) -> Loaders:

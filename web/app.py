@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -47,7 +49,8 @@ from web.scheduler import JobScheduler
 from web.settings import CHECKOUT, Settings
 from web.signin import routes as signin_routes
 from web.tiles import ROUTES as tile_routes
-from web.webhooks import WebhookWorker
+from web.webhooks import WebhookWorker, verify_url
+from web.websocket import BoundedWebSocketAdapter, GuardedTransportWS, SocketGate
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAPLIBRE = CHECKOUT / "node_modules" / "maplibre-gl" / "dist"
@@ -56,16 +59,27 @@ SCOPE_CODES_TTL_S = 300.0
 
 
 class RedGridGraphQL(GraphQL):
-    """Strawberry's ASGI view with RedGrid's per-request context."""
+    """Strawberry's ASGI view with RedGrid's per-request context.
 
-    def __init__(self, settings: Settings, tokens: TokenVerifier, **kwargs: Any) -> None:
+    Websockets speak graphql-transport-ws only: its handler checks every operation as HTTP
+    checks every request (see web/websocket.py).
+    """
+
+    websocket_adapter_class = BoundedWebSocketAdapter
+    graphql_transport_ws_handler_class = GuardedTransportWS
+
+    def __init__(self, settings: Settings, tokens: TokenVerifier, limiter: RateLimiter,
+                 **kwargs: Any) -> None:
         limits = Limits(max_depth=settings.max_query_depth,
                         max_aliases=settings.max_query_aliases,
                         max_tokens=settings.max_query_tokens, max_cost=settings.max_query_cost)
-        super().__init__(build_schema(settings.production, limits), **kwargs)
+        super().__init__(build_schema(settings.production, limits),
+                         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), **kwargs)
         self.settings = settings
         self.tokens = tokens
         self.db: Database | None = None
+        # Sockets draw on the same per-caller GraphQL budget as HTTP requests.
+        self.socket_gate = SocketGate(limiter, max_message_bytes=settings.max_body_bytes)
 
     async def get_context(self, request: Request | WebSocket,  # type: ignore[override]
                           response: Response | WebSocket) -> Context:
@@ -159,7 +173,9 @@ def create_app(settings: Settings) -> Starlette:
     tokens = TokenVerifier(settings.jwt_secret, jwks_url=settings.jwks_url,
                            issuer=settings.jwt_issuer or None,
                            audience=settings.jwt_audience or None)
-    graphql = RedGridGraphQL(settings, tokens,
+    # Identity first, so the limiter counts verified callers (and forged tokens by address).
+    limiter = RateLimiter(settings.rate_limits, proxies=settings.trusted_proxies)
+    graphql = RedGridGraphQL(settings, tokens, limiter,
                              graphql_ide=None if settings.production else "graphiql")
 
     @contextlib.asynccontextmanager
@@ -185,6 +201,8 @@ def create_app(settings: Settings) -> Starlette:
         await live.start()
         webhooks = app.state.webhooks = WebhookWorker(db, settings.webhook_interval_s,
                                  allow_private=settings.webhook_allow_private)
+        app.state.webhook_verifier = functools.partial(
+            verify_url, allow_private=settings.webhook_allow_private)
         if settings.webhook_interval_s > 0:
             webhooks.start()
         jobs = app.state.jobs = JobScheduler(db, settings.job_interval_s)
@@ -218,8 +236,6 @@ def create_app(settings: Settings) -> Starlette:
               name="maplibre"),
         *([] if settings.production else graphiql_routes()),
     ]
-    # Identity first, so the limiter counts verified callers (and forged tokens by address).
-    limiter = RateLimiter(settings.rate_limits, proxies=settings.trusted_proxies)
     identity = Middleware(Identity, tokens=tokens, limiter=limiter)
     guard = Middleware(Guard, limiter=limiter, max_body_bytes=settings.max_body_bytes)
     return Starlette(routes=routes, middleware=[identity, guard], lifespan=lifespan)

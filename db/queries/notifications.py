@@ -147,9 +147,15 @@ ON CONFLICT (unit_code) DO UPDATE SET url = excluded.url, secret = excluded.secr
 RETURNING unit_code, url, active
 """
 
-_BY_UNIT = """
+# Attempts recorded before the receiver's answer stopped being kept hold some of it after the
+# status ("HTTP 500: <body>") or a protocol error's name: shown up to there only.
+_BY_UNIT = r"""
 SELECT n.id, n.unit_code, n.kind, n.payload, n.created_at, n.delivered_at, n.attempts,
-       n.next_attempt_at, n.last_error, t.code AS ticket_code
+       n.next_attempt_at,
+       regexp_replace(n.last_error,
+                      '(HTTP [0-9]{3}|RemoteProtocolError|LocalProtocolError|DecodingError)'
+                      ':.*$', '\1') AS last_error,
+       t.code AS ticket_code
 FROM notifications n JOIN tickets t ON t.id = n.ticket_id
 WHERE n.unit_code = %(unit_code)s
 ORDER BY n.created_at DESC, n.id
@@ -197,3 +203,10 @@ async def events_after(conn: AsyncConnection[Any], after_id: int, limit: int) ->
     """Ticket events after an id, as the NOTIFY trigger announces them (for catching up after
     a lost listening connection)."""
     return await (await conn.execute(_EVENTS_AFTER, {"after": after_id, "limit": limit})).fetchall()
+
+
+async def compound_of_ticket(conn: AsyncConnection[Any], ticket_id: int) -> str | None:
+    """The compound a ticket lies in (the event announcement names only its community)."""
+    row = await (await conn.execute("SELECT compound_code FROM tickets WHERE id = %(id)s",
+                                    {"id": ticket_id})).fetchone()
+    return row.compound_code if row else None
