@@ -76,7 +76,7 @@ ITEMS = [f"P{i:02d}" for i in range(1, 47)]
 CHANNEL = "ONLINE"
 HTTP_SUBJECT = "bench-create-resident"
 FLOOR_SUBJECT = "bench-create-floor"
-DUPLICATE_RADIUS_M = 100.0  # schema.ticket_create.DUPLICATE_RADIUS_M
+DUPLICATE_RADIUS_M = 100.0  # resolvers.policy.NEARBY_RADIUS_M
 DUPLICATE_WINDOW = timedelta(days=30)  # resolvers.ticket_create.DUPLICATE_WINDOW
 TARGET_RATIO = 0.5
 WRK_TIMEOUT_S = 10
