@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,7 +11,8 @@ import pytest
 from resolvers import policy
 from resolvers.actor import Actor, Role
 from resolvers.errors import DomainError, ErrorCode
-from resolvers.policy import POLICY, Operation, Scope
+from resolvers.policy import FILING_CHANNELS, POLICY, ROLES_SHOWN, Operation, Scope
+from schema.scalars import Channel
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 TICKET = SimpleNamespace(code="T1", cell_code="371329001002003", compound_code="371329001002C01",
@@ -19,6 +21,33 @@ TICKET = SimpleNamespace(code="T1", cell_code="371329001002003", compound_code="
 
 def test_the_readme_shows_the_table_rendered_from_the_policy() -> None:
     assert policy.role_table() in README.read_text(encoding="utf-8")
+
+
+def _readme_channels() -> dict[Role, set[str]]:
+    """The README's table of who files on which channel, as role → channels."""
+    text = README.read_text(encoding="utf-8")
+    lines = text[text.index("Who files tickets, on which channel"):].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| role"))
+    channels = {c.value for c in Channel}
+    out: dict[Role, set[str]] = {}
+    above: set[str] = set()
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        who, what = line.split("|")[1:3]
+        named = set(re.findall(r"[A-Z][A-Z0-9_]+", what)) & channels
+        if "every channel above" in what:
+            named |= above
+        above |= named
+        for role in re.findall(r"[A-Z][A-Z_]+", who.replace("the public", "PUBLIC")):
+            out[Role(role)] = named
+    return out
+
+
+def test_the_readme_channel_table_is_the_policys() -> None:
+    assert _readme_channels() == {r: set(FILING_CHANNELS.get(r, ())) for r in ROLES_SHOWN}
+    filers = {r for r, channels in FILING_CHANNELS.items() if channels}
+    assert filers == set(POLICY[Operation.FILE_TICKET])
 
 
 def test_every_operation_has_a_row_and_no_role_acts_as_the_public() -> None:
