@@ -23,10 +23,11 @@ from db.queries import ticket_writes as writes
 from db.queries.tickets import TICKET_COLUMNS
 from db.routing import route_unit, route_units
 from geo import hexagons
+from resolvers.policy import NEARBY_RADIUS_M, NEARBY_WINDOW
 
 SHANGHAI = timezone(timedelta(hours=8))
-DUPLICATE_RADIUS_M = 100.0  # schema.ticket_create.DUPLICATE_RADIUS_M
-DUPLICATE_WINDOW = timedelta(days=30)  # resolvers.ticket_create.DUPLICATE_WINDOW
+DUPLICATE_RADIUS_M = NEARBY_RADIUS_M
+DUPLICATE_WINDOW = NEARBY_WINDOW
 
 # SQL the API writes inline in its functions, copied verbatim:
 # db.queries.ticket_updates.set_units

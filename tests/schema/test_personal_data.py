@@ -139,6 +139,7 @@ def test_null_stays_null(county: GraphQLClient, gql: GraphQLClient, token: Minte
     ticket = body["createTicket"]["ticket"]
     assert (ticket["reporterName"], ticket["reporterPhone"]) == (None, None)
     neighbour = gql.as_(token("RESIDENT", sub="pd-null-neighbour"))
+    neighbour.data(CREATE, _input("邻居", "13900001111"))  # the same matter, reported nearby
     cosigned = neighbour.data(COSIGN, {"code": ticket["code"]})["cosignTicket"]
     assert cosigned == {"ticket": None, "errors": []}  # co-signed, but not theirs to see
     again = county.data(ONE, {"code": ticket["code"]})["ticket"]
