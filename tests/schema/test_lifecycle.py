@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from itertools import product
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from psycopg.rows import namedtuple_row
 
+from db.queries.notifications import enqueue_notifications
 from resolvers.lifecycle import MOVES
 from tests.conftest import GraphQLClient, Minter
 
@@ -226,7 +229,7 @@ def test_reopening_does_not_reroute(gql: GraphQLClient, token: Minter, db: psyco
 
 
 def test_staff_reopen_and_reassign_with_an_event(gql: GraphQLClient, token: Minter,
-                                                 db: psycopg.Connection,
+                                                 db: psycopg.Connection, conninfo: str,
                                                  resident: GraphQLClient) -> None:
     t = resolved(gql, token, db, resident)
     old = t["responsibleUnit"]["code"]
@@ -245,6 +248,19 @@ def test_staff_reopen_and_reassign_with_an_event(gql: GraphQLClient, token: Mint
     assert gql.as_(token("UNIT", new)).data(READ, {"code": t["code"]})["ticket"] == {
         "code": t["code"]}
     assert forbidden(old_unit, t["code"], "IN_PROGRESS", version)
+    # The new lead unit is told, as on a first dispatch; the old one is not.
+    asyncio.run(_enqueue(conninfo))
+    told = db.execute("SELECT n.unit_code, n.kind FROM notifications n JOIN tickets t "
+                      "ON t.id = n.ticket_id JOIN ticket_events e ON e.ticket_id = t.id "
+                      "AND n.dedupe_key = e.action || ':' || t.code || ':' || e.id "
+                      "WHERE t.code = %s AND e.action = 'REOPENED'", (t["code"],)).fetchall()
+    assert (new, "DISPATCHED") in told and old not in {u for u, _ in told}
+
+
+async def _enqueue(conninfo: str) -> None:
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True,
+                                                     row_factory=namedtuple_row) as conn:
+        await enqueue_notifications(conn, datetime.now(UTC))
 
 
 def test_dispatching_elsewhere_drops_the_old_lead(gql: GraphQLClient, token: Minter,
