@@ -19,9 +19,11 @@ from db.database import Database
 from db.queries import notifications as queries
 from geo.codes import code_kind
 from geo.types import BBox
-from resolvers.actor import ALL_SEEING, FIELD, STAFF, Actor, Role
+from resolvers import policy
+from resolvers.actor import Actor, Role
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import limit
+from resolvers.policy import Operation
 
 Event = Mapping[str, Any]
 MAX_NOTIFICATIONS = 200
@@ -110,15 +112,19 @@ def event_filter(actor: Actor, *, cell_code: str | None, community_code: str | N
 
 
 def _may_watch(actor: Actor, f: EventFilter) -> bool:
-    if actor.role in ALL_SEEING:
+    """A filter the caller's WATCH_EVENTS rule covers: a unit its own unit code, a supervisor
+    its compound (a cell or community may hold other compounds), others a place in scope."""
+    if policy.rule_of(actor, Operation.WATCH_EVENTS) is policy.Scope.ANY:
         return True
     if actor.role is Role.UNIT:
-        return f.unit_code is not None and f.unit_code in actor.scopes
-    if actor.role is Role.SUPERVISOR:  # a cell or community may hold other compounds
-        return f.compound_code is not None and actor.covers([f.compound_code])
-    if actor.role in FIELD | STAFF:
-        return actor.covers([f.cell_code, f.community_code, f.compound_code])
-    return False
+        places = [f.unit_code]
+    elif actor.role is Role.SUPERVISOR:
+        places = [f.compound_code]
+    else:
+        places = [f.cell_code, f.community_code, f.compound_code]
+    return any(code is not None
+               and policy.may(actor, Operation.WATCH_EVENTS, policy.place(code))
+               for code in places)
 
 
 async def in_compound(db: Database, events: AsyncIterator[Event],
@@ -145,7 +151,7 @@ async def in_compound(db: Database, events: AsyncIterator[Event],
 # Webhooks ---------------------------------------------------------------------------------
 
 def _may_manage(actor: Actor, unit_code: str) -> bool:
-    return actor.role in ALL_SEEING or (actor.role is Role.UNIT and unit_code in actor.scopes)
+    return policy.may(actor, Operation.READ_UNIT_NOTIFICATIONS, policy.place(unit_code))
 
 
 def _needs_handshake(actor: Actor, unit_code: str) -> bool:
@@ -153,12 +159,10 @@ def _needs_handshake(actor: Actor, unit_code: str) -> bool:
     challenge (the unit itself), rather than outright (the county office); FORBIDDEN for
     anyone else. A webhook URL decides where ticket details go and which addresses RedGrid
     calls, so a unit's own token may not point it at a receiver that has not agreed."""
-    if actor.role in ALL_SEEING:
-        return False
-    if actor.role is Role.UNIT and unit_code in actor.scopes:
-        return True
-    raise DomainError(ErrorCode.FORBIDDEN, "a unit's webhook is set by the county office, or by "
-                      "the unit itself with a verification handshake")
+    if not policy.may(actor, Operation.SET_WEBHOOK, policy.place(unit_code)):
+        raise DomainError(ErrorCode.FORBIDDEN, "a unit's webhook is set by the county office, "
+                          "or by the unit itself with a verification handshake")
+    return policy.rule_of(actor, Operation.SET_WEBHOOK) is not policy.Scope.ANY
 
 
 def _checked_url(url: str) -> str:

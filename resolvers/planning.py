@@ -18,12 +18,12 @@ from typing import Any
 from db.database import Database
 from db.queries import planning as queries
 from geo.types import LonLat
-from resolvers import grouping, siting
+from resolvers import grouping, policy, siting
 from resolvers.actor import Actor, Role
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import radius as checked_radius
+from resolvers.policy import Operation
 
-PLANNING_READERS = frozenset({Role.PLANNER, Role.STREET_OFFICER, Role.COUNTY_OFFICE})
 MAX_RADIUS_M = 5_000.0
 MAX_SITES = 100
 MAX_POINTS = 200  # proposed or extra candidate points per request
@@ -38,9 +38,8 @@ LIFE_CIRCLE_RADII_M = (300.0, 500.0, 1000.0)
 
 
 def require_planner(actor: Actor) -> None:
-    if actor.role not in PLANNING_READERS:
-        raise DomainError(ErrorCode.FORBIDDEN, "planner analytics are for planners, street "
-                          "officers and the county office")
+    policy.check_role(actor, Operation.PLAN, "planner analytics are for planners, street "
+                      "officers and the county office")
 
 
 def _choice(value: str, allowed: Sequence[str], field: str) -> str:

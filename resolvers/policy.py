@@ -60,6 +60,14 @@ class Operation(enum.Enum):
     READ_REFERRALS = "efficiency-office referrals: `efficiencyReferrals`"
     READ_UNIT_RATINGS = "a unit's ratings: `unitRatings`"
     READ_ACCESS_LOG = "the personal-data access log: `personalDataAccess`"
+    READ_PROPERTY_RANKING = "the property companies' ranking: `propertyRanking`"
+    READ_BONDS = "a contract's performance bond: `bondLedger`, `compoundBonds`"
+    KEEP_BONDS = "draw on or top up a bond: `drawBond`, `topUpBond`"
+    PLAN = "planner analytics: `coverage`, `suggestSites`, `whatIf`, `marketGroups`, " \
+        "`areaStats`, `/exports`"
+    WATCH_EVENTS = "live ticket events: `ticketEvents` (a filter inside the scope)"
+    READ_UNIT_NOTIFICATIONS = "a unit's notifications: `unitNotifications`"
+    SET_WEBHOOK = "set a unit's webhook: `setUnitWebhook` (a unit: after a handshake)"
 
 
 Rule = Mapping[Role, Scope]
@@ -95,6 +103,14 @@ POLICY: Mapping[Operation, Rule] = {
     Operation.READ_REFERRALS: {**_ALL_STAFF, Role.PLANNER: _ANY},
     Operation.READ_UNIT_RATINGS: {**_ALL_STAFF, Role.PLANNER: _ANY, Role.UNIT: _IN},
     Operation.READ_ACCESS_LOG: {Role.COUNTY_OFFICE: _ANY},
+    Operation.READ_PROPERTY_RANKING: {**_ALL_STAFF, Role.PLANNER: _ANY},
+    Operation.READ_BONDS: {**_STAFF, Role.UNIT: _IN},
+    Operation.KEEP_BONDS: {Role.STREET_OFFICER: _IN, Role.COUNTY_OFFICE: _ANY},
+    Operation.PLAN: {Role.PLANNER: _ANY, Role.STREET_OFFICER: _ANY, Role.COUNTY_OFFICE: _ANY},
+    Operation.WATCH_EVENTS: {**_FIELD, **_STAFF, Role.UNIT: _IN, Role.SYSTEM: _ANY},
+    Operation.READ_UNIT_NOTIFICATIONS: {Role.COUNTY_OFFICE: _ANY, Role.UNIT: _IN,
+                                        Role.SYSTEM: _ANY},
+    Operation.SET_WEBHOOK: {Role.COUNTY_OFFICE: _ANY, Role.UNIT: _IN, Role.SYSTEM: _ANY},
 }
 
 # Who files on which channel (`createTicket`). Residents file for themselves; staff and field
@@ -151,6 +167,13 @@ def place(code: str, label: str | None = None) -> Target:
     return Target(label or code, place_code=code)
 
 
+def contract(row: Any) -> Target:
+    """A property contract (with id, compound_code, company_code): staff judge it by its
+    compound, a unit by its company."""
+    return Target(f"contract {row.id}", place_code=row.compound_code,
+                  unit_code=row.company_code)
+
+
 def rule_of(actor: Actor, operation: Operation) -> Scope | None:
     """The caller's scope rule for an operation; None when the role may not perform it."""
     return POLICY[operation].get(actor.role)
@@ -204,7 +227,7 @@ def _holds(actor: Actor, scope: Scope, target: Target) -> bool:
     if scope is Scope.OWN_OR_NEARBY:
         return own or target.nearby_own
     if actor.role in _BY_UNIT:
-        return (target.place_code or target.unit_code) in actor.scopes
+        return (target.unit_code or target.place_code) in actor.scopes
     if target.place_code is not None:
         return actor.covers([target.place_code])
     if actor.role in _BY_COMPOUND:
