@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from json import JSONDecodeError
 from typing import Any, Protocol, cast
 
 from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
-from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -98,7 +102,15 @@ class GuardedTransportWS(BaseGraphQLTransportWSHandler[Any, None]):
 
 class BoundedWebSocketAdapter(ASGIWebSocketAdapter):
     """Strawberry's ASGI websocket adapter, closing the socket (4413) on a message larger than
-    the body limit before it is parsed."""
+    the body limit before it is parsed, and sending JSON as text frames (graphql-transport-ws
+    clients in browsers expect text: a binary frame arrives as a Blob they cannot parse)."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        encoded = self.view.encode_json(message)
+        try:
+            await self.ws.send_text(encoded.decode() if isinstance(encoded, bytes) else encoded)
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False
                         ) -> AsyncGenerator[object, None]:
