@@ -21,7 +21,7 @@ from db.queries import notifications as notification_queries
 from db.queries import places as place_queries
 from db.queries import ticket_writes as writes
 from db.queries.tickets import TICKET_COLUMNS
-from db.routing import route_unit, route_units
+from db.responsibility import route_unit, route_units
 from geo import hexagons
 from resolvers.policy import NEARBY_RADIUS_M, NEARBY_WINDOW
 

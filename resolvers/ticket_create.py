@@ -13,7 +13,7 @@ from db.catalogue import DEADLINES
 from db.database import Database
 from db.queries import ticket_writes as writes
 from db.queries.ticket_updates import set_units
-from db.routing import route_unit, route_units
+from db.responsibility import route_unit, route_units
 from geo.types import LonLat
 from resolvers import policy
 from resolvers.actor import Actor, Role
