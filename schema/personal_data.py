@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
 import strawberry
 from strawberry.dataloader import DataLoader
@@ -19,9 +19,7 @@ from strawberry.types import Info
 from db.queries.access_log import AccessFilter
 from resolvers import personal_data
 from resolvers.tickets import encode_cursor
-
-if TYPE_CHECKING:
-    from schema.types import PageInfo
+from schema.pagination import PageInfo
 
 Read = tuple[int, str]
 _RECORDER = "personal_data_recorder"
@@ -82,7 +80,7 @@ class PersonalDataAccessEdge:
 @strawberry.type
 class PersonalDataAccessConnection:
     edges: list[PersonalDataAccessEdge]
-    page_info: Annotated[PageInfo, strawberry.lazy("schema.types")]
+    page_info: PageInfo
     total_count: int
 
 
@@ -94,8 +92,6 @@ class AccessLogQuery:
                                    after: str | None = None, subject: str | None = None,
                                    ticket_code: str | None = None
                                    ) -> PersonalDataAccessConnection:
-        from schema.types import PageInfo  # schema.types imports this module
-
         rows, more, total = await personal_data.access_page(
             info.context.db, info.context.actor,
             AccessFilter(subject=subject, ticket_code=ticket_code),

@@ -11,13 +11,13 @@ from strawberry.types import Info
 from resolvers import places, tickets
 from schema.inputs import BBoxInput, PointInput, TicketFilter, bbox_or_none
 from schema.location import Location
+from schema.pagination import PageInfo
 from schema.scalars import FacilityKind, TicketStatus, enum_values
 from schema.types import (
     Community,
     Compound,
     Facility,
     GridCell,
-    PageInfo,
     Ticket,
     TicketConnection,
     TicketEdge,

@@ -15,6 +15,7 @@ from strawberry.types import Info
 from geo.types import Crs
 from resolvers.errors import DomainError, ErrorCode
 from schema.geometry import place_geometry, point_geometry
+from schema.pagination import PageInfo
 from schema.personal_data import reporter_field
 from schema.scalars import FacilityKind, GeoJSON, Level, ServiceRoomStatus, TicketStatus
 
@@ -302,12 +303,6 @@ class Ticket:
 class TicketEdge:
     cursor: str
     node: Ticket
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
 
 
 @strawberry.type
