@@ -16,6 +16,7 @@ from db.database import Database
 from db.queries import places as place_queries
 from db.queries import tickets as ticket_queries
 from resolvers.actor import PUBLIC, Actor
+from resolvers.notifications import EventSource, UrlVerifier
 
 Fetch = Callable[[AsyncConnection[Any], Sequence[Any]], Awaitable[Sequence[Any]]]
 
@@ -95,6 +96,10 @@ class Context:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     # When the caller's token expires (epoch seconds): long-lived websockets end there.
     expires_at: float | None = None
+    # The process's live ticket events (an EventSource) and the webhook handshake's
+    # challenger, handed in by the web layer; None where none runs (scripts, some tests).
+    live: EventSource | None = None
+    webhook_verifier: UrlVerifier | None = None
 
     def for_operation(self) -> Context:
         """A context for one operation of a long-lived connection (a websocket): the same

@@ -87,8 +87,7 @@ def token_expired() -> DomainError:
 
 
 def _source(info: Info) -> EventSource:
-    request = info.context.request
-    source: EventSource | None = getattr(request.app.state, "live", None) if request else None
+    source: EventSource | None = info.context.live
     if source is None:
         raise RuntimeError("live updates are not running in this process")
     return source
@@ -179,8 +178,7 @@ class NotificationMutation:
                                      "challenge (WEBHOOK_NOT_VERIFIED otherwise).")
     async def set_unit_webhook(self, info: Info, unit_code: str, url: str,
                                active: bool = True) -> UnitWebhookPayload:
-        request = info.context.request
-        verify = getattr(request.app.state, "webhook_verifier", None) if request else None
+        verify = info.context.webhook_verifier
         try:
             done = await notifications.set_unit_webhook(info.context.db, info.context.actor,
                                                         unit_code=unit_code, url=url,

@@ -30,6 +30,7 @@ from db.queries.places import scope_codes
 from db.queries.tiles import TILE_SESSION
 from db.urls import psycopg_conninfo
 from resolvers.actor import PUBLIC, Actor
+from resolvers.notifications import UrlVerifier
 from schema import build_schema
 from schema.context import Context
 from schema.errors import code_for_unlabelled
@@ -78,6 +79,9 @@ class RedGridGraphQL(GraphQL):
         self.settings = settings
         self.tokens = tokens
         self.db: Database | None = None
+        # Set in the app's lifespan; every request's context carries them.
+        self.live: Broadcaster | None = None
+        self.webhook_verifier: UrlVerifier | None = None
         # Sockets draw on the same per-caller GraphQL budget as HTTP requests.
         self.socket_gate = SocketGate(limiter, max_message_bytes=settings.max_body_bytes)
 
@@ -85,8 +89,10 @@ class RedGridGraphQL(GraphQL):
                           response: Response | WebSocket) -> Context:
         assert self.db is not None, "the app is used outside its lifespan"
         if isinstance(request, WebSocket):  # the actor comes with `connection_init`
-            return WebSocketContext(db=self.db, actor=PUBLIC, request=request, response=response)
-        return Context(db=self.db, actor=actor_of(request), request=request, response=response)
+            return WebSocketContext(db=self.db, actor=PUBLIC, request=request, response=response,
+                                    live=self.live, webhook_verifier=self.webhook_verifier)
+        return Context(db=self.db, actor=actor_of(request), request=request, response=response,
+                       live=self.live, webhook_verifier=self.webhook_verifier)
 
     async def on_ws_connect(self, context: Context,  # type: ignore[override]
                             ) -> UnsetType | dict[str, object] | None:
@@ -197,11 +203,11 @@ def create_app(settings: Settings) -> Starlette:
             psycopg_conninfo(settings.database_url), min_size=1, max_size=settings.pool_size,
             statement_timeout_ms=settings.statement_timeout_ms, session=TILE_SESSION)
         await tile_db.open()
-        app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
+        graphql.live = app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
         await live.start()
         webhooks = app.state.webhooks = WebhookWorker(db, settings.webhook_interval_s,
                                  allow_private=settings.webhook_allow_private)
-        app.state.webhook_verifier = functools.partial(
+        graphql.webhook_verifier = functools.partial(
             verify_url, allow_private=settings.webhook_allow_private)
         if settings.webhook_interval_s > 0:
             webhooks.start()
