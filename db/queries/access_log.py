@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 
 @dataclass(frozen=True)
@@ -41,26 +41,29 @@ class AccessFilter:
     ticket_code: str | None = None
 
 
+_SOURCE = sql.SQL("personal_data_access l JOIN tickets t ON t.id = l.ticket_id")
+
+
 async def access_page(conn: AsyncConnection[Any], f: AccessFilter, *, limit: int,
                       after: tuple[datetime, int] | None) -> tuple[list[Any], int]:
     """A page of log rows, newest first, after an (at, id) keyset; and the total count."""
-    where = ["TRUE"]
+    where: list[sql.Composable] = [sql.SQL("TRUE")]
     params: dict[str, Any] = {}
     if f.subject is not None:
-        where.append("l.subject = %(subject)s")
+        where.append(sql.SQL("l.subject = %(subject)s"))
         params["subject"] = f.subject
     if f.ticket_code is not None:
-        where.append("t.code = %(ticket_code)s")
+        where.append(sql.SQL("t.code = %(ticket_code)s"))
         params["ticket_code"] = f.ticket_code
-    source = "personal_data_access l JOIN tickets t ON t.id = l.ticket_id"
-    total = await (await conn.execute(  # type: ignore[arg-type]
-        f"SELECT count(*) AS n FROM {source} WHERE {' AND '.join(where)}", params)).fetchone()
+    count = sql.SQL("SELECT count(*) AS n FROM {} WHERE {}").format(
+        _SOURCE, sql.SQL(" AND ").join(where))
+    total = await (await conn.execute(count, params)).fetchone()
     if after is not None:
-        where.append("(l.at, l.id) < (%(after_at)s, %(after_id)s)")
+        where.append(sql.SQL("(l.at, l.id) < (%(after_at)s, %(after_id)s)"))
         params.update(after_at=after[0], after_id=after[1])
     params["limit"] = limit + 1
-    rows = await (await conn.execute(  # type: ignore[arg-type]
-        f"SELECT l.id, l.at, l.subject, l.role, t.code AS ticket_code, l.fields FROM {source} "
-        f"WHERE {' AND '.join(where)} ORDER BY l.at DESC, l.id DESC LIMIT %(limit)s",
-        params)).fetchall()
+    page = sql.SQL("SELECT l.id, l.at, l.subject, l.role, t.code AS ticket_code, l.fields "
+                   "FROM {} WHERE {} ORDER BY l.at DESC, l.id DESC LIMIT %(limit)s").format(
+        _SOURCE, sql.SQL(" AND ").join(where))
+    rows = await (await conn.execute(page, params)).fetchall()
     return rows, int(total.n) if total else 0

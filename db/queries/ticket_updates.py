@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 _TICKET = """
 SELECT t.id, t.code, t.status, t.level, t.version, t.item_code, t.unit_code, t.cell_code,
@@ -39,11 +39,14 @@ async def apply_change(conn: AsyncConnection[Any], ticket_id: int, expected_vers
     bad = set(changes) - CHANGEABLE
     if bad:
         raise ValueError(f"not changeable: {sorted(bad)}")
-    sets = ", ".join(f"{column} = %({column})s" for column in changes)
-    sql = (f"UPDATE tickets SET {sets}{', ' if sets else ''}version = version + 1, "
-           "updated_at = %(now)s WHERE id = %(id)s AND version = %(expected)s RETURNING version")
-    row = await (await conn.execute(sql, {**changes, "now": now, "id": ticket_id,  # type: ignore[arg-type]
-                                          "expected": expected_version})).fetchone()
+    sets: list[sql.Composable] = [
+        sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(column))
+        for column in changes]
+    sets.append(sql.SQL("version = version + 1, updated_at = %(now)s"))
+    update = sql.SQL("UPDATE tickets SET {} WHERE id = %(id)s AND version = %(expected)s "
+                     "RETURNING version").format(sql.SQL(", ").join(sets))
+    row = await (await conn.execute(update, {**changes, "now": now, "id": ticket_id,
+                                             "expected": expected_version})).fetchone()
     if row is None:
         return None
     await conn.execute(_EVENT, {"ticket_id": ticket_id, "at": now, "from_status": None,

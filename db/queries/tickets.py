@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from db.models import OPEN_STATUSES, TICKET_STATUSES
 from db.queries.ticket_scope import EVERYTHING, TicketScope
@@ -19,6 +19,7 @@ TICKET_COLUMNS = (
     "updated_at, version, rating, resolved_at, closed_at, reporter_name, reporter_phone, "
     "reporter_subject, ST_X(geom) AS lon, ST_Y(geom) AS lat"
 )
+_COLUMNS = sql.SQL(TICKET_COLUMNS)
 
 
 def _status_list(statuses: Sequence[str]) -> str:
@@ -70,11 +71,11 @@ async def nearest_tickets(conn: AsyncConnection[Any], q: NearestQuery) -> list[A
     rows cannot prove the cut exact (projection scale error), it asks again for more.
     """
     scope, scope_params = q.scope.clause()
-    sql = nearest_sql(q.statuses, scope)
+    query = sql.SQL(nearest_sql(q.statuses, scope))  # built from closed sets and the scope
     params = {"lon": q.lon, "lat": q.lat, "x": q.x, "y": q.y, "reach": q.radius_m * 1.001 + 1,
               "k": q.limit + max(8, q.limit // 2), **scope_params}
     while True:
-        rows = await (await conn.execute(sql, params)).fetchall()  # type: ignore[arg-type]
+        rows = await (await conn.execute(query, params)).fetchall()
         hits = sorted((r for r in rows if r.distance_m <= q.radius_m),
                       key=lambda r: (r.distance_m, r.code))[: q.limit]
         if len(rows) < params["k"]:
@@ -97,25 +98,26 @@ class TicketFilterArgs:
     created_to: datetime | None = None
 
 
-def _filter(f: TicketFilterArgs) -> tuple[list[str], dict[str, Any]]:
-    where: list[str] = ["TRUE"]
+def _filter(f: TicketFilterArgs) -> tuple[list[sql.Composable], dict[str, Any]]:
+    where: list[sql.Composable] = [sql.SQL("TRUE")]
     params: dict[str, Any] = {}
     if f.statuses is not None:
-        where.append("status = ANY(%(statuses)s)")
+        where.append(sql.SQL("status = ANY(%(statuses)s)"))
         params["statuses"] = list(f.statuses)
     for column in ("community_code", "cell_code", "item_code"):
         value = getattr(f, column)
         if value is not None:
-            where.append(f"{column} = %({column})s")
+            where.append(sql.SQL("{} = {}").format(sql.Identifier(column),
+                                                   sql.Placeholder(column)))
             params[column] = value
     if f.overdue is not None:
-        late = f"(status IN {_status_list(OPEN_STATUSES)} AND due_at < now())"
-        where.append(late if f.overdue else f"NOT {late}")
+        late = sql.SQL(f"(status IN {_status_list(OPEN_STATUSES)} AND due_at < now())")
+        where.append(late if f.overdue else sql.SQL("NOT {}").format(late))
     if f.created_from is not None:
-        where.append("created_at >= %(created_from)s")
+        where.append(sql.SQL("created_at >= %(created_from)s"))
         params["created_from"] = f.created_from
     if f.created_to is not None:
-        where.append("created_at < %(created_to)s")
+        where.append(sql.SQL("created_at < %(created_to)s"))
         params["created_to"] = f.created_to
     return where, params
 
@@ -126,26 +128,27 @@ async def ticket_page(conn: AsyncConnection[Any], f: TicketFilterArgs, *, limit:
     """A page of tickets, newest first, after a (created_at, id) keyset; and the total count."""
     where, params = _filter(f)
     scope_sql, scope_params = scope.clause()
-    where.append(scope_sql)
+    where.append(sql.SQL(scope_sql))
     params.update(scope_params)
-    count_sql = f"SELECT count(*) AS n FROM tickets WHERE {' AND '.join(where)}"
-    total = await (await conn.execute(count_sql, params)).fetchone()  # type: ignore[arg-type]
+    count = sql.SQL("SELECT count(*) AS n FROM tickets WHERE {}").format(
+        sql.SQL(" AND ").join(where))
+    total = await (await conn.execute(count, params)).fetchone()
     if after is not None:
-        where.append("(created_at, id) < (%(after_at)s, %(after_id)s)")
+        where.append(sql.SQL("(created_at, id) < (%(after_at)s, %(after_id)s)"))
         params.update(after_at=after[0], after_id=after[1])
     params["limit"] = limit + 1
-    sql = (f"SELECT {TICKET_COLUMNS} FROM tickets WHERE {' AND '.join(where)} "
-           "ORDER BY created_at DESC, id DESC LIMIT %(limit)s")
-    rows = await (await conn.execute(sql, params)).fetchall()  # type: ignore[arg-type]
+    page = sql.SQL("SELECT {} FROM tickets WHERE {} ORDER BY created_at DESC, id DESC "
+                   "LIMIT %(limit)s").format(_COLUMNS, sql.SQL(" AND ").join(where))
+    rows = await (await conn.execute(page, params)).fetchall()
     return rows, int(total.n) if total else 0
 
 
 async def tickets_by_code(conn: AsyncConnection[Any], codes: Sequence[str],
                           scope: TicketScope = EVERYTHING) -> list[Any]:
     scope_sql, scope_params = scope.clause()
-    cur = await conn.execute(f"SELECT {TICKET_COLUMNS} FROM tickets "  # type: ignore[arg-type]
-                             f"WHERE code = ANY(%(codes)s) AND {scope_sql}",
-                             {"codes": list(codes), **scope_params})
+    query = sql.SQL("SELECT {} FROM tickets WHERE code = ANY(%(codes)s) AND {}").format(
+        _COLUMNS, sql.SQL(scope_sql))
+    cur = await conn.execute(query, {"codes": list(codes), **scope_params})
     return await cur.fetchall()
 
 
