@@ -14,6 +14,7 @@ from schema import fast
 from schema.errors import ErrorCodes
 from schema.limits import Limits, limit_extensions
 from schema.nul import RefuseNul
+from schema.request_ids import OperationIds
 from schema.roots import Mutation, Query, Subscription
 from schema.scalars import SCALAR_MAP
 
@@ -38,6 +39,7 @@ def build_schema(production: bool = False,
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[
+            OperationIds,
             ErrorCodes,
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),

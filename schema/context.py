@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from db.database import Database
 from db.queries import places as place_queries
 from db.queries import tickets as ticket_queries
 from resolvers.actor import PUBLIC, Actor
+from schema.request_ids import request_id_or_new
 
 Fetch = Callable[[AsyncConnection[Any], Sequence[Any]], Awaitable[Sequence[Any]]]
 
@@ -91,7 +91,10 @@ class Context:
     actor: Actor = PUBLIC
     request: Any = None
     response: Any = None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    # The HTTP request's id (X-Request-Id), or the websocket connection's.
+    request_id: str = field(default_factory=request_id_or_new)
+    # Operations started on this websocket so far (for their request ids).
+    operations: int = 0
     # When the caller's token expires (epoch seconds): long-lived websockets end there.
     expires_at: float | None = None
 

@@ -40,6 +40,7 @@ from web.health import ROUTES as health_routes
 from web.heatmap import heatmap_geojson, heatmap_tile
 from web.identity import PRIVATE, Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
+from web.logs import RequestIds
 from web.ogc import routes as ogc_routes
 from web.reloading import Reloading
 from web.scheduler import JobScheduler
@@ -220,4 +221,6 @@ def create_app(settings: Settings) -> Starlette:
     limiter = RateLimiter(settings.rate_limits, proxies=settings.trusted_proxies)
     identity = Middleware(Identity, tokens=tokens, limiter=limiter)
     guard = Middleware(Guard, limiter=limiter, max_body_bytes=settings.max_body_bytes)
-    return Starlette(routes=routes, middleware=[identity, guard], lifespan=lifespan)
+    # Request ids outermost, so even a request refused by the guard has one.
+    middleware = [Middleware(RequestIds), identity, guard]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -222,10 +222,13 @@ def serve(
     import uvicorn
 
     from web.app import create_app
+    from web.logs import configure
 
     settings = Settings.from_env()
+    configure(settings.log_format == "json", settings.log_level, settings.access_log)
+    # log_config=None: uvicorn's lines go through RedGrid's handlers (web/logs.py).
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                log_level="info", access_log=False, loop="uvloop", http="httptools")
+                log_config=None, access_log=False, loop="uvloop", http="httptools")
 
 
 def main() -> None:
