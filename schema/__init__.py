@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -30,9 +31,13 @@ class RedGridSchema(strawberry.Schema):
         return None
 
 
-def build_schema(production: bool = False,
-                 limits: Limits = Limits()) -> strawberry.Schema:  # noqa: B008
-    """The schema, with `limits` enforced; no introspection in production."""
+def build_schema(production: bool = False, limits: Limits = Limits(),  # noqa: B008
+                 extensions: Sequence[Callable[[], SchemaExtension]] = ()) -> strawberry.Schema:
+    """The schema, with `limits` enforced; no introspection in production.
+
+    Args:
+        extensions: factories of further extensions (the server's metrics), run last.
+    """
     return fast.install(RedGridSchema(
         query=Query,
         mutation=Mutation,
@@ -45,6 +50,7 @@ def build_schema(production: bool = False,
             lambda: ValidationCache(maxsize=256),
             *limit_extensions(limits, production=production),  # after the caches: see limits
             RefuseNul,
+            *extensions,
         ],
         execution_context_class=fast.FastExecutionContext,
     ))

@@ -41,6 +41,8 @@ from web.heatmap import heatmap_geojson, heatmap_tile
 from web.identity import PRIVATE, Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
 from web.logs import RequestIds
+from web.metrics import HttpMetrics, Metrics, OperationMetrics
+from web.metrics import routes as metrics_routes
 from web.ogc import routes as ogc_routes
 from web.reloading import Reloading
 from web.scheduler import JobScheduler
@@ -58,11 +60,14 @@ SCOPE_CODES_TTL_S = 300.0
 class RedGridGraphQL(GraphQL):
     """Strawberry's ASGI view with RedGrid's per-request context."""
 
-    def __init__(self, settings: Settings, tokens: TokenVerifier, **kwargs: Any) -> None:
+    def __init__(self, settings: Settings, tokens: TokenVerifier, metrics: Metrics,
+                 **kwargs: Any) -> None:
         limits = Limits(max_depth=settings.max_query_depth,
                         max_aliases=settings.max_query_aliases,
                         max_tokens=settings.max_query_tokens, max_cost=settings.max_query_cost)
-        super().__init__(build_schema(settings.production, limits), **kwargs)
+        schema = build_schema(settings.production, limits,
+                              extensions=[lambda: OperationMetrics(metrics)])
+        super().__init__(schema, **kwargs)
         self.settings = settings
         self.tokens = tokens
         self.db: Database | None = None
@@ -159,7 +164,8 @@ def create_app(settings: Settings) -> Starlette:
     tokens = TokenVerifier(settings.jwt_secret, jwks_url=settings.jwks_url,
                            issuer=settings.jwt_issuer or None,
                            audience=settings.jwt_audience or None)
-    graphql = RedGridGraphQL(settings, tokens,
+    metrics = Metrics(settings.metrics_networks, settings.trusted_proxies)
+    graphql = RedGridGraphQL(settings, tokens, metrics,
                              graphql_ide=None if settings.production else "graphiql")
 
     @contextlib.asynccontextmanager
@@ -181,6 +187,7 @@ def create_app(settings: Settings) -> Starlette:
             psycopg_conninfo(settings.database_url), min_size=1, max_size=settings.pool_size,
             statement_timeout_ms=settings.statement_timeout_ms, session=TILE_SESSION)
         await tile_db.open()
+        metrics.watch(db, tile_db)
         app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
         await live.start()
         webhooks = app.state.webhooks = WebhookWorker(db, settings.webhook_interval_s,
@@ -208,6 +215,7 @@ def create_app(settings: Settings) -> Starlette:
         *tile_routes,
         Route("/", index),
         *health_routes,
+        *metrics_routes(metrics),
         Route("/heatmap.geojson", heatmap_geojson),
         WebSocketRoute("/graphql", graphql),
         Mount("/ogc", routes=ogc_routes),
@@ -222,5 +230,6 @@ def create_app(settings: Settings) -> Starlette:
     identity = Middleware(Identity, tokens=tokens, limiter=limiter)
     guard = Middleware(Guard, limiter=limiter, max_body_bytes=settings.max_body_bytes)
     # Request ids outermost, so even a request refused by the guard has one.
-    middleware = [Middleware(RequestIds), identity, guard]
+    middleware = [Middleware(RequestIds), Middleware(HttpMetrics, metrics=metrics), identity,
+                  guard]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

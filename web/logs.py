@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import logging.config
 import re
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,8 +24,6 @@ from schema.request_ids import NO_REQUEST, current_request_id, new_request_id, s
 
 # A caller's id is taken as it is only when it cannot forge a log line or grow without bound.
 _CALLER_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-access_log = logging.getLogger("redgrid.access")
 
 
 class RequestIdFilter(logging.Filter):
@@ -95,8 +92,9 @@ def configure(json_lines: bool, level: str = "INFO", access: bool = False) -> No
 
 
 class RequestIds:
-    """ASGI middleware: gives each HTTP request and websocket connection a request id, answers
-    it as `X-Request-Id` and, with the access log on, logs one line per HTTP request."""
+    """ASGI middleware: gives each HTTP request and websocket connection a request id and
+    answers it as `X-Request-Id` (the access log is written by `web.metrics.HttpMetrics`,
+    which times each request anyway)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -107,20 +105,11 @@ class RequestIds:
             return
         given = Headers(scope=scope).get("x-request-id", "")
         request_id = given if _CALLER_ID.fullmatch(given) else new_request_id()
-        started = time.perf_counter()
-        status = 0
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
                 MutableHeaders(scope=message)["X-Request-Id"] = request_id
             await send(message)
 
         with serving_request(request_id):
-            try:
-                await self.app(scope, receive, send_with_id if scope["type"] == "http" else send)
-            finally:
-                if scope["type"] == "http" and access_log.isEnabledFor(logging.INFO):
-                    access_log.info("%s %s %d %.1f ms", scope["method"], scope["path"], status,
-                                    (time.perf_counter() - started) * 1000)
+            await self.app(scope, receive, send_with_id if scope["type"] == "http" else send)

@@ -103,10 +103,13 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "oidc_token_url": ("REDGRID_OIDC_TOKEN_URL", _text),
     "oidc_client_id": ("REDGRID_OIDC_CLIENT_ID", _text),
     "oidc_scope": ("REDGRID_OIDC_SCOPE", _text),
+    "metrics_networks": ("REDGRID_METRICS_NETWORKS", parse_networks),
     "log_format": ("REDGRID_LOG_FORMAT", lambda v: v.strip().lower()),
     "log_level": ("REDGRID_LOG_LEVEL", lambda v: v.strip().upper()),
     "access_log": ("REDGRID_ACCESS_LOG", _flag),
 }
+# Where /metrics may be read from unless REDGRID_METRICS_NETWORKS says otherwise.
+LOOPBACK = parse_networks("127.0.0.0/8 ::1/128")
 # Where a development box differs from production when the variable is unset: webhooks to
 # local receivers, readable logs with one line per request.
 DEVELOPMENT_DEFAULTS: dict[str, Any] = {
@@ -185,6 +188,8 @@ class Settings:
     oidc_scope: str = "openid"
     # Logs: `json` lines (for a log collector) or readable `text`; the level of RedGrid's own
     # loggers; one line per HTTP request (`redgrid.access`).
+    # Clients that may read /metrics (addresses or CIDRs): loopback unless set.
+    metrics_networks: tuple[Network, ...] = LOOPBACK
     log_format: str = "json"
     log_level: str = "INFO"
     access_log: bool = False
