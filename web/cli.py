@@ -217,18 +217,16 @@ def token(
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
+    workers: Annotated[int | None, typer.Option(help="worker processes (REDGRID_WORKERS)")] = None,
 ) -> None:
-    """Serves GraphQL at /graphql and the map at / (uvicorn)."""
-    import uvicorn
-
-    from web.app import create_app
-    from web.logs import configure
+    """Serves GraphQL at /graphql and the map at / (uvicorn); SIGTERM drains and stops."""
+    from web.serving import serve as run
 
     settings = Settings.from_env()
-    configure(settings.log_format == "json", settings.log_level, settings.access_log)
-    # log_config=None: uvicorn's lines go through RedGrid's handlers (web/logs.py).
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                log_config=None, access_log=False, loop="uvloop", http="httptools")
+    count = workers or settings.workers
+    if count < 1:
+        _fail("--workers must be 1 or more")
+    run(settings, host or settings.host, port or settings.port, count)
 
 
 def main() -> None:

@@ -2,8 +2,10 @@
 operation, database pool use, tickets by status, the notification outbox's backlog and
 webhook failures.
 
-Request and operation figures are counted in this process as requests are served (with
-`redgrid serve --workers N`, each worker counts its own; see `multiprocess_dir`). The
+Request and operation figures are counted as requests are served; with `redgrid serve
+--workers N` the workers share them through a Prometheus multiprocess folder (see
+`web/serving.py`), so whichever worker answers a scrape reports them all, while the pool
+gauges are the answering worker's. The
 database figures are read at scrape time by one cheap statement (`db/queries/operations.py`),
 cached for `COUNTS_TTL_S`, and a scrape waits at most `COUNTS_WAIT_S` for them.
 

@@ -82,6 +82,8 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "host": ("REDGRID_HOST", _text),
     "port": ("REDGRID_PORT", int),
     "pool_size": ("REDGRID_POOL_SIZE", int),
+    "workers": ("REDGRID_WORKERS", int),
+    "shutdown_timeout_s": ("REDGRID_SHUTDOWN_TIMEOUT", int),
     "jwt_secret": ("REDGRID_JWT_SECRET", str),
     "allow_hs256": ("REDGRID_ALLOW_HS256", _flag),
     "jwks_url": ("REDGRID_JWKS_URL", _text),
@@ -151,6 +153,10 @@ class Settings:
     port: int = 8000
     environment: str = "production"
     pool_size: int = 20
+    # Processes `redgrid serve` runs, and how long in-flight requests may take to finish on
+    # SIGTERM before they are cancelled (the statement timeout is 5 s).
+    workers: int = 1
+    shutdown_timeout_s: int = 10
     jwt_secret: str = ""
     # Production accepts an HS256 secret only when told to (REDGRID_ALLOW_HS256=1).
     allow_hs256: bool = False
