@@ -87,6 +87,55 @@ def db_status() -> None:
     console.print(f"revision: {rev or 'none (run `redgrid migrate`)'} (head {migrations.head()})")
 
 
+@db_app.command("dump")
+def db_dump(file: Annotated[Path, typer.Argument(help="the dump file to write")]) -> None:
+    """Dumps the database (pg_dump custom format), with FILE.json recording its PostGIS
+    version."""
+    from db.backup import BackupError, dump
+
+    settings = Settings.from_env()
+    with _progress() as bar:
+        task = bar.add_task("dump", total=None)
+        try:
+            described = dump(settings.database_url, file, lambda done, total, table: bar.update(
+                task, completed=done, total=total, description=f"dump: {table}"))
+        except BackupError as exc:
+            bar.stop()
+            _fail(str(exc))
+    console.print(f"dumped {described.database} (PostGIS {described.postgis}, migration "
+                  f"{described.migration}) to {file}; restore with `redgrid db restore {file}`")
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="a dump written by `redgrid db dump`")],
+    database: Annotated[str | None, typer.Option(
+        help="the database to restore into (default: the configured one); created when "
+             "missing, refused when not empty")] = None,
+) -> None:
+    """Restores a dump into a new or empty database; refuses a dump of another PostGIS
+    major version."""
+    from db.backup import BackupError, restore
+
+    settings = Settings.from_env()
+    if database:
+        settings = settings.with_database(database)
+    target = make_url(settings.database_url).database
+    with _progress() as bar:
+        task = bar.add_task("restore", total=None)
+        try:
+            described = restore(settings.database_url, file,
+                                lambda done, total, table: bar.update(
+                                    task, completed=done, total=total,
+                                    description=f"restore: {table}"))
+        except BackupError as exc:
+            bar.stop()
+            _fail(str(exc))
+    console.print(f"restored {file} (taken {described.created_at} from {described.database}, "
+                  f"migration {described.migration}) into {target}; run `redgrid migrate` if "
+                  f"this code is newer")
+
+
 @app.command()
 def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head",
             down: Annotated[bool, typer.Option(help="downgrade to the revision")] = False) -> None:
