@@ -26,6 +26,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from db.database import Database
 from db.queries.places import scope_codes
 from db.queries.tiles import TILE_SESSION
+from db.replica import ReadRoute
 from db.urls import psycopg_conninfo
 from resolvers.actor import PUBLIC, Actor
 from schema import build_schema
@@ -45,6 +46,7 @@ from web.metrics import HttpMetrics, Metrics, OperationMetrics
 from web.metrics import routes as metrics_routes
 from web.ogc import routes as ogc_routes
 from web.reloading import Reloading
+from web.replicas import ReplicaReads, open_replica
 from web.scheduler import JobScheduler
 from web.settings import CHECKOUT, Settings
 from web.signin import routes as signin_routes
@@ -65,8 +67,9 @@ class RedGridGraphQL(GraphQL):
         limits = Limits(max_depth=settings.max_query_depth,
                         max_aliases=settings.max_query_aliases,
                         max_tokens=settings.max_query_tokens, max_cost=settings.max_query_cost)
-        schema = build_schema(settings.production, limits,
-                              extensions=[lambda: OperationMetrics(metrics)])
+        self.reads: ReadRoute | None = None  # map reads on the replica, when there is one
+        schema = build_schema(settings.production, limits, extensions=[
+            lambda: OperationMetrics(metrics), lambda: ReplicaReads(lambda: self.reads)])
         super().__init__(schema, **kwargs)
         self.settings = settings
         self.tokens = tokens
@@ -187,7 +190,11 @@ def create_app(settings: Settings) -> Starlette:
             psycopg_conninfo(settings.database_url), min_size=1, max_size=settings.pool_size,
             statement_timeout_ms=settings.statement_timeout_ms, session=TILE_SESSION)
         await tile_db.open()
-        metrics.watch(db, tile_db)
+        replica = app.state.replica = await open_replica(settings, db, tile_db)
+        if replica is not None:
+            app.state.tile_db = replica.tiles
+            graphql.reads = replica.reads
+        metrics.watch(db, tile_db, replica)
         app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
         await live.start()
         webhooks = app.state.webhooks = WebhookWorker(db, settings.webhook_interval_s,
@@ -202,6 +209,8 @@ def create_app(settings: Settings) -> Starlette:
             await jobs.stop()
             await webhooks.stop()
             await live.stop()
+            if replica is not None:
+                await replica.close()
             await tile_db.close()
             await db.close()
 

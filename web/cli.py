@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import make_url
 
 from db import migrate as migrations
-from db.cluster import ClusterError
+from db.cluster import ClusterError, ReplicaCluster
 from db.seed import DEFAULT_SEED, SeedError, seed_bulk_tickets, seed_demo
 from db.urls import psycopg_conninfo, server_url
 from resolvers.actor import Actor, Role
@@ -43,7 +43,9 @@ def ensure_database(url: str) -> bool:
 
 
 @db_app.command("up")
-def db_up() -> None:
+def db_up(replica: Annotated[bool, typer.Option(
+        "--replica", help="also start a hot standby (streaming replication) in "
+                          ".data/replica for map, tile and analytics reads")] = False) -> None:
     """Starts the embedded cluster (initialising it on first use) and creates the database."""
     settings = Settings.from_env()
     if not settings.embedded:
@@ -57,13 +59,25 @@ def db_up() -> None:
     created = ensure_database(settings.database_url)
     console.print(("started" if started else "already running") + f" at {settings.cluster.socket_dir}"
                   + ("; created database" if created else ""))
+    if replica:
+        standby = ReplicaCluster.of(settings.cluster)
+        try:
+            if standby.init():
+                console.print(f"copied the primary into {standby.pgdata} (pg_basebackup)")
+            started = standby.start()
+        except ClusterError as exc:
+            _fail(str(exc))
+        console.print(("replica started" if started else "replica already running")
+                      + f" at {standby.socket_dir}; map, tile and analytics reads go to it")
 
 
 @db_app.command("down")
 def db_down() -> None:
-    """Stops the embedded cluster."""
+    """Stops the embedded cluster (and its replica)."""
     settings = Settings.from_env()
     try:
+        if ReplicaCluster.of(settings.cluster).stop():
+            console.print("replica stopped")
         stopped = settings.cluster.stop()
     except ClusterError as exc:
         _fail(str(exc))

@@ -42,6 +42,7 @@ from strawberry.extensions import SchemaExtension
 
 from db.database import Database
 from db.queries.operations import OperationCounts, operation_counts
+from db.replica import Replica
 from web.clients import Network, client_address
 from web.identity import PRIVATE
 from web.reloading import Reloading
@@ -82,13 +83,17 @@ class Metrics:
             "redgrid_graphql_operation_duration_seconds", "Time to run a GraphQL operation",
             ["operation", "type"], buckets=BUCKETS, registry=self.registry)
         self.pools: dict[str, Database] = {}
+        self.replica: Replica | None = None
         self.counts: Reloading[OperationCounts] | None = None
         self._names: set[str] = set()
         self.registry.register(_Gauges(self))
 
-    def watch(self, db: Database, tile_db: Database) -> None:
+    def watch(self, db: Database, tile_db: Database, replica: Replica | None = None) -> None:
         """Reports these pools and reads the database counts through `db`."""
         self.pools = {"graphql": db, "tiles": tile_db}
+        if replica is not None:
+            self.pools.update({"replica": replica.db, "replica_tiles": replica.tile_db})
+        self.replica = replica
 
         async def load() -> OperationCounts:
             async with db.connection() as conn:
@@ -140,6 +145,12 @@ class _Gauges(Collector):
             for name, stats in pools.items():
                 family.add_metric([name], stats.get(key, 0))
             yield family
+        if (replica := self.metrics.replica) is not None:
+            yield GaugeMetricFamily("redgrid_replica_up", "Whether reads go to the replica",
+                                    value=int(replica.health.up))
+            yield GaugeMetricFamily("redgrid_replica_lag_seconds",
+                                    "How far the replica is behind (+Inf: unreachable)",
+                                    value=replica.health.lag_s)
         counts = self.metrics.counts.value if self.metrics.counts else None
         if counts is None:
             return

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from db.cluster import EmbeddedCluster
+from db.cluster import EmbeddedCluster, ReplicaCluster
 from db.urls import server_url
 from web.auth import development_secret
 from web.clients import Network, parse_networks
@@ -83,6 +83,8 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "port": ("REDGRID_PORT", int),
     "pool_size": ("REDGRID_POOL_SIZE", int),
     "workers": ("REDGRID_WORKERS", int),
+    "replica_url": ("REDGRID_REPLICA_URL", lambda v: _sqlalchemy_url(v.strip())),
+    "replica_max_lag_s": ("REDGRID_REPLICA_MAX_LAG", float),
     "shutdown_timeout_s": ("REDGRID_SHUTDOWN_TIMEOUT", int),
     "jwt_secret": ("REDGRID_JWT_SECRET", str),
     "allow_hs256": ("REDGRID_ALLOW_HS256", _flag),
@@ -123,6 +125,13 @@ LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
+def _sqlalchemy_url(url: str) -> str:
+    """A postgresql:// URL as SQLAlchemy's psycopg 3 URL; others as they are."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
 def _read_variables(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, (variable, parse) in VARIABLES.items():
@@ -149,6 +158,10 @@ class Settings:
     database_url: str
     embedded: bool
     data_dir: Path
+    # A hot standby of the database for map, tile and analytics reads ("" : none), and how
+    # far behind it may be before those reads go to the primary instead.
+    replica_url: str = ""
+    replica_max_lag_s: float = 5.0
     host: str = "127.0.0.1"
     port: int = 8000
     environment: str = "production"
@@ -237,10 +250,10 @@ class Settings:
         data_dir = Path(environ.get("REDGRID_DATA_DIR", CHECKOUT / ".data")).resolve()
         url = environ.get("DATABASE_URL", "").strip()
         embedded = not url
+        database = environ.get("REDGRID_DATABASE", "redgrid")
         if embedded:
-            url = EmbeddedCluster(data_dir).url(environ.get("REDGRID_DATABASE", "redgrid"))
-        elif url.startswith("postgresql://") or url.startswith("postgres://"):
-            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            url = EmbeddedCluster(data_dir).url(database)
+        url = _sqlalchemy_url(url)
         environment = environ.get("REDGRID_ENV", "").strip() or "production"
         if environment not in ENVIRONMENTS:
             raise ConfigError(f"REDGRID_ENV must be `development` (a development box: local "
@@ -248,6 +261,9 @@ class Settings:
                               f"{environment!r}")
         production = environment == "production"
         values = {**({} if production else DEVELOPMENT_DEFAULTS), **_read_variables(environ)}
+        replica = ReplicaCluster.of(EmbeddedCluster(data_dir))
+        if embedded and "replica_url" not in values and replica.initialised():
+            values["replica_url"] = replica.url(database)  # `redgrid db up --replica`
         secret = values.get("jwt_secret", "")
         jwks_url = values.get("jwks_url", "")
         if not production and not secret and not jwks_url:
@@ -272,4 +288,5 @@ class Settings:
 
     def with_database(self, name: str) -> Settings:
         """The same settings pointed at another database of the same server."""
-        return replace(self, database_url=server_url(self.database_url, name))
+        return replace(self, database_url=server_url(self.database_url, name),
+                       replica_url=server_url(self.replica_url, name) if self.replica_url else "")
