@@ -17,6 +17,8 @@ from pathlib import Path
 
 PG_BIN_CANDIDATES = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin")
 SUPERUSER = "redgrid"
+# The database RedGrid uses in the cluster unless REDGRID_DATABASE names another.
+DEFAULT_DATABASE = "redgrid"
 PORT = 5432
 # A Unix socket path is limited to 107 bytes; longer checkout paths use a short /tmp folder.
 _SOCKET_PATH_LIMIT = 100
@@ -58,10 +60,10 @@ class EmbeddedCluster:
         digest = hashlib.sha1(str(self.pgdata).encode()).hexdigest()[:12]
         return Path("/tmp") / f"redgrid-{digest}"
 
-    def url(self, database: str = "redgrid", driver: str = "postgresql+psycopg") -> str:
+    def url(self, database: str = DEFAULT_DATABASE, driver: str = "postgresql+psycopg") -> str:
         return f"{driver}://{SUPERUSER}@/{database}?host={self.socket_dir}&port={PORT}"
 
-    def conninfo(self, database: str = "redgrid") -> str:
+    def conninfo(self, database: str = DEFAULT_DATABASE) -> str:
         return f"host={self.socket_dir} port={PORT} user={SUPERUSER} dbname={database}"
 
     def _run(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:

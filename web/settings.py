@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from db.cluster import EmbeddedCluster, ReplicaCluster
+from db.cluster import DEFAULT_DATABASE, EmbeddedCluster, ReplicaCluster
 from db.urls import server_url
 from web.auth import development_secret
 from web.clients import Network, parse_networks
@@ -250,7 +250,7 @@ class Settings:
         data_dir = Path(environ.get("REDGRID_DATA_DIR", CHECKOUT / ".data")).resolve()
         url = environ.get("DATABASE_URL", "").strip()
         embedded = not url
-        database = environ.get("REDGRID_DATABASE", "redgrid")
+        database = environ.get("REDGRID_DATABASE", DEFAULT_DATABASE)
         if embedded:
             url = EmbeddedCluster(data_dir).url(database)
         url = _sqlalchemy_url(url)
