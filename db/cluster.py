@@ -17,6 +17,8 @@ from pathlib import Path
 
 PG_BIN_CANDIDATES = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin")
 SUPERUSER = "redgrid"
+# The database RedGrid uses in the cluster unless REDGRID_DATABASE names another.
+DEFAULT_DATABASE = "redgrid"
 PORT = 5432
 # A Unix socket path is limited to 107 bytes; longer checkout paths use a short /tmp folder.
 _SOCKET_PATH_LIMIT = 100
@@ -58,10 +60,10 @@ class EmbeddedCluster:
         digest = hashlib.sha1(str(self.pgdata).encode()).hexdigest()[:12]
         return Path("/tmp") / f"redgrid-{digest}"
 
-    def url(self, database: str = "redgrid", driver: str = "postgresql+psycopg") -> str:
+    def url(self, database: str = DEFAULT_DATABASE, driver: str = "postgresql+psycopg") -> str:
         return f"{driver}://{SUPERUSER}@/{database}?host={self.socket_dir}&port={PORT}"
 
-    def conninfo(self, database: str = "redgrid") -> str:
+    def conninfo(self, database: str = DEFAULT_DATABASE) -> str:
         return f"host={self.socket_dir} port={PORT} user={SUPERUSER} dbname={database}"
 
     def _run(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -167,3 +169,49 @@ class EmbeddedCluster:
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.pgdata, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class ReplicaCluster(EmbeddedCluster):
+    """A hot standby of an embedded cluster on the same machine, by streaming replication:
+    a `pg_basebackup` of the running primary into `root` (default `.data/replica`), on its own
+    socket folder, replaying the primary's WAL as it streams and answering read-only queries.
+    """
+
+    primary: EmbeddedCluster | None = None
+
+    @classmethod
+    def of(cls, primary: EmbeddedCluster) -> ReplicaCluster:
+        return cls(primary.root / "replica", primary)
+
+    def initialised(self) -> bool:
+        return (self.pgdata / "standby.signal").exists()
+
+    def init(self) -> bool:
+        """Copies the running primary (pg_basebackup, WAL streamed alongside) and makes the
+        copy a standby of it; returns whether it did."""
+        if self.initialised():
+            return False
+        if self.primary is None or not self.primary.running():
+            raise ClusterError("the replica is copied from the running primary: start it first "
+                               "(`redgrid db up`)")
+        shutil.rmtree(self.pgdata, ignore_errors=True)  # what a failed copy left
+        self.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:  # pg_basebackup runs as postgres and creates pgdata here
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+        # -R writes standby.signal and primary_conninfo; the primary's pg_hba (initdb, trust)
+        # admits local replication connections, and its wal_level is `replica` by default.
+        self._run(pg_bin() / "pg_basebackup", "-D", str(self.pgdata), "-h",
+                  str(self.primary.socket_dir), "-p", str(PORT), "-U", SUPERUSER,
+                  "-X", "stream", "-R", "-c", "fast")
+        # The copy carries the primary's socket lock and log (both live in its pgdata).
+        for copied in (*self.pgdata.glob(".s.PGSQL.*"), self.log_file):
+            copied.unlink(missing_ok=True)
+        with (self.pgdata / "postgresql.conf").open("a", encoding="utf-8") as f:
+            f.write("\n# RedGrid embedded replica\n"
+                    f"unix_socket_directories = '{self.socket_dir}'\n"
+                    "hot_standby = on\n"
+                    # Long map reads are not cancelled by the primary's vacuum.
+                    "hot_standby_feedback = on\n")
+        return True

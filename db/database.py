@@ -35,11 +35,13 @@ class Database:
 
     def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 20,
                  statement_timeout_ms: int = 0, session: dict[str, str] | None = None,
-                 acquire_timeout_s: float = 2.0) -> None:
+                 acquire_timeout_s: float = 2.0, check: bool = False) -> None:
         """Args:
             statement_timeout_ms: PostgreSQL cancels any statement running longer (0: never).
             session: further PostgreSQL settings for every connection of the pool.
             acquire_timeout_s: how long a request waits for a connection.
+            check: check each connection as it is handed out (one round trip), replacing a
+                dead one; for a replica, whose loss must be seen before a query is sent.
         """
         self.observers: list[Observer] = []
         self._checking: asyncio.Task[None] | None = None
@@ -61,7 +63,8 @@ class Database:
             kwargs["options"] = " ".join(f"-c {k}={v}" for k, v in settings.items())
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
             conninfo, min_size=min_size, max_size=max_size, open=False, kwargs=kwargs,
-            timeout=acquire_timeout_s)
+            timeout=acquire_timeout_s,
+            check=AsyncConnectionPool.check_connection if check else None)
 
     async def open(self, wait: bool = True) -> None:
         await self.pool.open(wait=wait, timeout=30)

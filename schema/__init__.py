@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -14,6 +15,7 @@ from schema import fast
 from schema.errors import ErrorCodes
 from schema.limits import Limits, limit_extensions
 from schema.nul import RefuseNul
+from schema.request_ids import OperationIds
 from schema.roots import Mutation, Query, Subscription
 from schema.scalars import SCALAR_MAP
 
@@ -29,20 +31,26 @@ class RedGridSchema(strawberry.Schema):
         return None
 
 
-def build_schema(production: bool = False,
-                 limits: Limits = Limits()) -> strawberry.Schema:  # noqa: B008
-    """The schema, with `limits` enforced; no introspection in production."""
+def build_schema(production: bool = False, limits: Limits = Limits(),  # noqa: B008
+                 extensions: Sequence[Callable[[], SchemaExtension]] = ()) -> strawberry.Schema:
+    """The schema, with `limits` enforced; no introspection in production.
+
+    Args:
+        extensions: factories of further extensions (the server's metrics), run last.
+    """
     return fast.install(RedGridSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[
+            OperationIds,
             ErrorCodes,
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
             *limit_extensions(limits, production=production),  # after the caches: see limits
             RefuseNul,
+            *extensions,
         ],
         execution_context_class=fast.FastExecutionContext,
     ))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,6 +16,7 @@ from db.queries import places as place_queries
 from db.queries import tickets as ticket_queries
 from resolvers.actor import PUBLIC, Actor
 from resolvers.notifications import EventSource, UrlVerifier
+from schema.request_ids import request_id_or_new
 
 Fetch = Callable[[AsyncConnection[Any], Sequence[Any]], Awaitable[Sequence[Any]]]
 
@@ -93,7 +93,10 @@ class Context:
     actor: Actor = PUBLIC
     request: Any = None
     response: Any = None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    # The HTTP request's id (X-Request-Id), or the websocket connection's.
+    request_id: str = field(default_factory=request_id_or_new)
+    # Operations started on this websocket so far (for their request ids).
+    operations: int = 0
     # When the caller's token expires (epoch seconds): long-lived websockets end there.
     expires_at: float | None = None
     # The process's live ticket events (an EventSource) and the webhook handshake's
@@ -103,9 +106,10 @@ class Context:
 
     def for_operation(self) -> Context:
         """A context for one operation of a long-lived connection (a websocket): the same
-        caller, a new request id, and none of the per-request state (loaders, the
-        personal-data recorder) of the connection's other operations."""
-        return replace(self, request_id=uuid.uuid4().hex[:16])
+        caller, its own request id (`<connection id>.<n>`), and none of the per-request state
+        (loaders, the personal-data recorder) of the connection's other operations."""
+        self.operations += 1
+        return replace(self, request_id=f"{self.request_id}.{self.operations}", operations=0)
 
     @cached_property
     def loaders(self) -> Loaders:

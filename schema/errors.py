@@ -12,6 +12,7 @@ from strawberry.extensions import SchemaExtension
 from db.database import UNREACHABLE
 from resolvers.errors import DomainError
 from schema.limits import code_for_message
+from schema.request_ids import NO_REQUEST, current_request_id
 
 log = logging.getLogger("redgrid.errors")
 
@@ -29,16 +30,34 @@ def code_for_unlabelled(message: str) -> str:
 
 
 class ErrorCodes(SchemaExtension):
-    """Gives every error a stable `extensions.code`; masks anything unexpected."""
+    """Gives every error a stable `extensions.code`; masks anything unexpected.
+
+    Over HTTP the operation's result is processed when it ends; over a websocket each result
+    is processed as it is streamed (`on_stream_result`), before it reaches the client.
+    """
+
+    def __init__(self) -> None:
+        self._streamed = False
 
     def on_operation(self) -> Iterator[None]:
+        self._streamed = False
         yield
-        result = self.execution_context.result
+        if not self._streamed:
+            self._process_result(self.execution_context.result)
+
+    def on_stream_result(self, result: object) -> Iterator[None]:
+        self._streamed = True
+        self._process_result(result)
+        yield
+
+    def _process_result(self, result: object) -> None:
         errors = getattr(result, "errors", None)
         if not errors:
             return
-        request_id = getattr(self.execution_context.context, "request_id", "-")
-        result.errors = [self._process(e, request_id) for e in errors]  # type: ignore[union-attr]
+        request_id = current_request_id()  # a websocket operation's own id
+        if request_id == NO_REQUEST:
+            request_id = getattr(self.execution_context.context, "request_id", NO_REQUEST)
+        result.errors = [self._process(e, request_id) for e in errors]  # type: ignore[attr-defined]
 
     @staticmethod
     def _process(error: GraphQLError, request_id: str) -> GraphQLError:

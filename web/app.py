@@ -28,6 +28,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from db.database import Database
 from db.queries.places import scope_codes
 from db.queries.tiles import TILE_SESSION
+from db.replica import ReadRoute
 from db.urls import psycopg_conninfo
 from resolvers.actor import PUBLIC, Actor
 from resolvers.notifications import UrlVerifier
@@ -44,8 +45,12 @@ from web.health import ROUTES as health_routes
 from web.heatmap import heatmap_geojson, heatmap_tile
 from web.identity import PRIVATE, Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
+from web.logs import RequestIds
+from web.metrics import HttpMetrics, Metrics, OperationMetrics
+from web.metrics import routes as metrics_routes
 from web.ogc import routes as ogc_routes
 from web.reloading import Reloading
+from web.replicas import ReplicaReads, open_replica
 from web.scheduler import JobScheduler
 from web.settings import CHECKOUT, Settings
 from web.signin import routes as signin_routes
@@ -70,12 +75,15 @@ class RedGridGraphQL(GraphQL):
     graphql_transport_ws_handler_class = GuardedTransportWS
 
     def __init__(self, settings: Settings, tokens: TokenVerifier, limiter: RateLimiter,
-                 **kwargs: Any) -> None:
+                 metrics: Metrics, **kwargs: Any) -> None:
         limits = Limits(max_depth=settings.max_query_depth,
                         max_aliases=settings.max_query_aliases,
                         max_tokens=settings.max_query_tokens, max_cost=settings.max_query_cost)
-        super().__init__(build_schema(settings.production, limits),
-                         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), **kwargs)
+        self.reads: ReadRoute | None = None  # map reads on the replica, when there is one
+        schema = build_schema(settings.production, limits, extensions=[
+            lambda: OperationMetrics(metrics), lambda: ReplicaReads(lambda: self.reads)])
+        super().__init__(schema, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+                         **kwargs)
         self.settings = settings
         self.tokens = tokens
         self.db: Database | None = None
@@ -181,7 +189,8 @@ def create_app(settings: Settings) -> Starlette:
                            audience=settings.jwt_audience or None)
     # Identity first, so the limiter counts verified callers (and forged tokens by address).
     limiter = RateLimiter(settings.rate_limits, proxies=settings.trusted_proxies)
-    graphql = RedGridGraphQL(settings, tokens, limiter,
+    metrics = Metrics(settings.metrics_networks, settings.trusted_proxies)
+    graphql = RedGridGraphQL(settings, tokens, limiter, metrics,
                              graphql_ide=None if settings.production else "graphiql")
 
     @contextlib.asynccontextmanager
@@ -203,6 +212,11 @@ def create_app(settings: Settings) -> Starlette:
             psycopg_conninfo(settings.database_url), min_size=1, max_size=settings.pool_size,
             statement_timeout_ms=settings.statement_timeout_ms, session=TILE_SESSION)
         await tile_db.open()
+        replica = app.state.replica = await open_replica(settings, db, tile_db)
+        if replica is not None:
+            app.state.tile_db = replica.tiles
+            graphql.reads = replica.reads
+        metrics.watch(db, tile_db, replica)
         graphql.live = app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
         await live.start()
         webhooks = app.state.webhooks = WebhookWorker(db, settings.webhook_interval_s,
@@ -219,6 +233,8 @@ def create_app(settings: Settings) -> Starlette:
             await jobs.stop()
             await webhooks.stop()
             await live.stop()
+            if replica is not None:
+                await replica.close()
             await tile_db.close()
             await db.close()
 
@@ -232,6 +248,7 @@ def create_app(settings: Settings) -> Starlette:
         *tile_routes,
         Route("/", index),
         *health_routes,
+        *metrics_routes(metrics),
         Route("/heatmap.geojson", heatmap_geojson),
         WebSocketRoute("/graphql", graphql),
         Mount("/ogc", routes=ogc_routes),
@@ -244,4 +261,7 @@ def create_app(settings: Settings) -> Starlette:
     ]
     identity = Middleware(Identity, tokens=tokens, limiter=limiter)
     guard = Middleware(Guard, limiter=limiter, max_body_bytes=settings.max_body_bytes)
-    return Starlette(routes=routes, middleware=[identity, guard], lifespan=lifespan)
+    # Request ids outermost, so even a request refused by the guard has one.
+    middleware = [Middleware(RequestIds), Middleware(HttpMetrics, metrics=metrics), identity,
+                  guard]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

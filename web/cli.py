@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import make_url
 
 from db import migrate as migrations
-from db.cluster import ClusterError
+from db.cluster import ClusterError, ReplicaCluster
 from db.seed import DEFAULT_SEED, SeedError, seed_bulk_tickets, seed_demo
 from db.urls import psycopg_conninfo, server_url
 from resolvers.actor import Actor, Role
@@ -43,7 +43,9 @@ def ensure_database(url: str) -> bool:
 
 
 @db_app.command("up")
-def db_up() -> None:
+def db_up(replica: Annotated[bool, typer.Option(
+        "--replica", help="also start a hot standby (streaming replication) in "
+                          ".data/replica for map, tile and analytics reads")] = False) -> None:
     """Starts the embedded cluster (initialising it on first use) and creates the database."""
     settings = Settings.from_env()
     if not settings.embedded:
@@ -57,13 +59,25 @@ def db_up() -> None:
     created = ensure_database(settings.database_url)
     console.print(("started" if started else "already running") + f" at {settings.cluster.socket_dir}"
                   + ("; created database" if created else ""))
+    if replica:
+        standby = ReplicaCluster.of(settings.cluster)
+        try:
+            if standby.init():
+                console.print(f"copied the primary into {standby.pgdata} (pg_basebackup)")
+            started = standby.start()
+        except ClusterError as exc:
+            _fail(str(exc))
+        console.print(("replica started" if started else "replica already running")
+                      + f" at {standby.socket_dir}; map, tile and analytics reads go to it")
 
 
 @db_app.command("down")
 def db_down() -> None:
-    """Stops the embedded cluster."""
+    """Stops the embedded cluster (and its replica)."""
     settings = Settings.from_env()
     try:
+        if ReplicaCluster.of(settings.cluster).stop():
+            console.print("replica stopped")
         stopped = settings.cluster.stop()
     except ClusterError as exc:
         _fail(str(exc))
@@ -85,6 +99,55 @@ def db_status() -> None:
     except Exception as exc:  # noqa: BLE001 - report any connection failure plainly
         _fail(f"cannot reach the database: {exc}")
     console.print(f"revision: {rev or 'none (run `redgrid migrate`)'} (head {migrations.head()})")
+
+
+@db_app.command("dump")
+def db_dump(file: Annotated[Path, typer.Argument(help="the dump file to write")]) -> None:
+    """Dumps the database (pg_dump custom format), with FILE.json recording its PostGIS
+    version."""
+    from db.backup import BackupError, dump
+
+    settings = Settings.from_env()
+    with _progress() as bar:
+        task = bar.add_task("dump", total=None)
+        try:
+            described = dump(settings.database_url, file, lambda done, total, table: bar.update(
+                task, completed=done, total=total, description=f"dump: {table}"))
+        except BackupError as exc:
+            bar.stop()
+            _fail(str(exc))
+    console.print(f"dumped {described.database} (PostGIS {described.postgis}, migration "
+                  f"{described.migration}) to {file}; restore with `redgrid db restore {file}`")
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="a dump written by `redgrid db dump`")],
+    database: Annotated[str | None, typer.Option(
+        help="the database to restore into (default: the configured one); created when "
+             "missing, refused when not empty")] = None,
+) -> None:
+    """Restores a dump into a new or empty database; refuses a dump of another PostGIS
+    major version."""
+    from db.backup import BackupError, restore
+
+    settings = Settings.from_env()
+    if database:
+        settings = settings.with_database(database)
+    target = make_url(settings.database_url).database
+    with _progress() as bar:
+        task = bar.add_task("restore", total=None)
+        try:
+            described = restore(settings.database_url, file,
+                                lambda done, total, table: bar.update(
+                                    task, completed=done, total=total,
+                                    description=f"restore: {table}"))
+        except BackupError as exc:
+            bar.stop()
+            _fail(str(exc))
+    console.print(f"restored {file} (taken {described.created_at} from {described.database}, "
+                  f"migration {described.migration}) into {target}; run `redgrid migrate` if "
+                  f"this code is newer")
 
 
 @app.command()
@@ -217,15 +280,16 @@ def token(
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
+    workers: Annotated[int | None, typer.Option(help="worker processes (REDGRID_WORKERS)")] = None,
 ) -> None:
-    """Serves GraphQL at /graphql and the map at / (uvicorn)."""
-    import uvicorn
-
-    from web.app import create_app
+    """Serves GraphQL at /graphql and the map at / (uvicorn); SIGTERM drains and stops."""
+    from web.serving import serve as run
 
     settings = Settings.from_env()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                log_level="info", access_log=False, loop="uvloop", http="httptools")
+    count = workers or settings.workers
+    if count < 1:
+        _fail("--workers must be 1 or more")
+    run(settings, host or settings.host, port or settings.port, count)
 
 
 def main() -> None:

@@ -8,11 +8,12 @@ limits on, no introspection or GraphiQL, no webhooks to private addresses); only
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from db.cluster import EmbeddedCluster
+from db.cluster import DEFAULT_DATABASE, EmbeddedCluster, ReplicaCluster
 from db.urls import server_url
 from web.auth import development_secret
 from web.clients import Network, parse_networks
@@ -62,6 +63,94 @@ class ConfigError(RuntimeError):
     """The environment does not describe a RedGrid that can start, with what to set."""
 
 
+def _text(value: str) -> str:
+    return value.strip()
+
+
+def _flag(value: str) -> bool:
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected 1 or 0, got {value!r}")
+
+
+# The settings read from one variable each, by field: the variable and how its text is read.
+# A variable unset (or empty) leaves the field's default: the production value, written once
+# in `Settings`, or the development value in DEVELOPMENT_DEFAULTS.
+VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "host": ("REDGRID_HOST", _text),
+    "port": ("REDGRID_PORT", int),
+    "pool_size": ("REDGRID_POOL_SIZE", int),
+    "workers": ("REDGRID_WORKERS", int),
+    "replica_url": ("REDGRID_REPLICA_URL", lambda v: _sqlalchemy_url(v.strip())),
+    "replica_max_lag_s": ("REDGRID_REPLICA_MAX_LAG", float),
+    "shutdown_timeout_s": ("REDGRID_SHUTDOWN_TIMEOUT", int),
+    "jwt_secret": ("REDGRID_JWT_SECRET", str),
+    "allow_hs256": ("REDGRID_ALLOW_HS256", _flag),
+    "jwks_url": ("REDGRID_JWKS_URL", _text),
+    "jwt_issuer": ("REDGRID_JWT_ISSUER", _text),
+    "jwt_audience": ("REDGRID_JWT_AUDIENCE", _text),
+    "job_interval_s": ("REDGRID_JOB_INTERVAL", float),
+    "webhook_interval_s": ("REDGRID_WEBHOOK_INTERVAL", float),
+    "webhook_allow_private": ("REDGRID_WEBHOOK_ALLOW_PRIVATE", _flag),
+    "max_query_depth": ("REDGRID_MAX_QUERY_DEPTH", int),
+    "max_query_aliases": ("REDGRID_MAX_QUERY_ALIASES", int),
+    "max_query_tokens": ("REDGRID_MAX_QUERY_TOKENS", int),
+    "max_query_cost": ("REDGRID_MAX_QUERY_COST", int),
+    "max_body_bytes": ("REDGRID_MAX_BODY_BYTES", int),
+    "statement_timeout_ms": ("REDGRID_STATEMENT_TIMEOUT_MS", int),
+    "basemap_url": ("REDGRID_BASEMAP_URL", _text),
+    "basemap_crs": ("REDGRID_BASEMAP_CRS", lambda v: v.strip().upper()),
+    "basemap_attribution": ("REDGRID_BASEMAP_ATTRIBUTION", _text),
+    "oidc_authorize_url": ("REDGRID_OIDC_AUTHORIZE_URL", _text),
+    "oidc_token_url": ("REDGRID_OIDC_TOKEN_URL", _text),
+    "oidc_client_id": ("REDGRID_OIDC_CLIENT_ID", _text),
+    "oidc_scope": ("REDGRID_OIDC_SCOPE", _text),
+    "metrics_networks": ("REDGRID_METRICS_NETWORKS", parse_networks),
+    "log_format": ("REDGRID_LOG_FORMAT", lambda v: v.strip().lower()),
+    "log_level": ("REDGRID_LOG_LEVEL", lambda v: v.strip().upper()),
+    "access_log": ("REDGRID_ACCESS_LOG", _flag),
+}
+# Where /metrics may be read from unless REDGRID_METRICS_NETWORKS says otherwise.
+LOOPBACK = parse_networks("127.0.0.0/8 ::1/128")
+# Where a development box differs from production when the variable is unset: webhooks to
+# local receivers, readable logs with one line per request.
+DEVELOPMENT_DEFAULTS: dict[str, Any] = {
+    "webhook_allow_private": True,
+    "log_format": "text",
+    "access_log": True,
+}
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _sqlalchemy_url(url: str) -> str:
+    """A postgresql:// URL as SQLAlchemy's psycopg 3 URL; others as they are."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _read_variables(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, (variable, parse) in VARIABLES.items():
+        text = environ.get(variable, "")
+        if not text.strip():
+            continue
+        try:
+            values[name] = parse(text)
+        except ValueError as exc:
+            raise ConfigError(f"{variable}: {exc}") from None
+    return values
+
+
+def _check_choice(variable: str, values: dict[str, Any], name: str,
+                  choices: tuple[str, ...]) -> None:
+    if name in values and values[name] not in choices:
+        raise ConfigError(f"{variable} must be one of {', '.join(choices)}, got {values[name]!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """How RedGrid runs: which database, where its data lives, how it serves."""
@@ -69,10 +158,18 @@ class Settings:
     database_url: str
     embedded: bool
     data_dir: Path
+    # A hot standby of the database for map, tile and analytics reads ("" : none), and how
+    # far behind it may be before those reads go to the primary instead.
+    replica_url: str = ""
+    replica_max_lag_s: float = 5.0
     host: str = "127.0.0.1"
     port: int = 8000
     environment: str = "production"
     pool_size: int = 20
+    # Processes `redgrid serve` runs, and how long in-flight requests may take to finish on
+    # SIGTERM before they are cancelled (the statement timeout is 5 s).
+    workers: int = 1
+    shutdown_timeout_s: int = 10
     jwt_secret: str = ""
     # Production accepts an HS256 secret only when told to (REDGRID_ALLOW_HS256=1).
     allow_hs256: bool = False
@@ -81,9 +178,9 @@ class Settings:
     jwt_issuer: str = "redgrid"
     jwt_audience: str = ""
     # Seconds between runs of the escalation / auto-close / reminder job; 0 turns it off.
-    job_interval_s: float = 0.0
+    job_interval_s: float = 300.0
     # Seconds between passes of the unit-notification webhook worker; 0 turns it off.
-    webhook_interval_s: float = 0.0
+    webhook_interval_s: float = 5.0
     # Whether webhooks may go to loopback, private or link-local addresses (off in production:
     # a unit's URL must not reach the county's internal network).
     webhook_allow_private: bool = False
@@ -108,6 +205,13 @@ class Settings:
     oidc_token_url: str = ""
     oidc_client_id: str = ""
     oidc_scope: str = "openid"
+    # Logs: `json` lines (for a log collector) or readable `text`; the level of RedGrid's own
+    # loggers; one line per HTTP request (`redgrid.access`).
+    # Clients that may read /metrics (addresses or CIDRs): loopback unless set.
+    metrics_networks: tuple[Network, ...] = LOOPBACK
+    log_format: str = "json"
+    log_level: str = "INFO"
+    access_log: bool = False
 
     @property
     def production(self) -> bool:
@@ -146,25 +250,30 @@ class Settings:
         data_dir = Path(environ.get("REDGRID_DATA_DIR", CHECKOUT / ".data")).resolve()
         url = environ.get("DATABASE_URL", "").strip()
         embedded = not url
+        database = environ.get("REDGRID_DATABASE", DEFAULT_DATABASE)
         if embedded:
-            url = EmbeddedCluster(data_dir).url(environ.get("REDGRID_DATABASE", "redgrid"))
-        elif url.startswith("postgresql://") or url.startswith("postgres://"):
-            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            url = EmbeddedCluster(data_dir).url(database)
+        url = _sqlalchemy_url(url)
         environment = environ.get("REDGRID_ENV", "").strip() or "production"
         if environment not in ENVIRONMENTS:
             raise ConfigError(f"REDGRID_ENV must be `development` (a development box: local "
                               f"tokens, no limits) or `production` (the same as unset); got "
                               f"{environment!r}")
         production = environment == "production"
-        secret = environ.get("REDGRID_JWT_SECRET", "")
-        jwks_url = environ.get("REDGRID_JWKS_URL", "")
+        values = {**({} if production else DEVELOPMENT_DEFAULTS), **_read_variables(environ)}
+        replica = ReplicaCluster.of(EmbeddedCluster(data_dir))
+        if embedded and "replica_url" not in values and replica.initialised():
+            values["replica_url"] = replica.url(database)  # `redgrid db up --replica`
+        secret = values.get("jwt_secret", "")
+        jwks_url = values.get("jwks_url", "")
         if not production and not secret and not jwks_url:
-            secret = development_secret(data_dir)
-        basemap_crs = environ.get("REDGRID_BASEMAP_CRS", "WGS84").strip().upper()
-        if basemap_crs not in BASEMAP_DATUMS:
-            raise ConfigError(f"REDGRID_BASEMAP_CRS must be one of {', '.join(BASEMAP_DATUMS)}, "
-                              f"got {basemap_crs!r}")
-        oidc = {name: environ.get(f"REDGRID_OIDC_{name}", "").strip() for name in OIDC_NAMES}
+            values["jwt_secret"] = development_secret(data_dir)
+        if jwks_url and "jwt_issuer" not in values:
+            values["jwt_issuer"] = ""  # the provider's issuer must be named, never assumed
+        _check_choice("REDGRID_BASEMAP_CRS", values, "basemap_crs", BASEMAP_DATUMS)
+        _check_choice("REDGRID_LOG_FORMAT", values, "log_format", LOG_FORMATS)
+        _check_choice("REDGRID_LOG_LEVEL", values, "log_level", LOG_LEVELS)
+        oidc = {name: values.get(f"oidc_{name.lower()}", "") for name in OIDC_NAMES}
         if any(oidc.values()) and not all(oidc.values()):
             missing = ", ".join(f"REDGRID_OIDC_{n}" for n, v in oidc.items() if not v)
             raise ConfigError(f"the map page's sign-in needs all of the REDGRID_OIDC_* URLs and "
@@ -173,40 +282,11 @@ class Settings:
             trusted_proxies = parse_networks(environ.get("REDGRID_TRUSTED_PROXIES", ""))
         except ValueError as exc:
             raise ConfigError(f"REDGRID_TRUSTED_PROXIES: {exc}") from None
-        return cls(
-            database_url=url,
-            embedded=embedded,
-            data_dir=data_dir,
-            host=environ.get("REDGRID_HOST", "127.0.0.1"),
-            port=int(environ.get("REDGRID_PORT", "8000")),
-            environment=environment,
-            pool_size=int(environ.get("REDGRID_POOL_SIZE", "20")),
-            jwt_secret=secret,
-            allow_hs256=environ.get("REDGRID_ALLOW_HS256", "0") == "1",
-            jwks_url=jwks_url,
-            jwt_issuer=environ.get("REDGRID_JWT_ISSUER", "" if jwks_url else "redgrid"),
-            jwt_audience=environ.get("REDGRID_JWT_AUDIENCE", ""),
-            job_interval_s=float(environ.get("REDGRID_JOB_INTERVAL", "300")),
-            webhook_interval_s=float(environ.get("REDGRID_WEBHOOK_INTERVAL", "5")),
-            webhook_allow_private=environ.get(
-                "REDGRID_WEBHOOK_ALLOW_PRIVATE", "0" if production else "1") == "1",
-            max_query_depth=int(environ.get("REDGRID_MAX_QUERY_DEPTH", "12")),
-            max_query_aliases=int(environ.get("REDGRID_MAX_QUERY_ALIASES", "30")),
-            max_query_tokens=int(environ.get("REDGRID_MAX_QUERY_TOKENS", "5000")),
-            max_query_cost=int(environ.get("REDGRID_MAX_QUERY_COST", "50000")),
-            rate_limits=_budgets(environ, production),
-            max_body_bytes=int(environ.get("REDGRID_MAX_BODY_BYTES", str(1024 * 1024))),
-            trusted_proxies=trusted_proxies,
-            statement_timeout_ms=int(environ.get("REDGRID_STATEMENT_TIMEOUT_MS", "5000")),
-            basemap_url=environ.get("REDGRID_BASEMAP_URL", "").strip(),
-            basemap_crs=basemap_crs,
-            basemap_attribution=environ.get("REDGRID_BASEMAP_ATTRIBUTION", "").strip(),
-            oidc_authorize_url=oidc["AUTHORIZE_URL"],
-            oidc_token_url=oidc["TOKEN_URL"],
-            oidc_client_id=oidc["CLIENT_ID"],
-            oidc_scope=environ.get("REDGRID_OIDC_SCOPE", "openid").strip() or "openid",
-        )
+        return cls(database_url=url, embedded=embedded, data_dir=data_dir,
+                   environment=environment, rate_limits=_budgets(environ, production),
+                   trusted_proxies=trusted_proxies, **values)
 
     def with_database(self, name: str) -> Settings:
         """The same settings pointed at another database of the same server."""
-        return replace(self, database_url=server_url(self.database_url, name))
+        return replace(self, database_url=server_url(self.database_url, name),
+                       replica_url=server_url(self.replica_url, name) if self.replica_url else "")

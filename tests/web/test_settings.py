@@ -89,3 +89,30 @@ def test_trusted_proxies_are_addresses_or_networks(tmp_path: Path) -> None:
     assert Settings.from_env(env).trusted_proxies == ()
     with pytest.raises(ConfigError, match="REDGRID_TRUSTED_PROXIES.*'proxy.local'"):
         Settings.from_env({**env, "REDGRID_TRUSTED_PROXIES": "proxy.local"})
+
+
+def test_each_default_is_written_once(tmp_path: Path) -> None:
+    from dataclasses import fields
+
+    from web.settings import DEVELOPMENT_DEFAULTS, VARIABLES
+
+    defaults = {f.name: f.default for f in fields(Settings) if f.name in VARIABLES}
+    production = Settings.from_env({"REDGRID_DATA_DIR": str(tmp_path)})
+    assert {name: getattr(production, name) for name in defaults} == defaults
+    assert production.job_interval_s == 300 and production.log_format == "json"
+    development = Settings.from_env({"REDGRID_DATA_DIR": str(tmp_path),
+                                     "REDGRID_ENV": "development"})
+    differ = {name for name in defaults if getattr(development, name) != defaults[name]}
+    assert differ == set(DEVELOPMENT_DEFAULTS) | {"jwt_secret"}
+    assert (development.log_format, development.access_log) == ("text", True)
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"REDGRID_PORT": "eighty"}, "REDGRID_PORT: invalid literal"),
+    ({"REDGRID_LOG_FORMAT": "xml"}, "REDGRID_LOG_FORMAT must be one of json, text"),
+    ({"REDGRID_ACCESS_LOG": "maybe"}, "REDGRID_ACCESS_LOG: expected 1 or 0"),
+])
+def test_unreadable_settings_name_their_variable(tmp_path: Path, env: dict[str, str],
+                                                 message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({"REDGRID_DATA_DIR": str(tmp_path), **env})

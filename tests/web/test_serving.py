@@ -1,0 +1,162 @@
+"""`redgrid serve` as operators run it, in its own process: SIGTERM lets a request in flight
+finish and closes websockets with 1012; `--workers 2` runs two processes that both serve and
+count their requests in one `/metrics`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from tests.conftest import _free_port
+from web.settings import Settings
+
+REDGRID = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "redgrid"
+ZONES = {"query": "{ zones { code } }"}
+START_S = 90  # a worker imports the app and opens its pools; the machine is shared
+
+
+@contextmanager
+def server(settings: Settings, log: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes],
+                                                                         str]]:
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDGRID_ENV": "development",
+           "REDGRID_DATA_DIR": str(settings.data_dir), "REDGRID_JOB_INTERVAL": "0",
+           "REDGRID_WEBHOOK_INTERVAL": "0", "REDGRID_LOG_FORMAT": "json",
+           "REDGRID_ACCESS_LOG": "1", "REDGRID_POOL_SIZE": "4"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    with log.open("wb") as out:
+        process = subprocess.Popen([str(REDGRID), "serve", "--port", str(port), *args],
+                                   env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_S
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start: " + log.read_text()
+            time.sleep(0.2)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _lines(log: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+
+def _lock_waiters(db: psycopg.Connection) -> int:
+    row = db.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                     "AND wait_event_type = 'Lock'").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_sigterm_drains_the_request_in_flight_and_closes_websockets(
+        settings: Settings, conninfo: str, db: psycopg.Connection, tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with server(settings, log) as (process, url), psycopg.connect(conninfo) as locker:
+        socket = connect(url.replace("http", "ws") + "/graphql",
+                         subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+        socket.send(orjson.dumps({"type": "connection_init", "payload": {}}).decode())
+        assert orjson.loads(socket.recv(timeout=10))["type"] == "connection_ack"
+        # The request in flight: its query waits for a lock this test holds.
+        locker.execute("LOCK TABLE zones IN ACCESS EXCLUSIVE MODE")
+        answers: list[httpx.Response] = []
+        request = threading.Thread(
+            target=lambda: answers.append(httpx.post(f"{url}/graphql", json=ZONES, timeout=30)))
+        request.start()
+        deadline = time.monotonic() + 3
+        while _lock_waiters(db) == 0:
+            assert time.monotonic() < deadline, "the request never reached the database"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+        time.sleep(0.3)
+        with pytest.raises(httpx.ConnectError):  # no new connections while draining
+            httpx.get(f"{url}/healthz", timeout=2)
+        assert request.is_alive() and process.poll() is None
+        locker.commit()  # the query goes on; its answer must still arrive
+        request.join(timeout=10)
+        # uvicorn ends by raising the signal it caught again, as a service manager expects.
+        assert process.wait(timeout=20) == -signal.SIGTERM
+    assert answers and answers[0].status_code == 200
+    assert len(answers[0].json()["data"]["zones"]) == 5
+    messages = [line["message"] for line in _lines(log)]
+    assert "Waiting for connections to close. (CTRL+C to force quit)" in messages
+
+
+def test_two_workers_both_serve_and_share_their_counts(settings: Settings,
+                                                       tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with server(settings, log, "--workers", "2") as (process, url):
+        sent = 0
+        pids: set[int] = set()
+        while len(pids) < 2 and sent < 400:
+            for _ in range(20):  # a new connection each: the kernel picks a worker
+                assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+                sent += 1
+            pids = {line["pid"] for line in _lines(log)
+                    if line["logger"] == "redgrid.access" and " /healthz " in line["message"]}
+        assert len(pids) == 2, f"one worker answered all {sent} requests"
+        assert process.pid not in pids  # the supervisor serves nothing itself
+        body = httpx.get(f"{url}/metrics", timeout=5).text
+        counted = sum(sample.value for family in text_string_to_metric_families(body)
+                      for sample in family.samples
+                      if sample.name == "redgrid_http_requests_total"
+                      and sample.labels["route"] == "/healthz")
+        assert counted == sent  # from both workers, whichever answered the scrape
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+
+
+def test_shutdown_does_not_wait_past_its_timeout(settings: Settings, conninfo: str,
+                                                 db: psycopg.Connection, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDGRID_SHUTDOWN_TIMEOUT", "1")
+    with server(settings, tmp_path / "serve.log") as (process, url), \
+            psycopg.connect(conninfo) as locker:
+        locker.execute("LOCK TABLE zones IN ACCESS EXCLUSIVE MODE")
+        failures: list[Exception] = []
+
+        def stuck() -> None:
+            try:
+                httpx.post(f"{url}/graphql", json=ZONES, timeout=30)
+            except httpx.TransportError as exc:
+                failures.append(exc)
+
+        request = threading.Thread(target=stuck)
+        request.start()
+        deadline = time.monotonic() + 3
+        while _lock_waiters(db) == 0:
+            assert time.monotonic() < deadline, "the request never reached the database"
+            time.sleep(0.02)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)  # while the lock is still held
+        assert time.monotonic() - started < 4
+        request.join(timeout=10)
+        assert failures  # the request was cut off, not left hanging
+        locker.rollback()

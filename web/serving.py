@@ -1,0 +1,56 @@
+"""`redgrid serve`: uvicorn with one or more worker processes and a graceful shutdown.
+
+On SIGTERM (or Ctrl-C) uvicorn stops accepting connections, lets the requests in flight
+finish for up to `shutdown_timeout_s` (then cancels what is left), closes websockets with
+code 1012 (service restart: a client reconnects, to another worker or server), and then runs
+the app's shutdown (background workers stopped, pools closed).
+
+With `--workers N` uvicorn starts N processes on the same socket, each with its own pools,
+LISTEN connection (so subscriptions are delivered whichever worker a client is on), ticket
+job and webhook worker (both safe to run several times: see web/scheduler.py and the
+`SKIP LOCKED` claim in db/queries/notifications.py). What stays per process: the rate
+limiter's buckets (a caller may get up to N times its budget), the tile cache and the pools'
+gauges in `/metrics`. Request counters are shared through a Prometheus multiprocess folder,
+so any worker answers `/metrics` for all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import uvicorn
+from starlette.applications import Starlette
+
+from web.logs import configure
+from web.settings import Settings
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def app_from_env() -> Starlette:
+    """The app of one worker process: settings read and logging configured here, since
+    each worker is a fresh interpreter."""
+    from web.app import create_app
+
+    settings = Settings.from_env()
+    configure(settings.log_format == "json", settings.log_level, settings.access_log)
+    return create_app(settings)
+
+
+def serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Serves until SIGTERM or Ctrl-C, then drains as described above."""
+    configure(settings.log_format == "json", settings.log_level, settings.access_log)
+    made_dir = None
+    if workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        # Set before any worker imports prometheus_client: it picks its storage on import.
+        made_dir = os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="redgrid-metrics-")
+    try:
+        # log_config=None: uvicorn's lines go through RedGrid's handlers (web/logs.py).
+        uvicorn.run("web.serving:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, timeout_graceful_shutdown=settings.shutdown_timeout_s,
+                    log_config=None, access_log=False, loop="uvloop", http="httptools")
+    finally:
+        if made_dir:
+            shutil.rmtree(made_dir, ignore_errors=True)
