@@ -4,7 +4,8 @@ A `ReadRoute` hands out connections for reads that may be a little behind: the r
 while `ReplicaHealth` finds it up and at most `max_lag_s` behind, else the primary's. Writes
 (`transaction()`) always go to the primary. The health check runs every `interval_s`: the
 replica is caught up when it has replayed the primary's current WAL position; otherwise its
-lag is the time since the last transaction it replayed. A replica that cannot hand out a
+lag is at most the time since the previous check when it has replayed what the primary had
+then, else the time since the last transaction it replayed. A replica that cannot hand out a
 connection within `FALLBACK_WAIT_S` (its pool checks each one first) is marked down at once,
 and that read goes to the primary; one whose connection breaks during a statement makes that
 statement fail as UNAVAILABLE (retryable) and is marked down too.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,6 +33,7 @@ _PRIMARY = "SELECT pg_current_wal_lsn()::text AS lsn"
 _REPLICA = """
 SELECT pg_is_in_recovery() AS standby,
        coalesce(pg_last_wal_replay_lsn() >= %(lsn)s::pg_lsn, false) AS caught_up,
+       coalesce(pg_last_wal_replay_lsn() >= %(before)s::pg_lsn, false) AS caught_up_before,
        extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS behind_s
 """
 
@@ -47,6 +50,8 @@ class ReplicaHealth:
         self.up = False
         self.lag_s: float = math.inf
         self._task: asyncio.Task[None] | None = None
+        # The primary's WAL position at the previous check, and when it was read.
+        self._before: tuple[str, float] | None = None
 
     async def check(self) -> bool:
         """Measures the replica once; whether it may serve reads."""
@@ -55,14 +60,25 @@ class ReplicaHealth:
                 async with self.primary.connection() as conn:
                     primary = await (await conn.execute(_PRIMARY, prepare=False)).fetchone()
                 assert primary is not None
+                now = time.monotonic()
+                before, before_at = self._before or (primary.lsn, now)
                 async with self.replica.connection() as conn:
-                    row = await (await conn.execute(_REPLICA, {"lsn": primary.lsn},
-                                                    prepare=False)).fetchone()
+                    row = await (await conn.execute(_REPLICA, {
+                        "lsn": primary.lsn, "before": before}, prepare=False)).fetchone()
         except (*UNREACHABLE, OSError, TimeoutError):
             self._set(False, math.inf, "unreachable")
             return False
         assert row is not None
-        lag = 0.0 if row.caught_up else (math.inf if row.behind_s is None else row.behind_s)
+        self._before = (primary.lsn, now)
+        # Replication is asynchronous, so a busy primary is always a little ahead: a replica
+        # that has replayed what the primary had written at the previous check is at most
+        # that long behind. Otherwise, the time since the last transaction it replayed.
+        if row.caught_up:
+            lag = 0.0
+        elif row.caught_up_before:
+            lag = now - before_at
+        else:
+            lag = math.inf if row.behind_s is None else row.behind_s
         self._set(bool(row.standby) and lag <= self.max_lag_s, lag,
                   "not a standby" if not row.standby else f"{lag:.1f} s behind")
         return self.up
