@@ -11,6 +11,7 @@ import shapely
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
 
+from db import labels
 from db.catalogue import load_catalogue
 from db.demo.activity import seed_activity
 from db.demo.places import Places, plan_places
@@ -180,10 +181,19 @@ TICKET_COLUMNS = (
 def _write_tickets(conn: psycopg.Connection, rows: list[TicketRow]) -> tuple[int, int]:
     conn.execute("SET LOCAL redgrid.bulk_load = 'on'")
     tickets = _copy(conn, "tickets", TICKET_COLUMNS, (_ticket_tuple(r) for r in rows))
+    unit_names: dict[str, str] = dict(conn.execute("SELECT code, name FROM units").fetchall())
     events = _copy(conn, "ticket_events",
                    ("ticket_id", "at", "action", "from_status", "to_status", "actor", "note"),
-                   ((r.id, *e) for r in rows for e in r.events))
+                   ((r.id, *_dispatch_noted(e, unit_names.get(r.unit_code or "")))
+                    for r in rows for e in r.events))
     return tickets, events
+
+
+def _dispatch_noted(event: tuple[Any, ...], unit_name: str | None) -> tuple[Any, ...]:
+    """The routing event with the note the server writes for it (已派单至…)."""
+    if event[1] != "DISPATCHED" or unit_name is None:
+        return event
+    return (*event[:-1], labels.DISPATCHED_TO + unit_name)
 
 
 def _ticket_tuple(r: TicketRow) -> tuple[Any, ...]:

@@ -11,6 +11,7 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
+from db import labels
 from db.catalogue import DEADLINES
 from db.demo import names
 from db.demo.places import Places
@@ -183,7 +184,7 @@ class TicketFactory:
 
         if rng.random() < 0.03:
             step(timedelta(hours=rng.uniform(1, 20)), "REJECTED", "REJECTED", "community",
-                 "重复诉求")
+                 labels.rejected("DUPLICATE"))
         elif step(timedelta(minutes=rng.uniform(5, 90)), "DISPATCHED", "DISPATCHED", "routing") \
                 and step(timedelta(hours=rng.uniform(0.2, 12)), "STARTED", "IN_PROGRESS",
                          row.unit_code or "community"):
@@ -194,14 +195,16 @@ class TicketFactory:
                     if row.created_at + deadline * 1.0 > now:
                         break
                     row.events.append((min(row.created_at + deadline, now), "ESCALATED",
-                                       None, None, "escalation", f"提级督办 → {level}"))
+                                       None, None, "escalation",
+                                       labels.escalated(row.level, level, labels.OVERDUE)))
                     row.level = level
                     row.due_at = row.created_at + deadline * 2
                     if rng.random() < 0.8:
                         break
-            if step(work, "RESOLVED", "RESOLVED", row.unit_code or "community", "已处理"):
+            if step(work, "RESOLVED", "RESOLVED", row.unit_code or "community",
+                    labels.RESOLVED_DEMO):
                 step(timedelta(days=rng.uniform(0.5, 7)), "CLOSED", "CLOSED", "resident",
-                     f"评价 {rng.choice((5, 5, 5, 4, 4, 3, 2))} 星")
+                     labels.rated(rng.choice((5, 5, 5, 4, 4, 3, 2))))
         row.events.sort(key=lambda e: e[0])
         row.status = status
 
