@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
@@ -149,11 +151,33 @@ def _subject(raw: object, role: Role) -> str:
     return raw
 
 
-async def _check_codes(request: Request, subject: str, role: Role, scopes: list[str]) -> None:
-    if not scopes:
-        return
-    async with request.app.state.db.connection() as conn:
-        known = await known_codes(conn, scopes)
+KnownCodes = Callable[[list[str]], Awaitable[set[str]]]
+
+
+@dataclass(frozen=True)
+class DevGrant:
+    """A development token request that passed every check: who the token names."""
+
+    role: Role
+    scopes: list[str]
+    subject: str
+
+
+async def dev_grant(body: object, known: KnownCodes) -> DevGrant:
+    """Checks a development token request `{role, scopes, sub}`: the one rule behind both
+    `POST /auth/dev-token` and `redgrid token`. `known` tells which codes exist (asked only
+    when there are scope codes). Raises SignInError."""
+    if not isinstance(body, dict):
+        raise SignInError("the body must be a JSON object {role, scopes, sub?}", "body")
+    role = _role(body.get("role"))
+    scopes = _scopes(body.get("scopes"), role)
+    subject = _subject(body.get("sub"), role)
+    if scopes:
+        await _check_codes(set(await known(scopes)), subject, role, scopes)
+    return DevGrant(role, scopes, subject)
+
+
+async def _check_codes(known: set[str], subject: str, role: Role, scopes: list[str]) -> None:
     unknown = sorted(set(scopes) - known)
     if unknown:
         raise SignInError(f"unknown scope codes: {', '.join(unknown)} (street, zone, community, "
@@ -179,20 +203,20 @@ def routes(settings: Settings) -> list[Route]:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             return _error(SignInError("the body must be JSON {role, scopes, sub?}", "body"))
+        async def known(codes: list[str]) -> set[str]:
+            async with request.app.state.db.connection() as conn:
+                return await known_codes(conn, codes)
+
         try:
-            if not isinstance(body, dict):
-                raise SignInError("the body must be a JSON object {role, scopes, sub?}", "body")
-            role = _role(body.get("role"))
-            scopes = _scopes(body.get("scopes"), role)
-            subject = _subject(body.get("sub"), role)
-            await _check_codes(request, subject, role, scopes)
+            grant = await dev_grant(body, known)
         except SignInError as exc:
             return _error(exc)
         expires_at = datetime.fromtimestamp(int(time.time()) + DEV_TOKEN_TTL_S, UTC)
-        token = mint(settings.jwt_secret, subject=subject, role=role, scopes=scopes,
-                     ttl_s=DEV_TOKEN_TTL_S)
-        return _json({"token": token, "expiresAt": expires_at.isoformat(), "role": role.value,
-                      "scopes": scopes, "sub": subject}, headers=PRIVATE)
+        token = mint(settings.jwt_secret, subject=grant.subject, role=grant.role,
+                     scopes=grant.scopes, ttl_s=DEV_TOKEN_TTL_S)
+        return _json({"token": token, "expiresAt": expires_at.isoformat(),
+                      "role": grant.role.value, "scopes": grant.scopes, "sub": grant.subject},
+                     headers=PRIVATE)
 
     out = [Route("/map-config.json", config)]
     if dev_sign_in(settings):
