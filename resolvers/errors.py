@@ -18,6 +18,8 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042 - str values are the stable wire
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
     BOND_INSUFFICIENT = "BOND_INSUFFICIENT"
+    PERIOD_TOO_FINE = "PERIOD_TOO_FINE"
+    OFFSET_TOO_LARGE = "OFFSET_TOO_LARGE"
 
 
 class DomainError(Exception):

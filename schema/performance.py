@@ -25,8 +25,12 @@ OptionalFrom = Annotated[str | None, strawberry.argument(name="from",
 @strawberry.type
 class MonthlyTickets:
     month: str = strawberry.field(description="YYYY-MM, counted in Asia/Shanghai time.")
-    tickets: int
-    per_hundred_households: float
+    tickets: int | None = strawberry.field(
+        description="Null when withheld: under 3, for callers without exact counts for the "
+                    "compound (the public, residents, staff outside their scope).")
+    per_hundred_households: float | None = strawberry.field(
+        description="Null when `tickets` is withheld.")
+    withheld: bool = strawberry.field(description="Whether `tickets` is withheld.")
 
 
 @strawberry.type
@@ -161,10 +165,11 @@ class PerformanceQuery:
     @strawberry.field(description="A compound's tickets in each month, per 100 households too.")
     async def compound_monthly_tickets(self, info: Info, compound_code: str, from_: From,
                                        to: To) -> list[MonthlyTickets]:
-        months = await performance.compound_monthly(info.context.db, compound_code,
-                                                    from_=from_, to=to)
+        months = await performance.compound_monthly(info.context.db, info.context.actor,
+                                                    compound_code, from_=from_, to=to)
         return [MonthlyTickets(month=f"{m.month:%Y-%m}", tickets=m.tickets,
-                               per_hundred_households=m.per_hundred_households) for m in months]
+                               per_hundred_households=m.per_hundred_households,
+                               withheld=m.withheld) for m in months]
 
     @strawberry.field(description="Property companies and managers ranked by tickets per 100 "
                                   "households per month, over a year or a month range.")
