@@ -27,7 +27,7 @@ HEATMAP = """query ($b: BBoxInput!, $from: DateTime!, $to: DateTime!, $r: Heatma
     exact cells { id count withheld changeFromPrevious changeFromLastYear } } }"""
 MONTHLY = """query ($code: String!) {
   compoundMonthlyTickets(compoundCode: $code, from: "2023-01", to: "2024-06") {
-    month tickets withheld } }"""
+    month tickets } }"""
 
 
 def _box(box: tuple[float, ...] = BOX) -> dict[str, float]:

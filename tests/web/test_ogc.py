@@ -147,6 +147,33 @@ def test_an_offset_past_the_end_is_an_empty_page(client: TestClient) -> None:
     assert body["numberMatched"] == 5
 
 
+def test_an_offset_beyond_the_cap_is_refused_with_a_code(client: TestClient) -> None:
+    assert client.get("/ogc/collections/zones/items?offset=10000").status_code == 200
+    response = client.get("/ogc/collections/tickets/items?offset=10001")
+    assert response.status_code == 400
+    assert response.json()["code"] == "OFFSET_TOO_LARGE"
+    assert response.json()["field"] == "offset"
+    # A `next` link may number a page past the cap: it continues after a key, skipping nothing.
+    deep = client.get("/ogc/collections/compounds/items?offset=20000&after=371329001001C01")
+    assert deep.status_code == 200 and deep.json()["numberReturned"] > 0
+    assert client.get("/ogc/collections/tickets/items?after=x").status_code == 400
+
+
+def test_keyset_pages_give_every_ticket_once(client: TestClient, token: Minter,
+                                             db: psycopg.Connection) -> None:
+    county = {"Authorization": f"Bearer {token('COUNTY_OFFICE', sub='county-keyset')}"}
+    first = "/ogc/collections/tickets/items?limit=1000"
+    pages = all_pages(client, first, **county)
+    ids = [f["id"] for page in pages for f in page["features"]]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {r[0] for r in db.execute("SELECT code FROM tickets")}
+    assert all("after=" in rels(page)["next"] for page in pages[:-1])
+    # The public's squares page the same way, each once.
+    squares = [f["id"] for page in all_pages(client, "/ogc/collections/tickets/items?limit=100")
+               for f in page["features"]]
+    assert len(squares) == len(set(squares)) > 100
+
+
 def test_items_are_geojson_with_a_timestamp(client: TestClient) -> None:
     response = client.get("/ogc/collections/facilities/items?limit=3")
     assert response.headers["content-type"] == "application/geo+json"
