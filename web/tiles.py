@@ -113,15 +113,25 @@ def parse_filters(request: Request, layer: Layer) -> TicketFilters:
     return TicketFilters(statuses, start, stop)
 
 
-async def source_for(request: Request, layer: Layer, z: int, rule: Disclosure,
-                     filters: TicketFilters) -> TileSource:
+def source_of(layer: Layer, z: int, rule: Disclosure, filters: TicketFilters,
+              counted: dict[str, int] | None = None) -> TileSource:
+    """What a tile of `layer` draws for a caller; `counted` holds the true tickets per grid
+    cell that low-zoom ticket tiles draw from."""
     if not layer.is_tickets:
         return queries.layer_source(layer)
     if z < DETAIL_ZOOM:
-        counted = await cell_counts(request, filters)
-        codes = sorted(counted)
-        return queries.ticket_cell_counts(codes, [rule.count(counted[c], c) for c in codes])
+        codes = sorted(counted or {})
+        return queries.ticket_cell_counts(codes, [rule.count((counted or {})[c], c)
+                                                  for c in codes])
     return queries.layer_source(layer, ticket_view(rule.actor), filters)
+
+
+async def source_for(request: Request, layer: Layer, z: int, rule: Disclosure,
+                     filters: TicketFilters) -> TileSource:
+    counted = None
+    if layer.is_tickets and z < DETAIL_ZOOM:
+        counted = await cell_counts(request, filters)
+    return source_of(layer, z, rule, filters, counted)
 
 
 async def cell_counts(request: Request, filters: TicketFilters) -> dict[str, int]:
