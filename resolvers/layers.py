@@ -14,9 +14,11 @@ from db.queries.layers import LAYERS, Layer, TicketView
 from geo.types import BBox, Crs
 from resolvers.actor import Actor
 from resolvers.disclosure import disclosure
-from resolvers.errors import DomainError, ErrorCode
+from resolvers.errors import DomainError, ErrorCode, bad_input
 
 Extent = tuple[float, float, float, float]
+# Ticket records one `layer` answer may carry; more are paged through OGC API Features.
+MAX_TICKET_RECORDS = 10_000
 
 
 def layer_of(name: str, *, field: str = "name") -> Layer:
@@ -39,13 +41,19 @@ async def layer_geojson(db: Database, actor: Actor, name: str, *, bbox: BBox | N
     """The text of a FeatureCollection of the layer's features intersecting `bbox`.
 
     Without a box the tickets layer is squares only, for every caller: records come only for
-    a box, so the answer stays bounded by the county's squares."""
+    a box, so the answer stays bounded by the county's squares. A box reaching more than
+    MAX_TICKET_RECORDS records is refused before they are drawn."""
     layer = layer_of(name)
     view = ticket_view(actor)
     if layer.is_tickets and bbox is None:
         view = TicketView(None, view.exact_counts)
     q = FeatureQuery(layer, view, bbox=bbox, crs=Crs(crs).value)
     async with db.connection() as conn:
+        if layer.is_tickets and await queries.ticket_records(
+                conn, q, MAX_TICKET_RECORDS + 1) > MAX_TICKET_RECORDS:
+            raise bad_input(f"the box holds more than {MAX_TICKET_RECORDS:,} tickets you see as "
+                            "records; use a smaller box, or page through "
+                            "/ogc/collections/tickets/items", "bbox")
         return await queries.feature_collection(conn, q)
 
 

@@ -54,20 +54,42 @@ class FeaturePage:
     last_key: int | str | None = None
 
 
+def _ticket_reach(q: FeatureQuery) -> tuple[str, dict[str, Any]]:
+    """A condition on tickets `t` (the indexed metric column) keeping those that can be drawn
+    in the query's box, and the box's parameters."""
+    if q.bbox is None:
+        return "TRUE", {}
+    params = {"west": q.bbox.west, "south": q.bbox.south, "east": q.bbox.east,
+              "north": q.bbox.north}
+    if not q.layer.is_tickets:
+        return "TRUE", params
+    return (f"t.geom_metric && ST_Expand(ST_Transform({_ENVELOPE}, 4549), {_TICKET_MARGIN_M})",
+            params)
+
+
+async def ticket_records(conn: AsyncConnection[Any], q: FeatureQuery, at_most: int) -> int:
+    """How many tickets the query draws as records (within reach of its box), counting no
+    further than `at_most`."""
+    if q.view.records is None:
+        return 0
+    reach, params = _ticket_reach(q)
+    precise, scope_params = q.view.records.clause("t")
+    sql = (f"SELECT count(*) AS n FROM (SELECT 1 FROM tickets t WHERE ({precise}) AND {reach} "
+           "LIMIT %(at_most)s) x")
+    row = await (await conn.execute(sql, {**params, **scope_params,  # type: ignore[arg-type]
+                                          "at_most": at_most})).fetchone()
+    return 0 if row is None else int(row.n)
+
+
 def _rows(q: FeatureQuery) -> tuple[str, dict[str, Any]]:
     """`SELECT id, <properties>, g FROM ... WHERE ...` for the query, unordered and uncut."""
     layer = q.layer
     where = ["TRUE"]
-    inner, params = "TRUE", dict[str, Any]()
+    inner, params = _ticket_reach(q)
     if q.bbox is not None:
-        params.update(west=q.bbox.west, south=q.bbox.south, east=q.bbox.east,
-                      north=q.bbox.north)
         # Tested on the geometry the caller is shown, so a box cannot locate a ticket counted
         # into a square more precisely than its square.
         where.append(f"ST_Intersects({layer.geom}, {_ENVELOPE})")
-        if layer.is_tickets:
-            inner = (f"t.geom_metric && ST_Expand(ST_Transform({_ENVELOPE}, 4549), "
-                     f"{_TICKET_MARGIN_M})")
     if q.feature_id is not None:
         where.append(f"{layer.key}::text = %(feature_id)s")
         params["feature_id"] = q.feature_id

@@ -7,6 +7,7 @@ from typing import Any
 import psycopg
 import pytest
 
+import resolvers.layers
 from db.queries.layers import LAYERS
 from geo.datum import transform_geojson
 from geo.projection import to_metric
@@ -136,3 +137,22 @@ def test_a_bad_bbox_has_a_code(gql: GraphQLClient, bbox: dict[str, float], field
     error = gql.error(LAYER, {"name": "COMPOUNDS", "bbox": bbox})
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert error["extensions"]["field"] == field
+
+
+def test_a_box_with_too_many_ticket_records_is_refused_before_drawing(
+        gql: GraphQLClient, county: GraphQLClient, token: Minter, db: psycopg.Connection,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resolvers.layers, "MAX_TICKET_RECORDS", 100)
+    in_box = db.execute("SELECT count(*) FROM tickets WHERE ST_Intersects(geom, "
+                        "ST_MakeEnvelope(%s, %s, %s, %s, 4326))", tuple(BOX.values())).fetchone()
+    assert in_box is not None and in_box[0] > 100
+    error = county.error(LAYER, {"name": "TICKETS", "bbox": BOX})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "bbox"}
+    # The same box is fine for the public (squares) and a grid worker (one cell's records).
+    assert features(gql, "TICKETS", bbox=BOX)
+    cell = db.execute("SELECT cell_code FROM tickets WHERE ST_Intersects(geom, ST_MakeEnvelope("
+                      "%s, %s, %s, %s, 4326)) GROUP BY 1 HAVING count(*) < 50 "
+                      "ORDER BY count(*) DESC LIMIT 1", tuple(BOX.values())).fetchone()
+    assert cell is not None
+    worker = gql.as_(token("GRID_WORKER", cell[0], sub="w-layer-cap"))
+    assert any(f["properties"]["precise"] for f in features(worker, "TICKETS", bbox=BOX))
