@@ -212,24 +212,33 @@ def _cells(args: HeatmapArgs, keys: list[Any], shapes: list[dict[str, Any]],
         cells.append(_cell(
             str(key) if args.resolution == "GRID_CELL" else hexagons.hex_id(key),
             shapes[i] if args.crs is Crs.WGS84 else transform_geojson(shapes[i], args.crs),
-            n, prev, last, float(z[i]), pooled, exact[i]))
+            n, prev, last, float(z[i]), pooled, exact[i],
+            exact[i] and all(exact[j] for j in near[i])))
     return cells
 
 
 def _cell(key: str, geometry: dict[str, Any], n: int, prev: int, last: int, z: float,
-          pooled: int, exact: bool) -> HeatCell:
+          pooled: int, exact: bool, exact_z: bool) -> HeatCell:
+    """One cell as the caller sees it: `exact` counts, and an `exact_z` z-score only where the
+    whole neighbourhood is exact (a z-score is linear in the neighbourhood's total, so an exact
+    one next to withheld cells would give away their sum)."""
+    count: int | None
+    from_previous: int | None
+    from_last_year: int | None
     if exact:
+        count, withheld, from_previous, from_last_year = n, False, n - prev, n - last
+    else:
+        shown = n >= MIN_COUNT
+        count, withheld = (n if shown else None), not shown
+        from_previous = n - prev if shown and prev >= MIN_COUNT else None
+        from_last_year = n - last if shown and last >= MIN_COUNT else None
+    if exact_z:
         p = p_value(z)
-        return HeatCell(key, geometry, n, False, n - prev, n - last, z, p, classify(z, p))
-    shown = n >= MIN_COUNT
-
-    def change(other: int) -> int | None:
-        return n - other if shown and other >= MIN_COUNT else None
-
+        return HeatCell(key, geometry, count, withheld, from_previous, from_last_year, z, p,
+                        classify(z, p))
     if pooled < MIN_COUNT:
-        return HeatCell(key, geometry, n if shown else None, not shown, change(prev),
-                        change(last), None, None, None)
+        return HeatCell(key, geometry, count, withheld, from_previous, from_last_year,
+                        None, None, None)
     rz = round(z, 1) + 0.0  # + 0.0 turns -0.0 into 0.0
-    rp = round(p_value(rz), 3)
-    return HeatCell(key, geometry, n if shown else None, not shown, change(prev), change(last),
-                    rz, rp, classify(rz, p_value(rz)))
+    return HeatCell(key, geometry, count, withheld, from_previous, from_last_year, rz,
+                    round(p_value(rz), 3), classify(rz, p_value(rz)))

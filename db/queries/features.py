@@ -106,8 +106,7 @@ def _one_ticket_feature(feature_id: str) -> tuple[str, dict[str, Any]]:
     """A condition on tickets `t` that keeps what the ticket feature `feature_id` is made of:
     the ticket of that code, or the tickets of the square `square-<ix>-<iy>`."""
     parts = feature_id.split("-")
-    if len(parts) == 3 and parts[0] == "square" and all(p.lstrip("-").isdigit()
-                                                         for p in parts[1:]):
+    if len(parts) == 3 and parts[0] == "square" and all(p.isdigit() for p in parts[1:]):
         ix, iy = int(parts[1]), int(parts[2])
         return (f"t.geom_metric && ST_MakeEnvelope(%(sq_x)s, %(sq_y)s, %(sq_x)s + {SQUARE_M}, "
                 f"%(sq_y)s + {SQUARE_M}, 4549)",

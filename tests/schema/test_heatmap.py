@@ -362,3 +362,33 @@ def test_every_ticket_has_its_hexagons_also_a_new_one(gql: GraphQLClient, token:
     assert new[3] == h3.str_to_int(h3.latlng_to_cell(new[1], new[0], 8))
     wrong = db.execute("SELECT count(*) FROM tickets WHERE h3_9 IS NULL OR h3_8 IS NULL").fetchone()
     assert wrong == (0,)
+
+
+def test_staff_see_exact_counts_in_their_scope_and_exact_z_only_for_whole_neighbourhoods(
+        gql: GraphQLClient, county: GraphQLClient, token: Minter, db: psycopg.Connection) -> None:
+    community = "371329001001"
+    staff = gql.as_(token("COMMUNITY_STAFF", community, sub="staff-heat"))
+    exact = {c["id"]: c for c in heatmap(county, MONTH)["cells"]}
+    mine = heatmap(staff, MONTH)
+    assert mine["exact"] is False
+    near: dict[str, set[str]] = {}
+    for a, b in db.execute("SELECT a.code, b.code FROM grid_cells a JOIN grid_cells b "
+                           "ON a.code <> b.code AND ST_Intersects(a.geom, b.geom)"):
+        near.setdefault(a, set()).add(b)
+    kinds = set()
+    for c in mine["cells"]:
+        true = exact[c["id"]]
+        inside = c["id"].startswith(community)
+        whole = inside and all(n.startswith(community) for n in near.get(c["id"], ()))
+        kinds.add((inside, whole))
+        if inside:
+            assert (c["count"], c["withheld"]) == (true["count"], False)
+            assert c["changeFromPrevious"] == true["changeFromPrevious"]
+        else:
+            assert c["count"] is None or c["count"] >= 3
+        if whole:
+            assert c["zScore"] == true["zScore"]
+        elif c["zScore"] is not None:
+            assert c["zScore"] == round(true["zScore"], 1)
+    assert kinds == {(True, True), (True, False), (False, False)}
+    assert any(c["count"] in (1, 2) for c in mine["cells"] if c["id"].startswith(community))
