@@ -18,6 +18,7 @@ this module, so the rule is written once:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -91,6 +92,13 @@ class Disclosure:
     def count(self, n: int, area: str | None = None) -> int | None:
         """`n` as the caller sees it for `area`: itself, or None (withheld)."""
         return n if n >= MIN_COUNT or self.covers_area(area) else None
+
+    def count_over(self, n: int, areas: Iterable[str]) -> int | None:
+        """`n` for a total over several areas: exact where the caller has exact counts for
+        every one of them, else withheld under MIN_COUNT."""
+        if n >= MIN_COUNT or self.exact_counts:
+            return n
+        return n if all(self.covers_area(a) for a in areas) else None
 
     def check_period(self, start: datetime | None, end: datetime | None, *,
                      start_field: str = "from", end_field: str = "to") -> None:

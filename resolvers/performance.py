@@ -18,7 +18,7 @@ from db.queries import places as place_queries
 from db.queries import tickets as ticket_queries
 from db.queries.performance import NewEntry
 from resolvers.actor import STAFF, Actor, Role
-from resolvers.disclosure import disclosure
+from resolvers.disclosure import Disclosure, disclosure
 from resolvers.errors import DomainError, ErrorCode, bad_input
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -120,6 +120,7 @@ class Ranking:
     end: date  # exclusive
     companies: list[Standing]
     managers: list[Standing]
+    rule: Disclosure  # what the caller may see of each standing's counts
 
     @staticmethod
     def bottom(standings: list[Standing]) -> list[Standing]:
@@ -177,7 +178,8 @@ async def property_ranking(db: Database, actor: Actor, *, year: int | None, from
         rows = await queries.contract_tickets(conn, start=start, end=end)
     return Ranking(start, end,
                    _rank(rows, lambda r: r.company_code, manager=False),
-                   _rank(rows, lambda r: (r.company_code, r.manager_name), manager=True))
+                   _rank(rows, lambda r: (r.company_code, r.manager_name), manager=True),
+                   disclosure(actor))
 
 
 @dataclass(frozen=True)

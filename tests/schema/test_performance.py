@@ -321,3 +321,27 @@ def test_who_reads_bonds(gql: GraphQLClient, token: Minter, db: psycopg.Connecti
     assert [e["kind"] for e in bonds[1]["entries"]] == ["DEPOSIT"]
     assert all(b["reconciled"] and Decimal("0.05") <= Decimal(b["rate"]) <= Decimal("0.10")
                for b in bonds)
+
+
+def test_ranking_counts_under_3_are_withheld_from_staff_outside_the_compounds(
+        gql: GraphQLClient, token: Minter) -> None:
+    month = {"from": "2024-06", "to": "2024-06"}
+    exact = gql.as_(token("PLANNER", sub="planner-ranking")).data(RANKING, month)[
+        "propertyRanking"]
+    staff = gql.as_(token("COMMUNITY_STAFF", "371329001001", sub="staff-ranking")).data(
+        RANKING, month)["propertyRanking"]
+    pairs = [(e, s) for kind in ("companies", "managers")
+             for e, s in zip(exact[kind]["ranked"], staff[kind]["ranked"], strict=True)]
+    assert any(e["tickets"] < 3 for e, _ in pairs)  # the month has small standings
+    withheld = 0
+    for e, s in pairs:
+        assert (e["rank"], e["managerName"], e["company"]) == (
+            s["rank"], s["managerName"], s["company"])
+        if e["tickets"] >= 3:
+            assert s["tickets"] == e["tickets"]
+        elif s["tickets"] is None:
+            withheld += 1
+            assert s["ticketsPerHundredHouseholdsPerMonth"] is None
+        if s["ratedTickets"] is None:
+            assert e["ratedTickets"] < 3 and s["averageRating"] is None
+    assert withheld
