@@ -28,7 +28,7 @@ from resolvers.actor import ALL_SEEING, FIELD, STAFF, Actor, Role
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.tickets import ticket_scope
 
-__all__ = ["MIN_COUNT", "SQUARE_M", "Disclosure", "disclosure", "months_before",
+__all__ = ["MIN_COUNT", "SHANGHAI", "SQUARE_M", "Disclosure", "disclosure", "months_before",
            "period_too_fine", "whole_months"]
 
 SHANGHAI = timezone(timedelta(hours=8))

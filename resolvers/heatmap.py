@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from db.database import Database
@@ -34,10 +34,15 @@ from geo.datum import transform_geojson
 from geo.hotspots import HotspotClass, classify, gi_star, p_value
 from geo.types import BBox, Crs
 from resolvers.actor import Actor
-from resolvers.disclosure import MIN_COUNT, disclosure, months_before, whole_months
+from resolvers.disclosure import (
+    MIN_COUNT,
+    SHANGHAI,
+    disclosure,
+    months_before,
+    whole_months,
+)
 from resolvers.errors import DomainError, ErrorCode, bad_input
 
-SHANGHAI = timezone(timedelta(hours=8))
 MAX_YEARS = 3
 # Degrees of margin around the county's extent that a box is clipped to (about 1 km).
 STUDY_MARGIN_DEG = 0.01
