@@ -14,10 +14,12 @@ test:
 bench: setup
 	bash scripts/bench.sh
 	bash scripts/bench_create.sh
+	bash scripts/bench_sites.sh
 
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/mypy
+	node_modules/.bin/eslint web/static
 
 schema: setup
 	.venv/bin/redgrid export-schema --out schema.graphql

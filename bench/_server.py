@@ -79,6 +79,12 @@ class RssSampler:
         }
 
 
+def development_env() -> dict[str, str]:
+    """The environment for the benchmark and its server: a development box (the server signs
+    its own tokens and has no rate limits; unset, REDGRID_ENV means production)."""
+    return {**os.environ, "REDGRID_ENV": "development"}
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import re
 import signal
@@ -28,16 +27,16 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import _wrk
 import httpx
 import psycopg
+from _context import machine, versions
 from _db import conninfo as configured_conninfo
 from _report import markdown, targets
-from _server import OtherCpu, RssSampler, Server, cpu_activity, process_cpu_s
+from _server import OtherCpu, RssSampler, Server, cpu_activity, development_env, process_cpu_s
 from psycopg.rows import namedtuple_row
 
 from db.queries.tickets import nearest_sql
@@ -372,38 +371,6 @@ def check_bodies(bodies: list[bytes], expected: list[list[str] | None]) -> dict[
 
 # --------------------------------------------------------------------------- context
 
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kb = next(int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines()
-                      if x.startswith("MemTotal:"))
-    except (OSError, StopIteration):
-        mem_kb = 0
-    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gb": round(mem_kb / 1024 / 1024, 1),
-            "kernel": platform.release(), "loadavg_start": os.getloadavg(),
-            "activity_start": cpu_activity()}
-
-
-def versions(conninfo: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"python": platform.python_version(), "wrk": _wrk.version()}
-    with psycopg.connect(conninfo) as conn:
-        out["postgresql"] = conn.execute("SHOW server_version").fetchone()[0]
-        out["postgis"] = conn.execute("SELECT postgis_lib_version()").fetchone()[0]
-        out["geos"] = conn.execute("SELECT postgis_geos_version()").fetchone()[0]
-    for dist in ("strawberry-graphql", "graphql-core", "starlette", "uvicorn", "h11", "uvloop",
-                 "httptools", "orjson", "sqlalchemy", "psycopg", "psycopg-binary", "psycopg-pool",
-                 "httpx"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    return out
-
-
 def dataset(conninfo: str) -> dict[str, Any]:
     with psycopg.connect(conninfo) as conn:
         total, open_ = conn.execute(
@@ -514,7 +481,7 @@ def main() -> int:
     if args.warmup == 0 and args.wrk_warmup > 0:
         ap.error("--wrk-warmup needs warm-up points (--warmup > 0)")
 
-    env = dict(os.environ)
+    env = development_env()
     if not env.get("DATABASE_URL") and not env.get("REDGRID_DATABASE"):
         env["REDGRID_DATABASE"] = BENCH_DATABASE
     # The escalation job and the webhook worker would change the data and load the machine.

@@ -2,17 +2,30 @@
 
 Reads run on autocommit connections (one round trip each, no BEGIN/ROLLBACK around them);
 writes open an explicit transaction. Rows come back as named tuples.
+
+Faults: a connection is waited for at most `acquire_timeout_s` (then `PoolTimeout`), so a
+request fails fast while the database is away instead of hanging. Connections are not checked
+on every checkout (a round trip each); instead, the first connection found broken makes the
+pool check all its idle ones in the background, so after a database restart the dead ones
+are replaced at once rather than failing one request each.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from psycopg import AsyncConnection, AsyncCursor
+from psycopg import AsyncConnection, AsyncCursor, OperationalError
+from psycopg.errors import QueryCanceled
 from psycopg.rows import namedtuple_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+log = logging.getLogger("redgrid.database")
+# What a caller is told when the database cannot be reached: retry shortly.
+UNREACHABLE = (PoolTimeout, OperationalError)
 
 Observer = Callable[[str], None]
 
@@ -21,12 +34,15 @@ class Database:
     """A pool of connections to one PostGIS database."""
 
     def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 20,
-                 statement_timeout_ms: int = 0, session: dict[str, str] | None = None) -> None:
+                 statement_timeout_ms: int = 0, session: dict[str, str] | None = None,
+                 acquire_timeout_s: float = 2.0) -> None:
         """Args:
             statement_timeout_ms: PostgreSQL cancels any statement running longer (0: never).
             session: further PostgreSQL settings for every connection of the pool.
+            acquire_timeout_s: how long a request waits for a connection.
         """
         self.observers: list[Observer] = []
+        self._checking: asyncio.Task[None] | None = None
         observers = self.observers
 
         class ObservedCursor(AsyncCursor[Any]):
@@ -36,29 +52,59 @@ class Database:
                 return await super().execute(query, params, **kwargs)
 
         kwargs: dict[str, Any] = {"autocommit": True, "row_factory": namedtuple_row,
-                                  "cursor_factory": ObservedCursor, "prepare_threshold": 1}
+                                  "cursor_factory": ObservedCursor, "prepare_threshold": 1,
+                                  "connect_timeout": max(2, round(acquire_timeout_s))}
         settings = dict(session or {})
         if statement_timeout_ms > 0:
             settings["statement_timeout"] = str(int(statement_timeout_ms))
         if settings:
             kwargs["options"] = " ".join(f"-c {k}={v}" for k, v in settings.items())
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-            conninfo, min_size=min_size, max_size=max_size, open=False, kwargs=kwargs)
+            conninfo, min_size=min_size, max_size=max_size, open=False, kwargs=kwargs,
+            timeout=acquire_timeout_s)
 
-    async def open(self) -> None:
-        await self.pool.open(wait=True, timeout=30)
+    async def open(self, wait: bool = True) -> None:
+        await self.pool.open(wait=wait, timeout=30)
 
     async def close(self) -> None:
+        if self._checking is not None:
+            await self._checking
         await self.pool.close()
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
         """An autocommit connection for reads."""
-        async with self.pool.connection() as conn:
-            yield conn
+        try:
+            async with self.pool.connection() as conn:
+                yield conn
+        except OperationalError as exc:
+            self._broken(exc)
+            raise
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection[Any]]:
         """A connection inside a transaction that commits on success, rolls back on error."""
-        async with self.pool.connection() as conn, conn.transaction():
-            yield conn
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                yield conn
+        except OperationalError as exc:
+            self._broken(exc)
+            raise
+
+    async def ping(self) -> bool:
+        """Whether the database answers now (for readiness)."""
+        try:
+            async with self.connection() as conn:
+                await conn.execute("SELECT 1", prepare=False)
+            return True
+        except (*UNREACHABLE, OSError):
+            return False
+
+    def _broken(self, exc: OperationalError) -> None:
+        # A cancelled statement is the statement timeout, not a lost connection.
+        if isinstance(exc, QueryCanceled) or self.pool.closed:
+            return
+        if self._checking is None or self._checking.done():
+            log.warning("database connection lost (%s); checking the pool's connections",
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self._checking = asyncio.get_running_loop().create_task(self.pool.check())

@@ -3,9 +3,11 @@
 Glossary: street 街道, zone 片区, community 社区, compound 小区, building 楼栋, grid cell 网格,
 station 驿站, clinic point 诊疗点, canteen 幸福食堂, service room 社服用房, ticket 工单.
 
-These models describe the schema of the first migration (0001), from which it was generated;
-later migrations are written in SQL (0002: the ticket workflow tables). Runtime queries are SQL
-through psycopg (`db/queries/`), so the models serve migrations and the demo loader only.
+The models describe the schema at the newest migration: 0001 was generated from them, later
+migrations are written in SQL, and `tests/db/test_migrations.py` runs Alembic's comparison
+against a migrated database so that the two cannot drift apart (an autogenerate would
+otherwise propose dropping live tables). Runtime queries are SQL through psycopg
+(`db/queries/`); the models serve Alembic and the demo loader.
 """
 
 from __future__ import annotations
@@ -19,18 +21,20 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     Numeric,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geo.types import SRID_METRIC, SRID_WGS84
@@ -43,8 +47,14 @@ CHANNELS = (
     "QR_CODE", "SUPERVISOR", "GRID_PATROL", "ONLINE",
 )
 FACILITY_KINDS = ("STATION", "CLINIC", "CANTEEN", "SERVICE_ROOM")
+SERVICE_ROOM_STATUSES = ("IDLE", "IN_USE", "RENTED")
 VOLUNTEER_ROLES = ("BUILDING_HEAD", "RED_COLLAR_SECRETARY", "SUPERVISOR", "GRID_WORKER")
 DEADLINE_CLASSES = ("EMERGENCY_2H", "UTILITY_24H", "GENERAL_7D", "COMPLEX_15D")
+REJECT_REASONS = ("DUPLICATE", "OUT_OF_SCOPE", "INVALID")
+UNIT_ROLES = ("LEAD", "COOPERATING")
+SERVICE_KINDS = ("TICKET", "ACTIVITY", "MISSED_CALLUP")
+LEDGER_KINDS = ("DEPOSIT", "DRAWDOWN", "TOPUP")
+NOTIFICATION_KINDS = ("DISPATCHED", "DUE_SOON", "ESCALATED")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -113,8 +123,8 @@ class Community(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     zone_code: Mapped[str] = mapped_column(ForeignKey("zones.code"), index=True)
     street_code: Mapped[str] = mapped_column(ForeignKey("streets.code"), index=True)
-    households: Mapped[int] = mapped_column(Integer, CheckConstraint("households >= 0"))
-    population: Mapped[int] = mapped_column(Integer, CheckConstraint("population >= 0"))
+    households: Mapped[int] = mapped_column(Integer)
+    population: Mapped[int] = mapped_column(Integer)
     geom = mapped_column(polygon(), nullable=False)
     __table_args__ = (_valid(), gist("communities"))
 
@@ -135,16 +145,27 @@ class GridCell(Base):
 
 
 class Compound(Base):
-    """A residential compound 小区."""
+    """A residential compound 小区, with its resident mix (elderly 60+, children 0–14) and its
+    demand point: ST_PointOnSurface of the outline, in EPSG:4549."""
 
     __tablename__ = "compounds"
     code: Mapped[str] = mapped_column(String(20), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
     community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
-    households: Mapped[int] = mapped_column(Integer, CheckConstraint("households >= 0"))
-    population: Mapped[int] = mapped_column(Integer, CheckConstraint("population >= 0"))
+    households: Mapped[int] = mapped_column(Integer)
+    population: Mapped[int] = mapped_column(Integer)
+    elderly: Mapped[int] = mapped_column(Integer, server_default="0")
+    children: Mapped[int] = mapped_column(Integer, server_default="0")
     geom = mapped_column(polygon(), nullable=False)
-    __table_args__ = (_valid(), gist("compounds"))
+    center_metric = mapped_column(
+        point(SRID_METRIC),
+        Computed(f"ST_Transform(ST_PointOnSurface(geom), {SRID_METRIC})", persisted=True))
+    __table_args__ = (
+        _valid(), _valid("center_metric"), gist("compounds"), gist("compounds", "center_metric"),
+        CheckConstraint("elderly + children <= population", name="resident_mix"),
+        CheckConstraint("elderly >= 0", name="elderly_nonnegative"),
+        CheckConstraint("children >= 0", name="children_nonnegative"),
+    )
 
 
 class Building(Base):
@@ -184,9 +205,11 @@ class PropertyContract(Base):
     annual_fee_receivable: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     bond_rate: Mapped[Decimal] = mapped_column(Numeric(4, 3))
     bond_amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    bond_balance: Mapped[Decimal] = mapped_column(Numeric(14, 2))  # 0002
     __table_args__ = (
         CheckConstraint("bond_rate BETWEEN 0.05 AND 0.10", name="bond_rate_range"),
         CheckConstraint("end_date IS NULL OR end_date > start_date", name="dates_ordered"),
+        CheckConstraint("bond_balance >= 0", name="bond_balance_non_negative"),
     )
 
 
@@ -214,7 +237,8 @@ class DemandItem(Base):
 
 
 class Facility(Base):
-    """A service facility: station 驿站, clinic point, canteen or service room."""
+    """A service facility: station 驿站, clinic point, canteen or service room 社服用房, with its
+    capacity (seats, beds or m²), operator and, for service rooms, status."""
 
     __tablename__ = "facilities"
     code: Mapped[str] = mapped_column(String(24), primary_key=True)
@@ -224,11 +248,21 @@ class Facility(Base):
     community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
     compound_code: Mapped[str | None] = mapped_column(ForeignKey("compounds.code"))
     area_m2: Mapped[float | None] = mapped_column(Numeric(10, 1))
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    operator: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str | None] = mapped_column(String(8))
     geom = mapped_column(point(), nullable=False)
+    geom_metric = mapped_column(point(SRID_METRIC),
+                                Computed(f"ST_Transform(geom, {SRID_METRIC})", persisted=True))
     __table_args__ = (
         _valid(),
+        _valid("geom_metric"),
         gist("facilities"),
+        gist("facilities", "geom_metric"),
         CheckConstraint(_in("kind", FACILITY_KINDS), name="kind"),
+        CheckConstraint("capacity > 0", name="capacity_positive"),
+        CheckConstraint(f"status IS NULL OR (kind = 'SERVICE_ROOM' AND "
+                        f"{_in('status', SERVICE_ROOM_STATUSES)})", name="status"),
     )
 
 
@@ -277,6 +311,18 @@ class Ticket(Base):
     idempotency_caller: Mapped[str | None] = mapped_column(String(128))
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    # The workflow (0002).
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    rating: Mapped[int | None] = mapped_column(SmallInteger)
+    rating_comment: Mapped[str | None] = mapped_column(Text)
+    reject_reason: Mapped[str | None] = mapped_column(String(16))
+    reporter_subject: Mapped[str | None] = mapped_column(String(128), index=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # H3 cells at resolutions 8 and 9, for the heat map (0005).
+    h3_9: Mapped[int | None] = mapped_column(BigInteger)
+    h3_8: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (
         _valid(),
         _valid("geom_metric"),
@@ -294,6 +340,12 @@ class Ticket(Base):
         CheckConstraint(_in("channel", CHANNELS), name="channel"),
         CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("due_at > created_at", name="due_after_created"),
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
+        CheckConstraint(_in("reject_reason", REJECT_REASONS), name="reject_reason"),
+        Index("ix_tickets_open_due", "due_at", postgresql_where=text(_in("status", OPEN_STATUSES))),
+        Index("ix_tickets_resolved_at", "resolved_at", postgresql_where=text("status = 'RESOLVED'")),
+        Index("ix_tickets_created_cells", "created_at",
+              postgresql_include=["cell_code", "h3_8", "h3_9", "item_code", "status"]),
     )
 
 
@@ -309,3 +361,126 @@ class TicketEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class TicketUnit(Base):
+    """A unit on a ticket: its lead unit or a cooperating one."""
+
+    __tablename__ = "ticket_units"
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(12))
+    __table_args__ = (
+        CheckConstraint(_in("role", UNIT_ROLES), name="role"),
+        Index("ix_ticket_units_unit", "unit_code", "ticket_id"),
+    )
+
+
+class TicketCosigner(Base):
+    """A resident who co-signed an open ticket (once each), raising its priority."""
+
+    __tablename__ = "ticket_cosigners"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    subject: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("ticket_id", "subject", name="uq_ticket_cosigner"),)
+
+
+class UnitReferral(Base):
+    """A unit referred to the county efficiency office, with the tickets that caused it."""
+
+    __tablename__ = "unit_referrals"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ticket_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    __table_args__ = (UniqueConstraint("unit_code", "ticket_ids", name="uq_unit_referral"),)
+
+
+class VolunteerService(Base):
+    """A volunteer's service record: a ticket handled, an activity, or a missed call-up."""
+
+    __tablename__ = "volunteer_services"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    volunteer_code: Mapped[str] = mapped_column(ForeignKey("volunteers.code"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(16))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str | None] = mapped_column(String(128))
+    __table_args__ = (
+        CheckConstraint(_in("kind", SERVICE_KINDS), name="kind"),
+        Index("ix_volunteer_services_volunteer", "volunteer_code", "at"),
+    )
+
+
+class BondLedgerEntry(Base):
+    """A movement of a property contract's performance bond; the balance never goes negative."""
+
+    __tablename__ = "bond_ledger"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("property_contracts.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(12))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    balance_after: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    reason: Mapped[str] = mapped_column(Text)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    actor: Mapped[str] = mapped_column(String(128))
+    __table_args__ = (
+        CheckConstraint(_in("kind", LEDGER_KINDS), name="kind"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("balance_after >= 0", name="balance_non_negative"),
+        Index("ix_bond_ledger_contract", "contract_id", "id"),
+    )
+
+
+class UnitWebhook(Base):
+    """Where a unit's notifications are POSTed, and the secret they are signed with."""
+
+    __tablename__ = "unit_webhooks"
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+
+
+class Notification(Base):
+    """A notification to a unit (the outbox of its webhook), once per unit and dedupe key."""
+
+    __tablename__ = "notifications"
+    id: Mapped[Any] = mapped_column(UUID, primary_key=True, server_default=text("gen_random_uuid()"))
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    dedupe_key: Mapped[str] = mapped_column(Text)
+    payload: Mapped[Any] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        CheckConstraint(_in("kind", NOTIFICATION_KINDS), name="kind"),
+        UniqueConstraint("unit_code", "dedupe_key", name="uq_notification"),
+        Index("ix_notifications_pending", "next_attempt_at",
+              postgresql_where=text("delivered_at IS NULL")),
+    )
+
+
+class PersonalDataAccess(Base):
+    """One unmasked read of a ticket's reporter fields (0003): who, as what, which fields."""
+
+    __tablename__ = "personal_data_access"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    subject: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(24))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    fields: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    __table_args__ = (
+        Index("ix_personal_data_access_at", "at"),
+        Index("ix_personal_data_access_ticket", "ticket_id"),
+    )

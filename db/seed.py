@@ -18,6 +18,7 @@ from db.demo.services import (
     COUNTY_UNITS,
     plan_contracts,
     plan_facilities,
+    plan_operations,
     plan_units,
     plan_volunteers,
 )
@@ -109,9 +110,10 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
             ((c.code, c.community_code, c.households, _wkb(c.polygon)) for c in places.cells))
         counts["compounds"] = _copy(
             conn, "compounds",
-            ("code", "name", "community_code", "households", "population", "geom"),
-            ((c.code, c.name, c.community_code, c.households, c.population, _wkb(c.polygon))
-             for c in places.compounds))
+            ("code", "name", "community_code", "households", "population", "elderly",
+             "children", "geom"),
+            ((c.code, c.name, c.community_code, c.households, c.population, c.elderly,
+              c.children, _wkb(c.polygon)) for c in places.compounds))
         counts["buildings"] = _copy(
             conn, "buildings",
             ("code", "compound_code", "cell_code", "floors", "households", "geom"),
@@ -140,12 +142,13 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
               list(i.cooperating_unit_kinds), i.deadline_class) for i in catalogue))
         progress("services", 3, 7)
         facilities = plan_facilities(rng, places)
+        plan_operations(seed, places, facilities)
         counts["facilities"] = _copy(
             conn, "facilities",
             ("code", "name", "kind", "subtype", "community_code", "compound_code", "area_m2",
-             "geom"),
+             "capacity", "operator", "status", "geom"),
             ((f.code, f.name, f.kind, f.subtype, f.community_code, f.compound_code, f.area_m2,
-              _wkb(f.point)) for f in facilities))
+              f.capacity, f.operator, f.status, _wkb(f.point)) for f in facilities))
         counts["volunteers"] = _copy(
             conn, "volunteers",
             ("code", "name", "role", "party_member", "employer", "building_code", "cell_code",

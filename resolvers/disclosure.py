@@ -29,7 +29,7 @@ from resolvers.errors import DomainError, ErrorCode
 from resolvers.tickets import ticket_scope
 
 __all__ = ["MIN_COUNT", "SHANGHAI", "SQUARE_M", "Disclosure", "disclosure", "months_before",
-           "period_too_fine", "whole_months"]
+           "period_too_fine", "shown_count", "whole_months"]
 
 SHANGHAI = timezone(timedelta(hours=8))
 # Roles that see exact counts everywhere.
@@ -37,6 +37,12 @@ EXACT_COUNTS = ALL_SEEING | {Role.PLANNER}
 # Roles whose scope codes name areas (streets, communities, cells, compounds), so that counts
 # for an area their scope covers are exact for them.
 AREA_SCOPED = STAFF | FIELD
+
+
+def shown_count(n: int, exact: bool) -> int | None:
+    """`n` as a caller sees it: itself where their counts are `exact` or it is at least
+    MIN_COUNT, else None (withheld)."""
+    return n if exact or n >= MIN_COUNT else None
 
 
 def period_too_fine(field: str) -> DomainError:
@@ -91,14 +97,13 @@ class Disclosure:
 
     def count(self, n: int, area: str | None = None) -> int | None:
         """`n` as the caller sees it for `area`: itself, or None (withheld)."""
-        return n if n >= MIN_COUNT or self.covers_area(area) else None
+        return shown_count(n, n >= MIN_COUNT or self.covers_area(area))
 
     def count_over(self, n: int, areas: Iterable[str]) -> int | None:
         """`n` for a total over several areas: exact where the caller has exact counts for
         every one of them, else withheld under MIN_COUNT."""
-        if n >= MIN_COUNT or self.exact_counts:
-            return n
-        return n if all(self.covers_area(a) for a in areas) else None
+        return shown_count(n, n >= MIN_COUNT or self.exact_counts
+                           or all(self.covers_area(a) for a in areas))
 
     def check_period(self, start: datetime | None, end: datetime | None, *,
                      start_field: str = "from", end_field: str = "to") -> None:

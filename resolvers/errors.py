@@ -20,6 +20,7 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042 - str values are the stable wire
     BOND_INSUFFICIENT = "BOND_INSUFFICIENT"
     PERIOD_TOO_FINE = "PERIOD_TOO_FINE"
     OFFSET_TOO_LARGE = "OFFSET_TOO_LARGE"
+    WEBHOOK_NOT_VERIFIED = "WEBHOOK_NOT_VERIFIED"
 
 
 class DomainError(Exception):

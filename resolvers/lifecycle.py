@@ -1,15 +1,18 @@
-"""The ticket 工单 lifecycle: which move is legal, for whom, and what it needs.
+"""The ticket 工单 lifecycle: which move is legal, and what it needs. Who may make each move
+is the policy table's (`resolvers/policy.py`).
 
-| from | to | who | needs |
+| from | to | operation | needs |
 |---|---|---|---|
-| SUBMITTED | DISPATCHED | routing (system), community staff or above | a unit when none is set |
-| DISPATCHED | IN_PROGRESS | the lead unit, community staff or above | |
-| IN_PROGRESS | RESOLVED | the lead unit, community staff or above | a note |
-| RESOLVED | CLOSED | the reporter (rating 1–5); a grid worker or supervisor (on-site check, \
-  a note); the system (7 days after resolution) | |
-| SUBMITTED, DISPATCHED | REJECTED | community staff or above | a reason: DUPLICATE, OUT_OF_SCOPE, INVALID |
-| RESOLVED, CLOSED | DISPATCHED | the reporter, a grid worker or supervisor, within 30 days of resolution | |
-| any open | CLOSED | community staff or above, by merging it into its original | |
+| SUBMITTED | DISPATCHED | DISPATCH | a unit when none is set |
+| DISPATCHED | IN_PROGRESS | START | |
+| IN_PROGRESS | RESOLVED | RESOLVE | a note |
+| RESOLVED | CLOSED | CLOSE | the reporter a rating 1–5, a grid worker or supervisor a note, \
+  the system 7 days after resolution |
+| SUBMITTED, DISPATCHED | REJECTED | REJECT | a reason: DUPLICATE, OUT_OF_SCOPE, INVALID |
+| RESOLVED, CLOSED | DISPATCHED | REOPEN | within 30 days of resolution |
+| any open | CLOSED | MERGE (by merging it into its original) | |
+
+Naming a lead unit other than the ticket's own is REASSIGN as well.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from resolvers.actor import FIELD, STAFF, Actor, Role
+from resolvers import policy
+from resolvers.actor import FIELD, Actor, Role
 from resolvers.errors import DomainError, ErrorCode
+from resolvers.policy import Operation
 
 OPEN = frozenset({"SUBMITTED", "DISPATCHED", "IN_PROGRESS"})
 REOPEN_WINDOW = timedelta(days=30)
@@ -31,16 +36,16 @@ REJECT_REASONS = frozenset({"DUPLICATE", "OUT_OF_SCOPE", "INVALID"})
 class Move:
     source: frozenset[str]
     target: str
-    roles: frozenset[Role]
+    operation: Operation
 
 
 MOVES = (
-    Move(frozenset({"SUBMITTED"}), "DISPATCHED", STAFF | {Role.SYSTEM}),
-    Move(frozenset({"DISPATCHED"}), "IN_PROGRESS", STAFF | {Role.UNIT}),
-    Move(frozenset({"IN_PROGRESS"}), "RESOLVED", STAFF | {Role.UNIT}),
-    Move(frozenset({"RESOLVED"}), "CLOSED", FIELD | {Role.RESIDENT, Role.SYSTEM}),
-    Move(frozenset({"SUBMITTED", "DISPATCHED"}), "REJECTED", STAFF),
-    Move(frozenset({"RESOLVED", "CLOSED"}), "DISPATCHED", FIELD | {Role.RESIDENT}),
+    Move(frozenset({"SUBMITTED"}), "DISPATCHED", Operation.DISPATCH),
+    Move(frozenset({"DISPATCHED"}), "IN_PROGRESS", Operation.START),
+    Move(frozenset({"IN_PROGRESS"}), "RESOLVED", Operation.RESOLVE),
+    Move(frozenset({"RESOLVED"}), "CLOSED", Operation.CLOSE),
+    Move(frozenset({"SUBMITTED", "DISPATCHED"}), "REJECTED", Operation.REJECT),
+    Move(frozenset({"RESOLVED", "CLOSED"}), "DISPATCHED", Operation.REOPEN),
 )
 
 
@@ -52,40 +57,33 @@ def find_move(source: str, target: str) -> Move:
                       f"a ticket cannot move from {source} to {target}", "input.to")
 
 
-def may_aim_for(actor: Actor, target: str) -> None:
-    """FORBIDDEN when no move to `target` is ever the caller's to make (checked before the
-    ticket's state, so a caller learns nothing about tickets they may not move)."""
+def moves_open_to(actor: Actor, target: str) -> list[Operation]:
+    """The operations moving a ticket to `target` that the caller's role may make.
+
+    FORBIDDEN when there are none (checked before the ticket is loaded, so a caller learns
+    nothing about tickets they may not move)."""
     if not any(m.target == target for m in MOVES):
         raise DomainError(ErrorCode.INVALID_TRANSITION, f"no ticket ever moves to {target}",
                           "input.to")
-    if not any(actor.role in m.roles for m in MOVES if m.target == target):
+    ops = [m.operation for m in MOVES if m.target == target and policy.may(actor, m.operation)]
+    if not ops:
         raise DomainError(ErrorCode.FORBIDDEN,
                           f"a {actor.role.value} may not move tickets to {target}")
+    return ops
 
 
 def in_scope(actor: Actor, ticket: Any) -> bool:
-    """Whether the caller answers for this ticket's place, unit or report."""
-    role = actor.role
-    if role in (Role.COUNTY_OFFICE, Role.SYSTEM):
-        return True
-    if role is Role.RESIDENT:
-        return bool(ticket.reporter_subject) and ticket.reporter_subject == actor.subject
-    if role is Role.UNIT:
-        return ticket.unit_code in actor.scopes
-    if role is Role.SUPERVISOR:
-        return actor.covers([ticket.compound_code])
-    if role in (Role.GRID_WORKER, Role.COMMUNITY_STAFF, Role.STREET_OFFICER):
-        return actor.covers([ticket.cell_code])
-    return False
+    """Whether the caller answers for this ticket's place, lead unit or report: they read its
+    reporter unmasked."""
+    return policy.may(actor, Operation.READ_REPORTER, policy.ticket(ticket))
 
 
 def authorise(actor: Actor, move: Move, ticket: Any) -> None:
-    if actor.role not in move.roles:
+    if not policy.may(actor, move.operation):
         raise DomainError(ErrorCode.FORBIDDEN,
                           f"a {actor.role.value} may not move a ticket from {ticket.status} "
                           f"to {move.target}")
-    if not in_scope(actor, ticket):
-        raise DomainError(ErrorCode.FORBIDDEN, f"ticket {ticket.code} is outside your scope")
+    policy.authorise(actor, move.operation, policy.ticket(ticket))
 
 
 @dataclass(frozen=True)
@@ -124,6 +122,9 @@ def check_needs(actor: Actor, ticket: Any, req: Request, now: datetime) -> None:
             ticket.resolved_at is None or now - ticket.resolved_at < AUTO_CLOSE_AFTER):
         raise DomainError(ErrorCode.INVALID_TRANSITION, "closes by itself only 7 days after "
                           "resolution")
+    if req.unit_code and req.target != "DISPATCHED":
+        raise DomainError(ErrorCode.BAD_USER_INPUT, "a unitCode goes only with to: DISPATCHED",
+                          "input.unitCode")
     if ticket.status in ("RESOLVED", "CLOSED") and req.target == "DISPATCHED" and (
             ticket.resolved_at is None or now - ticket.resolved_at > REOPEN_WINDOW):
         raise DomainError(ErrorCode.INVALID_TRANSITION, "a ticket can be reopened only within "

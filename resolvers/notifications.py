@@ -7,6 +7,7 @@ caller's scope (so every event it lets through does). Units receive their notifi
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -18,12 +19,24 @@ from db.database import Database
 from db.queries import notifications as queries
 from geo.codes import code_kind
 from geo.types import BBox
-from resolvers.actor import ALL_SEEING, FIELD, STAFF, Actor, Role
+from resolvers import policy
+from resolvers.actor import Actor, Role
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import limit
+from resolvers.policy import Operation
 
 Event = Mapping[str, Any]
 MAX_NOTIFICATIONS = 200
+COMPOUND_CODE = re.compile(r"[0-9]{12}C[0-9]{2,3}")  # a community code + C03
+MAX_REMEMBERED = 4096
+
+
+class UrlVerifier(Protocol):
+    """Sends a signed challenge to a webhook URL (the server's webhook sender)."""
+
+    async def __call__(self, url: str, unit_code: str, secret: str) -> str | None:
+        """None if the receiver echoed the challenge, else why not."""
+        ...
 
 
 class EventSource(Protocol):
@@ -46,11 +59,16 @@ class EventFilter:
     community_code: str | None = None
     unit_code: str | None = None
     bbox: BBox | None = None
+    compound_code: str | None = None
 
     def matches(self, event: Event) -> bool:
+        """Whether the event passes; for a compound, whether it may (`in_compound` decides)."""
         if self.cell_code is not None and event.get("cellCode") != self.cell_code:
             return False
         if self.community_code is not None and event.get("communityCode") != self.community_code:
+            return False
+        if (self.compound_code is not None
+                and not self.compound_code.startswith(str(event.get("communityCode")))):
             return False
         if self.unit_code is not None and event.get("unitCode") != self.unit_code:
             return False
@@ -64,21 +82,27 @@ class EventFilter:
 
 
 def event_filter(actor: Actor, *, cell_code: str | None, community_code: str | None,
-                 unit_code: str | None, bbox: BBox | None) -> EventFilter:
+                 unit_code: str | None, bbox: BBox | None,
+                 compound_code: str | None = None) -> EventFilter:
     """A validated filter the caller may watch.
 
-    The county office watches anything; a unit its own unit code; grid workers, supervisors
-    and staff a cell or community inside their scope (a box narrows those further).
+    The county office watches anything; a unit its own unit code; a supervisor 小区监督员 its
+    compound; grid workers and staff a cell, community or compound inside their scope (a box
+    narrows those further).
     """
-    f = EventFilter(cell_code, community_code, unit_code, bbox)
-    if not any((cell_code, community_code, unit_code, bbox)):
-        raise bad_input("give at least one filter: cellCode, communityCode, unitCode or bbox")
+    f = EventFilter(cell_code, community_code, unit_code, bbox, compound_code)
+    if not any((cell_code, community_code, unit_code, bbox, compound_code)):
+        raise bad_input("give at least one filter: cellCode, communityCode, compoundCode, "
+                        "unitCode or bbox")
     if cell_code is not None and code_kind(cell_code) != "cell":
         raise bad_input(f"cellCode must be a 15-digit grid cell code, got {cell_code!r}",
                         "cellCode")
     if community_code is not None and code_kind(community_code) != "community":
         raise bad_input(f"communityCode must be a 12-digit community code, got "
                         f"{community_code!r}", "communityCode")
+    if compound_code is not None and not COMPOUND_CODE.fullmatch(compound_code):
+        raise bad_input(f"compoundCode must be a community code and C + its number, got "
+                        f"{compound_code!r}", "compoundCode")
     if unit_code is not None and not 1 <= len(unit_code) <= 24:
         raise bad_input("unitCode must be 1–24 characters", "unitCode")
     if not _may_watch(actor, f):
@@ -88,19 +112,57 @@ def event_filter(actor: Actor, *, cell_code: str | None, community_code: str | N
 
 
 def _may_watch(actor: Actor, f: EventFilter) -> bool:
-    if actor.role in ALL_SEEING:
+    """A filter the caller's WATCH_EVENTS rule covers: a unit its own unit code, a supervisor
+    its compound (a cell or community may hold other compounds), others a place in scope."""
+    if policy.rule_of(actor, Operation.WATCH_EVENTS) is policy.Scope.ANY:
         return True
     if actor.role is Role.UNIT:
-        return f.unit_code is not None and f.unit_code in actor.scopes
-    if actor.role in FIELD | STAFF:
-        return actor.covers([f.cell_code, f.community_code])
-    return False
+        places = [f.unit_code]
+    elif actor.role is Role.SUPERVISOR:
+        places = [f.compound_code]
+    else:
+        places = [f.cell_code, f.community_code, f.compound_code]
+    return any(code is not None
+               and policy.may(actor, Operation.WATCH_EVENTS, policy.place(code))
+               for code in places)
+
+
+async def in_compound(db: Database, events: AsyncIterator[Event],
+                      f: EventFilter) -> AsyncIterator[Event]:
+    """The events that pass `f`, its compound checked too.
+
+    The event announcement names a ticket's community but not its compound, so the compound
+    of each ticket seen is read once and remembered for the subscription.
+    """
+    compounds: dict[int, str | None] = {}
+    async for event in events:
+        if f.compound_code is not None:
+            ticket_id = int(event["ticketId"])
+            if ticket_id not in compounds:
+                if len(compounds) >= MAX_REMEMBERED:
+                    compounds.clear()
+                async with db.connection() as conn:
+                    compounds[ticket_id] = await queries.compound_of_ticket(conn, ticket_id)
+            if compounds[ticket_id] != f.compound_code:
+                continue
+        yield event
 
 
 # Webhooks ---------------------------------------------------------------------------------
 
 def _may_manage(actor: Actor, unit_code: str) -> bool:
-    return actor.role in ALL_SEEING or (actor.role is Role.UNIT and unit_code in actor.scopes)
+    return policy.may(actor, Operation.READ_UNIT_NOTIFICATIONS, policy.place(unit_code))
+
+
+def _needs_handshake(actor: Actor, unit_code: str) -> bool:
+    """Whether the caller may set the unit's webhook only once the receiver has echoed a
+    challenge (the unit itself), rather than outright (the county office); FORBIDDEN for
+    anyone else. A webhook URL decides where ticket details go and which addresses RedGrid
+    calls, so a unit's own token may not point it at a receiver that has not agreed."""
+    if not policy.may(actor, Operation.SET_WEBHOOK, policy.place(unit_code)):
+        raise DomainError(ErrorCode.FORBIDDEN, "a unit's webhook is set by the county office, "
+                          "or by the unit itself with a verification handshake")
+    return policy.rule_of(actor, Operation.SET_WEBHOOK) is not policy.Scope.ANY
 
 
 def _checked_url(url: str) -> str:
@@ -120,19 +182,26 @@ class WebhookSet:
 
 
 async def set_unit_webhook(db: Database, actor: Actor, *, unit_code: str, url: str,
-                           active: bool) -> WebhookSet:
+                           active: bool, verify: UrlVerifier | None = None) -> WebhookSet:
     """Registers (or replaces) a unit's webhook with a fresh signing secret.
 
     The secret is returned once; deliveries carry `X-RedGrid-Signature: sha256=<HMAC of the
-    body>` made with it.
+    body>` made with it. Set by the unit itself, the URL is stored only after its receiver
+    echoed a challenge signed with the new secret (`verify`); nothing is written otherwise.
     """
-    if not _may_manage(actor, unit_code):
-        raise DomainError(ErrorCode.FORBIDDEN, f"you may not manage the webhook of {unit_code}")
+    handshake = _needs_handshake(actor, unit_code)
     url = _checked_url(url)
     secret = secrets.token_urlsafe(32)
-    async with db.transaction() as conn:
+    async with db.connection() as conn:
         if await queries.unit(conn, unit_code) is None:
             raise DomainError(ErrorCode.NOT_FOUND, f"no unit {unit_code!r}", "unitCode")
+    if handshake:  # outside any transaction: the receiver may take seconds
+        failure = "webhooks are not sent from here" if verify is None else await verify(
+            url, unit_code, secret)
+        if failure is not None:
+            raise DomainError(ErrorCode.WEBHOOK_NOT_VERIFIED, f"the receiver did not confirm "
+                              f"the webhook: {failure}", "url")
+    async with db.transaction() as conn:
         row = await queries.set_webhook(conn, unit_code=unit_code, url=url, secret=secret,
                                         active=active)
     return WebhookSet(row.unit_code, row.url, row.active, secret)

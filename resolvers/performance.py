@@ -17,9 +17,11 @@ from db.queries import performance as queries
 from db.queries import places as place_queries
 from db.queries import tickets as ticket_queries
 from db.queries.performance import NewEntry
-from resolvers.actor import STAFF, Actor, Role
+from resolvers import policy
+from resolvers.actor import Actor, Role
 from resolvers.disclosure import Disclosure, disclosure
 from resolvers.errors import DomainError, ErrorCode, bad_input
+from resolvers.policy import Operation
 
 SHANGHAI = timezone(timedelta(hours=8))
 MONTH_DAYS = 365.2425 / 12
@@ -29,8 +31,6 @@ CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("10000000000")
 MAX_REASON = 500
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-RANKING_READERS = STAFF | {Role.PLANNER}
-BOND_KEEPERS = frozenset({Role.STREET_OFFICER, Role.COUNTY_OFFICE})
 
 
 def parse_month(text: str, field: str) -> date:
@@ -170,8 +170,8 @@ async def property_ranking(db: Database, actor: Actor, *, year: int | None, from
                            to: str | None, now: datetime | None = None) -> Ranking:
     """Property companies and managers (by their contracts in force in the period), best first
     by tickets per 100 households per month over their compounds."""
-    if actor.role not in RANKING_READERS:
-        raise DomainError(ErrorCode.FORBIDDEN, "the property ranking is for staff and planners")
+    policy.check_role(actor, Operation.READ_PROPERTY_RANKING,
+                      "the property ranking is for staff and planners")
     today = (now or datetime.now(UTC)).astimezone(SHANGHAI).date()
     start, end = ranking_period(year, from_, to, today)
     async with db.connection() as conn:
@@ -196,37 +196,34 @@ class Bond:
         return total == self.contract.bond_balance == last
 
 
-def _may_read(actor: Actor, contract: Any) -> bool:
-    if actor.role is Role.UNIT:
-        return contract.company_code in actor.scopes
-    return actor.role in STAFF and actor.covers([contract.compound_code])
-
-
 async def bond(db: Database, actor: Actor, contract_id: int) -> Bond:
     """A contract's bond and its ledger (staff covering the compound, or the company)."""
+    policy.check_role(actor, Operation.READ_BONDS, "bonds are for staff and property companies")
     async with db.connection() as conn:
         contract = await queries.contract(conn, contract_id)
         if contract is None:
-            raise DomainError(ErrorCode.NOT_FOUND, f"no contract {contract_id}", "contractId")
-        if not _may_read(actor, contract):
-            raise DomainError(ErrorCode.FORBIDDEN, f"contract {contract_id} is outside your scope")
+            raise policy.missing(actor, Operation.READ_BONDS, f"contract {contract_id}",
+                                 DomainError(ErrorCode.NOT_FOUND, f"no contract {contract_id}",
+                                             "contractId"))
+        policy.authorise(actor, Operation.READ_BONDS, policy.contract(contract))
         return Bond(contract, await queries.ledger(conn, [contract_id]))
 
 
 async def compound_bonds(db: Database, actor: Actor, compound_code: str) -> list[Bond]:
     """The bonds of a compound's contracts, newest contract first."""
-    if actor.role not in STAFF | {Role.UNIT}:
-        raise DomainError(ErrorCode.FORBIDDEN, "bonds are for staff and property companies")
+    policy.check_role(actor, Operation.READ_BONDS, "bonds are for staff and property companies")
+    # A unit is judged contract by contract (by its company); staff by the compound first.
+    by_compound = actor.role is not Role.UNIT
+    if by_compound and not policy.may(actor, Operation.READ_BONDS, policy.place(compound_code)):
+        raise policy.outside_scope(compound_code)
     async with db.connection() as conn:
         contracts = await queries.contracts_of_compound(conn, compound_code)
         if not contracts and not await place_queries.places_by_key(
                 conn, "compounds", "code", [compound_code]):
             raise DomainError(ErrorCode.NOT_FOUND, f"no compound {compound_code!r}",
                               "compoundCode")
-        if actor.role is not Role.UNIT and not actor.covers([compound_code]):
-            raise DomainError(ErrorCode.FORBIDDEN, f"{compound_code} is outside your scope",
-                              "compoundCode")
-        mine = [c for c in contracts if _may_read(actor, c)]
+        mine = [c for c in contracts
+                if policy.may(actor, Operation.READ_BONDS, policy.contract(c))]
         entries = await queries.ledger(conn, [c.id for c in mine])
     return [Bond(c, [e for e in entries if e.contract_id == c.id]) for c in mine]
 
@@ -278,18 +275,18 @@ async def move_bond(db: Database, actor: Actor, kind: str, move: BondMove, *,
                     now: datetime | None = None) -> int:
     """Draws from (DRAWDOWN) or tops up (TOPUP) a bond and appends the ledger entry, in one
     transaction; returns the contract id. Nothing is written on any error."""
-    if actor.role not in BOND_KEEPERS:
-        raise DomainError(ErrorCode.FORBIDDEN, "bonds are drawn and topped up by the street "
-                          "officer of the compound or the county office")
+    policy.check_role(actor, Operation.KEEP_BONDS, "bonds are drawn and topped up by the "
+                      "street officer of the compound or the county office")
     amount, reason = _amount(move.amount), _reason(move.reason)
     async with db.transaction() as conn:
         contract = await queries.contract(conn, move.contract_id)
         if contract is None:
-            raise DomainError(ErrorCode.NOT_FOUND, f"no contract {move.contract_id}",
-                              "input.contractId")
-        if not actor.covers([contract.compound_code]):
-            raise DomainError(ErrorCode.FORBIDDEN,
-                              f"compound {contract.compound_code} is outside your scope")
+            raise policy.missing(actor, Operation.KEEP_BONDS, f"contract {move.contract_id}",
+                                 DomainError(ErrorCode.NOT_FOUND,
+                                             f"no contract {move.contract_id}",
+                                             "input.contractId"))
+        policy.authorise(actor, Operation.KEEP_BONDS, policy.place(
+            contract.compound_code, f"compound {contract.compound_code}"))
         ticket_id = await _ticket_id(conn, move.ticket_code, contract.compound_code)
         if kind == "DRAWDOWN":
             balance = await queries.take_from_balance(conn, contract.id, amount)

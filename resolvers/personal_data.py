@@ -8,9 +8,12 @@ from typing import Any
 
 from db.database import Database
 from db.queries import access_log as queries
-from db.queries.access_log import Access
+from db.queries.access_log import Access, AccessFilter
+from resolvers import policy
 from resolvers.actor import Actor
-from resolvers.lifecycle import in_scope
+from resolvers.inputs import limit
+from resolvers.policy import Operation
+from resolvers.tickets import MAX_PAGE, decode_cursor
 
 MIN_DIGITS_TO_SHOW = 8
 
@@ -42,7 +45,7 @@ def sees_reporter(actor: Actor, ticket: Any) -> bool:
     """Whether the caller's scope covers the ticket, so they read its reporter unmasked: the
     county office, field and office staff of its cell (supervisors: its compound), its lead
     unit and the resident who reported it. Planners and the public never do."""
-    return in_scope(actor, ticket)
+    return policy.may(actor, Operation.READ_REPORTER, policy.ticket(ticket))
 
 
 def shown(field: str, value: str | None, *, unmasked: bool) -> str | None:
@@ -57,3 +60,15 @@ async def record(db: Database, actor: Actor, reads: Mapping[int, Sequence[str]])
                        fields=tuple(sorted(fields))) for ticket_id, fields in reads.items()]
     async with db.transaction() as conn:
         await queries.record_accesses(conn, accesses)
+
+
+async def access_page(db: Database, actor: Actor, f: AccessFilter, *, first: int,
+                      after: str | None) -> tuple[list[Any], bool, int]:
+    """A page of the access log, newest first: rows, whether more follow, and the total."""
+    policy.check_role(actor, Operation.READ_ACCESS_LOG,
+                      "the personal-data access log is for the county office")
+    n = limit(first, cap=MAX_PAGE)
+    keyset = decode_cursor(after) if after else None
+    async with db.connection() as conn:
+        rows, total = await queries.access_page(conn, f, limit=n, after=keyset)
+    return rows[:n], len(rows) > n, total

@@ -13,47 +13,30 @@ from db.catalogue import DEADLINES
 from db.database import Database
 from db.queries import ticket_writes as writes
 from db.queries.ticket_updates import set_units
-from db.routing import route_unit, route_units
+from db.responsibility import route_unit, route_units
 from geo.types import LonLat
+from resolvers import policy
 from resolvers.actor import Actor, Role
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.places import locate
+from resolvers.policy import FILING_CHANNELS, Operation
 
 SHANGHAI = timezone(timedelta(hours=8))
 MAX_DESCRIPTION = 2000
 _PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,19}$")
 
 
-_COMMUNITY_CHANNELS = frozenset({"RECEPTION_DAY", "PLAZA_REPORT", "DOOR_KNOCKING"})
-# Who files on which channel (README "Who files tickets"). Residents file for themselves; staff
-# and field roles file what they collect, inside their own scope; the county office takes the
-# 12345 hotline and may enter any channel's backlog. Planners, units and the public file none.
-FILING_CHANNELS: dict[Role, frozenset[str]] = {
-    Role.RESIDENT: frozenset({"ONLINE", "QR_CODE"}),
-    Role.GRID_WORKER: frozenset({"GRID_PATROL"}),
-    Role.SUPERVISOR: frozenset({"SUPERVISOR"}),
-    Role.COMMUNITY_STAFF: _COMMUNITY_CHANNELS,
-    Role.STREET_OFFICER: _COMMUNITY_CHANNELS,
-    Role.COUNTY_OFFICE: frozenset({"HOTLINE_12345", "ONLINE", "QR_CODE", "GRID_PATROL",
-                                   "SUPERVISOR"}) | _COMMUNITY_CHANNELS,
-    Role.SYSTEM: frozenset(),
-}
-# Roles whose tickets must lie inside their scope (residents report where they live or pass).
-_SCOPED_FILERS = frozenset({Role.GRID_WORKER, Role.SUPERVISOR, Role.COMMUNITY_STAFF,
-                            Role.STREET_OFFICER})
-
-
 def check_channel(actor: Actor, channel: str) -> None:
-    """FORBIDDEN unless the caller's role files tickets on `channel`."""
+    """FORBIDDEN unless the caller's role files tickets on `channel` (the policy's
+    FILE_TICKET and its channel table)."""
     allowed = FILING_CHANNELS.get(actor.role, frozenset())
-    if channel in allowed:
-        return
-    if not allowed:
+    if not policy.may(actor, Operation.FILE_TICKET) or not allowed:
         who = "sign in as a resident" if actor.role is Role.PUBLIC else "ask the community"
         raise DomainError(ErrorCode.FORBIDDEN, f"{actor.role.value} callers do not file "
                           f"tickets; {who}", "input.channel")
-    raise DomainError(ErrorCode.FORBIDDEN, f"{actor.role.value} callers file tickets on "
-                      f"{', '.join(sorted(allowed))}, not {channel}", "input.channel")
+    if channel not in allowed:
+        raise DomainError(ErrorCode.FORBIDDEN, f"{actor.role.value} callers file tickets on "
+                          f"{', '.join(sorted(allowed))}, not {channel}", "input.channel")
 
 
 @dataclass(frozen=True)
@@ -107,7 +90,9 @@ async def create_ticket(db: Database, args: CreateTicketArgs, *,
         if earlier is not None:
             return _same_request(earlier, digest)
     place = await locate(db, args.point, field="input.point")
-    if actor.role in _SCOPED_FILERS and not actor.covers([place.cell_code, place.compound_code]):
+    spot = policy.Target(f"grid cell {place.cell_code}", cell_code=place.cell_code,
+                         compound_code=place.compound_code)
+    if not policy.may(actor, Operation.FILE_TICKET, spot):
         raise DomainError(ErrorCode.FORBIDDEN, f"the point lies in grid cell {place.cell_code}, "
                           "outside your scope", "input.point")
     now = now or datetime.now(UTC)
@@ -152,13 +137,20 @@ def _same_request(earlier: Any, digest: str) -> str:
     return str(earlier.code)
 
 
-DUPLICATE_WINDOW = timedelta(days=30)
+DUPLICATE_RADIUS_M = policy.NEARBY_RADIUS_M
+DUPLICATE_WINDOW = policy.NEARBY_WINDOW
 
 
-async def possible_duplicates(db: Database, ticket: Any, *, radius_m: float) -> list[Any]:
-    """Open tickets of the same item near a new ticket (a ticket row), from the 30 days before
-    it was filed."""
+def exact_duplicate_distances(actor: Actor) -> bool:
+    """Whether the caller reads possible duplicates' distances exactly (else rounded to 50 m)."""
+    return policy.may(actor, Operation.SEE_DUPLICATE_DISTANCES)
+
+
+async def possible_duplicates(db: Database, ticket: Any) -> list[Any]:
+    """Open tickets of the same item within 100 m of a new ticket (a ticket row), from the 30
+    days before it was filed."""
     async with db.connection() as conn:
         return await writes.open_duplicates(conn, code=ticket.code, item_code=ticket.item_code,
-                                            lon=ticket.lon, lat=ticket.lat, radius_m=radius_m,
+                                            lon=ticket.lon, lat=ticket.lat,
+                                            radius_m=DUPLICATE_RADIUS_M,
                                             since=ticket.created_at - DUPLICATE_WINDOW)

@@ -14,30 +14,33 @@ from db.queries.ticket_scope import EVERYTHING, TicketScope
 from db.queries.tickets import NearestQuery, TicketFilterArgs
 from geo.projection import to_metric
 from geo.types import LonLat
-from resolvers.actor import ALL_SEEING, Actor, Role
+from resolvers import policy
+from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import limit, radius
+from resolvers.policy import Operation, Scope
 
 MAX_PAGE = 200
 
 
 def ticket_scope(actor: Actor) -> TicketScope:
-    """The tickets a caller may see, for `db/` to apply in SQL; FORBIDDEN for callers who see
-    aggregates only (the public, planners)."""
-    role = actor.role
-    if role in ALL_SEEING:
-        return EVERYTHING
-    if role is Role.RESIDENT:
-        return TicketScope(reporter=actor.subject)
-    if role in (Role.PUBLIC, Role.PLANNER):
+    """The tickets a caller may see (the policy's READ_TICKETS), for `db/` to apply in SQL;
+    FORBIDDEN for callers who see aggregates only (the public, planners)."""
+    rule = policy.rule_of(actor, Operation.READ_TICKETS)
+    if rule is None:
         raise DomainError(ErrorCode.FORBIDDEN, "ticket locations and details are for staff, grid "
                           "workers, supervisors, units and the reporter; the public and planners "
                           "see aggregates such as compoundMonthlyTickets")
+    if rule is Scope.ANY:
+        return EVERYTHING
+    if rule is Scope.OWN:
+        return TicketScope(reporter=actor.subject)
     if not actor.scopes:
         raise DomainError(ErrorCode.FORBIDDEN, "your token names no scope")
-    if role is Role.UNIT:
+    key = policy.ticket_key(actor)
+    if key == "unit":  # the tickets it leads or cooperates on
         return TicketScope(units=actor.scopes)
-    if role is Role.SUPERVISOR:
+    if key == "compound":
         return TicketScope(compound_prefixes=actor.scopes)
     return TicketScope(cell_prefixes=actor.scopes)
 

@@ -15,12 +15,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from db.database import Database
-from db.queries import tickets as ticket_queries
+from db.queries import ticket_updates
 from db.queries import volunteers as queries
 from db.queries.volunteers import NewService, VolunteerFilter
-from resolvers.actor import ALL_SEEING, STAFF, Actor, Role
+from resolvers import policy
+from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import limit
+from resolvers.policy import Operation, Scope
 
 SHANGHAI = timezone(timedelta(hours=8))
 MAX_PAGE = 200
@@ -32,26 +34,23 @@ SERVICE_KINDS = PARTICIPATION | {MISSED}
 MAX_NOTE = 2000
 # Phones' clocks drift; a record a few minutes ahead of ours is still "now".
 CLOCK_SKEW = timedelta(minutes=5)
-RECORDERS = STAFF
 
 
-def _scopes(actor: Actor) -> list[str] | None:
+def _scopes(actor: Actor, operation: Operation) -> list[str] | None:
     """The scope codes `db/` applies in SQL; None when the caller sees every volunteer."""
-    return None if actor.role in ALL_SEEING | {Role.PLANNER} else list(actor.scopes)
+    return None if policy.rule_of(actor, operation) is Scope.ANY else list(actor.scopes)
 
 
-def _check_places(actor: Actor, places: dict[str, str | None]) -> None:
+def _check_places(actor: Actor, operation: Operation, places: dict[str, str | None]) -> None:
     """A caller filtering on a place must answer for it."""
-    if actor.role in ALL_SEEING | {Role.PLANNER}:
-        return
     for field, code in places.items():
-        if code is not None and not actor.covers([code]):
+        if code is not None and not policy.may(actor, operation, policy.place(code)):
             raise DomainError(ErrorCode.FORBIDDEN, f"{code} is outside your scope", field)
 
 
 def shows_names(actor: Actor) -> bool:
     """Names are personal data: staff see them (within their scope), planners do not."""
-    return actor.role in STAFF
+    return policy.may(actor, Operation.READ_VOLUNTEER_NAMES)
 
 
 def encode_cursor(code: str) -> str:
@@ -73,14 +72,14 @@ async def volunteer_page(db: Database, actor: Actor, *, cell_code: str | None,
                          role: str | None, first: int,
                          after: str | None) -> tuple[list[Any], bool, int]:
     """Volunteers in code order within the caller's scope: rows, whether more follow, total."""
-    if actor.role not in STAFF and actor.role is not Role.PLANNER:
-        raise DomainError(ErrorCode.FORBIDDEN, "volunteers are visible to community staff, "
-                          "street officers, the county office and planners")
-    _check_places(actor, {"cellCode": cell_code, "compoundCode": compound_code,
-                          "communityCode": community_code})
+    operation = Operation.READ_VOLUNTEERS
+    policy.check_role(actor, operation, "volunteers are visible to community staff, street "
+                      "officers, the county office and planners")
+    _check_places(actor, operation, {"cellCode": cell_code, "compoundCode": compound_code,
+                                     "communityCode": community_code})
     n = limit(first, cap=MAX_PAGE)
     after_code = decode_cursor(after) if after else None
-    f = VolunteerFilter(_scopes(actor), cell_code, compound_code, community_code, role)
+    f = VolunteerFilter(_scopes(actor, operation), cell_code, compound_code, community_code, role)
     async with db.connection() as conn:
         rows, total = await queries.volunteer_page(conn, f, limit=n, after=after_code)
     return rows[:n], len(rows) > n, total
@@ -109,10 +108,13 @@ def _when(at: datetime | None, now: datetime) -> datetime:
 
 async def record_service(db: Database, actor: Actor, args: ServiceArgs, *,
                          now: datetime | None = None) -> Any:
-    """Records a volunteer's service (or a missed call-up); returns the written record."""
-    if actor.role not in RECORDERS:
-        raise DomainError(ErrorCode.FORBIDDEN, "service is recorded by community staff, "
-                          "street officers or the county office")
+    """Records a volunteer's service (or a missed call-up); returns the written record.
+
+    The volunteer and the ticket a service names must both lie in the caller's scope; outside
+    it, a code that does not exist gets the same FORBIDDEN as one that does."""
+    operation = Operation.RECORD_SERVICE
+    policy.check_role(actor, operation, "service is recorded by community staff, street "
+                      "officers or the county office")
     if args.kind not in SERVICE_KINDS:
         raise bad_input(f"kind must be one of {sorted(SERVICE_KINDS)}", "input.kind")
     now = now or datetime.now(UTC)
@@ -126,19 +128,20 @@ async def record_service(db: Database, actor: Actor, args: ServiceArgs, *,
         raise bad_input("only a TICKET service names a ticket", "input.ticketCode")
     async with db.transaction() as conn:
         volunteer = await queries.volunteer_by_code(conn, args.volunteer_code)
+        label = f"volunteer {args.volunteer_code}"
         if volunteer is None:
-            raise DomainError(ErrorCode.NOT_FOUND, f"no volunteer {args.volunteer_code!r}",
-                              "input.volunteerCode")
-        if not actor.covers([volunteer.community_code]):
-            raise DomainError(ErrorCode.FORBIDDEN,
-                              f"volunteer {volunteer.code} serves outside your scope")
+            raise policy.missing(actor, operation, label, DomainError(
+                ErrorCode.NOT_FOUND, f"no volunteer {args.volunteer_code!r}",
+                "input.volunteerCode"))
+        policy.authorise(actor, operation, policy.place(volunteer.community_code, label))
         ticket_id = None
         if args.ticket_code:
-            found = await ticket_queries.tickets_by_code(conn, [args.ticket_code])
-            if not found:
-                raise DomainError(ErrorCode.NOT_FOUND, f"no ticket {args.ticket_code!r}",
-                                  "input.ticketCode")
-            ticket_id = found[0].id
+            ticket = await ticket_updates.ticket_for_change(conn, args.ticket_code)
+            if ticket is None:
+                raise policy.missing(actor, operation, f"ticket {args.ticket_code}", DomainError(
+                    ErrorCode.NOT_FOUND, f"no ticket {args.ticket_code!r}", "input.ticketCode"))
+            policy.authorise(actor, operation, policy.ticket(ticket))
+            ticket_id = ticket.id
         return await queries.insert_service(conn, NewService(
             volunteer.code, at, args.kind, ticket_id, note, actor.subject))
 
@@ -187,15 +190,15 @@ async def compliance(db: Database, actor: Actor, *, year: int, community_code: s
                      role: str, now: datetime | None = None) -> tuple[list[MemberCompliance], bool]:
     """Each member's compliance in a year (so far, for the current year), and whether the
     year is complete."""
-    if actor.role not in STAFF:
-        raise DomainError(ErrorCode.FORBIDDEN, "service records are visible to community staff, "
-                          "street officers and the county office")
+    operation = Operation.READ_COMPLIANCE
+    policy.check_role(actor, operation, "service records are visible to community staff, "
+                      "street officers and the county office")
     now = now or datetime.now(UTC)
     if not 2000 <= year <= now.astimezone(SHANGHAI).year:
         raise bad_input(f"year must be 2000–{now.astimezone(SHANGHAI).year}, got {year}", "year")
-    _check_places(actor, {"communityCode": community_code})
+    _check_places(actor, operation, {"communityCode": community_code})
     start, end, complete = year_window(year, now)
-    f = VolunteerFilter(_scopes(actor), community_code=community_code, role=role)
+    f = VolunteerFilter(_scopes(actor, operation), community_code=community_code, role=role)
     async with db.connection() as conn:
         rows = await queries.services_in_period(conn, f, start=start, end=end)
     members = []

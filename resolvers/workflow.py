@@ -13,7 +13,8 @@ from typing import Any
 from db.catalogue import DEADLINES
 from db.database import Database
 from db.queries import ticket_updates as q
-from resolvers.actor import STAFF, Actor, Role
+from resolvers import policy
+from resolvers.actor import Actor, Role
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.lifecycle import (
     OPEN,
@@ -21,15 +22,11 @@ from resolvers.lifecycle import (
     authorise,
     check_needs,
     find_move,
-    in_scope,
-    may_aim_for,
+    moves_open_to,
 )
+from resolvers.policy import Operation
 
 LADDER = ("COMMUNITY", "STREET", "COUNTY")
-
-
-def _not_found(code: str) -> DomainError:
-    return DomainError(ErrorCode.NOT_FOUND, f"no ticket {code!r}", "input.code")
 
 
 def _conflict(code: str) -> DomainError:
@@ -37,16 +34,28 @@ def _conflict(code: str) -> DomainError:
                        "reload it and try again", "input.expectedVersion")
 
 
-async def _load(conn: Any, actor: Actor, code: str, expected_version: int | None) -> Any:
-    """The ticket to change: NOT_FOUND, then FORBIDDEN outside the caller's scope (before
-    anything about its state is told), then CONFLICT on a stale version."""
+async def load(conn: Any, actor: Actor, operation: Operation, code: str, *,
+               field: str = "input.code", nearby: bool = False) -> Any:
+    """The ticket to act on, once the caller may perform `operation` on it.
+
+    The role is checked first, then the scope: a caller outside the scope gets the same
+    FORBIDDEN whether or not the code exists (only callers who act anywhere hear NOT_FOUND),
+    and nothing about the ticket's state.
+
+    Args:
+        nearby: work out whether the ticket is near one of the caller's own reports (for
+            the OWN_OR_NEARBY rule).
+    """
+    policy.check_role(actor, operation)
     ticket = await q.ticket_for_change(conn, code)
+    label = f"ticket {code}"
     if ticket is None:
-        raise _not_found(code)
-    if not in_scope(actor, ticket):
-        raise DomainError(ErrorCode.FORBIDDEN, f"ticket {code} is outside your scope")
-    if expected_version is not None and ticket.version != expected_version:
-        raise _conflict(code)
+        raise policy.missing(actor, operation, label, DomainError(
+            ErrorCode.NOT_FOUND, f"no ticket {code!r}", field))
+    near = nearby and await q.near_own_report(conn, ticket.id, actor.subject,
+                                              radius_m=policy.NEARBY_RADIUS_M,
+                                              window=policy.NEARBY_WINDOW)
+    policy.authorise(actor, operation, policy.ticket(ticket, nearby_own=near))
     return ticket
 
 
@@ -81,14 +90,21 @@ def _action(ticket: Any, req: Request, actor: Actor) -> str:
 
 async def transition(db: Database, actor: Actor, code: str, expected_version: int, req: Request,
                      now: datetime) -> str:
-    """Moves a ticket to `req.target`; returns its code."""
+    """Moves a ticket to `req.target`; returns its code. Naming another lead unit
+    (`req.unit_code`) reassigns the ticket: the old lead unit loses it."""
+    operations = moves_open_to(actor, req.target)
+    if req.unit_code:  # naming the unit is routing, whether or not one was set before
+        policy.check_role(actor, Operation.REASSIGN, f"a {actor.role.value} may not name the "
+                          "unit: only community staff and above route tickets")
     async with db.transaction() as conn:
-        ticket = await _load(conn, actor, code, None)
-        may_aim_for(actor, req.target)
+        ticket = await load(conn, actor, operations[0], code)
         if ticket.version != expected_version:
             raise _conflict(code)
         move = find_move(ticket.status, req.target)
         authorise(actor, move, ticket)
+        reassigned = bool(req.unit_code and ticket.unit_code and req.unit_code != ticket.unit_code)
+        if reassigned:
+            policy.authorise(actor, Operation.REASSIGN, policy.ticket(ticket))
         check_needs(actor, ticket, req, now)
         if req.unit_code and not await q.unit_exists(conn, req.unit_code):
             raise DomainError(ErrorCode.NOT_FOUND, f"no unit {req.unit_code!r}", "input.unitCode")
@@ -103,7 +119,10 @@ async def transition(db: Database, actor: Actor, code: str, expected_version: in
                                 _changes(ticket, req, actor, now), event) is None:
             raise _conflict(code)
         if req.target == "DISPATCHED" and req.unit_code:
-            await q.set_units(conn, ticket.id, req.unit_code, [])
+            await q.set_lead_unit(conn, ticket.id, req.unit_code)
+        if reassigned:
+            await q.add_event(conn, ticket.id, now, "REASSIGNED", actor.subject,
+                              f"{ticket.unit_code} → {req.unit_code}")
         if req.target == "CLOSED" and ticket.level == "COUNTY" and ticket.unit_code:
             await q.refer_if_three_at_county(conn, ticket.unit_code, now)
     return code
@@ -112,10 +131,11 @@ async def transition(db: Database, actor: Actor, code: str, expected_version: in
 async def escalate(db: Database, actor: Actor, code: str, expected_version: int | None,
                    note: str | None, now: datetime) -> str:
     """Lifts an open ticket one step up community → street → county, with a fresh deadline."""
-    if actor.role not in STAFF | {Role.SYSTEM}:
-        raise DomainError(ErrorCode.FORBIDDEN, "escalation is for community staff or above")
+    policy.check_role(actor, Operation.ESCALATE, "escalation is for community staff or above")
     async with db.transaction() as conn:
-        ticket = await _load(conn, actor, code, expected_version)
+        ticket = await load(conn, actor, Operation.ESCALATE, code)
+        if expected_version is not None and ticket.version != expected_version:
+            raise _conflict(code)
         if ticket.status not in OPEN:
             raise DomainError(ErrorCode.INVALID_TRANSITION,
                               f"only open tickets climb the ladder; {code} is {ticket.status}")
@@ -136,14 +156,12 @@ async def escalate(db: Database, actor: Actor, code: str, expected_version: int 
 
 
 async def cosign(db: Database, actor: Actor, code: str, note: str | None, now: datetime) -> str:
-    """Adds the caller's support to an open ticket, once per caller; raises its priority."""
-    if actor.role is not Role.RESIDENT:
-        raise DomainError(ErrorCode.FORBIDDEN, "co-signing is a resident's support: sign in as a "
-                          "resident to co-sign a ticket")
+    """Adds a resident's support to an open ticket they may see (their own, or one near one of
+    their reports), once per resident; raises its priority, not its version."""
+    policy.check_role(actor, Operation.COSIGN, "co-signing is a resident's support: sign in "
+                      "as a resident to co-sign a ticket")
     async with db.transaction() as conn:
-        ticket = await q.ticket_for_change(conn, code)
-        if ticket is None:
-            raise _not_found(code)
+        ticket = await load(conn, actor, Operation.COSIGN, code, nearby=True)
         if ticket.status not in OPEN:
             raise DomainError(ErrorCode.INVALID_TRANSITION, f"{code} is {ticket.status}: only "
                               "open tickets can be co-signed")
@@ -159,19 +177,17 @@ async def merge(db: Database, actor: Actor, duplicate_code: str, original_code: 
                 expected_version: int, now: datetime) -> str:
     """Folds an open duplicate into its original: the duplicate closes pointing at the
     original, which keeps the duplicate's co-signers (and reporter) as its own."""
-    if actor.role not in STAFF:
-        raise DomainError(ErrorCode.FORBIDDEN, "merging is for community staff or above")
+    policy.check_role(actor, Operation.MERGE, "merging is for community staff or above")
     if duplicate_code == original_code:
         raise DomainError(ErrorCode.BAD_USER_INPUT, "a ticket cannot be merged into itself",
                           "input.originalCode")
     async with db.transaction() as conn:
-        duplicate = await _load(conn, actor, duplicate_code, expected_version)
-        original = await q.ticket_for_change(conn, original_code)
-        if original is None:
-            raise DomainError(ErrorCode.NOT_FOUND, f"no ticket {original_code!r}",
-                              "input.originalCode")
-        if not in_scope(actor, original):
-            raise DomainError(ErrorCode.FORBIDDEN, f"ticket {original_code} is outside your scope")
+        duplicate = await load(conn, actor, Operation.MERGE, duplicate_code,
+                               field="input.duplicateCode")
+        if duplicate.version != expected_version:
+            raise _conflict(duplicate_code)
+        original = await load(conn, actor, Operation.MERGE, original_code,
+                              field="input.originalCode")
         if duplicate.status not in OPEN:
             raise DomainError(ErrorCode.INVALID_TRANSITION, f"{duplicate_code} is "
                               f"{duplicate.status}: only open tickets can be merged")
@@ -189,3 +205,22 @@ async def merge(db: Database, actor: Actor, duplicate_code: str, original_code: 
         await q.add_event(conn, original.id, now, "MERGED_FROM", actor.subject,
                           f"{duplicate_code} merged in")
     return original_code
+
+
+async def referrals(db: Database, actor: Actor) -> list[Any]:
+    """Units referred to the county efficiency office, newest first."""
+    policy.check_role(actor, Operation.READ_REFERRALS,
+                      "for county, street and community staff and planners")
+    async with db.connection() as conn:
+        return await q.referrals(conn)
+
+
+async def unit_ratings(db: Database, actor: Actor, unit_code: str,
+                       max_rating: int) -> tuple[Any, list[Any]]:
+    """A unit's rating summary and its tickets rated at or below `max_rating`."""
+    policy.check_role(actor, Operation.READ_UNIT_RATINGS,
+                      "for county, street and community staff, planners and the unit itself")
+    policy.authorise(actor, Operation.READ_UNIT_RATINGS, policy.place(unit_code, f"unit {unit_code}"))
+    async with db.connection() as conn:
+        return (await q.rating_summary(conn, unit_code),
+                await q.rated_tickets(conn, unit_code, max_rating))

@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 from schema import fast
 from schema.errors import ErrorCodes
 from schema.limits import Limits, limit_extensions
+from schema.nul import RefuseNul
 from schema.roots import Mutation, Query, Subscription
 from schema.scalars import SCALAR_MAP
 
@@ -41,6 +42,7 @@ def build_schema(production: bool = False,
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
             *limit_extensions(limits, production=production),  # after the caches: see limits
+            RefuseNul,
         ],
         execution_context_class=fast.FastExecutionContext,
     ))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -16,6 +16,7 @@ from db.database import Database
 from db.queries import places as place_queries
 from db.queries import tickets as ticket_queries
 from resolvers.actor import PUBLIC, Actor
+from resolvers.notifications import EventSource, UrlVerifier
 
 Fetch = Callable[[AsyncConnection[Any], Sequence[Any]], Awaitable[Sequence[Any]]]
 
@@ -59,6 +60,7 @@ class Loaders:
         self.community = _one_each(db, _places("communities", "code"), "code")
         self.compound = _one_each(db, _places("compounds", "code"), "code")
         self.cell = _one_each(db, _places("grid_cells", "code"), "code")
+        self.facility = _one_each(db, _places("facilities", "code"), "code")
         self.unit = _one_each(db, place_queries.units_by_code, "code")
         self.communities_by_zone = _many_each(
             db, _places("communities", "zone_code"), "zone_code")
@@ -94,6 +96,16 @@ class Context:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     # When the caller's token expires (epoch seconds): long-lived websockets end there.
     expires_at: float | None = None
+    # The process's live ticket events (an EventSource) and the webhook handshake's
+    # challenger, handed in by the web layer; None where none runs (scripts, some tests).
+    live: EventSource | None = None
+    webhook_verifier: UrlVerifier | None = None
+
+    def for_operation(self) -> Context:
+        """A context for one operation of a long-lived connection (a websocket): the same
+        caller, a new request id, and none of the per-request state (loaders, the
+        personal-data recorder) of the connection's other operations."""
+        return replace(self, request_id=uuid.uuid4().hex[:16])
 
     @cached_property
     def loaders(self) -> Loaders:

@@ -9,6 +9,7 @@ import psycopg
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from db.database import UNREACHABLE
 from resolvers.errors import DomainError
 from schema.limits import code_for_message
 
@@ -55,6 +56,14 @@ class ErrorCodes(SchemaExtension):
                 "The query took too long.", nodes=error.nodes, source=error.source,
                 positions=error.positions, path=error.path,
                 extensions={"code": "TIMEOUT", "requestId": request_id},
+            )
+        if isinstance(original, UNREACHABLE):  # the database is away: a fault, not a bug
+            log.warning("database unavailable in request %s: %s", request_id,
+                        type(original).__name__)
+            return GraphQLError(
+                "The database is unavailable; try again shortly.", nodes=error.nodes,
+                source=error.source, positions=error.positions, path=error.path,
+                extensions={"code": "UNAVAILABLE", "retryable": True, "requestId": request_id},
             )
         log.error("unexpected error in request %s", request_id,
                   exc_info=(type(original), original, original.__traceback__))

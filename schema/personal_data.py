@@ -10,21 +10,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
 import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
-from db.queries import access_log as queries
+from db.queries.access_log import AccessFilter
 from resolvers import personal_data
-from resolvers.actor import Role
-from resolvers.errors import DomainError, ErrorCode
-from resolvers.inputs import limit
-from resolvers.tickets import MAX_PAGE, decode_cursor, encode_cursor
-
-if TYPE_CHECKING:
-    from schema.types import PageInfo
+from resolvers.tickets import encode_cursor
+from schema.pagination import PageInfo
 
 Read = tuple[int, str]
 _RECORDER = "personal_data_recorder"
@@ -85,7 +80,7 @@ class PersonalDataAccessEdge:
 @strawberry.type
 class PersonalDataAccessConnection:
     edges: list[PersonalDataAccessEdge]
-    page_info: Annotated[PageInfo, strawberry.lazy("schema.types")]
+    page_info: PageInfo
     total_count: int
 
 
@@ -97,23 +92,16 @@ class AccessLogQuery:
                                    after: str | None = None, subject: str | None = None,
                                    ticket_code: str | None = None
                                    ) -> PersonalDataAccessConnection:
-        from schema.types import PageInfo  # schema.types imports this module
-
-        if info.context.actor.role is not Role.COUNTY_OFFICE:
-            raise DomainError(ErrorCode.FORBIDDEN, "the personal-data access log is for the "
-                                                   "county office")
-        n = limit(50 if first is None else first, cap=MAX_PAGE)
-        keyset = decode_cursor(after) if after else None
-        async with info.context.db.connection() as conn:
-            rows, total = await queries.access_page(
-                conn, queries.AccessFilter(subject=subject, ticket_code=ticket_code),
-                limit=n, after=keyset)
+        rows, more, total = await personal_data.access_page(
+            info.context.db, info.context.actor,
+            AccessFilter(subject=subject, ticket_code=ticket_code),
+            first=50 if first is None else first, after=after)
         edges = [PersonalDataAccessEdge(
             cursor=encode_cursor(r.at, r.id),
             node=PersonalDataAccess(at=r.at, subject=r.subject, role=r.role,
                                     ticket_code=r.ticket_code, fields=list(r.fields)))
-            for r in rows[:n]]
+            for r in rows]
         return PersonalDataAccessConnection(
             edges=edges, total_count=total,
-            page_info=PageInfo(has_next_page=len(rows) > n,
+            page_info=PageInfo(has_next_page=more,
                                end_cursor=edges[-1].cursor if edges else None))

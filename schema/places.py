@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import strawberry
 from strawberry.types import Info
 
 from resolvers import places, tickets
 from schema.inputs import BBoxInput, PointInput, TicketFilter, bbox_or_none
 from schema.location import Location
+from schema.pagination import PageInfo
 from schema.scalars import FacilityKind, TicketStatus, enum_values
 from schema.types import (
     Community,
     Compound,
     Facility,
     GridCell,
-    PageInfo,
     Ticket,
     TicketConnection,
     TicketEdge,
     TicketHit,
     Zone,
 )
+
+T = TypeVar("T")
+
+
+async def _one(info: Info, table: str, of: Callable[[Any], T], code: str) -> T | None:
+    row = await places.place(info.context.db, table, code)
+    return of(row) if row else None
 
 
 @strawberry.type
@@ -36,10 +46,25 @@ class PlaceQuery:
                                         bbox=bbox_or_none(bbox), zone_code=zone_code)
         return [Community.of(r) for r in rows]
 
-    @strawberry.field
+    @strawberry.field(description="One zone by its code; null if there is none.")
+    async def zone(self, info: Info, code: str) -> Zone | None:
+        return await _one(info, "zones", Zone.of, code)
+
+    @strawberry.field(description="One community by its code; null if there is none.")
     async def community(self, info: Info, code: str) -> Community | None:
-        row = await places.place(info.context.db, "communities", code)
-        return Community.of(row) if row else None
+        return await _one(info, "communities", Community.of, code)
+
+    @strawberry.field(description="One compound by its code; null if there is none.")
+    async def compound(self, info: Info, code: str) -> Compound | None:
+        return await _one(info, "compounds", Compound.of, code)
+
+    @strawberry.field(description="One grid cell by its 15-digit code; null if there is none.")
+    async def grid_cell(self, info: Info, code: str) -> GridCell | None:
+        return await _one(info, "grid_cells", GridCell.of, code)
+
+    @strawberry.field(description="One facility by its code; null if there is none.")
+    async def facility(self, info: Info, code: str) -> Facility | None:
+        return await _one(info, "facilities", Facility.of, code)
 
     @strawberry.field(description="Compounds 小区, by community and/or intersecting a box.")
     async def compounds(self, info: Info, community_code: str | None = None,

@@ -9,6 +9,7 @@ from schema.layers import LayerQuery
 from schema.performance import PerformanceMutation, PerformanceQuery
 from schema.personal_data import AccessLogQuery
 from schema.places import PlaceQuery
+from schema.planning import PlanningQuery
 from schema.subscriptions import LiveSubscription, NotificationMutation, NotificationQuery
 from schema.ticket_create import TicketCreateMutation
 from schema.volunteers import VolunteerMutation, VolunteerQuery
@@ -23,6 +24,7 @@ QUERIES: tuple[type, ...] = (
     AccessLogQuery,
     LayerQuery,
     HeatmapQuery,
+    PlanningQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     TicketCreateMutation,

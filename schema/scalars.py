@@ -44,6 +44,13 @@ class FacilityKind(enum.Enum):
     SERVICE_ROOM = "SERVICE_ROOM"
 
 
+@strawberry.enum(description="A service room's 社服用房 use: idle rooms are candidate sites.")
+class ServiceRoomStatus(enum.Enum):
+    IDLE = "IDLE"
+    IN_USE = "IN_USE"
+    RENTED = "RENTED"
+
+
 @strawberry.enum
 class TicketStatus(enum.Enum):
     SUBMITTED = "SUBMITTED"

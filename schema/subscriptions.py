@@ -87,8 +87,7 @@ def token_expired() -> DomainError:
 
 
 def _source(info: Info) -> EventSource:
-    request = info.context.request
-    source: EventSource | None = getattr(request.app.state, "live", None) if request else None
+    source: EventSource | None = info.context.live
     if source is None:
         raise RuntimeError("live updates are not running in this process")
     return source
@@ -97,18 +96,21 @@ def _source(info: Info) -> EventSource:
 @strawberry.type
 class LiveSubscription:
     @strawberry.subscription(description="Ticket events as they happen, for a cell, a community, "
-                                         "a unit and/or a box (at least one; all given must "
-                                         "match), within the caller's scope.")
+                                         "a compound, a unit and/or a box (at least one; all "
+                                         "given must match), within the caller's scope: a "
+                                         "supervisor watches its compounds.")
     async def ticket_events(self, info: Info, cell_code: str | None = None,
                             community_code: str | None = None, unit_code: str | None = None,
-                            bbox: BBoxInput | None = None
+                            bbox: BBoxInput | None = None, compound_code: str | None = None
                             ) -> AsyncGenerator[TicketEventMessage, None]:
         wanted = notifications.event_filter(
             info.context.actor, cell_code=cell_code, community_code=community_code,
-            unit_code=unit_code, bbox=bbox.wgs84() if bbox is not None else None)
+            unit_code=unit_code, bbox=bbox.wgs84() if bbox is not None else None,
+            compound_code=compound_code)
         try:
             async with _source(info).subscribe(wanted.matches) as events:
-                async for event in until_expiry(events, info.context.expires_at):
+                placed = notifications.in_compound(info.context.db, events, wanted)
+                async for event in until_expiry(placed, info.context.expires_at):
                     yield TicketEventMessage.of(event)
         except DomainError:
             raise
@@ -153,7 +155,9 @@ class UnitNotification:
     delivered_at: datetime | None
     attempts: int
     next_attempt_at: datetime | None
-    last_error: str | None
+    last_error: str | None = strawberry.field(description="Why the last attempt failed: the "
+                                              "receiver's HTTP status, a refused address or a "
+                                              "connection error; never the receiver's response.")
 
     @classmethod
     def of(cls, row: Any) -> UnitNotification:
@@ -169,13 +173,16 @@ class UnitNotification:
 class NotificationMutation:
     @strawberry.mutation(description="Registers or replaces the webhook where a unit receives its "
                                      "notifications (dispatch, 80 % of the deadline passed, "
-                                     "escalation), with a new signing secret. For the unit itself "
-                                     "and the county office.")
+                                     "escalation), with a new signing secret. For the county "
+                                     "office, or the unit itself once the receiver echoes a "
+                                     "challenge (WEBHOOK_NOT_VERIFIED otherwise).")
     async def set_unit_webhook(self, info: Info, unit_code: str, url: str,
                                active: bool = True) -> UnitWebhookPayload:
+        verify = info.context.webhook_verifier
         try:
             done = await notifications.set_unit_webhook(info.context.db, info.context.actor,
-                                                        unit_code=unit_code, url=url, active=active)
+                                                        unit_code=unit_code, url=url,
+                                                        active=active, verify=verify)
         except DomainError as err:
             return UnitWebhookPayload(webhook=None, secret=None, errors=user_errors(err))
         return UnitWebhookPayload(

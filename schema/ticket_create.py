@@ -6,13 +6,15 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers import tickets
-from resolvers.actor import STAFF, Role
 from resolvers.errors import DomainError
-from resolvers.ticket_create import CreateTicketArgs, create_ticket, possible_duplicates
+from resolvers.ticket_create import (
+    CreateTicketArgs,
+    create_ticket,
+    exact_duplicate_distances,
+    possible_duplicates,
+)
 from schema.inputs import CreateTicketInput
 from schema.types import DuplicateHint, Ticket, TicketPayload, user_errors
-
-DUPLICATE_RADIUS_M = 100.0
 
 
 def failed(err: DomainError) -> TicketPayload:
@@ -36,8 +38,8 @@ class TicketCreateMutation:
         except DomainError as err:
             return failed(err)
         row = await tickets.ticket_by_code(db, code)
-        exact = actor.role in STAFF | {Role.GRID_WORKER, Role.SUPERVISOR}
+        exact = exact_duplicate_distances(actor)
         hints = [DuplicateHint(code=d.code, item_code=d.item_code,
                                distance_m=d.distance_m if exact else round(d.distance_m / 50) * 50.0)
-                 for d in await possible_duplicates(db, row, radius_m=DUPLICATE_RADIUS_M)]
+                 for d in await possible_duplicates(db, row)]
         return TicketPayload(ticket=Ticket.of(row), errors=[], possible_duplicates=hints)

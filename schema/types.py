@@ -15,8 +15,9 @@ from strawberry.types import Info
 from geo.types import Crs
 from resolvers.errors import DomainError, ErrorCode
 from schema.geometry import place_geometry, point_geometry
+from schema.pagination import PageInfo
 from schema.personal_data import reporter_field
-from schema.scalars import FacilityKind, GeoJSON, Level, TicketStatus
+from schema.scalars import FacilityKind, GeoJSON, Level, ServiceRoomStatus, TicketStatus
 
 WGS84 = Crs.WGS84
 
@@ -109,11 +110,20 @@ class Compound:
     name: str
     households: int
     population: int
+    elderly: int = strawberry.field(description="Residents aged 60 and over.")
+    children: int = strawberry.field(description="Residents aged 0–14.")
     community_code: strawberry.Private[str]
+    center_lon: strawberry.Private[float]
+    center_lat: strawberry.Private[float]
 
     @strawberry.field
     async def geometry(self, info: Info, crs: Crs | None = WGS84) -> GeoJSON:
         return await place_geometry(info, "compounds", self.code, crs)
+
+    @strawberry.field(description="The compound's demand point for coverage: a point on its "
+                                  "surface (PostGIS ST_PointOnSurface).")
+    def center(self, crs: Crs | None = WGS84) -> GeoJSON:
+        return point_geometry(self.center_lon, self.center_lat, crs)
 
     @strawberry.field
     async def community(self, info: Info) -> Community:
@@ -122,7 +132,9 @@ class Compound:
     @classmethod
     def of(cls, row: Any) -> Compound:
         return cls(code=row.code, name=row.name, households=row.households,
-                   population=row.population, community_code=row.community_code)
+                   population=row.population, elderly=row.elderly, children=row.children,
+                   community_code=row.community_code, center_lon=row.center_lon,
+                   center_lat=row.center_lat)
 
 
 @strawberry.type
@@ -150,6 +162,12 @@ class Facility:
     name: str
     kind: FacilityKind
     subtype: str | None
+    capacity: int | None = strawberry.field(
+        description="Seats (stations, canteens), beds (clinic points) or m² (service rooms).")
+    operator: str | None
+    area_m2: float | None = strawberry.field(description="Floor area of a service room 社服用房.")
+    status: ServiceRoomStatus | None = strawberry.field(
+        description="A service room's use; null for other kinds.")
     community_code: strawberry.Private[str]
     lon: strawberry.Private[float]
     lat: strawberry.Private[float]
@@ -165,8 +183,10 @@ class Facility:
     @classmethod
     def of(cls, row: Any) -> Facility:
         return cls(code=row.code, name=row.name, kind=FacilityKind(row.kind),
-                   subtype=row.subtype, community_code=row.community_code,
-                   lon=row.lon, lat=row.lat)
+                   subtype=row.subtype, capacity=row.capacity, operator=row.operator,
+                   area_m2=None if row.area_m2 is None else float(row.area_m2),
+                   status=ServiceRoomStatus(row.status) if row.status else None,
+                   community_code=row.community_code, lon=row.lon, lat=row.lat)
 
 
 @strawberry.type
@@ -283,12 +303,6 @@ class Ticket:
 class TicketEdge:
     cursor: str
     node: Ticket
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
 
 
 @strawberry.type

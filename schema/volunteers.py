@@ -13,7 +13,8 @@ from strawberry.types import Info
 from resolvers import volunteers
 from resolvers.errors import DomainError
 from resolvers.volunteers import MIN_PARTICIPATIONS, MemberCompliance, ServiceArgs
-from schema.types import Community, Compound, GridCell, PageInfo, UserError, user_errors
+from schema.pagination import PageInfo
+from schema.types import Community, Compound, GridCell, UserError, user_errors
 
 
 @strawberry.enum(description="What a volunteer does: building head 楼栋长, red-collar secretary "

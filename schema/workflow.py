@@ -9,10 +9,8 @@ from datetime import UTC, datetime
 import strawberry
 from strawberry.types import Info
 
-from db.queries import ticket_updates as q
 from resolvers import tickets, workflow
-from resolvers.actor import STAFF, Role
-from resolvers.errors import DomainError, ErrorCode
+from resolvers.errors import DomainError
 from resolvers.lifecycle import Request
 from schema.scalars import TicketStatus
 from schema.ticket_create import failed
@@ -78,11 +76,6 @@ async def _payload(info: Info, code: str) -> TicketPayload:
     return TicketPayload(ticket=Ticket.of(row), errors=[])
 
 
-def _allowed_to_watch(info: Info) -> None:
-    if info.context.actor.role not in STAFF | {Role.PLANNER}:
-        raise DomainError(ErrorCode.FORBIDDEN, "for county, street and community staff and planners")
-
-
 @strawberry.type
 class WorkflowMutation:
     @strawberry.mutation(description="Moves a ticket along its lifecycle (see the README table).")
@@ -131,19 +124,13 @@ class WorkflowQuery:
     @strawberry.field(description="Units referred to the county efficiency office: their 3 most "
                                   "recent tickets all reached county level.")
     async def efficiency_referrals(self, info: Info) -> list[Referral]:
-        _allowed_to_watch(info)
-        async with info.context.db.connection() as conn:
-            rows = await q.referrals(conn)
+        rows = await workflow.referrals(info.context.db, info.context.actor)
         return [Referral(at=r.at, unit=Unit(code=r.unit_code, name=r.unit_name, kind=r.unit_kind),
                          ticket_codes=list(r.ticket_codes)) for r in rows]
 
     @strawberry.field(description="A unit's ratings, with its tickets rated at or below maxRating.")
     async def unit_ratings(self, info: Info, unit_code: str, max_rating: int = 2) -> UnitRatings:
-        actor = info.context.actor
-        if not (actor.role is Role.UNIT and unit_code in actor.scopes):
-            _allowed_to_watch(info)
-        async with info.context.db.connection() as conn:
-            summary = await q.rating_summary(conn, unit_code)
-            low = await q.rated_tickets(conn, unit_code, max_rating)
+        summary, low = await workflow.unit_ratings(info.context.db, info.context.actor, unit_code,
+                                                   max_rating)
         return UnitRatings(unit_code=unit_code, rated=summary.rated, average=summary.average,
                            low=summary.low, low_rated_ticket_codes=[r.code for r in low])

@@ -5,6 +5,8 @@
 # Extra arguments go to bench/nearby_tickets.py (e.g. --queries 500 --wrk-duration 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The benchmark's server signs its own tokens and runs without rate limits.
+export REDGRID_ENV=development
 
 BENCH_DB=redgrid_bench
 WANT_TICKETS=1000000

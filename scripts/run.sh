@@ -3,6 +3,8 @@
 # run and serves http://127.0.0.1:8000. Stops the cluster it started when the server exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A development box: local tokens (the map's sign-in form), GraphiQL, no rate limits.
+export REDGRID_ENV=development
 source scripts/lib.sh
 start_database
 $redgrid migrate

@@ -28,6 +28,13 @@ from web.settings import Settings
 TEST_DB = f"redgrid_test_{os.getpid()}"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Unset, REDGRID_ENV means production, which mints no tokens: say so rather than guess.
+    if os.environ.get("REDGRID_ENV") != "development":
+        raise pytest.UsageError("the tests need a development box: run `make test`, or set "
+                                "REDGRID_ENV=development (unset means production)")
+
+
 def _admin(settings: Settings) -> psycopg.Connection:
     return psycopg.connect(psycopg_conninfo(server_url(settings.database_url)), autocommit=True)
 

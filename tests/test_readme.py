@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
 
 from tests.conftest import GraphQLClient, Minter
+from web.graphiql import readme_examples
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-EXAMPLES = re.findall(r"```graphql\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+EXAMPLES = readme_examples()
 
 
 def _has_content(value: object) -> bool:

@@ -3,76 +3,140 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from db.database import Database
+from db.queries.places import scope_codes
 from db.queries.tiles import TILE_SESSION
 from db.urls import psycopg_conninfo
 from resolvers.actor import PUBLIC, Actor
+from resolvers.notifications import UrlVerifier
 from schema import build_schema
 from schema.context import Context
 from schema.errors import code_for_unlabelled
 from schema.limits import Limits
-from web.auth import TokenVerifier
-from web.guard import Guard
+from web.auth import TokenVerifier, UnknownKey
+from web.exports import export_routes
+from web.graphiql import PAGE as GRAPHIQL_PAGE
+from web.graphiql import routes as graphiql_routes
+from web.guard import Guard, RateLimiter
+from web.health import ROUTES as health_routes
 from web.heatmap import heatmap_geojson, heatmap_tile
 from web.identity import PRIVATE, Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
 from web.ogc import routes as ogc_routes
+from web.reloading import Reloading
 from web.scheduler import JobScheduler
 from web.settings import CHECKOUT, Settings
 from web.signin import routes as signin_routes
 from web.tiles import ROUTES as tile_routes
-from web.webhooks import WebhookWorker
+from web.webhooks import WebhookWorker, verify_url
+from web.websocket import BoundedWebSocketAdapter, GuardedTransportWS, SocketGate
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAPLIBRE = CHECKOUT / "node_modules" / "maplibre-gl" / "dist"
+# How long the codes a token's scope may name are trusted before they are read again.
+SCOPE_CODES_TTL_S = 300.0
 
 
 class RedGridGraphQL(GraphQL):
-    """Strawberry's ASGI view with RedGrid's per-request context."""
+    """Strawberry's ASGI view with RedGrid's per-request context.
 
-    def __init__(self, settings: Settings, tokens: TokenVerifier, **kwargs: Any) -> None:
+    Websockets speak graphql-transport-ws only: its handler checks every operation as HTTP
+    checks every request (see web/websocket.py).
+    """
+
+    websocket_adapter_class = BoundedWebSocketAdapter
+    graphql_transport_ws_handler_class = GuardedTransportWS
+
+    def __init__(self, settings: Settings, tokens: TokenVerifier, limiter: RateLimiter,
+                 **kwargs: Any) -> None:
         limits = Limits(max_depth=settings.max_query_depth,
                         max_aliases=settings.max_query_aliases,
                         max_tokens=settings.max_query_tokens, max_cost=settings.max_query_cost)
-        super().__init__(build_schema(settings.production, limits), **kwargs)
+        super().__init__(build_schema(settings.production, limits),
+                         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), **kwargs)
         self.settings = settings
         self.tokens = tokens
         self.db: Database | None = None
+        # Set in the app's lifespan; every request's context carries them.
+        self.live: Broadcaster | None = None
+        self.webhook_verifier: UrlVerifier | None = None
+        # Sockets draw on the same per-caller GraphQL budget as HTTP requests.
+        self.socket_gate = SocketGate(limiter, max_message_bytes=settings.max_body_bytes)
 
     async def get_context(self, request: Request | WebSocket,  # type: ignore[override]
                           response: Response | WebSocket) -> Context:
         assert self.db is not None, "the app is used outside its lifespan"
         if isinstance(request, WebSocket):  # the actor comes with `connection_init`
-            return WebSocketContext(db=self.db, actor=PUBLIC, request=request, response=response)
-        return Context(db=self.db, actor=actor_of(request), request=request, response=response)
+            return WebSocketContext(db=self.db, actor=PUBLIC, request=request, response=response,
+                                    live=self.live, webhook_verifier=self.webhook_verifier)
+        return Context(db=self.db, actor=actor_of(request), request=request, response=response,
+                       live=self.live, webhook_verifier=self.webhook_verifier)
 
     async def on_ws_connect(self, context: Context,  # type: ignore[override]
                             ) -> UnsetType | dict[str, object] | None:
         # A bad token closes the socket with 4403 (Strawberry's ConnectionRejectionError).
+        unknown_key: list[UnknownKey] = []
+
         def verify(header: str) -> Actor:
-            actor = self.tokens.actor(header)
+            try:
+                actor = self.tokens.actor(header)
+            except UnknownKey as exc:
+                unknown_key.append(exc)
+                raise
             context.expires_at = self.tokens.expires_at(header)
             return actor
 
-        context.actor = websocket_actor(context, verify)
+        await self.tokens.refresh()
+        try:
+            context.actor = websocket_actor(context, verify)
+        except ConnectionRejectionError:
+            # A key the provider added since the last fetch: fetch (rate-limited) and retry.
+            if not unknown_key or not await self.tokens.reload_keys():
+                raise
+            context.actor = websocket_actor(context, verify)
         return UNSET
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # GraphiQL from the project's npm packages (web/graphiql.py), never from a CDN.
+        return FileResponse(GRAPHIQL_PAGE, headers={"Cache-Control": "no-cache"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as exc:  # a malformed request: a JSON error with a stable code
+            response = http_error(exc.status_code, exc.reason)
+        await response(scope, receive, send)
+
+    async def parse_http_body(self, request: Any) -> Any:
+        try:
+            return await super().parse_http_body(request)
+        except AttributeError as exc:  # a JSON body that is no object (null, 3, "x")
+            raise HTTPException(400, "The body must be a JSON object with a `query`.") from exc
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -98,11 +162,26 @@ class RedGridGraphQL(GraphQL):
         return response
 
 
+# Stable codes of requests refused before GraphQL sees them, by HTTP status.
+HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+def http_error(status: int, message: str) -> Response:
+    body = {"errors": [{"message": message,
+                        "extensions": {"code": HTTP_CODES.get(status, "BAD_REQUEST")}}]}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
+                    headers=PRIVATE)
+
+
 def create_app(settings: Settings) -> Starlette:
+    """The app for `settings`; ConfigError when its tokens could not be verified safely."""
+    settings.check_identity()
     tokens = TokenVerifier(settings.jwt_secret, jwks_url=settings.jwks_url,
                            issuer=settings.jwt_issuer or None,
                            audience=settings.jwt_audience or None)
-    graphql = RedGridGraphQL(settings, tokens,
+    # Identity first, so the limiter counts verified callers (and forged tokens by address).
+    limiter = RateLimiter(settings.rate_limits, proxies=settings.trusted_proxies)
+    graphql = RedGridGraphQL(settings, tokens, limiter,
                              graphql_ide=None if settings.production else "graphiql")
 
     @contextlib.asynccontextmanager
@@ -111,17 +190,28 @@ def create_app(settings: Settings) -> Starlette:
                       statement_timeout_ms=settings.statement_timeout_ms)
         await db.open()
         graphql.db = app.state.db = db
+
+        async def load_scope_codes() -> frozenset[str]:
+            async with db.connection() as conn:
+                return await scope_codes(conn)
+
+        codes = Reloading("the scope codes", load_scope_codes, ttl_s=SCOPE_CODES_TTL_S,
+                          min_interval_s=30)
+        await codes.reload()
+        tokens.use_scope_codes(codes)
         app.state.tile_db = tile_db = Database(
             psycopg_conninfo(settings.database_url), min_size=1, max_size=settings.pool_size,
             statement_timeout_ms=settings.statement_timeout_ms, session=TILE_SESSION)
         await tile_db.open()
-        app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
+        graphql.live = app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
         await live.start()
-        webhooks = WebhookWorker(db, settings.webhook_interval_s,
+        webhooks = app.state.webhooks = WebhookWorker(db, settings.webhook_interval_s,
                                  allow_private=settings.webhook_allow_private)
+        graphql.webhook_verifier = functools.partial(
+            verify_url, allow_private=settings.webhook_allow_private)
         if settings.webhook_interval_s > 0:
             webhooks.start()
-        jobs = JobScheduler(db, settings.job_interval_s)
+        jobs = app.state.jobs = JobScheduler(db, settings.job_interval_s)
         jobs.start()
         try:
             yield
@@ -135,25 +225,23 @@ def create_app(settings: Settings) -> Starlette:
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
 
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
     # The busiest first: Starlette tries the routes in order.
     routes = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/graphql", graphql),  # other methods: a JSON 405 from the view
         Route("/tiles/heatmap/{z}/{x}/{y}.mvt", heatmap_tile),  # before the catalogue's tiles
         *tile_routes,
         Route("/", index),
-        Route("/healthz", health),
+        *health_routes,
         Route("/heatmap.geojson", heatmap_geojson),
         WebSocketRoute("/graphql", graphql),
         Mount("/ogc", routes=ogc_routes),
+        Mount("/exports", routes=export_routes),
         *signin_routes(settings),
         Mount("/static", app=StaticFiles(directory=STATIC, check_dir=False), name="static"),
         Mount("/vendor/maplibre-gl", app=StaticFiles(directory=MAPLIBRE, check_dir=False),
               name="maplibre"),
+        *([] if settings.production else graphiql_routes()),
     ]
-    guard = Middleware(Guard, path="/graphql", rate_per_s=settings.rate_limit_per_s,
-                       burst=settings.rate_limit_burst, max_body_bytes=settings.max_body_bytes)
-    identity = Middleware(Identity, tokens=tokens)
-    return Starlette(routes=routes, middleware=[guard, identity], lifespan=lifespan)
+    identity = Middleware(Identity, tokens=tokens, limiter=limiter)
+    guard = Middleware(Guard, limiter=limiter, max_body_bytes=settings.max_body_bytes)
+    return Starlette(routes=routes, middleware=[identity, guard], lifespan=lifespan)

@@ -1,7 +1,8 @@
 """Bearer tokens (JWT) turned into an `Actor`.
 
 The embedded default signs and verifies HS256 with a secret kept in the data folder;
-production verifies RS256/ES256 tokens of the county's identity provider against its JWKS URL.
+production verifies RS256/ES256 tokens of the county's identity provider against its JWKS URL
+(keys fetched by `web/jwks.py`, never on the event loop's time).
 Claims: `sub`, `redgrid_role`, `redgrid_scopes` (a list of codes), `exp`.
 """
 
@@ -9,12 +10,15 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Container
 from pathlib import Path
 from typing import Any
 
 import jwt
 
 from resolvers.actor import PUBLIC, Actor, Role
+from web.jwks import JwksKeys
+from web.reloading import Reloading
 
 ALGORITHM = "HS256"
 ASYMMETRIC = ["RS256", "ES256"]
@@ -23,6 +27,10 @@ ISSUER = "redgrid"
 
 class AuthError(Exception):
     """A token was sent but cannot be trusted; the caller gets 401 UNAUTHENTICATED."""
+
+
+class UnknownKey(AuthError):
+    """The token names a signing key (kid) the identity provider's keys held do not have."""
 
 
 def development_secret(data_dir: Path) -> str:
@@ -51,6 +59,22 @@ def bearer_token(header: str) -> str:
     return token.strip()
 
 
+def check_scopes(actor: Actor, known: Container[str] | None) -> None:
+    """Refuses scope codes that are empty, wildcards or (with `known`) name no place or unit.
+
+    Place codes become SQL `LIKE` prefixes, so `%` or `_` in one would widen the scope; a
+    UNIT's codes are compared exactly, and county units' codes hold `_` (`U-FIRE_RESCUE`).
+    """
+    for code in actor.scopes:
+        if not code.strip():
+            raise AuthError("the token has an empty scope code")
+        if "%" in code or ("_" in code and actor.role is not Role.UNIT):
+            raise AuthError(f"the scope code {code!r} holds a wildcard (% or _)")
+        if known is not None and code not in known:
+            raise AuthError(f"the scope code {code!r} is not a street, zone, community, grid "
+                            "cell, compound or unit code")
+
+
 def actor_from_claims(claims: dict[str, Any]) -> Actor:
     try:
         role = Role(claims["redgrid_role"])
@@ -74,22 +98,36 @@ class TokenVerifier:
     """
 
     def __init__(self, secret: str = "", *, jwks_url: str = "", issuer: str | None = ISSUER,
-                 audience: str | None = None, max_entries: int = 10_000) -> None:
-        if not secret and not jwks_url:
+                 audience: str | None = None, max_entries: int = 10_000,
+                 jwks: JwksKeys | None = None) -> None:
+        if not secret and not jwks_url and jwks is None:
             raise ValueError("a token verifier needs a secret or a JWKS URL")
         self.secret = secret
         self.issuer = issuer
         self.audience = audience
         self.max_entries = max_entries
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300) if jwks_url else None
+        self.jwks = jwks or (JwksKeys(jwks_url) if jwks_url else None)
+        # The codes a scope may name (see `use_scope_codes`); None: only the form is checked.
+        self.scope_codes: Reloading[frozenset[str]] | None = None
         self._known: dict[str, tuple[Actor, float]] = {}
+
+    def use_scope_codes(self, codes: Reloading[frozenset[str]]) -> None:
+        """Refuses tokens whose scope names a code outside `codes` (kept fresh by `refresh`);
+        until they are first loaded, every token with a scope is refused."""
+        self.scope_codes = codes
+        self._known.clear()
 
     def claims(self, token: str) -> dict[str, Any]:
         """The verified claims of a token."""
         options = {"require": ["sub", "exp", "redgrid_role"]}
         try:
-            if self._jwks is not None:
-                key: Any = self._jwks.get_signing_key_from_jwt(token).key
+            if self.jwks is not None:
+                kid = jwt.get_unverified_header(token).get("kid")
+                jwk = self.jwks.key(kid) if isinstance(kid, str) else None
+                if jwk is None:
+                    raise UnknownKey(f"the token's signing key {kid!r} is not one of the "
+                                     "identity provider's keys")
+                key: Any = jwk.key
                 algorithms = ASYMMETRIC
             else:
                 key, algorithms = self.secret, [ALGORITHM]
@@ -99,10 +137,38 @@ class TokenVerifier:
             return decoded
         except jwt.ExpiredSignatureError:
             raise AuthError("the token has expired; sign in again") from None
-        except jwt.PyJWKClientError as exc:
-            raise AuthError(f"the token's signing key cannot be found: {exc}") from None
         except jwt.InvalidTokenError as exc:
             raise AuthError(f"the token is not valid: {exc}") from None
+
+    async def refresh(self) -> None:
+        """Fetches what verifying depends on once it is older than its time to live."""
+        if self.jwks is not None and self.jwks.stale:
+            await self.reload_keys()
+        if self.scope_codes is not None and self.scope_codes.stale:
+            if await self.scope_codes.reload():  # a place or unit may have gone
+                self._known.clear()
+
+    async def reload_keys(self) -> bool:
+        """Fetches the provider's keys now (rate-limited); whether they changed."""
+        if self.jwks is None:
+            return False
+        changed = await self.jwks.refresh()
+        if changed:  # a token remembered under a key the provider dropped must not outlive it
+            self._known.clear()
+        return changed
+
+    async def authenticate(self, header: str | None) -> Actor:
+        """`actor`, with the provider's keys fetched first when they are stale or the token
+        names a key not held yet (rate-limited, see `JwksKeys`)."""
+        if not header:
+            return PUBLIC
+        await self.refresh()
+        try:
+            return self.actor(header)
+        except UnknownKey:
+            if not await self.reload_keys():
+                raise
+        return self.actor(header)
 
     def actor(self, header: str | None) -> Actor:
         """The caller of a request from its Authorization header; no header → PUBLIC."""
@@ -115,11 +181,14 @@ class TokenVerifier:
             del self._known[header]
         claims = self.claims(bearer_token(header))
         actor = actor_from_claims(claims)
+        codes = self.scope_codes
+        if codes is not None and codes.value is None and actor.scopes:
+            raise AuthError("the known scope codes are not loaded yet; try again shortly")
+        check_scopes(actor, codes.value if codes is not None else None)
         if len(self._known) >= self.max_entries:
             self._known.clear()
         self._known[header] = (actor, float(claims["exp"]))
         return actor
-
 
     def expires_at(self, header: str) -> float | None:
         """When a token this verifier accepted stops being valid (epoch seconds)."""

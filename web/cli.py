@@ -16,8 +16,8 @@ from db import migrate as migrations
 from db.cluster import ClusterError
 from db.seed import DEFAULT_SEED, SeedError, seed_bulk_tickets, seed_demo
 from db.urls import psycopg_conninfo, server_url
-from resolvers.actor import Role
-from web.auth import mint
+from resolvers.actor import Actor, Role
+from web.auth import AuthError, check_scopes, mint
 from web.settings import ConfigError, Settings
 
 app = typer.Typer(help="RedGrid: map-based community governance over GraphQL.",
@@ -198,12 +198,17 @@ def token(
 ) -> None:
     """Mints a development token (signed with this checkout's secret) for a role and scope."""
     settings = Settings.from_env()
-    if settings.environment == "production":
-        _fail("production tokens come from the county's identity provider, not this command")
+    if settings.production:
+        _fail("production tokens come from the county's identity provider, not this command "
+              "(REDGRID_ENV=development mints development tokens)")
     try:
         chosen = Role(role.upper())
     except ValueError:
         _fail(f"unknown role {role!r}; one of: {', '.join(r.value for r in Role if r is not Role.SYSTEM)}")
+    try:  # the form of the codes; whether they exist is checked when the token is used
+        check_scopes(Actor(sub, chosen, tuple(scope or [])), None)
+    except AuthError as exc:
+        _fail(str(exc))
     sys.stdout.write(mint(settings.jwt_secret, subject=sub, role=chosen, scopes=scope or [],
                           ttl_s=ttl) + "\n")
 

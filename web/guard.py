@@ -1,20 +1,42 @@
-"""A pure ASGI middleware guarding /graphql: per-client rate limits and a request body limit."""
+"""Rate limits by named budget and the /graphql body limit, as pure ASGI middleware.
+
+`Guard` runs after `web/identity.py`, so a caller is counted by who they verifiably are: the
+role and subject of a valid token, or for the public the client address (X-Forwarded-For only
+from trusted proxies, see `web/clients.py`). A token that fails verification is charged to
+the client address too, so rotating forged tokens gets no fresh buckets. Each group of routes
+draws on a budget of its own (`BUDGET_ROUTES`), sized in `web/settings.py`.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import math
-import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import orjson
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# "Bearer" and three base64url segments: a JWT by its looks, not yet verified.
-BEARER = re.compile(r"Bearer [A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+from resolvers.actor import PUBLIC, Actor, Role
+from web.clients import Network, client_address
+from web.settings import RateBudget
+
+# Which budget a path draws on: the first entry whose path it is or lies under.
+BUDGET_ROUTES = (
+    ("/graphql", "graphql"),
+    ("/tiles/heatmap/", "heatmap"),
+    ("/heatmap.geojson", "heatmap"),
+    ("/tiles/", "tiles"),
+    ("/ogc", "ogc"),
+)
+
+
+def budget_of(path: str) -> str | None:
+    for prefix, name in BUDGET_ROUTES:
+        if path == prefix or path.startswith(prefix if prefix.endswith("/") else prefix + "/"):
+            return name
+    return None
 
 
 class TokenBuckets:
@@ -55,13 +77,29 @@ class TokenBuckets:
             del self.buckets[key]
 
 
-def client_key(scope: Scope) -> str:
-    """Who is asking: a hash of a JWT-looking Authorization header, else the client IP."""
-    header = Headers(scope=scope).get("authorization", "")
-    if BEARER.fullmatch(header):
-        return "token:" + hashlib.sha256(header.encode()).hexdigest()[:32]
-    client = scope.get("client")
-    return "ip:" + (client[0] if client else "unknown")
+class RateLimiter:
+    """One set of token buckets per named budget, keyed on the verified caller."""
+
+    def __init__(self, budgets: Mapping[str, RateBudget], *, proxies: Sequence[Network] = (),
+                 max_clients: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.proxies = tuple(proxies)
+        self.buckets = {name: TokenBuckets(b.per_s, b.burst, max_clients=max_clients,
+                                           clock=clock)
+                        for name, b in budgets.items() if b.per_s > 0}
+
+    def caller_key(self, scope: Scope, actor: Actor | None) -> str:
+        """The role and subject of a verified caller, else (public, or a token that failed
+        verification: `None`) the client address."""
+        if actor is None or actor.role is Role.PUBLIC:
+            return "ip:" + client_address(scope, self.proxies)
+        return f"{actor.role.value}:{actor.subject}"
+
+    def take(self, scope: Scope, actor: Actor | None) -> float:
+        """One request of the path's budget: 0 if granted (or unlimited), else the seconds
+        until the caller's next one is due."""
+        name = budget_of(scope["path"])
+        buckets = self.buckets.get(name) if name else None
+        return buckets.take(self.caller_key(scope, actor)) if buckets else 0.0
 
 
 def _error(status: int, code: str, message: str,
@@ -73,40 +111,41 @@ def _error(status: int, code: str, message: str,
             {"type": "http.response.body", "body": body}]
 
 
+def too_many_requests(wait: float) -> list[Message]:
+    """The 429 for a caller whose next request is due in `wait` seconds."""
+    return _error(429, "RATE_LIMITED", "Too many requests.",
+                  {"Retry-After": str(max(1, math.ceil(wait)))})
+
+
 class Guard:
-    """Rate-limits and bounds the bodies of HTTP requests to `path`; passes the rest through.
+    """Rate-limits HTTP requests by budget and bounds the bodies of requests to `body_path`.
 
     Args:
-        rate_per_s: requests per second per client; 0 turns rate limiting off.
-        max_body_bytes: the largest body accepted; 0 turns the limit off.
+        max_body_bytes: the largest body accepted on `body_path`; 0 turns the limit off.
     """
 
-    def __init__(self, app: ASGIApp, *, path: str = "/graphql", rate_per_s: float = 0.0,
-                 burst: int = 100, max_body_bytes: int = 0, max_clients: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, body_path: str = "/graphql",
+                 max_body_bytes: int = 0) -> None:
         self.app = app
-        self.path = path
+        self.limiter = limiter
+        self.body_path = body_path
         self.max_body_bytes = max_body_bytes
-        self.buckets = (TokenBuckets(rate_per_s, burst, max_clients=max_clients, clock=clock)
-                        if rate_per_s > 0 else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self.path:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.buckets is not None:
-            wait = self.buckets.take(client_key(scope))
-            if wait > 0:
-                retry = str(max(1, math.ceil(wait)))
-                await _reply(send, _error(429, "RATE_LIMITED", "Too many requests.",
-                                          {"Retry-After": retry}))
-                return
-        if self.max_body_bytes > 0:
+        actor: Actor = scope.get("state", {}).get("actor", PUBLIC)
+        wait = self.limiter.take(scope, actor)
+        if wait > 0:
+            await reply(send, too_many_requests(wait))
+            return
+        if self.max_body_bytes > 0 and scope["path"] == self.body_path:
             replay = await self._read_body(scope, receive)
             if replay is None:
-                await _reply(send, _error(413, "PAYLOAD_TOO_LARGE",
-                                          f"The request body exceeds {self.max_body_bytes} "
-                                          "bytes."))
+                await reply(send, _error(413, "PAYLOAD_TOO_LARGE",
+                                         f"The request body exceeds {self.max_body_bytes} "
+                                         "bytes."))
                 return
             receive = replay
         await self.app(scope, receive, send)
@@ -140,6 +179,6 @@ class Guard:
         return replay
 
 
-async def _reply(send: Send, messages: list[Message]) -> None:
+async def reply(send: Send, messages: list[Message]) -> None:
     for message in messages:
         await send(message)

@@ -2,7 +2,9 @@
 
 A pure ASGI middleware puts the actor in the request state (`request.state.actor`); no token
 means the public, and an expired or forged one is a 401 `UNAUTHENTICATED` before any route
-runs. Websockets carry their token in `connection_init` instead (see `web/live.py`).
+runs, charged to the client address's rate-limit bucket (a 429 once that is empty), so a
+flood of forged tokens is limited like any other. Websockets carry their token in
+`connection_init` instead (see `web/live.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from resolvers.actor import PUBLIC, Actor
 from web.auth import AuthError, TokenVerifier
+from web.guard import RateLimiter, reply, too_many_requests
 
 PRIVATE = {"Cache-Control": "private, no-store", "Vary": "Authorization"}
 
@@ -22,16 +25,21 @@ PRIVATE = {"Cache-Control": "private, no-store", "Vary": "Authorization"}
 class Identity:
     """Resolves the caller of each HTTP request from its Authorization header."""
 
-    def __init__(self, app: ASGIApp, tokens: TokenVerifier) -> None:
+    def __init__(self, app: ASGIApp, tokens: TokenVerifier, limiter: RateLimiter) -> None:
         self.app = app
         self.tokens = tokens
+        self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             try:
-                actor = self.tokens.actor(Headers(scope=scope).get("authorization"))
+                actor = await self.tokens.authenticate(Headers(scope=scope).get("authorization"))
             except AuthError as exc:
-                await unauthenticated(str(exc))(scope, receive, send)
+                wait = self.limiter.take(scope, None)
+                if wait > 0:
+                    await reply(send, too_many_requests(wait))
+                else:
+                    await unauthenticated(str(exc))(scope, receive, send)
                 return
             scope.setdefault("state", {})["actor"] = actor
         await self.app(scope, receive, send)

@@ -30,7 +30,7 @@ from resolvers.actor import PUBLIC, Actor
 from resolvers.notifications import Event, lagged
 from schema.context import Context
 from web.auth import AuthError
-from web.tasks import cancel
+from web.tasks import cancel, running
 
 CHANNEL = "redgrid_ticket_events"
 APPLICATION_NAME = "redgrid-live"
@@ -82,6 +82,9 @@ class Broadcaster:
             await asyncio.wait_for(self.listening.wait(), wait_s)
         except TimeoutError:
             log.warning("not listening for ticket events yet; retrying in the background")
+
+    def alive(self) -> bool:
+        return running(self._task)
 
     async def stop(self) -> None:
         await cancel(self._task)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from db.database import Database
 from resolvers.jobs import run_jobs
-from web.tasks import cancel
+from web.tasks import cancel, running
 
 log = logging.getLogger("redgrid.jobs")
 
@@ -42,6 +42,9 @@ class JobScheduler:
             except Exception:  # noqa: BLE001 - keep the schedule alive; the next pass retries
                 log.exception("the ticket job failed; retrying in %.0f s", self.interval_s)
             await asyncio.sleep(self.interval_s)
+
+    def alive(self) -> bool:
+        return running(self._task)
 
     async def stop(self) -> None:
         await cancel(self._task)

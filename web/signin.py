@@ -3,8 +3,9 @@
 `GET /map-config.json`: the sign-in mode (development tokens, the county identity provider by
 authorization code + PKCE, or none), the basemap and its datum, the demo months and the demand
 catalogue's categories and items. `POST /auth/dev-token` mints a development token for a role
-and scope codes; it exists only outside production (a 404 there), where tokens come from the
-identity provider.
+and scope codes; it exists only on a development box (a 404 in production, where tokens come
+from the identity provider), and answers callers on the same machine only (403 `FORBIDDEN`
+to any other): a development server reachable from the network must not hand out tokens.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from starlette.routing import Route
 
 from db.catalogue import load_catalogue
 from db.queries.places import known_codes
-from resolvers.actor import Role
-from web.auth import mint
+from resolvers.actor import Actor, Role
+from web.auth import AuthError, check_scopes, mint
+from web.clients import client_address, is_loopback
 from web.identity import PRIVATE
 from web.settings import Settings
 
@@ -42,7 +44,8 @@ _SUBJECT = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 class SignInError(Exception):
     """A dev-token request that cannot be granted: a stable code, the field, a message."""
 
-    def __init__(self, message: str, field: str, code: str = "BAD_USER_INPUT") -> None:
+    def __init__(self, message: str, field: str | None,
+                 code: str = "BAD_USER_INPUT") -> None:
         super().__init__(message)
         self.message = message
         self.field = field
@@ -82,15 +85,21 @@ def dev_sign_in(settings: Settings) -> bool:
     return not settings.production and bool(settings.jwt_secret) and not settings.jwks_url
 
 
-def sign_in_mode(settings: Settings) -> str:
+def sign_in_mode(settings: Settings, local: bool) -> str:
+    """How the page signs in; `local`: whether the caller is on this machine, the only place
+    development tokens go to."""
     if dev_sign_in(settings):
-        return "dev"
+        return "dev" if local else "none"
     return "oidc" if settings.oidc_authorize_url else "none"
 
 
-def map_config(settings: Settings) -> dict[str, Any]:
+def _local(request: Request, settings: Settings) -> bool:
+    return is_loopback(client_address(request.scope, settings.trusted_proxies))
+
+
+def map_config(settings: Settings, local: bool = True) -> dict[str, Any]:
     """The page's configuration; nothing secret (it goes to every browser)."""
-    mode = sign_in_mode(settings)
+    mode = sign_in_mode(settings, local)
     sign_in: dict[str, Any] = {"mode": mode}
     if mode == "oidc":
         sign_in |= {"authorizeUrl": settings.oidc_authorize_url,
@@ -140,24 +149,32 @@ def _subject(raw: object, role: Role) -> str:
     return raw
 
 
-async def _check_codes(request: Request, scopes: list[str]) -> None:
+async def _check_codes(request: Request, subject: str, role: Role, scopes: list[str]) -> None:
     if not scopes:
         return
     async with request.app.state.db.connection() as conn:
         known = await known_codes(conn, scopes)
     unknown = sorted(set(scopes) - known)
     if unknown:
-        raise SignInError(f"unknown scope codes: {', '.join(unknown)} (street, community, grid "
-                          "cell, compound or unit codes)", "scopes", "UNKNOWN_SCOPE")
+        raise SignInError(f"unknown scope codes: {', '.join(unknown)} (street, zone, community, "
+                          "grid cell, compound or unit codes)", "scopes", "UNKNOWN_SCOPE")
+    try:  # the same rule the token will meet at every request
+        check_scopes(Actor(subject, role, tuple(scopes)), known)
+    except AuthError as exc:
+        raise SignInError(str(exc), "scopes", "UNKNOWN_SCOPE") from None
 
 
 def routes(settings: Settings) -> list[Route]:
     """The sign-in routes for these settings: no dev-token route in production."""
 
     async def config(request: Request) -> Response:
-        return _json(map_config(settings), headers={"Cache-Control": "no-cache"})
+        return _json(map_config(settings, _local(request, settings)),
+                     headers={"Cache-Control": "private, no-cache"})
 
     async def dev_token(request: Request) -> Response:
+        if not _local(request, settings):
+            return _error(SignInError("development tokens are issued to callers on this machine "
+                                      "only", None, "FORBIDDEN"), 403)
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
@@ -168,7 +185,7 @@ def routes(settings: Settings) -> list[Route]:
             role = _role(body.get("role"))
             scopes = _scopes(body.get("scopes"), role)
             subject = _subject(body.get("sub"), role)
-            await _check_codes(request, scopes)
+            await _check_codes(request, subject, role, scopes)
         except SignInError as exc:
             return _error(exc)
         expires_at = datetime.fromtimestamp(int(time.time()) + DEV_TOKEN_TTL_S, UTC)

@@ -14,3 +14,9 @@ async def cancel(task: asyncio.Task[Any] | None) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def running(task: asyncio.Task[None] | None) -> bool:
+    """Whether a background task that was started is still running (one never started is not
+    a failure)."""
+    return task is None or not task.done()

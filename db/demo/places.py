@@ -46,6 +46,8 @@ class CompoundPlan:
     households: int
     population: int
     buildings: list[BuildingPlan] = field(default_factory=list)
+    elderly: int = 0  # aged 60+
+    children: int = 0  # aged 0–14
 
 
 @dataclass
@@ -282,12 +284,37 @@ def plan_cells(seed: int, communities: list[CommunityPlan],
     return cells
 
 
+# The county seat's resident mix: about 20% aged 60+ and 15% aged 0–14; compounds of
+# walk-up six-storey slabs (the older stock, no lifts) are older.
+ELDERLY_BASE, ELDERLY_PER_OLD = 0.16, 0.22
+CHILDREN_BASE, CHILDREN_PER_OLD = 0.16, -0.06
+
+
+def old_stock_share(compound: CompoundPlan) -> float:
+    """The share of a compound's households in six-storey walk-ups (the older stock)."""
+    old = sum(b.households for b in compound.buildings if b.floors == 6)
+    return old / compound.households if compound.households else 0.0
+
+
+def plan_residents(seed: int, compounds: list[CompoundPlan]) -> None:
+    """Fills each compound's elderly and children from its housing stock, with its own random
+    stream so that every other generated value stays as it was."""
+    rng = random.Random(seed * 31 + 60)
+    for cp in compounds:
+        old = old_stock_share(cp)
+        elderly = ELDERLY_BASE + ELDERLY_PER_OLD * old + rng.uniform(-0.03, 0.03)
+        children = CHILDREN_BASE + CHILDREN_PER_OLD * old + rng.uniform(-0.025, 0.025)
+        cp.elderly = round(cp.population * elderly)
+        cp.children = round(cp.population * children)
+
+
 def plan_places(seed: int) -> Places:
     rng = random.Random(seed)
     extent = urban_extent()
     communities = plan_communities(rng, extent)
     compounds = plan_compounds(rng, communities)
     cells = plan_cells(seed, communities, compounds)
+    plan_residents(seed, compounds)
     zones: list[tuple[str, str, str, Polygon]] = []
     streets: list[tuple[str, str, Polygon]] = []
     zone_no = 0

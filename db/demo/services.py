@@ -21,6 +21,12 @@ SERVICE_ROOM_COUNT = 64
 RED_COLLAR_SECRETARIES = 19
 SUPERVISORS = 110
 STATION_KINDS = ("助老", "骑士爱心", "儿童之家", "志愿服务", "党群服务")
+# Shares of a compound's residents that decide its station's kind.
+ELDERLY_HEAVY, CHILDREN_HEAVY, YOUNG_ELDERLY = 0.225, 0.17, 0.175
+# Of the 64 service rooms (about 16,000 m²): idle ones are candidate sites, rented ones bring
+# income to the compounds' public accounts (3,000+ m²).
+ROOMS_RENTED, ROOMS_IDLE = 12, 16
+TOWNSHIP_HOSPITALS = ("临沭街道卫生院", "郑山街道卫生院")
 CANTEEN_MODES = ("国企帮扶", "民企合作", "社会组织参与")
 # The county departments and utilities the demand catalogue names as lead or cooperating units.
 COUNTY_UNITS = {
@@ -49,6 +55,9 @@ class FacilityPlan:
     compound_code: str | None
     area_m2: float | None
     point: Point
+    capacity: int | None = None  # seats (stations, canteens), beds (clinics) or m² (rooms)
+    operator: str | None = None
+    status: str | None = None  # service rooms: IDLE, IN_USE or RENTED
 
 
 @dataclass
@@ -93,11 +102,27 @@ def _gate(compound: CompoundPlan) -> Point:
     return Point((xmin + xmax) / 2, ymin + 6)
 
 
+def station_kind(cp: CompoundPlan, n: int) -> str:
+    """The kind of a compound's station 驿站, by who lives there: elderly-heavy compounds get
+    elderly help 助老, many children a children's home 儿童之家, young high-rise compounds
+    (where delivery riders rent) rider care 骑士爱心; the rest alternate."""
+    elderly = cp.elderly / cp.population if cp.population else 0.0
+    children = cp.children / cp.population if cp.population else 0.0
+    if elderly >= ELDERLY_HEAVY:
+        return "助老"
+    if children >= CHILDREN_HEAVY:
+        return "儿童之家"
+    high_rise = sum(b.households for b in cp.buildings if b.floors >= 18)
+    if elderly < YOUNG_ELDERLY and high_rise * 2 > cp.households:
+        return "骑士爱心"
+    return ("志愿服务", "党群服务")[n % 2]
+
+
 def plan_facilities(rng: random.Random, places: Places) -> list[FacilityPlan]:
     out: list[FacilityPlan] = []
     by_size = sorted(places.compounds, key=lambda c: (-c.households, c.code))
     for n, cp in enumerate(sorted(by_size[:STATION_COUNT], key=lambda c: c.code), start=1):
-        kind = STATION_KINDS[n % len(STATION_KINDS)]
+        kind = station_kind(cp, n)
         out.append(FacilityPlan(f"ST{n:03d}", f"{cp.name}{kind}驿站", "STATION", kind,
                                 cp.community_code, cp.code, None, _gate(cp)))
     comms = places.communities
@@ -118,6 +143,34 @@ def plan_facilities(rng: random.Random, places: Places) -> list[FacilityPlan]:
                                 cp.community_code, cp.code, area,
                                 _point_in(rng, cp.polygon.buffer(-3))))
     return out
+
+
+def plan_operations(seed: int, places: Places, facilities: list[FacilityPlan]) -> None:
+    """Fills capacity, operator and service-room status, with a random stream of its own so
+    that every other generated value stays as it was."""
+    rng = random.Random(seed * 31 + 7)
+    compounds = {cp.code: cp for cp in places.compounds}
+    communities = {c.code: c for c in places.communities}
+    rooms = [f for f in facilities if f.kind == "SERVICE_ROOM"]
+    order = rng.sample(range(len(rooms)), len(rooms))
+    status = {rooms[i].code: "RENTED" for i in order[:ROOMS_RENTED]}
+    status.update({rooms[i].code: "IDLE" for i in order[ROOMS_RENTED:ROOMS_RENTED + ROOMS_IDLE]})
+    for f in facilities:
+        if f.kind == "STATION":
+            cp = compounds[str(f.compound_code)]
+            f.capacity = 10 * round(cp.households / 60 + rng.randint(1, 3))
+            f.operator = f"{cp.name}党支部"
+        elif f.kind == "CLINIC":
+            f.capacity = rng.randint(4, 12)
+            f.operator = TOWNSHIP_HOSPITALS[communities[f.community_code].street_index]
+        elif f.kind == "CANTEEN":
+            f.capacity = 10 * rng.randint(6, 20)
+            f.operator = {"国企帮扶": "临沭县城市发展集团", "民企合作": "临沭县福源餐饮有限公司",
+                          "社会组织参与": "临沭县社区公益服务中心"}[str(f.subtype)]
+        else:
+            f.capacity = round(float(f.area_m2 or 0))
+            f.operator = f"{compounds[str(f.compound_code)].name}业主委员会"
+            f.status = status.get(f.code, "IN_USE")
 
 
 def plan_units(places: Places) -> list[tuple[str, str, str, str | None, str | None]]:

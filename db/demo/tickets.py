@@ -15,7 +15,7 @@ from db.catalogue import DEADLINES
 from db.demo import names
 from db.demo.places import Places
 from db.demo.services import HUAFENG_REPLACED, ContractPlan, sample_points
-from db.routing import route_unit
+from db.responsibility import route_unit
 from geo import hexagons
 from geo.frame import LocalFrame
 

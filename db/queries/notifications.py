@@ -37,14 +37,17 @@ _LAST_EVENT = "SELECT coalesce(max(id), 0) AS id FROM ticket_events"
 _EVENT_NOTIFICATIONS = f"""
 INSERT INTO notifications (unit_code, ticket_id, kind, dedupe_key, payload, created_at,
                            next_attempt_at)
-SELECT u.unit_code, t.id, e.action, e.action || ':' || t.code || ':' || e.id,
-       jsonb_build_object('kind', e.action, 'at', e.at, 'eventId', e.id, 'ticket', {_TICKET_JSON}),
+SELECT u.unit_code, t.id, k.kind, e.action || ':' || t.code || ':' || e.id,
+       jsonb_build_object('kind', k.kind, 'at', e.at, 'eventId', e.id, 'ticket', {_TICKET_JSON}),
        %(now)s, %(now)s
 FROM ticket_events e
 JOIN tickets t ON t.id = e.ticket_id
+-- A reopened ticket is dispatched again, to its lead unit as it is now (a new one if reassigned).
+CROSS JOIN LATERAL (SELECT CASE e.action WHEN 'REOPENED' THEN 'DISPATCHED'
+                                         ELSE e.action END) k (kind)
 {_UNITS}
 WHERE e.id > %(after)s AND e.id <= %(upto)s AND e.at >= %(since)s
-  AND e.action IN ('DISPATCHED', 'ESCALATED')
+  AND e.action IN ('DISPATCHED', 'ESCALATED', 'REOPENED')
 ORDER BY 1, 4  -- one lock order for every writer, so concurrent writers cannot deadlock
 ON CONFLICT (unit_code, dedupe_key) DO NOTHING
 """
@@ -75,7 +78,7 @@ class Enqueued:
 
 async def enqueue_notifications(conn: AsyncConnection[Any], now: datetime, *,
                                 after_event_id: int | None = None) -> Enqueued:
-    """Writes the notifications due at `now`: DISPATCHED and ESCALATED events after the
+    """Writes the notifications due at `now`: DISPATCHED, REOPENED and ESCALATED events after the
     watermark (or within `EVENT_LOOKBACK` without one) and 80 %-to-deadline reminders.
 
     Idempotent and safe to run in several processes at once; pass the returned watermark
@@ -147,9 +150,15 @@ ON CONFLICT (unit_code) DO UPDATE SET url = excluded.url, secret = excluded.secr
 RETURNING unit_code, url, active
 """
 
-_BY_UNIT = """
+# Attempts recorded before the receiver's answer stopped being kept hold some of it after the
+# status ("HTTP 500: <body>") or a protocol error's name: shown up to there only.
+_BY_UNIT = r"""
 SELECT n.id, n.unit_code, n.kind, n.payload, n.created_at, n.delivered_at, n.attempts,
-       n.next_attempt_at, n.last_error, t.code AS ticket_code
+       n.next_attempt_at,
+       regexp_replace(n.last_error,
+                      '(HTTP [0-9]{3}|RemoteProtocolError|LocalProtocolError|DecodingError)'
+                      ':.*$', '\1') AS last_error,
+       t.code AS ticket_code
 FROM notifications n JOIN tickets t ON t.id = n.ticket_id
 WHERE n.unit_code = %(unit_code)s
 ORDER BY n.created_at DESC, n.id
@@ -197,3 +206,10 @@ async def events_after(conn: AsyncConnection[Any], after_id: int, limit: int) ->
     """Ticket events after an id, as the NOTIFY trigger announces them (for catching up after
     a lost listening connection)."""
     return await (await conn.execute(_EVENTS_AFTER, {"after": after_id, "limit": limit})).fetchall()
+
+
+async def compound_of_ticket(conn: AsyncConnection[Any], ticket_id: int) -> str | None:
+    """The compound a ticket lies in (the event announcement names only its community)."""
+    row = await (await conn.execute("SELECT compound_code FROM tickets WHERE id = %(id)s",
+                                    {"id": ticket_id})).fetchone()
+    return row.compound_code if row else None

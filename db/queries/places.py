@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, LiteralString
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from geo.types import BBox
 
 # Columns of each place table, without geometry; facilities add their point's lon/lat.
-PLACE_COLUMNS: dict[str, str] = {
+PLACE_COLUMNS: dict[str, LiteralString] = {
     "streets": "code, name",
     "zones": "code, name, street_code, secretary_name",
     "communities": "code, name, zone_code, street_code, households, population",
-    "compounds": "code, name, community_code, households, population",
+    # A compound's centre is its demand point for coverage: ST_PointOnSurface of the outline.
+    "compounds": "code, name, community_code, households, population, elderly, children, "
+                 "ST_X(ST_PointOnSurface(geom)) AS center_lon, "
+                 "ST_Y(ST_PointOnSurface(geom)) AS center_lat",
     "grid_cells": "code, community_code, households",
     "facilities": "code, name, kind, subtype, community_code, compound_code, area_m2, "
-                  "ST_X(geom) AS lon, ST_Y(geom) AS lat",
+                  "capacity, operator, status, ST_X(geom) AS lon, ST_Y(geom) AS lat",
 }
 # Columns a caller may filter on with equality, per table.
 FILTERS: dict[str, frozenset[str]] = {
@@ -29,21 +32,29 @@ FILTERS: dict[str, frozenset[str]] = {
 _ENVELOPE = "ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)"
 
 
+def _columns(table: str) -> sql.SQL:
+    # A fixed column list of this module (expressions included), never a caller's text.
+    return sql.SQL(PLACE_COLUMNS[table])
+
+
 async def list_places(conn: AsyncConnection[Any], table: str, *, bbox: BBox | None = None,
                       **equal: Any) -> list[Any]:
     """Rows of a place table (without geometry), filtered by equal columns and a bbox."""
-    where, params = ["TRUE"], {}
+    where: list[sql.Composable] = [sql.SQL("TRUE")]
+    params: dict[str, Any] = {}
     for column, value in equal.items():
         if column not in FILTERS[table]:
             raise ValueError(f"{table} cannot be filtered by {column}")
         if value is not None:
-            where.append(f"{column} = %({column})s")
+            where.append(sql.SQL("{} = {}").format(sql.Identifier(column),
+                                                   sql.Placeholder(column)))
             params[column] = value
     if bbox is not None:
-        where.append(f"ST_Intersects(geom, {_ENVELOPE})")
+        where.append(sql.SQL(f"ST_Intersects(geom, {_ENVELOPE})"))
         params.update(west=bbox.west, south=bbox.south, east=bbox.east, north=bbox.north)
-    sql = f"SELECT {PLACE_COLUMNS[table]} FROM {table} WHERE {' AND '.join(where)} ORDER BY code"
-    return await (await conn.execute(sql, params)).fetchall()  # type: ignore[arg-type]
+    query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY code").format(
+        _columns(table), sql.Identifier(table), sql.SQL(" AND ").join(where))
+    return await (await conn.execute(query, params)).fetchall()
 
 
 async def places_by_key(conn: AsyncConnection[Any], table: str, column: str,
@@ -51,9 +62,9 @@ async def places_by_key(conn: AsyncConnection[Any], table: str, column: str,
     """Rows of a place table whose `column` is one of `keys`."""
     if column != "code" and column not in FILTERS[table]:
         raise ValueError(f"{table} cannot be looked up by {column}")
-    sql = (f"SELECT {PLACE_COLUMNS[table]} FROM {table} "
-           f"WHERE {column} = ANY(%(keys)s) ORDER BY code")
-    return await (await conn.execute(sql, {"keys": list(keys)})).fetchall()  # type: ignore[arg-type]
+    query = sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%(keys)s) ORDER BY code").format(
+        _columns(table), sql.Identifier(table), sql.Identifier(column))
+    return await (await conn.execute(query, {"keys": list(keys)})).fetchall()
 
 
 async def geometries(conn: AsyncConnection[Any], table: str,
@@ -61,9 +72,9 @@ async def geometries(conn: AsyncConnection[Any], table: str,
     """GeoJSON text of each place's geometry, built in PostGIS."""
     if table not in PLACE_COLUMNS:
         raise ValueError(f"no place table {table}")
-    cur = await conn.execute(
-        f"SELECT code, ST_AsGeoJSON(geom, 7) AS gj FROM {table} "  # type: ignore[arg-type]
-        "WHERE code = ANY(%(codes)s)", {"codes": list(codes)})
+    query = sql.SQL("SELECT code, ST_AsGeoJSON(geom, 7) AS gj FROM {} "
+                    "WHERE code = ANY(%(codes)s)").format(sql.Identifier(table))
+    cur = await conn.execute(query, {"codes": list(codes)})
     return {r.code: r.gj for r in await cur.fetchall()}
 
 
@@ -109,10 +120,21 @@ async def nearest_facilities(conn: AsyncConnection[Any], lon: float, lat: float,
     return await cur.fetchall()
 
 
+# Every code a caller's scope may name: streets, zones, communities, grid cells, compounds and
+# units.
+_SCOPE_CODES = ("SELECT code FROM streets UNION ALL SELECT code FROM zones "
+                "UNION ALL SELECT code FROM communities UNION ALL SELECT code FROM grid_cells "
+                "UNION ALL SELECT code FROM compounds UNION ALL SELECT code FROM units")
+
+
 async def known_codes(conn: AsyncConnection[Any], codes: Sequence[str]) -> set[str]:
-    """Which of `codes` name a street, community, grid cell, compound or unit."""
-    sql = ("SELECT code FROM (SELECT code FROM streets UNION ALL SELECT code FROM communities "
-           "UNION ALL SELECT code FROM grid_cells UNION ALL SELECT code FROM compounds "
-           "UNION ALL SELECT code FROM units) c WHERE code = ANY(%(codes)s)")
+    """Which of `codes` name a street, zone, community, grid cell, compound or unit."""
+    sql = f"SELECT code FROM ({_SCOPE_CODES}) c WHERE code = ANY(%(codes)s)"
     rows = await (await conn.execute(sql, {"codes": list(codes)})).fetchall()
     return {row.code for row in rows}
+
+
+async def scope_codes(conn: AsyncConnection[Any]) -> frozenset[str]:
+    """Every code a caller's scope may name (a few thousand)."""
+    rows = await (await conn.execute(_SCOPE_CODES)).fetchall()
+    return frozenset(row.code for row in rows)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -66,6 +66,34 @@ async def set_units(conn: AsyncConnection[Any], ticket_id: int, lead: str | None
             await cur.executemany(
                 "INSERT INTO ticket_units (ticket_id, unit_code, role) VALUES (%(t)s, %(u)s, %(r)s) "
                 "ON CONFLICT (ticket_id, unit_code) DO UPDATE SET role = EXCLUDED.role", rows)
+
+
+async def set_lead_unit(conn: AsyncConnection[Any], ticket_id: int, lead: str) -> None:
+    """Makes `lead` the ticket's lead unit; a previous lead loses its row, and with it the
+    ticket (cooperating units keep theirs)."""
+    await conn.execute("DELETE FROM ticket_units WHERE ticket_id = %(t)s AND role = 'LEAD' "
+                       "AND unit_code <> %(u)s", {"t": ticket_id, "u": lead})
+    await set_units(conn, ticket_id, lead, [])
+
+
+_NEAR_OWN_REPORT = """
+SELECT EXISTS (
+    SELECT 1 FROM tickets t JOIN tickets r
+      ON r.reporter_subject = %(subject)s AND r.id <> t.id AND r.item_code = t.item_code
+     AND t.created_at BETWEEN r.created_at - %(window)s AND r.created_at
+     AND ST_DWithin(r.geom::geography, t.geom::geography, %(radius)s)
+    WHERE t.id = %(id)s) AS near
+"""
+
+
+async def near_own_report(conn: AsyncConnection[Any], ticket_id: int, subject: str, *,
+                          radius_m: float, window: timedelta) -> bool:
+    """Whether the ticket is of the same item as one of `subject`'s reports, within
+    `radius_m` of it and from the `window` before it: one that report's possible-duplicate
+    hints could list. Driven by the reporter index (a resident has few reports)."""
+    row = await (await conn.execute(_NEAR_OWN_REPORT, {
+        "id": ticket_id, "subject": subject, "window": window, "radius": radius_m})).fetchone()
+    return bool(row and row.near)
 
 
 async def add_cosigner(conn: AsyncConnection[Any], ticket_id: int, subject: str, at: datetime,
@@ -166,6 +194,8 @@ async def add_event(conn: AsyncConnection[Any], ticket_id: int, at: datetime, ac
 
 async def raise_priority(conn: AsyncConnection[Any], ticket_id: int, by: int,
                          now: datetime) -> None:
-    """Adds to a ticket's priority without a version check: such additions commute."""
-    await conn.execute("UPDATE tickets SET priority = priority + %(n)s, version = version + 1, "
-                       "updated_at = %(now)s WHERE id = %(id)s", {"n": by, "now": now, "id": ticket_id})
+    """Adds to a ticket's priority without a version check, and leaves the version alone:
+    such additions commute, so staff holding the version from before a co-sign can still
+    move the ticket."""
+    await conn.execute("UPDATE tickets SET priority = priority + %(n)s, updated_at = %(now)s "
+                       "WHERE id = %(id)s", {"n": by, "now": now, "id": ticket_id})

@@ -170,7 +170,7 @@ def _scopes(db: psycopg.Connection, role: str | None, point: dict[str, float]) -
         "WHERE ST_Intersects(g.geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))",
         point).fetchone()  # type: ignore[misc]
     return {"GRID_WORKER": [cell], "SUPERVISOR": [compound], "COMMUNITY_STAFF": [community],
-            "STREET_OFFICER": [street], "UNIT": ["PROP01"]}.get(role or "", [])
+            "STREET_OFFICER": [street], "UNIT": ["U-FIRE_RESCUE"]}.get(role or "", [])
 
 
 @pytest.mark.parametrize(("role", "channel", "allowed"), FILING,

@@ -200,3 +200,24 @@ def test_every_route_refuses_periods_finer_than_a_month(
         response = client.get(path, params=params, headers=headers)
         assert response.status_code == 400, (path, response.text)
         assert "PERIOD_TOO_FINE" in response.text
+
+
+AREA_STATS = """query ($from: Date!, $to: Date!) {
+  areaStats(level: COMMUNITY, from: $from, to: $to) { code tickets } }"""
+
+
+@pytest.mark.parametrize(("first", "last", "field"), [("2024-01-02", "2024-01-31", "from"),
+                                                      ("2024-01-01", "2024-01-30", "to")])
+def test_area_statistics_and_their_export_take_whole_months(
+        client: TestClient, token: Minter, first: str, last: str, field: str) -> None:
+    planner = token("PLANNER", sub="planner-stats")
+    headers = {"Authorization": f"Bearer {planner}"}
+    body = client.post("/graphql", headers=headers, json={
+        "query": AREA_STATS, "variables": {"from": first, "to": last}}).json()
+    assert body["errors"][0]["extensions"] == {"code": "PERIOD_TOO_FINE", "field": field}
+    export = client.get("/exports/area-stats.csv", headers=headers,
+                        params={"level": "COMMUNITY", "from": first, "to": last})
+    assert export.status_code == 400 and export.json()["code"] == "PERIOD_TOO_FINE"
+    whole = client.post("/graphql", headers=headers, json={
+        "query": AREA_STATS, "variables": {"from": "2024-01-01", "to": "2024-01-31"}}).json()
+    assert "errors" not in whole and len(whole["data"]["areaStats"]) == 43

@@ -118,6 +118,7 @@ def test_cosigning_raises_priority_once_per_resident(gql: GraphQLClient, token: 
     reporter = gql.as_(token("RESIDENT", sub="r-owner"))
     t = create(reporter, point_in(db, "华丰现代城"))
     neighbour = gql.as_(token("RESIDENT", sub="r-neighbour"))
+    create(neighbour, point_in(db, "华丰现代城"))  # told of the ticket as a possible duplicate
     for _ in range(2):
         assert neighbour.data(COSIGN, {"code": t["code"]})["cosignTicket"]["errors"] == []
     assert db.execute(PRIORITY, (t["code"],)).fetchone()[0] == 1  # type: ignore[index]
@@ -133,13 +134,15 @@ def test_merge_keeps_cosigners_and_history(gql: GraphQLClient, token: Minter,
     duplicate = create(gql.as_(token("RESIDENT", sub="r-b")), p, item="P02")
     assert original["code"] in [d["code"] for d in duplicate["duplicates"]]
     assert all(d["distanceM"] % 50 == 0 for d in duplicate["duplicates"])
-    gql.as_(token("RESIDENT", sub="r-c")).data(COSIGN, {"code": duplicate["code"]})
+    cosigner = gql.as_(token("RESIDENT", sub="r-c"))
+    create(cosigner, p, item="P02")  # shown both as possible duplicates
+    assert cosigner.data(COSIGN, {"code": duplicate["code"]})["cosignTicket"]["errors"] == []
     staff = gql.as_(token("COMMUNITY_STAFF", original["community"]["code"]))
     stale = staff.data(MERGE, {"input": {"duplicateCode": duplicate["code"],
-                                         "originalCode": original["code"], "expectedVersion": 2}})
+                                         "originalCode": original["code"], "expectedVersion": 1}})
     assert stale["mergeTickets"]["errors"][0]["code"] == "CONFLICT"
     out = staff.data(MERGE, {"input": {"duplicateCode": duplicate["code"],
-                                       "originalCode": original["code"], "expectedVersion": 3}})
+                                       "originalCode": original["code"], "expectedVersion": 2}})
     assert out["mergeTickets"] == {"ticket": {"code": original["code"]}, "errors": []}
     assert db.execute(PRIORITY, (duplicate["code"],)).fetchone()[2] == "CLOSED"  # type: ignore[index]
     assert db.execute(PRIORITY, (original["code"],)).fetchone()[0] == 2  # type: ignore[index]
@@ -154,3 +157,35 @@ def test_merge_keeps_cosigners_and_history(gql: GraphQLClient, token: Minter,
     merged_into = db.execute("SELECT o.code FROM tickets d JOIN tickets o ON o.id = d.merged_into_id "
                              "WHERE d.code = %s", (duplicate["code"],)).fetchone()
     assert merged_into == (original["code"],)
+
+
+def test_cosigning_a_ticket_outside_the_residents_view_is_forbidden(
+        gql: GraphQLClient, token: Minter, db: psycopg.Connection) -> None:
+    t = create(gql.as_(token("RESIDENT", sub="r-far")), point_in(db, "瓯龙现代城"))
+    stranger = gql.as_(token("RESIDENT", sub="r-stranger"))
+    create(stranger, point_in(db, "翡翠星城"))  # a report of their own, far away
+    before = db.execute(PRIORITY, (t["code"],)).fetchone()
+    errors = []
+    for code in (t["code"], "T20240101-9999999"):
+        error = stranger.error(COSIGN, {"code": code})
+        errors.append((error["extensions"], error["message"].replace(code, "<code>")))
+    # The same answer whether or not the ticket exists, and nothing written.
+    assert errors[0] == errors[1] and errors[0][0]["code"] == "FORBIDDEN"
+    assert db.execute(PRIORITY, (t["code"],)).fetchone() == before
+    assert db.execute("SELECT count(*) FROM ticket_cosigners c JOIN tickets t ON t.id = c.ticket_id "
+                      "WHERE t.code = %s", (t["code"],)).fetchone() == (0,)
+
+
+def test_a_cosign_between_a_staff_read_and_their_move_is_no_conflict(
+        gql: GraphQLClient, token: Minter, db: psycopg.Connection) -> None:
+    p = point_in(db, "翡翠星城")
+    t = create(gql.as_(token("RESIDENT", sub="r-held")), p, item="P03")
+    staff = gql.as_(token("COMMUNITY_STAFF", t["community"]["code"]))
+    held = staff.data("query ($c: String!) { ticket(code: $c) { version } }",
+                      {"c": t["code"]})["ticket"]["version"]
+    neighbour = gql.as_(token("RESIDENT", sub="r-held-neighbour"))
+    create(neighbour, p, item="P03")
+    assert neighbour.data(COSIGN, {"code": t["code"]})["cosignTicket"]["errors"] == []
+    assert db.execute(PRIORITY, (t["code"],)).fetchone()[0] == 1  # type: ignore[index]
+    out = move(staff, t["code"], "IN_PROGRESS", held)
+    assert out["errors"] == [] and out["ticket"]["status"] == "IN_PROGRESS"

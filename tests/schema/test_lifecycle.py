@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from itertools import product
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from psycopg.rows import namedtuple_row
 
+from db.queries.notifications import enqueue_notifications
 from resolvers.lifecycle import MOVES
 from tests.conftest import GraphQLClient, Minter
 
@@ -102,7 +105,7 @@ def test_who_may_act(gql: GraphQLClient, token: Minter, db: psycopg.Connection,
     t = create(resident, point_in(db, "翡翠星城"))
     other_cell = db.execute("SELECT code FROM grid_cells WHERE code <> %s LIMIT 1",
                             (t["cell"],)).fetchone()[0]  # type: ignore[index]
-    denied = [gql, gql.as_(token("UNIT", "PC99")), gql.as_(token("GRID_WORKER", other_cell)),
+    denied = [gql, gql.as_(token("UNIT", "U-FIRE_RESCUE")), gql.as_(token("GRID_WORKER", other_cell)),
               gql.as_(token("COMMUNITY_STAFF", "371329002")), gql.as_(token("PLANNER"))]
     for caller in denied:
         assert forbidden(caller, t["code"], "IN_PROGRESS", 2)
@@ -178,3 +181,133 @@ def test_someone_elses_resident_cannot_close(gql: GraphQLClient, token: Minter,
                (t["code"],))
     stranger = gql.as_(token("RESIDENT", sub="resident-2"))
     assert forbidden(stranger, t["code"], "CLOSED", 2, rating=5)
+
+
+READ = "query ($code: String!) { ticket(code: $code) { code } }"
+
+
+def units_of(db: psycopg.Connection, code: str) -> tuple[str | None, set[tuple[str, str]], int]:
+    """The lead unit on the ticket row, its ticket_units rows and its version."""
+    unit, version = db.execute("SELECT unit_code, version FROM tickets WHERE code = %s",
+                               (code,)).fetchone()  # type: ignore[misc]
+    rows = db.execute("SELECT tu.unit_code, tu.role FROM ticket_units tu JOIN tickets t "
+                      "ON t.id = tu.ticket_id WHERE t.code = %s", (code,)).fetchall()
+    return unit, {(r[0], r[1]) for r in rows}, version
+
+
+def resolved(gql: GraphQLClient, token: Minter, db: psycopg.Connection,
+             resident: GraphQLClient) -> dict[str, Any]:
+    """A resident's ticket worked on by its lead unit and resolved (version 4)."""
+    t = create(resident, point_in(db, "翡翠星城"))
+    unit = gql.as_(token("UNIT", t["responsibleUnit"]["code"]))
+    move(unit, t["code"], "IN_PROGRESS", 2)
+    assert move(unit, t["code"], "RESOLVED", 3, note="修好了")["ticket"]["version"] == 4
+    return t
+
+
+def other_unit(db: psycopg.Connection, than: str) -> str:
+    return str(db.execute("SELECT code FROM units WHERE code <> %s AND kind <> 'PROPERTY_COMPANY' "
+                          "ORDER BY code LIMIT 1", (than,)).fetchone()[0])  # type: ignore[index]
+
+
+@pytest.mark.parametrize("role", ["GRID_WORKER", "SUPERVISOR", "RESIDENT"])
+def test_reopening_does_not_reroute(gql: GraphQLClient, token: Minter, db: psycopg.Connection,
+                                    resident: GraphQLClient, role: str) -> None:
+    t = resolved(gql, token, db, resident)
+    lead = t["responsibleUnit"]["code"]
+    compound = db.execute("SELECT compound_code FROM tickets WHERE code = %s",
+                          (t["code"],)).fetchone()[0]  # type: ignore[index]
+    who = {"GRID_WORKER": gql.as_(token("GRID_WORKER", t["cell"])),
+           "SUPERVISOR": gql.as_(token("SUPERVISOR", compound)), "RESIDENT": resident}[role]
+    before = units_of(db, t["code"])
+    assert forbidden(who, t["code"], "DISPATCHED", 4, unitCode=other_unit(db, lead))
+    assert units_of(db, t["code"]) == before
+    reopened = move(who, t["code"], "DISPATCHED", 4)["ticket"]
+    assert reopened["status"] == "DISPATCHED"
+    unit, rows, version = units_of(db, t["code"])
+    assert (unit, rows, version) == (lead, before[1], 5)
+
+
+def test_staff_reopen_and_reassign_with_an_event(gql: GraphQLClient, token: Minter,
+                                                 db: psycopg.Connection, conninfo: str,
+                                                 resident: GraphQLClient) -> None:
+    t = resolved(gql, token, db, resident)
+    old = t["responsibleUnit"]["code"]
+    new = other_unit(db, old)
+    old_unit = gql.as_(token("UNIT", old))
+    assert old_unit.data(READ, {"code": t["code"]})["ticket"] == {"code": t["code"]}
+    staff = gql.as_(token("COMMUNITY_STAFF", t["community"]["code"]))
+    out = move(staff, t["code"], "DISPATCHED", 4, unitCode=new, note="原物业未处理好")
+    assert out["errors"] == [] and out["ticket"]["status"] == "DISPATCHED"
+    unit, rows, version = units_of(db, t["code"])
+    assert unit == new and (new, "LEAD") in rows and old not in {u for u, _ in rows}
+    assert [r for r in rows if r[1] == "LEAD"] == [(new, "LEAD")]
+    assert [e["action"] for e in out["ticket"]["events"]][-2:] == ["REOPENED", "REASSIGNED"]
+    assert out["ticket"]["events"][-1]["note"] == f"{old} → {new}"
+    assert old_unit.data(READ, {"code": t["code"]})["ticket"] is None
+    assert gql.as_(token("UNIT", new)).data(READ, {"code": t["code"]})["ticket"] == {
+        "code": t["code"]}
+    assert forbidden(old_unit, t["code"], "IN_PROGRESS", version)
+    # The new lead unit is told, as on a first dispatch; the old one is not.
+    asyncio.run(_enqueue(conninfo))
+    told = db.execute("SELECT n.unit_code, n.kind FROM notifications n JOIN tickets t "
+                      "ON t.id = n.ticket_id JOIN ticket_events e ON e.ticket_id = t.id "
+                      "AND n.dedupe_key = e.action || ':' || t.code || ':' || e.id "
+                      "WHERE t.code = %s AND e.action = 'REOPENED'", (t["code"],)).fetchall()
+    assert (new, "DISPATCHED") in told and old not in {u for u, _ in told}
+
+
+async def _enqueue(conninfo: str) -> None:
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True,
+                                                     row_factory=namedtuple_row) as conn:
+        await enqueue_notifications(conn, datetime.now(UTC))
+
+
+def test_dispatching_elsewhere_drops_the_old_lead(gql: GraphQLClient, token: Minter,
+                                                 db: psycopg.Connection,
+                                                 resident: GraphQLClient) -> None:
+    t = create(resident, point_in(db, "瓯龙现代城"))
+    old = t["responsibleUnit"]["code"]
+    db.execute("UPDATE tickets SET status = 'SUBMITTED' WHERE code = %s", (t["code"],))
+    new = other_unit(db, old)
+    county = gql.as_(token("COUNTY_OFFICE"))
+    out = move(county, t["code"], "DISPATCHED", 2, unitCode=new)
+    assert out["errors"] == []
+    unit, rows, _ = units_of(db, t["code"])
+    assert unit == new and [r for r in rows if r[1] == "LEAD"] == [(new, "LEAD")]
+    assert old not in {u for u, _ in rows}
+
+
+ESCALATE = """mutation ($code: String!) { escalateTicket(input: {code: $code, expectedVersion: 2}) {
+  errors { code } } }"""
+MERGE = """mutation ($code: String!, $original: String!) { mergeTickets(input: {
+  duplicateCode: $original, originalCode: $code, expectedVersion: 2}) { errors { code } } }"""
+MISSING = "T20240101-9999999"
+
+
+@pytest.mark.parametrize("operation", ["transitionTicket", "escalateTicket", "mergeTickets"])
+def test_outside_the_scope_a_missing_code_looks_like_an_existing_one(
+        gql: GraphQLClient, token: Minter, db: psycopg.Connection, resident: GraphQLClient,
+        operation: str) -> None:
+    here = create(resident, point_in(db, "翡翠星城"))
+    there = create(resident, point_in(db, "瓯龙现代城"))
+    assert here["community"]["code"] != there["community"]["code"]
+    staff = gql.as_(token("COMMUNITY_STAFF", here["community"]["code"]))
+    versions = db.execute("SELECT version FROM tickets WHERE code IN (%s, %s) ORDER BY code",
+                          (here["code"], there["code"])).fetchall()
+    errors = []
+    for code in (there["code"], MISSING):
+        if operation == "transitionTicket":
+            error = staff.error(MOVE, {"input": {"code": code, "to": "IN_PROGRESS",
+                                                 "expectedVersion": 2}})
+        elif operation == "escalateTicket":
+            error = staff.error(ESCALATE, {"code": code})
+        else:  # the original lies outside the scope, or does not exist
+            error = staff.error(MERGE, {"code": code, "original": here["code"]})
+        errors.append((error["extensions"], error["message"].replace(code, "<code>")))
+    assert errors[0] == errors[1] and errors[0][0]["code"] == "FORBIDDEN"
+    assert db.execute("SELECT version FROM tickets WHERE code IN (%s, %s) ORDER BY code",
+                      (here["code"], there["code"])).fetchall() == versions
+    # The county office sees every ticket, so it is told a code does not exist.
+    county = gql.as_(token("COUNTY_OFFICE"))
+    assert move(county, MISSING, "IN_PROGRESS", 2)["errors"][0]["code"] == "NOT_FOUND"

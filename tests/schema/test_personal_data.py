@@ -139,6 +139,7 @@ def test_null_stays_null(county: GraphQLClient, gql: GraphQLClient, token: Minte
     ticket = body["createTicket"]["ticket"]
     assert (ticket["reporterName"], ticket["reporterPhone"]) == (None, None)
     neighbour = gql.as_(token("RESIDENT", sub="pd-null-neighbour"))
+    neighbour.data(CREATE, _input("邻居", "13900001111"))  # the same matter, reported nearby
     cosigned = neighbour.data(COSIGN, {"code": ticket["code"]})["cosignTicket"]
     assert cosigned == {"ticket": None, "errors": []}  # co-signed, but not theirs to see
     again = county.data(ONE, {"code": ticket["code"]})["ticket"]
@@ -179,7 +180,9 @@ def test_who_reads_a_reporter_unmasked(gql: GraphQLClient, token: Minter,
     _, code, cell, compound, lead, name, phone, cooperating = demo_ticket
     scopes = {"cell": cell, "community": COMMUNITY, "street": COMMUNITY[:9],
               "compound": compound, "lead": lead, "cooperating": cooperating,
-              "other compound": COMMUNITY + "C99"}
+              "other compound": db.execute(  # a real one: unknown codes are refused at sign-in
+                  "SELECT code FROM compounds WHERE code <> %s ORDER BY code LIMIT 1",
+                  (compound,)).fetchone()[0]}  # type: ignore[index]
     subject = f"pd-{role}-{scope}".lower().replace(" ", "-")
     caller = gql.as_(token(role, *([scopes[scope]] if scope else []), sub=subject))
 

@@ -123,3 +123,32 @@ def test_geometry_in_gcj02_is_the_wgs84_geometry_shifted(gql: GraphQLClient) -> 
             expected = from_wgs84(lon, lat, Crs.GCJ02)
             assert abs(glon - expected[0]) < 1e-6 and abs(glat - expected[1]) < 1e-6
             assert 300 < geodesic_distance_m(lon, lat, glon, glat) < 800
+
+
+ONE_EACH = """query ($zone: String!, $compound: String!, $cell: String!, $facility: String!) {
+  zone(code: $zone) { code name street { code } }
+  compound(code: $compound) { code name households community { code } }
+  gridCell(code: $cell) { code households community { code } }
+  facility(code: $facility) { code name kind community { code } } }"""
+
+
+def test_one_place_of_each_kind_by_code(gql: GraphQLClient, db: psycopg.Connection) -> None:
+    compound = db.execute("SELECT code, name, households, community_code FROM compounds "
+                          "ORDER BY code DESC LIMIT 1").fetchone()
+    cell = db.execute("SELECT code, households, community_code FROM grid_cells "
+                      "ORDER BY code DESC LIMIT 1").fetchone()
+    facility = db.execute("SELECT code, name, kind, community_code FROM facilities "
+                          "WHERE kind = 'CLINIC' ORDER BY code LIMIT 1").fetchone()
+    assert compound and cell and facility
+    data = gql.data(ONE_EACH, {"zone": "Z3", "compound": compound[0], "cell": cell[0],
+                               "facility": facility[0]})
+    assert data["zone"]["code"] == "Z3" and data["zone"]["street"]["code"]
+    assert data["compound"] == {"code": compound[0], "name": compound[1],
+                                "households": compound[2], "community": {"code": compound[3]}}
+    assert data["gridCell"] == {"code": cell[0], "households": cell[1],
+                                "community": {"code": cell[2]}}
+    assert data["facility"] == {"code": facility[0], "name": facility[1], "kind": "CLINIC",
+                                "community": {"code": facility[3]}}
+    missing = gql.data(ONE_EACH, {"zone": "Z9", "compound": "X", "cell": "000000000000000",
+                                  "facility": "F%"})
+    assert missing == {"zone": None, "compound": None, "gridCell": None, "facility": None}

@@ -273,3 +273,20 @@ def test_compliance_is_for_staff_within_scope(gql: GraphQLClient, token: Minter,
     client = gql.as_(token(role, *scopes)) if role else gql
     err = client.error(COMPLIANCE, {"year": 2023, "community": community})
     assert err["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_a_service_links_only_tickets_in_the_callers_scope(gql: GraphQLClient, token: Minter,
+                                                           db: psycopg.Connection) -> None:
+    volunteer = heads(db)[6]
+    elsewhere = db.execute("SELECT code FROM tickets WHERE community_code = %s ORDER BY id LIMIT 1",
+                           (OTHER_COMMUNITY,)).fetchone()[0]  # type: ignore[index]
+    staff = gql.as_(token("COMMUNITY_STAFF", COMMUNITY))
+    before = services(db, volunteer)
+    errors = []
+    for code in (elsewhere, "T20240101-9999999"):
+        error = staff.error(RECORD, {"input": {"volunteerCode": volunteer, "kind": "TICKET",
+                                               "ticketCode": code}})
+        errors.append((error["extensions"], error["message"].replace(code, "<code>")))
+    # The same answer whether or not the ticket exists: the error tells nothing about it.
+    assert errors[0] == errors[1] and errors[0][0]["code"] == "FORBIDDEN"
+    assert services(db, volunteer) == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -12,13 +13,16 @@ from graphql import GraphQLError, parse
 from starlette.testclient import TestClient
 
 from db.database import Database
+from resolvers.actor import Role
 from schema import build_schema
 from schema.errors import ErrorCodes
 from schema.limits import CostCache, operation_cost
 from tests.conftest import GraphQLClient, Minter
 from web.app import create_app
+from web.auth import mint
+from web.clients import parse_networks
 from web.guard import TokenBuckets
-from web.settings import Settings
+from web.settings import RateBudget, Settings
 
 ZONES = "{ zones { code } }"
 INTROSPECTION = "{ __schema { types { name } } }"
@@ -112,11 +116,20 @@ def test_limits_follow_the_settings(settings: Settings) -> None:
         assert gql.data("{ zones { code name } }")["zones"]  # 1 + 20 × 2
 
 
+def limited_app(settings: Settings, peer: str = "203.0.113.7", proxies: str = "",
+                **budgets: RateBudget) -> TestClient:
+    """A client at `peer` of an app with these budgets only (e.g. two requests per caller,
+    refilled too slowly to matter in a test)."""
+    configured = replace(settings, rate_limits=budgets, trusted_proxies=parse_networks(proxies))
+    return TestClient(create_app(configured), client=(peer, 4000))
+
+
+TWO = RateBudget(0.001, 2)
+
+
 @pytest.fixture(scope="module")
 def limited(settings: Settings) -> Iterator[TestClient]:
-    """An app allowing two requests per client, refilled too slowly to matter in a test."""
-    with TestClient(create_app(replace(settings, rate_limit_per_s=0.001,
-                                       rate_limit_burst=2))) as client:
+    with limited_app(settings, graphql=TWO) as client:
         yield client
 
 
@@ -127,10 +140,78 @@ def test_over_the_rate_limit_is_429(limited: TestClient, token: Minter) -> None:
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) >= 1
     assert code(response.json()) == "RATE_LIMITED"
-    # another client (by its token) has its own bucket; other paths are not limited
+    # another caller (by its verified token) has its own bucket; other paths are not limited
     headers = {"Authorization": f"Bearer {token('COUNTY_OFFICE', sub='rate-test')}"}
     assert limited.post("/graphql", json={"query": ZONES}, headers=headers).status_code == 200
     assert limited.get("/healthz").status_code == 200
+
+
+def post(client: TestClient, token: str | None = None,
+         headers: dict[str, str] | None = None) -> int:
+    auth = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.post("/graphql", json={"query": ZONES},
+                       headers={**auth, **(headers or {})}).status_code
+
+
+def test_rotating_forged_tokens_draws_on_the_address(settings: Settings) -> None:
+    forged = [mint("another-secret-of-the-same-length-as-ours-xyz", subject=f"f{i}",
+                   role=Role.COUNTY_OFFICE, scopes=[]) for i in range(3)]
+    with limited_app(settings, graphql=TWO) as client:
+        assert [post(client, t) for t in forged] == [401, 401, 429]
+        assert post(client) == 429  # the same address, without a token
+    with limited_app(settings, peer="198.51.100.1", graphql=TWO) as elsewhere:
+        assert post(elsewhere) == 200
+
+
+def test_rotating_tokens_of_one_caller_share_a_bucket(settings: Settings,
+                                                      token: Minter) -> None:
+    same = [token("GRID_WORKER", "371329001001", sub="w-rotating", ttl_s=600 + i)
+            for i in range(3)]
+    with limited_app(settings, graphql=TWO) as client:
+        assert [post(client, t) for t in same] == [200, 200, 429]
+        # another subject, and the public at this address, each have a bucket of their own
+        assert post(client, token("GRID_WORKER", "371329001001", sub="w-other")) == 200
+        assert post(client) == 200
+
+
+def test_forwarded_for_counts_only_from_trusted_proxies(settings: Settings) -> None:
+    def spoofed(i: int) -> dict[str, str]:
+        return {"X-Forwarded-For": f"192.0.2.{i}"}
+
+    with limited_app(settings, graphql=TWO) as client:  # no trusted proxies: the peer counts
+        assert [post(client, headers=spoofed(i)) for i in range(3)] == [200, 200, 429]
+    with limited_app(settings, peer="10.0.0.5", proxies="10.0.0.0/8", graphql=TWO) as proxy:
+        assert [post(proxy, headers=spoofed(i)) for i in range(3)] == [200, 200, 200]
+        assert [post(proxy, headers=spoofed(1)) for _ in range(2)] == [200, 429]
+
+
+TILE = "/tiles/compounds/12/3398/1622.mvt"
+HEAT_TILE = "/tiles/heatmap/12/3398/1622.mvt?from=2024-01-01&to=2024-06-30"
+
+
+def test_map_routes_have_budgets_of_their_own(settings: Settings) -> None:
+    budgets = {name: TWO for name in ("tiles", "ogc", "heatmap")}
+    with limited_app(settings, **budgets) as client:
+        assert [client.get(TILE).status_code != 429 for _ in range(2)] == [True, True]
+        assert client.get("/tiles/streets/12/3398/1622.mvt").status_code == 429
+        # the heat map's tiles draw on the heat map's budget, OGC API on its own
+        assert client.get(HEAT_TILE).status_code != 429
+        assert client.get("/heatmap.geojson?from=2024-01-01&to=2024-06-30").status_code != 429
+        assert client.get(HEAT_TILE).status_code == 429
+        assert [client.get("/ogc/collections").status_code for _ in range(3)] == [200, 200, 429]
+        assert post(client) == 200  # GraphQL has no budget here
+
+
+def test_production_limits_every_budget_and_development_none(tmp_path: Path) -> None:
+    env = {"REDGRID_DATA_DIR": str(tmp_path)}
+    production = Settings.from_env(env).rate_limits
+    assert {name: b.per_s > 0 for name, b in production.items()} == {
+        "graphql": True, "tiles": True, "ogc": True, "heatmap": True}
+    assert production["tiles"].burst >= 500  # a map opens dozens of tiles at once
+    development = Settings.from_env({**env, "REDGRID_ENV": "development",
+                                     "REDGRID_TILES_RATE_LIMIT": "10"}).rate_limits
+    assert {name: b.per_s for name, b in development.items()} == {
+        "graphql": 0, "tiles": 10, "ogc": 0, "heatmap": 0}
 
 
 def test_idle_buckets_are_dropped_and_memory_is_bounded() -> None:
@@ -187,7 +268,8 @@ def test_development_keeps_introspection_and_the_ide(gql: GraphQLClient,
 
 
 def test_production_hides_introspection_and_the_ide(settings: Settings) -> None:
-    production = replace(settings, environment="production", jwt_secret="s" * 32)
+    production = replace(settings, environment="production", jwt_secret="s" * 32,
+                         allow_hs256=True)
     with TestClient(create_app(production)) as client:
         gql = GraphQLClient(client)
         assert code(gql(INTROSPECTION)) == "INTROSPECTION_DISABLED"

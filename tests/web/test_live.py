@@ -22,8 +22,9 @@ from web.live import APPLICATION_NAME, Broadcaster
 from web.settings import Settings
 
 TICKET_EVENTS = """subscription ($cell: String, $community: String, $unit: String,
-                                 $bbox: BBoxInput) {
-  ticketEvents(cellCode: $cell, communityCode: $community, unitCode: $unit, bbox: $bbox) {
+                                 $compound: String, $bbox: BBoxInput) {
+  ticketEvents(cellCode: $cell, communityCode: $community, unitCode: $unit,
+               compoundCode: $compound, bbox: $bbox) {
     eventId code action fromStatus toStatus status level at cellCode communityCode unitCode
     geometry } }"""
 CREATE = """mutation ($input: CreateTicketInput!) {
@@ -47,6 +48,20 @@ def cells(db: psycopg.Connection) -> list[dict[str, Any]]:
                ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
         FROM grid_cells ORDER BY community_code, code LIMIT 2""").fetchall()
     return [{"code": r[0], "community": r[1], "point": {"lon": r[2], "lat": r[3]}} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def compounds(db: psycopg.Connection) -> list[dict[str, Any]]:
+    """Two compounds of one community, each with a point inside it."""
+    rows = db.execute("""
+        SELECT code, community_code, ST_X(ST_PointOnSurface(geom)) AS lon,
+               ST_Y(ST_PointOnSurface(geom)) AS lat
+        FROM compounds WHERE community_code = (
+            SELECT community_code FROM compounds GROUP BY community_code
+            HAVING count(*) >= 2 ORDER BY community_code LIMIT 1)
+        ORDER BY code LIMIT 2""").fetchall()
+    return [{"code": r[0], "community": r[1], "point": {"lon": r[2], "lat": r[3]}}
+            for r in rows]
 
 
 async def create_ticket(base: str, point: dict[str, float], token: str) -> dict[str, Any]:
@@ -144,6 +159,41 @@ async def test_unit_and_box_subscribers_get_only_their_tickets(
                 (ticket["code"], "CREATED"), (ticket["code"], "DISPATCHED")]
 
 
+async def test_a_supervisor_sees_the_events_of_its_compound_only(
+        live_server: str, second_server: str, compounds: list[dict[str, Any]],
+        token: Minter) -> None:
+    mine, neighbour = compounds
+    supervisor = token("SUPERVISOR", mine["code"], sub="supervisor-1")
+    async with websocket(live_server, {"token": supervisor}) as ws:
+        assert await subscribe(ws, {"compound": mine["code"]}) == []
+        # The neighbour's ticket is in the same community, and written first.
+        await create_ticket(second_server, neighbour["point"], token("COUNTY_OFFICE"))
+        ticket = await create_ticket(second_server, mine["point"], token("COUNTY_OFFICE"))
+        events = await next_events(ws, 2)
+    assert [(e["code"], e["action"]) for e in events] == [
+        (ticket["code"], "CREATED"), (ticket["code"], "DISPATCHED")]
+    assert events[0]["communityCode"] == mine["community"]
+
+
+@pytest.mark.parametrize("variables", [
+    {"compound": "neighbour"},  # another compound of the same community
+    {"community": "community"},  # wider than the supervisor's compound
+    {"cell": "cell"},  # a cell may hold several compounds
+])
+async def test_a_supervisor_outside_its_compound_is_forbidden(
+        live_server: str, compounds: list[dict[str, Any]], db: psycopg.Connection,
+        token: Minter, variables: dict[str, str]) -> None:
+    mine, neighbour = compounds
+    cell = db.execute("SELECT cell_code FROM tickets WHERE compound_code = %s LIMIT 1",
+                      (mine["code"],)).fetchone()
+    assert cell is not None
+    codes = {"neighbour": neighbour["code"], "community": mine["community"], "cell": cell[0]}
+    error = await subscription_error(
+        live_server, {"token": token("SUPERVISOR", mine["code"])},
+        {k: codes[v] for k, v in variables.items()})
+    assert error["extensions"]["code"] == "FORBIDDEN", error
+
+
 async def test_events_missed_while_the_listener_reconnects_are_caught_up(
         live_server: str, second_server: str, cells: list[dict[str, Any]], token: Minter,
         conninfo: str) -> None:
@@ -201,6 +251,7 @@ async def test_a_filter_outside_the_callers_scope_is_forbidden(
 @pytest.mark.parametrize(("variables", "field"), [
     ({}, None),
     ({"cell": "37132900100"}, "cellCode"),
+    ({"compound": "371329001001"}, "compoundCode"),
     ({"bbox": {"west": 119, "south": 34, "east": 118, "north": 35}}, "bbox.west"),
 ])
 async def test_bad_filters_are_bad_user_input(live_server: str, token: Minter,

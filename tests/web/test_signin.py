@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from tests.conftest import GraphQLClient
 from web.app import create_app
 from web.auth import actor_from_header
+from web.clients import parse_networks
 from web.settings import ConfigError, Settings
 
 NEARBY = """{ nearbyTickets(point: {lon: 118.657, lat: 34.918}, radiusM: 300, first: 3) {
@@ -23,7 +24,7 @@ COMMUNITY = "371329001001"
 
 @pytest.fixture(scope="module")
 def production(settings: Settings) -> Iterator[TestClient]:
-    configured = replace(settings, environment="production",
+    configured = replace(settings, environment="production", allow_hs256=True,
                          basemap_url="https://tiles.example/{z}/{x}/{y}.png",
                          basemap_crs="GCJ02", basemap_attribution="© 底图",
                          oidc_authorize_url="https://idp.example/auth",
@@ -33,14 +34,22 @@ def production(settings: Settings) -> Iterator[TestClient]:
         yield client
 
 
+@pytest.fixture(scope="module")
+def local(settings: Settings) -> Iterator[TestClient]:
+    """A client on this machine's loopback, the only one development tokens are issued to."""
+    with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as client:
+        yield client
+
+
 def dev_token(client: TestClient, body: Any) -> tuple[int, dict[str, Any]]:
     response = client.post("/auth/dev-token", json=body)
     return response.status_code, response.json()
 
 
 def test_the_development_config_offers_dev_sign_in_and_the_demo_catalogue(
-        client: TestClient) -> None:
-    response = client.get("/map-config.json")
+        local: TestClient, client: TestClient) -> None:
+    assert client.get("/map-config.json").json()["signIn"] == {"mode": "none"}  # not local
+    response = local.get("/map-config.json")
     assert response.status_code == 200
     config = response.json()
     assert config["signIn"]["mode"] == "dev"
@@ -65,18 +74,43 @@ def test_production_config_names_the_provider_and_the_basemap(production: TestCl
                                  "crs": "GCJ02", "attribution": "© 底图"}
 
 
+@pytest.mark.parametrize(("peer", "forwarded", "trusted", "status"), [
+    ("testclient", None, (), 403),  # not an address at all
+    ("203.0.113.9", None, (), 403),
+    ("203.0.113.9", "127.0.0.1", (), 403),  # X-Forwarded-For from an untrusted peer is ignored
+    ("127.0.0.1", "203.0.113.9", ("127.0.0.1",), 403),  # a local proxy for a remote client
+    ("10.0.0.2", "127.0.0.1, 203.0.113.9", ("10.0.0.0/8",), 403),  # the client wrote the left
+    ("::1", None, (), 200),
+    ("10.0.0.2", "203.0.113.9, 127.0.0.1", ("10.0.0.0/8",), 200),  # a trusted proxy for a local
+], ids=["testclient", "remote", "spoofed-forwarded-for", "via-local-proxy", "forged-hop",
+        "ipv6-loopback", "trusted-proxy-for-loopback"])
+def test_dev_tokens_go_to_loopback_callers_only(settings: Settings, peer: str,
+                                                forwarded: str | None, trusted: tuple[str, ...],
+                                                status: int) -> None:
+    configured = replace(settings, trusted_proxies=parse_networks(",".join(trusted)))
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    with TestClient(create_app(configured), client=(peer, 4000)) as client:
+        response = client.post("/auth/dev-token", json={"role": "COUNTY_OFFICE"},
+                               headers=headers)
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert bool(body.get("token")) == (status == 200)
+    if status == 403:
+        assert body["code"] == "FORBIDDEN" and body["message"]
+
+
 def test_production_has_no_dev_tokens(production: TestClient) -> None:
     response = production.post("/auth/dev-token", json={"role": "COUNTY_OFFICE"})
     assert response.status_code == 404
 
 
-def test_a_dev_token_works_for_graphql(client: TestClient, gql: GraphQLClient,
+def test_a_dev_token_works_for_graphql(local: TestClient, gql: GraphQLClient,
                                        settings: Settings) -> None:
     # given: the public may not list nearby tickets
     assert gql.error(NEARBY)["extensions"]["code"] == "FORBIDDEN"
 
     # when: a county-office token is asked for
-    status, body = dev_token(client, {"role": "COUNTY_OFFICE", "scopes": []})
+    status, body = dev_token(local, {"role": "COUNTY_OFFICE", "scopes": []})
 
     # then: it lasts 12 hours, and opens nearbyTickets
     assert status == 200, body
@@ -85,13 +119,13 @@ def test_a_dev_token_works_for_graphql(client: TestClient, gql: GraphQLClient,
     assert gql.as_(body["token"]).data(NEARBY)["nearbyTickets"] is not None
     actor = actor_from_header(f"Bearer {body['token']}", settings.jwt_secret)
     assert (actor.role.value, actor.subject) == ("COUNTY_OFFICE", "dev-county_office")
-    assert client.post("/auth/dev-token", json={"role": "PLANNER"}).headers[
+    assert local.post("/auth/dev-token", json={"role": "PLANNER"}).headers[
         "Cache-Control"] == "private, no-store"
 
 
-def test_a_dev_token_carries_the_scopes_and_subject(client: TestClient,
+def test_a_dev_token_carries_the_scopes_and_subject(local: TestClient,
                                                     settings: Settings) -> None:
-    status, body = dev_token(client, {"role": "grid_worker", "sub": "worker.7",
+    status, body = dev_token(local, {"role": "grid_worker", "sub": "worker.7",
                                       "scopes": [f"{COMMUNITY}001", f" {COMMUNITY}001 "]})
     assert status == 200, body
     actor = actor_from_header(f"Bearer {body['token']}", settings.jwt_secret)
@@ -106,6 +140,7 @@ def test_a_dev_token_carries_the_scopes_and_subject(client: TestClient,
     ({"scopes": []}, "BAD_USER_INPUT", "role"),
     ({"role": "GRID_WORKER", "scopes": []}, "SCOPE_REQUIRED", "scopes"),
     ({"role": "COMMUNITY_STAFF", "scopes": ["371329999999"]}, "UNKNOWN_SCOPE", "scopes"),
+    ({"role": "GRID_WORKER", "scopes": ["U-FIRE_RESCUE"]}, "UNKNOWN_SCOPE", "scopes"),  # _ in LIKE
     ({"role": "COMMUNITY_STAFF", "scopes": "371329001001"}, "BAD_USER_INPUT", "scopes"),
     ({"role": "COUNTY_OFFICE", "scopes": [f"3713290010{i:02d}" for i in range(21)]},
      "BAD_USER_INPUT", "scopes"),
@@ -113,15 +148,15 @@ def test_a_dev_token_carries_the_scopes_and_subject(client: TestClient,
     (["COUNTY_OFFICE"], "BAD_USER_INPUT", "body"),
 ])
 def test_bad_dev_token_requests_are_refused_with_a_code(
-        client: TestClient, body: Any, code: str, field: str) -> None:
-    status, error = dev_token(client, body)
+        local: TestClient, body: Any, code: str, field: str) -> None:
+    status, error = dev_token(local, body)
     assert status == 400
     assert (error["code"], error["field"]) == (code, field), error
     assert error["message"]
 
 
-def test_a_body_that_is_not_json_is_a_400(client: TestClient) -> None:
-    response = client.post("/auth/dev-token", content=b"role=COUNTY_OFFICE")
+def test_a_body_that_is_not_json_is_a_400(local: TestClient) -> None:
+    response = local.post("/auth/dev-token", content=b"role=COUNTY_OFFICE")
     assert response.status_code == 400
     assert response.json()["code"] == "BAD_USER_INPUT"
 

@@ -12,16 +12,18 @@ const NEARBY_RADIUS_M = 500;
 const OPEN = ['SUBMITTED', 'DISPATCHED', 'IN_PROGRESS'];
 const PARENTS = 'community { code name zone { name } street { name } }';
 
+// One record by its code for each card: never a whole list to pick one from.
 const QUERIES = {
   community: `query ($code: String!) { community(code: $code) {
     code name households population zone { name } street { name } } }`,
-  compounds: `query ($community: String!) { compounds(communityCode: $community) {
+  compound: `query ($code: String!) { compound(code: $code) {
     code name households population ${PARENTS} } }`,
-  gridCells: `query ($community: String!) { gridCells(communityCode: $community) {
+  gridCell: `query ($code: String!) { gridCell(code: $code) {
     code households ${PARENTS} } }`,
-  facilities: `query ($community: String!) { facilities(communityCode: $community) {
+  facility: `query ($code: String!) { facility(code: $code) {
     code name kind subtype ${PARENTS} } }`,
-  zones: '{ zones { code name secretaryName street { name } communities { code } } }',
+  zone: `query ($code: String!) { zone(code: $code) {
+    code name secretaryName street { name } communities { code } } }`,
   ticket: `query ($code: String!) { ticket(code: $code) {
     code status level itemCode createdAt dueAt gridCell { code } compound { name }
     community { name } responsibleUnit { name } } }`,
@@ -40,14 +42,15 @@ const HOTSPOT_LABELS = {
 let catalogue = { items: {} };
 let popup = null;
 let lastHits = [];
+// What the page does for this module: set by `setup`.
+let page = { openPanel: () => {}, signIn: () => {} };
 
 const itemName = (code) => (catalogue.items[code] ? `${catalogue.items[code].name}（${code}）` : code);
 const signed = (n) => (n == null ? '—' : n > 0 ? `+${n}` : String(n));
 const parents = (c) => [['所属社区', c.name], ['片区', c.zone?.name], ['街道', c.street?.name]];
 
-async function findIn(query, community, code, field) {
-  const rows = (await graphql(QUERIES[query], { community }))[field];
-  const row = rows.find((r) => r.code === code);
+async function one(field, code) {
+  const row = (await graphql(QUERIES[field], { code }))[field];
   if (!row) throw new ApiError(`${code} 未找到`, 'NOT_FOUND');
   return row;
 }
@@ -55,26 +58,26 @@ async function findIn(query, community, code, field) {
 // Each card loader returns [title, [[label, value], ...]] for one clicked feature.
 const CARDS = {
   'communities-fill': async (p) => {
-    const c = (await graphql(QUERIES.community, { code: p.code })).community;
+    const c = await one('community', p.code);
     return [c.name, [['编码', c.code], ['户数', number(c.households)],
       ['人口', number(c.population)], ['片区', c.zone.name], ['街道', c.street.name]]];
   },
   'compounds-fill': async (p) => {
-    const c = await findIn('compounds', p.community_code, p.code, 'compounds');
+    const c = await one('compound', p.code);
     return [c.name, [['编码', c.code], ['户数', number(c.households)],
       ['人口', number(c.population)], ...parents(c.community)]];
   },
   'grid-cells-hit': async (p) => {
-    const c = await findIn('gridCells', p.community_code, p.code, 'gridCells');
+    const c = await one('gridCell', p.code);
     return ['网格', [['编码', c.code], ['户数', number(c.households)], ...parents(c.community)]];
   },
   'facilities-circle': async (p) => {
-    const f = await findIn('facilities', p.community_code, p.code, 'facilities');
+    const f = await one('facility', p.code);
     return [f.name, [['类型', FACILITY_KINDS[f.kind]?.label ?? f.kind], ['细类', f.subtype],
       ['编码', f.code], ...parents(f.community)]];
   },
   'zones-fill': async (p) => {
-    const z = (await graphql(QUERIES.zones)).zones.find((row) => row.code === p.code);
+    const z = await one('zone', p.code);
     return [z.name, [['编码', z.code], ['片区书记', z.secretaryName], ['街道', z.street.name],
       ['社区数', z.communities.length]]];
   },
@@ -100,7 +103,8 @@ const CARDS = {
 
 function cardHtml(title, rows) {
   const cells = rows.filter(([, value]) => value != null && value !== '')
-    .map(([label, value]) => `<dt>${label}</dt><dd>${escapeHtml(value)}</dd>`).join('');
+    .map(([label, value]) => `<dt>${escapeHtml(label)}</dt><dd>${escapeHtml(value)}</dd>`)
+    .join('');
   return `<h2>${escapeHtml(title)}</h2><dl>${cells}</dl>`;
 }
 
@@ -139,7 +143,7 @@ export function openDetails(map, event, clickable) {
   const point = { lon: event.lngLat.lng, lat: event.lngLat.lat, crs: currentCrs() };
   action.addEventListener('click', (e) => {
     const what = e.target.closest('button')?.dataset.action;
-    if (what === 'signin') document.dispatchEvent(new CustomEvent('redgrid:signin'));
+    if (what === 'signin') page.signIn();
     if (what === 'nearby') showNearby(map, point);
   });
   if (top) {
@@ -159,7 +163,7 @@ export function openDetails(map, event, clickable) {
 
 // A polygon of `radius` metres around a point, in the map's degrees (good to a few metres
 // at this size, in whichever datum the map is drawn).
-function circle(lon, lat, radius, steps = 64) {
+export function circle(lon, lat, radius, steps = 64) {
   const dLat = radius / 111320;
   const dLon = dLat / Math.cos((lat * Math.PI) / 180);
   const ring = Array.from({ length: steps + 1 }, (_, i) => {
@@ -184,7 +188,7 @@ async function showNearby(map, point) {
   section.dataset.state = 'loading';
   list.innerHTML = '';
   summary.textContent = '正在查询…';
-  document.dispatchEvent(new CustomEvent('redgrid:panel', { detail: { open: true } }));
+  page.openPanel();
   section.scrollIntoView({ block: 'nearest' });
   let hits;
   try {
@@ -197,12 +201,13 @@ async function showNearby(map, point) {
     return;
   }
   const who = ROLE_LABELS[session()?.role] ?? '';
+  const statusLabel = (t) => escapeHtml(STATUS_LABELS[t.status] ?? t.status);
   summary.textContent = `${NEARBY_RADIUS_M} 米内共 ${hits.length} 件待办工单（${who}可见范围，按距离排序）`;
   list.innerHTML = hits.map(({ distanceM, ticket: t }) => `
-    <li data-distance="${distanceM}" data-code="${escapeHtml(t.code)}">
+    <li data-distance="${Number(distanceM)}" data-code="${escapeHtml(t.code)}">
       <span class="distance">${metres(distanceM)}</span>
       <span class="what">${escapeHtml(itemName(t.itemCode))}</span>
-      <span class="meta">${escapeHtml(t.code)} · ${STATUS_LABELS[t.status] ?? t.status}
+      <span class="meta">${escapeHtml(t.code)} · ${statusLabel(t)}
         · 时限 ${beijingTime(t.dueAt)}${t.compound ? ` · ${escapeHtml(t.compound.name)}` : ''}</span>
     </li>`).join('');
   const features = [circle(point.lon, point.lat, NEARBY_RADIUS_M), ...hits.map(({ ticket: t }) => (
@@ -212,8 +217,10 @@ async function showNearby(map, point) {
   section.dataset.state = 'loaded';
 }
 
-export function setup(map, config) {
+// `actions`: how to open the side panel and how to start signing in.
+export function setup(map, config, actions) {
   catalogue = config;
+  page = actions;
   $('nearby-list').addEventListener('click', (event) => {
     const code = event.target.closest('li')?.dataset.code;
     const hit = lastHits.find(({ ticket }) => ticket.code === code);

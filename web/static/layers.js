@@ -2,10 +2,10 @@
 
 import { FACILITY_KINDS, STATUS_COLOURS } from './util.js';
 
-// Vector tile layers of the server (/tiles/{layer}/{z}/{x}/{y}.mvt) and their first zoom.
-const TILE_SOURCES = {
-  streets: 0, zones: 0, communities: 0, compounds: 12, grid_cells: 12, facilities: 0, tickets: 0,
-};
+// Vector tile layers of the server (/tiles/{layer}/{z}/{x}/{y}.mvt); their first zooms come
+// from the server's TileJSON index (/tiles.json).
+const TILE_SOURCES = ['streets', 'zones', 'communities', 'compounds', 'grid_cells', 'facilities',
+  'tickets'];
 const TILE_MAXZOOM = 16;
 
 // Switcher checkbox name -> the map layers it shows or hides.
@@ -41,15 +41,16 @@ function tileUrl(name) {
   return `${window.location.origin}/tiles/${name}/{z}/{x}/{y}.mvt${query ? `?${query}` : ''}`;
 }
 
-export function addLayers(map, basemap) {
+// `minzooms`: the first zoom of each tile layer, by name.
+export function addLayers(map, basemap, minzooms) {
   if (basemap) {
     map.addSource('basemap', { type: 'raster', tiles: [basemap.url], tileSize: 256,
       attribution: basemap.attribution || undefined });
     map.addLayer({ id: 'basemap', type: 'raster', source: 'basemap' });
   }
-  for (const [name, minzoom] of Object.entries(TILE_SOURCES)) {
+  for (const name of TILE_SOURCES) {
     // promoteId keeps the string codes as feature ids.
-    map.addSource(name, { type: 'vector', tiles: [tileUrl(name)], minzoom,
+    map.addSource(name, { type: 'vector', tiles: [tileUrl(name)], minzoom: minzooms[name] ?? 0,
       maxzoom: TILE_MAXZOOM, promoteId: { [name]: 'code' } });
   }
   map.addSource('heat', { type: 'geojson', data: EMPTY });
@@ -133,7 +134,7 @@ function reload(map, name) {
 // Cuts every tile source on another basemap's grid (the server shifts the features).
 export function setCrs(map, crs) {
   state.crs = crs;
-  for (const name of Object.keys(TILE_SOURCES)) reload(map, name);
+  for (const name of TILE_SOURCES) reload(map, name);
 }
 
 // Tickets follow the heat map's period; their tiles also depend on who asks.

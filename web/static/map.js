@@ -7,6 +7,7 @@ import {
   CLICKABLE, addLayers, applyVisibility, currentCrs, isShown, reloadTickets, setCrs,
   setTicketWindow,
 } from './layers.js';
+import * as planner from './planner.js';
 import * as auth from './session.js';
 import {
   $, DATUM_LABELS, FACILITY_KINDS, ROLE_LABELS, STATUS_COLOURS, STATUS_LABELS, escapeHtml,
@@ -14,8 +15,6 @@ import {
 } from './util.js';
 
 const COUNTS_QUERY = '{ communities { code } compounds { code } gridCells { code } facilities { code } }';
-// Compounds and grid cells are tiled from zoom 12: a phone never starts above the county.
-const MIN_START_ZOOM = 12;
 const SUGGESTED_SCOPES = {
   GRID_WORKER: '371329001001001', SUPERVISOR: '371329001001C01', COMMUNITY_STAFF: '371329001001',
   STREET_OFFICER: '371329001', UNIT: 'PC01',
@@ -34,7 +33,7 @@ function bounds(crs) {
   return countyBounds.get(crs);
 }
 
-function createMap(config, [west, south, east, north]) {
+function createMap(config, [west, south, east, north], minzooms) {
   const map = new maplibregl.Map({
     container: 'map',
     style: {
@@ -58,7 +57,9 @@ function createMap(config, [west, south, east, north]) {
     // Keeps the frame readable (toDataURL) after drawing, for the browser test.
     canvasContextAttributes: { preserveDrawingBuffer: true },
   });
-  if (map.getZoom() < MIN_START_ZOOM) map.setZoom(MIN_START_ZOOM);
+  // A phone never starts above the zoom where compounds and grid cells are tiled.
+  const startZoom = Math.max(minzooms.compounds ?? 0, minzooms.grid_cells ?? 0);
+  if (map.getZoom() < startZoom) map.setZoom(startZoom);
   window.redgridMap = map;
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-right');
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
@@ -77,15 +78,15 @@ function setPanel(open) {
 function setupPanel() {
   setPanel(!phone.matches);
   $('panel-toggle').addEventListener('click', () => setPanel($('panel').hidden));
-  document.addEventListener('redgrid:panel', (e) => setPanel(e.detail.open));
+  const item = (color, label) => `<li><span class="dot" style="background:${escapeHtml(color)}">`
+    + `</span>${escapeHtml(label)}</li>`;
   $('legend').innerHTML = Object.values(FACILITY_KINDS)
-    .map(({ label, color }) => `<li><span class="dot" style="background:${color}"></span>${label}</li>`)
-    .join('');
+    .map(({ label, color }) => item(color, label)).join('');
   $('ticket-legend').innerHTML = Object.entries(STATUS_LABELS)
-    .map(([s, label]) => `<li><span class="dot" style="background:${STATUS_COLOURS[s]}"></span>${label}</li>`)
-    .join('');
+    .map(([s, label]) => item(STATUS_COLOURS[s], label)).join('');
 }
 
+// Returns how to start signing in, for the details popup's 登录 button.
 function setupAccount(config, map) {
   const mode = config.signIn.mode;
   const dialog = $('signin-dialog');
@@ -93,7 +94,8 @@ function setupAccount(config, map) {
   $('signin-button').hidden = mode === 'none';
   if (mode === 'dev') {
     role.innerHTML = config.signIn.roles
-      .map((r) => `<option value="${r}">${ROLE_LABELS[r] ?? r}（${r}）</option>`).join('');
+      .map((r) => `<option value="${escapeHtml(r)}">${escapeHtml(ROLE_LABELS[r] ?? r)}（${escapeHtml(r)}）</option>`)
+      .join('');
     role.value = 'COUNTY_OFFICE';
     role.addEventListener('change', () => { $('signin-scopes').value = SUGGESTED_SCOPES[role.value] ?? ''; });
   }
@@ -105,7 +107,6 @@ function setupAccount(config, map) {
     }
   };
   $('signin-button').addEventListener('click', signIn);
-  document.addEventListener('redgrid:signin', signIn);
   $('signin-cancel').addEventListener('click', () => dialog.close());
   $('signout-button').addEventListener('click', () => {
     auth.signOut();
@@ -136,6 +137,7 @@ function setupAccount(config, map) {
     reloadTickets(map);
     if (isShown(map, 'heat')) refreshHeat(map);
   });
+  return signIn;
 }
 
 async function refreshHeat(map) {
@@ -153,7 +155,8 @@ function setupDatum(config, map) {
   const select = $('datum');
   const basemapCrs = config.basemap?.crs;
   select.innerHTML = Object.entries(DATUM_LABELS)
-    .map(([crs, label]) => `<option value="${crs}">${label}</option>`).join('');
+    .map(([crs, label]) => `<option value="${escapeHtml(crs)}">${escapeHtml(label)}</option>`)
+    .join('');
   select.value = basemapCrs ?? 'WGS84';
   const note = () => {
     $('datum-note').textContent = !basemapCrs ? '未配置底图：所选坐标系用于对齐外部底图。'
@@ -188,15 +191,20 @@ async function main() {
   await auth.completeOidc(config.signIn.mode === 'oidc' ? config.signIn : null);
   auth.restore();
   const datum = config.basemap?.crs ?? 'WGS84';
-  const map = createMap(config, await bounds(datum));
+  // Each tile layer's first zoom, from the server's TileJSON index.
+  const minzooms = Object.fromEntries((await getJson('/tiles.json')).layers
+    .map((layer) => [layer.name, layer.minzoom]));
+  const map = createMap(config, await bounds(datum), minzooms);
   heat.setup(config);
-  details.setup(map, config);
+  const actions = { openPanel: () => setPanel(true), signIn: () => {} };
+  details.setup(map, config, actions);
   setupDatum(config, map);
   const p = heat.period();
   setTicketWindow(map, { from: p.fromDay, to: p.toDay });
   await map.once('load');
-  addLayers(map, config.basemap);
-  setupAccount(config, map);
+  addLayers(map, config.basemap, minzooms);
+  planner.setup(map);
+  actions.signIn = setupAccount(config, map);
   for (const box of switcher.elements) applyVisibility(map, box);
   switcher.addEventListener('change', (event) => {
     applyVisibility(map, event.target);
@@ -204,7 +212,9 @@ async function main() {
     if (event.target.name === 'tickets') $('ticket-legend').hidden = !event.target.checked;
   });
   heat.onChange(() => refreshHeat(map));
-  map.on('click', (event) => details.openDetails(map, event, CLICKABLE));
+  map.on('click', (event) => {
+    if (!planner.handleClick(map, event)) details.openDetails(map, event, CLICKABLE);
+  });
   map.on('mouseenter', CLICKABLE, () => { map.getCanvas().style.cursor = 'pointer'; });
   map.on('mouseleave', CLICKABLE, () => { map.getCanvas().style.cursor = ''; });
   await showCounts();

@@ -1,0 +1,239 @@
+"""Planner analytics in PostGIS: each compound's nearest open facility, candidate sites and the
+candidate–demand table of site selection, community adjacency, and ticket aggregates by area.
+
+Metric work ranks and filters on the GiST-indexed EPSG:4549 points (`compounds.center_metric`,
+`facilities.geom_metric`); geodesic metres are computed for the rows returned only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from geo.types import SRID_METRIC, LonLat
+
+# How many nearest sites by projected distance are measured on the ellipsoid: the projection's
+# scale error here (about 0.2 m per km) can only swap sites within a few centimetres.
+KNN_MEASURED = 4
+# The projected prefilter radius for a geodesic radius: wide enough for the scale error.
+PREFILTER = "%(radius)s * 1.001 + 1"
+
+_POINTS = f"""
+SELECT ord::int - 1 AS idx, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS g,
+       ST_Transform(ST_SetSRID(ST_MakePoint(lon, lat), 4326), {SRID_METRIC}) AS gm
+FROM unnest(%(lons)s::float8[], %(lats)s::float8[]) WITH ORDINALITY AS p(lon, lat, ord)
+"""
+
+
+def _arrays(points: Sequence[LonLat]) -> dict[str, list[float]]:
+    return {"lons": [p.lon for p in points], "lats": [p.lat for p in points]}
+
+
+_REACH = f"""
+WITH added AS MATERIALIZED ({_POINTS})
+SELECT c.code, c.name, c.community_code, m.name AS community_name, m.zone_code, z.name AS zone_name,
+       m.street_code, s.name AS street_name, c.households, c.population, c.elderly,
+       c.children, n.code AS nearest_code, n.idx AS nearest_added, n.distance_m
+FROM compounds c
+JOIN communities m ON m.code = c.community_code
+JOIN zones z ON z.code = m.zone_code
+JOIN streets s ON s.code = m.street_code
+LEFT JOIN LATERAL (
+    SELECT k.code, k.idx, ST_Distance(k.g::geography, ST_PointOnSurface(c.geom)::geography)
+               AS distance_m
+    FROM ((SELECT f.code, NULL::int AS idx, f.geom AS g FROM facilities f
+           WHERE f.kind = %(kind)s AND f.code <> ALL(%(removed)s)
+           ORDER BY f.geom_metric <-> c.center_metric LIMIT {KNN_MEASURED})
+          UNION ALL
+          (SELECT NULL, a.idx, a.g FROM added a
+           ORDER BY a.gm <-> c.center_metric LIMIT {KNN_MEASURED})) k
+    ORDER BY distance_m, k.code NULLS LAST, k.idx
+    LIMIT 1
+) n ON TRUE
+ORDER BY c.code
+"""
+
+
+async def reach(conn: AsyncConnection[Any], kind: str, *, added: Sequence[LonLat] = (),
+                removed: Sequence[str] = ()) -> list[Any]:
+    """Every compound with its area, weights and nearest open site of a kind (a facility
+    unless `removed`, or one of the `added` points by index) in geodesic metres from its
+    centre; no site at all gives nulls."""
+    params = {"kind": kind, "removed": list(removed), **_arrays(added)}
+    return await (await conn.execute(_REACH, params)).fetchall()
+
+
+async def outside_county(conn: AsyncConnection[Any], points: Sequence[LonLat]) -> list[int]:
+    """Indices of the points that no community contains."""
+    sql = (f"SELECT p.idx FROM ({_POINTS}) p WHERE NOT EXISTS "
+           "(SELECT 1 FROM communities m WHERE ST_Intersects(m.geom, p.g)) ORDER BY p.idx")
+    return [r.idx for r in await (await conn.execute(sql, _arrays(points))).fetchall()]
+
+
+async def facility_codes(conn: AsyncConnection[Any], kind: str, codes: Sequence[str]) -> set[str]:
+    """Which of `codes` are facilities of the kind."""
+    cur = await conn.execute("SELECT code FROM facilities WHERE kind = %(kind)s "
+                             "AND code = ANY(%(codes)s)", {"kind": kind, "codes": list(codes)})
+    return {r.code for r in await cur.fetchall()}
+
+
+# Candidate sites of each set, in a stable order: lon/lat, and what the site is.
+CANDIDATES: dict[str, str] = {
+    "COMPOUND_CENTERS": "SELECT code AS compound_code, NULL::text AS room_code, "
+                        "ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat "
+                        "FROM compounds ORDER BY code",
+    "GRID_CELL_CENTERS": "SELECT NULL::text AS compound_code, NULL::text AS room_code, "
+                         "ST_X(ST_PointOnSurface(geom)) AS lon, "
+                         "ST_Y(ST_PointOnSurface(geom)) AS lat FROM grid_cells ORDER BY code",
+    # Idle service rooms 社服用房 are the natural candidate sites.
+    "SERVICE_ROOMS": "SELECT compound_code, code AS room_code, ST_X(geom) AS lon, ST_Y(geom) AS lat "
+                     "FROM facilities WHERE kind = 'SERVICE_ROOM' AND status = 'IDLE' ORDER BY code",
+}
+
+
+async def candidates(conn: AsyncConnection[Any], candidate_set: str) -> list[Any]:
+    return await (await conn.execute(CANDIDATES[candidate_set])).fetchall()  # type: ignore[arg-type]
+
+
+_CANDIDATE_DEMAND = f"""
+WITH cand AS MATERIALIZED ({_POINTS})
+SELECT cand.idx AS candidate, c.code AS compound_code
+FROM cand JOIN compounds c ON ST_DWithin(c.center_metric, cand.gm, {PREFILTER})
+WHERE ST_Distance(cand.g::geography, ST_PointOnSurface(c.geom)::geography) <= %(radius)s
+ORDER BY cand.idx, c.code
+"""
+
+
+async def candidate_demand(conn: AsyncConnection[Any], sites: Sequence[LonLat],
+                           radius_m: float) -> list[Any]:
+    """The candidate–demand table: (candidate index, compound code) for each compound whose
+    centre lies within `radius_m` geodesic metres of the candidate."""
+    params = {"radius": radius_m, **_arrays(sites)}
+    return await (await conn.execute(_CANDIDATE_DEMAND, params)).fetchall()
+
+
+_COMMUNITIES = """
+SELECT m.code, m.population,
+       ST_X(ST_Centroid(m.geom)) AS lon, ST_Y(ST_Centroid(m.geom)) AS lat,
+       ARRAY(SELECT o.code FROM communities o
+             WHERE o.code <> m.code AND ST_Intersects(o.geom, m.geom)
+               AND ST_Dimension(ST_Intersection(o.geom, m.geom)) = 1
+             ORDER BY o.code) AS neighbours
+FROM communities m ORDER BY m.code
+"""
+
+
+async def communities_with_neighbours(conn: AsyncConnection[Any]) -> list[Any]:
+    """Each community with its population, centroid and the communities sharing a border with
+    it (a common edge, not a corner)."""
+    return await (await conn.execute(_COMMUNITIES)).fetchall()
+
+
+async def pairwise_metres(conn: AsyncConnection[Any], points: Sequence[LonLat]) -> list[Any]:
+    """Geodesic metres between every two of the points (i < j)."""
+    sql = (f"WITH p AS MATERIALIZED ({_POINTS}) SELECT a.idx AS i, b.idx AS j, "
+           "ST_Distance(a.g::geography, b.g::geography) AS metres "
+           "FROM p a JOIN p b ON a.idx < b.idx")
+    return await (await conn.execute(sql, _arrays(points))).fetchall()  # type: ignore[arg-type]
+
+
+async def venue(conn: AsyncConnection[Any], communities: Sequence[str], point: LonLat) -> Any:
+    """The compound of the communities whose centre is nearest a point."""
+    sql = (f"SELECT code FROM compounds WHERE community_code = ANY(%(codes)s) "
+           f"ORDER BY center_metric <-> ST_Transform(ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), "
+           f"4326), {SRID_METRIC}), code LIMIT 1")
+    cur = await conn.execute(sql, {"codes": list(communities),  # type: ignore[arg-type]
+                                   "lon": point.lon, "lat": point.lat})
+    return await cur.fetchone()
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime
+    end: datetime  # exclusive
+
+
+# Area columns of tickets by level of aggregation.
+COUNTY_CODE = "371329"
+AREA_COLUMNS = {"COMMUNITY": "community_code", "ZONE": "zone_code", "STREET": "street_code",
+                "COUNTY": f"'{COUNTY_CODE}'::text"}
+AREA_NAMES = {"COMMUNITY": "communities", "ZONE": "zones", "STREET": "streets"}
+
+_AREA_TOTALS = """
+SELECT {area} AS code, count(*) AS tickets,
+       count(*) FILTER (WHERE resolved_at IS NOT NULL) AS resolved,
+       count(*) FILTER (WHERE resolved_at IS NOT NULL AND resolved_at <= due_at) AS on_time,
+       avg(extract(epoch FROM resolved_at - created_at) / 3600.0)
+           FILTER (WHERE resolved_at IS NOT NULL) AS handling_hours,
+       count(rating) AS rated, avg(rating)::float AS rating
+FROM tickets WHERE created_at >= %(start)s AND created_at < %(end)s AND {where}
+GROUP BY 1
+"""
+_AREA_VOLUMES = """
+SELECT {area} AS code, count(*) AS tickets
+FROM tickets WHERE created_at >= %(start)s AND created_at < %(end)s AND {where} GROUP BY 1
+"""
+_AREA_BY = """
+SELECT {area} AS code, {column} AS key, count(*) AS tickets
+FROM tickets WHERE created_at >= %(start)s AND created_at < %(end)s AND {where} GROUP BY 1, 2
+"""
+_AREA_MONTHS = """
+SELECT {area} AS code,
+       to_char(date_trunc('month', created_at AT TIME ZONE 'Asia/Shanghai'), 'YYYY-MM') AS key,
+       count(*) AS tickets
+FROM tickets WHERE created_at >= %(start)s AND created_at < %(end)s AND {where} GROUP BY 1, 2
+"""
+
+
+def _area_sql(template: str, level: str, code: str | None, **extra: str) -> str:
+    area = AREA_COLUMNS[level]
+    where = f"{area} = %(code)s" if code is not None else "TRUE"
+    return template.format(area=area, where=where, **extra)
+
+
+async def area_totals(conn: AsyncConnection[Any], level: str, period: Period,
+                      code: str | None) -> list[Any]:
+    """Per area: tickets created in the period, resolved, resolved by the deadline, mean
+    hours to resolution, rated tickets and their mean rating."""
+    params = {"start": period.start, "end": period.end, "code": code}
+    return await (await conn.execute(_area_sql(_AREA_TOTALS, level, code), params)).fetchall()  # type: ignore[arg-type]
+
+
+async def area_volumes(conn: AsyncConnection[Any], level: str, period: Period,
+                       code: str | None) -> dict[str, int]:
+    params = {"start": period.start, "end": period.end, "code": code}
+    cur = await conn.execute(_area_sql(_AREA_VOLUMES, level, code), params)  # type: ignore[arg-type]
+    return {r.code: r.tickets for r in await cur.fetchall()}
+
+
+async def area_breakdown(conn: AsyncConnection[Any], level: str, period: Period,
+                         code: str | None, by: str) -> list[Any]:
+    """Per area and channel, item or month (Asia/Shanghai) of creation: the ticket count."""
+    params = {"start": period.start, "end": period.end, "code": code}
+    if by == "month":
+        sql = _area_sql(_AREA_MONTHS, level, code)
+    else:
+        sql = _area_sql(_AREA_BY, level, code, column={"channel": "channel", "item": "item_code"}[by])
+    return await (await conn.execute(sql, params)).fetchall()  # type: ignore[arg-type]
+
+
+async def area_names(conn: AsyncConnection[Any], level: str,
+                     code: str | None) -> dict[str, tuple[str, str]]:
+    """Per area of a level (one, when `code` is given): its name and the code a caller's scope
+    must cover (a zone's street)."""
+    if level == "COUNTY":
+        return {COUNTY_CODE: ("临沭县", COUNTY_CODE)} if code in (None, COUNTY_CODE) else {}
+    scope = "street_code" if level == "ZONE" else "code"
+    sql = (f"SELECT code, name, {scope} AS scope FROM {AREA_NAMES[level]} "
+           "WHERE %(code)s::text IS NULL OR code = %(code)s ORDER BY code")
+    cur = await conn.execute(sql, {"code": code})  # type: ignore[arg-type]
+    return {r.code: (r.name, r.scope) for r in await cur.fetchall()}
+
+
+async def item_names(conn: AsyncConnection[Any]) -> dict[str, str]:
+    cur = await conn.execute("SELECT code, name_zh FROM demand_items")
+    return {r.code: r.name_zh for r in await cur.fetchall()}

@@ -1,0 +1,258 @@
+"""Who may do what 权限: one table of operations × roles × scope rule, consulted by every resolver.
+
+A role missing from an operation's row may not perform it at all. A role in the row may, where
+the scope rule holds for the ticket or place at hand:
+
+- `ANY`: anywhere in the county;
+- `IN_SCOPE`: the ticket or place lies inside the caller's scope codes. A ticket is judged by
+  its grid cell for grid workers, community staff and street officers, by its compound for
+  supervisors and by its lead unit for units (for reading, a unit also sees the tickets it
+  cooperates on); a place by its own code;
+- `OWN`: the resident reported the ticket;
+- `OWN_OR_NEARBY`: the resident reported the ticket, or it is a ticket of the same item within
+  100 m of one of their reports and from the 30 days before it — the tickets `createTicket`
+  lists to them as possible duplicates.
+
+`authorise` raises FORBIDDEN; a caller outside the scope hears the same whether or not the
+ticket exists (`outside_scope`). The README's role table is rendered from `POLICY`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from resolvers.actor import Actor, Role
+from resolvers.errors import DomainError, ErrorCode
+
+
+class Scope(enum.Enum):
+    ANY = "any"
+    IN_SCOPE = "in scope"
+    OWN = "own"
+    OWN_OR_NEARBY = "own or nearby"
+
+
+class Operation(enum.Enum):
+    """What a caller does; the value names it in the API."""
+
+    READ_TICKETS = "read tickets: `ticket`, `tickets`, `nearbyTickets`"
+    READ_REPORTER = "read a ticket's reporter name and phone unmasked"
+    FILE_TICKET = "file a ticket: `createTicket` (channels below)"
+    SEE_DUPLICATE_DISTANCES = "exact distances of possible duplicates (else rounded to 50 m)"
+    DISPATCH = "dispatch: SUBMITTED → DISPATCHED"
+    START = "start: DISPATCHED → IN_PROGRESS"
+    RESOLVE = "resolve: IN_PROGRESS → RESOLVED"
+    CLOSE = "close: RESOLVED → CLOSED (rate, verify)"
+    REJECT = "reject: SUBMITTED, DISPATCHED → REJECTED"
+    REOPEN = "reopen: RESOLVED, CLOSED → DISPATCHED"
+    REASSIGN = "reassign: name another lead `unitCode`"
+    ESCALATE = "escalate: `escalateTicket`"
+    MERGE = "merge: `mergeTickets` (both tickets)"
+    COSIGN = "co-sign: `cosignTicket`"
+    READ_VOLUNTEERS = "list volunteers: `volunteers`"
+    READ_VOLUNTEER_NAMES = "volunteers' names and employers"
+    READ_COMPLIANCE = "volunteers' compliance: `volunteerCompliance`"
+    RECORD_SERVICE = "record service: `recordVolunteerService` (volunteer and ticket)"
+    READ_REFERRALS = "efficiency-office referrals: `efficiencyReferrals`"
+    READ_UNIT_RATINGS = "a unit's ratings: `unitRatings`"
+    READ_ACCESS_LOG = "the personal-data access log: `personalDataAccess`"
+    READ_PROPERTY_RANKING = "the property companies' ranking: `propertyRanking`"
+    READ_BONDS = "a contract's performance bond: `bondLedger`, `compoundBonds`"
+    KEEP_BONDS = "draw on or top up a bond: `drawBond`, `topUpBond`"
+    PLAN = "planner analytics: `coverage`, `suggestSites`, `whatIf`, `marketGroups`, " \
+        "`areaStats`, `/exports`"
+    WATCH_EVENTS = "live ticket events: `ticketEvents` (a filter inside the scope)"
+    READ_UNIT_NOTIFICATIONS = "a unit's notifications: `unitNotifications`"
+    SET_WEBHOOK = "set a unit's webhook: `setUnitWebhook` (a unit: after a handshake)"
+
+
+Rule = Mapping[Role, Scope]
+
+_ANY, _IN, _OWN = Scope.ANY, Scope.IN_SCOPE, Scope.OWN
+_STAFF: Rule = {Role.COMMUNITY_STAFF: _IN, Role.STREET_OFFICER: _IN, Role.COUNTY_OFFICE: _ANY}
+_FIELD: Rule = {Role.GRID_WORKER: _IN, Role.SUPERVISOR: _IN}
+_ALL_STAFF: Rule = {Role.COMMUNITY_STAFF: _ANY, Role.STREET_OFFICER: _ANY,
+                    Role.COUNTY_OFFICE: _ANY}
+
+POLICY: Mapping[Operation, Rule] = {
+    Operation.READ_TICKETS: {Role.RESIDENT: _OWN, **_FIELD, **_STAFF, Role.UNIT: _IN,
+                             Role.SYSTEM: _ANY},
+    Operation.READ_REPORTER: {Role.RESIDENT: _OWN, **_FIELD, **_STAFF, Role.UNIT: _IN,
+                              Role.SYSTEM: _ANY},
+    Operation.FILE_TICKET: {Role.RESIDENT: _ANY, **_FIELD, **_STAFF},
+    Operation.SEE_DUPLICATE_DISTANCES: {Role.GRID_WORKER: _ANY, Role.SUPERVISOR: _ANY,
+                                        **_ALL_STAFF},
+    Operation.DISPATCH: {**_STAFF, Role.SYSTEM: _ANY},
+    Operation.START: {**_STAFF, Role.UNIT: _IN},
+    Operation.RESOLVE: {**_STAFF, Role.UNIT: _IN},
+    Operation.CLOSE: {Role.RESIDENT: _OWN, **_FIELD, Role.SYSTEM: _ANY},
+    Operation.REJECT: {**_STAFF},
+    Operation.REOPEN: {Role.RESIDENT: _OWN, **_FIELD, **_STAFF},
+    Operation.REASSIGN: {**_STAFF, Role.SYSTEM: _ANY},
+    Operation.ESCALATE: {**_STAFF, Role.SYSTEM: _ANY},
+    Operation.MERGE: {**_STAFF},
+    Operation.COSIGN: {Role.RESIDENT: Scope.OWN_OR_NEARBY},
+    Operation.READ_VOLUNTEERS: {**_STAFF, Role.PLANNER: _ANY},
+    Operation.READ_VOLUNTEER_NAMES: {**_STAFF},
+    Operation.READ_COMPLIANCE: {**_STAFF},
+    Operation.RECORD_SERVICE: {**_STAFF},
+    Operation.READ_REFERRALS: {**_ALL_STAFF, Role.PLANNER: _ANY},
+    Operation.READ_UNIT_RATINGS: {**_ALL_STAFF, Role.PLANNER: _ANY, Role.UNIT: _IN},
+    Operation.READ_ACCESS_LOG: {Role.COUNTY_OFFICE: _ANY},
+    Operation.READ_PROPERTY_RANKING: {**_ALL_STAFF, Role.PLANNER: _ANY},
+    Operation.READ_BONDS: {**_STAFF, Role.UNIT: _IN},
+    Operation.KEEP_BONDS: {Role.STREET_OFFICER: _IN, Role.COUNTY_OFFICE: _ANY},
+    Operation.PLAN: {Role.PLANNER: _ANY, Role.STREET_OFFICER: _ANY, Role.COUNTY_OFFICE: _ANY},
+    Operation.WATCH_EVENTS: {**_FIELD, **_STAFF, Role.UNIT: _IN, Role.SYSTEM: _ANY},
+    Operation.READ_UNIT_NOTIFICATIONS: {Role.COUNTY_OFFICE: _ANY, Role.UNIT: _IN,
+                                        Role.SYSTEM: _ANY},
+    Operation.SET_WEBHOOK: {Role.COUNTY_OFFICE: _ANY, Role.UNIT: _IN, Role.SYSTEM: _ANY},
+}
+
+# Who files on which channel (`createTicket`). Residents file for themselves; staff and field
+# roles file what they collect; the county office takes the 12345 hotline and may enter any
+# channel's backlog. Roles without FILE_TICKET file on none.
+_COMMUNITY_CHANNELS = frozenset({"RECEPTION_DAY", "PLAZA_REPORT", "DOOR_KNOCKING"})
+FILING_CHANNELS: Mapping[Role, frozenset[str]] = {
+    Role.RESIDENT: frozenset({"ONLINE", "QR_CODE"}),
+    Role.GRID_WORKER: frozenset({"GRID_PATROL"}),
+    Role.SUPERVISOR: frozenset({"SUPERVISOR"}),
+    Role.COMMUNITY_STAFF: _COMMUNITY_CHANNELS,
+    Role.STREET_OFFICER: _COMMUNITY_CHANNELS,
+    Role.COUNTY_OFFICE: frozenset({"HOTLINE_12345", "ONLINE", "QR_CODE", "GRID_PATROL",
+                                   "SUPERVISOR"}) | _COMMUNITY_CHANNELS,
+}
+
+# What "nearby" means for OWN_OR_NEARBY: the reach of the possible-duplicate hints.
+NEARBY_RADIUS_M = 100.0
+NEARBY_WINDOW = timedelta(days=30)
+
+# The ticket key each scoped role is judged by (IN_SCOPE).
+_BY_COMPOUND = frozenset({Role.SUPERVISOR})
+_BY_UNIT = frozenset({Role.UNIT})
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a scope rule is checked against: a ticket, or a place on its own (`place_code`).
+
+    `label` names it in the FORBIDDEN message, e.g. `ticket T20240301-0000042`.
+    """
+
+    label: str
+    cell_code: str | None = None
+    compound_code: str | None = None
+    unit_code: str | None = None
+    reporter_subject: str | None = None
+    place_code: str | None = None
+    nearby_own: bool = False
+
+
+def ticket(row: Any, *, nearby_own: bool = False) -> Target:
+    """A ticket row (with code, cell_code, compound_code, unit_code, reporter_subject)."""
+    def get(column: str) -> str | None:
+        return getattr(row, column, None)
+
+    return Target(f"ticket {get('code')}", cell_code=get("cell_code"),
+                  compound_code=get("compound_code"), unit_code=get("unit_code"),
+                  reporter_subject=get("reporter_subject"), nearby_own=nearby_own)
+
+
+def place(code: str, label: str | None = None) -> Target:
+    """A place (street, community, grid cell, compound) or unit by its code."""
+    return Target(label or code, place_code=code)
+
+
+def contract(row: Any) -> Target:
+    """A property contract (with id, compound_code, company_code): staff judge it by its
+    compound, a unit by its company."""
+    return Target(f"contract {row.id}", place_code=row.compound_code,
+                  unit_code=row.company_code)
+
+
+def rule_of(actor: Actor, operation: Operation) -> Scope | None:
+    """The caller's scope rule for an operation; None when the role may not perform it."""
+    return POLICY[operation].get(actor.role)
+
+
+def may(actor: Actor, operation: Operation, target: Target | None = None) -> bool:
+    """Whether the caller may perform the operation (on `target`, when given)."""
+    scope = rule_of(actor, operation)
+    if scope is None:
+        return False
+    return target is None or _holds(actor, scope, target)
+
+
+def check_role(actor: Actor, operation: Operation, why: str | None = None) -> None:
+    """FORBIDDEN unless the caller's role may ever perform the operation: checked before
+    anything is loaded, so a caller learns nothing about what they may not act on.
+
+    Args:
+        why: the message, when the operation's name does not say enough.
+    """
+    if rule_of(actor, operation) is None:
+        what = operation.name.lower().replace("_", " ")
+        raise DomainError(ErrorCode.FORBIDDEN, why or f"a {actor.role.value} may not {what}")
+
+
+def authorise(actor: Actor, operation: Operation, target: Target) -> None:
+    """FORBIDDEN unless the caller may perform the operation on `target`."""
+    check_role(actor, operation)
+    if not may(actor, operation, target):
+        raise outside_scope(target.label)
+
+
+def outside_scope(label: str) -> DomainError:
+    """The one answer for a ticket or place outside the caller's scope, or one that does not
+    exist where the caller may not look."""
+    return DomainError(ErrorCode.FORBIDDEN, f"{label} is outside your scope")
+
+
+def missing(actor: Actor, operation: Operation, label: str, not_found: DomainError) -> DomainError:
+    """The error for a code that names nothing: NOT_FOUND for callers who may act anywhere,
+    otherwise the same FORBIDDEN as for something outside their scope."""
+    return not_found if rule_of(actor, operation) is Scope.ANY else outside_scope(label)
+
+
+def _holds(actor: Actor, scope: Scope, target: Target) -> bool:
+    if scope is Scope.ANY:
+        return True
+    own = bool(target.reporter_subject) and target.reporter_subject == actor.subject
+    if scope is Scope.OWN:
+        return own
+    if scope is Scope.OWN_OR_NEARBY:
+        return own or target.nearby_own
+    if actor.role in _BY_UNIT:
+        return (target.unit_code or target.place_code) in actor.scopes
+    if target.place_code is not None:
+        return actor.covers([target.place_code])
+    if actor.role in _BY_COMPOUND:
+        return actor.covers([target.compound_code])
+    return actor.covers([target.cell_code])
+
+
+def ticket_key(actor: Actor) -> str:
+    """Which of a ticket's codes the caller's IN_SCOPE rule reads: `cell`, `compound` or `unit`."""
+    if actor.role in _BY_UNIT:
+        return "unit"
+    return "compound" if actor.role in _BY_COMPOUND else "cell"
+
+
+ROLES_SHOWN = (Role.PUBLIC, Role.RESIDENT, Role.GRID_WORKER, Role.SUPERVISOR,
+               Role.COMMUNITY_STAFF, Role.STREET_OFFICER, Role.COUNTY_OFFICE, Role.PLANNER,
+               Role.UNIT)
+
+
+def role_table() -> str:
+    """The policy as a Markdown table, as the README shows it (SYSTEM, the server's own jobs,
+    is left out: no token carries it)."""
+    head = "| operation | " + " | ".join(r.value for r in ROLES_SHOWN) + " |"
+    lines = [head, "|---|" + "---|" * len(ROLES_SHOWN)]
+    for operation, rule in POLICY.items():
+        cells = [rule[r].value if r in rule else "—" for r in ROLES_SHOWN]
+        lines.append(f"| {operation.value} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

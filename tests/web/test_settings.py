@@ -1,0 +1,91 @@
+"""Safe by default: a server not told it is a development box runs as production."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from web.app import create_app
+from web.settings import ConfigError, Settings
+
+SECRET = "a-production-secret-of-at-least-32-bytes"
+INTROSPECTION = {"query": "{ __schema { types { name } } }"}
+
+
+def test_unset_means_production(tmp_path: Path) -> None:
+    s = Settings.from_env({"REDGRID_DATA_DIR": str(tmp_path)})
+    assert s.production
+    assert (s.webhook_allow_private, s.rate_limits["graphql"].per_s) == (False, 50)
+    assert not (tmp_path / "jwt-secret").exists()  # no made-up secret in production
+    with pytest.raises(ConfigError, match="REDGRID_ENV=development"):
+        create_app(s)  # nothing to verify tokens with: refuses to start
+
+
+def test_only_development_turns_development_on(tmp_path: Path) -> None:
+    s = Settings.from_env({"REDGRID_DATA_DIR": str(tmp_path), "REDGRID_ENV": "development"})
+    assert not s.production and s.webhook_allow_private and s.rate_limits["graphql"].per_s == 0
+    assert s.jwt_secret == (tmp_path / "jwt-secret").read_text().strip()
+
+
+@pytest.mark.parametrize("value", ["staging", "prod", "Production", "dev", "DEVELOPMENT"])
+def test_other_environments_refuse_to_start(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError, match="REDGRID_ENV must be `development`.*`production`"):
+        Settings.from_env({"REDGRID_DATA_DIR": str(tmp_path), "REDGRID_ENV": value})
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"REDGRID_JWT_SECRET": SECRET}, "REDGRID_ALLOW_HS256=1"),
+    ({"REDGRID_JWT_SECRET": "s" * 31, "REDGRID_ALLOW_HS256": "1"}, "at least 32 bytes"),
+    ({"REDGRID_JWKS_URL": "https://idp.example/certs"}, "REDGRID_JWT_ISSUER"),
+], ids=["hs256-not-allowed", "short-secret", "jwks-without-issuer"])
+def test_production_refuses_unsafe_token_settings(tmp_path: Path, env: dict[str, str],
+                                                  message: str) -> None:
+    s = Settings.from_env({"REDGRID_DATA_DIR": str(tmp_path), **env})
+    with pytest.raises(ConfigError, match=message):
+        s.check_identity()
+
+
+def test_production_accepts_what_it_was_told_to(tmp_path: Path) -> None:
+    for env in ({"REDGRID_JWT_SECRET": "s" * 32, "REDGRID_ALLOW_HS256": "1"},
+                {"REDGRID_JWKS_URL": "https://idp.example/certs",
+                 "REDGRID_JWT_ISSUER": "https://idp.example"}):
+        Settings.from_env({"REDGRID_DATA_DIR": str(tmp_path), **env}).check_identity()
+
+
+def test_an_unconfigured_server_mints_no_tokens_and_hides_the_schema(
+        settings: Settings, tmp_path: Path) -> None:
+    # given: the settings of a server whose REDGRID_ENV nobody set
+    unset = Settings.from_env({"REDGRID_DATA_DIR": str(tmp_path), "REDGRID_JWT_SECRET": SECRET,
+                               "REDGRID_ALLOW_HS256": "1"})
+    with TestClient(create_app(replace(unset, database_url=settings.database_url))) as client:
+        # then: no development tokens, no introspection, no GraphiQL
+        assert client.post("/auth/dev-token", json={"role": "COUNTY_OFFICE"}).status_code == 404
+        body = client.post("/graphql", json=INTROSPECTION).json()
+        assert body["errors"][0]["extensions"]["code"] == "INTROSPECTION_DISABLED"
+        page = client.get("/graphql", headers={"accept": "text/html"})
+        assert "text/html" not in page.headers.get("content-type", "")
+
+
+def test_redgrid_serve_without_redgrid_env_refuses_to_start(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDGRID_")}
+    env["REDGRID_DATA_DIR"] = str(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "web.cli", "serve", "--port", "1"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "REDGRID_ENV=development" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_trusted_proxies_are_addresses_or_networks(tmp_path: Path) -> None:
+    env = {"REDGRID_DATA_DIR": str(tmp_path), "REDGRID_ENV": "development"}
+    s = Settings.from_env({**env, "REDGRID_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1 ::1"})
+    assert [str(n) for n in s.trusted_proxies] == ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]
+    assert Settings.from_env(env).trusted_proxies == ()
+    with pytest.raises(ConfigError, match="REDGRID_TRUSTED_PROXIES.*'proxy.local'"):
+        Settings.from_env({**env, "REDGRID_TRUSTED_PROXIES": "proxy.local"})

@@ -1,0 +1,63 @@
+"""Liveness and readiness for load balancers and orchestrators.
+
+`/healthz`: the process answers (nothing else is checked, so a database outage does not get
+the process restarted). `/readyz`: the database answers, its migrations are at the head this
+code needs, and the background workers that were started are still running; 503 with the
+reasons otherwise, so a load balancer sends no traffic to a server that cannot serve it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from db import migrate
+from db.database import UNREACHABLE
+from web.identity import PRIVATE
+
+READY_TIMEOUT_S = 2.0
+_HEAD = migrate.head()
+
+
+def _json(body: dict[str, Any], status: int = 200) -> Response:
+    headers = {**PRIVATE} if status == 200 else {**PRIVATE, "Retry-After": "5"}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+async def healthz(request: Request) -> Response:
+    return _json({"status": "ok"})
+
+
+async def _revision(request: Request) -> str | None:
+    async with request.app.state.db.connection() as conn:
+        row = await (await conn.execute("SELECT version_num FROM alembic_version",
+                                        prepare=False)).fetchone()
+    return str(row[0]) if row else None
+
+
+async def readyz(request: Request) -> Response:
+    problems: list[str] = []
+    try:
+        revision = await asyncio.wait_for(_revision(request), READY_TIMEOUT_S)
+    except (*UNREACHABLE, OSError, TimeoutError):
+        problems.append("database: unreachable")
+    else:
+        if revision != _HEAD:
+            problems.append(f"migrations: the database is at {revision}, this code needs "
+                            f"{_HEAD} (run `redgrid migrate`)")
+    for name in ("jobs", "webhooks", "live"):
+        worker = getattr(request.app.state, name, None)
+        if worker is not None and not worker.alive():
+            problems.append(f"{name}: the background task has stopped")
+    if problems:
+        return _json({"status": "unavailable", "problems": problems}, 503)
+    return _json({"status": "ready", "migration": _HEAD})
+
+
+ROUTES = [Route("/healthz", healthz), Route("/readyz", readyz)]
