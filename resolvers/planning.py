@@ -448,15 +448,22 @@ async def area_stats(db: Database, actor: Actor, *, level: str, first: date, las
         tickets = t.tickets if t else 0
         shown = shown_count(tickets, exact)
         ok = shown is not None
+        # A rate or mean is shown only where the count under it is: a mean over one rated
+        # ticket is that resident's rating, a change on a withheld count gives the count away.
+        resolved = shown_count(t.resolved, exact) if t and ok else (0 if ok else None)
+        rated = shown_count(t.rated, exact) if t and ok else (0 if ok else None)
+        last_month, last_year = mom.get(area_code, 0), yoy.get(area_code, 0)
         out.append(AreaStats(
             code=area_code, name=name, exact=exact, tickets=shown,
-            resolved=shown_count(t.resolved, exact) if t and ok else (0 if ok else None),
-            on_time_rate=t.on_time / t.resolved if t and ok and t.resolved else None,
-            mean_handling_hours=float(t.handling_hours) if t and ok and t.resolved else None,
-            rated=shown_count(t.rated, exact) if t and ok else (0 if ok else None),
-            mean_rating=t.rating if t and ok and t.rated else None,
-            month_on_month=_change(tickets, mom.get(area_code, 0)) if ok else None,
-            year_on_year=_change(tickets, yoy.get(area_code, 0)) if ok else None,
+            resolved=resolved,
+            on_time_rate=t.on_time / t.resolved if t and resolved else None,
+            mean_handling_hours=float(t.handling_hours) if t and resolved else None,
+            rated=rated,
+            mean_rating=t.rating if t and rated else None,
+            month_on_month=(_change(tickets, last_month)
+                            if ok and shown_count(last_month, exact) is not None else None),
+            year_on_year=(_change(tickets, last_year)
+                          if ok and shown_count(last_year, exact) is not None else None),
             channels=_shares(channels, area_code, tickets, exact, {}, ordered_by_count=True),
             top_items=_shares(items, area_code, tickets, exact, item_names,
                               ordered_by_count=True, first=TOP_ITEMS),

@@ -13,7 +13,9 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import Minter
+from tests.conftest import GraphQLClient, Minter
+from tests.schema import test_area_stats
+from tests.schema.test_area_stats import COMMUNITY
 
 CODE = re.compile(r"T\d{8}-\d{7}")
 # The centre of the county seat, where tickets are densest.
@@ -221,3 +223,27 @@ def test_area_statistics_and_their_export_take_whole_months(
     whole = client.post("/graphql", headers=headers, json={
         "query": AREA_STATS, "variables": {"from": "2024-01-01", "to": "2024-01-31"}}).json()
     assert "errors" not in whole and len(whole["data"]["areaStats"]) == 43
+
+
+# The area-statistics tests' hand-built tickets of March 2019, as a fixture here too.
+hand_built = test_area_stats.hand_built
+
+AREA_FIGURES = """query ($code: String!) {
+  areaStats(level: COMMUNITY, code: $code, from: "2019-03-01", to: "2019-03-31") {
+    tickets resolved onTimeRate meanHandlingHours rated meanRating monthOnMonth } }"""
+
+
+@pytest.mark.usefixtures("hand_built")
+def test_area_rates_and_means_are_shown_only_over_counts_that_are(
+        gql: GraphQLClient, token: Minter) -> None:
+    # The hand-built community: 4 tickets in March 2019 (3 resolved, 2 rated: 5 and 3),
+    # 2 in February. A mean over 2 ratings, or a change on 2, would give the small count away.
+    inside = gql.as_(token("STREET_OFFICER", "371329001", sub="officer-inside"))
+    outside = gql.as_(token("STREET_OFFICER", "371329002", sub="officer-outside"))
+    [mine] = inside.data(AREA_FIGURES, {"code": COMMUNITY})["areaStats"]
+    [theirs] = outside.data(AREA_FIGURES, {"code": COMMUNITY})["areaStats"]
+    assert (mine["rated"], mine["meanRating"], mine["monthOnMonth"]) == (2, 4.0, 1.0)
+    assert (theirs["tickets"], theirs["resolved"]) == (4, 3)
+    assert (theirs["rated"], theirs["meanRating"], theirs["monthOnMonth"]) == (None, None, None)
+    assert theirs["onTimeRate"] == mine["onTimeRate"] is not None
+    assert theirs["meanHandlingHours"] == mine["meanHandlingHours"] is not None
