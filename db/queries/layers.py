@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from db import labels
 from db.queries.disclosure import MIN_COUNT, SQUARE_M
 from db.queries.ticket_scope import TicketScope
 
@@ -102,6 +103,11 @@ def _plain(*names: str) -> tuple[tuple[str, str], ...]:
     return tuple((name, f"f.{name}") for name in names)
 
 
+# A facility's kind with its Chinese title (驿站, ...), from the one table of them.
+_KIND_NAME = ("kind_name", "CASE f.kind " + " ".join(
+    f"WHEN '{kind}' THEN '{name}'" for kind, name in labels.FACILITY_KIND_NAMES.items()) + " END")
+
+
 LAYERS: dict[str, Layer] = {layer.name: layer for layer in (
     Layer("streets", "Streets", "街道", "streets", "f.code", "MultiPolygon", _plain("code", "name")),
     Layer("zones", "Zones", "片区", "zones", "f.code", "MultiPolygon",
@@ -113,7 +119,8 @@ LAYERS: dict[str, Layer] = {layer.name: layer for layer in (
     Layer("grid_cells", "Grid cells", "网格", "grid_cells", "f.code", "Polygon",
           _plain("code", "community_code", "households"), min_zoom=12),
     Layer("facilities", "Facilities", "服务设施", "facilities", "f.code", "Point",
-          _plain("code", "name", "kind", "subtype", "community_code", "compound_code")),
+          (*_plain("code", "name", "kind"), _KIND_NAME,
+           *_plain("subtype", "community_code", "compound_code"))),
     Layer("tickets", "Tickets", "工单", "tickets", "f.id", "Point",
           _plain("code", "item_code", "status", "channel", "cell_code", "community_code",
                  "created_on", "precise", "level", "unit_code", "compound_code", "due_at",

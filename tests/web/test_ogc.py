@@ -102,6 +102,19 @@ def test_every_catalogue_layer_is_a_collection_with_its_extent(client: TestClien
     assert rels(compounds)["items"].endswith("/ogc/collections/compounds/items")
 
 
+def test_collections_have_chinese_titles_and_facilities_their_kind_names(
+        client: TestClient, db: psycopg.Connection) -> None:
+    titles = {c["id"]: c["title"] for c in client.get("/ogc/collections").json()["collections"]}
+    assert titles == {"streets": "街道", "zones": "片区", "communities": "社区",
+                      "compounds": "小区", "grid_cells": "网格", "facilities": "服务设施",
+                      "tickets": "工单"}
+    features = client.get("/ogc/collections/facilities/items?limit=1000").json()["features"]
+    assert len(features) == one(db, "SELECT count(*) FROM facilities")[0]
+    assert {(f["properties"]["kind"], f["properties"]["kind_name"]) for f in features} == {
+        ("STATION", "驿站"), ("CLINIC", "社区诊疗点"), ("CANTEEN", "幸福食堂"),
+        ("SERVICE_ROOM", "社服用房")}
+
+
 def test_an_unknown_collection_is_a_404_with_a_code(client: TestClient) -> None:
     for path in ("/ogc/collections/parcels", "/ogc/collections/parcels/items",
                  "/ogc/collections/parcels/items/X1"):
