@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -394,3 +396,27 @@ def test_a_gdal_spatial_filter_matches_sql(ogc_url: str, tmp_path: Path,
         assert "bbox=" in done.stderr  # the server filtered, not only GDAL
         got = {r[0] for r in gpkg_rows(out, table, "code")}
         assert got == codes_in_box(db, table, BOX) and got, table
+
+
+def test_gdal_types_ticket_times_as_dates(ogc_url: str, token: Minter,
+                                          db: psycopg.Connection) -> None:
+    """Times carry an offset (Asia/Shanghai, +08:00), so GDAL reads them as DateTime, the day
+    of creation as Date, and the values are the database's instants."""
+    auth = f"Authorization: Bearer {token('COUNTY_OFFICE', sub='ogr-dates')}"
+    out = gdal("ogrinfo", "-ro", "--config", "GDAL_HTTP_HEADERS", auth, f"OAPIF:{ogc_url}",
+               "tickets", "-oo", "PAGE_SIZE=5", "-fid", "1").stdout
+    assert "created_at: DateTime" in out and "due_at: DateTime" in out
+    assert "created_on: Date " in out
+    code = re.search(r"code \(String\) = (\S+)", out)
+    assert code is not None
+    created, due = db.execute("SELECT created_at, due_at FROM tickets WHERE code = %s",
+                              (code.group(1),)).fetchone()  # type: ignore[misc]
+    assert gdal_time(out, "due_at") == due.replace(microsecond=0)
+    assert gdal_time(out, "created_at") == created.replace(microsecond=0)
+
+
+def gdal_time(ogrinfo_out: str, field: str) -> datetime:
+    """A DateTime field as ogrinfo prints it (2024/06/30 18:00:00+08)."""
+    shown = re.search(rf"{field} \(DateTime\) = (\S+ \S+)", ogrinfo_out)
+    assert shown is not None, field
+    return datetime.strptime(shown.group(1) + "00", "%Y/%m/%d %H:%M:%S%z")
