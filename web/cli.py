@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -191,12 +192,19 @@ def seed(
     seed: Annotated[int, typer.Option(help="random seed of the demo data")] = DEFAULT_SEED,
     tickets: Annotated[int, typer.Option(help="extra bulk tickets for benchmarks")] = 0,
     if_empty: Annotated[bool, typer.Option("--if-empty", help="skip when data exists")] = False,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="the demo's last day, YYYY-MM-DD: its history ends here",
+        show_default="today (Asia/Shanghai)")] = None,
 ) -> None:
     """Loads the demo dataset and/or bulk tickets."""
     settings = Settings.from_env()
     conninfo = psycopg_conninfo(settings.database_url)
     if not demo and not tickets:
         _fail("say what to load: --demo, --tickets N, or both")
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        _fail(f"--as-of must be a date YYYY-MM-DD, got {as_of!r}")
     if demo and if_empty and _holds_data(conninfo):  # a restart: say so, with no progress bar
         console.print("demo data already loaded")
         demo = False
@@ -208,7 +216,8 @@ def seed(
             try:
                 counts = seed_demo(conninfo, seed,
                                    lambda stage, done, total: bar.update(
-                                       task, completed=done, description=f"demo: {stage}"))
+                                       task, completed=done, description=f"demo: {stage}"),
+                                   as_of=day)
                 bar.stop()
                 console.print(", ".join(f"{k} {v:,}" for k, v in counts.items()))
             except SeedError as exc:

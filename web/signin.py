@@ -33,9 +33,6 @@ from web.settings import Settings
 
 DEV_TOKEN_TTL_S = 12 * 3600
 MAX_SCOPES = 20
-# The months the demo data covers; the heat map's time slider steps through them.
-FIRST_MONTH = date(2023, 1, 1)
-LAST_MONTH = date(2024, 6, 1)
 # Roles whose ticket scope is built from their codes: a token without one sees nothing.
 SCOPED = frozenset({Role.GRID_WORKER, Role.SUPERVISOR, Role.COMMUNITY_STAFF,
                     Role.STREET_OFFICER, Role.UNIT})
@@ -63,12 +60,36 @@ def _error(exc: SignInError, status: int = 400) -> Response:
     return _json({"code": exc.code, "message": exc.message, "field": exc.field}, status, PRIVATE)
 
 
-def months() -> list[str]:
-    out, month = [], FIRST_MONTH
-    while month <= LAST_MONTH:
+def months(first: date, last: date) -> list[str]:
+    """The months from `first` to `last` as YYYY-MM."""
+    out, month = [], first.replace(day=1)
+    while month <= last:
         out.append(month.strftime("%Y-%m"))
         month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
     return out
+
+
+async def data_months(request: Request) -> list[str]:
+    """The months the data covers (the heat map's time slider steps through them): the
+    demo's, as its seeding recorded them, else those of the tickets; read once per server."""
+    state = request.app.state
+    found: list[str] | None = getattr(state, "data_months", None)
+    if found is None:
+        async with state.db.connection() as conn:
+            row = await (await conn.execute(_MONTHS)).fetchone()
+        first, last = (row[0], row[1]) if row is not None else (None, None)
+        found = [] if first is None else months(date.fromisoformat(f"{first}-01"),
+                                                date.fromisoformat(f"{last}-01"))
+        state.data_months = found
+    return found
+
+
+_MONTHS = """SELECT coalesce((SELECT value FROM dataset_info WHERE key = 'first_month'),
+    (SELECT to_char(min(created_at) AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') FROM tickets))
+    AS first,
+  coalesce((SELECT value FROM dataset_info WHERE key = 'last_month'),
+    (SELECT to_char(max(created_at) AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') FROM tickets))
+    AS last"""
 
 
 @lru_cache(maxsize=1)
@@ -99,7 +120,8 @@ def _local(request: Request, settings: Settings) -> bool:
     return is_loopback(client_address(request.scope, settings.trusted_proxies))
 
 
-def map_config(settings: Settings, local: bool = True) -> dict[str, Any]:
+def map_config(settings: Settings, local: bool = True,
+               data: list[str] | None = None) -> dict[str, Any]:
     """The page's configuration; nothing secret (it goes to every browser)."""
     mode = sign_in_mode(settings, local)
     sign_in: dict[str, Any] = {"mode": mode}
@@ -113,7 +135,7 @@ def map_config(settings: Settings, local: bool = True) -> dict[str, Any]:
     if settings.basemap_url:
         basemap = {"url": settings.basemap_url, "crs": settings.basemap_crs,
                    "attribution": settings.basemap_attribution}
-    return {"signIn": sign_in, "basemap": basemap, "months": months(), **catalogue()}
+    return {"signIn": sign_in, "basemap": basemap, "months": data or [], **catalogue()}
 
 
 def _role(raw: object) -> Role:
@@ -192,7 +214,7 @@ def routes(settings: Settings) -> list[Route]:
     """The sign-in routes for these settings: no dev-token route in production."""
 
     async def config(request: Request) -> Response:
-        return _json(map_config(settings, _local(request, settings)),
+        return _json(map_config(settings, _local(request, settings), await data_months(request)),
                      headers={"Cache-Control": "private, no-cache"})
 
     async def dev_token(request: Request) -> Response:
