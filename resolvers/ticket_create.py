@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+
+from psycopg import AsyncConnection
 
 from db.catalogue import DEADLINES
 from db.database import Database
@@ -72,11 +75,14 @@ def request_hash(args: CreateTicketArgs) -> str:
 
 async def create_ticket(db: Database, args: CreateTicketArgs, *,
                         idempotency_key: str | None, actor: Actor,
-                        now: datetime | None = None) -> str:
+                        now: datetime | None = None,
+                        on_created: Callable[[AsyncConnection[Any], int], Awaitable[None]]
+                        | None = None) -> str:
     """Creates a ticket and returns its code; the same key and input return the same ticket.
 
     The caller's role decides the channels it may file on, and staff and field roles file
-    only inside their own scope."""
+    only inside their own scope. `on_created(conn, ticket_id)` writes what a route keeps
+    beside the ticket in the same transaction (Open311's media URL, device, e-mail)."""
     check_channel(actor, args.channel)
     caller = actor.subject
     reporter_subject = actor.subject if actor.role is Role.RESIDENT else None
@@ -120,6 +126,8 @@ async def create_ticket(db: Database, args: CreateTicketArgs, *,
         ))
         if created is not None:
             await set_units(conn, created.id, unit, cooperating)
+            if on_created is not None:
+                await on_created(conn, created.id)
     if created is not None:
         return str(created.code)
     # A concurrent retry with the same key won the insert: answer with its ticket.
