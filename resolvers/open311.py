@@ -235,7 +235,8 @@ async def submit(db: Database, client: Client, req: NewRequest) -> str:
     if req.lat is None and req.long is None and req.address_string:
         raise bad_input("RedGrid locates requests by lat and long; address_string alone "
                         "is not enough", "lat")
-    lon, lat = _coordinate(req.long, "long"), _coordinate(req.lat, "lat")
+    lat = _coordinate(req.lat, "lat")
+    lon = _coordinate(req.long, "long")
     attributes = _attributes(service_code, req.attributes)
     name = " ".join(p for p in ((req.last_name or "").strip(), (req.first_name or "").strip())
                     if p) or None
