@@ -262,7 +262,8 @@ async def submit(db: Database, client: Client, req: NewRequest) -> str:
                             reporter_name=name, reporter_phone=req.phone)
     try:
         return await create_ticket(db, args, idempotency_key=token, actor=client.actor,
-                                   on_created=keep_extras)
+                                   on_created=keep_extras,
+                                   extra=json.dumps(extras.__dict__, sort_keys=True))
     except DomainError as exc:
         raise _open311_field(exc) from None
 

@@ -67,9 +67,12 @@ def _validated(args: CreateTicketArgs) -> CreateTicketArgs:
     return CreateTicketArgs(args.point, args.item_code, description, args.channel, name, phone)
 
 
-def request_hash(args: CreateTicketArgs) -> str:
-    body = json.dumps([args.point.lon, args.point.lat, args.item_code, args.description,
-                       args.channel, args.reporter_name, args.reporter_phone], ensure_ascii=False)
+def request_hash(args: CreateTicketArgs, extra: str = "") -> str:
+    """What an idempotency key is checked against: the input, and `extra` for what a route
+    keeps beside the ticket (left out when empty, so earlier hashes stay valid)."""
+    fields = [args.point.lon, args.point.lat, args.item_code, args.description, args.channel,
+              args.reporter_name, args.reporter_phone, *([extra] if extra else [])]
+    body = json.dumps(fields, ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -77,19 +80,20 @@ async def create_ticket(db: Database, args: CreateTicketArgs, *,
                         idempotency_key: str | None, actor: Actor,
                         now: datetime | None = None,
                         on_created: Callable[[AsyncConnection[Any], int], Awaitable[None]]
-                        | None = None) -> str:
+                        | None = None, extra: str = "") -> str:
     """Creates a ticket and returns its code; the same key and input return the same ticket.
 
     The caller's role decides the channels it may file on, and staff and field roles file
     only inside their own scope. `on_created(conn, ticket_id)` writes what a route keeps
-    beside the ticket in the same transaction (Open311's media URL, device, e-mail)."""
+    beside the ticket in the same transaction (Open311's media URL, device, e-mail); `extra`
+    is that in text, so that the same key with different extras is a conflict too."""
     check_channel(actor, args.channel)
     caller = actor.subject
     reporter_subject = actor.subject if actor.role is Role.RESIDENT else None
     args = _validated(args)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
         raise bad_input("idempotencyKey must be 1–128 characters", "idempotencyKey")
-    digest = request_hash(args)
+    digest = request_hash(args, extra)
     if idempotency_key is not None:
         async with db.connection() as conn:
             earlier = await writes.ticket_by_idempotency_key(conn, caller, idempotency_key)

@@ -197,10 +197,11 @@ def test_the_same_token_files_one_ticket(fms: Open311, db: psycopg.Connection) -
     assert {status for status, _ in answers} == {201}
     assert len({body[0]["service_request_id"] for _, body in answers}) == 1
     assert _count(db, "SELECT count(*) FROM tickets WHERE idempotency_key = 'fms-77'") == 1
-    status, body = fms.json("requests.json", form={**form, "description": "另一件事"})
-    assert status == 409
-    assert body == [{"code": 409, "description": body[0]["description"],
-                     "redgrid_code": "IDEMPOTENCY_CONFLICT", "field": "token"}]
+    for changed in ({"description": "另一件事"}, {"media_url": "https://example.org/b.jpg"}):
+        status, body = fms.json("requests.json", form={**form, **changed})
+        assert status == 409
+        assert body == [{"code": 409, "description": body[0]["description"],
+                         "redgrid_code": "IDEMPOTENCY_CONFLICT", "field": "token"}]
 
 
 @pytest.mark.parametrize(("form", "status", "code", "field"), [
