@@ -124,6 +124,9 @@ def _params(request: Request, body: bytes = b"") -> MultiDict:
             pairs += parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
         except (UnicodeDecodeError, ValueError):
             raise bad_input(f"the body must be {FORM} in UTF-8") from None
+    for name, value in pairs:
+        if "\x00" in value:  # PostgreSQL text holds no NUL
+            raise bad_input(f"`{name}` holds a NUL character", name)
     return MultiDict(pairs)
 
 

@@ -231,6 +231,8 @@ def test_the_same_token_files_one_ticket(fms: Open311, db: psycopg.Connection) -
      "BAD_USER_INPUT", "lat"),
     ({"service_code": "P02", **POINT, "description": "x", "address_id": "A1"}, 400,
      "BAD_USER_INPUT", "address_id"),
+    ({"service_code": "P02", **POINT, "description": "坏\x00了"}, 400, "BAD_USER_INPUT",
+     "description"),
 ])
 def test_bad_posts_answer_in_the_error_format_and_write_nothing(
         fms: Open311, db: psycopg.Connection, form: dict[str, str], status: int, code: str,
