@@ -38,6 +38,9 @@ ITEM_TAGS = {"services": "service", "attributes": "attribute", "values": "value"
              "errors": "error"}
 _ATTRIBUTE = re.compile(r"^attribute\[([^\]]{1,64})\]$")
 FORM = "application/x-www-form-urlencoded"
+# The largest form accepted: a 2,000-character description and every other field fit in far
+# less. Read in chunks and refused past it, before anything is parsed.
+MAX_FORM_BYTES = 64 * 1024
 
 
 def _element(tag: str, value: Any) -> ET.Element:
@@ -67,10 +70,30 @@ def render(fmt: str, root: str, body: Any, status: int = 200,
 
 
 def error(fmt: str, exc: DomainError) -> Response:
-    status = STATUS.get(exc.code, 400)
-    return render(fmt, "errors", [{"code": status, "description": exc.message,
-                                   "redgrid_code": exc.code.value, "field": exc.field}],
-                  status, PRIVATE)
+    return _error(fmt, STATUS.get(exc.code, 400), exc.code.value, exc.message, exc.field)
+
+
+def _error(fmt: str, status: int, code: str, description: str, field: str | None) -> Response:
+    return render(fmt, "errors", [{"code": status, "description": description,
+                                   "redgrid_code": code, "field": field}], status, PRIVATE)
+
+
+class FormTooLarge(Exception):
+    """The body is longer than MAX_FORM_BYTES."""
+
+
+async def _bounded_body(request: Request) -> bytes:
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_FORM_BYTES:
+        raise FormTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            raise FormTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 Handler = Callable[[Request, str], Awaitable[Response]]
@@ -88,6 +111,9 @@ def route(path: str, handler: Handler, methods: list[str]) -> Route:
             return await handler(request, fmt)
         except DomainError as exc:
             return error(fmt, exc)
+        except FormTooLarge:
+            return _error(fmt, 413, "PAYLOAD_TOO_LARGE",
+                          f"the form exceeds {MAX_FORM_BYTES:,} bytes", None)
 
     return Route(path + ".{format}", endpoint, methods=methods)
 
@@ -171,7 +197,7 @@ async def post_request(request: Request, fmt: str) -> Response:
     kind = request.headers.get("content-type", FORM).split(";")[0].strip().lower()
     if kind != FORM:
         raise bad_input(f"send the request as {FORM}, not {kind}")
-    params = _params(request, await request.body())
+    params = _params(request, await _bounded_body(request))
     client = await open311.authenticate(_db(request), params.get("api_key"))
     attributes = {m.group(1): v for k, v in params.multi_items() if (m := _ATTRIBUTE.match(k))}
     fields = {name: params.get(name) for name in (

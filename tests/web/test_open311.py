@@ -11,6 +11,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,11 @@ from urllib.request import Request, urlopen
 
 import psycopg
 import pytest
+from starlette.testclient import TestClient
 
 from db.models import OPEN_STATUSES
-from web.settings import Settings
+from web.app import create_app
+from web.settings import RateBudget, Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FMS = json.loads((FIXTURES / "fixmystreet_open311.json").read_text(encoding="utf-8"))
@@ -267,6 +270,23 @@ def test_keys_formats_and_content_types(live_server: str, fms: Open311,
     status, body = fms.json("services/P99.json")
     assert status == 404 and body[0]["field"] == "service_code"
     assert _count(db, "SELECT count(*) FROM tickets") == before
+
+
+def test_a_large_form_is_refused_before_it_is_read_whole(fms: Open311,
+                                                       db: psycopg.Connection) -> None:
+    before = _count(db, "SELECT count(*) FROM tickets")
+    form = {"service_code": "P02", **POINT, "description": "大" * 40_000}
+    status, body = fms.json("requests.json", form=form)
+    assert status == 413 and body[0]["redgrid_code"] == "PAYLOAD_TOO_LARGE"
+    assert _count(db, "SELECT count(*) FROM tickets") == before
+
+
+def test_open311_has_a_rate_budget(settings: Settings, resident_key: str) -> None:
+    limited = replace(settings, rate_limits={"open311": RateBudget(0.001, 2)})
+    with TestClient(create_app(limited), client=("203.0.113.9", 4000)) as client:
+        codes = [client.get("/open311/v2/services.json").status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        assert client.post("/graphql", json={"query": "{ zones { code } }"}).status_code == 200
 
 
 def test_the_specification_examples(fms: Open311) -> None:
