@@ -51,6 +51,7 @@ from web.logs import RequestIds
 from web.metrics import HttpMetrics, Metrics, OperationMetrics
 from web.metrics import routes as metrics_routes
 from web.ogc import routes as ogc_routes
+from web.open311 import routes as open311_routes
 from web.reloading import Reloading
 from web.replicas import ReplicaReads, open_replica
 from web.scheduler import JobScheduler
@@ -269,6 +270,7 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/graphql", graphql),
         Mount("/ogc", routes=ogc_routes),
         Mount("/exports", routes=export_routes),
+        Mount("/open311/v2", routes=open311_routes),
         *signin_routes(settings),
         Mount("/static", app=StaticFiles(directory=STATIC, check_dir=False), name="static"),
         Mount("/vendor/maplibre-gl", app=StaticFiles(directory=MAPLIBRE, check_dir=False),
