@@ -19,7 +19,8 @@ from db import migrate as migrations
 from db.cluster import ClusterError, ReplicaCluster
 from db.seed import DEFAULT_SEED, SeedError, dataset_seed, seed_bulk_tickets, seed_demo
 from db.urls import psycopg_conninfo, server_url
-from web.auth import mint
+from resolvers.actor import Actor, Role
+from web.auth import AuthError, check_scopes, mint
 from web.settings import ConfigError, Settings
 
 # The commands in the order a newcomer meets them: a database, its tables, the demo, the
