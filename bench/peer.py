@@ -347,7 +347,12 @@ def statements(case: Case, conninfo: str, redgrid: str, peer: str,
     """SQL statements per request on each side (pg_stat_statements, this database; utility
     statements such as BEGIN, COMMIT and SET counted apart)."""
     rg_bodies, peer_bodies = bodies(case)
-    out = {}
+    out: dict[str, Any] = {}
+    with psycopg.connect(conninfo, autocommit=True) as probe:
+        try:
+            probe.execute("SELECT pg_stat_statements_reset()")
+        except psycopg.Error as exc:  # not loaded: scripts/bench_peer.sh loads it
+            return {"unavailable": str(exc).splitlines()[0]}
     with psycopg.connect(conninfo, autocommit=True) as conn, \
             httpx.Client(trust_env=False, timeout=30.0) as client:
         for side, url, sent, tok in (("redgrid", redgrid, rg_bodies, token),
@@ -460,6 +465,28 @@ def race(case: Case, urls: dict[str, str], pids: dict[str, int], token: str,
               f"req/s p50 {res['floor']['p50_ms']} ms", flush=True)
 
 
+def profile(case: Case, url: str, pid: int, token: str, tmp: Path, duration_s: float) -> str:
+    """A py-spy flame graph of the RedGrid server under wrk at concurrency 16 on this query
+    (py-spy from .venv-bench, benchmark only); returns the SVG's path."""
+    py_spy = CHECKOUT / ".venv-bench" / "bin" / "py-spy"
+    raw = os.environ.get("PEER_PROFILE_RAW") == "1"  # collapsed stacks instead of SVG
+    target = RESULTS / f"flame_{case.name.lower()}.{'txt' if raw else 'svg'}"
+    rg_bodies, _ = bodies(case)
+    sent = _wrk.write_bodies(tmp / f"{case.name}.profile", rg_bodies)
+    spy = subprocess.Popen([str(py_spy), "record", "--pid", str(pid), "--rate", "250",
+                            "--duration", str(int(duration_s)), "--output", str(target),
+                            "--format", "raw" if raw else "flamegraph", "--nonblocking"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.5)
+        _wrk.run(url, threads=2, connections=16, duration_s=duration_s, bodies=sent,
+                 server_pid=pid, token=token)
+        spy.wait(timeout=duration_s + 30)
+    finally:
+        stop_process(spy, signal.SIGINT)
+    return str(target.relative_to(CHECKOUT))
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# RedGrid against PostGraphile v4 on the same PostGIS ({report['date']})", "",
              f"Commit {report['commit']}; database `{report['database']}` "
@@ -493,6 +520,9 @@ def markdown(report: dict[str, Any]) -> str:
               "| query | RedGrid | PostGraphile |", "|---|---:|---:|"]
     for case in report["cases"]:
         st = case["statements"]
+        if "unavailable" in st:
+            lines.append(f"| {case['name']} | {st['unavailable']} | |")
+            continue
         lines.append(f"| {case['name']} | {st['redgrid']['queries_per_request']} + "
                      f"{st['redgrid']['utility_per_request']} | "
                      f"{st['postgraphile']['queries_per_request']} + "
@@ -516,6 +546,8 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="query names (Q1 Q2s Q2m Q2c Q3 Q4)")
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--out", type=Path, default=RESULTS / "peer.json")
+    parser.add_argument("--profile", action="store_true",
+                        help="only py-spy flame graphs of RedGrid per query (no race)")
     args = parser.parse_args()
 
     env = bench_env(BENCH_DATABASE)
@@ -542,6 +574,11 @@ def main() -> int:
             pids = {"redgrid": server.proc.pid, "postgraphile": peer.proc.pid}
             rss = {side: RssSampler(pid) for side, pid in pids.items()}
             rss_q1 = None
+            if args.profile:
+                for case in cases:
+                    print(profile(case, urls["redgrid"], pids["redgrid"], token, tmp,
+                                  args.duration), flush=True)
+                return 0
             for case in cases:
                 case_check = check(case, urls["redgrid"], urls["postgraphile"], token)
                 print(f"{case.name}: answers agree on {case_check['inputs_compared']} inputs",

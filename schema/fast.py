@@ -6,7 +6,9 @@ GraphQL work on a 0.9 ms query). `install` takes over only what it can answer ex
 declared Strawberry fields do:
 
 - fields without a resolver, extensions or permission classes resolve by attribute;
-- `Ticket.geometry` and `Facility.geometry` call their declared resolver directly.
+- `Ticket.geometry` and `Facility.geometry` call their declared resolver directly, and so do
+  the outlines of streets, zones, communities, compounds and grid cells (per place, Strawberry's
+  argument conversion alone cost more than loading the geometry).
 
 Every field with a resolver of its own (`nearbyTickets` among them) keeps Strawberry's: there is
 one implementation of each field. A field taken over by name that carries extensions or
@@ -285,6 +287,29 @@ def _point_geometry(declared: Callable[..., Any]) -> tuple[Callable[..., Any],
     return resolve, default
 
 
+def _place_geometry(declared: Callable[..., Any]) -> Callable[..., Any]:
+    """A graphql-core resolver calling the declared `async geometry(self, info, crs)`."""
+
+    def resolve(root: Any, info: Any, crs: Any = Crs.WGS84) -> Any:
+        return declared(root, info, None if crs is None else Crs(crs))
+
+    return resolve
+
+
+# Types whose `geometry(info, crs)` is an outline loaded from PostGIS.
+PLACES = ("Street", "Zone", "Community", "Compound", "GridCell")
+
+
+def _checked_geometry(object_type: GraphQLObjectType) -> tuple[GraphQLField, Callable[..., Any]]:
+    geometry, field = _declared(object_type, "geometry")
+    assert field.base_resolver is not None
+    # Without arguments, `crs` takes its default, WGS84: what the resolvers here assume.
+    if geometry.args["crs"].default_value != Crs.WGS84.name:
+        raise FastPathError(f"{object_type.name}.geometry no longer defaults to WGS84")
+    declared: Callable[..., Any] = field.base_resolver.wrapped_func  # type: ignore[assignment]
+    return geometry, declared
+
+
 def install(schema: strawberry.Schema) -> strawberry.Schema:
     """Resolves plain fields by attribute, and point geometries by their declared resolver
     without Strawberry's wrapper."""
@@ -292,14 +317,12 @@ def install(schema: strawberry.Schema) -> strawberry.Schema:
     plain_fields(schema)
     for type_name in ("Ticket", "Facility"):
         object_type = _object_type(schema, type_name)
-        geometry, field = _declared(object_type, "geometry")
-        assert field.base_resolver is not None
-        declared: Callable[..., Any] = field.base_resolver.wrapped_func  # type: ignore[assignment]
-        # Without arguments, `crs` takes its default, WGS84: what the leaf below passes.
-        if geometry.args["crs"].default_value != Crs.WGS84.name:
-            raise FastPathError(f"{type_name}.geometry no longer defaults to WGS84")
+        geometry, declared = _checked_geometry(object_type)
         geometry.resolve, default = _point_geometry(declared)
         leaf = _leaf(geometry.type, default)
         assert leaf is not None
         LEAVES.setdefault(object_type, {})["geometry"] = leaf
+    for type_name in PLACES:
+        geometry, declared = _checked_geometry(_object_type(schema, type_name))
+        geometry.resolve = _place_geometry(declared)
     return schema

@@ -103,7 +103,9 @@ class PlaceQuery:
         rows = await tickets.nearby_tickets(info.context.db, info.context.actor, point.wgs84(),
                                             radius_m=radius_m, statuses=enum_values(status),
                                             first=20 if first is None else first)
-        return [TicketHit(distance_m=r.distance_m, ticket=Ticket.of(r)) for r in rows]
+        # Ticket rows serve as `Ticket` values (the fields read the same attributes): building
+        # a Ticket per hit cost 5 % of a request's CPU.
+        return [TicketHit(distance_m=r.distance_m, ticket=r) for r in rows]
 
     @strawberry.field
     async def ticket(self, info: Info, code: str) -> Ticket | None:

@@ -4,12 +4,15 @@ the same errors at the same paths, whatever the values."""
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import graphql
+import psycopg
 import pytest
 import strawberry
+from starlette.testclient import TestClient
 from strawberry.extensions import FieldExtension, MaskErrors, SchemaExtension
 from strawberry.permission import BasePermission
 from strawberry.types import ExecutionResult
@@ -18,9 +21,16 @@ from db.database import Database
 from db.urls import psycopg_conninfo
 from geo.types import Crs
 from resolvers.actor import Actor, Role
-from schema import build_schema
+from schema import build_schema, fast
 from schema.context import Context
-from schema.fast import LEAVES, FastExecutionContext, FastPathError, install, plain_fields
+from schema.fast import (
+    LEAVES,
+    FastExecutionContext,
+    FastPathError,
+    install,
+    plain_fields,
+)
+from schema.geometry import RawJSON
 from web.settings import Settings
 
 
@@ -197,9 +207,10 @@ def _places(declared: Any) -> strawberry.Schema:
         values = {k: v for k, v in fields.items() if not isinstance(v, type)}
         return strawberry.type(type(name, (), {"__annotations__": annotations, **values}))
 
-    ticket = object_type("Ticket", geometry=strawberry.field(resolver=_geometry))
-    facility = object_type("Facility", geometry=declared)
-    query = object_type("Query", ticket=ticket, facility=facility)
+    types = {name: object_type(name, geometry=strawberry.field(resolver=_geometry))
+             for name in ("Ticket", *fast.PLACES)}
+    types["Facility"] = object_type("Facility", geometry=declared)
+    query = object_type("Query", **{name.lower(): t for name, t in types.items()})
     return strawberry.Schema(query, execution_context_class=FastExecutionContext)
 
 
@@ -247,9 +258,13 @@ NEARBY = """query ($p: PointInput!) {
   } }"""
 PLACES = """{ communities { code name households population zone { code name } }
   facilities { code kind geometry } }"""
+OUTLINES = """{ zones { code geometry g: geometry(crs: BD09) }
+  streets: communities { street { code geometry(crs: WGS84) } }
+  communities(zoneCode: "Z1") { geometry(crs: GCJ02) compounds { code geometry }
+                                gridCells { geometry } } }"""
 
 
-@pytest.mark.parametrize("query", [NEARBY, PLACES])
+@pytest.mark.parametrize("query", [NEARBY, PLACES, OUTLINES])
 async def test_the_real_schema_answers_as_without_the_fast_path(database: Database,
                                                                 query: str) -> None:
     fast = build_schema()
@@ -287,3 +302,22 @@ def test_nearby_tickets_runs_its_declared_resolver() -> None:
         definition = field.extensions["strawberry-definition"]
         assert definition.base_resolver.wrapped_func.__qualname__ == "PlaceQuery.nearby_tickets"
         assert field.resolve.__module__.startswith("strawberry.")
+
+
+async def test_outlines_pass_through_as_postgis_wrote_them(database: Database,
+                                                           client: TestClient,
+                                                           conninfo: str) -> None:
+    """An outline in WGS84 is the text of ST_AsGeoJSON, never parsed on the way: the value the
+    schema completes carries it, and the HTTP body holds it byte for byte."""
+    with psycopg.connect(conninfo) as conn:
+        code, text = conn.execute("SELECT code, ST_AsGeoJSON(geom, 7) FROM communities "
+                                  "ORDER BY code LIMIT 1").fetchone()  # type: ignore[misc]
+    query = "query ($c: String!) { community(code: $c) { geometry } }"
+    result = await build_schema().execute(
+        query, variable_values={"c": code},
+        context_value=Context(db=database, actor=Actor("fast-test", Role.COUNTY_OFFICE)))
+    geometry = result.data["community"]["geometry"]  # type: ignore[index]
+    assert isinstance(geometry, RawJSON) and geometry.text == text
+    body = client.post("/graphql", json={"query": query, "variables": {"c": code}}).content
+    assert body == b'{"data":{"community":{"geometry":' + text.encode() + b"}}}"
+    assert geometry["type"] == "Polygon" and geometry == json.loads(text)  # read as a mapping
