@@ -13,6 +13,7 @@ import psycopg
 import pytest
 import strawberry
 from starlette.testclient import TestClient
+from strawberry.dataloader import DataLoader
 from strawberry.extensions import FieldExtension, MaskErrors, SchemaExtension
 from strawberry.permission import BasePermission
 from strawberry.types import ExecutionResult
@@ -321,3 +322,12 @@ async def test_outlines_pass_through_as_postgis_wrote_them(database: Database,
     body = client.post("/graphql", json={"query": query, "variables": {"c": code}}).content
     assert body == b'{"data":{"community":{"geometry":' + text.encode() + b"}}}"
     assert geometry["type"] == "Polygon" and geometry == json.loads(text)  # read as a mapping
+
+
+async def test_loaders_are_made_on_first_use(database: Database) -> None:
+    """A request pays only for the DataLoaders it uses."""
+    loaders = Context(db=database).loaders
+    assert not any(isinstance(v, DataLoader) for v in vars(loaders).values())
+    assert loaders.unit is loaders.unit
+    assert [k for k, v in vars(loaders).items() if isinstance(v, DataLoader)] == ["unit"]
+    assert (await loaders.zone.load("Z1")).code == "Z1"
