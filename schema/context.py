@@ -50,6 +50,11 @@ def _places(table: str, column: str) -> Fetch:
     return fetch
 
 
+def _lazy(make: Callable[[Database], DataLoader[Any, Any]]) -> cached_property[DataLoader[Any, Any]]:
+    """A loader of `Loaders`, made on first use."""
+    return cached_property(lambda self: make(self.db))
+
+
 class Loaders:
     """DataLoaders of one request: each batches its keys into one SQL statement. Each is made
     on first use: a request needs few of them (making all 12 cost 4 % of a Q2 request)."""
@@ -58,49 +63,20 @@ class Loaders:
         self.db = db
         self._geometry: dict[str, DataLoader[str, str | None]] = {}
 
-    @cached_property
-    def street(self) -> DataLoader[Any, Any]:
-        return _one_each(self.db, _places("streets", "code"), "code")
-
-    @cached_property
-    def zone(self) -> DataLoader[Any, Any]:
-        return _one_each(self.db, _places("zones", "code"), "code")
-
-    @cached_property
-    def community(self) -> DataLoader[Any, Any]:
-        return _one_each(self.db, _places("communities", "code"), "code")
-
-    @cached_property
-    def compound(self) -> DataLoader[Any, Any]:
-        return _one_each(self.db, _places("compounds", "code"), "code")
-
-    @cached_property
-    def cell(self) -> DataLoader[Any, Any]:
-        return _one_each(self.db, _places("grid_cells", "code"), "code")
-
-    @cached_property
-    def facility(self) -> DataLoader[Any, Any]:
-        return _one_each(self.db, _places("facilities", "code"), "code")
-
-    @cached_property
-    def unit(self) -> DataLoader[Any, Any]:
-        return _one_each(self.db, place_queries.units_by_code, "code")
-
-    @cached_property
-    def communities_by_zone(self) -> DataLoader[Any, list[Any]]:
-        return _many_each(self.db, _places("communities", "zone_code"), "zone_code")
-
-    @cached_property
-    def compounds_by_community(self) -> DataLoader[Any, list[Any]]:
-        return _many_each(self.db, _places("compounds", "community_code"), "community_code")
-
-    @cached_property
-    def cells_by_community(self) -> DataLoader[Any, list[Any]]:
-        return _many_each(self.db, _places("grid_cells", "community_code"), "community_code")
-
-    @cached_property
-    def events(self) -> DataLoader[Any, list[Any]]:
-        return _many_each(self.db, ticket_queries.events_by_ticket, "ticket_id")
+    street = _lazy(lambda db: _one_each(db, _places("streets", "code"), "code"))
+    zone = _lazy(lambda db: _one_each(db, _places("zones", "code"), "code"))
+    community = _lazy(lambda db: _one_each(db, _places("communities", "code"), "code"))
+    compound = _lazy(lambda db: _one_each(db, _places("compounds", "code"), "code"))
+    cell = _lazy(lambda db: _one_each(db, _places("grid_cells", "code"), "code"))
+    facility = _lazy(lambda db: _one_each(db, _places("facilities", "code"), "code"))
+    unit = _lazy(lambda db: _one_each(db, place_queries.units_by_code, "code"))
+    communities_by_zone = _lazy(lambda db: _many_each(
+        db, _places("communities", "zone_code"), "zone_code"))
+    compounds_by_community = _lazy(lambda db: _many_each(
+        db, _places("compounds", "community_code"), "community_code"))
+    cells_by_community = _lazy(lambda db: _many_each(
+        db, _places("grid_cells", "community_code"), "community_code"))
+    events = _lazy(lambda db: _many_each(db, ticket_queries.events_by_ticket, "ticket_id"))
 
     def geometry(self, table: str) -> DataLoader[str, str | None]:
         """GeoJSON text of places of one table, by code."""
