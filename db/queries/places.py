@@ -32,14 +32,19 @@ FILTERS: dict[str, frozenset[str]] = {
 _ENVELOPE = "ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)"
 
 
+# The GeoJSON of a place's geometry, 7 decimals (~1 cm).
+_GEOJSON = sql.SQL("ST_AsGeoJSON(geom, 7)")
+
+
 def _columns(table: str) -> sql.SQL:
     # A fixed column list of this module (expressions included), never a caller's text.
     return sql.SQL(PLACE_COLUMNS[table])
 
 
 async def list_places(conn: AsyncConnection[Any], table: str, *, bbox: BBox | None = None,
-                      **equal: Any) -> list[Any]:
-    """Rows of a place table (without geometry), filtered by equal columns and a bbox."""
+                      geojson: bool = False, **equal: Any) -> list[Any]:
+    """Rows of a place table, filtered by equal columns and a bbox; with `geojson`, each with
+    its geometry as GeoJSON text (as `geometries` writes it)."""
     where: list[sql.Composable] = [sql.SQL("TRUE")]
     params: dict[str, Any] = {}
     for column, value in equal.items():
@@ -52,8 +57,11 @@ async def list_places(conn: AsyncConnection[Any], table: str, *, bbox: BBox | No
     if bbox is not None:
         where.append(sql.SQL(f"ST_Intersects(geom, {_ENVELOPE})"))
         params.update(west=bbox.west, south=bbox.south, east=bbox.east, north=bbox.north)
+    columns: sql.Composable = _columns(table)
+    if geojson:
+        columns = sql.SQL("{}, {} AS geojson").format(columns, _GEOJSON)
     query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY code").format(
-        _columns(table), sql.Identifier(table), sql.SQL(" AND ").join(where))
+        columns, sql.Identifier(table), sql.SQL(" AND ").join(where))
     return await (await conn.execute(query, params)).fetchall()
 
 
@@ -72,8 +80,8 @@ async def geometries(conn: AsyncConnection[Any], table: str,
     """GeoJSON text of each place's geometry, built in PostGIS."""
     if table not in PLACE_COLUMNS:
         raise ValueError(f"no place table {table}")
-    query = sql.SQL("SELECT code, ST_AsGeoJSON(geom, 7) AS gj FROM {} "
-                    "WHERE code = ANY(%(codes)s)").format(sql.Identifier(table))
+    query = sql.SQL("SELECT code, {} AS gj FROM {} WHERE code = ANY(%(codes)s)").format(
+        _GEOJSON, sql.Identifier(table))
     cur = await conn.execute(query, {"codes": list(codes)})
     return {r.code: r.gj for r in await cur.fetchall()}
 
