@@ -26,6 +26,7 @@ from typing import Any
 import graphql
 import strawberry
 from graphql import (
+    GraphQLEnumType,
     GraphQLField,
     GraphQLLeafType,
     GraphQLNonNull,
@@ -103,6 +104,25 @@ class Leaf:
 LEAVES: dict[GraphQLObjectType, dict[str, Leaf]] = {}
 
 
+def _remembered(coerce: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """An enum's output coercion, remembered per value it accepts (a handful: the members and
+    their values); anything else goes to `coerce` every time."""
+    accepted: dict[Any, Any] = {}
+
+    def remembered(value: Any) -> Any:
+        try:
+            return accepted[value]
+        except KeyError:
+            coerced = coerce(value)
+            if coerced is not None:
+                accepted[value] = coerced
+            return coerced
+        except TypeError:  # unhashable
+            return coerce(value)
+
+    return remembered
+
+
 def _leaf(graphql_type: GraphQLOutputType, get: Callable[[Any], Any]) -> Leaf | None:
     non_null = isinstance(graphql_type, GraphQLNonNull)
     inner = graphql_type.of_type if isinstance(graphql_type, GraphQLNonNull) else graphql_type
@@ -111,7 +131,10 @@ def _leaf(graphql_type: GraphQLOutputType, get: Callable[[Any], Any]) -> Leaf | 
     if not is_leaf_type(inner):
         return None
     assert isinstance(inner, GraphQLLeafType)
-    return Leaf(get, non_null, coerce=inner.coerce_output_value, declared=graphql_type)
+    coerce = inner.coerce_output_value
+    if isinstance(inner, GraphQLEnumType):
+        coerce = _remembered(coerce)
+    return Leaf(get, non_null, coerce=coerce, declared=graphql_type)
 
 
 class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):

@@ -3,6 +3,7 @@ the same errors at the same paths, whatever the values."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 from collections.abc import AsyncIterator
@@ -331,3 +332,32 @@ async def test_loaders_are_made_on_first_use(database: Database) -> None:
     assert loaders.unit is loaders.unit
     assert [k for k, v in vars(loaders).items() if isinstance(v, DataLoader)] == ["unit"]
     assert (await loaders.zone.load("Z1")).code == "Z1"
+
+
+def test_enum_outputs_are_remembered_only_when_accepted() -> None:
+    calls: list[Any] = []
+
+    def coerce(value: Any) -> Any:
+        calls.append(value)
+        if value == "bad":
+            raise ValueError("not a member")
+        return str(value).upper()
+
+    remembered = fast._remembered(coerce)  # noqa: SLF001
+    assert [remembered("a"), remembered("a")] == ["A", "A"] and calls == ["a"]
+    for _ in range(2):
+        with pytest.raises(ValueError, match="not a member"):
+            remembered("bad")
+    assert remembered(["x"]) == "['X']"  # unhashable: coerced every time
+    assert calls == ["a", "bad", "bad", ["x"]]
+    # Through the schema: a refused enum value is refused on every row, as graphql-core does.
+    ROWS.append(Row(name="z", count=1, kind="not a kind", ratio=1.0, part=None, main=_part("m")))
+    ROWS.append(Row(name="z", count=1, kind="not a kind", ratio=1.0, part=None, main=_part("m")))
+    try:
+        fast_schema, plain = _schemas()
+        query = "{ items { name kind } }"
+        got, expected = asyncio.run(fast_schema.execute(query)), asyncio.run(plain.execute(query))
+        assert _answer(got) == _answer(expected)
+        assert sum("kind" in (e.path or []) for e in got.errors or []) >= 2
+    finally:
+        del ROWS[-2:]
