@@ -41,6 +41,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 
 from geo.types import Crs
+from schema.geometry import known_outline
 
 # `FastExecutionContext` overrides graphql-core internals (`execute_fields` with its position
 # context, `collect_subfields` returning three values, `complete_list_item_value`) whose
@@ -319,8 +320,10 @@ def _place_geometry(declared: Callable[..., Any]) -> Callable[..., Any]:
     return resolve
 
 
-# Types whose `geometry(info, crs)` is an outline loaded from PostGIS.
+# Types whose `geometry(info, crs)` is an outline loaded from PostGIS; of these, the ones that
+# may carry their outline as listed (`outline`, read by `known_outline`).
 PLACES = ("Street", "Zone", "Community", "Compound", "GridCell")
+OUTLINED = ("Zone", "Community", "Compound", "GridCell")
 
 
 def _checked_geometry(object_type: GraphQLObjectType) -> tuple[GraphQLField, Callable[..., Any]]:
@@ -346,6 +349,11 @@ def install(schema: strawberry.Schema) -> strawberry.Schema:
         assert leaf is not None
         LEAVES.setdefault(object_type, {})["geometry"] = leaf
     for type_name in PLACES:
-        geometry, declared = _checked_geometry(_object_type(schema, type_name))
+        object_type = _object_type(schema, type_name)
+        geometry, declared = _checked_geometry(object_type)
         geometry.resolve = _place_geometry(declared)
+        if type_name in OUTLINED:  # without arguments, the outline it was listed with
+            leaf = _leaf(geometry.type, known_outline)
+            assert leaf is not None
+            LEAVES.setdefault(object_type, {})["geometry"] = leaf
     return schema

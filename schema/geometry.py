@@ -44,8 +44,18 @@ class RawJSON(Mapping[str, Any]):
         return f"RawJSON({self.text!r})"
 
 
-async def place_geometry(info: Info, table: str, code: str, crs: Crs | None) -> GeoJSON:
-    text = await info.context.loaders.geometry(table).load(code)
+def known_outline(place: Any) -> RawJSON:
+    """The WGS84 outline a place came with; LookupError when it came without."""
+    if place.outline is None:
+        raise LookupError("no outline came with this place")
+    return RawJSON(place.outline)
+
+
+async def place_geometry(info: Info, table: str, code: str, crs: Crs | None,
+                         outline: str | None = None) -> GeoJSON:
+    """A place's outline in `crs`: its GeoJSON text `outline` when it came with the place,
+    otherwise loaded (batched per request)."""
+    text = outline if outline is not None else await info.context.loaders.geometry(table).load(code)
     if crs is None or crs is Crs.WGS84:
         return GeoJSON(RawJSON(text))
     return GeoJSON(transform_geojson(json.loads(text), crs))

@@ -31,15 +31,11 @@ T = TypeVar("T")
 async def _listed(info: Info, table: str, bbox: BBoxInput | None = None,
                   **equal: Any) -> list[Any]:
     """Rows of a place list. When the selection asks for `geometry`, the outlines come in the
-    same statement and are primed into the geometry loader: one statement, not two, and no
-    batch to dispatch."""
+    same statement (one statement, not two; nothing to load per place)."""
     wants = any(getattr(s, "name", None) == "geometry"
                 for s in info.selected_fields[0].selections)
-    rows = await places.list_places(info.context.db, table, bbox=bbox_or_none(bbox),
+    return await places.list_places(info.context.db, table, bbox=bbox_or_none(bbox),
                                     geojson=wants, **equal)
-    if wants:
-        info.context.loaders.geometry(table).prime_many({r.code: r.geojson for r in rows})
-    return rows
 
 
 async def _one(info: Info, table: str, of: Callable[[Any], T], code: str) -> T | None:

@@ -266,7 +266,10 @@ OUTLINES = """{ zones { code geometry g: geometry(crs: BD09) }
                                 gridCells { geometry } } }"""
 
 
-@pytest.mark.parametrize("query", [NEARBY, PLACES, OUTLINES])
+LISTED = "{ communities { code geometry } }"
+
+
+@pytest.mark.parametrize("query", [NEARBY, PLACES, OUTLINES, LISTED])
 async def test_the_real_schema_answers_as_without_the_fast_path(database: Database,
                                                                 query: str) -> None:
     fast = build_schema()
@@ -293,6 +296,8 @@ async def test_the_real_schema_answers_as_without_the_fast_path(database: Databa
         # with an argument,
         hits = len(got.data["nearbyTickets"])  # gridCell (a resolver) and __typename
         assert hits >= 5 and slow_fields == 1 + hits * 3
+    if query is LISTED:  # the outlines came with the list: only the root field is resolved
+        assert len(got.data["communities"]) == 43 and slow_fields == 1
 
 
 def test_nearby_tickets_runs_its_declared_resolver() -> None:
