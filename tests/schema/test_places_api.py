@@ -6,6 +6,7 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
+from db.queries.places import _list_query
 from geo.datum import from_wgs84
 from geo.projection import geodesic_distance_m
 from geo.types import Crs
@@ -91,6 +92,18 @@ def test_a_list_with_outlines_is_one_statement(client: TestClient, gql: GraphQLC
     for place in listed[:: max(1, len(listed) // 5)]:
         one = gql.data(f'{{ {single}(code: "{place["code"]}") {{ geometry }} }}')[single]
         assert one["geometry"] == place["geometry"]
+
+
+def test_a_list_statement_is_composed_once(gql: GraphQLClient) -> None:
+    """The same list (table, filters, box, outlines) reuses its composed statement; another
+    filter value is a parameter, not a new statement."""
+    query = 'query ($c: String) { compounds(communityCode: $c) { code } }'
+    first = gql.data(query, {"c": "371329001001"})["compounds"]
+    hits = _list_query.cache_info().hits
+    other = gql.data(query, {"c": "371329001002"})["compounds"]
+    assert _list_query.cache_info().hits == hits + 1
+    assert first and other and {c["code"][:12] for c in first} == {"371329001001"}
+    assert {c["code"][:12] for c in other} == {"371329001002"}
 
 
 def test_community_by_code_and_missing(gql: GraphQLClient) -> None:
