@@ -503,8 +503,8 @@ def markdown(report: dict[str, Any]) -> str:
              "during the runs in the last column (% of one core; the machine was shared).", "",
              "| query | c | RedGrid req/s | PostGraphile req/s | ratio | floor req/s "
              "| RedGrid p50 / p99 ms | PostGraphile p50 / p99 ms | floor p50 / p99 ms "
-             "| errors RG / PG | bytes RG / PG | other CPU % |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| server CPU ms/req RG / PG | errors RG / PG | bytes RG / PG | other CPU % |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for case in report["cases"]:
         for c, res in case["results"].items():
             rg, pg, fl = res["redgrid"], res["postgraphile"], res["floor"]
@@ -513,6 +513,7 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{pg['throughput_rps']:,.0f} | {rg['throughput_rps'] / pg['throughput_rps']:.2f}× "
                 f"| {fl['throughput_rps']:,.0f} | {rg['p50_ms']} / {rg['p99_ms']} | "
                 f"{pg['p50_ms']} / {pg['p99_ms']} | {fl['p50_ms']} / {fl['p99_ms']} | "
+                f"{rg['server_cpu_ms_per_req']} / {pg['server_cpu_ms_per_req']} | "
                 f"{rg['errors']} / {pg['errors']} | {rg['bytes_per_response']:,.0f} / "
                 f"{pg['bytes_per_response']:,.0f} | {res['other_cpu_pct']} |")
     lines += ["", "Statements per request (pg_stat_statements, "
@@ -601,7 +602,8 @@ def main() -> int:
                             capture_output=True, text=True, check=False).stdout.strip()
     report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit,
-        "database": settings.database_url.rsplit("/", 1)[-1], "tickets": tickets,
+        "database": psycopg.conninfo.conninfo_to_dict(conninfo).get("dbname"),
+        "tickets": tickets,
         "duration_s": args.duration, "rounds": args.rounds, "redgrid_pool": settings.pool_size,
         "peer_versions": package, "peer_command": " ".join(peer.command[3:]),
         "machine": started, "activity_end": cpu_activity(), "versions": versions(conninfo),
@@ -618,4 +620,7 @@ def main() -> int:
 
 if __name__ == "__main__":
     os.chdir(CHECKOUT)
+    if sys.argv[1:2] == ["--markdown"]:  # the tables again from a JSON report
+        print(markdown(json.loads(Path(sys.argv[2]).read_text())), end="")
+        sys.exit(0)
     sys.exit(main())
