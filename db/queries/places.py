@@ -83,15 +83,9 @@ async def places_by_key(conn: AsyncConnection[Any], table: str, column: str,
     """Rows of a place table whose `column` is one of `keys`."""
     if column != "code" and column not in FILTERS[table]:
         raise ValueError(f"{table} cannot be looked up by {column}")
-    return await (await conn.execute(_key_query(table, column),
-                                     {"keys": list(keys)})).fetchall()
-
-
-@functools.lru_cache(maxsize=64)
-def _key_query(table: str, column: str) -> bytes:
-    """The lookup statement of a table by a column, composed once (the caller checks both)."""
-    return sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%(keys)s) ORDER BY code").format(
-        _columns(table), sql.Identifier(table), sql.Identifier(column)).as_bytes(None)
+    query = sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%(keys)s) ORDER BY code").format(
+        _columns(table), sql.Identifier(table), sql.Identifier(column))
+    return await (await conn.execute(query, {"keys": list(keys)})).fetchall()
 
 
 async def geometries(conn: AsyncConnection[Any], table: str,

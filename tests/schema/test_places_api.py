@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from db.queries.places import _key_query, _list_query
+from db.queries.places import _list_query
 from geo.datum import from_wgs84
 from geo.projection import geodesic_distance_m
 from geo.types import Crs
@@ -104,10 +104,6 @@ def test_a_list_statement_is_composed_once(gql: GraphQLClient) -> None:
     assert _list_query.cache_info().hits == hits + 1
     assert first and other and {c["code"][:12] for c in first} == {"371329001001"}
     assert {c["code"][:12] for c in other} == {"371329001002"}
-    lookups = _key_query.cache_info().hits
-    gql.data('{ compound(code: "371329001001C01") { code community { code } } }')
-    gql.data('{ compound(code: "371329001002C01") { code community { code } } }')
-    assert _key_query.cache_info().hits >= lookups + 2  # the lookups by code, composed once
 
 
 def test_community_by_code_and_missing(gql: GraphQLClient) -> None:
