@@ -37,6 +37,7 @@ from resolvers.notifications import UrlVerifier
 from schema import build_schema
 from schema.context import Context
 from schema.errors import code_for_unlabelled
+from schema.geometry import RawJSON
 from schema.limits import Limits
 from web.auth import TokenVerifier, UnknownKey
 from web.exports import export_routes
@@ -151,7 +152,7 @@ class RedGridGraphQL(GraphQL):
             raise HTTPException(400, "The body must be a JSON object with a `query`.") from exc
 
     def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+        return orjson.dumps(data, default=raw_json)
 
     def parse_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
@@ -172,6 +173,13 @@ class RedGridGraphQL(GraphQL):
             extensions = error.setdefault("extensions", {})
             extensions.setdefault("code", code_for_unlabelled(error.get("message", "")))
         return response
+
+
+def raw_json(value: object) -> object:
+    """GeoJSON built by PostGIS goes into the response as the text it came as (orjson)."""
+    if isinstance(value, RawJSON):
+        return orjson.Fragment(value.text)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 # Stable codes of requests refused before GraphQL sees them, by HTTP status.
