@@ -15,6 +15,7 @@ bench: setup
 	bash scripts/bench.sh
 	bash scripts/bench_create.sh
 	bash scripts/bench_sites.sh
+	bash scripts/bench_faults.sh
 
 lint: setup
 	.venv/bin/ruff check .
