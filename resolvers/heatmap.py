@@ -84,6 +84,10 @@ class Heatmap:
     cells: list[HeatCell]
 
 
+# The years a period may lie in.
+YEARS = (1900, 9998)
+
+
 def _aware(t: datetime) -> datetime:
     # Days are Asia/Shanghai days: a time without an offset is read as local time.
     return t if t.tzinfo is not None else t.replace(tzinfo=SHANGHAI)
@@ -101,6 +105,10 @@ def periods(start: datetime, end: datetime) -> Periods:
     calendar months for a period of whole months, so that its comparison is whole months
     too), and a year earlier."""
     start, end = _aware(start), _aware(end)
+    # Comparisons reach up to 4 years earlier; Python's dates end at years 1 and 9999.
+    for name, t in (("from", start), ("to", end)):
+        if not YEARS[0] <= t.year <= YEARS[1]:
+            raise bad_input(f"`{name}` must lie in the years {YEARS[0]}–{YEARS[1]}", name)
     if not start < end:
         raise bad_input("`from` must be before `to`", "from")
     if start < _years_back(end, MAX_YEARS):
