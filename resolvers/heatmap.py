@@ -42,6 +42,7 @@ from resolvers.disclosure import (
     whole_months,
 )
 from resolvers.errors import DomainError, ErrorCode, bad_input
+from resolvers.inputs import period_year
 
 MAX_YEARS = 3
 # Degrees of margin around the county's extent that a box is clipped to (about 1 km).
@@ -84,10 +85,6 @@ class Heatmap:
     cells: list[HeatCell]
 
 
-# The years a period may lie in.
-YEARS = (1900, 9998)
-
-
 def _aware(t: datetime) -> datetime:
     # Days are Asia/Shanghai days: a time without an offset is read as local time.
     return t if t.tzinfo is not None else t.replace(tzinfo=SHANGHAI)
@@ -105,10 +102,8 @@ def periods(start: datetime, end: datetime) -> Periods:
     calendar months for a period of whole months, so that its comparison is whole months
     too), and a year earlier."""
     start, end = _aware(start), _aware(end)
-    # Comparisons reach up to 4 years earlier; Python's dates end at years 1 and 9999.
-    for name, t in (("from", start), ("to", end)):
-        if not YEARS[0] <= t.year <= YEARS[1]:
-            raise bad_input(f"`{name}` must lie in the years {YEARS[0]}–{YEARS[1]}", name)
+    period_year(start.year, "from")
+    period_year(end.year, "to")
     if not start < end:
         raise bad_input("`from` must be before `to`", "from")
     if start < _years_back(end, MAX_YEARS):
