@@ -16,6 +16,7 @@ bench: setup
 	bash scripts/bench_create.sh
 	bash scripts/bench_sites.sh
 	bash scripts/bench_partitioning.sh
+	bash scripts/bench_faults.sh
 
 # RedGrid against PostGraphile v4 on the same database (bench/peer.py).
 bench-peer: setup

@@ -47,6 +47,7 @@ from resolvers.disclosure import (
     whole_months,
 )
 from resolvers.errors import DomainError, ErrorCode, bad_input
+from resolvers.inputs import period_year
 
 MAX_YEARS = 3
 # Degrees of margin around the county's extent that a box is clipped to (about 1 km).
@@ -106,6 +107,8 @@ def periods(start: datetime, end: datetime) -> Periods:
     calendar months for a period of whole months, so that its comparison is whole months
     too), and a year earlier."""
     start, end = _aware(start), _aware(end)
+    period_year(start.year, "from")
+    period_year(end.year, "to")
     if not start < end:
         raise bad_input("`from` must be before `to`", "from")
     if start < _years_back(end, MAX_YEARS):

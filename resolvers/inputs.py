@@ -45,3 +45,15 @@ def radius(radius_m: float, *, maximum: float = 50_000.0, field: str = "radiusM"
         raise bad_input(f"`{field}` must be a number of metres in (0, {maximum:,.0f}], "
                         f"got {radius_m}", field)
     return radius_m
+
+
+# The years a period may lie in: comparisons reach a few years back, and Python's dates end
+# at years 1 and 9999.
+PERIOD_YEARS = (1900, 9998)
+
+
+def period_year(year: int, field: str) -> None:
+    """BAD_USER_INPUT unless a period's bound lies in PERIOD_YEARS."""
+    if not PERIOD_YEARS[0] <= year <= PERIOD_YEARS[1]:
+        raise bad_input(f"`{field}` must lie in the years {PERIOD_YEARS[0]}–{PERIOD_YEARS[1]}",
+                        field)

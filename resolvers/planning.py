@@ -22,6 +22,7 @@ from resolvers import grouping, policy, siting
 from resolvers.actor import Actor
 from resolvers.disclosure import SHANGHAI, disclosure, shown_count
 from resolvers.errors import DomainError, ErrorCode, bad_input
+from resolvers.inputs import period_year
 from resolvers.inputs import radius as checked_radius
 from resolvers.policy import Operation
 
@@ -420,6 +421,8 @@ async def area_stats(db: Database, actor: Actor, *, level: str, first: date, las
     if by_zone and level != "STREET":
         raise bad_input("zones 片区 lie within a street: ask for them with level STREET",
                         "byZone")
+    period_year(first.year, "from")
+    period_year(last.year, "to")
     if first > last:
         raise bad_input("`from` must not be after `to`", "from")
     if (last - first).days >= MAX_PERIOD_DAYS:

@@ -118,6 +118,9 @@ def test_counts_under_3_are_withheld_outside_the_officers_scope(
     ({"level": "COMMUNITY", "from": "2019-04-01", "to": "2019-03-01"}, "BAD_USER_INPUT", "from"),
     ({"level": "COMMUNITY", "from": "2010-01-01", "to": "2019-03-01"}, "BAD_USER_INPUT", "to"),
     ({"level": "COMMUNITY", "zone": True, **MARCH}, "BAD_USER_INPUT", "byZone"),
+    # Comparisons a year back from year 1, days after 9999-12-31 (found by fuzzing).
+    ({"level": "COUNTY", "from": "0001-01-01", "to": "0001-01-01"}, "BAD_USER_INPUT", "from"),
+    ({"level": "COUNTY", "from": "9999-12-31", "to": "9999-12-31"}, "BAD_USER_INPUT", "from"),
     ({"level": "COMMUNITY", "code": "999", **MARCH}, "NOT_FOUND", "code"),
 ])
 def test_bad_input(gql: GraphQLClient, token: Minter, variables: dict[str, object], code: str,

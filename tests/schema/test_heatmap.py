@@ -265,6 +265,9 @@ def _positions(g: dict[str, Any]) -> list[tuple[float, float]]:
     ({"from": "2024-03-01T00:00:00+08:00", "to": "2024-03-01T00:00:00+08:00"}, "from"),
     ({"from": "2024-03-02T00:00:00+08:00", "to": "2024-03-01T00:00:00+08:00"}, "from"),
     ({"from": "2020-01-01T00:00:00+08:00", "to": "2023-01-02T00:00:00+08:00"}, "to"),
+    # Periods whose comparisons fall before year 1 or after year 9999 (found by fuzzing).
+    ({"from": "0001-01-01T00:00:00+00:00", "to": "0001-03-01T00:00:00+00:00"}, "from"),
+    ({"from": "9998-10-01T00:00:00+00:00", "to": "9999-12-31T23:59:59+00:00"}, "to"),
     ({"cat": "C9"}, "categoryCode"),
     ({"item": "P99"}, "itemCode"),
     ({"cat": "C5", "item": "P01"}, "itemCode"),

@@ -82,6 +82,16 @@ def test_every_capped_list_states_its_cap_in_the_schema(county: GraphQLClient) -
         assert f"At most {cap} items" in description, field
 
 
+def test_an_empty_status_list_matches_no_ticket(county: GraphQLClient) -> None:
+    # As `tickets(filter: {status: []})`: no status asked for, no ticket (found by fuzzing:
+    # it was a masked INTERNAL_SERVER_ERROR from `status IN ()`).
+    query = ("{ nearbyTickets(point: {lon: 118.657, lat: 34.918}, radiusM: 1000, status: %s) "
+             "{ ticket { code } } }")
+    assert county.data(query % "[]")["nearbyTickets"] == []
+    assert county.data(query % "[SUBMITTED, DISPATCHED, IN_PROGRESS, RESOLVED, CLOSED]")[
+        "nearbyTickets"]
+
+
 def test_open_query_uses_the_partial_metric_index(db: psycopg.Connection) -> None:
     x, y = to_metric(118.657, 34.918)
     sql = nearest_sql(OPEN).replace(":lon", "%(lon)s").replace(":lat", "%(lat)s") \
