@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from db.database import Database
 from db.queries import heatmap as queries
 from db.queries.heatmap import Periods, TicketFilter
+from db.vocabulary import SHANGHAI, TICKET_STATUSES
 from geo import hexagons
 from geo.datum import transform_geojson
 from geo.hotspots import HotspotClass, classify, gi_star, p_value
@@ -29,12 +30,11 @@ from geo.types import BBox, Crs
 from resolvers.actor import Actor, Role
 from resolvers.errors import bad_input
 
-SHANGHAI = timezone(timedelta(hours=8))
 MIN_COUNT = 3
 MAX_YEARS = 3
 MAX_H3_CELLS = 5_000
 RESOLUTIONS = ("GRID_CELL", "H3_8", "H3_9")
-STATUSES = frozenset({"SUBMITTED", "DISPATCHED", "IN_PROGRESS", "RESOLVED", "CLOSED", "REJECTED"})
+STATUSES = frozenset(TICKET_STATUSES)
 # Roles that see only aggregates of other people's tickets.
 WITHHELD_FOR = frozenset({Role.PUBLIC, Role.PLANNER, Role.RESIDENT})
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from db.database import Database
 from db.queries import planning as queries
+from db.vocabulary import LEVELS, SHANGHAI
 from geo.types import LonLat
 from resolvers import grouping, policy, siting
 from resolvers.actor import Actor, Role
@@ -350,8 +351,6 @@ async def market_groups(db: Database, actor: Actor, *, min_size: int = 3,
 
 # Ticket statistics by area ----------------------------------------------------------------
 
-SHANGHAI = timezone(timedelta(hours=8))
-AREA_LEVELS = ("COMMUNITY", "STREET", "COUNTY")
 MAX_PERIOD_DAYS = 3 * 366
 TOP_ITEMS = 5
 # The public disclosure rule: counts under 3 for an area and period are withheld.
@@ -433,7 +432,7 @@ async def area_stats(db: Database, actor: Actor, *, level: str, first: date, las
     county: volume, on-time resolution rate, mean hours to resolution, mean rating, change on
     the period a month and a year before, channel shares, top items and volume by month."""
     require_planner(actor)
-    _choice(level, AREA_LEVELS, "level")
+    _choice(level, LEVELS, "level")
     if by_zone and level != "STREET":
         raise bad_input("zones 片区 lie within a street: ask for them with level STREET",
                         "byZone")

@@ -13,6 +13,7 @@ from typing import Any
 from db.catalogue import DEADLINES
 from db.database import Database
 from db.queries import ticket_updates as q
+from db.vocabulary import LEVELS
 from resolvers import policy
 from resolvers.actor import Actor, Role
 from resolvers.errors import DomainError, ErrorCode
@@ -26,7 +27,7 @@ from resolvers.lifecycle import (
 )
 from resolvers.policy import Operation
 
-LADDER = ("COMMUNITY", "STREET", "COUNTY")
+LADDER = LEVELS  # in the order tickets escalate
 
 
 def _conflict(code: str) -> DomainError:

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from db.vocabulary import CHANNELS
 from resolvers import planning
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from web.identity import PRIVATE, actor_of
@@ -117,10 +118,6 @@ async def _suggestions(request: Request) -> Response:
 
 def _share(shares: Sequence[planning.Share], key: str) -> float | None:
     return next((x.share for x in shares if x.key == key), 0.0 if shares else None)
-
-
-CHANNELS = ("HOTLINE_12345", "RECEPTION_DAY", "PLAZA_REPORT", "DOOR_KNOCKING", "QR_CODE",
-            "SUPERVISOR", "GRID_PATROL", "ONLINE")
 
 
 async def _area_stats(request: Request) -> Response:

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from db import vocabulary
 from db.catalogue import load_catalogue
 from db.queries.places import known_codes
 from resolvers.actor import Actor, Role
@@ -79,6 +80,16 @@ def catalogue() -> dict[str, Any]:
     }
 
 
+def vocabulary_config() -> dict[str, Any]:
+    """The ticket vocabulary with its Chinese labels, so the page keeps no copy of its own."""
+    return {
+        "statuses": {s.value: label for s, label in vocabulary.STATUS_LABELS.items()},
+        "openStatuses": list(vocabulary.OPEN_STATUSES),
+        "levels": {v.value: label for v, label in vocabulary.LEVEL_LABELS.items()},
+        "channels": {c.value: label for c, label in vocabulary.CHANNEL_LABELS.items()},
+    }
+
+
 def dev_sign_in(settings: Settings) -> bool:
     """Development tokens are offered outside production, where this service signs them (with
     the provider's keys configured, a locally signed token would be refused anyway)."""
@@ -111,7 +122,8 @@ def map_config(settings: Settings, local: bool = True) -> dict[str, Any]:
     if settings.basemap_url:
         basemap = {"url": settings.basemap_url, "crs": settings.basemap_crs,
                    "attribution": settings.basemap_attribution}
-    return {"signIn": sign_in, "basemap": basemap, "months": months(), **catalogue()}
+    return {"signIn": sign_in, "basemap": basemap, "months": months(), **catalogue(),
+            **vocabulary_config()}
 
 
 def _role(raw: object) -> Role:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from db.models import TICKET_STATUSES
 from db.queries import tiles as queries
 from db.queries.layers import Layer
 from db.queries.tiles import DETAIL_ZOOM, MAX_ZOOM, TicketFilters, TileKey, TileSource
+from db.vocabulary import SHANGHAI, TICKET_STATUSES
 from geo.types import Crs
 from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode, bad_input
@@ -37,7 +37,6 @@ MVT = "application/vnd.mapbox-vector-tile"
 MIN_PUBLIC_COUNT = 3  # as the heat map: smaller counts are withheld from callers without scope
 PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
 CALLER_CACHE = {"Cache-Control": "private, max-age=60", "Vary": "Authorization"}
-SHANGHAI = timezone(timedelta(hours=8))
 _INDEX = re.compile(r"[0-9]{1,8}")
 
 

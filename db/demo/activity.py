@@ -11,13 +11,14 @@ from __future__ import annotations
 import bisect
 import random
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 
-SHANGHAI = timezone(timedelta(hours=8))
+from db.vocabulary import SHANGHAI
+
 # (start, end, participations of a member who complies) per period.
 PERIODS = ((date(2023, 1, 1), date(2024, 1, 1), (6, 11)),
            (date(2024, 1, 1), date(2024, 7, 1), (5, 7)))

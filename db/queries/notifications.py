@@ -13,12 +13,15 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from db.queries.tickets import status_list
+from db.vocabulary import OPEN_STATUSES
+
 # Events committed out of id order (a transaction that took its id earlier but committed
 # later) are caught by rescanning this many ids below the watermark.
 LATE_COMMIT_OVERLAP = 1000
 # Where a writer without a watermark (a fresh process, the CLI) starts looking.
 EVENT_LOOKBACK = timedelta(hours=24)
-OPEN = "('SUBMITTED', 'DISPATCHED', 'IN_PROGRESS')"  # as in ix_tickets_open_due's predicate
+OPEN = status_list(OPEN_STATUSES)  # as in ix_tickets_open_due's predicate
 
 _TICKET_JSON = """jsonb_build_object(
     'code', t.code, 'status', t.status, 'level', t.level, 'itemCode', t.item_code,

@@ -5,11 +5,11 @@ import { ApiError, graphql } from './api.js';
 import { currentCrs } from './layers.js';
 import { session } from './session.js';
 import {
-  $, FACILITY_KINDS, ROLE_LABELS, STATUS_LABELS, beijingTime, escapeHtml, metres, number,
+  $, FACILITY_KINDS, LEVEL_LABELS, OPEN_STATUSES, ROLE_LABELS, STATUS_LABELS, beijingTime,
+  escapeHtml, metres, number,
 } from './util.js';
 
 const NEARBY_RADIUS_M = 500;
-const OPEN = ['SUBMITTED', 'DISPATCHED', 'IN_PROGRESS'];
 const PARENTS = 'community { code name zone { name } street { name } }';
 
 // One record by its code for each card: never a whole list to pick one from.
@@ -33,7 +33,6 @@ const QUERIES = {
         compound { name } community { name } } } }`,
 };
 
-const LEVELS = { COMMUNITY: '社区', STREET: '街道', COUNTY: '县级' };
 const HOTSPOT_LABELS = {
   HOT_99: '热点（99%）', HOT_95: '热点（95%）', HOT_90: '热点（90%）', NOT_SIGNIFICANT: '不显著',
   COLD_90: '冷点（90%）', COLD_95: '冷点（95%）', COLD_99: '冷点（99%）',
@@ -92,7 +91,7 @@ const CARDS = {
     }
     const t = (await graphql(QUERIES.ticket, { code: p.code })).ticket;
     return ['工单', [['编码', t.code], ['状态', STATUS_LABELS[t.status] ?? t.status],
-      ['事项', itemName(t.itemCode)], ['层级', LEVELS[t.level] ?? t.level],
+      ['事项', itemName(t.itemCode)], ['层级', LEVEL_LABELS[t.level] ?? t.level],
       ['受理时间', beijingTime(t.createdAt)], ['办理时限', beijingTime(t.dueAt)],
       ['责任单位', t.responsibleUnit?.name], ['小区', t.compound?.name],
       ['社区', t.community.name], ['网格', t.gridCell.code]]];
@@ -194,7 +193,7 @@ async function showNearby(map, point) {
   section.scrollIntoView({ block: 'nearest' });
   let hits;
   try {
-    hits = (await graphql(QUERIES.nearby, { point, radius: NEARBY_RADIUS_M, status: OPEN,
+    hits = (await graphql(QUERIES.nearby, { point, radius: NEARBY_RADIUS_M, status: OPEN_STATUSES,
       crs: point.crs })).nearbyTickets;
   } catch (error) {
     summary.textContent = error.code === 'FORBIDDEN'

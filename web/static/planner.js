@@ -7,17 +7,14 @@ import { graphql } from './api.js';
 import { circle } from './details.js';
 import { currentCrs } from './layers.js';
 import { authHeaders, onChange, session } from './session.js';
-import { $, escapeHtml, metres, number } from './util.js';
+import {
+  $, CHANNEL_LABELS, escapeHtml, metres, number,
+} from './util.js';
 
 const READERS = new Set(['PLANNER', 'STREET_OFFICER', 'COUNTY_OFFICE']);
 const EMPTY = { type: 'FeatureCollection', features: [] };
 const GROUP_COLOURS = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#e6ab02',
   '#a6761d', '#1f78b4', '#b2df8a', '#fb9a99', '#cab2d6', '#ff7f00', '#6a3d9a', '#b15928'];
-const CHANNEL_LABELS = {
-  HOTLINE_12345: '12345热线', RECEPTION_DAY: '书记接待日', PLAZA_REPORT: '广场述职',
-  DOOR_KNOCKING: '敲门行动', QR_CODE: '书记码上办', SUPERVISOR: '小区监督员', GRID_PATROL: '网格巡查',
-  ONLINE: '网上',
-};
 
 const Q = {
   coverage: `query ($kind: FacilityKind!, $r: Float!, $w: CoverageWeight, $crs: Crs) {
