@@ -17,7 +17,6 @@ from create_jobs import CHANNEL, FLOOR_SUBJECT, Job, request_hash
 from psycopg.rows import namedtuple_row
 
 from db.catalogue import DEADLINES
-from db.queries import notifications as notification_queries
 from db.queries import places as place_queries
 from db.queries import ticket_writes as writes
 from db.queries.tickets import TICKET_COLUMNS
@@ -38,22 +37,6 @@ TICKETS_BY_CODE = f"SELECT {TICKET_COLUMNS} FROM tickets WHERE code = ANY(%(code
 # resolvers.ticket_create.possible_duplicates (the row it starts from)
 DUPLICATE_HEAD = ("SELECT item_code, ST_X(geom) AS lon, ST_Y(geom) AS lat, created_at FROM tickets "
                   "WHERE code = %(c)s")
-# The webhook worker's INSERT (db.queries.notifications._EVENT_NOTIFICATIONS) for one ticket's
-# events instead of a range of event ids: the same rows, payloads and dedupe keys.
-NOTIFICATIONS = f"""
-INSERT INTO notifications (unit_code, ticket_id, kind, dedupe_key, payload, created_at,
-                           next_attempt_at)
-SELECT u.unit_code, t.id, e.action, e.action || ':' || t.code || ':' || e.id,
-       jsonb_build_object('kind', e.action, 'at', e.at, 'eventId', e.id,
-                          'ticket', {notification_queries._TICKET_JSON}),
-       %(now)s, %(now)s
-FROM ticket_events e
-JOIN tickets t ON t.id = e.ticket_id
-{notification_queries._UNITS}
-WHERE e.ticket_id = %(ticket_id)s AND e.action IN ('DISPATCHED', 'ESCALATED')
-ORDER BY 1, 4
-ON CONFLICT (unit_code, dedupe_key) DO NOTHING
-"""
 
 
 
@@ -112,8 +95,6 @@ async def floor_create(conn: psycopg.AsyncConnection[Any], job: Job) -> str:
         if rows:
             async with conn.cursor() as cur:
                 await cur.executemany(SET_UNITS, rows)
-        if unit:
-            await conn.execute(NOTIFICATIONS, {"ticket_id": created.id, "now": now})
     code = created.code
     back = await (await conn.execute(TICKETS_BY_CODE, {"codes": [code]})).fetchone()
     assert back is not None

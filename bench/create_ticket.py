@@ -12,13 +12,13 @@ fixed description, each with its own idempotency key. In this order:
 1. SQL floor (psycopg 3 async, no server running): what the API's createTicket does as plain
    SQL, statement for statement: the idempotency-key lookup, locate, then in one transaction
    the demand item, the compound's property company, the county units, INSERT ticket (ON
-   CONFLICT on the key), INSERT events (CREATED + DISPATCHED), INSERT ticket_units and the
-   notification rows of the DISPATCHED event (the rows the server's webhook worker writes later
-   in batches: one per lead / cooperating unit, same dedupe keys), then the ticket read back
-   and the possible-duplicates lookup. Concurrency 1 (one connection) and 16 (16 connections).
+   CONFLICT on the key), INSERT events (CREATED + DISPATCHED; the outbox trigger writes the
+   DISPATCHED event's notification rows at commit, one per lead / cooperating unit, on both
+   sides alike), INSERT ticket_units, then the ticket read back and the possible-duplicates
+   lookup. Concurrency 1 (one connection) and 16 (16 connections).
 2. HTTP: `redgrid serve` on a free loopback port, the escalation job off
-   (REDGRID_JOB_INTERVAL=0) and the webhook worker ON at its default interval, so that the
-   notification rows are really written while the load runs. wrk posts each pre-built body
+   (REDGRID_JOB_INTERVAL=0) and the webhook worker ON at its default interval (it sends what
+   the trigger wrote, to no receiver: the demo units have no webhooks). wrk posts each body
    exactly once (bench/create_wrk.lua): `-t1 -c1`, then `-t2 -c16`.
 
 Afterwards it checks in the database that every successful request created exactly one ticket
@@ -159,8 +159,8 @@ def main() -> int:
             "wrk_threads": {str(k): t for k, t in WRK_THREADS.items()},
             "wrk_script": "bench/create_wrk.lua",
             "floor": "psycopg 3 async, autocommit, prepare_threshold=1, one connection per "
-                     "worker; same statements as the API plus the worker's notification INSERT "
-                     "inside the write transaction",
+                     "worker; same statements as the API (the outbox trigger writes the "
+                     "notification rows at commit on both sides)",
             "order": ["floor c1", "floor c16", "http c1", "http c16"],
             "profiled_with_py_spy": args.profile is not None,
         },

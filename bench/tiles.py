@@ -8,7 +8,7 @@ Run by `make bench` (scripts/bench.sh) after the nearbyTickets benchmark, on the
 For each layer and zoom (z12 to z16) the tiles over the county are shuffled (fixed seed) and
 the first N that hold features are kept; one pass over the candidates on the floor's
 connection is the warm-up. The SQL floor runs exactly the statement the API runs for that tile
-and caller (web.tiles.source_for + db.queries.tiles.tile_query) through psycopg with the API's
+and caller (web.tiles.source_of + db.queries.tiles.tile_query) through psycopg with the API's
 connection settings; wrk GETs the same tiles for a fixed time (bench/wrk_cycle.lua); httpx GETs
 each once and checks that the body is byte for byte the floor's. The full-county compounds
 FeatureCollection (GraphQL `layer(name: COMPOUNDS)`) is timed over HTTP as well, or recorded as
@@ -41,11 +41,12 @@ from nearby_tickets import CpuMeter, run_workers, summarise
 from psycopg.rows import namedtuple_row
 
 from db.queries.layers import LAYERS
-from db.queries.tiles import NO_FILTERS, TILE_SESSION, TileKey, tile_query
+from db.queries.tiles import NO_FILTERS, TILE_SESSION, TileKey, TileSource, cell_ticket_counts, tile_query
 from resolvers.actor import Actor, Role
+from resolvers.disclosure import disclosure
 from web.auth import mint
 from web.settings import Settings
-from web.tiles import source_for
+from web.tiles import source_of
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE = "redgrid_bench"
@@ -95,10 +96,21 @@ async def connect(conninfo: str) -> psycopg.AsyncConnection[Any]:
         options=" ".join(f"-c {k}={v}" for k, v in session.items()))
 
 
+async def source_for(conninfo: str, layer: str, z: int, role: Role) -> TileSource:
+    """The source the API draws for `role` (web.tiles.source_of), with the per-cell ticket
+    counts that low-zoom ticket tiles draw from, counted once as the server does per minute."""
+    conn = await connect(conninfo)
+    try:
+        counted = await cell_ticket_counts(conn, NO_FILTERS)
+    finally:
+        await conn.close()
+    return source_of(LAYERS[layer], z, disclosure(actor_for(role)), NO_FILTERS, counted)
+
+
 async def pick_tiles(conninfo: str, layer: str, z: int, role: Role, n: int,
                      seed: int) -> tuple[list[tuple[int, int]], dict[tuple[int, int], bytes]]:
     """The first n shuffled county tiles that hold features, and their bytes (the warm-up)."""
-    source = source_for(LAYERS[layer], z, actor_for(role), NO_FILTERS)
+    source = await source_for(conninfo, layer, z, role)
     kept: list[tuple[int, int]] = []
     bodies: dict[tuple[int, int], bytes] = {}
     conn = await connect(conninfo)
@@ -126,7 +138,7 @@ def floor_passes(args: argparse.Namespace, tiles: list[tuple[int, int]]) -> int:
 async def floor_run(conninfo: str, layer: str, z: int, role: Role, tiles: list[tuple[int, int]],
                     passes: int, concurrency: int) -> dict[str, Any]:
     """The API's tile SQL through psycopg, one connection per worker, `passes` over the tiles."""
-    source = source_for(LAYERS[layer], z, actor_for(role), NO_FILTERS)
+    source = await source_for(conninfo, layer, z, role)
     queries = [tile_query(source, TileKey(z, *xy)) for xy in tiles] * passes
     conns = [await connect(conninfo) for _ in range(concurrency)]
     sizes = [0] * len(queries)

@@ -1,19 +1,26 @@
 """The public-sentiment heat map 民情气象图: tickets 工单 per grid cell 网格 or H3 hexagon,
 their change against earlier periods, and Getis-Ord Gi* hot and cold spots.
 
-Privacy. Callers without ticket scope (the public, planners, residents) never see a count
-under MIN_COUNT (0, 1 or 2 are all shown as withheld) nor a change whose either side is under
-it, so no single report can be singled out from a count or a difference. Gi* itself runs on
+Privacy, as the disclosure rule (`resolvers/disclosure.py`) has it. Where a caller has no exact
+counts (the public, residents, and staff outside their scope), they never see a count under
+MIN_COUNT (0, 1 or 2 are all shown as withheld) nor a change whose either side is under it,
+and periods are whole months, so no single report can be singled out from a count or a
+difference. Planners and the county office see exact counts. Gi* itself runs on
 the true counts of every cell in the box: a z-score pools a cell with all its neighbours
 against the whole box's mean and spread, so it speaks of a neighbourhood, not of a report.
-Because an exact z-score is a linear function of the neighbourhood's total, those callers
+Because an exact z-score is a linear function of the neighbourhood's total, withheld cells
 get it rounded to one decimal (p and class follow from the rounded value), and not at all
 where the neighbourhood pools fewer than MIN_COUNT tickets: in a sparse period a single
 ticket would otherwise light up its own 3x3 block.
+
+Bounded work. The box is clipped to the study area (the county's extent and a margin) before
+anything else, H3 coverings are sized from the clipped box, and the CPU-heavy steps (H3
+covering, Gi*, datum shifts) run in a worker thread, off the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,16 +34,21 @@ from geo import hexagons
 from geo.datum import transform_geojson
 from geo.hotspots import HotspotClass, classify, gi_star, p_value
 from geo.types import BBox, Crs
-from resolvers.actor import Actor, Role
-from resolvers.errors import bad_input
+from resolvers.actor import Actor
+from resolvers.disclosure import (
+    MIN_COUNT,
+    disclosure,
+    months_before,
+    whole_months,
+)
+from resolvers.errors import DomainError, ErrorCode, bad_input
 
-MIN_COUNT = 3
 MAX_YEARS = 3
+# Degrees of margin around the county's extent that a box is clipped to (about 1 km).
+STUDY_MARGIN_DEG = 0.01
 MAX_H3_CELLS = 5_000
 RESOLUTIONS = ("GRID_CELL", "H3_8", "H3_9")
 STATUSES = frozenset(TICKET_STATUSES)
-# Roles that see only aggregates of other people's tickets.
-WITHHELD_FOR = frozenset({Role.PUBLIC, Role.PLANNER, Role.RESIDENT})
 
 
 @dataclass(frozen=True)
@@ -85,13 +97,17 @@ def _years_back(t: datetime, years: int) -> datetime:
 
 
 def periods(start: datetime, end: datetime) -> Periods:
-    """The period and its comparisons: the same length just before, and a year earlier."""
+    """The period and its comparisons: the same length just before (the same number of
+    calendar months for a period of whole months, so that its comparison is whole months
+    too), and a year earlier."""
     start, end = _aware(start), _aware(end)
     if not start < end:
         raise bad_input("`from` must be before `to`", "from")
     if start < _years_back(end, MAX_YEARS):
         raise bad_input(f"the period may span at most {MAX_YEARS} years", "to")
-    return Periods(start=start, end=end, previous_start=start - (end - start),
+    months = whole_months(start, end)
+    previous = start - (end - start) if months is None else months_before(start, months)
+    return Periods(start=start, end=end, previous_start=previous,
                    last_year_start=_years_back(start, 1), last_year_end=_years_back(end, 1))
 
 
@@ -147,48 +163,87 @@ def _hexes(bbox: BBox, resolution: str) -> tuple[list[Any], list[dict[str, Any]]
     return list(cells), shapes, near
 
 
+async def study_box(db: Database, bbox: BBox) -> BBox:
+    """`bbox` clipped to the county's extent and a margin; a box of no area, or one that
+    misses the county, is refused before any work."""
+    if not (bbox.west < bbox.east and bbox.south < bbox.north):
+        raise bad_input("`bbox` must have a positive area (west < east, south < north)", "bbox")
+    county = await queries.study_area(db)
+    if county is None:
+        return bbox
+    m = STUDY_MARGIN_DEG
+    w, s, e, n = (max(bbox.west, county[0] - m), max(bbox.south, county[1] - m),
+                  min(bbox.east, county[2] + m), min(bbox.north, county[3] + m))
+    if not (w < e and s < n):
+        raise DomainError(ErrorCode.OUTSIDE_COVERAGE,
+                          "`bbox` does not meet the county's extent "
+                          f"({', '.join(f'{v:.4f}' for v in county)})", "bbox")
+    return BBox(w, s, e, n)
+
+
 async def heatmap(db: Database, actor: Actor, args: HeatmapArgs) -> Heatmap:
     """Cells overlapping the box with counts, changes and Gi* hot/cold classes."""
     if args.resolution not in RESOLUTIONS:
         raise bad_input(f"resolution must be one of {', '.join(RESOLUTIONS)}", "resolution")
+    rule = disclosure(actor)
     span = periods(args.start, args.end)
+    rule.check_period(span.start, span.end)
+    bbox = await study_box(db, args.bbox)
     tickets = await _ticket_filter(db, args)
     if args.resolution == "GRID_CELL":
-        keys, shapes, near = await _grid(db, args.bbox)
+        keys, shapes, near = await _grid(db, bbox)
     else:
-        keys, shapes, near = _hexes(args.bbox, args.resolution)
+        keys, shapes, near = await asyncio.to_thread(_hexes, bbox, args.resolution)
     async with db.connection() as conn:
         counted = await queries.period_counts(conn, resolution=args.resolution, ids=keys,
                                               periods=span, tickets=tickets)
+    grid = args.resolution == "GRID_CELL"
+    exact = [rule.covers_area(str(k)) if grid else rule.exact_counts for k in keys]
+    cells = await asyncio.to_thread(_cells, args, keys, shapes, near, counted, exact)
+    # `exact`: every count of the answer is exact (the caller's scope covers every cell).
+    return Heatmap(resolution=args.resolution, periods=span, exact=all(exact), cells=cells)
+
+
+def _cells(args: HeatmapArgs, keys: list[Any], shapes: list[dict[str, Any]],
+           near: list[list[int]], counted: dict[Any, tuple[int, int, int]],
+           exact: list[bool]) -> list[HeatCell]:
     triples = [counted.get(k, (0, 0, 0)) for k in keys]
     counts = [t[0] for t in triples]
     z = gi_star(counts, near)
-    exact = actor.role not in WITHHELD_FOR
     cells = []
     for i, key in enumerate(keys):
         n, prev, last = triples[i]
         pooled = n + sum(counts[j] for j in near[i])
         cells.append(_cell(
-            hexagons.hex_id(key) if args.resolution != "GRID_CELL" else str(key),
+            str(key) if args.resolution == "GRID_CELL" else hexagons.hex_id(key),
             shapes[i] if args.crs is Crs.WGS84 else transform_geojson(shapes[i], args.crs),
-            n, prev, last, float(z[i]), pooled, exact))
-    return Heatmap(resolution=args.resolution, periods=span, exact=exact, cells=cells)
+            n, prev, last, float(z[i]), pooled, exact[i],
+            exact[i] and all(exact[j] for j in near[i])))
+    return cells
 
 
 def _cell(key: str, geometry: dict[str, Any], n: int, prev: int, last: int, z: float,
-          pooled: int, exact: bool) -> HeatCell:
+          pooled: int, exact: bool, exact_z: bool) -> HeatCell:
+    """One cell as the caller sees it: `exact` counts, and an `exact_z` z-score only where the
+    whole neighbourhood is exact (a z-score is linear in the neighbourhood's total, so an exact
+    one next to withheld cells would give away their sum)."""
+    count: int | None
+    from_previous: int | None
+    from_last_year: int | None
     if exact:
+        count, withheld, from_previous, from_last_year = n, False, n - prev, n - last
+    else:
+        shown = n >= MIN_COUNT
+        count, withheld = (n if shown else None), not shown
+        from_previous = n - prev if shown and prev >= MIN_COUNT else None
+        from_last_year = n - last if shown and last >= MIN_COUNT else None
+    if exact_z:
         p = p_value(z)
-        return HeatCell(key, geometry, n, False, n - prev, n - last, z, p, classify(z, p))
-    shown = n >= MIN_COUNT
-
-    def change(other: int) -> int | None:
-        return n - other if shown and other >= MIN_COUNT else None
-
+        return HeatCell(key, geometry, count, withheld, from_previous, from_last_year, z, p,
+                        classify(z, p))
     if pooled < MIN_COUNT:
-        return HeatCell(key, geometry, n if shown else None, not shown, change(prev),
-                        change(last), None, None, None)
+        return HeatCell(key, geometry, count, withheld, from_previous, from_last_year,
+                        None, None, None)
     rz = round(z, 1) + 0.0  # + 0.0 turns -0.0 into 0.0
-    rp = round(p_value(rz), 3)
-    return HeatCell(key, geometry, n if shown else None, not shown, change(prev), change(last),
-                    rz, rp, classify(rz, p_value(rz)))
+    return HeatCell(key, geometry, count, withheld, from_previous, from_last_year, rz,
+                    round(p_value(rz), 3), classify(rz, p_value(rz)))

@@ -1,22 +1,24 @@
 """Whole map layers as GeoJSON, for GraphQL `layer` and OGC API Features.
 
-The caller decides only one thing: which tickets 工单 they see exactly (their ticket scope);
-every other ticket comes generalised, as the catalogue in `db/queries/layers.py` rules.
+The caller decides only one thing: how they see tickets 工单, as the disclosure rule
+(`resolvers/disclosure.py`) and the catalogue (`db/queries/layers.py`) have it.
 """
 
 from __future__ import annotations
 
 from db.database import Database
 from db.queries import features as queries
+from db.queries import tiles as tile_queries
 from db.queries.features import FeaturePage, FeatureQuery
-from db.queries.layers import LAYERS, Layer
-from db.queries.ticket_scope import TicketScope
+from db.queries.layers import LAYERS, Layer, TicketView
 from geo.types import BBox, Crs
 from resolvers.actor import Actor
-from resolvers.errors import DomainError, ErrorCode
-from resolvers.tickets import ticket_scope
+from resolvers.disclosure import disclosure
+from resolvers.errors import DomainError, ErrorCode, bad_input
 
 Extent = tuple[float, float, float, float]
+# Ticket records one `layer` answer may carry; more are paged through OGC API Features.
+MAX_TICKET_RECORDS = 10_000
 
 
 def layer_of(name: str, *, field: str = "name") -> Layer:
@@ -28,41 +30,55 @@ def layer_of(name: str, *, field: str = "name") -> Layer:
     return found
 
 
-def exact_scope(actor: Actor) -> TicketScope | None:
-    """The tickets a caller sees exactly; None for callers who see only generalised points."""
-    try:
-        return ticket_scope(actor)
-    except DomainError as exc:
-        if exc.code is ErrorCode.FORBIDDEN:
-            return None
-        raise
+def ticket_view(actor: Actor) -> TicketView:
+    """How `actor` sees tickets in layers and tiles."""
+    rule = disclosure(actor)
+    return TicketView(rule.records, rule.exact_counts)
 
 
 async def layer_geojson(db: Database, actor: Actor, name: str, *, bbox: BBox | None = None,
                         crs: Crs = Crs.WGS84) -> str:
-    """The text of a FeatureCollection of the layer's features intersecting `bbox`."""
-    q = FeatureQuery(layer_of(name), exact_scope(actor), bbox=bbox, crs=Crs(crs).value)
+    """The text of a FeatureCollection of the layer's features intersecting `bbox`.
+
+    Without a box the tickets layer is squares only, for every caller: records come only for
+    a box, so the answer stays bounded by the county's squares. A box reaching more than
+    MAX_TICKET_RECORDS records is refused before they are drawn."""
+    layer = layer_of(name)
+    view = ticket_view(actor)
+    if layer.is_tickets and bbox is None:
+        view = TicketView(None, view.exact_counts)
+    q = FeatureQuery(layer, view, bbox=bbox, crs=Crs(crs).value)
     async with db.connection() as conn:
+        if layer.is_tickets and await queries.ticket_records(
+                conn, q, MAX_TICKET_RECORDS + 1) > MAX_TICKET_RECORDS:
+            raise bad_input(f"the box holds more than {MAX_TICKET_RECORDS:,} tickets you see as "
+                            "records; use a smaller box, or page through "
+                            "/ogc/collections/tickets/items", "bbox")
         return await queries.feature_collection(conn, q)
 
 
 async def feature_page(db: Database, actor: Actor, layer: Layer, *, bbox: BBox | None,
-                       limit: int, offset: int) -> FeaturePage:
-    q = FeatureQuery(layer, exact_scope(actor), bbox=bbox, limit=limit, offset=offset)
+                       limit: int, offset: int, after: int | str | None = None) -> FeaturePage:
+    q = FeatureQuery(layer, ticket_view(actor), bbox=bbox, limit=limit, offset=offset,
+                     after=after)
     async with db.connection() as conn:
         return await queries.feature_page(conn, q)
 
 
 async def feature(db: Database, actor: Actor, layer: Layer, feature_id: str) -> str | None:
-    q = FeatureQuery(layer, exact_scope(actor), feature_id=feature_id)
+    q = FeatureQuery(layer, ticket_view(actor), feature_id=feature_id)
     async with db.connection() as conn:
         return await queries.feature(conn, q)
 
 
 async def extents(db: Database) -> dict[str, Extent | None]:
-    """The extent of every layer as the public sees it, so it is the same for every caller."""
+    """The extent of every layer, the same for every caller. Tickets are given the county's
+    extent: their own would locate the outermost reports."""
     async with db.connection() as conn:
-        return {name: await queries.extent(conn, layer, None) for name, layer in LAYERS.items()}
+        found = {name: await queries.extent(conn, layer)
+                 for name, layer in LAYERS.items() if not layer.is_tickets}
+        county = await tile_queries.county_bounds(conn)
+    return {name: found.get(name, county) for name in LAYERS}
 
 
 def not_found(layer: Layer, feature_id: str) -> DomainError:

@@ -20,6 +20,7 @@ from db.queries.performance import NewEntry
 from db.vocabulary import SHANGHAI
 from resolvers import policy
 from resolvers.actor import Actor, Role
+from resolvers.disclosure import Disclosure, disclosure
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.policy import Operation
 
@@ -60,13 +61,19 @@ def _months(from_: str, to: str) -> tuple[date, date]:
 @dataclass(frozen=True)
 class MonthTickets:
     month: date
-    tickets: int
-    per_hundred_households: float
+    tickets: int | None  # None: withheld by the disclosure rule
+    per_hundred_households: float | None
+
+    @property
+    def withheld(self) -> bool:
+        return self.tickets is None
 
 
-async def compound_monthly(db: Database, compound_code: str, *, from_: str,
+async def compound_monthly(db: Database, actor: Actor, compound_code: str, *, from_: str,
                            to: str) -> list[MonthTickets]:
-    """A compound's tickets in each month (Asia/Shanghai), per 100 households too."""
+    """A compound's tickets in each month (Asia/Shanghai), per 100 households too; months
+    under 3 withheld from callers without exact counts for the compound."""
+    rule = disclosure(actor)
     first, last = _months(from_, to)
     async with db.connection() as conn:
         found = await place_queries.places_by_key(conn, "compounds", "code", [compound_code])
@@ -75,9 +82,12 @@ async def compound_monthly(db: Database, compound_code: str, *, from_: str,
                               "compoundCode")
         rows = await queries.monthly_tickets(conn, compound_code, first=first, last=last)
     households = found[0].households
-    return [MonthTickets(r.month, r.tickets,
-                         round(100 * r.tickets / households, 2) if households else 0.0)
-            for r in rows]
+    months = []
+    for r in rows:
+        n = rule.count(r.tickets, compound_code)
+        share = None if n is None else round(100 * n / households, 2) if households else 0.0
+        months.append(MonthTickets(r.month, n, share))
+    return months
 
 
 @dataclass
@@ -110,6 +120,7 @@ class Ranking:
     end: date  # exclusive
     companies: list[Standing]
     managers: list[Standing]
+    rule: Disclosure  # what the caller may see of each standing's counts
 
     @staticmethod
     def bottom(standings: list[Standing]) -> list[Standing]:
@@ -167,7 +178,8 @@ async def property_ranking(db: Database, actor: Actor, *, year: int | None, from
         rows = await queries.contract_tickets(conn, start=start, end=end)
     return Ranking(start, end,
                    _rank(rows, lambda r: r.company_code, manager=False),
-                   _rank(rows, lambda r: (r.company_code, r.manager_name), manager=True))
+                   _rank(rows, lambda r: (r.company_code, r.manager_name), manager=True),
+                   disclosure(actor))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from db.queries import planning as queries
 from db.vocabulary import LEVELS, SHANGHAI
 from geo.types import LonLat
 from resolvers import grouping, policy, siting
-from resolvers.actor import Actor, Role
+from resolvers.actor import Actor
+from resolvers.disclosure import disclosure, shown_count
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import radius as checked_radius
 from resolvers.policy import Operation
@@ -353,23 +354,6 @@ async def market_groups(db: Database, actor: Actor, *, min_size: int = 3,
 
 MAX_PERIOD_DAYS = 3 * 366
 TOP_ITEMS = 5
-# The public disclosure rule: counts under 3 for an area and period are withheld.
-SMALLEST_DISCLOSED = 3
-EXACT_AGGREGATES = frozenset({Role.PLANNER, Role.COUNTY_OFFICE})
-
-
-def sees_exact_counts(actor: Actor, scope_code: str) -> bool:
-    """Whether the caller gets exact counts for an area: planners and the county office
-    everywhere, anyone else where its scope covers the area. This is where the county-wide
-    disclosure rule (issue 9, `resolvers/disclosure.py`) applies to area statistics."""
-    return actor.role in EXACT_AGGREGATES or actor.covers([scope_code])
-
-
-def disclosed(count: int, exact: bool) -> int | None:
-    """A count as the caller may see it: withheld (None) under 3 unless exact."""
-    return count if exact or count >= SMALLEST_DISCLOSED else None
-
-
 def shift_months(day: date, months: int) -> date:
     """The same day `months` earlier or later, clamped to the month's last day."""
     y, m = divmod(day.year * 12 + day.month - 1 + months, 12)
@@ -420,7 +404,7 @@ def _shares(rows: list[Any], code: str, total: int, exact: bool, names: dict[str
     mine.sort(key=(lambda r: (-r.tickets, r.key)) if ordered_by_count else (lambda r: r.key))
     out = []
     for r in mine[:first]:
-        n = disclosed(r.tickets, exact)
+        n = shown_count(r.tickets, exact)
         out.append(Share(r.key, names.get(r.key, r.key), n,
                          n / total if n is not None and total else None))
     return out
@@ -440,8 +424,10 @@ async def area_stats(db: Database, actor: Actor, *, level: str, first: date, las
         raise bad_input("`from` must not be after `to`", "from")
     if (last - first).days >= MAX_PERIOD_DAYS:
         raise bad_input(f"at most {MAX_PERIOD_DAYS} days at a time", "to")
+    rule = disclosure(actor)
     unit = "ZONE" if by_zone else level
     now = period(first, last)
+    rule.check_period(now.start, now.end)
     month_before = period(shift_months(first, -1), shift_months(last, -1))
     year_before = period(shift_months(first, -12), shift_months(last, -12))
     async with db.connection() as conn:
@@ -457,20 +443,27 @@ async def area_stats(db: Database, actor: Actor, *, level: str, first: date, las
         item_names = await queries.item_names(conn)
     out = []
     for area_code, (name, scope_code) in areas.items():
-        exact = sees_exact_counts(actor, scope_code)
+        exact = rule.covers_area(scope_code)
         t = totals.get(area_code)
         tickets = t.tickets if t else 0
-        shown = disclosed(tickets, exact)
+        shown = shown_count(tickets, exact)
         ok = shown is not None
+        # A rate or mean is shown only where the count under it is: a mean over one rated
+        # ticket is that resident's rating, a change on a withheld count gives the count away.
+        resolved = shown_count(t.resolved, exact) if t and ok else (0 if ok else None)
+        rated = shown_count(t.rated, exact) if t and ok else (0 if ok else None)
+        last_month, last_year = mom.get(area_code, 0), yoy.get(area_code, 0)
         out.append(AreaStats(
             code=area_code, name=name, exact=exact, tickets=shown,
-            resolved=disclosed(t.resolved, exact) if t and ok else (0 if ok else None),
-            on_time_rate=t.on_time / t.resolved if t and ok and t.resolved else None,
-            mean_handling_hours=float(t.handling_hours) if t and ok and t.resolved else None,
-            rated=disclosed(t.rated, exact) if t and ok else (0 if ok else None),
-            mean_rating=t.rating if t and ok and t.rated else None,
-            month_on_month=_change(tickets, mom.get(area_code, 0)) if ok else None,
-            year_on_year=_change(tickets, yoy.get(area_code, 0)) if ok else None,
+            resolved=resolved,
+            on_time_rate=t.on_time / t.resolved if t and resolved else None,
+            mean_handling_hours=float(t.handling_hours) if t and resolved else None,
+            rated=rated,
+            mean_rating=t.rating if t and rated else None,
+            month_on_month=(_change(tickets, last_month)
+                            if ok and shown_count(last_month, exact) is not None else None),
+            year_on_year=(_change(tickets, last_year)
+                          if ok and shown_count(last_year, exact) is not None else None),
             channels=_shares(channels, area_code, tickets, exact, {}, ordered_by_count=True),
             top_items=_shares(items, area_code, tickets, exact, item_names,
                               ordered_by_count=True, first=TOP_ITEMS),

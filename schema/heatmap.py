@@ -18,7 +18,9 @@ from schema.scalars import GeoJSON, TicketStatus, enum_values
 From = Annotated[datetime, strawberry.argument(name="from",
                                                description="Start of the period (included).")]
 To = Annotated[datetime, strawberry.argument(description="End of the period (excluded); at "
-                                                        "most 3 years after `from`.")]
+                                                        "most 3 years after `from`. Callers "
+                                                        "who do not see every ticket give "
+                                                        "whole months (PERIOD_TOO_FINE).")]
 
 strawberry.enum(HotspotClass, description="Gi* hot/cold spot at 99/95/90% confidence, "
                 "or neither.")
@@ -37,7 +39,8 @@ class HeatmapCell:
     geometry: GeoJSON = strawberry.field(description="The cell's polygon in the requested datum.")
     count: int | None = strawberry.field(
         description="Tickets in the period; null when withheld (under 3, for callers "
-                    "without ticket scope).")
+                    "without exact counts for the cell: the public, residents, staff outside "
+                    "their scope).")
     withheld: bool
     change_from_previous: int | None = strawberry.field(
         description="count minus the count of the equally long period just before.")
@@ -66,7 +69,9 @@ class Heatmap:
     previous_from: datetime
     last_year_from: datetime
     last_year_to: datetime
-    exact: bool = strawberry.field(description="False when small counts are withheld.")
+    exact: bool = strawberry.field(description="Whether every count is exact; false where "
+                                               "counts under 3 may be withheld (cells outside "
+                                               "the caller's scope).")
     cells: list[HeatmapCell]
 
     @classmethod

@@ -29,7 +29,10 @@ class LayerName(enum.Enum):
 class LayerQuery:
     @strawberry.field(description="Every feature of a layer intersecting bbox, as a GeoJSON "
                                   "FeatureCollection in crs. Tickets outside the caller's "
-                                  "scope come generalised to their 100 m square's centre.")
+                                  "scope are only counted per 100 m square (at its centre; "
+                                  "squares under 3 left out unless the caller sees exact "
+                                  "counts); without bbox every ticket is counted so, and a "
+                                  "box reaching over 10,000 records is refused.")
     async def layer(self, info: Info, name: LayerName, bbox: BBoxInput | None = None,
                     crs: Crs | None = Crs.WGS84) -> GeoJSON | None:
         text = await layers.layer_geojson(info.context.db, info.context.actor, name.value,

@@ -12,6 +12,7 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers import performance
+from resolvers.disclosure import Disclosure
 from resolvers.errors import DomainError
 from resolvers.performance import BondMove, Ranking, Standing
 from schema.types import Compound, Unit, UserError, user_errors
@@ -25,8 +26,12 @@ OptionalFrom = Annotated[str | None, strawberry.argument(name="from",
 @strawberry.type
 class MonthlyTickets:
     month: str = strawberry.field(description="YYYY-MM, counted in Asia/Shanghai time.")
-    tickets: int
-    per_hundred_households: float
+    tickets: int | None = strawberry.field(
+        description="Null when withheld: under 3, for callers without exact counts for the "
+                    "compound (the public, residents, staff outside their scope).")
+    per_hundred_households: float | None = strawberry.field(
+        description="Null when `tickets` is withheld.")
+    withheld: bool = strawberry.field(description="Whether `tickets` is withheld.")
 
 
 @strawberry.type
@@ -35,10 +40,14 @@ class PropertyStanding:
     manager_name: str | None = strawberry.field(description="Null on a company's standing.")
     compounds: int
     household_months: float
-    tickets: int
-    tickets_per_hundred_households_per_month: float
-    rated_tickets: int
-    average_rating: float | None = strawberry.field(description="Null when nothing was rated.")
+    tickets: int | None = strawberry.field(
+        description="Null when withheld: under 3, for staff without exact counts for every "
+                    "compound of the standing.")
+    tickets_per_hundred_households_per_month: float | None = strawberry.field(
+        description="Null when `tickets` is withheld.")
+    rated_tickets: int | None = strawberry.field(description="Null when withheld, as tickets.")
+    average_rating: float | None = strawberry.field(
+        description="Null when nothing was rated, or `ratedTickets` is withheld.")
     company_code: strawberry.Private[str]
 
     @strawberry.field
@@ -46,12 +55,16 @@ class PropertyStanding:
         return Unit.of(await info.context.loaders.unit.load(self.company_code))
 
     @classmethod
-    def of(cls, s: Standing) -> PropertyStanding:
+    def of(cls, s: Standing, rule: Disclosure) -> PropertyStanding:
+        tickets = rule.count_over(s.tickets, s.compounds)
+        rated = rule.count_over(s.rated, s.compounds)
+        average = s.average_rating if rated is not None else None
         return cls(rank=s.rank, manager_name=s.manager_name, compounds=len(s.compounds),
-                   household_months=round(s.household_months, 2), tickets=s.tickets,
-                   tickets_per_hundred_households_per_month=round(s.rate, 4),
-                   rated_tickets=s.rated,
-                   average_rating=None if s.average_rating is None else round(s.average_rating, 2),
+                   household_months=round(s.household_months, 2), tickets=tickets,
+                   tickets_per_hundred_households_per_month=(
+                       None if tickets is None else round(s.rate, 4)),
+                   rated_tickets=rated,
+                   average_rating=None if average is None else round(average, 2),
                    company_code=s.company_code)
 
 
@@ -62,9 +75,9 @@ class PropertyStandings:
         description="The worst ≥ 1% (at least one): candidates for replacement.")
 
     @classmethod
-    def of(cls, standings: list[Standing]) -> PropertyStandings:
-        return cls(ranked=[PropertyStanding.of(s) for s in standings],
-                   bottom=[PropertyStanding.of(s) for s in Ranking.bottom(standings)])
+    def of(cls, standings: list[Standing], rule: Disclosure) -> PropertyStandings:
+        return cls(ranked=[PropertyStanding.of(s, rule) for s in standings],
+                   bottom=[PropertyStanding.of(s, rule) for s in Ranking.bottom(standings)])
 
 
 @strawberry.type
@@ -161,10 +174,11 @@ class PerformanceQuery:
     @strawberry.field(description="A compound's tickets in each month, per 100 households too.")
     async def compound_monthly_tickets(self, info: Info, compound_code: str, from_: From,
                                        to: To) -> list[MonthlyTickets]:
-        months = await performance.compound_monthly(info.context.db, compound_code,
-                                                    from_=from_, to=to)
+        months = await performance.compound_monthly(info.context.db, info.context.actor,
+                                                    compound_code, from_=from_, to=to)
         return [MonthlyTickets(month=f"{m.month:%Y-%m}", tickets=m.tickets,
-                               per_hundred_households=m.per_hundred_households) for m in months]
+                               per_hundred_households=m.per_hundred_households,
+                               withheld=m.withheld) for m in months]
 
     @strawberry.field(description="Property companies and managers ranked by tickets per 100 "
                                   "households per month, over a year or a month range.")
@@ -173,8 +187,8 @@ class PerformanceQuery:
         r = await performance.property_ranking(info.context.db, info.context.actor, year=year,
                                                from_=from_, to=to)
         return PropertyRanking(start=r.start, end=r.end,
-                               companies=PropertyStandings.of(r.companies),
-                               managers=PropertyStandings.of(r.managers))
+                               companies=PropertyStandings.of(r.companies, r.rule),
+                               managers=PropertyStandings.of(r.managers, r.rule))
 
     @strawberry.field(description="A property contract's bond and its ledger.")
     async def bond_ledger(self, info: Info, contract_id: int) -> Bond:

@@ -2,13 +2,14 @@
 
 Query parameters mirror the GraphQL field: bbox=w,s,e,n (WGS-84, or `bboxCrs`), from, to
 (ISO 8601), resolution, crs, categoryCode, itemCode, status (comma-separated). Counts depend
-on the caller, so the response may be cached only privately, and per Authorization.
+on the caller, so the response may be cached only privately, and per Authorization. The
+server keeps each answer for a minute per parameters and kind of caller (which counts they
+see exactly), as it does for the heat-map tiles, and computes concurrent misses once.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from datetime import datetime
 from typing import Any
 
@@ -19,10 +20,12 @@ from starlette.responses import Response
 from db.queries import tiles as tile_queries
 from geo.types import BBox, Crs
 from resolvers import heatmap as resolver
+from resolvers.disclosure import disclosure
 from resolvers.errors import DomainError, bad_input
 from resolvers.inputs import bbox_wgs84
 from web import tiles
 from web.identity import PRIVATE, actor_of
+from web.memo import Memo
 
 HEADERS = {"Cache-Control": "private, max-age=60", "Vary": "Authorization"}
 MEDIA_TYPE = "application/geo+json"
@@ -90,48 +93,60 @@ def _feature(c: resolver.HeatCell) -> dict[str, Any]:
     }
 
 
-async def heatmap_geojson(request: Request) -> Response:
-    try:
-        h = await resolver.heatmap(request.app.state.db, actor_of(request), _args(request))
-    except DomainError as exc:
-        body = {"code": exc.code.value, "message": exc.message, "field": exc.field}
-        return Response(orjson.dumps(body), status_code=400, media_type="application/json",
-                        headers=PRIVATE)
+def _collection(h: resolver.Heatmap) -> bytes:
     p = h.periods
-    collection = {
+    return orjson.dumps({
         "type": "FeatureCollection",
         "resolution": h.resolution, "exact": h.exact,
         "from": p.start.isoformat(), "to": p.end.isoformat(),
         "previousFrom": p.previous_start.isoformat(),
         "lastYearFrom": p.last_year_start.isoformat(), "lastYearTo": p.last_year_end.isoformat(),
         "features": [_feature(c) for c in h.cells],
-    }
-    return Response(orjson.dumps(collection), media_type=MEDIA_TYPE, headers=HEADERS)
+    })
 
 
-# A map view asks for several tiles of the same county-wide heat map at once: compute it once
-# per parameters and kind of caller (exact or withheld), and keep it for the tiles' max-age.
+async def heatmap_geojson(request: Request) -> Response:
+    try:
+        args = _args(request)
+        actor = actor_of(request)
+
+        async def compute() -> bytes:
+            return _collection(await resolver.heatmap(request.app.state.db, actor, args))
+
+        body = await _memo(request, "heatmap_geojson").get(
+            (args, disclosure(actor).counts_key()), compute)
+    except DomainError as exc:
+        body = {"code": exc.code.value, "message": exc.message, "field": exc.field}
+        return Response(orjson.dumps(body), status_code=400, media_type="application/json",
+                        headers=PRIVATE)
+    return Response(body, media_type=MEDIA_TYPE, headers=HEADERS)
+
+
+# A map view asks for several tiles of the same county-wide heat map at once, and many people
+# look at the same month: keep each answer for the tiles' max-age, per parameters and kind of
+# caller, and compute concurrent misses once.
 _CACHE_S = 60.0
 _CACHE_ENTRIES = 64
 
 
+def _memo(request: Request, name: str) -> Memo[Any]:
+    state = request.app.state
+    memo: Memo[Any] | None = getattr(state, name, None)
+    if memo is None:
+        memo = Memo(_CACHE_S, _CACHE_ENTRIES)
+        setattr(state, name, memo)
+    return memo
+
+
 async def _county_heatmap(request: Request, args: resolver.HeatmapArgs) -> resolver.Heatmap:
     actor = actor_of(request)
-    state = request.app.state
-    cache: dict[Any, tuple[float, resolver.Heatmap]] | None = getattr(state, "heatmap_tiles", None)
-    if cache is None:
-        cache = state.heatmap_tiles = {}
-    key = (args, actor.role not in resolver.WITHHELD_FOR)
-    now = time.monotonic()
-    hit = cache.get(key)
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    h = await resolver.heatmap(request.app.state.db, actor, args)
-    if len(cache) >= _CACHE_ENTRIES:
-        for stale in [k for k, (until, _) in cache.items() if until <= now] or list(cache)[:1]:
-            del cache[stale]
-    cache[key] = (now + _CACHE_S, h)
-    return h
+
+    async def compute() -> resolver.Heatmap:
+        return await resolver.heatmap(request.app.state.db, actor, args)
+
+    found: resolver.Heatmap = await _memo(request, "heatmap_tiles").get(
+        (args, disclosure(actor).counts_key()), compute)
+    return found
 
 
 async def heatmap_tile(request: Request) -> Response:

@@ -24,8 +24,10 @@ from web.ogc_http import (
     CRS84,
     GEOJSON,
     JSON,
+    MAX_OFFSET,
     OPENAPI,
     NotAcceptable,
+    after_param,
     bbox_param,
     check_params,
     error_response,
@@ -39,7 +41,7 @@ from web.ogc_openapi import CONFORMANCE, openapi
 
 Handler = Callable[[Request], Awaitable[Response]]
 _F = frozenset({"f"})
-_ITEMS = frozenset({"f", "limit", "offset", "bbox", "bbox-crs"})
+_ITEMS = frozenset({"f", "limit", "offset", "after", "bbox", "bbox-crs"})
 
 
 def _base(request: Request) -> str:
@@ -119,8 +121,8 @@ def _collection(base: str, layer: Layer,
         "id": layer.name,
         "title": layer.title,
         "description": f"{layer.title} ({layer.title_zh}), {layer.geometry_type} features"
-                       + ("; outside the caller's scope, points are generalised to the centre "
-                          "of their 100 m square and carry no working fields"
+                       + ("; outside the caller's scope, tickets are only counted per 100 m "
+                          "square (squares under 3 left out), with no code or working fields"
                           if layer.is_tickets else ""),
         "itemType": "feature",
         "crs": [CRS84],
@@ -132,10 +134,20 @@ def _collection(base: str, layer: Layer,
     }
 
 
+async def _extents(request: Request) -> dict[str, layers.Extent | None]:
+    """The layers' extents, computed once per server: places change only when the data is
+    reloaded, and tickets are given the county's extent."""
+    state = request.app.state
+    found: dict[str, layers.Extent | None] | None = getattr(state, "ogc_extents", None)
+    if found is None:
+        found = state.ogc_extents = await layers.extents(state.db)
+    return found
+
+
 @endpoint((JSON,), _F)
 async def collections(request: Request, media: str) -> Response:
     base = _base(request)
-    extents = await layers.extents(request.app.state.db)
+    extents = await _extents(request)
     body = {
         "links": [_link(f"{base}/collections", "self", JSON, "The layers")],
         "collections": [_collection(base, layer, extents[name])
@@ -147,7 +159,7 @@ async def collections(request: Request, media: str) -> Response:
 @endpoint((JSON,), _F)
 async def collection(request: Request, media: str) -> Response:
     layer = _layer(request)
-    extents = await layers.extents(request.app.state.db)
+    extents = await _extents(request)
     body = _collection(_base(request), layer, extents[layer.name])
     return respond(request, _json(body), media, private=layer.is_tickets)
 
@@ -156,17 +168,20 @@ async def collection(request: Request, media: str) -> Response:
 async def items(request: Request, media: str) -> Response:
     layer = _layer(request)
     limit, offset, bbox = limit_param(request), offset_param(request), bbox_param(request)
+    after = after_param(request, numeric=layer.is_tickets)
     page = await layers.feature_page(request.app.state.db, actor_of(request), layer,
-                                     bbox=bbox, limit=limit, offset=offset)
+                                     bbox=bbox, limit=limit, offset=offset, after=after)
     here = request.url.remove_query_params("f")
     links = [_link(str(here), "self", media, "This page"),
              _link(f"{_base(request)}/collections/{layer.name}", "collection", JSON)]
-    if offset + page.returned < page.matched:
+    if offset + page.returned < page.matched and page.last_key is not None:
+        # Keyset: the next page starts after this page's last key; `offset` only numbers it.
         links.append(_link(str(here.include_query_params(offset=offset + page.returned,
-                                                         limit=limit)),
+                                                         limit=limit, after=page.last_key)),
                            "next", media, "Next page"))
-    if offset > 0:
-        links.append(_link(str(here.include_query_params(offset=max(offset - limit, 0),
+    if 0 < offset <= MAX_OFFSET + limit:
+        back = here.remove_query_params("after")
+        links.append(_link(str(back.include_query_params(offset=max(offset - limit, 0),
                                                          limit=limit)),
                            "prev", media, "Previous page"))
     head = {"type": "FeatureCollection", "numberMatched": page.matched,

@@ -21,6 +21,9 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 PUBLIC_CACHE = {"Cache-Control": "public, max-age=300", "Vary": "Accept"}
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+# Deeper pages come by following `next` links, which continue after a key (keyset paging)
+# rather than skipping rows: an offset costs the rows it skips.
+MAX_OFFSET = 10_000
 _STATUS = {ErrorCode.NOT_FOUND: 404, ErrorCode.FORBIDDEN: 403,
            ErrorCode.UNAUTHENTICATED: 401}
 
@@ -102,6 +105,7 @@ def limit_param(request: Request) -> int:
 
 
 def offset_param(request: Request) -> int:
+    """`offset`: 0 to MAX_OFFSET; beyond it OFFSET_TOO_LARGE points to the `next` links."""
     raw = request.query_params.get("offset", "0")
     try:
         value = int(raw)
@@ -109,7 +113,23 @@ def offset_param(request: Request) -> int:
         value = -1
     if value < 0:
         raise bad_input(f"offset must be an integer of 0 or more, got {raw!r}", "offset")
+    if value > MAX_OFFSET and "after" not in request.query_params:
+        raise DomainError(ErrorCode.OFFSET_TOO_LARGE,
+                          f"offset may be at most {MAX_OFFSET:,}; follow the `next` links, "
+                          "which continue after a key, to page further", "offset")
     return value
+
+
+def after_param(request: Request, numeric: bool) -> int | str | None:
+    """`after`: the sort key a `next` link continues after (an integer where `numeric`)."""
+    raw = request.query_params.get("after")
+    if raw is None or not numeric:
+        return raw
+    try:
+        return int(raw)
+    except ValueError:
+        raise bad_input(f"after must be a key from a `next` link, got {raw!r}",
+                        "after") from None
 
 
 def bbox_param(request: Request) -> BBox | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from db.queries.layers import LAYERS
-from web.ogc_http import DEFAULT_LIMIT, GEOJSON, JSON, MAX_LIMIT
+from web.ogc_http import DEFAULT_LIMIT, GEOJSON, JSON, MAX_LIMIT, MAX_OFFSET
 
 CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -46,8 +46,13 @@ def openapi(base: str) -> dict[str, Any]:
         _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
                                   "default": DEFAULT_LIMIT},
                f"Features per page; above {MAX_LIMIT} means {MAX_LIMIT}.", explode=False),
-        _param("offset", "query", {"type": "integer", "minimum": 0, "default": 0},
-               "Features to skip, in the collection's stable order.", explode=False),
+        _param("offset", "query", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET,
+                                   "default": 0},
+               "Features to skip, in the collection's stable order; with `after`, only the "
+               "position of the page (for its `prev` link).", explode=False),
+        _param("after", "query", {"type": "string"},
+               "Continue after this sort key, as `next` links do (keyset paging).",
+               explode=False),
         _param("bbox", "query", {"type": "array", "minItems": 4, "maxItems": 4,
                                  "items": {"type": "number"}},
                "west,south,east,north in CRS84: features intersecting the box.",

@@ -48,8 +48,8 @@ def tilejson_document(layer: Layer, base: str, query: str,
     description = f"{layer.title} ({layer.title_zh}) of RedGrid, datum {crs.value}"
     if layer.is_tickets:
         description += (f"; below z{DETAIL_ZOOM} one point per grid cell with its `count`, "
-                        "from there points: exact within the caller's scope, generalised to "
-                        "100 m squares elsewhere")
+                        "from there points: exact within the caller's scope, counts per "
+                        "100 m square elsewhere")
     return {
         "tilejson": "3.0.0",
         "name": layer.name,

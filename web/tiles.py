@@ -1,10 +1,12 @@
 """Vector tiles of the map layers: `/tiles/{layer}/{z}/{x}/{y}.mvt`, TileJSON beside them.
 
 Every layer of the catalogue (`db/queries/layers.py`) is served. Tickets 工单 below zoom 15 are
-counts per grid cell 网格 for everyone; from 15 on they are points under the catalogue's rule
-(exact where the caller's scope covers them, generalised elsewhere). A tile below a layer's
-`min_zoom`, or with nothing in it, is a 200 with an empty body (a valid, empty MVT). `crs=GCJ02`
-or `BD09` cuts the tiles on that basemap's grid.
+counts per grid cell 网格 for everyone, from a county-wide count kept for a minute; from 15 on
+they are records where the caller's scope covers them and counts per 100 m square elsewhere.
+Both follow the disclosure rule (`resolvers/disclosure.py`): counts under 3 withheld outside
+the caller's scope, and `from`/`to` whole months for callers who do not see every ticket.
+A tile below a layer's `min_zoom`, or with nothing in it, is a 200 with an empty body (a
+valid, empty MVT). `crs=GCJ02` or `BD09` cuts the tiles on that basemap's grid.
 """
 
 from __future__ import annotations
@@ -25,16 +27,19 @@ from db.queries.layers import Layer
 from db.queries.tiles import DETAIL_ZOOM, MAX_ZOOM, TicketFilters, TileKey, TileSource
 from db.vocabulary import SHANGHAI, TICKET_STATUSES
 from geo.types import Crs
-from resolvers.actor import Actor
+from resolvers.disclosure import Disclosure, disclosure
 from resolvers.errors import DomainError, ErrorCode, bad_input
-from resolvers.layers import exact_scope, layer_of
+from resolvers.layers import layer_of, ticket_view
 from web.caching import none_match
 from web.identity import actor_of
+from web.memo import Memo
 from web.tilecache import TileCache
 from web.tilejson import index_document, tilejson_document
 
 MVT = "application/vnd.mapbox-vector-tile"
-MIN_PUBLIC_COUNT = 3  # as the heat map: smaller counts are withheld from callers without scope
+# Low-zoom ticket tiles draw county-wide counts per grid cell, counted at most once a minute
+# per set of filters.
+CELL_COUNTS_S = 60.0
 PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
 CALLER_CACHE = {"Cache-Control": "private, max-age=60", "Vary": "Authorization"}
 _INDEX = re.compile(r"[0-9]{1,8}")
@@ -107,13 +112,40 @@ def parse_filters(request: Request, layer: Layer) -> TicketFilters:
     return TicketFilters(statuses, start, stop)
 
 
-def source_for(layer: Layer, z: int, actor: Actor, filters: TicketFilters) -> TileSource:
+def source_of(layer: Layer, z: int, rule: Disclosure, filters: TicketFilters,
+              counted: dict[str, int] | None = None) -> TileSource:
+    """What a tile of `layer` draws for a caller; `counted` holds the true tickets per grid
+    cell that low-zoom ticket tiles draw from."""
     if not layer.is_tickets:
         return queries.layer_source(layer)
     if z < DETAIL_ZOOM:
-        return queries.ticket_cell_counts(
-            filters, min_count=MIN_PUBLIC_COUNT if exact_scope(actor) is None else 1)
-    return queries.ticket_points(layer, exact_scope(actor), filters)
+        codes = sorted(counted or {})
+        return queries.ticket_cell_counts(codes, [rule.count((counted or {})[c], c)
+                                                  for c in codes])
+    return queries.layer_source(layer, ticket_view(rule.actor), filters)
+
+
+async def source_for(request: Request, layer: Layer, z: int, rule: Disclosure,
+                     filters: TicketFilters) -> TileSource:
+    counted = None
+    if layer.is_tickets and z < DETAIL_ZOOM:
+        counted = await cell_counts(request, filters)
+    return source_of(layer, z, rule, filters, counted)
+
+
+async def cell_counts(request: Request, filters: TicketFilters) -> dict[str, int]:
+    """True tickets per grid cell under `filters`, kept for a minute and computed once for
+    concurrent misses."""
+    state = request.app.state
+    memo: Memo[dict[str, int]] | None = getattr(state, "ticket_cell_counts", None)
+    if memo is None:
+        memo = state.ticket_cell_counts = Memo(CELL_COUNTS_S)
+
+    async def count() -> dict[str, int]:
+        async with state.tile_db.connection() as conn:
+            return await queries.cell_ticket_counts(conn, filters)
+
+    return await memo.get(filters, count)
 
 
 def etag_of(body: bytes) -> str:
@@ -131,10 +163,12 @@ def cached(request: Request, body: bytes, media_type: str, headers: dict[str, st
 
 
 async def tile(request: Request) -> Response:
+    rule = disclosure(actor_of(request))
     try:
         layer = parse_layer(request.path_params["layer"])
         key = parse_key(request)
         filters = parse_filters(request, layer)
+        rule.check_period(filters.created_from, filters.created_to)
     except DomainError as exc:
         return error_response(exc)
     body, etag = b"", None
@@ -144,7 +178,7 @@ async def tile(request: Request) -> Response:
         if found is not None:
             body, etag = found
         else:
-            source = source_for(layer, key.z, actor_of(request), filters)
+            source = await source_for(request, layer, key.z, rule, filters)
             async with request.app.state.tile_db.connection() as conn:
                 body = await queries.render(conn, source, key)
             if kept is not None:

@@ -1,6 +1,7 @@
 """Delivering unit notifications to their webhooks: signed POSTs, retried with backoff.
 
-Each pass writes the notifications due (`enqueue_notifications`) and sends the pending ones.
+The notifications of ticket events are written in the events' own transactions (a trigger:
+migration 0007); each pass adds the 80 %-to-deadline reminders due and sends what is pending.
 A notification is claimed with SKIP LOCKED and leased, so several server processes never send
 it at the same time; the receiver dedupes by `X-RedGrid-Delivery`, which stays the same across
 retries (delivery is at least once: a process that dies after the POST but before recording
@@ -65,7 +66,6 @@ class PassReport:
     enqueued: int
     delivered: int
     failed: int
-    watermark: int
 
 
 Resolve = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -262,19 +262,18 @@ def new_client(timeout_s: float = TIMEOUT_S) -> httpx.AsyncClient:
 
 
 async def run_once(db: Database, now: datetime | None = None, *,
-                   client: httpx.AsyncClient | None = None,
-                   after_event_id: int | None = None, resolve: Resolve = resolve_host,
+                   client: httpx.AsyncClient | None = None, resolve: Resolve = resolve_host,
                    allow_private: bool = False) -> PassReport:
-    """One pass at `now` (an injectable clock): write the notifications due, send the pending."""
+    """One pass at `now` (an injectable clock): write the reminders due, send the pending."""
     now = now or datetime.now(UTC)
     async with db.transaction() as conn:
-        enqueued = await queries.enqueue_notifications(conn, now, after_event_id=after_event_id)
+        enqueued = await queries.enqueue_reminders(conn, now)
     async with contextlib.AsyncExitStack() as stack:
         if client is None:
             client = await stack.enter_async_context(new_client())
         delivered, failed = await deliver_due(db, client, now, resolve=resolve,
                                               allow_private=allow_private)
-    return PassReport(enqueued.created, delivered, failed, enqueued.watermark)
+    return PassReport(enqueued, delivered, failed)
 
 
 class WebhookWorker:
@@ -297,13 +296,11 @@ class WebhookWorker:
         self._task = None
 
     async def _run(self) -> None:
-        watermark: int | None = None
         async with new_client() as client:
             while True:
                 try:
-                    report = await run_once(self.db, client=client, after_event_id=watermark,
+                    report = await run_once(self.db, client=client,
                                             allow_private=self.allow_private)
-                    watermark = report.watermark
                     if report.delivered or report.failed:
                         log.info("webhooks: %s", report)
                 except Exception:

@@ -12,63 +12,106 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from db.queries.layers import Layer
-from db.queries.ticket_scope import TicketScope
+from db.queries.disclosure import SQUARE_M
+from db.queries.layers import PUBLIC_VIEW, Layer, TicketView
 from geo.types import BBox
 
 # Coordinates to 7 decimals: 1 cm on the ground, as the geometry fields give them.
 DECIMALS = 7
 _ENVELOPE = "ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)"
-# A generalised ticket lies within 71 m (half the 100 m square's diagonal) of its point;
-# the indexed metric column is tested against the box grown by more than that.
+# A ticket counted into a square lies within 71 m (half the 100 m square's diagonal) of the
+# square's centre; the indexed metric column is tested against the box grown by more than
+# that, so every square whose centre is in the box is counted whole.
 _TICKET_MARGIN_M = 150
 
 
 @dataclass(frozen=True)
 class FeatureQuery:
-    """Which features of one layer: a caller's ticket scope, a box, a datum, a page or one id.
+    """Which features of one layer: a caller's view of tickets, a box, a datum, a page or one id.
 
-    `crs` is 'WGS84', 'GCJ02' or 'BD09'; `limit` None means every feature.
+    `crs` is 'WGS84', 'GCJ02' or 'BD09'; `limit` None means every feature. A page starts
+    after the sort key `after` (keyset paging) when given, else after `offset` features.
     """
 
     layer: Layer
-    scope: TicketScope | None
+    view: TicketView = PUBLIC_VIEW
     bbox: BBox | None = None
     crs: str = "WGS84"
     limit: int | None = None
     offset: int = 0
+    after: int | str | None = None
     feature_id: str | None = None
 
 
 @dataclass(frozen=True)
 class FeaturePage:
-    """Features as the text of a JSON array, how many there are, how many match."""
+    """Features as the text of a JSON array, how many there are, how many match, and the
+    sort key of the last one."""
 
     features: str
     returned: int
     matched: int
+    last_key: int | str | None = None
+
+
+def _ticket_reach(q: FeatureQuery) -> tuple[str, dict[str, Any]]:
+    """A condition on tickets `t` (the indexed metric column) keeping those that can be drawn
+    in the query's box, and the box's parameters."""
+    if q.bbox is None:
+        return "TRUE", {}
+    params = {"west": q.bbox.west, "south": q.bbox.south, "east": q.bbox.east,
+              "north": q.bbox.north}
+    if not q.layer.is_tickets:
+        return "TRUE", params
+    return (f"t.geom_metric && ST_Expand(ST_Transform({_ENVELOPE}, 4549), {_TICKET_MARGIN_M})",
+            params)
+
+
+async def ticket_records(conn: AsyncConnection[Any], q: FeatureQuery, at_most: int) -> int:
+    """How many tickets the query draws as records (within reach of its box), counting no
+    further than `at_most`."""
+    if q.view.records is None:
+        return 0
+    reach, params = _ticket_reach(q)
+    precise, scope_params = q.view.records.clause("t")
+    sql = (f"SELECT count(*) AS n FROM (SELECT 1 FROM tickets t WHERE ({precise}) AND {reach} "
+           "LIMIT %(at_most)s) x")
+    row = await (await conn.execute(sql, {**params, **scope_params,  # type: ignore[arg-type]
+                                          "at_most": at_most})).fetchone()
+    return 0 if row is None else int(row.n)
 
 
 def _rows(q: FeatureQuery) -> tuple[str, dict[str, Any]]:
     """`SELECT id, <properties>, g FROM ... WHERE ...` for the query, unordered and uncut."""
     layer = q.layer
-    source, params = layer.from_clause(q.scope)
     where = ["TRUE"]
+    inner, params = _ticket_reach(q)
     if q.bbox is not None:
-        # Tested on the geometry the caller is shown, so a box cannot locate a generalised
-        # ticket more precisely than its square.
+        # Tested on the geometry the caller is shown, so a box cannot locate a ticket counted
+        # into a square more precisely than its square.
         where.append(f"ST_Intersects({layer.geom}, {_ENVELOPE})")
-        if layer.is_tickets:
-            where.append(f"f.geom_metric && ST_Expand(ST_Transform({_ENVELOPE}, 4549), "
-                         f"{_TICKET_MARGIN_M})")
-        params.update(west=q.bbox.west, south=q.bbox.south, east=q.bbox.east,
-                      north=q.bbox.north)
     if q.feature_id is not None:
         where.append(f"{layer.key}::text = %(feature_id)s")
         params["feature_id"] = q.feature_id
+        if layer.is_tickets:
+            inner, more = _one_ticket_feature(q.feature_id)
+            params.update(more)
+    source, params = layer.from_clause(q.view, inner, params)
     sql = (f"SELECT {layer.select_list()}, {layer.geom} AS g, {layer.order} AS sort_key "
            f"{source} WHERE {' AND '.join(where)}")
     return sql, params
+
+
+def _one_ticket_feature(feature_id: str) -> tuple[str, dict[str, Any]]:
+    """A condition on tickets `t` that keeps what the ticket feature `feature_id` is made of:
+    the ticket of that code, or the tickets of the square `square-<ix>-<iy>`."""
+    parts = feature_id.split("-")
+    if len(parts) == 3 and parts[0] == "square" and all(p.isdigit() for p in parts[1:]):
+        ix, iy = int(parts[1]), int(parts[2])
+        return (f"t.geom_metric && ST_MakeEnvelope(%(sq_x)s, %(sq_y)s, %(sq_x)s + {SQUARE_M}, "
+                f"%(sq_y)s + {SQUARE_M}, 4549)",
+                {"sq_x": ix * SQUARE_M, "sq_y": iy * SQUARE_M})
+    return "t.code = %(feature_id)s", {}
 
 
 def _feature(q: FeatureQuery, alias: str) -> tuple[str, dict[str, Any]]:
@@ -88,23 +131,29 @@ def _page_sql(q: FeatureQuery) -> tuple[str, dict[str, Any]]:
     rows, params = _rows(q)
     feature, more = _feature(q, "p")
     params.update(more)
-    cut = ""
+    cut, after = "", ""
+    if q.after is not None:
+        after = "WHERE sort_key > %(after)s"
+        params["after"] = q.after
     if q.limit is not None:
-        cut = "LIMIT %(limit)s OFFSET %(offset)s"
+        cut = "LIMIT %(limit)s" if q.after is not None else "LIMIT %(limit)s OFFSET %(offset)s"
         params.update(limit=q.limit, offset=q.offset)
     sql = (f"WITH matched AS MATERIALIZED ({rows}), "
-           f"page AS (SELECT * FROM matched ORDER BY sort_key {cut}) "
+           f"page AS (SELECT * FROM matched {after} ORDER BY sort_key {cut}) "
            f"SELECT coalesce(json_agg({feature} ORDER BY p.sort_key), '[]')::text AS features, "
-           "count(*) AS returned, (SELECT count(*) FROM matched) AS matched FROM page p")
+           "count(*) AS returned, (SELECT count(*) FROM matched) AS matched, "
+           "max(p.sort_key) AS last_key FROM page p")
     return sql, params
 
 
 async def feature_page(conn: AsyncConnection[Any], q: FeatureQuery) -> FeaturePage:
-    """A page of features, in the layer's stable order, with the number that match."""
+    """A page of features in the layer's stable order, the number that match, and the sort
+    key of the page's last feature (for the next page's `after`)."""
     sql, params = _page_sql(q)
     row = await (await conn.execute(sql, params)).fetchone()  # type: ignore[arg-type]
     assert row is not None
-    return FeaturePage(features=row.features, returned=row.returned, matched=row.matched)
+    return FeaturePage(features=row.features, returned=row.returned, matched=row.matched,
+                       last_key=row.last_key)
 
 
 async def feature_collection(conn: AsyncConnection[Any], q: FeatureQuery) -> str:
@@ -131,10 +180,11 @@ async def feature(conn: AsyncConnection[Any], q: FeatureQuery) -> str | None:
     return None if row is None else str(row.feature)
 
 
-async def extent(conn: AsyncConnection[Any], layer: Layer,
-                 scope: TicketScope | None) -> tuple[float, float, float, float] | None:
-    """(west, south, east, north) of the layer's geometries as the caller sees them."""
-    source, params = layer.from_clause(scope)
+async def extent(conn: AsyncConnection[Any],
+                 layer: Layer) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) of a place layer's geometries (not tickets: their extent
+    would locate the outermost reports)."""
+    source, params = layer.from_clause()
     sql = (f"SELECT ST_XMin(e) AS w, ST_YMin(e) AS s, ST_XMax(e) AS e, ST_YMax(e) AS n "
            f"FROM (SELECT ST_Extent({layer.geom}) AS e {source}) x")
     row = await (await conn.execute(sql, params)).fetchone()  # type: ignore[arg-type]

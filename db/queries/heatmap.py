@@ -17,6 +17,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from db.database import Database
+from db.queries.tiles import county_bounds
 from geo import hexagons
 from geo.types import BBox
 
@@ -112,6 +113,23 @@ async def grid_adjacency(db: Database) -> dict[str, set[str]]:
             cached.setdefault(r.a, set()).add(r.b)
             cached.setdefault(r.b, set()).add(r.a)
         _adjacency_cache[db] = cached
+    return cached
+
+
+_study_area_cache: weakref.WeakKeyDictionary[Database, tuple[float, float, float, float]] = (
+    weakref.WeakKeyDictionary())
+
+
+async def study_area(db: Database) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) of the county's streets; read once per database handle
+    (places change only when the data is reloaded). None on an empty database."""
+    cached = _study_area_cache.get(db)
+    if cached is None:
+        async with db.connection() as conn:
+            found = await county_bounds(conn)
+        if found is None:
+            return None
+        cached = _study_area_cache[db] = found
     return cached
 
 

@@ -1,9 +1,11 @@
 """The map layers that tiles, OGC API Features and GraphQL `layer` serve, as SQL pieces.
 
 One catalogue, so every way out of the service draws the same features with the same
-properties and applies the same rule for tickets 工单: a caller sees the exact point and the
-working fields of the tickets their scope covers; every other ticket is generalised to the
-centre of its 100 m square (EPSG:4549) and keeps only what the public heat map shows anyway.
+properties and applies the same disclosure rule (`resolvers/disclosure.py`) to tickets 工单:
+a caller sees the tickets their scope covers as records (exact point and working fields);
+every other ticket is only counted, per 100 m square (EPSG:4549), drawn at the square's
+centre with no code, item or date, and a square under `MIN_COUNT` is left out for callers
+without exact counts (an empty square and one with 1 or 2 tickets look the same).
 No layer ever carries a reporter's name, phone or the free-text description.
 """
 
@@ -12,10 +14,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from db.queries.disclosure import MIN_COUNT, SQUARE_M
 from db.queries.ticket_scope import TicketScope
 
-# Side of the square a ticket's point is generalised to for callers outside its scope.
-GENERALISED_M = 100
+
+@dataclass(frozen=True)
+class TicketView:
+    """How one caller sees tickets: `records` lets rows through as records (None: none at
+    all); the rest are counted per square, exactly when `exact_counts`."""
+
+    records: TicketScope | None = None
+    exact_counts: bool = False
+
+
+PUBLIC_VIEW = TicketView()
 
 
 @dataclass(frozen=True)
@@ -47,27 +59,47 @@ class Layer:
         columns += [f"{expr} AS {name}" for name, expr in self.properties]
         return ", ".join(columns)
 
-    def from_clause(self, scope: TicketScope | None) -> tuple[str, dict[str, Any]]:
-        """`FROM ...` with the rule for ticket rows applied; scope None means no ticket scope
-        (the public, planners)."""
+    def from_clause(self, view: TicketView = PUBLIC_VIEW, where: str = "TRUE",
+                    params: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        """`FROM ... f` with the disclosure rule applied to ticket rows. `where` is a condition
+        on the tickets' own columns (alias `t`: index filters, status, period), applied
+        before tickets are counted into squares, so every square drawn is complete as long
+        as `where` keeps everything within `SQUARE_M` of what is drawn."""
+        params = dict(params or {})
         if not self.is_tickets:
-            return f"FROM {self.table} f", {}
-        precise, params = ("FALSE", {}) if scope is None else scope.clause("t")
-        return (f"FROM (SELECT t.*, ({precise}) AS precise FROM tickets t) f"), params
+            return f"FROM {self.table} f", params
+        precise, scope_params = ("FALSE", {}) if view.records is None else view.records.clause("t")
+        params.update(scope_params)
+        exact = "TRUE" if view.exact_counts else "FALSE"
+        return (f"FROM ({_RECORDS.format(precise=precise, where=where)} UNION ALL "
+                f"{_SQUARES.format(precise=precise, where=where, exact=exact)}) f"), params
+
+
+# Tickets the caller sees as records. `sort_key` keeps pages stable: ids for records,
+# negative numbers for squares.
+_RECORDS = """SELECT t.code AS id, t.id AS sort_key, t.code, t.item_code, t.status, t.channel,
+  t.cell_code, t.community_code,
+  (t.created_at AT TIME ZONE 'Asia/Shanghai')::date::text AS created_on, TRUE AS precise,
+  t.level, t.unit_code, t.compound_code, t.due_at::text AS due_at, 1 AS count, t.geom,
+  t.geom_metric
+FROM tickets t WHERE ({precise}) AND {where}"""
+_SQUARES = f"""SELECT 'square-' || q.ix || '-' || q.iy AS id, -(q.ix * 1000000 + q.iy) AS sort_key,
+  NULL::text AS code, NULL::text AS item_code, NULL::text AS status, NULL::text AS channel,
+  NULL::text AS cell_code, NULL::text AS community_code, NULL::text AS created_on,
+  FALSE AS precise, NULL::text AS level, NULL::text AS unit_code, NULL::text AS compound_code,
+  NULL::text AS due_at, q.n AS count,
+  ST_Transform(ST_SetSRID(ST_MakePoint((q.ix + 0.5) * {SQUARE_M}, (q.iy + 0.5) * {SQUARE_M}),
+                          4549), 4326) AS geom,
+  ST_SetSRID(ST_MakePoint((q.ix + 0.5) * {SQUARE_M}, (q.iy + 0.5) * {SQUARE_M}), 4549)
+    AS geom_metric
+FROM (SELECT floor(ST_X(t.geom_metric) / {SQUARE_M})::bigint AS ix,
+             floor(ST_Y(t.geom_metric) / {SQUARE_M})::bigint AS iy, count(*)::int AS n
+      FROM tickets t WHERE ({{precise}}) IS NOT TRUE AND {{where}} GROUP BY 1, 2) q
+WHERE {{exact}} OR q.n >= {MIN_COUNT}"""
 
 
 def _plain(*names: str) -> tuple[tuple[str, str], ...]:
     return tuple((name, f"f.{name}") for name in names)
-
-
-# The centre of a ticket's 100 m square (EPSG:4549), and that centre in EPSG:4326.
-GENERALISED_SQUARE = (f"ST_SnapToGrid(f.geom_metric, {GENERALISED_M / 2}, {GENERALISED_M / 2}, "
-                      f"{GENERALISED_M}, {GENERALISED_M})")
-GENERALISED_GEOM = f"ST_Transform({GENERALISED_SQUARE}, 4326)"
-
-
-def _precise_only(column: str) -> str:
-    return f"CASE WHEN f.precise THEN f.{column} END"
 
 
 LAYERS: dict[str, Layer] = {layer.name: layer for layer in (
@@ -82,17 +114,11 @@ LAYERS: dict[str, Layer] = {layer.name: layer for layer in (
           _plain("code", "community_code", "households"), min_zoom=12),
     Layer("facilities", "Facilities", "服务设施", "facilities", "f.code", "Point",
           _plain("code", "name", "kind", "subtype", "community_code", "compound_code")),
-    Layer("tickets", "Tickets", "工单", "tickets", "f.code", "Point",
-          (("code", "f.code"), ("item_code", "f.item_code"), ("status", "f.status"),
-           ("channel", "f.channel"), ("cell_code", "f.cell_code"),
-           ("community_code", "f.community_code"),
-           ("created_on", "(f.created_at AT TIME ZONE 'Asia/Shanghai')::date::text"),
-           ("precise", "f.precise"),
-           ("level", _precise_only("level")), ("unit_code", _precise_only("unit_code")),
-           ("compound_code", _precise_only("compound_code")),
-           ("due_at", "CASE WHEN f.precise THEN f.due_at::text END")),
-          geom=f"CASE WHEN f.precise THEN f.geom ELSE {GENERALISED_GEOM} END",
-          order="f.id"),
+    Layer("tickets", "Tickets", "工单", "tickets", "f.id", "Point",
+          _plain("code", "item_code", "status", "channel", "cell_code", "community_code",
+                 "created_on", "precise", "level", "unit_code", "compound_code", "due_at",
+                 "count"),
+          order="f.sort_key"),
 )}
 
 

@@ -7,8 +7,7 @@ so every server process may run the writer; delivery claims rows with SKIP LOCKE
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -16,11 +15,6 @@ from psycopg import AsyncConnection
 from db.queries.tickets import status_list
 from db.vocabulary import OPEN_STATUSES
 
-# Events committed out of id order (a transaction that took its id earlier but committed
-# later) are caught by rescanning this many ids below the watermark.
-LATE_COMMIT_OVERLAP = 1000
-# Where a writer without a watermark (a fresh process, the CLI) starts looking.
-EVENT_LOOKBACK = timedelta(hours=24)
 OPEN = status_list(OPEN_STATUSES)  # as in ix_tickets_open_due's predicate
 
 _TICKET_JSON = """jsonb_build_object(
@@ -34,26 +28,6 @@ _UNITS = """CROSS JOIN LATERAL (
     SELECT t.unit_code WHERE t.unit_code IS NOT NULL
     UNION SELECT tu.unit_code FROM ticket_units tu
           WHERE tu.ticket_id = t.id AND tu.role = 'COOPERATING') u (unit_code)"""
-
-_LAST_EVENT = "SELECT coalesce(max(id), 0) AS id FROM ticket_events"
-
-_EVENT_NOTIFICATIONS = f"""
-INSERT INTO notifications (unit_code, ticket_id, kind, dedupe_key, payload, created_at,
-                           next_attempt_at)
-SELECT u.unit_code, t.id, k.kind, e.action || ':' || t.code || ':' || e.id,
-       jsonb_build_object('kind', k.kind, 'at', e.at, 'eventId', e.id, 'ticket', {_TICKET_JSON}),
-       %(now)s, %(now)s
-FROM ticket_events e
-JOIN tickets t ON t.id = e.ticket_id
--- A reopened ticket is dispatched again, to its lead unit as it is now (a new one if reassigned).
-CROSS JOIN LATERAL (SELECT CASE e.action WHEN 'REOPENED' THEN 'DISPATCHED'
-                                         ELSE e.action END) k (kind)
-{_UNITS}
-WHERE e.id > %(after)s AND e.id <= %(upto)s AND e.at >= %(since)s
-  AND e.action IN ('DISPATCHED', 'ESCALATED', 'REOPENED')
-ORDER BY 1, 4  -- one lock order for every writer, so concurrent writers cannot deadlock
-ON CONFLICT (unit_code, dedupe_key) DO NOTHING
-"""
 
 # 80 % of the time to the deadline has passed on an open ticket that is not overdue yet.
 _DUE_SOON = f"""
@@ -73,27 +47,11 @@ ON CONFLICT (unit_code, dedupe_key) DO NOTHING
 """
 
 
-@dataclass(frozen=True)
-class Enqueued:
-    created: int
-    watermark: int  # the highest ticket_events.id looked at
-
-
-async def enqueue_notifications(conn: AsyncConnection[Any], now: datetime, *,
-                                after_event_id: int | None = None) -> Enqueued:
-    """Writes the notifications due at `now`: DISPATCHED, REOPENED and ESCALATED events after the
-    watermark (or within `EVENT_LOOKBACK` without one) and 80 %-to-deadline reminders.
-
-    Idempotent and safe to run in several processes at once; pass the returned watermark
-    back in as `after_event_id` to scan only new events.
-    """
-    row = await (await conn.execute(_LAST_EVENT)).fetchone()
-    upto = int(row.id) if row else 0
-    after = 0 if after_event_id is None else max(0, after_event_id - LATE_COMMIT_OVERLAP)
-    params = {"now": now, "after": after, "upto": upto, "since": now - EVENT_LOOKBACK}
-    created = (await conn.execute(_EVENT_NOTIFICATIONS, params)).rowcount
-    created += (await conn.execute(_DUE_SOON, {"now": now})).rowcount
-    return Enqueued(created, max(upto, after_event_id or 0))
+async def enqueue_reminders(conn: AsyncConnection[Any], now: datetime) -> int:
+    """Writes the 80 %-to-deadline reminders due at `now` (idempotent, safe in several
+    processes at once); returns how many were new. The notifications of ticket events need
+    no pass: a trigger writes them in the event's own transaction (migration 0007)."""
+    return (await conn.execute(_DUE_SOON, {"now": now})).rowcount
 
 
 _CLAIM = """
@@ -198,6 +156,9 @@ WHERE e.id > %(after)s
 ORDER BY e.id
 LIMIT %(limit)s
 """
+
+
+_LAST_EVENT = "SELECT coalesce(max(id), 0) AS id FROM ticket_events"
 
 
 async def last_event_id(conn: AsyncConnection[Any]) -> int:

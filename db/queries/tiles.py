@@ -16,8 +16,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from db.queries.layers import GENERALISED_GEOM, GENERALISED_M, GENERALISED_SQUARE, Layer
-from db.queries.ticket_scope import TicketScope
+from db.queries.disclosure import SQUARE_M
+from db.queries.layers import PUBLIC_VIEW, Layer, TicketView
 from geo.datum import bbox_to_wgs84
 from geo.types import BBox, Crs
 
@@ -130,42 +130,24 @@ def _lat(y: float) -> float:
     return max(-_MAX_LAT, min(_MAX_LAT, math.degrees(math.atan(math.sinh(y / _R)))))
 
 
-def layer_source(layer: Layer, scope: TicketScope | None = None,
+def layer_source(layer: Layer, view: TicketView = PUBLIC_VIEW,
                  filters: TicketFilters = NO_FILTERS) -> TileSource:
-    """A catalogue layer as a tile source: its properties, geometry and ticket rule."""
-    from_sql, params = layer.from_clause(scope)
-    where = f"WHERE f.geom && {ENVELOPE}"
-    if layer.is_tickets:
-        extra, extra_params = filters.clause("f")
-        where += extra
-        params = {**params, **extra_params}
-    # No ORDER BY: tiles are not paged, and ordering by the key would tempt the planner
-    # into walking the key's index instead of the GiST one.
-    sql = f"SELECT {layer.select_list()}, {layer.geom} AS geom {from_sql} {where}"
+    """A catalogue layer as a tile source: its properties, geometry and, for tickets 工单,
+    the disclosure rule: records where the caller's view lets them through, counts per
+    100 m square (at its centre) elsewhere. A square draws the same for one ticket or a
+    thousand, so a busy square stays one feature (a z15 tile over the busiest square
+    kilometre held ~30,000 tickets at 1,000,000)."""
+    if not layer.is_tickets:
+        # No ORDER BY: tiles are not paged, and ordering by the key would tempt the planner
+        # into walking the key's index instead of the GiST one.
+        from_sql, params = layer.from_clause()
+        sql = f"SELECT {layer.select_list()}, {layer.geom} AS geom {from_sql} WHERE f.geom && {ENVELOPE}"
+        return TileSource(layer.name, sql, tuple(name for name, _ in layer.properties), params)
+    extra, params = filters.clause("t")
+    from_sql, params = layer.from_clause(view, f"t.geom && {ENVELOPE}{extra}", params)
+    sql = f"SELECT {layer.select_list()}, {layer.geom} AS geom {from_sql}"
     return TileSource(layer.name, sql, tuple(name for name, _ in layer.properties), params,
-                      margin_m=GENERALISED_M if layer.is_tickets else 0.0)
-
-
-def ticket_points(layer: Layer, scope: TicketScope | None,
-                  filters: TicketFilters = NO_FILTERS) -> TileSource:
-    """Tickets 工单 from the detail zoom on: one point per ticket the caller's scope covers;
-    the rest merged per 100 m square, with a `count`, at the square's centre.
-
-    A square draws the same for one ticket or a thousand, so a busy square stays one feature
-    (a z15 tile over the busiest square kilometre held ~30,000 tickets at 1,000,000)."""
-    from_sql, params = layer.from_clause(scope)
-    extra, extra_params = filters.clause("f")
-    where = f"WHERE f.geom && {ENVELOPE}{extra}"
-    names = [name for name, _ in layer.properties]
-    blanks = ", ".join("FALSE AS precise" if name == "precise" else f"NULL AS {name}"
-                       for name in names)
-    sql = (f"SELECT {layer.select_list()}, 1 AS count, f.geom AS geom {from_sql} "
-           f"{where} AND f.precise "
-           f"UNION ALL SELECT NULL AS id, {blanks}, count(*)::int AS count, "
-           f"{GENERALISED_GEOM} AS geom {from_sql} {where} AND NOT f.precise "
-           f"GROUP BY {GENERALISED_SQUARE}")
-    return TileSource(layer.name, sql, (*names, "count"), {**params, **extra_params},
-                      margin_m=GENERALISED_M)
+                      margin_m=SQUARE_M)
 
 
 def count_source(name: str, rows_sql: str, params: dict[str, Any] | None = None,
@@ -203,17 +185,30 @@ def cells_source(name: str, cells: CellValues) -> TileSource:
     return TileSource(name, sql, ("id", "count", "withheld", "hotspot", "z_score"), params)
 
 
-def ticket_cell_counts(filters: TicketFilters = NO_FILTERS, *, min_count: int = 1) -> TileSource:
-    """Tickets 工单 aggregated per grid cell, drawn at the cell's point on surface; cells with
-    fewer than `min_count` tickets are left out (3 for callers without ticket scope, as the
-    heat map withholds them: with a one-day filter a 1 would single out a report)."""
+_CELL_COUNTS = """
+SELECT t.cell_code AS code, count(*)::int AS n FROM tickets t WHERE TRUE{extra}
+GROUP BY t.cell_code
+"""
+
+
+async def cell_ticket_counts(conn: AsyncConnection[Any],
+                             filters: TicketFilters = NO_FILTERS) -> dict[str, int]:
+    """Tickets 工单 per grid cell 网格 over the whole county, true counts (the caller of the
+    tile applies the disclosure rule); cells without tickets are left out."""
     extra, params = filters.clause("t")
+    rows = await (await conn.execute(_CELL_COUNTS.format(extra=extra), params)).fetchall()
+    return {r.code: r.n for r in rows}
+
+
+def ticket_cell_counts(codes: list[str], counts: list[int | None]) -> TileSource:
+    """Tickets aggregated per grid cell, drawn at the cell's point on surface: `counts[i]`
+    for cell `codes[i]`, as the caller may see them; None (withheld) is left out, so a
+    withheld cell looks like an empty one."""
     sql = ("SELECT c.code AS cell_code, n.count, ST_PointOnSurface(c.geom) AS geom "
-           "FROM grid_cells c CROSS JOIN LATERAL (SELECT count(*)::int AS count FROM tickets t "
-           f"WHERE t.cell_code = c.code{extra}) n "
-           f"WHERE c.geom && {ENVELOPE} AND n.count >= %(min_count)s")
-    params["min_count"] = max(1, min_count)
-    return count_source("tickets", sql, params, ("cell_code", "count"))
+           "FROM grid_cells c JOIN unnest(%(codes)s::text[], %(counts)s::int[]) AS n(code, count) "
+           f"ON n.code = c.code WHERE c.geom && {ENVELOPE} AND n.count IS NOT NULL")
+    return count_source("tickets", sql, {"codes": codes, "counts": counts},
+                        ("cell_code", "count"))
 
 
 def _drawn(geom: str, crs: Crs) -> str:

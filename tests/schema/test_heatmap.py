@@ -27,6 +27,7 @@ COUNTY_BOX = {"west": 118.60, "south": 34.88, "east": 118.71, "north": 34.96}
 QUARTER = {"from": "2024-01-01T00:00:00+08:00", "to": "2024-04-01T00:00:00+08:00"}
 WHOLE = {"from": "2023-01-01T00:00:00+08:00", "to": "2024-07-01T00:00:00+08:00"}
 WEEK = {"from": "2024-03-04T00:00:00+08:00", "to": "2024-03-11T00:00:00+08:00"}
+MONTH = {"from": "2024-03-01T00:00:00+08:00", "to": "2024-04-01T00:00:00+08:00"}
 CELLS_IN_BOX = """SELECT code FROM grid_cells
 WHERE ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326)) ORDER BY code"""
 
@@ -72,9 +73,10 @@ def test_changes_equal_direct_counts_of_the_earlier_periods(county: GraphQLClien
             ({}, "TRUE", ()),
             ({"cat": "C1", "s": ["CLOSED", "RESOLVED"]}, where, (["CLOSED", "RESOLVED"], "C1"))):
         h = heatmap(county, QUARTER, **extra)
-        # 91 days back from 1 January, and the same quarter of 2023.
+        # The quarter before (whole months compare with whole months), and the same quarter
+        # of 2023.
         assert datetime.fromisoformat(h["previousFrom"]) == datetime.fromisoformat(
-            "2023-10-02T00:00:00+08:00")
+            "2023-10-01T00:00:00+08:00")
         assert (h["lastYearFrom"], h["lastYearTo"]) == ("2023-01-01T00:00:00+08:00",
                                                         "2023-04-01T00:00:00+08:00")
         now = direct_counts(db, "cell_code", QUARTER["from"], QUARTER["to"], sql_where, params)
@@ -98,13 +100,17 @@ def _walk(value: Any, key: str | None = None) -> list[tuple[str | None, Any]]:
     return [(key, value)]
 
 
-@pytest.mark.parametrize("role", ["PUBLIC", "PLANNER", "RESIDENT"])
-def test_callers_without_ticket_scope_never_see_a_count_under_3(
+@pytest.mark.parametrize("role", ["PUBLIC", "RESIDENT", "GRID_WORKER"])
+def test_callers_without_exact_counts_never_see_a_count_under_3(
         gql: GraphQLClient, county: GraphQLClient, token: Minter, role: str) -> None:
-    caller = gql if role == "PUBLIC" else gql.as_(token(role, sub=f"{role.lower()}-heat"))
-    exact = {c["id"]: c for c in heatmap(county, WEEK)["cells"]}
-    assert {1, 2} <= {c["count"] for c in exact.values()}  # the week has small counts
-    body = caller(HEATMAP, {"b": COUNTY_BOX, **WEEK})
+    # A grid worker's scope is one cell far from the box: everything here is outside it.
+    caller = gql if role == "PUBLIC" else gql.as_(token(role, *(
+        ["371329002001001"] if role == "GRID_WORKER" else []), sub=f"{role.lower()}-heat"))
+    box = {"west": 118.62, "south": 34.90, "east": 118.66, "north": 34.93}
+    exact = {c["id"]: c for c in county.data(HEATMAP, {"b": box, **MONTH})["heatmap"]["cells"]}
+    assert {1, 2} <= {c["count"] for c in exact.values()}  # the month has small counts
+    assert not any(code.startswith("371329002001") for code in exact)
+    body = caller(HEATMAP, {"b": box, **MONTH})
     assert "errors" not in body
     for key, value in _walk(body):
         if key == "count" and value is not None:
@@ -122,6 +128,32 @@ def test_callers_without_ticket_scope_never_see_a_count_under_3(
             if c[field] is not None:  # never reveals an earlier count under 3
                 assert c[field] == true[field] and true["count"] - true[field] >= 3
     assert any(c["withheld"] for c in h["cells"])
+
+
+def test_planners_see_exact_counts_of_whole_months(gql: GraphQLClient, county: GraphQLClient,
+                                                   token: Minter) -> None:
+    planner = gql.as_(token("PLANNER", sub="planner-heat"))
+    h = heatmap(planner, MONTH)
+    exact = heatmap(county, MONTH)
+    assert h["exact"] is True and not any(c["withheld"] for c in h["cells"])
+    assert [c["count"] for c in h["cells"]] == [c["count"] for c in exact["cells"]]
+    assert {1, 2} <= {c["count"] for c in h["cells"]}
+
+
+@pytest.mark.parametrize("role", ["PUBLIC", "PLANNER", "RESIDENT", "COMMUNITY_STAFF"])
+@pytest.mark.parametrize("period", [WEEK, {"from": "2024-03-01T00:00:00+08:00",
+                                           "to": "2024-03-31T00:00:00+08:00"},
+                                    {"from": "2024-03-01T00:00:00Z",
+                                     "to": "2024-04-01T00:00:00+08:00"}])
+def test_periods_finer_than_a_month_are_refused_to_all_but_the_county(
+        gql: GraphQLClient, county: GraphQLClient, token: Minter, role: str,
+        period: dict[str, str]) -> None:
+    caller = gql if role == "PUBLIC" else gql.as_(token(role, *(
+        ["371329001001"] if role == "COMMUNITY_STAFF" else []), sub=f"{role.lower()}-heat"))
+    error = caller.error(HEATMAP, {"b": COUNTY_BOX, **period})
+    assert error["extensions"]["code"] == "PERIOD_TOO_FINE"
+    assert error["extensions"]["field"] in ("from", "to")
+    assert heatmap(county, period)["cells"]
 
 
 def _brute_force_gi(counts: list[int], near: list[set[int]]) -> list[float]:
@@ -233,7 +265,7 @@ def _positions(g: dict[str, Any]) -> list[tuple[float, float]]:
     ({"cat": "C9"}, "categoryCode"),
     ({"item": "P99"}, "itemCode"),
     ({"cat": "C5", "item": "P01"}, "itemCode"),
-    ({"b": {"west": 118.0, "south": 34.0, "east": 119.5, "north": 35.5}, "r": "H3_9"}, "bbox"),
+    ({"b": {"west": 118.6, "south": 34.9, "east": 118.7, "north": 34.9}, "r": "H3_9"}, "bbox"),
     ({"b": {"west": 118.7, "south": 34.88, "east": 118.6, "north": 34.96}}, "bbox.west"),
 ])
 def test_bad_inputs_have_codes(county: GraphQLClient, change: dict[str, Any], field: str) -> None:
@@ -269,7 +301,7 @@ def test_geojson_route_matches_graphql_and_is_private(client: TestClient, county
         assert f["geometry"] == c["geometry"]
         assert f["properties"]["count"] == c["count"]
         assert f["properties"]["hotspot"] == c["hotspot"]
-    public = client.get("/heatmap.geojson", params=params)
+    public = client.get("/heatmap.geojson", params={**params, **MONTH})
     assert public.status_code == 200
     assert all(f["properties"]["count"] is None or f["properties"]["count"] >= 3
                for f in public.json()["features"])
@@ -294,10 +326,10 @@ def test_geojson_route_reports_bad_input_as_400(client: TestClient,
 
 def test_public_z_scores_are_coarse_and_absent_for_sparse_neighbourhoods(
         gql: GraphQLClient, county: GraphQLClient, db: psycopg.Connection) -> None:
-    # An exact z-score is linear in its neighbourhood's total, and in a sparse week one
+    # An exact z-score is linear in its neighbourhood's total, and in a sparse month one
     # ticket would light up its own block: the public gets 0.1 steps, and nothing there.
-    exact = heatmap(county, WEEK)["cells"]
-    public = heatmap(gql, WEEK)["cells"]
+    exact = heatmap(county, MONTH)["cells"]
+    public = heatmap(gql, MONTH)["cells"]
     count = {c["id"]: c["count"] for c in exact}
     pooled = dict(count)
     for a, b in db.execute("SELECT a.code, b.code FROM grid_cells a JOIN grid_cells b "
@@ -330,3 +362,33 @@ def test_every_ticket_has_its_hexagons_also_a_new_one(gql: GraphQLClient, token:
     assert new[3] == h3.str_to_int(h3.latlng_to_cell(new[1], new[0], 8))
     wrong = db.execute("SELECT count(*) FROM tickets WHERE h3_9 IS NULL OR h3_8 IS NULL").fetchone()
     assert wrong == (0,)
+
+
+def test_staff_see_exact_counts_in_their_scope_and_exact_z_only_for_whole_neighbourhoods(
+        gql: GraphQLClient, county: GraphQLClient, token: Minter, db: psycopg.Connection) -> None:
+    community = "371329001001"
+    staff = gql.as_(token("COMMUNITY_STAFF", community, sub="staff-heat"))
+    exact = {c["id"]: c for c in heatmap(county, MONTH)["cells"]}
+    mine = heatmap(staff, MONTH)
+    assert mine["exact"] is False
+    near: dict[str, set[str]] = {}
+    for a, b in db.execute("SELECT a.code, b.code FROM grid_cells a JOIN grid_cells b "
+                           "ON a.code <> b.code AND ST_Intersects(a.geom, b.geom)"):
+        near.setdefault(a, set()).add(b)
+    kinds = set()
+    for c in mine["cells"]:
+        true = exact[c["id"]]
+        inside = c["id"].startswith(community)
+        whole = inside and all(n.startswith(community) for n in near.get(c["id"], ()))
+        kinds.add((inside, whole))
+        if inside:
+            assert (c["count"], c["withheld"]) == (true["count"], False)
+            assert c["changeFromPrevious"] == true["changeFromPrevious"]
+        else:
+            assert c["count"] is None or c["count"] >= 3
+        if whole:
+            assert c["zScore"] == true["zScore"]
+        elif c["zScore"] is not None:
+            assert c["zScore"] == round(true["zScore"], 1)
+    assert kinds == {(True, True), (True, False), (False, False)}
+    assert any(c["count"] in (1, 2) for c in mine["cells"] if c["id"].startswith(community))

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg.rows import namedtuple_row
 
-from db.queries.notifications import enqueue_notifications
+from db.queries.notifications import enqueue_reminders
 from resolvers.lifecycle import MOVES
 from tests.conftest import GraphQLClient, Minter
 
@@ -260,7 +260,7 @@ def test_staff_reopen_and_reassign_with_an_event(gql: GraphQLClient, token: Mint
 async def _enqueue(conninfo: str) -> None:
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True,
                                                      row_factory=namedtuple_row) as conn:
-        await enqueue_notifications(conn, datetime.now(UTC))
+        await enqueue_reminders(conn, datetime.now(UTC))
 
 
 def test_dispatching_elsewhere_drops_the_old_lead(gql: GraphQLClient, token: Minter,

@@ -17,7 +17,7 @@ from tests.conftest import GraphQLClient, Minter
 
 MONTHLY = """query ($code: String!, $from: String!, $to: String!) {
   compoundMonthlyTickets(compoundCode: $code, from: $from, to: $to) {
-    month tickets perHundredHouseholds } }"""
+    month tickets perHundredHouseholds withheld } }"""
 RANKING = """query ($year: Int, $from: String, $to: String) {
   propertyRanking(year: $year, from: $from, to: $to) { start end
     companies { ranked { ...s } bottom { ...s } } managers { ranked { ...s } bottom { ...s } } } }
@@ -77,8 +77,33 @@ def test_huafeng_monthly_tickets_fall_from_26_to_8(gql: GraphQLClient,
     after = [m["tickets"] for m in months if m["month"] >= "2023-09"]
     assert sum(before) / len(before) == 26 and sum(after) / len(after) == 8
     edge = gql.data(MONTHLY, {"code": code, "from": "2022-12", "to": "2023-01"})
-    assert [(m["month"], m["tickets"]) for m in edge["compoundMonthlyTickets"]] == [
-        ("2022-12", 0), ("2023-01", 24)]
+    # An empty month is withheld from the public like a month of 1 or 2 tickets.
+    assert [(m["month"], m["tickets"], m["withheld"])
+            for m in edge["compoundMonthlyTickets"]] == [("2022-12", None, True),
+                                                        ("2023-01", 24, False)]
+
+
+def test_monthly_tickets_under_3_are_exact_only_for_planners_and_scoped_staff(
+        gql: GraphQLClient, token: Minter, db: psycopg.Connection) -> None:
+    row = db.execute(
+        "SELECT compound_code, to_char(created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS m, "
+        "count(*) FROM tickets WHERE compound_code IS NOT NULL GROUP BY 1, 2 "
+        "HAVING count(*) IN (1, 2) ORDER BY 1, 2 LIMIT 1").fetchone()
+    assert row is not None
+    code, month, n = row
+    ask = {"code": code, "from": month, "to": month}
+    community = code.split("C")[0]
+    exact = [gql.as_(token("PLANNER", sub="planner-monthly")),
+             gql.as_(token("COMMUNITY_STAFF", community, sub="staff-monthly"))]
+    withheld = [gql, gql.as_(token("RESIDENT", sub="resident-monthly")),
+                gql.as_(token("COMMUNITY_STAFF", "371329002001" if community != "371329002001"
+                              else "371329001001", sub="other-staff-monthly"))]
+    for caller in exact:
+        [m] = caller.data(MONTHLY, ask)["compoundMonthlyTickets"]
+        assert (m["tickets"], m["withheld"]) == (n, False)
+    for caller in withheld:
+        [m] = caller.data(MONTHLY, ask)["compoundMonthlyTickets"]
+        assert (m["tickets"], m["perHundredHouseholds"], m["withheld"]) == (None, None, True)
 
 
 @pytest.mark.parametrize(("args", "code", "field"), [
@@ -296,3 +321,27 @@ def test_who_reads_bonds(gql: GraphQLClient, token: Minter, db: psycopg.Connecti
     assert [e["kind"] for e in bonds[1]["entries"]] == ["DEPOSIT"]
     assert all(b["reconciled"] and Decimal("0.05") <= Decimal(b["rate"]) <= Decimal("0.10")
                for b in bonds)
+
+
+def test_ranking_counts_under_3_are_withheld_from_staff_outside_the_compounds(
+        gql: GraphQLClient, token: Minter) -> None:
+    month = {"from": "2024-06", "to": "2024-06"}
+    exact = gql.as_(token("PLANNER", sub="planner-ranking")).data(RANKING, month)[
+        "propertyRanking"]
+    staff = gql.as_(token("COMMUNITY_STAFF", "371329001001", sub="staff-ranking")).data(
+        RANKING, month)["propertyRanking"]
+    pairs = [(e, s) for kind in ("companies", "managers")
+             for e, s in zip(exact[kind]["ranked"], staff[kind]["ranked"], strict=True)]
+    assert any(e["tickets"] < 3 for e, _ in pairs)  # the month has small standings
+    withheld = 0
+    for e, s in pairs:
+        assert (e["rank"], e["managerName"], e["company"]) == (
+            s["rank"], s["managerName"], s["company"])
+        if e["tickets"] >= 3:
+            assert s["tickets"] == e["tickets"]
+        elif s["tickets"] is None:
+            withheld += 1
+            assert s["ticketsPerHundredHouseholdsPerMonth"] is None
+        if s["ratedTickets"] is None:
+            assert e["ratedTickets"] < 3 and s["averageRating"] is None
+    assert withheld

@@ -133,10 +133,11 @@ def ticket_count(db: psycopg.Connection) -> int:
     return int(row[0])
 
 
-def test_limit_defaults_to_100_and_is_capped_at_1000(client: TestClient,
+def test_limit_defaults_to_100_and_is_capped_at_1000(client: TestClient, token: Minter,
                                                      db: psycopg.Connection) -> None:
     assert client.get("/ogc/collections/grid_cells/items").json()["numberReturned"] == 100
-    big = client.get("/ogc/collections/tickets/items?limit=5000").json()
+    county = {"Authorization": f"Bearer {token('COUNTY_OFFICE', sub='county-ogc')}"}
+    big = client.get("/ogc/collections/tickets/items?limit=5000", headers=county).json()
     assert big["numberReturned"] == 1000 and big["numberMatched"] == ticket_count(db)
 
 
@@ -144,6 +145,33 @@ def test_an_offset_past_the_end_is_an_empty_page(client: TestClient) -> None:
     body = client.get("/ogc/collections/zones/items?offset=50").json()
     assert body["features"] == [] and body["numberReturned"] == 0
     assert body["numberMatched"] == 5
+
+
+def test_an_offset_beyond_the_cap_is_refused_with_a_code(client: TestClient) -> None:
+    assert client.get("/ogc/collections/zones/items?offset=10000").status_code == 200
+    response = client.get("/ogc/collections/tickets/items?offset=10001")
+    assert response.status_code == 400
+    assert response.json()["code"] == "OFFSET_TOO_LARGE"
+    assert response.json()["field"] == "offset"
+    # A `next` link may number a page past the cap: it continues after a key, skipping nothing.
+    deep = client.get("/ogc/collections/compounds/items?offset=20000&after=371329001001C01")
+    assert deep.status_code == 200 and deep.json()["numberReturned"] > 0
+    assert client.get("/ogc/collections/tickets/items?after=x").status_code == 400
+
+
+def test_keyset_pages_give_every_ticket_once(client: TestClient, token: Minter,
+                                             db: psycopg.Connection) -> None:
+    county = {"Authorization": f"Bearer {token('COUNTY_OFFICE', sub='county-keyset')}"}
+    first = "/ogc/collections/tickets/items?limit=1000"
+    pages = all_pages(client, first, **county)
+    ids = [f["id"] for page in pages for f in page["features"]]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {r[0] for r in db.execute("SELECT code FROM tickets")}
+    assert all("after=" in rels(page)["next"] for page in pages[:-1])
+    # The public's squares page the same way, each once.
+    squares = [f["id"] for page in all_pages(client, "/ogc/collections/tickets/items?limit=100")
+               for f in page["features"]]
+    assert len(squares) == len(set(squares)) > 100
 
 
 def test_items_are_geojson_with_a_timestamp(client: TestClient) -> None:
@@ -222,10 +250,11 @@ def test_public_layers_are_cacheable_with_an_etag(client: TestClient) -> None:
                       headers={"If-None-Match": meta.headers["etag"]}).status_code == 304
 
 
-def test_ticket_responses_are_private(client: TestClient) -> None:
+def test_ticket_responses_are_private(client: TestClient, token: Minter) -> None:
+    county = {"Authorization": f"Bearer {token('COUNTY_OFFICE', sub='county-ogc')}"}
     for path in ("/ogc/collections/tickets", "/ogc/collections/tickets/items?limit=1",
                  "/ogc/collections/tickets/items/T20230101-0000001"):
-        response = client.get(path)
+        response = client.get(path, headers=county)
         assert response.status_code == 200, path
         assert response.headers["cache-control"].startswith("private")
         assert "Authorization" in response.headers["vary"]
@@ -240,7 +269,14 @@ def on_grid_centre(lon: float, lat: float) -> bool:
     return all(abs((v - 50) - 100 * round((v - 50) / 100)) < 0.05 for v in (x, y))
 
 
-def test_the_public_never_sees_personal_data_or_exact_points(client: TestClient,
+def squares_of_3_or_more(db: psycopg.Connection) -> dict[tuple[int, int], int]:
+    """Tickets per 100 m square (EPSG:4549), the squares holding 3 or more."""
+    return {(r[0], r[1]): r[2] for r in db.execute(
+        "SELECT floor(ST_X(geom_metric) / 100)::bigint, floor(ST_Y(geom_metric) / 100)::bigint, "
+        "count(*) FROM tickets GROUP BY 1, 2 HAVING count(*) >= 3")}
+
+
+def test_the_public_sees_only_counts_per_square_of_3_or_more(client: TestClient,
                                                              db: psycopg.Connection) -> None:
     responses = []
     url = "/ogc/collections/tickets/items?limit=1000"
@@ -249,28 +285,36 @@ def test_the_public_never_sees_personal_data_or_exact_points(client: TestClient,
         responses.append(response)
         url = path_of(rels(response.json()).get("next", ""))
     features = [f for r in responses for f in r.json()["features"]]
-    assert len(features) == ticket_count(db)
     allowed = {name for name, _ in LAYERS["tickets"].properties}
-    values: set[str] = set()
+    got = {}
     for f in features:
-        assert set(f["properties"]) == allowed
-        assert f["properties"]["precise"] is False and f["properties"]["level"] is None
-        values |= {v for v in f["properties"].values() if isinstance(v, str)}
+        p = f["properties"]
+        assert set(p) == allowed
+        assert p["precise"] is False and p["count"] >= 3
+        assert all(p[k] is None for k in allowed - {"precise", "count"}), f
         assert on_grid_centre(*f["geometry"]["coordinates"]), f
-    personal = {v for row in db.execute("SELECT reporter_name, reporter_phone, description "
+        _, ix, iy = f["id"].split("-")
+        got[(int(ix), int(iy))] = p["count"]
+    assert got == squares_of_3_or_more(db) and len(got) > 100
+    personal = {v for row in db.execute("SELECT reporter_name, reporter_phone, description, code "
                                         "FROM tickets") for v in row if v}
-    assert personal and not values & personal
     text = "".join(r.text for r in responses)
     for word in ("reporter", "phone", "description"):
         assert word not in text
-    for sample in sorted(personal)[:300]:
+    for sample in sorted(personal):
         assert sample not in text
+    square = features[0]["id"]
+    one_square = client.get(f"/ogc/collections/tickets/items/{square}").json()
+    assert one_square["properties"]["count"] == features[0]["properties"]["count"]
+    assert client.get("/ogc/collections/tickets/items/T20230101-0000001").status_code == 404
 
 
 def test_a_grid_worker_sees_exact_points_of_their_cell_only(client: TestClient, token: Minter,
                                                             db: psycopg.Connection) -> None:
+    # The cell's extent and about 500 m around it, to catch other cells' squares too.
     w, s, e, n = one(db, "SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x) FROM "
-                     "(SELECT ST_Extent(geom) AS x FROM grid_cells WHERE code = %s) q", (CELL,))
+                     "(SELECT ST_Expand(ST_Extent(geom), 0.005) AS x FROM grid_cells "
+                     "WHERE code = %s) q", (CELL,))
     exact = {r[0]: (r[1], r[2]) for r in db.execute(
         "SELECT code, ST_X(geom), ST_Y(geom) FROM tickets WHERE cell_code = %s", (CELL,))}
     headers = {"Authorization": f"Bearer {token('GRID_WORKER', CELL, sub='w-ogc')}"}
@@ -283,9 +327,10 @@ def test_a_grid_worker_sees_exact_points_of_their_cell_only(client: TestClient, 
         assert f["properties"]["precise"] is True and f["properties"]["level"]
         assert f["geometry"]["coordinates"] == pytest.approx(exact[code], abs=1e-7)
     others = [f for f in features if f["properties"]["cell_code"] != CELL]
-    assert others, "the box should catch generalised neighbours too"
+    assert others, "the box should catch squares of other cells' tickets too"
     for f in others:
-        assert f["properties"]["precise"] is False
+        assert f["properties"]["precise"] is False and f["properties"]["code"] is None
+        assert f["properties"]["count"] >= 3 and f["id"].startswith("square-")
         assert on_grid_centre(*f["geometry"]["coordinates"])
 
 

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from db.queries.layers import LAYERS
+from db.queries.layers import LAYERS, TicketView
 from db.queries.tiles import (
     BUFFER,
     ENVELOPE,
@@ -158,8 +158,8 @@ def test_tickets_below_z15_are_counts_per_cell_summing_to_sql(client: TestClient
 
 
 def test_the_public_gets_no_cell_count_under_3(client: TestClient, token: Minter) -> None:
-    # One December day: most cells hold 0–2 tickets, which the public must not see.
-    query = "?from=2023-12-05&to=2023-12-05"
+    # One December: many cells hold 1–2 tickets, which the public must not see.
+    query = "?from=2023-12-01&to=2023-12-31"
     county = token("COUNTY_OFFICE", sub="county-day")
     for x, y in county_tiles(13):
         public = features(client, f"/tiles/tickets/13/{x}/{y}.mvt{query}", "tickets")
@@ -170,6 +170,18 @@ def test_the_public_gets_no_cell_count_under_3(client: TestClient, token: Minter
     assert any(f["properties"]["count"] < 3 for x, y in county_tiles(13)
                for f in features(client, f"/tiles/tickets/13/{x}/{y}.mvt{query}", "tickets",
                                  county))
+
+
+@pytest.mark.parametrize("query", ["?from=2023-12-05&to=2023-12-05", "?from=2023-12-02",
+                                   "?to=2023-12-30", "?from=2023-12-01T08:00:00%2B08:00"])
+def test_the_public_filters_tickets_by_whole_months_only(client: TestClient, token: Minter,
+                                                         query: str) -> None:
+    x, y = tile_of(*CENTRE, 13)
+    response = client.get(f"/tiles/tickets/13/{x}/{y}.mvt{query}")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "PERIOD_TOO_FINE"
+    county = {"Authorization": f"Bearer {token('COUNTY_OFFICE', sub='county-day')}"}
+    assert client.get(f"/tiles/tickets/13/{x}/{y}.mvt{query}", headers=county).status_code == 200
 
 
 def detail_tile() -> tuple[int, int, int]:
@@ -187,6 +199,21 @@ def mvt_points(db: psycopg.Connection, geom: str, z: int, x: int, y: int,
         f"FROM (SELECT t.*, {precise} AS precise FROM tickets t) f WHERE {where}) q "
         "WHERE g IS NOT NULL", (z, x, y)).fetchall()
     return Counter((int(a), int(b)) for a, b in rows)
+
+
+def square_points(db: psycopg.Connection, z: int, x: int, y: int, where: str = "TRUE",
+                  min_count: int = 3) -> Counter[tuple[int, int]]:
+    """Tickets per 100 m square (EPSG:4549) drawn at the square's centre, for the squares
+    holding `min_count` or more, as PostGIS draws them in tile z/x/y."""
+    rows = db.execute(
+        "SELECT ST_X(g), ST_Y(g), n FROM (SELECT ST_AsMVTGeom(ST_Transform(ST_Transform("
+        "ST_SetSRID(ST_MakePoint((ix + 0.5) * 100, (iy + 0.5) * 100), 4549), 4326), 3857), "
+        f"ST_TileEnvelope(%s, %s, %s), {EXTENT}, {BUFFER}, true) AS g, n FROM ("
+        "SELECT floor(ST_X(geom_metric) / 100)::bigint AS ix, "
+        "floor(ST_Y(geom_metric) / 100)::bigint AS iy, count(*) AS n FROM tickets f "
+        f"WHERE {where} GROUP BY 1, 2 HAVING count(*) >= %s) q) r WHERE g IS NOT NULL",
+        (z, x, y, min_count)).fetchall()
+    return Counter({(int(a), int(b)): int(n) for a, b, n in rows})
 
 
 def drawn(feats: list[dict[str, Any]]) -> Counter[tuple[int, int]]:
@@ -211,11 +238,12 @@ def test_public_z16_squares_are_generalised_and_impersonal(client: TestClient,
     for f in got:
         assert f["properties"]["precise"] is False
         assert set(f["properties"]) == {"precise", "count"}
-    generalised = mvt_points(db, LAYERS["tickets"].geom, z, x, y)
-    # One feature per 100 m square, carrying how many tickets it stands for.
-    assert len(got) == len(generalised)
-    assert squares(got) == generalised
-    assert max(f["properties"]["count"] for f in got) > 1
+    counted = square_points(db, z, x, y)
+    # One feature per 100 m square of 3 or more, carrying how many tickets it stands for.
+    assert len(got) == len(counted)
+    assert squares(got) == counted
+    assert min(f["properties"]["count"] for f in got) >= 3
+    assert square_points(db, z, x, y, min_count=1) != counted  # squares of 1 or 2 left out
     assert drawn(got).keys() != mvt_points(db, "f.geom", z, x, y).keys()
 
 
@@ -238,8 +266,7 @@ def test_grid_worker_sees_exact_points_only_in_their_cell(client: TestClient,
                and f["properties"]["count"] == 1 for f in mine)
     assert all(set(f["properties"]) == {"precise", "count"} for f in others)
     assert drawn(mine) == mvt_points(db, "f.geom", z, x, y, f"f.cell_code = '{cell}'")
-    assert squares(others) == mvt_points(db, LAYERS["tickets"].geom, z, x, y,
-                                         f"f.cell_code <> '{cell}'")
+    assert squares(others) == square_points(db, z, x, y, f"f.cell_code <> '{cell}'")
     for f in got:
         assert not set(f["properties"]) & NEVER
 
@@ -405,9 +432,9 @@ def test_every_layer_filters_on_its_gist_index(db: psycopg.Connection, layer: st
 def test_ticket_tiles_use_the_index_unforced(db: psycopg.Connection) -> None:
     x, y = tile_of(*CENTRE, 16)
     for crs in (Crs.WGS84, Crs.GCJ02):
-        sql, params = tile_query(layer_source(LAYERS["tickets"], None, TicketFilters()),
+        sql, params = tile_query(layer_source(LAYERS["tickets"], TicketView(), TicketFilters()),
                                  TileKey(16, x, y, crs))
         assert "ix_tickets_geom" in plan(db, sql, params, force=False)
-    sql, params = tile_query(ticket_cell_counts(), TileKey(12, *tile_of(*CENTRE, 12)))
-    assert "ix_grid_cells_geom" in plan(db, sql, params, force=True)
-    assert "ix_tickets_cell_code" in plan(db, sql, params, force=False)
+    sql, params = tile_query(ticket_cell_counts(["371329001001001"], [5]),
+                             TileKey(12, *tile_of(*CENTRE, 12)))
+    assert "Seq Scan on grid_cells" not in plan(db, sql, params, force=True)

@@ -28,7 +28,7 @@ from cryptography.x509.oid import NameOID
 from psycopg.rows import namedtuple_row
 
 from db.database import Database
-from db.queries.notifications import enqueue_notifications
+from db.queries.notifications import enqueue_reminders
 from tests.conftest import GraphQLClient, Minter
 from web.webhooks import MAX_DELAY, Refused, backoff, destination, resolve_host, run_once
 
@@ -221,9 +221,12 @@ async def test_a_dispatch_is_delivered_once_after_a_retry(
     ticket = create_ticket(desk, point)
     assert ticket["responsibleUnit"]["code"] == unit
     t0 = datetime.now(UTC)
+    # Written with the ticket, before any worker pass.
+    [row] = rows_for(db, ticket["code"], unit)
+    assert (row.kind, row.attempts) == ("DISPATCHED", 0)
 
     first = await deliver(pool, t0)
-    assert first.enqueued >= 1
+    assert first.failed >= 1
     [row] = rows_for(db, ticket["code"], unit)
     assert (row.unit_code, row.kind, row.attempts, row.delivered_at) == (unit, "DISPATCHED", 1,
                                                                          None)
@@ -270,11 +273,11 @@ async def test_reminder_at_80_percent_of_the_deadline_and_on_escalation(
     db.execute("INSERT INTO ticket_events (ticket_id, at, action, actor, note) "
                "VALUES (%s, %s, 'ESCALATED', 'test', 'overdue')", (ticket_id, created))
     async with pool.transaction() as conn:
-        await enqueue_notifications(conn, created + timedelta(minutes=1))
+        await enqueue_reminders(conn, created + timedelta(minutes=1))
     # Half-way to the deadline there is no reminder yet.
     halfway = created + (due - created) / 2
     async with pool.transaction() as conn:
-        await enqueue_notifications(conn, halfway)
+        await enqueue_reminders(conn, halfway)
     kinds = {(r.kind, r.unit_code) for r in rows_for(db, ticket["code"])}
     assert kinds == {(kind, u) for kind in ("DISPATCHED", "ESCALATED") for u in {unit, *partners}}
 
@@ -290,7 +293,7 @@ async def test_reminder_at_80_percent_of_the_deadline_and_on_escalation(
     assert abs(at - (created + (due - created) * 0.8)) < timedelta(seconds=1)
     # Once overdue, no reminder is written any more (escalation takes over).
     async with pool.transaction() as conn:
-        await enqueue_notifications(conn, due + timedelta(days=1))
+        await enqueue_reminders(conn, due + timedelta(days=1))
     assert len([r for r in rows_for(db, ticket["code"]) if r.kind == "DUE_SOON"]) == len(reminders)
 
 
@@ -636,3 +639,44 @@ async def test_a_lookup_that_hangs_is_refused_in_time() -> None:
     with pytest.raises(Refused, match="did not resolve within 0.1 s"):
         await asyncio.wait_for(destination("https://hooks.unit.test/hook", hanging,
                                            resolve_timeout_s=0.1), 5)
+
+
+EXPECTED = """
+SELECT count(*) FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id
+CROSS JOIN LATERAL (SELECT t.unit_code WHERE t.unit_code IS NOT NULL
+                    UNION SELECT tu.unit_code FROM ticket_units tu
+                    WHERE tu.ticket_id = t.id AND tu.role = 'COOPERATING') u
+WHERE t.code = ANY(%(codes)s) AND e.action IN ('DISPATCHED', 'ESCALATED', 'REOPENED')"""
+WRITTEN = """SELECT count(*), count(DISTINCT (n.unit_code, n.dedupe_key)) FROM notifications n
+JOIN tickets t ON t.id = n.ticket_id WHERE t.code = ANY(%(codes)s) AND n.kind <> 'DUE_SOON'"""
+
+
+def test_a_ticket_event_writes_its_notifications_in_its_own_transaction(
+        desk: GraphQLClient, db: psycopg.Connection, conninfo: str,
+        unit_point: tuple[str, dict[str, float]]) -> None:
+    # No worker runs: 40 tickets, each notified exactly once per receiving unit at commit.
+    codes = [create_ticket(desk, unit_point[1])["code"] for _ in range(40)]
+    expected = db.execute(EXPECTED, {"codes": codes}).fetchone()[0]  # type: ignore[index]
+    assert expected >= 40
+    assert db.execute(WRITTEN, {"codes": codes}).fetchone() == (expected, expected)
+
+    # A transaction that commits late, after thousands of later events were committed (the
+    # old watermark scan looked back 1,000 ids), still notifies; a rolled-back one does not.
+    ticket = codes[0]
+    tid = db.execute("SELECT id FROM tickets WHERE code = %s", (ticket,)).fetchone()[0]  # type: ignore[index]
+    insert = ("INSERT INTO ticket_events (ticket_id, at, action, actor, note) "
+              "VALUES (%s, now(), %s, 'test', %s) RETURNING id")
+    with psycopg.connect(conninfo) as late, psycopg.connect(conninfo) as undone:
+        late_id = late.execute(insert, (tid, "ESCALATED", "late")).fetchone()[0]  # type: ignore[index]
+        undone_id = undone.execute(insert, (tid, "ESCALATED", "undone")).fetchone()[0]  # type: ignore[index]
+        with db.cursor() as cur:
+            cur.executemany("INSERT INTO ticket_events (ticket_id, at, action, actor, note) "
+                            "VALUES (%s, now(), 'NOTE', 'test', 'filler')",
+                            [(tid,)] * 2_000)
+        undone.rollback()
+        late.commit()
+    keys = {r[0] for r in db.execute("SELECT dedupe_key FROM notifications WHERE ticket_id = %s",
+                                     (tid,))}
+    assert f"ESCALATED:{ticket}:{late_id}" in keys
+    assert f"ESCALATED:{ticket}:{undone_id}" not in keys
+    db.execute("DELETE FROM notifications WHERE dedupe_key = %s", (f"ESCALATED:{ticket}:{late_id}",))

@@ -83,11 +83,9 @@ const CARDS = {
   'tickets-cells': async (p) => ['网格工单', [['网格', p.cell_code], ['工单数', number(p.count)],
     ['说明', '放大到 15 级以上可见单个工单']]],
   'tickets-points': async (p) => {
-    const publicRows = [['编码', p.code], ['状态', STATUS_LABELS[p.status] ?? p.status],
-      ['事项', itemName(p.item_code)], ['受理日期', p.created_on]];
     if (!p.precise) {
-      return ['工单', [...publicRows, ['位置', '已模糊到 100 米方格'],
-        ['说明', session() ? '不在您的管辖范围内' : '登录后可查看详情']]];
+      return ['工单', [['位置', '100 米方格'], ['工单数', number(p.count)],
+        ['说明', session() ? '不在您的管辖范围内，仅显示方格内的工单数' : '登录后可查看详情']]];
     }
     const t = (await graphql(QUERIES.ticket, { code: p.code })).ticket;
     return ['工单', [['编码', t.code], ['状态', STATUS_LABELS[t.status] ?? t.status],
