@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from db import vocabulary
 from db.catalogue import load_catalogue
+from db.queries.disclosure import MIN_COUNT
 from db.queries.places import known_codes
 from resolvers.actor import Actor, Role
 from web.auth import AuthError, check_scopes, mint
@@ -81,12 +82,14 @@ def catalogue() -> dict[str, Any]:
 
 
 def vocabulary_config() -> dict[str, Any]:
-    """The ticket vocabulary with its Chinese labels, so the page keeps no copy of its own."""
+    """The ticket vocabulary with its Chinese labels, and the count under which the public's
+    counts are withheld, so the page keeps no copy of its own."""
     return {
         "statuses": {s.value: label for s, label in vocabulary.STATUS_LABELS.items()},
         "openStatuses": list(vocabulary.OPEN_STATUSES),
         "levels": {v.value: label for v, label in vocabulary.LEVEL_LABELS.items()},
         "channels": {c.value: label for c, label in vocabulary.CHANNEL_LABELS.items()},
+        "withheldUnder": MIN_COUNT,
     }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from db.vocabulary import SHANGHAI
+from db.vocabulary import SHANGHAI, TIME_ZONE
 
 # (start, end, participations of a member who complies) per period.
 PERIODS = ((date(2023, 1, 1), date(2024, 1, 1), (6, 11)),
@@ -98,9 +98,9 @@ def plan_services(conn: psycopg.Connection, rng: random.Random) -> list[tuple[An
     return rows
 
 
-_DEPOSITS = """
+_DEPOSITS = f"""
 INSERT INTO bond_ledger (contract_id, at, kind, amount, balance_after, reason, actor)
-SELECT id, (start_date + time '09:00') AT TIME ZONE 'Asia/Shanghai', 'DEPOSIT', bond_amount,
+SELECT id, (start_date + time '09:00') AT TIME ZONE '{TIME_ZONE}', 'DEPOSIT', bond_amount,
        bond_amount, '履约保证金缴存：年物业费应收 ' || annual_fee_receivable || ' 元 × '
        || bond_rate, %(actor)s
 FROM property_contracts ORDER BY id"""

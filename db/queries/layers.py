@@ -16,6 +16,7 @@ from typing import Any
 
 from db.queries.disclosure import MIN_COUNT, SQUARE_M
 from db.queries.ticket_scope import TicketScope
+from db.vocabulary import TIME_ZONE
 
 
 @dataclass(frozen=True)
@@ -77,12 +78,12 @@ class Layer:
 
 # Tickets the caller sees as records. `sort_key` keeps pages stable: ids for records,
 # negative numbers for squares.
-_RECORDS = """SELECT t.code AS id, t.id AS sort_key, t.code, t.item_code, t.status, t.channel,
+_RECORDS = f"""SELECT t.code AS id, t.id AS sort_key, t.code, t.item_code, t.status, t.channel,
   t.cell_code, t.community_code,
-  (t.created_at AT TIME ZONE 'Asia/Shanghai')::date::text AS created_on, TRUE AS precise,
+  (t.created_at AT TIME ZONE '{TIME_ZONE}')::date::text AS created_on, TRUE AS precise,
   t.level, t.unit_code, t.compound_code, t.due_at::text AS due_at, 1 AS count, t.geom,
   t.geom_metric
-FROM tickets t WHERE ({precise}) AND {where}"""
+FROM tickets t WHERE ({{precise}}) AND {{where}}"""
 _SQUARES = f"""SELECT 'square-' || q.ix || '-' || q.iy AS id, -(q.ix * 1000000 + q.iy) AS sort_key,
   NULL::text AS code, NULL::text AS item_code, NULL::text AS status, NULL::text AS channel,
   NULL::text AS cell_code, NULL::text AS community_code, NULL::text AS created_on,

@@ -11,6 +11,7 @@ from graphql import GraphQLEnumType
 from starlette.testclient import TestClient
 
 from db import vocabulary
+from db.queries.disclosure import MIN_COUNT
 from resolvers.lifecycle import OPEN
 from schema import build_schema
 
@@ -56,10 +57,12 @@ def test_the_map_config_carries_the_vocabulary_with_labels(client: TestClient) -
     assert config["levels"] == {v.value: label for v, label in vocabulary.LEVEL_LABELS.items()}
     assert config["channels"] == {c.value: label
                                   for c, label in vocabulary.CHANNEL_LABELS.items()}
+    assert config["withheldUnder"] == MIN_COUNT
 
 
 def test_no_copy_of_the_vocabulary_is_left() -> None:
-    """No module spells the time zone's offset or lists the statuses, levels or channels again."""
+    """No module spells the time zone's offset or the withheld threshold, or lists the statuses,
+    levels or channels again."""
     copies = []
     sources = [p for layer in ("web", "schema", "resolvers", "db", "geo")
                for p in (ROOT / layer).rglob("*.py")
@@ -68,8 +71,8 @@ def test_no_copy_of_the_vocabulary_is_left() -> None:
     lists = [vocabulary.OPEN_STATUSES, vocabulary.LEVELS, vocabulary.CHANNELS[:3]]
     for path in sources:
         text = path.read_text(encoding="utf-8")
-        if "timedelta(hours=8)" in text:
-            copies.append(f"{path.relative_to(ROOT)}: the UTC+8 offset")
+        if "timedelta(hours=8)" in text or re.search(r"少于 \d", text):
+            copies.append(f"{path.relative_to(ROOT)}: the UTC+8 offset or the threshold")
         for values in lists:
             # 'A', 'B', 'C' or A: '…', B: '…' in a literal (the page's colours, A: '#…', are
             # its own)

@@ -6,7 +6,7 @@ import { currentCrs } from './layers.js';
 import { session } from './session.js';
 import {
   $, FACILITY_KINDS, LEVEL_LABELS, OPEN_STATUSES, ROLE_LABELS, STATUS_LABELS, beijingTime,
-  escapeHtml, metres, number,
+  escapeHtml, metres, number, withheldLabel,
 } from './util.js';
 
 const NEARBY_RADIUS_M = 500;
@@ -95,7 +95,7 @@ const CARDS = {
       ['社区', t.community.name], ['网格', t.gridCell.code]]];
   },
   'heat-fill': async (p) => ['民情气象', [['单元', p.id],
-    ['工单数', p.withheld ? '少于 3 件（不公开）' : number(p.count)],
+    ['工单数', p.withheld ? withheldLabel() : number(p.count)],
     ['较上期', signed(p.changeFromPrevious)], ['较去年同期', signed(p.changeFromLastYear)],
     ['冷热点', HOTSPOT_LABELS[p.hotspot] ?? '—']]],
 };

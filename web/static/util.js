@@ -28,18 +28,22 @@ export const ROLE_LABELS = {
 };
 
 // The ticket vocabulary (statuses, the open ones, levels, channels, with their Chinese labels)
-// comes from the server's /map-config.json: `useVocabulary` fills these once it is loaded.
+// and the disclosure threshold come from the server's /map-config.json: `useVocabulary` fills these once it is loaded.
 export const STATUS_LABELS = {};
 export const OPEN_STATUSES = [];
 export const LEVEL_LABELS = {};
 export const CHANNEL_LABELS = {};
+export const DISCLOSURE = { withheldUnder: null };
 
 export function useVocabulary(config) {
   Object.assign(STATUS_LABELS, config.statuses);
   OPEN_STATUSES.splice(0, OPEN_STATUSES.length, ...config.openStatuses);
   Object.assign(LEVEL_LABELS, config.levels);
   Object.assign(CHANNEL_LABELS, config.channels);
+  DISCLOSURE.withheldUnder = config.withheldUnder;
 }
+
+export const withheldLabel = () => `少于 ${DISCLOSURE.withheldUnder} 件（不公开）`;
 
 export const STATUS_COLOURS = {
   SUBMITTED: '#e31a1c',
