@@ -10,6 +10,7 @@ from strawberry.types.scalar import ScalarDefinition
 
 from db import vocabulary
 from geo.types import Crs as GeoCrs
+from resolvers import errors
 
 GeoJSON = NewType("GeoJSON", object)
 SCALAR_MAP: dict[object, ScalarDefinition] = {
@@ -31,6 +32,10 @@ TicketStatus = vocabulary.TicketStatus
 Level = vocabulary.Level
 for _enum in (Channel, TicketStatus, Level):
     strawberry.enum(_enum)
+
+# The stable error codes are resolvers/errors.py's, over GraphQL and every other route alike.
+ErrorCode = errors.ErrorCode
+strawberry.enum(ErrorCode, description="A stable error code, the same on every route.")
 
 
 @strawberry.enum

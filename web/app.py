@@ -31,19 +31,21 @@ from db.queries.tiles import TILE_SESSION
 from db.replica import ReadRoute
 from db.urls import psycopg_conninfo
 from resolvers.actor import PUBLIC, Actor
+from resolvers.errors import ErrorCode
 from resolvers.notifications import UrlVerifier
 from schema import build_schema
 from schema.context import Context
 from schema.errors import code_for_unlabelled
 from schema.limits import Limits
 from web.auth import TokenVerifier, UnknownKey
+from web.errors import PRIVATE, error_response
 from web.exports import export_routes
 from web.graphiql import PAGE as GRAPHIQL_PAGE
 from web.graphiql import routes as graphiql_routes
 from web.guard import Guard, RateLimiter
 from web.health import ROUTES as health_routes
 from web.heatmap import heatmap_geojson, heatmap_tile
-from web.identity import PRIVATE, Identity, actor_of
+from web.identity import Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
 from web.logs import RequestIds
 from web.metrics import HttpMetrics, Metrics, OperationMetrics
@@ -171,14 +173,12 @@ class RedGridGraphQL(GraphQL):
 
 
 # Stable codes of requests refused before GraphQL sees them, by HTTP status.
-HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+HTTP_CODES = {400: ErrorCode.BAD_REQUEST, 404: ErrorCode.NOT_FOUND,
+              405: ErrorCode.METHOD_NOT_ALLOWED}
 
 
 def http_error(status: int, message: str) -> Response:
-    body = {"errors": [{"message": message,
-                        "extensions": {"code": HTTP_CODES.get(status, "BAD_REQUEST")}}]}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
-                    headers=PRIVATE)
+    return error_response(HTTP_CODES.get(status, ErrorCode.BAD_REQUEST), message, status=status)
 
 
 def create_app(settings: Settings) -> Starlette:

@@ -16,19 +16,18 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from db.vocabulary import CHANNELS
 from resolvers import planning
-from resolvers.errors import DomainError, ErrorCode, bad_input
-from web.identity import PRIVATE, actor_of
+from resolvers.errors import DomainError, bad_input
+from web.errors import PRIVATE, domain_error_response
+from web.identity import actor_of
 
 MEDIA_TYPE = "text/csv; charset=utf-8"
 BOM = "\ufeff"
-STATUS = {ErrorCode.FORBIDDEN: 403, ErrorCode.NOT_FOUND: 404, ErrorCode.UNAUTHENTICATED: 401}
 
 
 def _text(request: Request, name: str, default: str | None = None) -> str:
@@ -141,9 +140,7 @@ def _guarded(export: Callable[[Request], Awaitable[Response]]) -> Callable[[Requ
         try:
             return await export(request)
         except DomainError as exc:
-            body = {"code": exc.code.value, "message": exc.message, "field": exc.field}
-            return Response(orjson.dumps(body), status_code=STATUS.get(exc.code, 400),
-                            media_type="application/json", headers=PRIVATE)
+            return domain_error_response(exc)
 
     return endpoint
 

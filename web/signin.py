@@ -26,9 +26,10 @@ from db.catalogue import load_catalogue
 from db.queries.disclosure import MIN_COUNT
 from db.queries.places import known_codes
 from resolvers.actor import Actor, Role
+from resolvers.errors import ErrorCode
 from web.auth import AuthError, check_scopes, mint
 from web.clients import client_address, is_loopback
-from web.identity import PRIVATE
+from web.errors import PRIVATE, error_response
 from web.settings import Settings
 
 DEV_TOKEN_TTL_S = 12 * 3600
@@ -47,7 +48,7 @@ class SignInError(Exception):
     """A dev-token request that cannot be granted: a stable code, the field, a message."""
 
     def __init__(self, message: str, field: str | None,
-                 code: str = "BAD_USER_INPUT") -> None:
+                 code: ErrorCode = ErrorCode.BAD_USER_INPUT) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
@@ -59,8 +60,8 @@ def _json(body: object, status: int = 200, headers: dict[str, str] | None = None
                     headers=headers)
 
 
-def _error(exc: SignInError, status: int = 400) -> Response:
-    return _json({"code": exc.code, "message": exc.message, "field": exc.field}, status, PRIVATE)
+def _error(exc: SignInError) -> Response:
+    return error_response(exc.code, exc.message, exc.field)
 
 
 def months() -> list[str]:
@@ -138,7 +139,7 @@ def _role(raw: object) -> Role:
         role = Role.SYSTEM
     if role in (Role.SYSTEM, Role.PUBLIC):
         allowed = ", ".join(r.value for r in Role if r not in (Role.SYSTEM, Role.PUBLIC))
-        raise SignInError(f"unknown role {raw!r}; one of {allowed}", "role", "UNKNOWN_ROLE")
+        raise SignInError(f"unknown role {raw!r}; one of {allowed}", "role", ErrorCode.UNKNOWN_ROLE)
     return role
 
 
@@ -152,7 +153,7 @@ def _scopes(raw: object, role: Role) -> list[str]:
         raise SignInError(f"at most {MAX_SCOPES} scope codes", "scopes")
     if role in SCOPED and not scopes:
         raise SignInError(f"a {role.value} answers for some places or units: give their codes",
-                          "scopes", "SCOPE_REQUIRED")
+                          "scopes", ErrorCode.SCOPE_REQUIRED)
     return scopes
 
 
@@ -172,11 +173,11 @@ async def _check_codes(request: Request, subject: str, role: Role, scopes: list[
     unknown = sorted(set(scopes) - known)
     if unknown:
         raise SignInError(f"unknown scope codes: {', '.join(unknown)} (street, zone, community, "
-                          "grid cell, compound or unit codes)", "scopes", "UNKNOWN_SCOPE")
+                          "grid cell, compound or unit codes)", "scopes", ErrorCode.UNKNOWN_SCOPE)
     try:  # the same rule the token will meet at every request
         check_scopes(Actor(subject, role, tuple(scopes)), known)
     except AuthError as exc:
-        raise SignInError(str(exc), "scopes", "UNKNOWN_SCOPE") from None
+        raise SignInError(str(exc), "scopes", ErrorCode.UNKNOWN_SCOPE) from None
 
 
 def routes(settings: Settings) -> list[Route]:
@@ -189,7 +190,7 @@ def routes(settings: Settings) -> list[Route]:
     async def dev_token(request: Request) -> Response:
         if not _local(request, settings):
             return _error(SignInError("development tokens are issued to callers on this machine "
-                                      "only", None, "FORBIDDEN"), 403)
+                                      "only", None, ErrorCode.FORBIDDEN))
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:

@@ -12,8 +12,6 @@ valid, empty MVT). `crs=GCJ02` or `BD09` cuts the tiles on that basemap's grid.
 from __future__ import annotations
 
 import hashlib
-import re
-from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,12 +23,13 @@ from starlette.routing import Route
 from db.queries import tiles as queries
 from db.queries.layers import Layer
 from db.queries.tiles import DETAIL_ZOOM, MAX_ZOOM, TicketFilters, TileKey, TileSource
-from db.vocabulary import SHANGHAI, TICKET_STATUSES
 from geo.types import Crs
 from resolvers.disclosure import Disclosure, disclosure
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.layers import layer_of, ticket_view
+from web import params
 from web.caching import none_match
+from web.errors import domain_error_response
 from web.identity import actor_of
 from web.memo import Memo
 from web.tilecache import TileCache
@@ -42,14 +41,6 @@ MVT = "application/vnd.mapbox-vector-tile"
 CELL_COUNTS_S = 60.0
 PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
 CALLER_CACHE = {"Cache-Control": "private, max-age=60", "Vary": "Authorization"}
-_INDEX = re.compile(r"[0-9]{1,8}")
-
-
-def error_response(exc: DomainError) -> Response:
-    status = 404 if exc.code is ErrorCode.NOT_FOUND else 400
-    body = {"errors": [{"message": exc.message, "extensions": exc.extensions}]}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
-                    headers={"Cache-Control": "no-store"})
 
 
 def parse_layer(name: str) -> Layer:
@@ -57,59 +48,24 @@ def parse_layer(name: str) -> Layer:
 
 
 def parse_crs(request: Request) -> Crs:
-    raw = request.query_params.get("crs", "WGS84")
-    try:
-        return Crs(raw.upper())
-    except ValueError:
-        raise bad_input(f"crs must be WGS84, GCJ02 or BD09, got {raw!r}", "crs") from None
-
-
-def _index(name: str, raw: str, high: int) -> int:
-    if not _INDEX.fullmatch(raw) or not 0 <= int(raw) <= high:
-        raise bad_input(f"{name} must be an integer in 0..{high}, got {raw!r}", name)
-    return int(raw)
+    return params.datum(request)
 
 
 def parse_key(request: Request) -> TileKey:
     p = request.path_params
-    z = _index("z", p["z"], MAX_ZOOM)
-    return TileKey(z, _index("x", p["x"], 2**z - 1), _index("y", p["y"], 2**z - 1),
-                   parse_crs(request))
-
-
-def _moment(name: str, raw: str, *, end: bool) -> datetime:
-    """A date (a whole Asia/Shanghai day; `to` includes it) or an ISO 8601 date-time."""
-    try:
-        if len(raw) == 10:
-            day = date.fromisoformat(raw)
-            return datetime.combine(day + timedelta(days=int(end)), time(), SHANGHAI)
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise bad_input(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 date-time, "
-                        f"got {raw!r}", name) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
+    z = params.parse_integer("z", p["z"], low=0, high=MAX_ZOOM)
+    return TileKey(z, params.parse_integer("x", p["x"], low=0, high=2**z - 1),
+                   params.parse_integer("y", p["y"], low=0, high=2**z - 1), parse_crs(request))
 
 
 def parse_filters(request: Request, layer: Layer) -> TicketFilters:
-    q = request.query_params
-    given = [name for name in ("status", "from", "to") if name in q]
+    given = [name for name in ("status", "from", "to") if name in request.query_params]
     if not given:
         return queries.NO_FILTERS
     if not layer.is_tickets:
         raise bad_input(f"{given[0]} filters tickets only, not {layer.name}", given[0])
-    statuses = None
-    if "status" in q:
-        statuses = tuple(s.strip().upper() for raw in q.getlist("status")
-                         for s in raw.split(",") if s.strip())
-        unknown = sorted(set(statuses) - set(TICKET_STATUSES))
-        if unknown or not statuses:
-            raise bad_input(f"status must list some of {', '.join(TICKET_STATUSES)}, got "
-                            f"{', '.join(unknown) or 'nothing'}", "status")
-    start = _moment("from", q["from"], end=False) if "from" in q else None
-    stop = _moment("to", q["to"], end=True) if "to" in q else None
-    if start and stop and start >= stop:
-        raise bad_input("from must come before to", "from")
-    return TicketFilters(statuses, start, stop)
+    start, stop = params.period(request)
+    return TicketFilters(params.statuses(request), start, stop)
 
 
 def source_of(layer: Layer, z: int, rule: Disclosure, filters: TicketFilters,
@@ -170,7 +126,7 @@ async def tile(request: Request) -> Response:
         filters = parse_filters(request, layer)
         rule.check_period(filters.created_from, filters.created_to)
     except DomainError as exc:
-        return error_response(exc)
+        return domain_error_response(exc)
     body, etag = b"", None
     if key.z >= layer.min_zoom:
         kept = None if layer.is_tickets else _tile_cache(request)
@@ -213,7 +169,7 @@ async def layer_tilejson(request: Request) -> Response:
         crs = parse_crs(request)
         parse_filters(request, layer)
     except DomainError as exc:
-        return error_response(exc)
+        return domain_error_response(exc)
     doc = tilejson_document(layer, str(request.base_url), _passed_on(request),
                             await _bounds(request), crs)
     return cached(request, orjson.dumps(doc), "application/json", PUBLIC_CACHE)
@@ -223,13 +179,13 @@ async def tiles_index(request: Request) -> Response:
     try:
         parse_crs(request)
     except DomainError as exc:
-        return error_response(exc)
+        return domain_error_response(exc)
     doc = index_document(str(request.base_url), _passed_on(request))
     return cached(request, orjson.dumps(doc), "application/json", PUBLIC_CACHE)
 
 
 async def not_found(request: Request) -> Response:
-    return error_response(DomainError(
+    return domain_error_response(DomainError(
         ErrorCode.NOT_FOUND, "tiles are at /tiles/{layer}/{z}/{x}/{y}.mvt and TileJSON at "
         "/tiles/{layer}.json"))
 

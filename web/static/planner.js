@@ -3,7 +3,7 @@
 // market-fair groups coloured on the map, an area dashboard with charts, and CSV exports.
 // Shown to planners, street officers and the county office (the API's callers).
 
-import { graphql } from './api.js';
+import { graphql, readJson } from './api.js';
 import { circle } from './details.js';
 import { currentCrs } from './layers.js';
 import { authHeaders, onChange, session } from './session.js';
@@ -166,7 +166,7 @@ function dashboard() {
 
 async function download(path, name) {
   const response = await fetch(path, { headers: authHeaders() });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  if (!response.ok) await readJson(response); // throws the error envelope's message
   const url = URL.createObjectURL(await response.blob());
   const a = Object.assign(document.createElement('a'), { href: url, download: name });
   document.body.append(a);
