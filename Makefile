@@ -15,6 +15,7 @@ bench: setup
 	bash scripts/bench.sh
 	bash scripts/bench_create.sh
 	bash scripts/bench_sites.sh
+	bash scripts/bench_partitioning.sh
 
 lint: setup
 	.venv/bin/ruff check .

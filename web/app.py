@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from psycopg.errors import QueryCanceled
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -25,7 +27,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from db.database import Database
+from db.database import UNREACHABLE, Database
 from db.queries.places import scope_codes
 from db.queries.tiles import TILE_SESSION
 from db.replica import ReadRoute
@@ -60,6 +62,7 @@ from web.tiles import ROUTES as tile_routes
 from web.webhooks import WebhookWorker, verify_url
 from web.websocket import BoundedWebSocketAdapter, GuardedTransportWS, SocketGate
 
+log = logging.getLogger("redgrid.web")
 STATIC = Path(__file__).resolve().parent / "static"
 MAPLIBRE = CHECKOUT / "node_modules" / "maplibre-gl" / "dist"
 # How long the codes a token's scope may name are trusted before they are read again.
@@ -181,6 +184,18 @@ def http_error(status: int, message: str) -> Response:
     return error_response(HTTP_CODES.get(status, ErrorCode.BAD_REQUEST), message, status=status)
 
 
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """A route other than /graphql (tiles, OGC API, heat map, exports) that met the database
+    away or a lost connection: 503 with Retry-After and the code GraphQL uses, not a 500."""
+    timed_out = isinstance(exc, QueryCanceled)
+    code, message = (("TIMEOUT", "The query took too long.") if timed_out else
+                     ("UNAVAILABLE", "The database is unavailable; try again shortly."))
+    log.warning("%s on %s: %s", code, request.url.path, type(exc).__name__)
+    body = {"errors": [{"message": message, "extensions": {"code": code, "retryable": True}}]}
+    return Response(orjson.dumps(body), status_code=503, media_type="application/json",
+                    headers={**PRIVATE, "Retry-After": "2"})
+
+
 def create_app(settings: Settings) -> Starlette:
     """The app for `settings`; ConfigError when its tokens could not be verified safely."""
     settings.check_identity()
@@ -264,4 +279,5 @@ def create_app(settings: Settings) -> Starlette:
     # Request ids outermost, so even a request refused by the guard has one.
     middleware = [Middleware(RequestIds), Middleware(HttpMetrics, metrics=metrics), identity,
                   guard]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
+                     exception_handlers={exc: database_unavailable for exc in UNREACHABLE})

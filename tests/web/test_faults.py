@@ -7,6 +7,7 @@ import asyncio
 import time
 from dataclasses import replace
 
+import httpx
 import psycopg
 import pytest
 from starlette.testclient import TestClient
@@ -93,3 +94,26 @@ def test_ready_when_migrated_and_not_when_migrations_are_behind(
         drop_database(base_settings, name)
     with psycopg.connect(psycopg_conninfo(settings.database_url)) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_other_routes_answer_a_lost_database_with_503_not_500(settings: Settings,
+                                                              db: psycopg.Connection) -> None:
+    name = db.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+    before = _backends(db, name)
+    with TestClient(create_app(settings)) as client:
+        def page(n: int) -> httpx.Response:
+            return client.get(f"/ogc/collections/compounds/items?limit=2&offset={n}")
+
+        assert page(0).status_code == 200
+        for pid in _backends(db, name) - before:
+            db.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        statuses = []
+        for n in range(1, 40):
+            response = page(n)
+            statuses.append(response.status_code)
+            if response.status_code == 200:
+                break
+            assert response.status_code == 503, response.text
+            assert response.headers["retry-after"]
+            assert response.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
+        assert statuses[-1] == 200 and len(statuses) <= 3, statuses
