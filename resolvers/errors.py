@@ -30,6 +30,7 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042 - str values are the stable wire
     NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     UNAVAILABLE = "UNAVAILABLE"
+    TIMEOUT = "TIMEOUT"
     # Development sign-in.
     UNKNOWN_ROLE = "UNKNOWN_ROLE"
     UNKNOWN_SCOPE = "UNKNOWN_SCOPE"

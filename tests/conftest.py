@@ -95,7 +95,7 @@ def http_error(body: Any) -> dict[str, Any]:
     assert isinstance(body, dict) and isinstance(body.get("errors"), list), body
     (error,) = body["errors"]
     assert set(error) == {"message", "extensions"} and error["message"], error
-    assert set(error["extensions"]) <= {"code", "field"}, error
+    assert set(error["extensions"]) <= {"code", "field", "retryable"}, error
     return {"code": error["extensions"]["code"], "field": error["extensions"].get("field"),
             "message": error["message"]}
 

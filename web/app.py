@@ -188,12 +188,10 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     """A route other than /graphql (tiles, OGC API, heat map, exports) that met the database
     away or a lost connection: 503 with Retry-After and the code GraphQL uses, not a 500."""
     timed_out = isinstance(exc, QueryCanceled)
-    code, message = (("TIMEOUT", "The query took too long.") if timed_out else
-                     ("UNAVAILABLE", "The database is unavailable; try again shortly."))
-    log.warning("%s on %s: %s", code, request.url.path, type(exc).__name__)
-    body = {"errors": [{"message": message, "extensions": {"code": code, "retryable": True}}]}
-    return Response(orjson.dumps(body), status_code=503, media_type="application/json",
-                    headers={**PRIVATE, "Retry-After": "2"})
+    code, message = ((ErrorCode.TIMEOUT, "The query took too long.") if timed_out else
+                     (ErrorCode.UNAVAILABLE, "The database is unavailable; try again shortly."))
+    log.warning("%s on %s: %s", code.value, request.url.path, type(exc).__name__)
+    return error_response(code, message, retryable=True, headers={"Retry-After": "2"})
 
 
 def create_app(settings: Settings) -> Starlette:

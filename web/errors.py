@@ -31,6 +31,7 @@ STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.TIMEOUT: 503,
 }
 
 
@@ -38,10 +39,14 @@ def status_of(code: ErrorCode) -> int:
     return STATUS.get(code, 400)
 
 
-def envelope(code: ErrorCode, message: str, field: str | None = None) -> dict[str, Any]:
-    extensions: dict[str, str] = {"code": code.value}
+def envelope(code: ErrorCode, message: str, field: str | None = None, *,
+             retryable: bool = False) -> dict[str, Any]:
+    """`retryable`: the same request may succeed later (the database was away)."""
+    extensions: dict[str, Any] = {"code": code.value}
     if field:
         extensions["field"] = field
+    if retryable:
+        extensions["retryable"] = True
     return {"errors": [{"message": message, "extensions": extensions}]}
 
 
@@ -50,11 +55,12 @@ def error_body(code: ErrorCode, message: str, field: str | None = None) -> bytes
 
 
 def error_response(code: ErrorCode, message: str, field: str | None = None, *,
-                   status: int | None = None,
+                   status: int | None = None, retryable: bool = False,
                    headers: Mapping[str, str] | None = None) -> Response:
     """The envelope with its status (by code unless given); never cached unless `headers` say."""
-    return Response(error_body(code, message, field), status_code=status or status_of(code),
-                    media_type="application/json", headers={**PRIVATE, **(headers or {})})
+    return Response(orjson.dumps(envelope(code, message, field, retryable=retryable)),
+                    status_code=status or status_of(code), media_type="application/json",
+                    headers={**PRIVATE, **(headers or {})})
 
 
 def domain_error_response(exc: DomainError, *, status: int | None = None,
