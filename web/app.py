@@ -46,10 +46,11 @@ from web.graphiql import PAGE as GRAPHIQL_PAGE
 from web.graphiql import routes as graphiql_routes
 from web.guard import Guard, RateLimiter
 from web.health import ROUTES as health_routes
-from web.heatmap import heatmap_geojson, heatmap_tile
+from web.heatmap import create_memos, heatmap_geojson, heatmap_tile
 from web.identity import Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
 from web.logs import RequestIds
+from web.memo import Memo
 from web.metrics import HttpMetrics, Metrics, OperationMetrics
 from web.metrics import routes as metrics_routes
 from web.ogc import routes as ogc_routes
@@ -58,6 +59,8 @@ from web.replicas import ReplicaReads, open_replica
 from web.scheduler import JobScheduler
 from web.settings import CHECKOUT, Settings
 from web.signin import routes as signin_routes
+from web.tilecache import TileCache
+from web.tiles import CELL_COUNTS_S
 from web.tiles import ROUTES as tile_routes
 from web.webhooks import WebhookWorker, verify_url
 from web.websocket import BoundedWebSocketAdapter, GuardedTransportWS, SocketGate
@@ -230,6 +233,11 @@ def create_app(settings: Settings) -> Starlette:
             app.state.tile_db = replica.tiles
             graphql.reads = replica.reads
         metrics.watch(db, tile_db, replica)
+        # The answers kept in memory, with single-flight on misses (web/memo.py).
+        app.state.tile_cache = TileCache()
+        app.state.ticket_cell_counts = Memo(CELL_COUNTS_S)
+        for name, memo in create_memos().items():
+            setattr(app.state, name, memo)
         graphql.live = app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
         await live.start()
         webhooks = app.state.webhooks = WebhookWorker(db, settings.webhook_interval_s,

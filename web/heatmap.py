@@ -97,12 +97,16 @@ _CACHE_S = 60.0
 _CACHE_ENTRIES = 64
 
 
+MEMOS = ("heatmap_geojson", "heatmap_tiles")
+
+
+def create_memos() -> dict[str, Memo[Any]]:
+    """The heat map's memos, by their name on the app's state (made in the lifespan)."""
+    return {name: Memo(_CACHE_S, _CACHE_ENTRIES) for name in MEMOS}
+
+
 def _memo(request: Request, name: str) -> Memo[Any]:
-    state = request.app.state
-    memo: Memo[Any] | None = getattr(state, name, None)
-    if memo is None:
-        memo = Memo(_CACHE_S, _CACHE_ENTRIES)
-        setattr(state, name, memo)
+    memo: Memo[Any] = getattr(request.app.state, name)
     return memo
 
 

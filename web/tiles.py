@@ -93,9 +93,7 @@ async def cell_counts(request: Request, filters: TicketFilters) -> dict[str, int
     """True tickets per grid cell under `filters`, kept for a minute and computed once for
     concurrent misses."""
     state = request.app.state
-    memo: Memo[dict[str, int]] | None = getattr(state, "ticket_cell_counts", None)
-    if memo is None:
-        memo = state.ticket_cell_counts = Memo(CELL_COUNTS_S)
+    memo: Memo[dict[str, int]] = state.ticket_cell_counts
 
     async def count() -> dict[str, int]:
         async with state.tile_db.connection() as conn:
@@ -129,26 +127,19 @@ async def tile(request: Request) -> Response:
         return domain_error_response(exc)
     body, etag = b"", None
     if key.z >= layer.min_zoom:
-        kept = None if layer.is_tickets else _tile_cache(request)
-        found = kept.get((layer.name, key)) if kept is not None else None
-        if found is not None:
-            body, etag = found
-        else:
+
+        async def render() -> tuple[bytes, str]:
             source = await source_for(request, layer, key.z, rule, filters)
             async with request.app.state.tile_db.connection() as conn:
-                body = await queries.render(conn, source, key)
-            if kept is not None:
-                etag = etag_of(body)
-                kept.put((layer.name, key), body, etag)
+                drawn = await queries.render(conn, source, key)
+            return drawn, etag_of(drawn)
+
+        if layer.is_tickets:
+            body, _ = await render()
+        else:
+            tiles: TileCache = request.app.state.tile_cache
+            body, etag = await tiles.get((layer.name, key), render)
     return cached(request, body, MVT, CALLER_CACHE if layer.is_tickets else PUBLIC_CACHE, etag)
-
-
-def _tile_cache(request: Request) -> TileCache:
-    state = request.app.state
-    cache: TileCache | None = getattr(state, "tile_cache", None)
-    if cache is None:
-        cache = state.tile_cache = TileCache()
-    return cache
 
 
 async def _bounds(request: Request) -> tuple[float, float, float, float] | None:
