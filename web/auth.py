@@ -189,7 +189,8 @@ class TokenVerifier:
         if codes is not None and codes.value is None and actor.scopes:
             raise AuthError("the known scope codes are not loaded yet; try again shortly")
         check_scopes(actor, codes.value if codes is not None else None)
-        self._known[header] = (actor, float(claims["exp"]))
+        if self.max_entries > 0:
+            self._known[header] = (actor, float(claims["exp"]))
         return actor
 
     def expires_at(self, header: str) -> float | None:

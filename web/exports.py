@@ -3,8 +3,8 @@ and `/exports/area-stats.csv`.
 
 UTF-8 with a byte-order mark, so Excel opens the Chinese names. Parameters mirror the GraphQL
 fields (kind, radiusM, weight, count, candidates, keepExisting, timeLimitS; level, from, to,
-code, byZone) and so do the rules: the same callers, bounds, codes and disclosure. Bad input is
-a 400 with a JSON body `{"code", "message", "field"}`; FORBIDDEN a 403, NOT_FOUND a 404.
+code, byZone) and so do the rules: the same callers, bounds, codes and disclosure. Errors come
+in the one envelope (`web/errors.py`): bad input a 400, FORBIDDEN a 403, NOT_FOUND a 404.
 """
 
 from __future__ import annotations
