@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import make_url
 
 from db import migrate as migrations
-from db.cluster import ClusterError, ReplicaCluster
+from db.embedded import ClusterError, ReplicaCluster
 from db.seed import DEFAULT_SEED, SeedError, seed_bulk_tickets, seed_demo
 from db.urls import psycopg_conninfo, server_url
 from resolvers.actor import Actor, Role
