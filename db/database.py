@@ -3,17 +3,20 @@
 Reads run on autocommit connections (one round trip each, no BEGIN/ROLLBACK around them);
 writes open an explicit transaction. Rows come back as named tuples.
 
-Faults: a connection is waited for at most `acquire_timeout_s` (then `PoolTimeout`), so a
-request fails fast while the database is away instead of hanging. Connections are not checked
-on every checkout (a round trip each); instead, the first connection found broken makes the
-pool check all its idle ones in the background, so after a database restart the dead ones
-are replaced at once rather than failing one request each.
+Faults: while the database looks away (a connection broke, or the pool failed to connect,
+within the last `SUSPECT_S` seconds) a request waits at most `acquire_timeout_s` for a
+connection (then `PoolTimeout`), so it fails fast instead of hanging; otherwise a busy pool is
+waited for up to `busy_timeout_s`, so a burst of requests queues rather than being refused.
+Connections are not checked on every checkout (a round trip each); instead, the first
+connection found broken makes the pool check all its idle ones in the background, so after a
+database restart the dead ones are replaced at once rather than failing one request each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,6 +27,8 @@ from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 log = logging.getLogger("redgrid.database")
+# How long after a broken connection or a failed connect the database counts as away.
+SUSPECT_S = 10.0
 # What a caller is told when the database cannot be reached: retry shortly.
 UNREACHABLE = (PoolTimeout, OperationalError)
 
@@ -35,16 +40,22 @@ class Database:
 
     def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 20,
                  statement_timeout_ms: int = 0, session: dict[str, str] | None = None,
-                 acquire_timeout_s: float = 2.0, check: bool = False) -> None:
+                 acquire_timeout_s: float = 2.0, busy_timeout_s: float = 30.0,
+                 check: bool = False) -> None:
         """Args:
             statement_timeout_ms: PostgreSQL cancels any statement running longer (0: never).
             session: further PostgreSQL settings for every connection of the pool.
-            acquire_timeout_s: how long a request waits for a connection.
+            acquire_timeout_s: how long a request waits for a connection while the database
+                looks away; `busy_timeout_s`, while it does not.
             check: check each connection as it is handed out (one round trip), replacing a
                 dead one; for a replica, whose loss must be seen before a query is sent.
         """
         self.observers: list[Observer] = []
         self._checking: asyncio.Task[None] | None = None
+        self.acquire_timeout_s = acquire_timeout_s
+        self.busy_timeout_s = busy_timeout_s
+        self._connect_errors = 0
+        self._suspect_until = 0.0
         observers = self.observers
 
         class ObservedCursor(AsyncCursor[Any]):
@@ -63,7 +74,7 @@ class Database:
             kwargs["options"] = " ".join(f"-c {k}={v}" for k, v in settings.items())
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
             conninfo, min_size=min_size, max_size=max_size, open=False, kwargs=kwargs,
-            timeout=acquire_timeout_s,
+            timeout=busy_timeout_s,
             check=AsyncConnectionPool.check_connection if check else None)
 
     async def open(self, wait: bool = True) -> None:
@@ -78,7 +89,7 @@ class Database:
     async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
         """An autocommit connection for reads."""
         try:
-            async with self.pool.connection() as conn:
+            async with self.pool.connection(timeout=self._wait_s()) as conn:
                 yield conn
         except OperationalError as exc:
             self._broken(exc)
@@ -88,7 +99,8 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection[Any]]:
         """A connection inside a transaction that commits on success, rolls back on error."""
         try:
-            async with self.pool.connection() as conn, conn.transaction():
+            async with self.pool.connection(timeout=self._wait_s()) as conn, \
+                    conn.transaction():
                 yield conn
         except OperationalError as exc:
             self._broken(exc)
@@ -103,10 +115,22 @@ class Database:
         except (*UNREACHABLE, OSError):
             return False
 
+    def _wait_s(self) -> float:
+        """How long a request may wait for a connection now: briefly while the database looks
+        away (a connection broke, or connecting failed, in the last SUSPECT_S seconds)."""
+        errors = self.pool.get_stats().get("connections_errors", 0)
+        if errors > self._connect_errors:
+            self._connect_errors = errors
+            self._suspect_until = time.monotonic() + SUSPECT_S
+        return self.acquire_timeout_s if time.monotonic() < self._suspect_until \
+            else self.busy_timeout_s
+
     def _broken(self, exc: OperationalError) -> None:
-        # A cancelled statement is the statement timeout, not a lost connection.
-        if isinstance(exc, QueryCanceled) or self.pool.closed:
+        # A cancelled statement is the statement timeout, not a lost connection; a pool that
+        # gave no connection in time is busy (or already known to be away).
+        if isinstance(exc, QueryCanceled | PoolTimeout) or self.pool.closed:
             return
+        self._suspect_until = time.monotonic() + SUSPECT_S
         if self._checking is None or self._checking.done():
             log.warning("database connection lost (%s); checking the pool's connections",
                         str(exc).splitlines()[0] if str(exc) else type(exc).__name__)

@@ -58,6 +58,7 @@ def test_an_unreachable_database_fails_within_the_acquire_timeout(tmp_path: obje
         database = Database(f"host={tmp_path} dbname=nowhere", min_size=1, max_size=2,
                             acquire_timeout_s=1.0)
         await database.open(wait=False)
+        await asyncio.sleep(0.3)  # the pool's first attempts to connect fail meanwhile
         started = time.monotonic()
         try:
             with pytest.raises((psycopg.OperationalError, Exception)) as caught:
