@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Sequence
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -11,6 +12,7 @@ import shapely
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
 
+from db import labels
 from db.catalogue import load_catalogue
 from db.demo.activity import seed_activity
 from db.demo.places import Places, plan_places
@@ -23,6 +25,7 @@ from db.demo.services import (
     plan_volunteers,
 )
 from db.demo.tickets import Item, TicketFactory, TicketRow, bulk_tickets, demo_tickets
+from db.demo.timeline import Timeline, today
 from db.demo.workflow import derive_workflow
 from geo.frame import LocalFrame
 
@@ -71,15 +74,20 @@ def _items() -> list[Item]:
             for i in load_catalogue()]
 
 
-def _factory(places: Places, seed: int, salt: int = 0) -> TicketFactory:
+def _factory(places: Places, seed: int, salt: int = 0,
+             timeline: Timeline | None = None) -> TicketFactory:
     rng = random.Random(seed)
-    contracts = plan_contracts(rng, places)
+    contracts = plan_contracts(rng, places, timeline)
     county = {kind: f"U-{kind}" for kind in COUNTY_UNITS}
     return TicketFactory(places, CENTRE, _items(), contracts, county, seed * 1000 + salt)
 
 
-def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noop) -> dict[str, int]:
-    """Writes the whole demo dataset in one transaction; returns the row count per table."""
+def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noop,
+              as_of: date | None = None) -> dict[str, int]:
+    """Writes the whole demo dataset in one transaction, its history ending on `as_of` (default
+    today, Asia/Shanghai); returns the row count per table. Deterministic for a seed and
+    date."""
+    timeline = Timeline(as_of or today())
     counts: dict[str, int] = {}
     with psycopg.connect(conninfo) as conn:
         if dataset_seed(conn) is not None:
@@ -88,11 +96,14 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
         progress("places", 0, 7)
         places = plan_places(seed)
         rng = random.Random(seed)
-        contracts = plan_contracts(rng, places)
+        contracts = plan_contracts(rng, places, timeline)
         conn.execute("INSERT INTO dataset_info (key, value) VALUES "
-                     "('synthetic', 'true'), ('seed', %s), "
+                     "('synthetic', 'true'), ('seed', %s), ('as_of', %s), "
+                     "('first_month', %s), ('last_month', %s), "
                      "('note', 'Synthetic demo data modelled on Linshu County; not real records.')",
-                     (str(seed),))
+                     (str(seed), timeline.as_of.isoformat(),
+                      timeline.first_month.strftime("%Y-%m"),
+                      timeline.last_month.strftime("%Y-%m")))
         counts["streets"] = _copy(conn, "streets", ("code", "name", "geom"),
                                   ((c, n, _wkb(_multi(g))) for c, n, g in places.streets))
         counts["zones"] = _copy(
@@ -156,10 +167,10 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
             ((v.code, v.name, v.role, v.party_member, v.employer, v.building_code, v.cell_code,
               v.compound_code, v.community_code) for v in plan_volunteers(rng, places)))
         progress("tickets", 4, 7)
-        rows = demo_tickets(_factory(places, seed))
+        rows = demo_tickets(_factory(places, seed, timeline=timeline), timeline)
         counts["tickets"], counts["ticket_events"] = _write_tickets(conn, rows)
         derive_workflow(conn)
-        seed_activity(conn, rng_seed=seed)
+        seed_activity(conn, rng_seed=seed, timeline=timeline)
         progress("indexes", 6, 7)
         conn.execute("SELECT setval(pg_get_serial_sequence('tickets', 'id'), "
                      "(SELECT max(id) FROM tickets))")
@@ -180,10 +191,19 @@ TICKET_COLUMNS = (
 def _write_tickets(conn: psycopg.Connection, rows: list[TicketRow]) -> tuple[int, int]:
     conn.execute("SET LOCAL redgrid.bulk_load = 'on'")
     tickets = _copy(conn, "tickets", TICKET_COLUMNS, (_ticket_tuple(r) for r in rows))
+    unit_names: dict[str, str] = dict(conn.execute("SELECT code, name FROM units").fetchall())
     events = _copy(conn, "ticket_events",
                    ("ticket_id", "at", "action", "from_status", "to_status", "actor", "note"),
-                   ((r.id, *e) for r in rows for e in r.events))
+                   ((r.id, *_dispatch_noted(e, unit_names.get(r.unit_code or "")))
+                    for r in rows for e in r.events))
     return tickets, events
+
+
+def _dispatch_noted(event: tuple[Any, ...], unit_name: str | None) -> tuple[Any, ...]:
+    """The routing event with the note the server writes for it (已派单至…)."""
+    if event[1] != "DISPATCHED" or unit_name is None:
+        return event
+    return (*event[:-1], labels.DISPATCHED_TO + unit_name)
 
 
 def _ticket_tuple(r: TicketRow) -> tuple[Any, ...]:

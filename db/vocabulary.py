@@ -68,7 +68,7 @@ CHANNEL_LABELS: Mapping[Channel, str] = {
     Channel.ONLINE: "网上",
 }
 LEVEL_LABELS: Mapping[Level, str] = {
-    Level.COMMUNITY: "社区", Level.STREET: "街道", Level.COUNTY: "县级",
+    Level.COMMUNITY: "社区", Level.STREET: "街道", Level.COUNTY: "县",
 }
 
 TICKET_STATUSES: tuple[str, ...] = tuple(s.value for s in TicketStatus)

@@ -6,15 +6,17 @@ counts (the public, residents, and staff outside their scope), they never see a 
 MIN_COUNT (0, 1 or 2 are all shown as withheld) nor a change whose either side is under it,
 and periods are whole months, so no single report can be singled out from a count or a
 difference. Planners and the county office see exact counts. Gi* itself runs on
-the true counts of every cell in the box: a z-score pools a cell with all its neighbours
-against the whole box's mean and spread, so it speaks of a neighbourhood, not of a report.
+the true counts of every cell of the county (never only the box asked for, so a cell's class
+does not move as the map pans): a z-score pools a cell with all its neighbours against the
+whole county's mean and spread, so it speaks of a neighbourhood, not of a report.
 Because an exact z-score is a linear function of the neighbourhood's total, withheld cells
 get it rounded to one decimal (p and class follow from the rounded value), and not at all
 where the neighbourhood pools fewer than MIN_COUNT tickets: in a sparse period a single
 ticket would otherwise light up its own 3x3 block.
 
 Bounded work. The box is clipped to the study area (the county's extent and a margin) before
-anything else, H3 coverings are sized from the clipped box, and the CPU-heavy steps (H3
+anything else; the cells Gi* runs over are the county's, built once per server (hexagons
+sharing area with the county's streets, never those beyond it); the CPU-heavy steps (H3
 covering, Gi*, datum shifts) run in a worker thread, off the event loop.
 """
 
@@ -22,9 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import shapely
 
 from db.database import Database
 from db.queries import heatmap as queries
@@ -135,32 +140,62 @@ async def _ticket_filter(db: Database, args: HeatmapArgs) -> TicketFilter:
     return TicketFilter(item_codes=tuple(codes.in_category or ()), statuses=statuses)
 
 
-async def _grid(db: Database, bbox: BBox) -> tuple[list[Any], list[dict[str, Any]],
-                                                    list[list[int]]]:
-    async with db.connection() as conn:
-        rows = await queries.grid_cells_in(conn, bbox)
-    adjacency = await queries.grid_adjacency(db)
-    index = {r.id: i for i, r in enumerate(rows)}
-    near = [[index[c] for c in adjacency.get(r.id, ()) if c in index] for r in rows]
-    return [r.id for r in rows], [json.loads(r.geojson) for r in rows], near
+@dataclass(frozen=True)
+class CountyCells:
+    """Every cell of a resolution that meets the county: the population Gi* runs over, the
+    same whatever box is asked for, so a cell's class does not move when the map pans."""
+
+    keys: list[Any]
+    shapes: list[dict[str, Any]]
+    near: list[list[int]]
+    outlines: Any  # numpy array of shapely polygons, for picking the cells a box meets
 
 
-def _hexes(bbox: BBox, resolution: str) -> tuple[list[Any], list[dict[str, Any]],
-                                                  list[list[int]]]:
-    res = queries.H3_RES[resolution]
-    if hexagons.estimated_cover_size(bbox, res) > MAX_H3_CELLS:
-        raise bad_input(f"the box holds more than {MAX_H3_CELLS:,} {resolution} hexagons; "
-                        "zoom in or use a coarser resolution", "bbox")
-    cells = hexagons.cover(bbox, res)
-    if len(cells) > MAX_H3_CELLS:
-        raise bad_input(f"the box holds {len(cells):,} {resolution} hexagons, more than "
-                        f"{MAX_H3_CELLS:,}; zoom in or use a coarser resolution", "bbox")
+_county_cells: weakref.WeakKeyDictionary[Database, dict[str, CountyCells]] = (
+    weakref.WeakKeyDictionary())
+
+
+async def county_cells(db: Database, resolution: str) -> CountyCells | None:
+    """The county's cells at `resolution`, built once per database handle (places change only
+    when the data is reloaded); None on an empty database."""
+    known = _county_cells.setdefault(db, {})
+    if resolution not in known:
+        async with db.connection() as conn:
+            outline = await queries.county_outline(conn)
+            if outline is None:
+                return None
+            rows = await queries.grid_cells_in(conn, BBox(*shapely.from_geojson(outline).bounds))
+        if resolution == "GRID_CELL":
+            adjacency = await queries.grid_adjacency(db)
+            keys = [r.id for r in rows]
+            shapes = [json.loads(r.geojson) for r in rows]
+            index = {k: i for i, k in enumerate(keys)}
+            near = [[index[c] for c in sorted(adjacency.get(k, ())) if c in index] for k in keys]
+        else:
+            keys, shapes, near = await asyncio.to_thread(_county_hexes, outline, resolution)
+        known[resolution] = CountyCells(keys, shapes, near, shapely.from_geojson(
+            [json.dumps(shape) for shape in shapes]))
+    return known[resolution]
+
+
+def _county_hexes(outline: str, resolution: str) -> tuple[list[Any], list[dict[str, Any]],
+                                                          list[list[int]]]:
+    """The hexagons sharing some area with the county (none that merely lie in its box)."""
+    county = shapely.from_geojson(outline)
+    bounds, res = BBox(*county.bounds), queries.H3_RES[resolution]
+    if hexagons.estimated_cover_size(bounds, res) > MAX_H3_CELLS:  # a county is not a province
+        raise bad_input(f"the county holds more than {MAX_H3_CELLS:,} {resolution} hexagons; "
+                        "use a coarser resolution", "resolution")
+    cover = hexagons.cover(bounds, res)
+    polygons = [hexagons.outline(c) for c in cover]
+    inside = shapely.area(shapely.intersection(polygons, county)) > 0
+    cells = [c for c, keep in zip(cover, inside, strict=True) if keep]
     index = {c: i for i, c in enumerate(cells)}
     ring = hexagons.neighbours(cells)
-    near = [[index[c] for c in ring[cell]] for cell in cells]
+    near = [[index[c] for c in sorted(ring[cell])] for cell in cells]
     shapes = [{"type": "Polygon", "coordinates": [[list(p) for p in hexagons.outline(c)
                                                    .exterior.coords]]} for c in cells]
-    return list(cells), shapes, near
+    return cells, shapes, near
 
 
 async def study_box(db: Database, bbox: BBox) -> BBox:
@@ -190,28 +225,34 @@ async def heatmap(db: Database, actor: Actor, args: HeatmapArgs) -> Heatmap:
     rule.check_period(span.start, span.end)
     bbox = await study_box(db, args.bbox)
     tickets = await _ticket_filter(db, args)
-    if args.resolution == "GRID_CELL":
-        keys, shapes, near = await _grid(db, bbox)
-    else:
-        keys, shapes, near = await asyncio.to_thread(_hexes, bbox, args.resolution)
+    county = await county_cells(db, args.resolution)
+    if county is None:
+        return Heatmap(resolution=args.resolution, periods=span, exact=True, cells=[])
     async with db.connection() as conn:
-        counted = await queries.period_counts(conn, resolution=args.resolution, ids=keys,
+        counted = await queries.period_counts(conn, resolution=args.resolution, ids=county.keys,
                                               periods=span, tickets=tickets)
     grid = args.resolution == "GRID_CELL"
-    exact = [rule.covers_area(str(k)) if grid else rule.exact_counts for k in keys]
-    cells = await asyncio.to_thread(_cells, args, keys, shapes, near, counted, exact)
+    exact = [rule.covers_area(str(k)) if grid else rule.exact_counts for k in county.keys]
+    cells, shown = await asyncio.to_thread(_cells, args, county, bbox, counted, exact)
     # `exact`: every count of the answer is exact (the caller's scope covers every cell).
-    return Heatmap(resolution=args.resolution, periods=span, exact=all(exact), cells=cells)
+    return Heatmap(resolution=args.resolution, periods=span, exact=all(shown), cells=cells)
 
 
-def _cells(args: HeatmapArgs, keys: list[Any], shapes: list[dict[str, Any]],
-           near: list[list[int]], counted: dict[Any, tuple[int, int, int]],
-           exact: list[bool]) -> list[HeatCell]:
+def _cells(args: HeatmapArgs, county: CountyCells, bbox: BBox,
+           counted: dict[Any, tuple[int, int, int]],
+           exact: list[bool]) -> tuple[list[HeatCell], list[bool]]:
+    """Gi* over every cell of the county; the cells that meet `bbox`, and whether each of
+    them is exact."""
+    keys, shapes, near = county.keys, county.shapes, county.near
     triples = [counted.get(k, (0, 0, 0)) for k in keys]
     counts = [t[0] for t in triples]
     z = gi_star(counts, near)
-    cells = []
+    meets = shapely.intersects(county.outlines, shapely.box(*bbox.as_tuple()))
+    cells, shown = [], []
     for i, key in enumerate(keys):
+        if not meets[i]:
+            continue
+        shown.append(exact[i])
         n, prev, last = triples[i]
         pooled = n + sum(counts[j] for j in near[i])
         cells.append(_cell(
@@ -219,7 +260,7 @@ def _cells(args: HeatmapArgs, keys: list[Any], shapes: list[dict[str, Any]],
             shapes[i] if args.crs is Crs.WGS84 else transform_geojson(shapes[i], args.crs),
             n, prev, last, float(z[i]), pooled, exact[i],
             exact[i] and all(exact[j] for j in near[i])))
-    return cells
+    return cells, shown
 
 
 def _cell(key: str, geometry: dict[str, Any], n: int, prev: int, last: int, z: float,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from db import labels
 from db.database import Database
 from db.queries import ticket_updates as q
 from resolvers.actor import SYSTEM
@@ -34,7 +35,7 @@ async def run_jobs(db: Database, now: datetime, batch: int = BATCH) -> JobReport
         stale = await q.resolved_before(conn, now - AUTO_CLOSE_AFTER, batch)
     for code in overdue:
         try:
-            await escalate(db, SYSTEM, code, None, "overdue", now)
+            await escalate(db, SYSTEM, code, None, labels.OVERDUE, now)
             escalated += 1
         except DomainError:
             skipped += 1  # changed meanwhile (another process, a person): next pass decides
@@ -45,7 +46,7 @@ async def run_jobs(db: Database, now: datetime, batch: int = BATCH) -> JobReport
             continue
         try:
             await transition(db, SYSTEM, code, ticket.version,
-                             Request("CLOSED", note="7 days after resolution"), now)
+                             Request("CLOSED", note=labels.AUTO_CLOSED), now)
             closed += 1
         except DomainError:
             skipped += 1

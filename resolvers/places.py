@@ -10,6 +10,9 @@ from geo.types import BBox, LonLat
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.inputs import limit
 
+# The most facilities one nearest-facility answer holds.
+MAX_FACILITIES = 200
+
 
 async def list_places(db: Database, table: str, *, bbox: BBox | None = None,
                       **equal: Any) -> list[Any]:
@@ -41,4 +44,4 @@ async def nearest_facilities(db: Database, point: LonLat, *, kind: str | None,
                              first: int) -> list[Any]:
     async with db.connection() as conn:
         return await queries.nearest_facilities(conn, point.lon, point.lat, kind=kind,
-                                                limit=limit(first, cap=200))
+                                                limit=limit(first, cap=MAX_FACILITIES))

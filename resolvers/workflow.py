@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from db import labels
 from db.catalogue import DEADLINES
 from db.database import Database
 from db.queries import ticket_updates as q
@@ -110,10 +111,10 @@ async def transition(db: Database, actor: Actor, code: str, expected_version: in
         if req.unit_code and not await q.unit_exists(conn, req.unit_code):
             raise DomainError(ErrorCode.NOT_FOUND, f"no unit {req.unit_code!r}", "input.unitCode")
         note = (req.note or "").strip() or None
-        if req.target == "REJECTED":
-            note = f"{req.reason}: {note}" if note else req.reason
+        if req.target == "REJECTED" and req.reason:
+            note = labels.rejected(req.reason, note)
         if req.target == "CLOSED" and req.rating is not None:
-            note = f"rating {req.rating}" + (f": {note}" if note else "")
+            note = labels.rated(req.rating, note)
         event = {"action": _action(ticket, req, actor), "actor": actor.subject,
                  "from_status": ticket.status, "to_status": req.target, "note": note}
         if await q.apply_change(conn, ticket.id, ticket.version, now,
@@ -123,7 +124,7 @@ async def transition(db: Database, actor: Actor, code: str, expected_version: in
             await q.set_lead_unit(conn, ticket.id, req.unit_code)
         if reassigned:
             await q.add_event(conn, ticket.id, now, "REASSIGNED", actor.subject,
-                              f"{ticket.unit_code} → {req.unit_code}")
+                              labels.reassigned(ticket.unit_code or "", req.unit_code or ""))
         if req.target == "CLOSED" and ticket.level == "COUNTY" and ticket.unit_code:
             await q.refer_if_three_at_county(conn, ticket.unit_code, now)
     return code
@@ -145,7 +146,7 @@ async def escalate(db: Database, actor: Actor, code: str, expected_version: int 
             raise DomainError(ErrorCode.INVALID_TRANSITION,
                               f"{code} is already supervised at county level")
         level = LADDER[step + 1]
-        text = f"{ticket.level} → {level}" + (f": {note.strip()}" if note and note.strip() else "")
+        text = labels.escalated(ticket.level, level, note)
         changes = {"level": level, "escalated_at": now,
                    "due_at": now + DEADLINES[ticket.deadline_class]}
         event = {"action": "ESCALATED", "actor": actor.subject, "note": text}
@@ -197,14 +198,14 @@ async def merge(db: Database, actor: Actor, duplicate_code: str, original_code: 
                               "cannot take merges", "input.originalCode")
         changes = {"status": "CLOSED", "closed_at": now, "merged_into_id": original.id}
         event = {"action": "MERGED", "actor": actor.subject, "from_status": duplicate.status,
-                 "to_status": "CLOSED", "note": f"merged into {original_code}"}
+                 "to_status": "CLOSED", "note": labels.merged_into(original_code)}
         if await q.apply_change(conn, duplicate.id, duplicate.version, now, changes, event) is None:
             raise _conflict(duplicate_code)
         added = await q.move_cosigners(conn, duplicate.id, original.id,
                                        duplicate.reporter_subject, now)
         await q.raise_priority(conn, original.id, added, now)
         await q.add_event(conn, original.id, now, "MERGED_FROM", actor.subject,
-                          f"{duplicate_code} merged in")
+                          labels.merged_from(duplicate_code))
     return original_code
 
 

@@ -14,6 +14,7 @@ from strawberry.types import ExecutionContext
 from schema import fast
 from schema.errors import ErrorCodes
 from schema.limits import Limits, limit_extensions
+from schema.notices import Notices
 from schema.nul import RefuseNul
 from schema.request_ids import OperationIds
 from schema.roots import Mutation, Query, Subscription
@@ -50,6 +51,7 @@ def build_schema(production: bool = False, limits: Limits = Limits(),  # noqa: B
             lambda: ValidationCache(maxsize=256),
             *limit_extensions(limits, production=production),  # after the caches: see limits
             RefuseNul,
+            Notices,
             *extensions,
         ],
         execution_context_class=fast.FastExecutionContext,

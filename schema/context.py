@@ -103,13 +103,16 @@ class Context:
     # challenger, handed in by the web layer; None where none runs (scripts, some tests).
     live: EventSource | None = None
     webhook_verifier: UrlVerifier | None = None
+    # Notices for the answer's `extensions.notices` (schema/notices.py), per operation.
+    notices: list[dict[str, Any]] = field(default_factory=list)
 
     def for_operation(self) -> Context:
         """A context for one operation of a long-lived connection (a websocket): the same
         caller, its own request id (`<connection id>.<n>`), and none of the per-request state
         (loaders, the personal-data recorder) of the connection's other operations."""
         self.operations += 1
-        return replace(self, request_id=f"{self.request_id}.{self.operations}", operations=0)
+        return replace(self, request_id=f"{self.request_id}.{self.operations}", operations=0,
+                       notices=[])
 
     @cached_property
     def loaders(self) -> Loaders:

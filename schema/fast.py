@@ -33,6 +33,7 @@ from geo.types import Crs
 from resolvers import tickets
 from resolvers.inputs import point_wgs84
 from schema.geometry import point_geometry
+from schema.notices import first_capped
 from schema.types import TicketHit
 
 
@@ -46,6 +47,7 @@ def _value(member: Any) -> str:
 
 async def _nearby_tickets(root: Any, info: Any, point: dict[str, Any], radiusM: float,  # noqa: N803
                           status: list[Any] | None = None, first: int | None = 20) -> list[TicketHit]:
+    first_capped(info, first, tickets.MAX_PAGE)
     crs = point.get("crs")
     where = point_wgs84(point["lon"], point["lat"], Crs.WGS84 if crs is None else Crs(_value(crs)))
     rows = await tickets.nearby_tickets(

@@ -52,7 +52,7 @@ FIRST_CAPS: Mapping[str, int] = {
     "Query.tickets": 200,
     "Query.volunteers": 200,
     "Query.unitNotifications": 200,
-    "Compound.nearestFacilities": 200,
+    "Location.nearestFacilities": 200,
 }
 # Realistic upper sizes of lists without `first` (the demo county: 5 zones, 43 communities,
 # 230 compounds, 429 grid cells, 211 facilities; at most 6 compounds and 15 grid cells in a

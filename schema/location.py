@@ -9,6 +9,7 @@ from strawberry.types import Info
 
 from geo.types import LonLat
 from resolvers import places
+from schema.notices import cap_text
 from schema.scalars import FacilityKind
 from schema.types import Community, Compound, Facility, FacilityHit, GridCell, Street, Zone
 
@@ -39,7 +40,8 @@ class Location:
     async def street(self, info: Info) -> Street | None:
         return Street.of(await info.context.loaders.street.load(self.found.street_code))
 
-    @strawberry.field
+    @strawberry.field(description="The nearest facilities (of `kind`), nearest first. "
+                      + cap_text(places.MAX_FACILITIES))
     async def nearest_facilities(self, info: Info, kind: FacilityKind | None = None,
                                  first: int | None = 1) -> list[FacilityHit]:
         rows = await places.nearest_facilities(info.context.db, self.point,

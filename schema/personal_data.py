@@ -18,7 +18,8 @@ from strawberry.types import Info
 
 from db.queries.access_log import AccessFilter
 from resolvers import personal_data
-from resolvers.tickets import encode_cursor
+from resolvers.tickets import MAX_PAGE, encode_cursor
+from schema.notices import cap_text
 from schema.pagination import PageInfo
 
 Read = tuple[int, str]
@@ -87,7 +88,8 @@ class PersonalDataAccessConnection:
 @strawberry.type
 class AccessLogQuery:
     @strawberry.field(description="Who read which ticket's reporter name or phone unmasked, and "
-                                  "when; newest first. For the county office.")
+                                  "when; newest first. For the county office. "
+                                  + cap_text(MAX_PAGE) + " Page on with `after`.")
     async def personal_data_access(self, info: Info, first: int | None = 50,
                                    after: str | None = None, subject: str | None = None,
                                    ticket_code: str | None = None

@@ -11,6 +11,7 @@ from strawberry.types import Info
 from resolvers import places, tickets
 from schema.inputs import BBoxInput, PointInput, TicketFilter, bbox_or_none
 from schema.location import Location
+from schema.notices import cap_text, first_capped
 from schema.pagination import PageInfo
 from schema.scalars import FacilityKind, TicketStatus, enum_values
 from schema.types import (
@@ -97,10 +98,13 @@ class PlaceQuery:
 
     # Declares the field; requests are answered by `schema.fast`, which does the same with
     # less per-call machinery (this is the hottest query of grid workers' phones).
-    @strawberry.field(description="Tickets within radiusM metres, nearest first.")
+    @strawberry.field(description="Tickets within radiusM metres, nearest first. "
+                      + cap_text(tickets.MAX_PAGE) + " A capped answer says so in "
+                      "`extensions.notices` (code FIRST_CAPPED).")
     async def nearby_tickets(self, info: Info, point: PointInput, radius_m: float,
                              status: list[TicketStatus] | None = None,
                              first: int | None = 20) -> list[TicketHit]:
+        first_capped(info, first, tickets.MAX_PAGE)
         rows = await tickets.nearby_tickets(info.context.db, info.context.actor, point.wgs84(),
                                             radius_m=radius_m, statuses=enum_values(status),
                                             first=20 if first is None else first)
@@ -111,7 +115,8 @@ class PlaceQuery:
         row = await tickets.visible_ticket(info.context.db, info.context.actor, code)
         return Ticket.of(row) if row else None
 
-    @strawberry.field(description="Tickets newest first, in pages with opaque cursors.")
+    @strawberry.field(description="Tickets newest first, in pages with opaque cursors. "
+                      + cap_text(tickets.MAX_PAGE) + " Page on with `after: endCursor`.")
     async def tickets(self, info: Info, filter: TicketFilter | None = None, first: int | None = 50,
                       after: str | None = None) -> TicketConnection:
         f = filter.args() if filter else TicketFilter().args()

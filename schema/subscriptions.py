@@ -21,6 +21,7 @@ from resolvers.errors import DomainError, ErrorCode
 from resolvers.notifications import EventSource
 from schema.geometry import point_geometry
 from schema.inputs import BBoxInput
+from schema.notices import cap_text
 from schema.scalars import GeoJSON, Level, TicketStatus
 from schema.types import UserError, user_errors
 
@@ -193,7 +194,8 @@ class NotificationMutation:
 @strawberry.type
 class NotificationQuery:
     @strawberry.field(description="A unit's notifications and their delivery state, newest first. "
-                                  "For the unit itself and the county office.")
+                                  "For the unit itself and the county office. "
+                                  + cap_text(notifications.MAX_NOTIFICATIONS))
     async def unit_notifications(self, info: Info, unit_code: str,
                                  first: int = 50) -> list[UnitNotification]:
         rows = await notifications.unit_notifications(info.context.db, info.context.actor,

@@ -12,6 +12,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from db import labels
 from geo.types import Crs
 from resolvers.errors import DomainError, ErrorCode
 from schema.geometry import place_geometry, point_geometry
@@ -176,6 +177,10 @@ class Facility:
     def geometry(self, crs: Crs | None = WGS84) -> GeoJSON:
         return point_geometry(self.lon, self.lat, crs)
 
+    @strawberry.field(description="The kind's Chinese title: 驿站, 社区诊疗点, 幸福食堂 or 社服用房.")
+    def kind_name(self) -> str:
+        return labels.FACILITY_KIND_NAMES[FacilityKind(self.kind).value]
+
     @strawberry.field
     async def community(self, info: Info) -> Community:
         return await _community(info, self.community_code)
@@ -249,6 +254,18 @@ class Ticket:
         return point_geometry(self.lon, self.lat, crs)
 
     # `self` is a Ticket or, from `schema.fast`, a ticket row: both carry the raw values.
+    @strawberry.field(description="The demand item's Chinese name (诉求事项), e.g. 电梯困人.")
+    def item_name(self) -> str:
+        return labels.catalogue_items()[self.item_code].name_zh
+
+    @strawberry.field(description="The item's category code, C1–C5.")
+    def category_code(self) -> str:
+        return labels.catalogue_items()[self.item_code].category_code
+
+    @strawberry.field(description="The item's category in Chinese, e.g. 物业服务.")
+    def category_name(self) -> str:
+        return labels.catalogue_items()[self.item_code].category_zh
+
     @strawberry.field(name="reporterName", description="Masked (张**) unless the caller's scope "
                                                        "covers the ticket; unmasked reads are logged.")
     async def reporter_name_as_shown(self, info: Info) -> str | None:

@@ -13,6 +13,7 @@ from strawberry.types import Info
 from resolvers import volunteers
 from resolvers.errors import DomainError
 from resolvers.volunteers import MIN_PARTICIPATIONS, MemberCompliance, ServiceArgs
+from schema.notices import cap_text
 from schema.pagination import PageInfo
 from schema.types import Community, Compound, GridCell, UserError, user_errors
 
@@ -152,7 +153,8 @@ class VolunteerCompliance:
 @strawberry.type
 class VolunteerQuery:
     @strawberry.field(description="Volunteers in code order, in pages (staff within their scope; "
-                                  "planners without names).")
+                                  "planners without names). "
+                                  + cap_text(volunteers.MAX_PAGE) + " Page on with `after`.")
     async def volunteers(self, info: Info, cell_code: str | None = None,
                          compound_code: str | None = None, community_code: str | None = None,
                          role: VolunteerRole | None = None, first: int | None = 50,

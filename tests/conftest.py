@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -27,6 +28,7 @@ from web.auth import mint
 from web.settings import Settings
 
 TEST_DB = f"redgrid_test_{os.getpid()}"
+DEMO_AS_OF = date(2024, 6, 30)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,7 +65,8 @@ def settings(base_settings: Settings) -> Iterator[Settings]:
     s = replace(create_database(base_settings, TEST_DB), job_interval_s=0.0,
                 webhook_interval_s=0.0)
     migrate.upgrade(s.database_url)
-    seed_demo(psycopg_conninfo(s.database_url))
+    # A fixed as-of day keeps the suite deterministic (history 2023-01..2024-06).
+    seed_demo(psycopg_conninfo(s.database_url), as_of=DEMO_AS_OF)
     yield s
     drop_database(base_settings, TEST_DB)
 

@@ -31,3 +31,19 @@ def test_readme_example_returns_real_data(gql: GraphQLClient, token: Minter, que
 
 def test_readme_has_examples() -> None:
     assert len(EXAMPLES) >= 5
+
+
+def _example(field: str) -> str:
+    return next(q for q in EXAMPLES if f"{field}(" in q)
+
+
+def test_readme_points_lie_inside_a_compound(gql: GraphQLClient, token: Minter) -> None:
+    """The catalogue routes a lift entrapment (P11) in a compound to its property company; the
+    README's example point must show that, not a fallback to the community."""
+    located = gql.data(_example("locate"))["locate"]
+    assert located["compound"] is not None and located["gridCell"] is not None
+    query = _example("createTicket")
+    role, *scopes = query.splitlines()[0][len("# as "):].split()
+    out = gql.as_(token(role, *scopes)).data(query)["createTicket"]
+    assert out["errors"] == [] and out["ticket"]["compound"] is not None
+    assert out["ticket"]["responsibleUnit"]["kind"] == "PROPERTY_COMPANY"

@@ -46,7 +46,7 @@ from web.graphiql import PAGE as GRAPHIQL_PAGE
 from web.graphiql import routes as graphiql_routes
 from web.guard import Guard, RateLimiter
 from web.health import ROUTES as health_routes
-from web.heatmap import create_memos, heatmap_geojson, heatmap_tile
+from web.heatmap import create_memos, heatmap_geojson, heatmap_tile, heatmap_tilejson
 from web.identity import Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
 from web.logs import RequestIds
@@ -266,6 +266,7 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/graphql", graphql),  # other methods: a JSON 405 from the view
         Route("/tiles/heatmap/{z}/{x}/{y}.mvt", heatmap_tile),  # before the catalogue's tiles
+        Route("/tiles/heatmap.json", heatmap_tilejson),
         *tile_routes,
         Route("/", index),
         *health_routes,

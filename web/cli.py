@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import psycopg
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import make_url
+from typer.core import TyperGroup
 
 from db import migrate as migrations
 from db.embedded import ClusterError, ReplicaCluster
-from db.seed import DEFAULT_SEED, SeedError, seed_bulk_tickets, seed_demo
+from db.seed import DEFAULT_SEED, SeedError, dataset_seed, seed_bulk_tickets, seed_demo
 from db.urls import psycopg_conninfo, server_url
-from resolvers.actor import Actor, Role
-from web.auth import AuthError, check_scopes, mint
+from web.auth import mint
 from web.settings import ConfigError, Settings
 
+# The commands in the order a newcomer meets them: a database, its tables, the demo, the
+# server, a token to call it with; then the tools.
+NEWCOMER_ORDER = ("db", "migrate", "seed", "serve", "token", "export-schema", "escalate-overdue")
+
+
+class _NewcomerOrder(TyperGroup):
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: NEWCOMER_ORDER.index(n) if n in NEWCOMER_ORDER
+                      else len(NEWCOMER_ORDER))
+
+
 app = typer.Typer(help="RedGrid: map-based community governance over GraphQL.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, cls=_NewcomerOrder)
 db_app = typer.Typer(help="The embedded PostgreSQL + PostGIS cluster.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console(stderr=True)
@@ -167,25 +181,43 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), console=console)
 
 
+def _holds_data(conninfo: str) -> bool:
+    with psycopg.connect(conninfo) as conn:
+        return dataset_seed(conn) is not None
+
+
 @app.command()
 def seed(
     demo: Annotated[bool, typer.Option("--demo", help="load the synthetic Linshu demo")] = False,
     seed: Annotated[int, typer.Option(help="random seed of the demo data")] = DEFAULT_SEED,
     tickets: Annotated[int, typer.Option(help="extra bulk tickets for benchmarks")] = 0,
     if_empty: Annotated[bool, typer.Option("--if-empty", help="skip when data exists")] = False,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="the demo's last day, YYYY-MM-DD: its history ends here",
+        show_default="today (Asia/Shanghai)")] = None,
 ) -> None:
     """Loads the demo dataset and/or bulk tickets."""
     settings = Settings.from_env()
     conninfo = psycopg_conninfo(settings.database_url)
     if not demo and not tickets:
         _fail("say what to load: --demo, --tickets N, or both")
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        _fail(f"--as-of must be a date YYYY-MM-DD, got {as_of!r}")
+    if demo and if_empty and _holds_data(conninfo):  # a restart: say so, with no progress bar
+        console.print("demo data already loaded")
+        demo = False
+        if not tickets:
+            return
     with _progress() as bar:
         if demo:
             task = bar.add_task("demo data", total=7)
             try:
                 counts = seed_demo(conninfo, seed,
                                    lambda stage, done, total: bar.update(
-                                       task, completed=done, description=f"demo: {stage}"))
+                                       task, completed=done, description=f"demo: {stage}"),
+                                   as_of=day)
                 bar.stop()
                 console.print(", ".join(f"{k} {v:,}" for k, v in counts.items()))
             except SeedError as exc:
@@ -252,35 +284,63 @@ def escalate_overdue(
 
 @app.command()
 def token(
-    role: Annotated[str, typer.Option(help="PUBLIC, RESIDENT, GRID_WORKER, SUPERVISOR, "
+    role: Annotated[str, typer.Option(help="RESIDENT, GRID_WORKER, SUPERVISOR, "
                                            "COMMUNITY_STAFF, STREET_OFFICER, COUNTY_OFFICE, "
                                            "PLANNER or UNIT")],
-    scope: Annotated[list[str] | None, typer.Option(help="a code the caller answers for")] = None,
-    sub: Annotated[str, typer.Option(help="the caller's subject")] = "dev-user",
+    scope: Annotated[list[str] | None, typer.Option(
+        help="codes the caller answers for: --scope A B C, --scope A,B or --scope A --scope B",
+        show_default=False)] = None,
+    more: Annotated[list[str] | None, typer.Argument(
+        help="more scope codes (those after --scope A)", show_default=False)] = None,
+    sub: Annotated[str | None, typer.Option(
+        help="the caller's subject", show_default="dev-<role>")] = None,
     ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 12 * 3600,
 ) -> None:
-    """Mints a development token (signed with this checkout's secret) for a role and scope."""
+    """Mints a development token for a role and scope codes, checked as /auth/dev-token checks.
+
+    Signed with this checkout's secret; the scope codes must exist in the database."""
+    import asyncio
+
+    from psycopg.rows import namedtuple_row
+
+    from db.queries.places import known_codes
+    from web.signin import SignInError, dev_grant
+
     settings = Settings.from_env()
     if settings.production:
         _fail("production tokens come from the county's identity provider, not this command "
               "(REDGRID_ENV=development mints development tokens)")
+    codes = [code for value in [*(scope or []), *(more or [])]
+             for code in re.split(r"[\s,]+", value) if code]
+
+    async def known(wanted: list[str]) -> set[str]:
+        async with await psycopg.AsyncConnection.connect(
+                psycopg_conninfo(settings.database_url), row_factory=namedtuple_row) as conn:
+            return await known_codes(conn, wanted)
+
     try:
-        chosen = Role(role.upper())
-    except ValueError:
-        _fail(f"unknown role {role!r}; one of: {', '.join(r.value for r in Role if r is not Role.SYSTEM)}")
-    try:  # the form of the codes; whether they exist is checked when the token is used
-        check_scopes(Actor(sub, chosen, tuple(scope or [])), None)
-    except AuthError as exc:
-        _fail(str(exc))
-    sys.stdout.write(mint(settings.jwt_secret, subject=sub, role=chosen, scopes=scope or [],
-                          ttl_s=ttl) + "\n")
+        grant = asyncio.run(dev_grant({"role": role, "scopes": codes, "sub": sub}, known))
+    except SignInError as exc:
+        _fail(f"{exc.code} ({exc.field}): {exc.message}")
+    except psycopg.OperationalError as exc:
+        _fail(f"the database is needed to check the scope codes: {exc}")
+    sys.stdout.write(mint(settings.jwt_secret, subject=grant.subject, role=grant.role,
+                          scopes=grant.scopes, ttl_s=ttl) + "\n")
+
+
+def _default(name: str) -> object:
+    """A setting's default as `web/settings.py` writes it, for --help."""
+    return Settings.__dataclass_fields__[name].default
 
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="bind address")] = None,
-    port: Annotated[int | None, typer.Option(help="port")] = None,
-    workers: Annotated[int | None, typer.Option(help="worker processes (REDGRID_WORKERS)")] = None,
+    host: Annotated[str | None, typer.Option(
+        help="bind address (REDGRID_HOST)", show_default=str(_default("host")))] = None,
+    port: Annotated[int | None, typer.Option(
+        help="port (REDGRID_PORT)", show_default=str(_default("port")))] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="worker processes (REDGRID_WORKERS)", show_default=str(_default("workers")))] = None,
 ) -> None:
     """Serves GraphQL at /graphql and the map at / (uvicorn); SIGTERM drains and stops."""
     from web.serving import serve as run

@@ -10,6 +10,7 @@ see exactly), as it does for the heat-map tiles, and computes concurrent misses 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from starlette.requests import Request
@@ -25,6 +26,7 @@ from web import params, tiles
 from web.errors import domain_error_response
 from web.identity import actor_of
 from web.memo import Memo
+from web.tilejson import HEATMAP_PARAMS, heatmap_tilejson_document
 
 HEADERS = {"Cache-Control": "private, max-age=60", "Vary": "Authorization"}
 MEDIA_TYPE = "application/geo+json"
@@ -121,6 +123,29 @@ async def _county_heatmap(request: Request, args: resolver.HeatmapArgs) -> resol
     return found
 
 
+async def _county_bounds(request: Request) -> tuple[float, float, float, float] | None:
+    """The study area is the streets' extent, fixed while the server runs (places change
+    only by reloading the data): read once, not before every tile."""
+    bounds = getattr(request.app.state, "county_bounds", None)
+    if bounds is None:
+        async with request.app.state.db.connection() as conn:
+            bounds = request.app.state.county_bounds = await tile_queries.county_bounds(conn)
+    return bounds
+
+
+async def heatmap_tilejson(request: Request) -> Response:
+    """`/tiles/heatmap.json`: TileJSON of the heat map's tiles, listed in /tiles.json too."""
+    try:
+        crs = params.datum(request)
+    except DomainError as exc:
+        return domain_error_response(exc)
+    q = request.query_params
+    query = urlencode([(k, v) for k in HEATMAP_PARAMS for v in q.getlist(k)])
+    doc = heatmap_tilejson_document(str(request.base_url), query, await _county_bounds(request),
+                                    crs)
+    return tiles.cached(request, orjson.dumps(doc), "application/json", tiles.PUBLIC_CACHE)
+
+
 async def heatmap_tile(request: Request) -> Response:
     """`/tiles/heatmap/{z}/{x}/{y}.mvt`: the heat map's cells as a vector tile.
 
@@ -128,15 +153,9 @@ async def heatmap_tile(request: Request) -> Response:
     county (not the tile, which would give a cell a different class in each tile it
     touches) and the tile draws those it meets. Same parameters as /heatmap.geojson, less
     bbox; `crs` cuts the tile on a GCJ-02/BD-09 basemap's grid."""
-    db = request.app.state.db
     try:
         key = tiles.parse_key(request)
-        # The study area is the streets' extent, fixed while the server runs (places change
-        # only by reloading the data): read it once, not before every tile.
-        bounds = getattr(request.app.state, "county_bounds", None)
-        if bounds is None:
-            async with db.connection() as conn:
-                bounds = request.app.state.county_bounds = await tile_queries.county_bounds(conn)
+        bounds = await _county_bounds(request)
         if bounds is None:
             return tiles.cached(request, b"", tiles.MVT, HEADERS)
         args = _args(request, BBox(*bounds), crs=Crs.WGS84)

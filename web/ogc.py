@@ -119,8 +119,8 @@ def _collection(base: str, layer: Layer,
         spatial["bbox"] = [list(extent)]
     return {
         "id": layer.name,
-        "title": layer.title,
-        "description": f"{layer.title} ({layer.title_zh}), {layer.geometry_type} features"
+        "title": layer.title_zh,
+        "description": f"{layer.title_zh} ({layer.title}), {layer.geometry_type} features"
                        + ("; outside the caller's scope, tickets are only counted per 100 m "
                           "square (squares under 3 left out), with no code or working fields"
                           if layer.is_tickets else ""),
@@ -128,8 +128,8 @@ def _collection(base: str, layer: Layer,
         "crs": [CRS84],
         "extent": {"spatial": spatial},
         "links": [
-            _link(href, "self", JSON, layer.title),
-            _link(f"{href}/items", "items", GEOJSON, f"{layer.title} features"),
+            _link(href, "self", JSON, layer.title_zh),
+            _link(f"{href}/items", "items", GEOJSON, f"{layer.title_zh}要素"),
         ],
     }
 

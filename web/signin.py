@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
@@ -25,6 +27,7 @@ from db import vocabulary
 from db.catalogue import load_catalogue
 from db.queries.disclosure import MIN_COUNT
 from db.queries.places import known_codes
+from db.vocabulary import TIME_ZONE
 from resolvers.actor import Actor, Role
 from resolvers.errors import ErrorCode
 from web.auth import AuthError, check_scopes, mint
@@ -34,9 +37,6 @@ from web.settings import Settings
 
 DEV_TOKEN_TTL_S = 12 * 3600
 MAX_SCOPES = 20
-# The months the demo data covers; the heat map's time slider steps through them.
-FIRST_MONTH = date(2023, 1, 1)
-LAST_MONTH = date(2024, 6, 1)
 # Roles whose ticket scope is built from their codes: a token without one sees nothing.
 SCOPED = frozenset({Role.GRID_WORKER, Role.SUPERVISOR, Role.COMMUNITY_STAFF,
                     Role.STREET_OFFICER, Role.UNIT})
@@ -64,12 +64,36 @@ def _error(exc: SignInError) -> Response:
     return error_response(exc.code, exc.message, exc.field)
 
 
-def months() -> list[str]:
-    out, month = [], FIRST_MONTH
-    while month <= LAST_MONTH:
+def months(first: date, last: date) -> list[str]:
+    """The months from `first` to `last` as YYYY-MM."""
+    out, month = [], first.replace(day=1)
+    while month <= last:
         out.append(month.strftime("%Y-%m"))
         month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
     return out
+
+
+async def data_months(request: Request) -> list[str]:
+    """The months the data covers (the heat map's time slider steps through them): the
+    demo's, as its seeding recorded them, else those of the tickets; read once per server."""
+    state = request.app.state
+    found: list[str] | None = getattr(state, "data_months", None)
+    if found is None:
+        async with state.db.connection() as conn:
+            row = await (await conn.execute(_MONTHS)).fetchone()
+        first, last = (row[0], row[1]) if row is not None else (None, None)
+        found = [] if first is None else months(date.fromisoformat(f"{first}-01"),
+                                                date.fromisoformat(f"{last}-01"))
+        state.data_months = found
+    return found
+
+
+_MONTHS = f"""SELECT coalesce((SELECT value FROM dataset_info WHERE key = 'first_month'),
+    (SELECT to_char(min(created_at) AT TIME ZONE '{TIME_ZONE}', 'YYYY-MM') FROM tickets))
+    AS first,
+  coalesce((SELECT value FROM dataset_info WHERE key = 'last_month'),
+    (SELECT to_char(max(created_at) AT TIME ZONE '{TIME_ZONE}', 'YYYY-MM') FROM tickets))
+    AS last"""
 
 
 @lru_cache(maxsize=1)
@@ -112,7 +136,8 @@ def _local(request: Request, settings: Settings) -> bool:
     return is_loopback(client_address(request.scope, settings.trusted_proxies))
 
 
-def map_config(settings: Settings, local: bool = True) -> dict[str, Any]:
+def map_config(settings: Settings, local: bool = True,
+               data: list[str] | None = None) -> dict[str, Any]:
     """The page's configuration; nothing secret (it goes to every browser)."""
     mode = sign_in_mode(settings, local)
     sign_in: dict[str, Any] = {"mode": mode}
@@ -126,7 +151,7 @@ def map_config(settings: Settings, local: bool = True) -> dict[str, Any]:
     if settings.basemap_url:
         basemap = {"url": settings.basemap_url, "crs": settings.basemap_crs,
                    "attribution": settings.basemap_attribution}
-    return {"signIn": sign_in, "basemap": basemap, "months": months(), **catalogue(),
+    return {"signIn": sign_in, "basemap": basemap, "months": data or [], **catalogue(),
             **vocabulary_config()}
 
 
@@ -165,11 +190,33 @@ def _subject(raw: object, role: Role) -> str:
     return raw
 
 
-async def _check_codes(request: Request, subject: str, role: Role, scopes: list[str]) -> None:
-    if not scopes:
-        return
-    async with request.app.state.db.connection() as conn:
-        known = await known_codes(conn, scopes)
+KnownCodes = Callable[[list[str]], Awaitable[set[str]]]
+
+
+@dataclass(frozen=True)
+class DevGrant:
+    """A development token request that passed every check: who the token names."""
+
+    role: Role
+    scopes: list[str]
+    subject: str
+
+
+async def dev_grant(body: object, known: KnownCodes) -> DevGrant:
+    """Checks a development token request `{role, scopes, sub}`: the one rule behind both
+    `POST /auth/dev-token` and `redgrid token`. `known` tells which codes exist (asked only
+    when there are scope codes). Raises SignInError."""
+    if not isinstance(body, dict):
+        raise SignInError("the body must be a JSON object {role, scopes, sub?}", "body")
+    role = _role(body.get("role"))
+    scopes = _scopes(body.get("scopes"), role)
+    subject = _subject(body.get("sub"), role)
+    if scopes:
+        await _check_codes(set(await known(scopes)), subject, role, scopes)
+    return DevGrant(role, scopes, subject)
+
+
+async def _check_codes(known: set[str], subject: str, role: Role, scopes: list[str]) -> None:
     unknown = sorted(set(scopes) - known)
     if unknown:
         raise SignInError(f"unknown scope codes: {', '.join(unknown)} (street, zone, community, "
@@ -184,7 +231,7 @@ def routes(settings: Settings) -> list[Route]:
     """The sign-in routes for these settings: no dev-token route in production."""
 
     async def config(request: Request) -> Response:
-        return _json(map_config(settings, _local(request, settings)),
+        return _json(map_config(settings, _local(request, settings), await data_months(request)),
                      headers={"Cache-Control": "private, no-cache"})
 
     async def dev_token(request: Request) -> Response:
@@ -195,20 +242,20 @@ def routes(settings: Settings) -> list[Route]:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             return _error(SignInError("the body must be JSON {role, scopes, sub?}", "body"))
+        async def known(codes: list[str]) -> set[str]:
+            async with request.app.state.db.connection() as conn:
+                return await known_codes(conn, codes)
+
         try:
-            if not isinstance(body, dict):
-                raise SignInError("the body must be a JSON object {role, scopes, sub?}", "body")
-            role = _role(body.get("role"))
-            scopes = _scopes(body.get("scopes"), role)
-            subject = _subject(body.get("sub"), role)
-            await _check_codes(request, subject, role, scopes)
+            grant = await dev_grant(body, known)
         except SignInError as exc:
             return _error(exc)
         expires_at = datetime.fromtimestamp(int(time.time()) + DEV_TOKEN_TTL_S, UTC)
-        token = mint(settings.jwt_secret, subject=subject, role=role, scopes=scopes,
-                     ttl_s=DEV_TOKEN_TTL_S)
-        return _json({"token": token, "expiresAt": expires_at.isoformat(), "role": role.value,
-                      "scopes": scopes, "sub": subject}, headers=PRIVATE)
+        token = mint(settings.jwt_secret, subject=grant.subject, role=grant.role,
+                     scopes=grant.scopes, ttl_s=DEV_TOKEN_TTL_S)
+        return _json({"token": token, "expiresAt": expires_at.isoformat(),
+                      "role": grant.role.value, "scopes": grant.scopes, "sub": grant.subject},
+                     headers=PRIVATE)
 
     out = [Route("/map-config.json", config)]
     if dev_sign_in(settings):

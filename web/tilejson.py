@@ -44,39 +44,74 @@ def tilejson_document(layer: Layer, base: str, query: str,
                       bounds: tuple[float, float, float, float] | None,
                       crs: Crs) -> dict[str, Any]:
     """TileJSON of one layer; `query` (crs, ticket filters) is kept on the tile URL."""
-    west, south, east, north = _bounds(bounds, crs)
     description = f"{layer.title} ({layer.title_zh}) of RedGrid, datum {crs.value}"
     if layer.is_tickets:
         description += (f"; below z{DETAIL_ZOOM} one point per grid cell with its `count`, "
                         "from there points: exact within the caller's scope, counts per "
                         "100 m square elsewhere")
+    return _document(layer.name, description, layer.min_zoom, fields(layer), base, query,
+                     bounds, crs)
+
+
+# The heat map 民情气象图 is not a catalogue layer (its cells are computed per request, over
+# the whole county), but it is a tile layer like the others.
+HEATMAP = "heatmap"
+HEATMAP_TITLE, HEATMAP_TITLE_ZH = "Heat map", "民情气象图"
+HEATMAP_PARAMS = ("crs", "from", "to", "resolution", "categoryCode", "itemCode", "status")
+HEATMAP_FIELDS = {
+    "id": "String (grid cell code, or H3 index in hex)",
+    "count": "Number (absent where withheld)",
+    "withheld": "Boolean (a count under 3 the caller may not see)",
+    "hotspot": "String (Gi* class over the whole county: HOT_99 … COLD_99, NOT_SIGNIFICANT)",
+    "z_score": "Number (Gi*)",
+}
+
+
+def heatmap_tilejson_document(base: str, query: str,
+                              bounds: tuple[float, float, float, float] | None,
+                              crs: Crs) -> dict[str, Any]:
+    """TileJSON of the heat map's tiles; `query` (from, to, resolution, filters) is kept on
+    the tile URL, where `from` and `to` are required."""
+    description = (f"{HEATMAP_TITLE} ({HEATMAP_TITLE_ZH}) of RedGrid, datum {crs.value}: tickets "
+                   "per grid cell or H3 hexagon for the period `from`–`to` (required on the "
+                   "tile URL), with Getis-Ord Gi* hot and cold spots computed over the county")
+    return _document(HEATMAP, description, 0, HEATMAP_FIELDS, base, query, bounds, crs)
+
+
+def _document(name: str, description: str, minzoom: int, layer_fields: dict[str, str],
+              base: str, query: str, bounds: tuple[float, float, float, float] | None,
+              crs: Crs) -> dict[str, Any]:
+    west, south, east, north = _bounds(bounds, crs)
     return {
         "tilejson": "3.0.0",
-        "name": layer.name,
+        "name": name,
         "description": description,
         "scheme": "xyz",
-        "tiles": [_url(base, f"/tiles/{layer.name}/{{z}}/{{x}}/{{y}}.mvt", query)],
-        "minzoom": layer.min_zoom,
+        "tiles": [_url(base, f"/tiles/{name}/{{z}}/{{x}}/{{y}}.mvt", query)],
+        "minzoom": minzoom,
         "maxzoom": MAXZOOM,
         "bounds": [west, south, east, north],
         "center": [round((west + east) / 2, 6), round((south + north) / 2, 6),
-                   max(layer.min_zoom, 13)],
+                   max(minzoom, 13)],
         "vector_layers": [{
-            "id": layer.name,
+            "id": name,
             "description": description,
-            "minzoom": layer.min_zoom,
+            "minzoom": minzoom,
             "maxzoom": MAXZOOM,
-            "fields": fields(layer),
+            "fields": layer_fields,
         }],
     }
 
 
 def index_document(base: str, query: str) -> dict[str, Any]:
-    """Every layer with its TileJSON and tile URLs."""
+    """Every layer with its TileJSON and tile URLs, the heat map last."""
+    entries = [(layer.name, layer.title, layer.title_zh,
+                "Point" if layer.is_tickets else layer.geometry_type, layer.min_zoom)
+               for layer in LAYERS.values()]
+    entries.append((HEATMAP, HEATMAP_TITLE, HEATMAP_TITLE_ZH, "Polygon", 0))
     return {"layers": [{
-        "name": layer.name, "title": layer.title, "title_zh": layer.title_zh,
-        "geometry_type": "Point" if layer.is_tickets else layer.geometry_type,
-        "minzoom": layer.min_zoom,
-        "tilejson": _url(base, f"/tiles/{layer.name}.json", query),
-        "tiles": _url(base, f"/tiles/{layer.name}/{{z}}/{{x}}/{{y}}.mvt", query),
-    } for layer in LAYERS.values()]}
+        "name": name, "title": title, "title_zh": title_zh, "geometry_type": geometry_type,
+        "minzoom": minzoom,
+        "tilejson": _url(base, f"/tiles/{name}.json", query),
+        "tiles": _url(base, f"/tiles/{name}/{{z}}/{{x}}/{{y}}.mvt", query),
+    } for name, title, title_zh, geometry_type, minzoom in entries]}

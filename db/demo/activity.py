@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from db.demo.timeline import Timeline
 from db.vocabulary import SHANGHAI, TIME_ZONE
 
 # (start, end, participations of a member who complies) per period.
@@ -77,14 +78,23 @@ class _RecentTickets:
         return self.ids[compound][rng.randrange(lo, hi)] if hi > lo else None
 
 
-def plan_services(conn: psycopg.Connection, rng: random.Random) -> list[tuple[Any, ...]]:
+def _at(timeline: Timeline, moment: datetime) -> datetime:
+    """A canonical moment moved by whole years onto `timeline` (periods are calendar years)."""
+    day = timeline.shift_years(moment.date())
+    return datetime.combine(day, moment.timetz())
+
+
+def plan_services(conn: psycopg.Connection, rng: random.Random,
+                  timeline: Timeline | None = None) -> list[tuple[Any, ...]]:
     """Service rows (volunteer, at, kind, ticket id, note, recorder) of every building head."""
     tickets = _RecentTickets(conn)
     heads = conn.execute("SELECT code, compound_code FROM volunteers "
                          "WHERE role = 'BUILDING_HEAD' ORDER BY code").fetchall()
     rows: list[tuple[Any, ...]] = []
     for code, compound in heads:
-        for start, end, (low, high) in PERIODS:
+        for canonical_start, canonical_end, (low, high) in PERIODS:
+            start, end = (timeline or Timeline()).shift_years(canonical_start), \
+                (timeline or Timeline()).shift_years(canonical_end)
             seq = _outcomes(rng, low, high)
             for outcome, at in zip(seq, _times(rng, start, end, len(seq))):
                 if outcome == "M":
@@ -122,12 +132,13 @@ SELECT id, compound_code, ticket_id FROM (
 ORDER BY ticket_id IS NULL, compound_code LIMIT 1"""
 
 
-def seed_bond_ledger(conn: psycopg.Connection) -> None:
+def seed_bond_ledger(conn: psycopg.Connection, timeline: Timeline | None = None) -> None:
     """A deposit per contract at its start, then 阳光社区's heating-pipe drawdown."""
     conn.execute(_DEPOSITS, {"actor": RECORDER})
+    drawdown_at = _at(timeline or Timeline(), DRAWDOWN_AT)
     found = conn.execute(_HEATING_PIPE, {
-        "year_start": datetime(DRAWDOWN_AT.year, 1, 1, tzinfo=SHANGHAI), "at": DRAWDOWN_AT,
-        "day": DRAWDOWN_AT.date(), "amount": DRAWDOWN_AMOUNT}).fetchone()
+        "year_start": datetime(drawdown_at.year, 1, 1, tzinfo=SHANGHAI), "at": drawdown_at,
+        "day": drawdown_at.date(), "amount": DRAWDOWN_AMOUNT}).fetchone()
     if found is None:
         return
     contract_id, compound_code, ticket_id = found
@@ -137,19 +148,20 @@ def seed_bond_ledger(conn: psycopg.Connection) -> None:
     assert row is not None
     conn.execute("INSERT INTO bond_ledger (contract_id, at, kind, amount, balance_after, "
                  "reason, ticket_id, actor) VALUES (%s, %s, 'DRAWDOWN', %s, %s, %s, %s, %s)",
-                 (contract_id, DRAWDOWN_AT, DRAWDOWN_AMOUNT, row[0], DRAWDOWN_REASON,
+                 (contract_id, drawdown_at, DRAWDOWN_AMOUNT, row[0], DRAWDOWN_REASON,
                   ticket_id, f"street-{compound_code[:9]}"))
 
 
-def seed_activity(conn: psycopg.Connection, rng_seed: int) -> dict[str, int]:
+def seed_activity(conn: psycopg.Connection, rng_seed: int,
+                  timeline: Timeline | None = None) -> dict[str, int]:
     """Writes the demo service records and bond ledger in the caller's transaction; returns
     the row count per table."""
-    rows = plan_services(conn, random.Random(rng_seed * 7919 + 17))
+    rows = plan_services(conn, random.Random(rng_seed * 7919 + 17), timeline)
     with conn.cursor() as cur, cur.copy(
             "COPY volunteer_services (volunteer_code, at, kind, ticket_id, note, recorded_by) "
             "FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
-    seed_bond_ledger(conn)
+    seed_bond_ledger(conn, timeline)
     ledger = conn.execute("SELECT count(*) FROM bond_ledger").fetchone()
     return {"volunteer_services": len(rows), "bond_ledger": int(ledger[0]) if ledger else 0}

@@ -13,6 +13,7 @@ from shapely.geometry import Point, Polygon
 
 from db.demo import names
 from db.demo.places import CompoundPlan, Places
+from db.demo.timeline import Timeline
 
 STATION_COUNT = 125
 CANTEEN_COUNT = 10
@@ -188,7 +189,11 @@ def plan_units(places: Places) -> list[tuple[str, str, str, str | None, str | No
     return units
 
 
-def plan_contracts(rng: random.Random, places: Places) -> list[ContractPlan]:
+def plan_contracts(rng: random.Random, places: Places,
+                   timeline: Timeline | None = None) -> list[ContractPlan]:
+    """The compounds' property contracts, dated on `timeline` (the canonical one by default)."""
+    shift = (timeline or Timeline()).shift
+    replaced = shift(HUAFENG_REPLACED)
     companies = [f"PC{n:02d}" for n in range(1, len(names.PROPERTY_COMPANIES) + 1)]
     out: list[ContractPlan] = []
     for cp in places.compounds:
@@ -196,13 +201,13 @@ def plan_contracts(rng: random.Random, places: Places) -> list[ContractPlan]:
         rate = Decimal(rng.choice(("0.050", "0.060", "0.080", "0.100")))
         company = rng.choice(companies)
         if cp.name == "华丰现代城":
-            out.append(ContractPlan(cp.code, company, names.person(rng), date(2019, 1, 1),
-                                    HUAFENG_REPLACED, fee, rate))
+            out.append(ContractPlan(cp.code, company, names.person(rng), shift(date(2019, 1, 1)),
+                                    replaced, fee, rate))
             company = next(c for c in companies if c != company)
-            out.append(ContractPlan(cp.code, company, names.person(rng), HUAFENG_REPLACED,
+            out.append(ContractPlan(cp.code, company, names.person(rng), replaced,
                                     None, fee, Decimal("0.100")))
             continue
-        start = date(rng.randrange(2016, 2023), rng.randrange(1, 13), 1)
+        start = shift(date(rng.randrange(2016, 2023), rng.randrange(1, 13), 1))
         out.append(ContractPlan(cp.code, company, names.person(rng), start, None, fee, rate))
     return out
 

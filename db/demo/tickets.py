@@ -1,4 +1,5 @@
-"""Generates the demo's historical tickets 工单 (2023-01..2024-06) and bulk benchmark tickets."""
+"""Generates the demo's tickets 工单: 18 months of history up to the as-of day, an open
+backlog spread over the communities, and bulk benchmark tickets."""
 
 from __future__ import annotations
 
@@ -11,17 +12,21 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
+from db import labels
 from db.catalogue import DEADLINES
 from db.demo import names
 from db.demo.places import Places
 from db.demo.services import HUAFENG_REPLACED, ContractPlan, sample_points
+from db.demo.timeline import Timeline
 from db.responsibility import route_unit
 from db.vocabulary import SHANGHAI, TICKET_STATUSES
 from geo import hexagons
 from geo.frame import LocalFrame
 
-FIRST_MONTH = date(2023, 1, 1)
-MONTHS = 18
+# The open backlog on the as-of day: per community, tickets of items with a deadline of 7 or
+# 15 days filed in its last days, so every role's day has work and few are overdue.
+BACKLOG_PER_COMMUNITY = 3
+BACKLOG_DAYS = 4
 CHANNEL_WEIGHTS = {
     "HOTLINE_12345": 35, "RECEPTION_DAY": 8, "PLAZA_REPORT": 5, "DOOR_KNOCKING": 10,
     "QR_CODE": 15, "SUPERVISOR": 7, "GRID_PATROL": 15, "ONLINE": 5,
@@ -183,7 +188,7 @@ class TicketFactory:
 
         if rng.random() < 0.03:
             step(timedelta(hours=rng.uniform(1, 20)), "REJECTED", "REJECTED", "community",
-                 "重复诉求")
+                 labels.rejected("DUPLICATE"))
         elif step(timedelta(minutes=rng.uniform(5, 90)), "DISPATCHED", "DISPATCHED", "routing") \
                 and step(timedelta(hours=rng.uniform(0.2, 12)), "STARTED", "IN_PROGRESS",
                          row.unit_code or "community"):
@@ -194,63 +199,82 @@ class TicketFactory:
                     if row.created_at + deadline * 1.0 > now:
                         break
                     row.events.append((min(row.created_at + deadline, now), "ESCALATED",
-                                       None, None, "escalation", f"提级督办 → {level}"))
+                                       None, None, "escalation",
+                                       labels.escalated(row.level, level, labels.OVERDUE)))
                     row.level = level
                     row.due_at = row.created_at + deadline * 2
                     if rng.random() < 0.8:
                         break
-            if step(work, "RESOLVED", "RESOLVED", row.unit_code or "community", "已处理"):
+            if step(work, "RESOLVED", "RESOLVED", row.unit_code or "community",
+                    labels.RESOLVED_DEMO):
                 step(timedelta(days=rng.uniform(0.5, 7)), "CLOSED", "CLOSED", "resident",
-                     f"评价 {rng.choice((5, 5, 5, 4, 4, 3, 2))} 星")
+                     labels.rated(rng.choice((5, 5, 5, 4, 4, 3, 2))))
         row.events.sort(key=lambda e: e[0])
         row.status = status
 
+    def open(self, row: TicketRow, now: datetime) -> None:
+        """A ticket still being worked on at `now`: submitted, dispatched or started."""
+        rng = self.rng
+        t = row.created_at
+        row.due_at = t + DEADLINES[row.item.deadline_class]
+        row.events = [(t, "CREATED", None, "SUBMITTED", "resident", None)]
+        row.status = "SUBMITTED"
+        dispatched = t + timedelta(minutes=rng.uniform(5, 90))
+        if dispatched < now and rng.random() < 0.9:
+            row.events.append((dispatched, "DISPATCHED", "SUBMITTED", "DISPATCHED", "routing",
+                               None))
+            row.status = "DISPATCHED"
+            started = dispatched + timedelta(hours=rng.uniform(0.2, 12))
+            if started < now and rng.random() < 0.6:
+                row.events.append((started, "STARTED", "DISPATCHED", "IN_PROGRESS",
+                                   row.unit_code or "community", None))
+                row.status = "IN_PROGRESS"
 
-def month_start(i: int) -> datetime:
-    y, m = divmod(FIRST_MONTH.month - 1 + i, 12)
-    return datetime(FIRST_MONTH.year + y, m + 1, 1, tzinfo=SHANGHAI)
 
-
-def _times(rng: random.Random, month: int, n: int) -> list[datetime]:
-    start, end = month_start(month), month_start(month + 1)
-    span = (end - start).days
+def _times(rng: random.Random, timeline: Timeline, month: int, n: int) -> list[datetime]:
+    start, end = timeline.month_start(month), timeline.month_end(month)
+    span = max((end - start).days, 1)
     return sorted(
         start + timedelta(days=rng.randrange(span), hours=rng.uniform(7, 21)) for _ in range(n)
     )
 
 
-def demo_tickets(factory: TicketFactory) -> list[TicketRow]:
-    """At least 8,000 tickets over 18 months with hot spots and the 华丰现代城 drop."""
+def demo_tickets(factory: TicketFactory, timeline: Timeline | None = None) -> list[TicketRow]:
+    """At least 8,000 tickets over the 18 months up to the as-of day, with hot spots, the
+    华丰现代城 drop and an open backlog in every community."""
+    timeline = timeline or Timeline()
     rng, np_rng, places = factory.rng, factory.np_rng, factory.places
-    now = month_start(MONTHS)
+    now = timeline.now
+    replaced = timeline.shift(HUAFENG_REPLACED)
     hot = {c.code for c in rng.sample(places.compounds, 8)}
     huafeng = next(c for c in places.compounds if c.name == "华丰现代城")
     rows: list[TicketRow] = []
-    for m in range(MONTHS):
+    for m in range(timeline.months):
+        # The last month runs to the as-of day: its share of the month's tickets.
+        share = ((timeline.month_end(m) - timeline.month_start(m))
+                 / (timeline.month_start(m + 1) - timeline.month_start(m)))
         for cp in places.compounds:
             if cp.code == huafeng.code:
-                before = month_start(m).date() < HUAFENG_REPLACED
+                before = timeline.month_start(m).date() < replaced
                 n = (HUAFENG_BEFORE[m] if before else HUAFENG_AFTER[m - len(HUAFENG_BEFORE)])
+                n = round(n * share)
             else:
                 lam = cp.households / 340 * (3.0 if cp.code in hot else 1.0)
-                n = int(np_rng.poisson(lam))
+                n = int(np_rng.poisson(lam * share))
             if n:
                 xy = sample_points(np_rng, cp.polygon.buffer(-1), n)
-                rows += factory.make(len(rows) + 1, xy, _times(rng, m, n), True)
+                rows += factory.make(len(rows) + 1, xy, _times(rng, timeline, m, n), True)
         for comm in places.communities:
-            n = int(np_rng.poisson(2.0))
+            n = int(np_rng.poisson(2.0 * share))
             if n:
-                outside = comm.polygon.difference(
-                    shapely.union_all([c.polygon for c in places.compounds
-                                       if c.community_code == comm.code]))
-                xy = sample_points(np_rng, _largest(outside).buffer(-1), n)
-                rows += factory.make(len(rows) + 1, xy, _times(rng, m, n), False)
+                xy = sample_points(np_rng, _outside_compounds(places, comm.code).buffer(-1), n)
+                rows += factory.make(len(rows) + 1, xy, _times(rng, timeline, m, n), False)
     # 红石湖社区: a damp underground garage reported on a reception day, fixed.
     garage = next(i for i in factory.items if i.code == "P15")
     hongshihu = next(c for c in places.communities if c.name == "红石湖社区")
     cp = next(c for c in places.compounds if c.community_code == hongshihu.code)
     extra = factory.make(len(rows) + 1, np.array([cp.polygon.centroid.coords[0]]),
-                         [month_start(4) + timedelta(days=9, hours=9)], True, garage)
+                         [timeline.month_start(4) + timedelta(days=9, hours=9)], True, garage)
     extra[0].channel = "RECEPTION_DAY"
     extra[0].description = "地下车库潮湿积水，书记接待日反映"
     rows += extra
@@ -258,6 +282,39 @@ def demo_tickets(factory: TicketFactory) -> list[TicketRow]:
     for new_id, r in enumerate(rows, start=1):
         r.id = new_id
         factory.live(r, now)
+    backlog = _backlog(factory, now, len(rows) + 1)
+    for r in backlog:  # filed in the last days and still being worked on
+        factory.open(r, now)
+    rows += backlog
+    rows.sort(key=lambda r: (r.created_at, r.id))
+    for new_id, r in enumerate(rows, start=1):
+        r.id = new_id
+    return rows
+
+
+def _outside_compounds(places: Places, community_code: str) -> Polygon:
+    outside = next(c for c in places.communities if c.code == community_code).polygon.difference(
+        shapely.union_all([c.polygon for c in places.compounds
+                           if c.community_code == community_code]))
+    return _largest(outside)
+
+
+def _backlog(factory: TicketFactory, now: datetime, next_id: int) -> list[TicketRow]:
+    """Open tickets filed in each community's grid cells in the days before `now`, of items
+    due in 7 or 15 days (so due after `now`), outside 华丰现代城 (whose monthly figure the
+    account fixes)."""
+    rng, np_rng, places = factory.rng, factory.np_rng, factory.places
+    slow = [i for i in factory.items if i.deadline_class in ("GENERAL_7D", "COMPLEX_15D")]
+    huafeng = next(c for c in places.compounds if c.name == "华丰现代城").polygon
+    rows: list[TicketRow] = []
+    for comm in places.communities:
+        n = BACKLOG_PER_COMMUNITY + int(np_rng.poisson(1.0))
+        area = comm.polygon.difference(huafeng).buffer(-1)
+        xy = sample_points(np_rng, area, n)
+        created = sorted(now - timedelta(days=rng.uniform(0.05, BACKLOG_DAYS)) for _ in range(n))
+        for k in range(n):
+            rows += factory.make(next_id + len(rows), xy[k:k + 1], [created[k]], True,
+                                 rng.choice(slow))
     return rows
 
 
@@ -272,7 +329,7 @@ def bulk_tickets(factory: TicketFactory, count: int, first_id: int,
     rng, np_rng, places = factory.rng, factory.np_rng, factory.places
     weights = np.array([c.households for c in places.compounds], dtype=float)
     weights /= weights.sum()
-    start, end = month_start(0), month_start(MONTHS)
+    start, end = Timeline().month_start(0), Timeline().now
     span = (end - start).total_seconds()
     done = 0
     while done < count:

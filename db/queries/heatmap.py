@@ -133,6 +133,13 @@ async def study_area(db: Database) -> tuple[float, float, float, float] | None:
     return cached
 
 
+async def county_outline(conn: AsyncConnection[Any]) -> str | None:
+    """The county's outline (the union of its streets) as GeoJSON; None on an empty database."""
+    row = await (await conn.execute(
+        "SELECT ST_AsGeoJSON(ST_Union(geom), 7) AS geojson FROM streets")).fetchone()
+    return None if row is None else row.geojson
+
+
 async def period_counts(conn: AsyncConnection[Any], *, resolution: str, ids: Sequence[Any],
                         periods: Periods, tickets: TicketFilter) -> dict[Any, tuple[int, int, int]]:
     """(count, previous count, last year's count) per cell key; cells without tickets are

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from db import labels
 from db.queries.disclosure import MIN_COUNT, SQUARE_M
 from db.queries.ticket_scope import TicketScope
 from db.vocabulary import TIME_ZONE
@@ -76,19 +77,27 @@ class Layer:
                 f"{_SQUARES.format(precise=precise, where=where, exact=exact)}) f"), params
 
 
+def iso_local(column: str) -> str:
+    """SQL for a timestamptz as ISO 8601 in Asia/Shanghai with its offset
+    (2024-06-30T18:00:00+08:00): outputs always carry one, and GDAL reads it as a DateTime
+    (China keeps +08:00 all year)."""
+    return (f"to_char({column} AT TIME ZONE '{TIME_ZONE}', "
+            "'YYYY-MM-DD\"T\"HH24:MI:SS\"+08:00\"')")
+
+
 # Tickets the caller sees as records. `sort_key` keeps pages stable: ids for records,
 # negative numbers for squares.
-_RECORDS = f"""SELECT t.code AS id, t.id AS sort_key, t.code, t.item_code, t.status, t.channel,
+_RECORDS = """SELECT t.code AS id, t.id AS sort_key, t.code, t.item_code, t.status, t.channel,
   t.cell_code, t.community_code,
-  (t.created_at AT TIME ZONE '{TIME_ZONE}')::date::text AS created_on, TRUE AS precise,
-  t.level, t.unit_code, t.compound_code, t.due_at::text AS due_at, 1 AS count, t.geom,
-  t.geom_metric
-FROM tickets t WHERE ({{precise}}) AND {{where}}"""
+  (t.created_at AT TIME ZONE '""" + TIME_ZONE + """')::date::text AS created_on, TRUE AS precise,
+  t.level, t.unit_code, t.compound_code, """ + iso_local("t.created_at") + """ AS created_at,
+  """ + iso_local("t.due_at") + """ AS due_at, 1 AS count, t.geom, t.geom_metric
+FROM tickets t WHERE ({precise}) AND {where}"""
 _SQUARES = f"""SELECT 'square-' || q.ix || '-' || q.iy AS id, -(q.ix * 1000000 + q.iy) AS sort_key,
   NULL::text AS code, NULL::text AS item_code, NULL::text AS status, NULL::text AS channel,
   NULL::text AS cell_code, NULL::text AS community_code, NULL::text AS created_on,
   FALSE AS precise, NULL::text AS level, NULL::text AS unit_code, NULL::text AS compound_code,
-  NULL::text AS due_at, q.n AS count,
+  NULL::text AS created_at, NULL::text AS due_at, q.n AS count,
   ST_Transform(ST_SetSRID(ST_MakePoint((q.ix + 0.5) * {SQUARE_M}, (q.iy + 0.5) * {SQUARE_M}),
                           4549), 4326) AS geom,
   ST_SetSRID(ST_MakePoint((q.ix + 0.5) * {SQUARE_M}, (q.iy + 0.5) * {SQUARE_M}), 4549)
@@ -103,6 +112,11 @@ def _plain(*names: str) -> tuple[tuple[str, str], ...]:
     return tuple((name, f"f.{name}") for name in names)
 
 
+# A facility's kind with its Chinese title (驿站, ...), from the one table of them.
+_KIND_NAME = ("kind_name", "CASE f.kind " + " ".join(
+    f"WHEN '{kind}' THEN '{name}'" for kind, name in labels.FACILITY_KIND_NAMES.items()) + " END")
+
+
 LAYERS: dict[str, Layer] = {layer.name: layer for layer in (
     Layer("streets", "Streets", "街道", "streets", "f.code", "MultiPolygon", _plain("code", "name")),
     Layer("zones", "Zones", "片区", "zones", "f.code", "MultiPolygon",
@@ -114,11 +128,12 @@ LAYERS: dict[str, Layer] = {layer.name: layer for layer in (
     Layer("grid_cells", "Grid cells", "网格", "grid_cells", "f.code", "Polygon",
           _plain("code", "community_code", "households"), min_zoom=12),
     Layer("facilities", "Facilities", "服务设施", "facilities", "f.code", "Point",
-          _plain("code", "name", "kind", "subtype", "community_code", "compound_code")),
+          (*_plain("code", "name", "kind"), _KIND_NAME,
+           *_plain("subtype", "community_code", "compound_code"))),
     Layer("tickets", "Tickets", "工单", "tickets", "f.id", "Point",
           _plain("code", "item_code", "status", "channel", "cell_code", "community_code",
-                 "created_on", "precise", "level", "unit_code", "compound_code", "due_at",
-                 "count"),
+                 "created_on", "precise", "level", "unit_code", "compound_code", "created_at",
+                 "due_at", "count"),
           order="f.sort_key"),
 )}
 

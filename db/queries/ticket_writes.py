@@ -8,6 +8,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from db import labels
 from db.queries.tickets import status_list
 from db.vocabulary import OPEN_STATUSES, TIME_ZONE
 from geo import hexagons
@@ -47,6 +48,13 @@ RETURNING id, code
 _EVENT = ("""
 INSERT INTO ticket_events (ticket_id, at, action, actor, from_status, to_status, note)
 VALUES (%(ticket_id)s, %(at)s, %(action)s, %(actor)s, %(from_status)s, %(to_status)s, %(note)s)
+""")
+# The routing note names the unit (已派单至…), read in the same statement that writes it.
+_DISPATCH_EVENT = ("""
+INSERT INTO ticket_events (ticket_id, at, action, actor, from_status, to_status, note)
+SELECT %(ticket_id)s, %(at)s, 'DISPATCHED', 'routing', 'SUBMITTED', 'DISPATCHED',
+       %(prefix)s || name
+FROM units WHERE code = %(unit_code)s
 """)
 
 _BY_KEY = ("""
@@ -100,13 +108,13 @@ async def insert_ticket(conn: AsyncConnection[Any], t: NewTicket) -> Any | None:
     created = await (await conn.execute(_INSERT, params)).fetchone()
     if created is None:
         return None
-    events = [{"action": "CREATED", "actor": t.actor, "from_status": None,
-               "to_status": "SUBMITTED", "note": None}]
+    await conn.execute(_EVENT, {"ticket_id": created.id, "at": t.now, "action": "CREATED",
+                                "actor": t.actor, "from_status": None, "to_status": "SUBMITTED",
+                                "note": None})
     if t.unit_code:
-        events.append({"action": "DISPATCHED", "actor": "routing", "from_status": "SUBMITTED",
-                       "to_status": "DISPATCHED", "note": f"routed to {t.unit_code}"})
-    async with conn.cursor() as cur:
-        await cur.executemany(_EVENT, [{"ticket_id": created.id, "at": t.now, **e} for e in events])
+        await conn.execute(_DISPATCH_EVENT, {"ticket_id": created.id, "at": t.now,
+                                             "prefix": labels.DISPATCHED_TO,
+                                             "unit_code": t.unit_code})
     return created
 
 

@@ -154,3 +154,14 @@ def test_malformed_requests_get_a_json_error_with_a_code(
     assert response.headers["content-type"].startswith("application/json")
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == code and error["message"]
+
+
+def test_every_first_cap_names_a_field_of_the_schema() -> None:
+    from schema import build_schema
+    from schema.limits import FIRST_CAPS
+
+    graphql_schema = build_schema()._schema
+    for key in FIRST_CAPS:
+        type_name, field = key.split(".")
+        fields = graphql_schema.get_type(type_name).fields  # type: ignore[union-attr]
+        assert "first" in fields[field].args, key

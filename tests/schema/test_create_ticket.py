@@ -35,6 +35,26 @@ def compound_point(db: psycopg.Connection, name: str = "华丰现代城") -> dic
     return {"lon": lon, "lat": lat}
 
 
+NAMED = """mutation ($input: CreateTicketInput!) { createTicket(input: $input) {
+    ticket { itemCode itemName categoryCode categoryName responsibleUnit { name }
+             events { action note } }
+    errors { code } } }"""
+
+
+@pytest.mark.parametrize("item", ["P11", "P23", "P46"])
+def test_ticket_names_its_item_category_and_unit_in_chinese(
+        resident: GraphQLClient, db: psycopg.Connection, item: str) -> None:
+    out = resident.data(NAMED, {"input": {"point": compound_point(db, "翡翠星城"), "itemCode": item,
+                                          "description": "演示", "channel": "ONLINE"}})
+    t = out["createTicket"]["ticket"]
+    expected = db.execute(
+        "SELECT i.name_zh, c.code, c.name_zh FROM demand_items i "
+        "JOIN demand_categories c ON c.code = i.category_code WHERE i.code = %s", (item,)).fetchone()
+    assert (t["itemName"], t["categoryCode"], t["categoryName"]) == expected
+    dispatched = [e["note"] for e in t["events"] if e["action"] == "DISPATCHED"]
+    assert dispatched == [f"已派单至{t['responsibleUnit']['name']}"]
+
+
 def ticket_count(db: psycopg.Connection) -> tuple[int, int]:
     row = db.execute("SELECT (SELECT count(*) FROM tickets), "
                      "(SELECT count(*) FROM ticket_events)").fetchone()

@@ -58,7 +58,7 @@ async def test_overdue_tickets_climb_the_ladder_with_fresh_deadlines(
     actions = [r[0] for r in db.execute(
         "SELECT e.note FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
         "WHERE t.code = %s AND e.action = 'ESCALATED' ORDER BY e.id", (t["code"],)).fetchall()]
-    assert actions == ["COMMUNITY → STREET: overdue", "STREET → COUNTY: overdue"]
+    assert actions == ["提级督办 社区 → 街道：逾期未办结", "提级督办 街道 → 县：逾期未办结"]
 
 
 def test_escalation_by_hand(gql: GraphQLClient, token: Minter, db: psycopg.Connection) -> None:
@@ -67,7 +67,7 @@ def test_escalation_by_hand(gql: GraphQLClient, token: Minter, db: psycopg.Conne
     out = street.data(ESCALATE, {"input": {"code": t["code"], "expectedVersion": 2,
                                            "note": "久拖未决"}})["escalateTicket"]
     assert out["errors"] == [] and out["ticket"]["level"] == "STREET"
-    assert out["ticket"]["events"][-1] == {"action": "ESCALATED", "note": "COMMUNITY → STREET: 久拖未决"}
+    assert out["ticket"]["events"][-1] == {"action": "ESCALATED", "note": "提级督办 社区 → 街道：久拖未决"}
     worker = gql.as_(token("GRID_WORKER", t["cell"]))
     denied = worker.error(ESCALATE, {"input": {"code": t["code"], "expectedVersion": 3}})
     assert denied["extensions"]["code"] == "FORBIDDEN"
@@ -108,9 +108,10 @@ async def test_resolved_tickets_close_by_themselves_after_7_days(
     assert db.execute(PRIORITY, (t["code"],)).fetchone()[2] == "RESOLVED"  # type: ignore[index]
     await run_jobs(pool, at + timedelta(days=7, minutes=1))
     assert db.execute(PRIORITY, (t["code"],)).fetchone()[2] == "CLOSED"  # type: ignore[index]
-    last = db.execute("SELECT e.action FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+    last = db.execute("SELECT e.action, e.note FROM ticket_events e "
+                      "JOIN tickets t ON t.id = e.ticket_id "
                       "WHERE t.code = %s ORDER BY e.id DESC LIMIT 1", (t["code"],)).fetchone()
-    assert last == ("AUTO_CLOSED",)
+    assert last == ("AUTO_CLOSED", "办结满 7 天，自动关闭")
 
 
 def test_cosigning_raises_priority_once_per_resident(gql: GraphQLClient, token: Minter,
@@ -150,10 +151,15 @@ def test_merge_keeps_cosigners_and_history(gql: GraphQLClient, token: Minter,
         "SELECT c.subject FROM ticket_cosigners c JOIN tickets t ON t.id = c.ticket_id "
         "WHERE t.code = %s", (original["code"],)).fetchall()}
     assert cosigners == {"r-b", "r-c"}
-    history = [r[0] for r in db.execute(
-        "SELECT e.action FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
-        "WHERE t.code = %s ORDER BY e.id", (duplicate["code"],)).fetchall()]
-    assert history == ["CREATED", "DISPATCHED", "COSIGNED", "MERGED"]
+    history = db.execute(
+        "SELECT e.action, e.note FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+        "WHERE t.code = %s ORDER BY e.id", (duplicate["code"],)).fetchall()
+    assert [action for action, _ in history] == ["CREATED", "DISPATCHED", "COSIGNED", "MERGED"]
+    assert history[-1][1] == f"合并至 {original['code']}"
+    merged_in = db.execute(
+        "SELECT e.note FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+        "WHERE t.code = %s AND e.action = 'MERGED_FROM'", (original["code"],)).fetchone()
+    assert merged_in == (f"{duplicate['code']} 已并入",)
     merged_into = db.execute("SELECT o.code FROM tickets d JOIN tickets o ON o.id = d.merged_into_id "
                              "WHERE d.code = %s", (duplicate["code"],)).fetchone()
     assert merged_into == (original["code"],)

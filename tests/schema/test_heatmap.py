@@ -3,6 +3,7 @@ bad input, and the GeoJSON route."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from datetime import datetime
@@ -205,7 +206,9 @@ GROUP BY 1 ORDER BY 2 DESC LIMIT 9
 
 
 @pytest.mark.parametrize(("resolution", "key", "at_least"),
-                         [("H3_9", "h3_9", 8), ("GRID_CELL", "cell_code", 6)])
+                         # Gi* pools the county's cells only (no empty hexagons beyond it
+                         # pulling the mean down): 5 of the 8 small H3_9 hexagons stand out.
+                         [("H3_9", "h3_9", 5), ("GRID_CELL", "cell_code", 6)])
 def test_demo_hot_spots_come_out_hot(county: GraphQLClient, db: psycopg.Connection,
                                      resolution: str, key: str, at_least: int) -> None:
     # The demo plants 8 compounds with 3x the ticket rate (华丰现代城 among the top with its
@@ -391,3 +394,47 @@ def test_staff_see_exact_counts_in_their_scope_and_exact_z_only_for_whole_neighb
             assert c["zScore"] == round(true["zScore"], 1)
     assert kinds == {(True, True), (True, False), (False, False)}
     assert any(c["count"] in (1, 2) for c in mine["cells"] if c["id"].startswith(community))
+
+
+BOXES = [
+    {"west": 118.650, "south": 34.912, "east": 118.660, "north": 34.920},  # a few cells
+    {"west": 118.655, "south": 34.915, "east": 118.656, "north": 34.916},  # one or two
+    {"west": 118.55, "south": 34.85, "east": 118.64, "north": 34.93},  # over the county's edge
+    {"west": 118.66, "south": 34.90, "east": 118.80, "north": 35.00},
+]
+
+
+@pytest.mark.parametrize("resolution", ["GRID_CELL", "H3_8", "H3_9"])
+def test_gi_star_classes_do_not_depend_on_the_box(county: GraphQLClient, gql: GraphQLClient,
+                                                  resolution: str) -> None:
+    """Gi* runs over the whole county for the period and category, so panning the map never
+    changes a cell's class; for the public too (its z-scores are rounded, the same way)."""
+    for client in (county, gql):
+        whole = {c["id"]: c for c in heatmap(client, WHOLE, r=resolution, cat="C2")["cells"]}
+        for box in BOXES:
+            part = client.data(HEATMAP, {"b": box, **WHOLE, "r": resolution,
+                                         "cat": "C2"})["heatmap"]["cells"]
+            assert part and len(part) < len(whole)
+            for c in part:
+                assert (c["zScore"], c["pValue"], c["hotspot"]) == (
+                    whole[c["id"]]["zScore"], whole[c["id"]]["pValue"],
+                    whole[c["id"]]["hotspot"]), (box, c["id"])
+
+
+@pytest.mark.parametrize("resolution", ["H3_8", "H3_9"])
+def test_no_hexagon_outside_the_county_is_shown(county: GraphQLClient, db: psycopg.Connection,
+                                                resolution: str) -> None:
+    wide = {"west": 118.50, "south": 34.80, "east": 118.80, "north": 35.05}
+    cells = county.data(HEATMAP, {"b": wide, **QUARTER, "r": resolution})["heatmap"]["cells"]
+    res = int(resolution[-1])
+    outside = db.execute(
+        "SELECT count(*) FROM unnest(%s::text[]) h(id), (SELECT ST_Union(geom) AS g FROM streets) c "
+        "WHERE ST_Area(ST_Intersection(ST_GeomFromGeoJSON(%s::jsonb -> h.id), c.g)) = 0",
+        ([c["id"] for c in cells],
+         json.dumps({c["id"]: c["geometry"] for c in cells}))).fetchone()
+    assert outside == (0,)
+    # Every hexagon that holds a ticket of the period is there.
+    start, end = QUARTER["from"], QUARTER["to"]
+    direct = direct_counts(db, f"h3_{res}", start, end)
+    assert {f"{k:x}" for k in direct} <= {c["id"] for c in cells}
+    assert {h3.get_resolution(c["id"]) for c in cells} == {res}

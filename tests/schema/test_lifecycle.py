@@ -76,7 +76,7 @@ def test_the_whole_lifecycle(gql: GraphQLClient, token: Minter, db: psycopg.Conn
     assert (closed["status"], closed["rating"], closed["version"]) == ("CLOSED", 4, 5)
     assert [e["action"] for e in closed["events"]] == [
         "CREATED", "DISPATCHED", "STARTED", "RESOLVED", "RATED"]
-    assert closed["events"][-1]["note"] == "rating 4: 满意"
+    assert closed["events"][-1]["note"] == "评价 4 星：满意"
     reopened = move(resident, t["code"], "DISPATCHED", 5)["ticket"]
     assert reopened["status"] == "DISPATCHED" and reopened["events"][-1]["action"] == "REOPENED"
     assert reopened["rating"] is None and reopened["closedAt"] is None
@@ -127,7 +127,7 @@ def test_rejection_needs_a_reason(gql: GraphQLClient, token: Minter, db: psycopg
     assert move(staff, t["code"], "REJECTED", 2)["errors"][0]["field"] == "input.reason"
     out = move(staff, t["code"], "REJECTED", 2, reason="OUT_OF_SCOPE", note="非物业事项")
     assert out["ticket"]["status"] == "REJECTED"
-    assert out["ticket"]["events"][-1]["note"] == "OUT_OF_SCOPE: 非物业事项"
+    assert out["ticket"]["events"][-1]["note"] == "不属受理范围：非物业事项"
 
 
 def test_stale_version_is_a_conflict_and_writes_nothing(gql: GraphQLClient, token: Minter,
@@ -243,7 +243,7 @@ def test_staff_reopen_and_reassign_with_an_event(gql: GraphQLClient, token: Mint
     assert unit == new and (new, "LEAD") in rows and old not in {u for u, _ in rows}
     assert [r for r in rows if r[1] == "LEAD"] == [(new, "LEAD")]
     assert [e["action"] for e in out["ticket"]["events"]][-2:] == ["REOPENED", "REASSIGNED"]
-    assert out["ticket"]["events"][-1]["note"] == f"{old} → {new}"
+    assert out["ticket"]["events"][-1]["note"] == f"改派：{old} → {new}"
     assert old_unit.data(READ, {"code": t["code"]})["ticket"] is None
     assert gql.as_(token("UNIT", new)).data(READ, {"code": t["code"]})["ticket"] == {
         "code": t["code"]}

@@ -53,10 +53,33 @@ def test_nearby_matches_brute_force_and_geodesic(county: GraphQLClient, db: psyc
                 assert h["ticket"]["status"] in statuses
 
 
-def test_first_above_200_is_capped(county: GraphQLClient) -> None:
-    hits = county.data(NEARBY, {"p": {"lon": 118.657, "lat": 34.918}, "r": 5000.0,
-                             "n": 1000})["nearbyTickets"]
-    assert len(hits) == 200
+def test_first_above_200_is_capped_and_the_answer_says_so(county: GraphQLClient) -> None:
+    body = county(NEARBY, {"p": {"lon": 118.657, "lat": 34.918}, "r": 5000.0, "n": 1000})
+    assert len(body["data"]["nearbyTickets"]) == 200
+    notices = body["extensions"]["notices"]
+    assert [(n["code"], n["path"], n["requested"], n["cap"]) for n in notices] == [
+        ("FIRST_CAPPED", ["nearbyTickets"], 1000, 200)]
+    within = county(NEARBY, {"p": {"lon": 118.657, "lat": 34.918}, "r": 5000.0, "n": 200})
+    assert len(within["data"]["nearbyTickets"]) == 200
+    assert "notices" not in within.get("extensions", {})
+
+
+def test_every_capped_list_states_its_cap_in_the_schema(county: GraphQLClient) -> None:
+    """Each field taking `first` says, in its description, the cap its resolver enforces."""
+    from schema import build_schema
+    from schema.limits import DEFAULT_FIRST_CAP, FIRST_CAPS
+
+    schema = build_schema()._schema  # noqa: SLF001
+    described = {f"{name}.{field}": f.description or ""
+                 for name, t in schema.type_map.items() if hasattr(t, "fields")
+                 and not name.startswith("__") and hasattr(t, "interfaces")
+                 for field, f in t.fields.items() if "first" in f.args}
+    assert {"Query.nearbyTickets", "Query.tickets", "Location.nearestFacilities"} <= set(described)
+    for field, description in described.items():
+        cap = FIRST_CAPS.get(field, DEFAULT_FIRST_CAP)
+        if field == "Coverage.uncovered":  # stated on its argument: "At most 1,000."
+            continue
+        assert f"At most {cap} items" in description, field
 
 
 def test_open_query_uses_the_partial_metric_index(db: psycopg.Connection) -> None:

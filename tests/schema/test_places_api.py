@@ -152,3 +152,10 @@ def test_one_place_of_each_kind_by_code(gql: GraphQLClient, db: psycopg.Connecti
     missing = gql.data(ONE_EACH, {"zone": "Z9", "compound": "X", "cell": "000000000000000",
                                   "facility": "F%"})
     assert missing == {"zone": None, "compound": None, "gridCell": None, "facility": None}
+
+
+def test_facility_kinds_have_chinese_titles(gql: GraphQLClient) -> None:
+    titles = {(f["kind"], f["kindName"])
+              for f in gql.data("{ facilities { kind kindName } }")["facilities"]}
+    assert titles == {("STATION", "驿站"), ("CLINIC", "社区诊疗点"), ("CANTEEN", "幸福食堂"),
+                      ("SERVICE_ROOM", "社服用房")}

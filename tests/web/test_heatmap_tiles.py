@@ -82,3 +82,22 @@ def test_bad_parameters_are_400_with_a_code(client: TestClient) -> None:
     response = client.get(f"/tiles/heatmap/12/3371/1626.mvt?{PERIOD}")
     assert response.headers["cache-control"] == "private, max-age=60"
     assert response.headers["vary"] == "Authorization"
+
+
+def test_the_heat_map_has_tilejson_listed_with_the_other_layers(client: TestClient,
+                                                               db: psycopg.Connection) -> None:
+    index = {e["name"]: e for e in client.get(f"/tiles.json?{PERIOD}").json()["layers"]}
+    entry = index["heatmap"]
+    assert entry["title_zh"] == "民情气象图" and ".mvt?from=2024-01-01T00" in entry["tiles"]
+    doc = client.get(entry["tilejson"].removeprefix("http://testserver")).json()
+    assert doc["tilejson"] == "3.0.0" and doc["name"] == "heatmap"
+    assert doc["bounds"] == client.get(
+        "/tiles/communities.json").json()["bounds"]
+    layer = doc["vector_layers"][0]
+    assert layer["id"] == "heatmap" and {"id", "count", "withheld", "hotspot"} <= set(
+        layer["fields"])
+    x, y = tile_of(118.657, 34.918, 14)
+    url = doc["tiles"][0].replace("{z}", "14").replace("{x}", str(x)).replace("{y}", str(y))
+    got = tile_cells(client, 14, x, y, url.split("?", 1)[1])
+    assert got and set(got) <= set(geojson_cells(client, db, PERIOD))
+    assert client.get("/tiles/heatmap.json?crs=EPSG3857").status_code == 400

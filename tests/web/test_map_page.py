@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import httpx
 import jwt
 import psycopg
 import pytest
@@ -457,12 +458,23 @@ def test_the_page_fits_a_phone_screen(browser: Browser, live_server: str) -> Non
         expect(panel).to_be_hidden()
         toggle_box = toggle.bounding_box()
         assert toggle_box and toggle_box["height"] >= 40 and toggle_box["width"] >= 40
-        rendered = page.evaluate(RENDERED_COUNTS_JS, ["communities-fill", "compounds-fill",
-                                                      "grid-cells-line", "facilities-circle"])
+        # the whole county is on the screen, with its communities and facilities
+        shown = page.evaluate("(() => { const b = window.redgridMap.getBounds();"
+                              " return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; })()")
+        county = httpx.get(f"{live_server}/tiles/communities.json", timeout=30).json()["bounds"]
+        assert shown[0] <= county[0] and shown[1] <= county[1], (shown, county)
+        assert shown[2] >= county[2] and shown[3] >= county[3], (shown, county)
+        rendered = page.evaluate(RENDERED_COUNTS_JS, ["communities-fill", "facilities-circle",
+                                                      "communities-label"])
+        assert all(rendered.values()), rendered
+        screenshot(page, "map-phone.png")
+        # one step in, compounds and grid cells are drawn too
+        page.evaluate("window.redgridMap.zoomTo(window.redgridMap.getZoom() + 1, { duration: 0 })")
+        wait_idle(page)
+        rendered = page.evaluate(RENDERED_COUNTS_JS, ["compounds-fill", "grid-cells-line"])
         assert all(rendered.values()), rendered
         colours = page.evaluate(CANVAS_COLOURS_JS)
         assert colours["distinct"] >= 8 and colours["backgroundShare"] < 0.8, colours
-        screenshot(page, "map-phone.png")
 
         toggle.click()
         expect(panel).to_be_visible()
@@ -616,3 +628,48 @@ def test_a_code_without_its_pending_sign_in_is_refused(
         assert idp.exchanges == before  # the code never reached the token endpoint
     finally:
         page.close()
+
+
+LABELS_JS = """(id) => [...new Set(window.redgridMap.queryRenderedFeatures({ layers: [id] })
+  .map((f) => f.properties.name))]"""
+
+
+def test_labels_are_drawn_offline_from_the_tiles(browser: Browser, live_server: str,
+                                                 db: psycopg.Connection) -> None:
+    """Community names are on the map at the county view, compound names from z15, read back
+    from the rendered symbols; nothing is fetched beyond the server (no glyph service)."""
+    page, problems = open_map(browser, live_server, 1280, 800)
+    wait_idle(page)
+    names = set(page.evaluate(LABELS_JS, "communities-label"))
+    communities = {r[0] for r in db.execute("SELECT name FROM communities")}
+    assert names <= communities and len(names) >= 30, names
+    page.evaluate("window.redgridMap.jumpTo({ center: [118.6564, 34.9226], zoom: 15.5 })")
+    wait_idle(page)
+    compounds = set(page.evaluate(LABELS_JS, "compounds-label"))
+    assert "清华新城" in compounds, compounds
+    set_layer(page, "小区", False)
+    wait_idle(page)
+    assert page.evaluate(LABELS_JS, "compounds-label") == []
+    assert not [r for r in problems.requests if "/glyphs/" in r]
+    problems.assert_clean()
+    page.close()
+
+
+def test_legends_show_only_for_layers_that_are_on(browser: Browser, live_server: str) -> None:
+    page, problems = open_map(browser, live_server, 1280, 800)
+    expect(page.locator("#legend")).to_be_visible()  # facilities are on at the start
+    expect(page.locator("#ticket-legend")).to_be_hidden()
+    expect(page.locator("#heat-legend")).to_be_hidden()
+    set_layer(page, "服务设施", False)
+    expect(page.locator("#legend")).to_be_hidden()
+    set_layer(page, "服务设施", True)
+    expect(page.locator("#legend")).to_be_visible()
+    set_layer(page, "民情气象图", True)
+    expect(page.locator("#heat-legend")).to_be_visible()
+    # the public's counts withhold zeros: no "0 件" class in its legend
+    expect(page.locator("#heat-legend")).to_contain_text("少于 3 件（不公开）")
+    expect(page.locator("#heat-legend li", has_text=re.compile(r"^0 件$"))).to_have_count(0)
+    set_layer(page, "民情气象图", False)
+    expect(page.locator("#heat-legend")).to_be_hidden()
+    problems.assert_clean()
+    page.close()

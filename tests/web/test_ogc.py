@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +102,19 @@ def test_every_catalogue_layer_is_a_collection_with_its_extent(client: TestClien
     assert compounds["extent"]["spatial"]["crs"] == CRS84
     assert compounds["extent"]["spatial"]["bbox"][0] == pytest.approx([w, s, e, n], abs=1e-9)
     assert rels(compounds)["items"].endswith("/ogc/collections/compounds/items")
+
+
+def test_collections_have_chinese_titles_and_facilities_their_kind_names(
+        client: TestClient, db: psycopg.Connection) -> None:
+    titles = {c["id"]: c["title"] for c in client.get("/ogc/collections").json()["collections"]}
+    assert titles == {"streets": "街道", "zones": "片区", "communities": "社区",
+                      "compounds": "小区", "grid_cells": "网格", "facilities": "服务设施",
+                      "tickets": "工单"}
+    features = client.get("/ogc/collections/facilities/items?limit=1000").json()["features"]
+    assert len(features) == one(db, "SELECT count(*) FROM facilities")[0]
+    assert {(f["properties"]["kind"], f["properties"]["kind_name"]) for f in features} == {
+        ("STATION", "驿站"), ("CLINIC", "社区诊疗点"), ("CANTEEN", "幸福食堂"),
+        ("SERVICE_ROOM", "社服用房")}
 
 
 def test_an_unknown_collection_is_a_404_with_a_code(client: TestClient) -> None:
@@ -381,3 +396,27 @@ def test_a_gdal_spatial_filter_matches_sql(ogc_url: str, tmp_path: Path,
         assert "bbox=" in done.stderr  # the server filtered, not only GDAL
         got = {r[0] for r in gpkg_rows(out, table, "code")}
         assert got == codes_in_box(db, table, BOX) and got, table
+
+
+def test_gdal_types_ticket_times_as_dates(ogc_url: str, token: Minter,
+                                          db: psycopg.Connection) -> None:
+    """Times carry an offset (Asia/Shanghai, +08:00), so GDAL reads them as DateTime, the day
+    of creation as Date, and the values are the database's instants."""
+    auth = f"Authorization: Bearer {token('COUNTY_OFFICE', sub='ogr-dates')}"
+    out = gdal("ogrinfo", "-ro", "--config", "GDAL_HTTP_HEADERS", auth, f"OAPIF:{ogc_url}",
+               "tickets", "-oo", "PAGE_SIZE=5", "-fid", "1").stdout
+    assert "created_at: DateTime" in out and "due_at: DateTime" in out
+    assert "created_on: Date " in out
+    code = re.search(r"code \(String\) = (\S+)", out)
+    assert code is not None
+    created, due = db.execute("SELECT created_at, due_at FROM tickets WHERE code = %s",
+                              (code.group(1),)).fetchone()  # type: ignore[misc]
+    assert gdal_time(out, "due_at") == due.replace(microsecond=0)
+    assert gdal_time(out, "created_at") == created.replace(microsecond=0)
+
+
+def gdal_time(ogrinfo_out: str, field: str) -> datetime:
+    """A DateTime field as ogrinfo prints it (2024/06/30 18:00:00+08)."""
+    shown = re.search(rf"{field} \(DateTime\) = (\S+ \S+)", ogrinfo_out)
+    assert shown is not None, field
+    return datetime.strptime(shown.group(1) + "00", "%Y/%m/%d %H:%M:%S%z")

@@ -404,7 +404,7 @@ def test_tilejson_describes_a_layer(client: TestClient) -> None:
 
 def test_tiles_index_lists_every_layer(client: TestClient) -> None:
     doc = client.get("/tiles.json").json()
-    assert [entry["name"] for entry in doc["layers"]] == list(LAYERS)
+    assert [entry["name"] for entry in doc["layers"]] == [*LAYERS, "heatmap"]
     for entry in doc["layers"]:
         assert client.get(entry["tilejson"].removeprefix("http://testserver")).status_code == 200
 

@@ -480,10 +480,15 @@ def rebinding(name: str, *answers: list[str]) -> tuple[list[str], Any]:
 
 
 @pytest.fixture
-def named_ticket(desk: GraphQLClient, other_unit: tuple[str, dict[str, float]],
-                 named_hook: str) -> str:
-    """A new ticket of the second unit, whose webhook is at hooks.unit.test."""
-    return str(create_ticket(desk, other_unit[1])["code"])
+def named_ticket(desk: GraphQLClient, db: psycopg.Connection,
+                 other_unit: tuple[str, dict[str, float]], named_hook: str) -> str:
+    """A new ticket of the second unit, whose webhook is at hooks.unit.test; the only
+    notification pending (those other tests left are set aside as delivered), so a pass
+    looks the name up once."""
+    code = str(create_ticket(desk, other_unit[1])["code"])
+    db.execute("UPDATE notifications n SET delivered_at = now() FROM tickets t "
+               "WHERE t.id = n.ticket_id AND n.delivered_at IS NULL AND t.code <> %s", (code,))
+    return code
 
 
 async def test_the_post_goes_to_the_address_checked_not_a_second_answer(

@@ -104,7 +104,8 @@ function legendHtml(collection, mode, breaks) {
     for (const [, colour, label] of HOTSPOTS) rows.push([colour, label]);
     rows.push([WITHHELD_COLOUR, '样本不足，不作判断']);
   } else {
-    rows.push([ZERO_COLOUR, '0 件']);
+    // Where zeros are withheld (public counts), no cell is drawn as 0: no such class.
+    if (collection.exact) rows.push([ZERO_COLOUR, '0 件']);
     const positive = collection.features.map((f) => f.properties.count ?? 0).filter((c) => c > 0);
     let low = Math.min(...positive);
     breaks.forEach((b, i) => {

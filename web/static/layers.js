@@ -7,15 +7,17 @@ import { FACILITY_KINDS, STATUS_COLOURS } from './util.js';
 const TILE_SOURCES = ['streets', 'zones', 'communities', 'compounds', 'grid_cells', 'facilities',
   'tickets'];
 const TILE_MAXZOOM = 16;
+// The font stack named to MapLibre; the Chinese glyphs come from the browser (see map.js).
+export const LABEL_FONT = 'Noto Sans Regular';
 
 // Switcher checkbox name -> the map layers it shows or hides.
 export const LAYER_GROUPS = {
   streets: ['streets-line'],
   zones: ['zones-fill', 'zones-line'],
-  communities: ['communities-fill', 'communities-line'],
+  communities: ['communities-fill', 'communities-line', 'communities-label'],
   gridCells: ['grid-cells-hit', 'grid-cells-line'],
-  compounds: ['compounds-fill'],
-  facilities: ['facilities-circle'],
+  compounds: ['compounds-fill', 'compounds-label'],
+  facilities: ['facilities-circle', 'facilities-label'],
   tickets: ['tickets-cells', 'tickets-points'],
   heat: ['heat-fill', 'heat-line'],
 };
@@ -108,6 +110,16 @@ export function addLayers(map, basemap, minzooms) {
     'circle-stroke-color': '#ffffff',
     'circle-stroke-width': 1,
   });
+  // Names drawn offline: every place and facility name is Chinese, which MapLibre draws with
+  // the browser's own CJK font (localIdeographFontFamily), so no glyph is fetched.
+  const label = (id, source, minzoom, size, extra = {}) => tiles(id, source, 'symbol', {
+    'text-color': '#3b2a20', 'text-halo-color': '#ffffff', 'text-halo-width': 1.4,
+  }, { minzoom, layout: { 'text-field': ['get', 'name'], 'text-font': [LABEL_FONT],
+    'text-size': size, 'text-max-width': 8, ...extra } });
+  label('communities-label', 'communities', 0, 13);
+  label('compounds-label', 'compounds', 15, 12);
+  label('facilities-label', 'facilities', 16, 11,
+    { 'text-offset': [0, 1.1], 'text-anchor': 'top', 'text-optional': true });
   map.addLayer({ id: 'nearby-area', type: 'fill', source: 'nearby',
     filter: ['==', ['geometry-type'], 'Polygon'],
     paint: { 'fill-color': '#1f78b4', 'fill-opacity': 0.08, 'fill-outline-color': '#1f78b4' } });

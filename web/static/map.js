@@ -7,6 +7,9 @@ import {
   CLICKABLE, addLayers, applyVisibility, currentCrs, isShown, reloadTickets, setCrs,
   setTicketWindow,
 } from './layers.js';
+
+// Chinese labels are drawn with the browser's CJK font: nothing is fetched for them.
+const CJK_FONTS = "'Noto Sans CJK SC', 'Source Han Sans SC', 'WenQuanYi Micro Hei', sans-serif";
 import * as planner from './planner.js';
 import * as auth from './session.js';
 import {
@@ -33,14 +36,17 @@ function bounds(crs) {
   return countyBounds.get(crs);
 }
 
-function createMap(config, [west, south, east, north], minzooms) {
+function createMap(config, [west, south, east, north]) {
   const map = new maplibregl.Map({
     container: 'map',
     style: {
       version: 8,
+      // Asked only for glyphs outside the CJK ranges, which no label holds.
+      glyphs: `${window.location.origin}/glyphs/{fontstack}/{range}.pbf`,
       sources: {},
       layers: [{ id: 'bg', type: 'background', paint: { 'background-color': '#f4f1ea' } }],
     },
+    localIdeographFontFamily: CJK_FONTS,
     // Fitted before any tile is asked for, so none is fetched for a view at once left.
     bounds: [[west, south], [east, north]],
     // On a wide screen the panel covers the left: keep the county beside it.
@@ -57,12 +63,15 @@ function createMap(config, [west, south, east, north], minzooms) {
     // Keeps the frame readable (toDataURL) after drawing, for the browser test.
     canvasContextAttributes: { preserveDrawingBuffer: true },
   });
-  // A phone never starts above the zoom where compounds and grid cells are tiled.
-  const startZoom = Math.max(minzooms.compounds ?? 0, minzooms.grid_cells ?? 0);
-  if (map.getZoom() < startZoom) map.setZoom(startZoom);
+  // The whole county is in view at the start, on a phone too: compounds and grid cells
+  // appear from their first tiled zoom (`minzooms`), one step in.
   window.redgridMap = map;
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-right');
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
+  // The loading indicator: on while tiles or data are on their way, off once the map is idle.
+  const loading = $('loading');
+  map.on('dataloading', () => { loading.hidden = false; });
+  map.on('idle', () => { loading.hidden = true; });
   map.on('error', (event) => {
     if (event.error?.status === 401) auth.expire();
     else status.dataset.tileError = event.error?.message ?? 'error';
@@ -184,6 +193,13 @@ function setupDatum(config, map) {
   setCrs(map, select.value);
 }
 
+// A layer's legend shows only while the layer is on.
+const LEGENDS = { facilities: 'legend', tickets: 'ticket-legend', heat: 'heat-legend' };
+
+function showLegend(box) {
+  if (LEGENDS[box.name]) $(LEGENDS[box.name]).hidden = !box.checked;
+}
+
 async function showCounts() {
   const data = await graphql(COUNTS_QUERY);
   status.textContent = `${data.communities.length} 个社区 · ${data.compounds.length} 个小区 · `
@@ -201,7 +217,7 @@ async function main() {
   // Each tile layer's first zoom, from the server's TileJSON index.
   const minzooms = Object.fromEntries((await getJson('/tiles.json')).layers
     .map((layer) => [layer.name, layer.minzoom]));
-  const map = createMap(config, await bounds(datum), minzooms);
+  const map = createMap(config, await bounds(datum));
   heat.setup(config);
   const actions = { openPanel: () => setPanel(true), signIn: () => {} };
   details.setup(map, config, actions);
@@ -212,11 +228,14 @@ async function main() {
   addLayers(map, config.basemap, minzooms);
   planner.setup(map);
   actions.signIn = setupAccount(config, map);
-  for (const box of switcher.elements) applyVisibility(map, box);
+  for (const box of switcher.elements) {
+    applyVisibility(map, box);
+    showLegend(box);
+  }
   switcher.addEventListener('change', (event) => {
     applyVisibility(map, event.target);
+    showLegend(event.target);
     if (event.target.name === 'heat' && event.target.checked) refreshHeat(map);
-    if (event.target.name === 'tickets') $('ticket-legend').hidden = !event.target.checked;
   });
   heat.onChange(() => refreshHeat(map));
   map.on('click', (event) => {

@@ -1,0 +1,67 @@
+"""Chinese names 中文名称 for RedGrid's codes, and the notes the server writes on ticket events.
+
+Codes stay English (`CLINIC`, `P11`, `COUNTY`); what people read is Chinese, written here
+once: the demo data, the workflow and the scheduled job all take their notes from this module.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from db.catalogue import CatalogueItem, load_catalogue
+from db.vocabulary import LEVEL_LABELS
+
+FACILITY_KIND_NAMES = {
+    "STATION": "驿站",
+    "CLINIC": "社区诊疗点",
+    "CANTEEN": "幸福食堂",
+    "SERVICE_ROOM": "社服用房",
+}
+LEVEL_NAMES = {level.value: name for level, name in LEVEL_LABELS.items()}
+REJECT_REASON_NAMES = {"DUPLICATE": "重复诉求", "OUT_OF_SCOPE": "不属受理范围",
+                       "INVALID": "无效诉求"}
+
+
+@cache
+def catalogue_items() -> dict[str, CatalogueItem]:
+    """The demand items 诉求事项 by code (P01–P46), read once from the packaged catalogue."""
+    return {item.code: item for item in load_catalogue()}
+
+
+def _with(text: str, note: str | None) -> str:
+    """`text`, followed by a person's own words when there are any."""
+    words = (note or "").strip()
+    return f"{text}：{words}" if words else text
+
+
+DISPATCHED_TO = "已派单至"  # + the unit's name, which SQL reads where it writes the event
+
+
+def rated(rating: int, comment: str | None = None) -> str:
+    """The closing note of a rated ticket; the demo's workflow reads the rating back from it."""
+    return _with(f"评价 {rating} 星", comment)
+
+
+def rejected(reason: str, note: str | None = None) -> str:
+    return _with(REJECT_REASON_NAMES.get(reason, reason), note)
+
+
+def escalated(from_level: str, to_level: str, note: str | None = None) -> str:
+    return _with(f"提级督办 {LEVEL_NAMES[from_level]} → {LEVEL_NAMES[to_level]}", note)
+
+
+def reassigned(old_unit: str, new_unit: str) -> str:
+    return f"改派：{old_unit} → {new_unit}"
+
+
+def merged_into(original_code: str) -> str:
+    return f"合并至 {original_code}"
+
+
+def merged_from(duplicate_code: str) -> str:
+    return f"{duplicate_code} 已并入"
+
+
+RESOLVED_DEMO = "已处理"
+OVERDUE = "逾期未办结"
+AUTO_CLOSED = "办结满 7 天，自动关闭"
