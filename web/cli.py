@@ -321,7 +321,7 @@ def token(
     try:
         grant = asyncio.run(dev_grant({"role": role, "scopes": codes, "sub": sub}, known))
     except SignInError as exc:
-        _fail(f"{exc.code} ({exc.field}): {exc.message}")
+        _fail(f"{exc.code.value} ({exc.field}): {exc.message}")
     except psycopg.OperationalError as exc:
         _fail(f"the database is needed to check the scope codes: {exc}")
     sys.stdout.write(mint(settings.jwt_secret, subject=grant.subject, role=grant.role,
