@@ -1,5 +1,5 @@
 # RedGrid: `make run` serves the demo, `make test` passes the tests; both set up everything.
-.PHONY: setup run test bench lint schema clean
+.PHONY: setup run test bench bench-peer lint schema clean
 
 setup:
 	bash scripts/setup.sh
@@ -16,6 +16,10 @@ bench: setup
 	bash scripts/bench_create.sh
 	bash scripts/bench_sites.sh
 	bash scripts/bench_partitioning.sh
+
+# RedGrid against PostGraphile v4 on the same database (bench/peer.py).
+bench-peer: setup
+	bash scripts/bench_peer.sh
 
 lint: setup
 	.venv/bin/ruff check .

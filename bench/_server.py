@@ -85,6 +85,29 @@ def development_env() -> dict[str, str]:
     return {**os.environ, "REDGRID_ENV": "development"}
 
 
+def bench_env(database: str) -> dict[str, str]:
+    """The development environment on `database` (unless DATABASE_URL or REDGRID_DATABASE
+    names another), without the escalation job and the webhook worker, which would change the
+    data and load the machine."""
+    env = development_env()
+    if not env.get("DATABASE_URL") and not env.get("REDGRID_DATABASE"):
+        env["REDGRID_DATABASE"] = database
+    env.update(REDGRID_JOB_INTERVAL="0", REDGRID_WEBHOOK_INTERVAL="0")
+    return env
+
+
+def stop_process(proc: subprocess.Popen[Any], sig: int) -> int | None:
+    """Ends a server this benchmark started, by its PID: `sig`, then SIGKILL after 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    return proc.returncode
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -120,15 +143,9 @@ class Server:
         raise RuntimeError(f"redgrid serve not ready after {timeout_s} s; see {self.log.name}")
 
     def stop(self) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        code = stop_process(self.proc, signal.SIGINT)  # uvicorn's graceful shutdown
         self.log.close()
-        return self.proc.returncode
+        return code
 
 
 def cpu_activity(window_s: float = 1.0, min_pct: float = 2.0) -> dict[str, Any]:

@@ -36,7 +36,7 @@ import psycopg
 from _context import machine, versions
 from _db import conninfo as configured_conninfo
 from _report import markdown, targets
-from _server import OtherCpu, RssSampler, Server, cpu_activity, development_env, process_cpu_s
+from _server import OtherCpu, RssSampler, Server, bench_env, cpu_activity, process_cpu_s
 from psycopg.rows import namedtuple_row
 
 from db.queries.tickets import nearest_sql
@@ -481,11 +481,7 @@ def main() -> int:
     if args.warmup == 0 and args.wrk_warmup > 0:
         ap.error("--wrk-warmup needs warm-up points (--warmup > 0)")
 
-    env = development_env()
-    if not env.get("DATABASE_URL") and not env.get("REDGRID_DATABASE"):
-        env["REDGRID_DATABASE"] = BENCH_DATABASE
-    # The escalation job and the webhook worker would change the data and load the machine.
-    env.update(REDGRID_JOB_INTERVAL="0", REDGRID_WEBHOOK_INTERVAL="0")
+    env = bench_env(BENCH_DATABASE)
     settings = Settings.from_env(env)
     conninfo = configured_conninfo(settings)
 

@@ -36,7 +36,7 @@ import psycopg
 from _context import machine, versions
 from _db import conninfo as configured_conninfo
 from _report import fmt
-from _server import OtherCpu, RssSampler, Server, cpu_activity, development_env
+from _server import OtherCpu, RssSampler, Server, bench_env, cpu_activity
 from nearby_tickets import CpuMeter, run_workers, summarise
 from psycopg.rows import namedtuple_row
 
@@ -391,10 +391,7 @@ def main() -> int:
     if not 1 <= args.wrk_duration <= 600 or not 0 <= args.wrk_warmup <= 600:
         ap.error("--wrk-duration must be 1..600 s and --wrk-warmup 0..600 s")
 
-    env = development_env()
-    if not env.get("DATABASE_URL") and not env.get("REDGRID_DATABASE"):
-        env["REDGRID_DATABASE"] = BENCH_DATABASE
-    env.update(REDGRID_JOB_INTERVAL="0", REDGRID_WEBHOOK_INTERVAL="0")
+    env = bench_env(BENCH_DATABASE)
     settings = Settings.from_env(env)
     conninfo = configured_conninfo(settings)
     res: dict[str, Any] = {

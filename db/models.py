@@ -478,3 +478,34 @@ class PersonalDataAccess(Base):
         Index("ix_personal_data_access_at", "at"),
         Index("ix_personal_data_access_ticket", "ticket_id"),
     )
+
+
+class Open311Client(Base):
+    """An application that speaks Open311 GeoReport v2 (0009): its role, scope and filing
+    channel. Only the SHA-256 of its `api_key` is kept; the key is shown once, at creation."""
+
+    __tablename__ = "open311_clients"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(24))
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    channel: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    __table_args__ = (CheckConstraint(_in("channel", CHANNELS), name="open311_client_channel"),)
+
+
+class Open311Request(Base):
+    """What an Open311 client sent with a ticket beyond the ticket itself (0009): where the
+    resident said it was, a photo link, the device and account, contact e-mail, attributes."""
+
+    __tablename__ = "open311_requests"
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("open311_clients.id"))
+    address_string: Mapped[str | None] = mapped_column(Text)
+    media_url: Mapped[str | None] = mapped_column(Text)
+    device_id: Mapped[str | None] = mapped_column(String(128))
+    account_id: Mapped[str | None] = mapped_column(String(128))
+    email: Mapped[str | None] = mapped_column(String(254))
+    attributes: Mapped[Any] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    __table_args__ = (Index("ix_open311_requests_client", "client_id", "ticket_id"),)

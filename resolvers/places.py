@@ -15,9 +15,9 @@ MAX_FACILITIES = 200
 
 
 async def list_places(db: Database, table: str, *, bbox: BBox | None = None,
-                      **equal: Any) -> list[Any]:
+                      geojson: bool = False, **equal: Any) -> list[Any]:
     async with db.connection() as conn:
-        return await queries.list_places(conn, table, bbox=bbox, **equal)
+        return await queries.list_places(conn, table, bbox=bbox, geojson=geojson, **equal)
 
 
 async def place(db: Database, table: str, code: str) -> Any | None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from psycopg import AsyncConnection
 
 from db.catalogue import DEADLINES
 from db.database import Database
@@ -64,26 +67,33 @@ def _validated(args: CreateTicketArgs) -> CreateTicketArgs:
     return CreateTicketArgs(args.point, args.item_code, description, args.channel, name, phone)
 
 
-def request_hash(args: CreateTicketArgs) -> str:
-    body = json.dumps([args.point.lon, args.point.lat, args.item_code, args.description,
-                       args.channel, args.reporter_name, args.reporter_phone], ensure_ascii=False)
+def request_hash(args: CreateTicketArgs, extra: str = "") -> str:
+    """What an idempotency key is checked against: the input, and `extra` for what a route
+    keeps beside the ticket (left out when empty, so earlier hashes stay valid)."""
+    fields = [args.point.lon, args.point.lat, args.item_code, args.description, args.channel,
+              args.reporter_name, args.reporter_phone, *([extra] if extra else [])]
+    body = json.dumps(fields, ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
 async def create_ticket(db: Database, args: CreateTicketArgs, *,
                         idempotency_key: str | None, actor: Actor,
-                        now: datetime | None = None) -> str:
+                        now: datetime | None = None,
+                        on_created: Callable[[AsyncConnection[Any], int], Awaitable[None]]
+                        | None = None, extra: str = "") -> str:
     """Creates a ticket and returns its code; the same key and input return the same ticket.
 
     The caller's role decides the channels it may file on, and staff and field roles file
-    only inside their own scope."""
+    only inside their own scope. `on_created(conn, ticket_id)` writes what a route keeps
+    beside the ticket in the same transaction (Open311's media URL, device, e-mail); `extra`
+    is that in text, so that the same key with different extras is a conflict too."""
     check_channel(actor, args.channel)
     caller = actor.subject
     reporter_subject = actor.subject if actor.role is Role.RESIDENT else None
     args = _validated(args)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
         raise bad_input("idempotencyKey must be 1–128 characters", "idempotencyKey")
-    digest = request_hash(args)
+    digest = request_hash(args, extra)
     if idempotency_key is not None:
         async with db.connection() as conn:
             earlier = await writes.ticket_by_idempotency_key(conn, caller, idempotency_key)
@@ -120,6 +130,8 @@ async def create_ticket(db: Database, args: CreateTicketArgs, *,
         ))
         if created is not None:
             await set_units(conn, created.id, unit, cooperating)
+            if on_created is not None:
+                await on_created(conn, created.id)
     if created is not None:
         return str(created.code)
     # A concurrent retry with the same key won the insert: answer with its ticket.

@@ -50,26 +50,33 @@ def _places(table: str, column: str) -> Fetch:
     return fetch
 
 
+def _lazy(make: Callable[[Database], DataLoader[Any, Any]]) -> cached_property[DataLoader[Any, Any]]:
+    """A loader of `Loaders`, made on first use."""
+    return cached_property(lambda self: make(self.db))
+
+
 class Loaders:
-    """DataLoaders of one request: each batches its keys into one SQL statement."""
+    """DataLoaders of one request: each batches its keys into one SQL statement. Each is made
+    on first use: a request needs few of them (making all 12 cost 4 % of a Q2 request)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.street = _one_each(db, _places("streets", "code"), "code")
-        self.zone = _one_each(db, _places("zones", "code"), "code")
-        self.community = _one_each(db, _places("communities", "code"), "code")
-        self.compound = _one_each(db, _places("compounds", "code"), "code")
-        self.cell = _one_each(db, _places("grid_cells", "code"), "code")
-        self.facility = _one_each(db, _places("facilities", "code"), "code")
-        self.unit = _one_each(db, place_queries.units_by_code, "code")
-        self.communities_by_zone = _many_each(
-            db, _places("communities", "zone_code"), "zone_code")
-        self.compounds_by_community = _many_each(
-            db, _places("compounds", "community_code"), "community_code")
-        self.cells_by_community = _many_each(
-            db, _places("grid_cells", "community_code"), "community_code")
-        self.events = _many_each(db, ticket_queries.events_by_ticket, "ticket_id")
         self._geometry: dict[str, DataLoader[str, str | None]] = {}
+
+    street = _lazy(lambda db: _one_each(db, _places("streets", "code"), "code"))
+    zone = _lazy(lambda db: _one_each(db, _places("zones", "code"), "code"))
+    community = _lazy(lambda db: _one_each(db, _places("communities", "code"), "code"))
+    compound = _lazy(lambda db: _one_each(db, _places("compounds", "code"), "code"))
+    cell = _lazy(lambda db: _one_each(db, _places("grid_cells", "code"), "code"))
+    facility = _lazy(lambda db: _one_each(db, _places("facilities", "code"), "code"))
+    unit = _lazy(lambda db: _one_each(db, place_queries.units_by_code, "code"))
+    communities_by_zone = _lazy(lambda db: _many_each(
+        db, _places("communities", "zone_code"), "zone_code"))
+    compounds_by_community = _lazy(lambda db: _many_each(
+        db, _places("compounds", "community_code"), "community_code"))
+    cells_by_community = _lazy(lambda db: _many_each(
+        db, _places("grid_cells", "community_code"), "community_code"))
+    events = _lazy(lambda db: _many_each(db, ticket_queries.events_by_ticket, "ticket_id"))
 
     def geometry(self, table: str) -> DataLoader[str, str | None]:
         """GeoJSON text of places of one table, by code."""

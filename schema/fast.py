@@ -1,11 +1,19 @@
-"""Resolvers installed straight into graphql-core for the hottest fields.
+"""A faster execution of plain fields, installed straight into graphql-core.
 
-Strawberry wraps every field in its own machinery and converts arguments on every call; on
-`nearbyTickets` (20 hits) that cost more than the SQL (measured: 2.0 ms of GraphQL work on a
-0.9 ms query). These functions answer exactly as the Strawberry fields declared in `schema/`
-do — same arguments, same validation, same errors — with one call each. Ticket rows serve as
-`Ticket` values directly: every plain field resolves by attribute, and the relation fields read
-the same attributes from the row.
+Strawberry wraps every field in its own machinery and graphql-core completes every field through
+a chain of calls; on `nearbyTickets` (20 hits) that cost more than the SQL (measured: 2.0 ms of
+GraphQL work on a 0.9 ms query). `install` takes over only what it can answer exactly as the
+declared Strawberry fields do:
+
+- fields without a resolver, extensions or permission classes resolve by attribute;
+- `Ticket.geometry` and `Facility.geometry` call their declared resolver directly, and so do
+  the outlines of streets, zones, communities, compounds and grid cells (per place, Strawberry's
+  argument conversion alone cost more than loading the geometry).
+
+Every field with a resolver of its own (`nearbyTickets` among them) keeps Strawberry's: there is
+one implementation of each field. A field taken over by name that carries extensions or
+permission classes, or a graphql-core other than the one `FastExecutionContext` was written
+against, stops `install` with `FastPathError`: the fast path must never skip a check.
 """
 
 from __future__ import annotations
@@ -15,8 +23,11 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
+import graphql
 import strawberry
 from graphql import (
+    GraphQLEnumType,
+    GraphQLField,
     GraphQLLeafType,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -30,31 +41,42 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 
 from geo.types import Crs
-from resolvers import tickets
-from resolvers.inputs import point_wgs84
-from schema.geometry import point_geometry
-from schema.notices import first_capped
-from schema.types import TicketHit
+from schema.geometry import known_outline
+
+# `FastExecutionContext` overrides graphql-core internals (`execute_fields` with its position
+# context, `collect_subfields` returning three values, `complete_list_item_value`) whose
+# signatures change between releases: it runs only on the release it was written and tested for.
+GRAPHQL_CORE_VERSION = "3.3.2"
 
 
-def _point_geometry(root: Any, info: Any, crs: Any = Crs.WGS84) -> Any:
-    return point_geometry(root.lon, root.lat, None if crs is None else Crs(crs))
+class FastPathError(RuntimeError):
+    """`install` cannot take over a field, or this graphql-core is not the one it was written
+    for."""
 
 
-def _value(member: Any) -> str:
-    return str(getattr(member, "value", member))
+def _check_graphql_core(version: str) -> None:
+    if version != GRAPHQL_CORE_VERSION:
+        raise FastPathError(
+            f"schema.fast was written for graphql-core {GRAPHQL_CORE_VERSION}, found {version}: "
+            "check FastExecutionContext against the new execute_fields, collect_subfields and "
+            "complete_list_item_value, run tests/schema/test_fast_execution.py, then update "
+            "GRAPHQL_CORE_VERSION")
 
 
-async def _nearby_tickets(root: Any, info: Any, point: dict[str, Any], radiusM: float,  # noqa: N803
-                          status: list[Any] | None = None, first: int | None = 20) -> list[TicketHit]:
-    first_capped(info, first, tickets.MAX_PAGE)
-    crs = point.get("crs")
-    where = point_wgs84(point["lon"], point["lat"], Crs.WGS84 if crs is None else Crs(_value(crs)))
-    rows = await tickets.nearby_tickets(
-        info.context.db, info.context.actor, where, radius_m=radiusM,
-        statuses=None if status is None else [_value(s) for s in status],
-        first=20 if first is None else first)
-    return [TicketHit(distance_m=r.distance_m, ticket=r) for r in rows]
+def _declared(graphql_type: GraphQLObjectType, field_name: str) -> tuple[GraphQLField,
+                                                                       StrawberryField]:
+    """A field to take over by name, refused when Strawberry would run anything around it."""
+    graphql_field = graphql_type.fields[field_name]
+    field = (graphql_field.extensions or {}).get("strawberry-definition")
+    where = f"{graphql_type.name}.{field_name}"
+    if not isinstance(field, StrawberryField):
+        raise FastPathError(f"{where} is not a Strawberry field")
+    if field.extensions or field.permission_classes:
+        raise FastPathError(f"{where} has extensions or permission classes: the fast path would "
+                            "skip them; leave it to Strawberry or drop it from schema.fast")
+    if field.base_resolver is None:
+        raise FastPathError(f"{where} has no resolver to call")
+    return graphql_field, field
 
 
 def _attribute(python_name: str) -> Any:
@@ -83,6 +105,25 @@ class Leaf:
 LEAVES: dict[GraphQLObjectType, dict[str, Leaf]] = {}
 
 
+def _remembered(coerce: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """An enum's output coercion, remembered per value it accepts (a handful: the members and
+    their values); anything else goes to `coerce` every time."""
+    accepted: dict[Any, Any] = {}
+
+    def remembered(value: Any) -> Any:
+        try:
+            return accepted[value]
+        except KeyError:
+            coerced = coerce(value)
+            if coerced is not None:
+                accepted[value] = coerced
+            return coerced
+        except TypeError:  # unhashable
+            return coerce(value)
+
+    return remembered
+
+
 def _leaf(graphql_type: GraphQLOutputType, get: Callable[[Any], Any]) -> Leaf | None:
     non_null = isinstance(graphql_type, GraphQLNonNull)
     inner = graphql_type.of_type if isinstance(graphql_type, GraphQLNonNull) else graphql_type
@@ -91,7 +132,10 @@ def _leaf(graphql_type: GraphQLOutputType, get: Callable[[Any], Any]) -> Leaf | 
     if not is_leaf_type(inner):
         return None
     assert isinstance(inner, GraphQLLeafType)
-    return Leaf(get, non_null, coerce=inner.coerce_output_value, declared=graphql_type)
+    coerce = inner.coerce_output_value
+    if isinstance(inner, GraphQLEnumType):
+        coerce = _remembered(coerce)
+    return Leaf(get, non_null, coerce=coerce, declared=graphql_type)
 
 
 class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -245,7 +289,7 @@ def plain_fields(schema: strawberry.Schema) -> strawberry.Schema:
         for field_name, graphql_field in graphql_type.fields.items():
             field = (graphql_field.extensions or {}).get("strawberry-definition")
             if isinstance(field, StrawberryField) and field.base_resolver is None \
-                    and not field.extensions:
+                    and not field.extensions and not field.permission_classes:
                 graphql_field.resolve = _attribute(field.python_name)
                 leaf = _leaf(graphql_field.type, attrgetter(field.python_name))
                 if leaf is not None and not graphql_field.args:
@@ -253,17 +297,63 @@ def plain_fields(schema: strawberry.Schema) -> strawberry.Schema:
     return schema
 
 
+def _point_geometry(declared: Callable[..., Any]) -> tuple[Callable[..., Any],
+                                                          Callable[[Any], Any]]:
+    """A graphql-core resolver calling the declared `geometry(self, crs)`, and its value in
+    WGS84 for a leaf."""
+
+    def resolve(root: Any, info: Any, crs: Any = Crs.WGS84) -> Any:
+        return declared(root, None if crs is None else Crs(crs))
+
+    def default(root: Any) -> Any:
+        return declared(root, Crs.WGS84)
+
+    return resolve, default
+
+
+def _place_geometry(declared: Callable[..., Any]) -> Callable[..., Any]:
+    """A graphql-core resolver calling the declared `async geometry(self, info, crs)`."""
+
+    def resolve(root: Any, info: Any, crs: Any = Crs.WGS84) -> Any:
+        return declared(root, info, None if crs is None else Crs(crs))
+
+    return resolve
+
+
+# Types whose `geometry(info, crs)` is an outline loaded from PostGIS; of these, the ones that
+# may carry their outline as listed (`outline`, read by `known_outline`).
+PLACES = ("Street", "Zone", "Community", "Compound", "GridCell")
+OUTLINED = ("Zone", "Community", "Compound", "GridCell")
+
+
+def _checked_geometry(object_type: GraphQLObjectType) -> tuple[GraphQLField, Callable[..., Any]]:
+    geometry, field = _declared(object_type, "geometry")
+    assert field.base_resolver is not None
+    # Without arguments, `crs` takes its default, WGS84: what the resolvers here assume.
+    if geometry.args["crs"].default_value != Crs.WGS84.name:
+        raise FastPathError(f"{object_type.name}.geometry no longer defaults to WGS84")
+    declared: Callable[..., Any] = field.base_resolver.wrapped_func  # type: ignore[assignment]
+    return geometry, declared
+
+
 def install(schema: strawberry.Schema) -> strawberry.Schema:
-    """Resolves plain fields by attribute, point geometry and `nearbyTickets` directly."""
+    """Resolves plain fields by attribute, and point geometries by their declared resolver
+    without Strawberry's wrapper."""
+    _check_graphql_core(graphql.version)
     plain_fields(schema)
     for type_name in ("Ticket", "Facility"):
         object_type = _object_type(schema, type_name)
-        geometry = object_type.fields["geometry"]
-        geometry.resolve = _point_geometry
-        # Without arguments, `crs` takes its default, WGS84: what `_point_geometry` assumes.
-        assert geometry.args["crs"].default_value == Crs.WGS84.name
-        leaf = _leaf(geometry.type, lambda root: point_geometry(root.lon, root.lat, Crs.WGS84))
+        geometry, declared = _checked_geometry(object_type)
+        geometry.resolve, default = _point_geometry(declared)
+        leaf = _leaf(geometry.type, default)
         assert leaf is not None
         LEAVES.setdefault(object_type, {})["geometry"] = leaf
-    _object_type(schema, "Query").fields["nearbyTickets"].resolve = _nearby_tickets
+    for type_name in PLACES:
+        object_type = _object_type(schema, type_name)
+        geometry, declared = _checked_geometry(object_type)
+        geometry.resolve = _place_geometry(declared)
+        if type_name in OUTLINED:  # without arguments, the outline it was listed with
+            leaf = _leaf(geometry.type, known_outline)
+            assert leaf is not None
+            LEAVES.setdefault(object_type, {})["geometry"] = leaf
     return schema

@@ -23,6 +23,11 @@ from schema.scalars import FacilityKind, GeoJSON, Level, ServiceRoomStatus, Tick
 WGS84 = Crs.WGS84
 
 
+def _outline(row: Any) -> str | None:
+    """The GeoJSON text of a place row listed with its outline (db.queries.places)."""
+    return getattr(row, "geojson", None)
+
+
 @strawberry.type
 class Street:
     code: str
@@ -43,10 +48,11 @@ class Zone:
     name: str
     secretary_name: str
     street_code: strawberry.Private[str]
+    outline: strawberry.Private[str | None] = None  # GeoJSON text, when listed with it
 
     @strawberry.field
     async def geometry(self, info: Info, crs: Crs | None = WGS84) -> GeoJSON:
-        return await place_geometry(info, "zones", self.code, crs)
+        return await place_geometry(info, "zones", self.code, crs, self.outline)
 
     @strawberry.field
     async def street(self, info: Info) -> Street:
@@ -60,7 +66,7 @@ class Zone:
     @classmethod
     def of(cls, row: Any) -> Zone:
         return cls(code=row.code, name=row.name, secretary_name=row.secretary_name,
-                   street_code=row.street_code)
+                   street_code=row.street_code, outline=_outline(row))
 
 
 @strawberry.type
@@ -71,10 +77,11 @@ class Community:
     population: int
     zone_code: strawberry.Private[str]
     street_code: strawberry.Private[str]
+    outline: strawberry.Private[str | None] = None  # GeoJSON text, when listed with it
 
     @strawberry.field
     async def geometry(self, info: Info, crs: Crs | None = WGS84) -> GeoJSON:
-        return await place_geometry(info, "communities", self.code, crs)
+        return await place_geometry(info, "communities", self.code, crs, self.outline)
 
     @strawberry.field
     async def zone(self, info: Info) -> Zone:
@@ -98,7 +105,7 @@ class Community:
     def of(cls, row: Any) -> Community:
         return cls(code=row.code, name=row.name, households=row.households,
                    population=row.population, zone_code=row.zone_code,
-                   street_code=row.street_code)
+                   street_code=row.street_code, outline=_outline(row))
 
 
 async def _community(info: Info, code: str) -> Community:
@@ -116,10 +123,11 @@ class Compound:
     community_code: strawberry.Private[str]
     center_lon: strawberry.Private[float]
     center_lat: strawberry.Private[float]
+    outline: strawberry.Private[str | None] = None  # GeoJSON text, when listed with it
 
     @strawberry.field
     async def geometry(self, info: Info, crs: Crs | None = WGS84) -> GeoJSON:
-        return await place_geometry(info, "compounds", self.code, crs)
+        return await place_geometry(info, "compounds", self.code, crs, self.outline)
 
     @strawberry.field(description="The compound's demand point for coverage: a point on its "
                                   "surface (PostGIS ST_PointOnSurface).")
@@ -135,7 +143,7 @@ class Compound:
         return cls(code=row.code, name=row.name, households=row.households,
                    population=row.population, elderly=row.elderly, children=row.children,
                    community_code=row.community_code, center_lon=row.center_lon,
-                   center_lat=row.center_lat)
+                   center_lat=row.center_lat, outline=_outline(row))
 
 
 @strawberry.type
@@ -143,10 +151,11 @@ class GridCell:
     code: str
     households: int
     community_code: strawberry.Private[str]
+    outline: strawberry.Private[str | None] = None  # GeoJSON text, when listed with it
 
     @strawberry.field
     async def geometry(self, info: Info, crs: Crs | None = WGS84) -> GeoJSON:
-        return await place_geometry(info, "grid_cells", self.code, crs)
+        return await place_geometry(info, "grid_cells", self.code, crs, self.outline)
 
     @strawberry.field
     async def community(self, info: Info) -> Community:
@@ -154,7 +163,8 @@ class GridCell:
 
     @classmethod
     def of(cls, row: Any) -> GridCell:
-        return cls(code=row.code, households=row.households, community_code=row.community_code)
+        return cls(code=row.code, households=row.households, community_code=row.community_code,
+                   outline=_outline(row))
 
 
 @strawberry.type

@@ -38,6 +38,7 @@ from resolvers.notifications import UrlVerifier
 from schema import build_schema
 from schema.context import Context
 from schema.errors import code_for_unlabelled
+from schema.geometry import RawJSON
 from schema.limits import Limits
 from web.auth import TokenVerifier, UnknownKey
 from web.errors import PRIVATE, error_response
@@ -54,6 +55,7 @@ from web.memo import Memo
 from web.metrics import HttpMetrics, Metrics, OperationMetrics
 from web.metrics import routes as metrics_routes
 from web.ogc import routes as ogc_routes
+from web.open311 import routes as open311_routes
 from web.reloading import Reloading
 from web.replicas import ReplicaReads, open_replica
 from web.scheduler import JobScheduler
@@ -155,7 +157,7 @@ class RedGridGraphQL(GraphQL):
             raise HTTPException(400, "The body must be a JSON object with a `query`.") from exc
 
     def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+        return orjson.dumps(data, default=raw_json)
 
     def parse_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
@@ -176,6 +178,13 @@ class RedGridGraphQL(GraphQL):
             extensions = error.setdefault("extensions", {})
             extensions.setdefault("code", code_for_unlabelled(error.get("message", "")))
         return response
+
+
+def raw_json(value: object) -> object:
+    """GeoJSON built by PostGIS goes into the response as the text it came as (orjson)."""
+    if isinstance(value, RawJSON):
+        return orjson.Fragment(value.text)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 # Stable codes of requests refused before GraphQL sees them, by HTTP status.
@@ -275,6 +284,7 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/graphql", graphql),
         Mount("/ogc", routes=ogc_routes),
         Mount("/exports", routes=export_routes),
+        Mount("/open311/v2", routes=open311_routes),
         *signin_routes(settings),
         Mount("/static", app=StaticFiles(directory=STATIC, check_dir=False), name="static"),
         Mount("/vendor/maplibre-gl", app=StaticFiles(directory=MAPLIBRE, check_dir=False),

@@ -19,7 +19,8 @@ from db import migrate as migrations
 from db.embedded import ClusterError, ReplicaCluster
 from db.seed import DEFAULT_SEED, SeedError, dataset_seed, seed_bulk_tickets, seed_demo
 from db.urls import psycopg_conninfo, server_url
-from web.auth import mint
+from resolvers.actor import Actor, Role
+from web.auth import AuthError, check_scopes, mint
 from web.settings import ConfigError, Settings
 
 # The commands in the order a newcomer meets them: a database, its tables, the demo, the
@@ -331,6 +332,54 @@ def token(
 def _default(name: str) -> object:
     """A setting's default as `web/settings.py` writes it, for --help."""
     return Settings.__dataclass_fields__[name].default
+
+
+# --- Open311 GeoReport v2 clients ------------------------------------------------------------
+open311_app = typer.Typer(help="Open311 GeoReport v2 clients.", no_args_is_help=True)
+app.add_typer(open311_app, name="open311")
+
+
+@open311_app.command("key")
+def open311_key(
+    name: Annotated[str, typer.Option(help="the client's name, e.g. the civic app")],
+    role: Annotated[str, typer.Option(help="the role it files and reads as, e.g. RESIDENT")],
+    channel: Annotated[str, typer.Option(help="the channel its tickets arrive on, e.g. ONLINE")],
+    scope: Annotated[list[str] | None, typer.Option(help="a code the client answers for")] = None,
+) -> None:
+    """Registers an Open311 client and prints its api_key (once: only its hash is stored)."""
+    import asyncio
+
+    from db.database import Database
+    from db.queries.places import scope_codes
+    from resolvers import open311
+    from resolvers.errors import DomainError
+
+    try:
+        chosen = Role(role.upper())
+    except ValueError:
+        chosen = Role.SYSTEM  # refused just below, with the list of roles
+    if chosen is Role.SYSTEM:
+        _fail(f"unknown role {role!r}; one of: "
+              f"{', '.join(r.value for r in Role if r is not Role.SYSTEM)}")
+    settings = Settings.from_env()
+
+    async def register() -> str:
+        db = Database(psycopg_conninfo(settings.database_url), min_size=1, max_size=2)
+        await db.open()
+        try:
+            async with db.connection() as conn:
+                known = await scope_codes(conn)
+            check_scopes(Actor(name, chosen, tuple(scope or [])), known)
+            return await open311.register_client(db, name=name, role=chosen,
+                                                 channel=channel.upper(), scopes=scope or [])
+        finally:
+            await db.close()
+
+    try:
+        api_key = asyncio.run(register())
+    except (AuthError, DomainError) as exc:
+        _fail(str(exc))
+    sys.stdout.write(api_key + "\n")
 
 
 @app.command()

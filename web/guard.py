@@ -30,6 +30,7 @@ BUDGET_ROUTES = (
     ("/heatmap.geojson", "heatmap"),
     ("/tiles/", "tiles"),
     ("/ogc", "ogc"),
+    ("/open311", "open311"),
 )
 
 

@@ -44,6 +44,7 @@ RATE_BUDGETS: dict[str, tuple[str, RateBudget]] = {
     "tiles": ("REDGRID_TILES_RATE", RateBudget(300, 1000)),
     "ogc": ("REDGRID_OGC_RATE", RateBudget(20, 60)),
     "heatmap": ("REDGRID_HEATMAP_RATE", RateBudget(50, 200)),
+    "open311": ("REDGRID_OPEN311_RATE", RateBudget(10, 30)),
 }
 
 

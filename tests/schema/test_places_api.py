@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 from starlette.testclient import TestClient
 
+from db.queries.places import _list_query
 from geo.datum import from_wgs84
 from geo.projection import geodesic_distance_m
 from geo.types import Crs
@@ -70,6 +72,38 @@ def test_deep_community_query_runs_a_constant_number_of_statements(
     assert deep <= 8, statements
     assert (len(all_43), len(nine)) == (43, 9)
     assert many == few == 5  # communities, zones, streets, compounds, cells: one each
+
+
+@pytest.mark.parametrize(("field", "single"), [
+    ("zones", "zone"), ("communities", "community"), ("compounds", "compound"),
+    ("gridCells", "gridCell")])
+def test_a_list_with_outlines_is_one_statement(client: TestClient, gql: GraphQLClient,
+                                               field: str, single: str) -> None:
+    """The outlines of a list come with its rows, equal to those loaded one place at a time."""
+    statements: list[str] = []
+    observers = client.app.state.db.observers  # type: ignore[attr-defined]
+    observers.append(statements.append)
+    try:
+        listed = gql.data(f"{{ {field} {{ code geometry }} }}")[field]
+        count = len(statements)
+    finally:
+        observers.remove(statements.append)
+    assert count == 1, statements
+    for place in listed[:: max(1, len(listed) // 5)]:
+        one = gql.data(f'{{ {single}(code: "{place["code"]}") {{ geometry }} }}')[single]
+        assert one["geometry"] == place["geometry"]
+
+
+def test_a_list_statement_is_composed_once(gql: GraphQLClient) -> None:
+    """The same list (table, filters, box, outlines) reuses its composed statement; another
+    filter value is a parameter, not a new statement."""
+    query = 'query ($c: String) { compounds(communityCode: $c) { code } }'
+    first = gql.data(query, {"c": "371329001001"})["compounds"]
+    hits = _list_query.cache_info().hits
+    other = gql.data(query, {"c": "371329001002"})["compounds"]
+    assert _list_query.cache_info().hits == hits + 1
+    assert first and other and {c["code"][:12] for c in first} == {"371329001001"}
+    assert {c["code"][:12] for c in other} == {"371329001002"}
 
 
 def test_community_by_code_and_missing(gql: GraphQLClient) -> None:

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `make bench-peer`: RedGrid against PostGraphile v4 + @graphile/postgis on `redgrid_bench`
+# (bench/peer.py; results in bench/results/peer.*). PostGraphile comes from npm into
+# bench/peer/node_modules (versions pinned in bench/peer/package.json and its lock), matplotlib
+# into .venv-bench: both benchmark-only. pg_stat_statements (statements per request) needs
+# shared_preload_libraries: set here with ALTER SYSTEM on the embedded cluster, which is
+# restarted, and restored at exit. Extra arguments go to bench/peer.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export REDGRID_ENV=development
+PY=.venv/bin/python
+REDGRID=.venv/bin/redgrid
+export REDGRID_DATABASE=redgrid_bench
+source scripts/lib.sh
+
+if [ ! -x bench/peer/node_modules/.bin/postgraphile ]; then
+  echo "==> installing PostGraphile into bench/peer/node_modules (benchmark only)"
+  (cd bench/peer && npm ci --no-audit --no-fund)
+fi
+if ! .venv-bench/bin/python -c 'import matplotlib' 2>/dev/null; then
+  echo "==> installing matplotlib into .venv-bench (benchmark only)"
+  [ -x .venv-bench/bin/python ] || python3 -m venv .venv-bench
+  .venv-bench/bin/pip install -q --disable-pip-version-check matplotlib==3.9.2
+fi
+
+# The database with its 1,000,000 bulk tickets (scripts/bench.sh seeds it once).
+counts=$($PY bench/_db.py counts 2>/dev/null || echo "0 0")
+read -r have _ <<<"$counts"
+if [ "$have" -lt 1000000 ]; then
+  echo "==> redgrid_bench holds $have tickets: seeding it with scripts/bench.sh first"
+  bash scripts/bench.sh --queries 200 --wrk-duration 2
+fi
+
+psql_bench() { $PY -c "
+import sys, psycopg
+sys.path.insert(0, 'bench')
+from _db import conninfo
+with psycopg.connect(conninfo(), autocommit=True) as c:
+    r = c.execute(sys.argv[1])
+    print(r.fetchone()[0] if r.description else '')
+" "$1"; }
+
+preload=$(psql_bench "SHOW shared_preload_libraries")
+if [[ "$preload" != *pg_stat_statements* ]] && [ -z "${DATABASE_URL:-}" ]; then
+  echo "==> loading pg_stat_statements in the embedded cluster (restored at exit)"
+  psql_bench "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
+  restore() {
+    echo "==> restoring shared_preload_libraries"
+    psql_bench "ALTER SYSTEM RESET shared_preload_libraries" || true
+    $REDGRID db down && $REDGRID db up || true
+  }
+  trap restore EXIT
+  $REDGRID db down
+  $REDGRID db up
+fi
+psql_bench "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+
+"$PY" bench/peer.py "$@"
+.venv-bench/bin/python bench/peer_chart.py bench/results/peer.json bench/results/peer.png
