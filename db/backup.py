@@ -25,7 +25,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import make_url
 
-from db.cluster import ClusterError, pg_bin
+from db.embedded import ClusterError, pg_bin
 from db.urls import psycopg_conninfo, server_url
 
 # Progress: (tables done, tables in all, the table being copied).

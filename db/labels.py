@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cache
 
 from db.catalogue import CatalogueItem, load_catalogue
+from db.vocabulary import LEVEL_LABELS
 
 FACILITY_KIND_NAMES = {
     "STATION": "驿站",
@@ -16,7 +17,7 @@ FACILITY_KIND_NAMES = {
     "CANTEEN": "幸福食堂",
     "SERVICE_ROOM": "社服用房",
 }
-LEVEL_NAMES = {"COMMUNITY": "社区", "STREET": "街道", "COUNTY": "县"}
+LEVEL_NAMES = {level.value: name for level, name in LEVEL_LABELS.items()}
 REJECT_REASON_NAMES = {"DUPLICATE": "重复诉求", "OUT_OF_SCOPE": "不属受理范围",
                        "INVALID": "无效诉求"}
 

@@ -29,12 +29,18 @@ def route_unit(
 
 
 def route_units(
-    kinds: list[str], **place: object
+    kinds: list[str],
+    *,
+    community_code: str,
+    street_code: str,
+    company_code: str | None,
+    county_units: Mapping[str, str],
 ) -> list[str]:
     """Unit codes for several kinds (cooperating units), without repeats or gaps."""
     out: list[str] = []
     for kind in kinds:
-        code = route_unit(kind, **place)  # type: ignore[arg-type]
+        code = route_unit(kind, community_code=community_code, street_code=street_code,
+                          company_code=company_code, county_units=county_units)
         if code and code not in out:
             out.append(code)
     return out

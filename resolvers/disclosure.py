@@ -20,18 +20,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from db.queries.disclosure import MIN_COUNT, SQUARE_M
 from db.queries.ticket_scope import TicketScope
+from db.vocabulary import SHANGHAI
 from resolvers.actor import ALL_SEEING, FIELD, STAFF, Actor, Role
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.tickets import ticket_scope
 
-__all__ = ["MIN_COUNT", "SHANGHAI", "SQUARE_M", "Disclosure", "disclosure", "months_before",
+__all__ = ["MIN_COUNT", "SQUARE_M", "Disclosure", "disclosure", "months_before",
            "period_too_fine", "shown_count", "whole_months"]
 
-SHANGHAI = timezone(timedelta(hours=8))
 # Roles that see exact counts everywhere.
 EXACT_COUNTS = ALL_SEEING | {Role.PLANNER}
 # Roles whose scope codes name areas (streets, communities, cells, compounds), so that counts

@@ -7,6 +7,9 @@ from typing import Any
 
 
 class ErrorCode(str, enum.Enum):  # noqa: UP042 - str values are the stable wire codes
+    """Every stable error code RedGrid answers with, over GraphQL (`extensions.code`, the
+    `UserError.code` enum) and every other route (the same envelope, see `web/errors.py`)."""
+
     BAD_USER_INPUT = "BAD_USER_INPUT"
     OUTSIDE_COVERAGE = "OUTSIDE_COVERAGE"
     NOT_FOUND = "NOT_FOUND"
@@ -21,6 +24,17 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042 - str values are the stable wire
     PERIOD_TOO_FINE = "PERIOD_TOO_FINE"
     OFFSET_TOO_LARGE = "OFFSET_TOO_LARGE"
     WEBHOOK_NOT_VERIFIED = "WEBHOOK_NOT_VERIFIED"
+    # Refused by the HTTP layer before any resolver runs.
+    BAD_REQUEST = "BAD_REQUEST"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    UNAVAILABLE = "UNAVAILABLE"
+    TIMEOUT = "TIMEOUT"
+    # Development sign-in.
+    UNKNOWN_ROLE = "UNKNOWN_ROLE"
+    UNKNOWN_SCOPE = "UNKNOWN_SCOPE"
+    SCOPE_REQUIRED = "SCOPE_REQUIRED"
 
 
 class DomainError(Exception):

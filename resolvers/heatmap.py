@@ -34,6 +34,7 @@ import shapely
 from db.database import Database
 from db.queries import heatmap as queries
 from db.queries.heatmap import Periods, TicketFilter
+from db.vocabulary import SHANGHAI, TICKET_STATUSES
 from geo import hexagons
 from geo.datum import transform_geojson
 from geo.hotspots import HotspotClass, classify, gi_star, p_value
@@ -41,7 +42,6 @@ from geo.types import BBox, Crs
 from resolvers.actor import Actor
 from resolvers.disclosure import (
     MIN_COUNT,
-    SHANGHAI,
     disclosure,
     months_before,
     whole_months,
@@ -54,7 +54,7 @@ MAX_YEARS = 3
 STUDY_MARGIN_DEG = 0.01
 MAX_H3_CELLS = 5_000
 RESOLUTIONS = ("GRID_CELL", "H3_8", "H3_9")
-STATUSES = frozenset({"SUBMITTED", "DISPATCHED", "IN_PROGRESS", "RESOLVED", "CLOSED", "REJECTED"})
+STATUSES = frozenset(TICKET_STATUSES)
 
 
 @dataclass(frozen=True)

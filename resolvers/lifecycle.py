@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from db.vocabulary import OPEN_STATUSES
 from resolvers import policy
 from resolvers.actor import FIELD, Actor, Role
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.policy import Operation
 
-OPEN = frozenset({"SUBMITTED", "DISPATCHED", "IN_PROGRESS"})
+OPEN = frozenset(OPEN_STATUSES)
 REOPEN_WINDOW = timedelta(days=30)
 AUTO_CLOSE_AFTER = timedelta(days=7)
 REJECT_REASONS = frozenset({"DUPLICATE", "OUT_OF_SCOPE", "INVALID"})

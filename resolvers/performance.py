@@ -8,7 +8,7 @@ import math
 import re
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -17,13 +17,13 @@ from db.queries import performance as queries
 from db.queries import places as place_queries
 from db.queries import tickets as ticket_queries
 from db.queries.performance import NewEntry
+from db.vocabulary import SHANGHAI
 from resolvers import policy
 from resolvers.actor import Actor, Role
 from resolvers.disclosure import Disclosure, disclosure
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.policy import Operation
 
-SHANGHAI = timezone(timedelta(hours=8))
 MONTH_DAYS = 365.2425 / 12
 MAX_MONTHS = 120
 BOTTOM_SHARE = 0.01

@@ -17,10 +17,11 @@ from typing import Any
 
 from db.database import Database
 from db.queries import planning as queries
+from db.vocabulary import LEVELS, SHANGHAI
 from geo.types import LonLat
 from resolvers import grouping, policy, siting
 from resolvers.actor import Actor
-from resolvers.disclosure import SHANGHAI, disclosure, shown_count
+from resolvers.disclosure import disclosure, shown_count
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import period_year
 from resolvers.inputs import radius as checked_radius
@@ -352,7 +353,6 @@ async def market_groups(db: Database, actor: Actor, *, min_size: int = 3,
 
 # Ticket statistics by area ----------------------------------------------------------------
 
-AREA_LEVELS = ("COMMUNITY", "STREET", "COUNTY")
 MAX_PERIOD_DAYS = 3 * 366
 TOP_ITEMS = 5
 def shift_months(day: date, months: int) -> date:
@@ -417,7 +417,7 @@ async def area_stats(db: Database, actor: Actor, *, level: str, first: date, las
     county: volume, on-time resolution rate, mean hours to resolution, mean rating, change on
     the period a month and a year before, channel shares, top items and volume by month."""
     require_planner(actor)
-    _choice(level, AREA_LEVELS, "level")
+    _choice(level, LEVELS, "level")
     if by_zone and level != "STREET":
         raise bad_input("zones 片区 lie within a street: ask for them with level STREET",
                         "byZone")

@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -17,6 +17,7 @@ from db.database import Database
 from db.queries import ticket_writes as writes
 from db.queries.ticket_updates import set_units
 from db.responsibility import route_unit, route_units
+from db.vocabulary import SHANGHAI
 from geo.types import LonLat
 from resolvers import policy
 from resolvers.actor import Actor, Role
@@ -24,7 +25,6 @@ from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.places import locate
 from resolvers.policy import FILING_CHANNELS, Operation
 
-SHANGHAI = timezone(timedelta(hours=8))
 MAX_DESCRIPTION = 2000
 _PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,19}$")
 

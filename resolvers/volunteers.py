@@ -11,20 +11,20 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from db.database import Database
 from db.queries import ticket_updates
 from db.queries import volunteers as queries
 from db.queries.volunteers import NewService, VolunteerFilter
+from db.vocabulary import SHANGHAI
 from resolvers import policy
 from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import limit
 from resolvers.policy import Operation, Scope
 
-SHANGHAI = timezone(timedelta(hours=8))
 MAX_PAGE = 200
 MIN_PARTICIPATIONS = 5
 MISSES_FOR_TALK = 2

@@ -14,6 +14,7 @@ from db import labels
 from db.catalogue import DEADLINES
 from db.database import Database
 from db.queries import ticket_updates as q
+from db.vocabulary import LEVELS
 from resolvers import policy
 from resolvers.actor import Actor, Role
 from resolvers.errors import DomainError, ErrorCode
@@ -27,7 +28,7 @@ from resolvers.lifecycle import (
 )
 from resolvers.policy import Operation
 
-LADDER = ("COMMUNITY", "STREET", "COUNTY")
+LADDER = LEVELS  # in the order tickets escalate
 
 
 def _conflict(code: str) -> DomainError:

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache
 from graphql import (
     ArgumentNode,
     FieldNode,
@@ -107,15 +108,15 @@ class CostCache:
 
     def __init__(self, max_entries: int = 512) -> None:
         self.max_entries = max_entries
-        self._firsts: dict[tuple[str, str | None], tuple[str, ...]] = {}
-        self._costs: dict[tuple[Any, ...], int] = {}
+        self._firsts: LRUCache[tuple[str, str | None], tuple[str, ...]] = LRUCache(max_entries)
+        self._costs: LRUCache[tuple[Any, ...], int] = LRUCache(max_entries)
 
     def cost(self, schema: Any, query: str, operation: OperationDefinitionNode,
              definitions: Any, operation_name: str | None, variables: Mapping[str, Any]) -> int:
         names = self._firsts.get((query, operation_name))
         if names is None:
             names = tuple(sorted(_first_variables(operation, definitions)))
-            self._remember(self._firsts, (query, operation_name), names)
+            self._firsts[(query, operation_name)] = names
         values = tuple(variables.get(name) for name in names)
         try:
             key = (query, operation_name, values)
@@ -125,13 +126,8 @@ class CostCache:
         found = self._costs.get(key)
         if found is None:
             found = operation_cost(schema, operation, definitions, variables)
-            self._remember(self._costs, key, found)
+            self._costs[key] = found
         return found
-
-    def _remember(self, table: dict[Any, Any], key: Any, value: Any) -> None:
-        if len(table) >= self.max_entries:
-            table.clear()
-        table[key] = value
 
 
 def _first_variables(operation: OperationDefinitionNode, definitions: Any) -> set[str]:

@@ -8,7 +8,9 @@ from typing import Any, NewType
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
+from db import vocabulary
 from geo.types import Crs as GeoCrs
+from resolvers import errors
 
 GeoJSON = NewType("GeoJSON", object)
 SCALAR_MAP: dict[object, ScalarDefinition] = {
@@ -24,16 +26,16 @@ Crs = GeoCrs
 strawberry.enum(GeoCrs, description="Datum of coordinates: WGS-84, GCJ-02 or BD-09.")
 
 
-@strawberry.enum
-class Channel(enum.Enum):
-    HOTLINE_12345 = "HOTLINE_12345"
-    RECEPTION_DAY = "RECEPTION_DAY"
-    PLAZA_REPORT = "PLAZA_REPORT"
-    DOOR_KNOCKING = "DOOR_KNOCKING"
-    QR_CODE = "QR_CODE"
-    SUPERVISOR = "SUPERVISOR"
-    GRID_PATROL = "GRID_PATROL"
-    ONLINE = "ONLINE"
+# The ticket vocabulary's enums are db/vocabulary.py's own, exposed as they are.
+Channel = vocabulary.Channel
+TicketStatus = vocabulary.TicketStatus
+Level = vocabulary.Level
+for _enum in (Channel, TicketStatus, Level):
+    strawberry.enum(_enum)
+
+# The stable error codes are resolvers/errors.py's, over GraphQL and every other route alike.
+ErrorCode = errors.ErrorCode
+strawberry.enum(ErrorCode, description="A stable error code, the same on every route.")
 
 
 @strawberry.enum
@@ -49,23 +51,6 @@ class ServiceRoomStatus(enum.Enum):
     IDLE = "IDLE"
     IN_USE = "IN_USE"
     RENTED = "RENTED"
-
-
-@strawberry.enum
-class TicketStatus(enum.Enum):
-    SUBMITTED = "SUBMITTED"
-    DISPATCHED = "DISPATCHED"
-    IN_PROGRESS = "IN_PROGRESS"
-    RESOLVED = "RESOLVED"
-    CLOSED = "CLOSED"
-    REJECTED = "REJECTED"
-
-
-@strawberry.enum
-class Level(enum.Enum):
-    COMMUNITY = "COMMUNITY"
-    STREET = "STREET"
-    COUNTY = "COUNTY"
 
 
 def enum_values(values: list[Any] | None) -> list[str] | None:

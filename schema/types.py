@@ -353,7 +353,7 @@ class FacilityHit:
 
 @strawberry.type
 class UserError:
-    code: str
+    code: ErrorCode
     field: str | None
     message: str
 
@@ -366,7 +366,7 @@ def user_errors(err: DomainError) -> list[UserError]:
     """A mutation's payload errors for an expected failure; re-raises authorisation failures."""
     if err.code in TOP_LEVEL:
         raise err
-    return [UserError(code=err.code.value, field=err.field, message=err.message)]
+    return [UserError(code=err.code, field=err.field, message=err.message)]
 
 
 @strawberry.type

@@ -3,6 +3,7 @@ live server."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -86,6 +87,20 @@ def db(conninfo: str) -> Iterator[psycopg.Connection]:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as c:
         yield c
+
+
+def http_error(body: Any) -> dict[str, Any]:
+    """The one error of an HTTP route's answer, checked to be in the envelope every route uses
+    ({"errors": [{"message", "extensions": {"code", "field"?}}]}), flattened to code, field and
+    message."""
+    if isinstance(body, (str, bytes)):
+        body = json.loads(body)
+    assert isinstance(body, dict) and isinstance(body.get("errors"), list), body
+    (error,) = body["errors"]
+    assert set(error) == {"message", "extensions"} and error["message"], error
+    assert set(error["extensions"]) <= {"code", "field", "retryable"}, error
+    return {"code": error["extensions"]["code"], "field": error["extensions"].get("field"),
+            "message": error["message"]}
 
 
 class GraphQLClient:

@@ -33,6 +33,7 @@ from db.queries.tiles import TILE_SESSION
 from db.replica import ReadRoute
 from db.urls import psycopg_conninfo
 from resolvers.actor import PUBLIC, Actor
+from resolvers.errors import ErrorCode
 from resolvers.notifications import UrlVerifier
 from schema import build_schema
 from schema.context import Context
@@ -40,15 +41,17 @@ from schema.errors import code_for_unlabelled
 from schema.geometry import RawJSON
 from schema.limits import Limits
 from web.auth import TokenVerifier, UnknownKey
+from web.errors import PRIVATE, error_response
 from web.exports import export_routes
 from web.graphiql import PAGE as GRAPHIQL_PAGE
 from web.graphiql import routes as graphiql_routes
 from web.guard import Guard, RateLimiter
 from web.health import ROUTES as health_routes
-from web.heatmap import heatmap_geojson, heatmap_tile, heatmap_tilejson
-from web.identity import PRIVATE, Identity, actor_of
+from web.heatmap import create_memos, heatmap_geojson, heatmap_tile, heatmap_tilejson
+from web.identity import Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
 from web.logs import RequestIds
+from web.memo import Memo
 from web.metrics import HttpMetrics, Metrics, OperationMetrics
 from web.metrics import routes as metrics_routes
 from web.ogc import routes as ogc_routes
@@ -58,6 +61,8 @@ from web.replicas import ReplicaReads, open_replica
 from web.scheduler import JobScheduler
 from web.settings import CHECKOUT, Settings
 from web.signin import routes as signin_routes
+from web.tilecache import TileCache
+from web.tiles import CELL_COUNTS_S
 from web.tiles import ROUTES as tile_routes
 from web.webhooks import WebhookWorker, verify_url
 from web.websocket import BoundedWebSocketAdapter, GuardedTransportWS, SocketGate
@@ -183,26 +188,22 @@ def raw_json(value: object) -> object:
 
 
 # Stable codes of requests refused before GraphQL sees them, by HTTP status.
-HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+HTTP_CODES = {400: ErrorCode.BAD_REQUEST, 404: ErrorCode.NOT_FOUND,
+              405: ErrorCode.METHOD_NOT_ALLOWED}
 
 
 def http_error(status: int, message: str) -> Response:
-    body = {"errors": [{"message": message,
-                        "extensions": {"code": HTTP_CODES.get(status, "BAD_REQUEST")}}]}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
-                    headers=PRIVATE)
+    return error_response(HTTP_CODES.get(status, ErrorCode.BAD_REQUEST), message, status=status)
 
 
 async def database_unavailable(request: Request, exc: Exception) -> Response:
     """A route other than /graphql (tiles, OGC API, heat map, exports) that met the database
     away or a lost connection: 503 with Retry-After and the code GraphQL uses, not a 500."""
     timed_out = isinstance(exc, QueryCanceled)
-    code, message = (("TIMEOUT", "The query took too long.") if timed_out else
-                     ("UNAVAILABLE", "The database is unavailable; try again shortly."))
-    log.warning("%s on %s: %s", code, request.url.path, type(exc).__name__)
-    body = {"errors": [{"message": message, "extensions": {"code": code, "retryable": True}}]}
-    return Response(orjson.dumps(body), status_code=503, media_type="application/json",
-                    headers={**PRIVATE, "Retry-After": "2"})
+    code, message = ((ErrorCode.TIMEOUT, "The query took too long.") if timed_out else
+                     (ErrorCode.UNAVAILABLE, "The database is unavailable; try again shortly."))
+    log.warning("%s on %s: %s", code.value, request.url.path, type(exc).__name__)
+    return error_response(code, message, retryable=True, headers={"Retry-After": "2"})
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -241,6 +242,11 @@ def create_app(settings: Settings) -> Starlette:
             app.state.tile_db = replica.tiles
             graphql.reads = replica.reads
         metrics.watch(db, tile_db, replica)
+        # The answers kept in memory, with single-flight on misses (web/memo.py).
+        app.state.tile_cache = TileCache()
+        app.state.ticket_cell_counts = Memo(CELL_COUNTS_S)
+        for name, memo in create_memos().items():
+            setattr(app.state, name, memo)
         graphql.live = app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
         await live.start()
         webhooks = app.state.webhooks = WebhookWorker(db, settings.webhook_interval_s,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cachetools import LRUCache
 
 from resolvers.actor import PUBLIC, Actor, Role
 from web.jwks import JwksKeys
@@ -109,7 +110,10 @@ class TokenVerifier:
         self.jwks = jwks or (JwksKeys(jwks_url) if jwks_url else None)
         # The codes a scope may name (see `use_scope_codes`); None: only the form is checked.
         self.scope_codes: Reloading[frozenset[str]] | None = None
-        self._known: dict[str, tuple[Actor, float]] = {}
+        # Verified headers → (actor, expiry), least recently used first out when full. Expiry
+        # is checked on each hit: cachetools' per-item TLRUCache costs 4.4 µs a lookup against
+        # 0.7 µs here, on every request.
+        self._known: LRUCache[str, tuple[Actor, float]] = LRUCache(max_entries)
 
     def use_scope_codes(self, codes: Reloading[frozenset[str]]) -> None:
         """Refuses tokens whose scope names a code outside `codes` (kept fresh by `refresh`);
@@ -185,9 +189,8 @@ class TokenVerifier:
         if codes is not None and codes.value is None and actor.scopes:
             raise AuthError("the known scope codes are not loaded yet; try again shortly")
         check_scopes(actor, codes.value if codes is not None else None)
-        if len(self._known) >= self.max_entries:
-            self._known.clear()
-        self._known[header] = (actor, float(claims["exp"]))
+        if self.max_entries > 0:
+            self._known[header] = (actor, float(claims["exp"]))
         return actor
 
     def expires_at(self, header: str) -> float | None:

@@ -16,7 +16,7 @@ from sqlalchemy import make_url
 from typer.core import TyperGroup
 
 from db import migrate as migrations
-from db.cluster import ClusterError, ReplicaCluster
+from db.embedded import ClusterError, ReplicaCluster
 from db.seed import DEFAULT_SEED, SeedError, dataset_seed, seed_bulk_tickets, seed_demo
 from db.urls import psycopg_conninfo, server_url
 from resolvers.actor import Actor, Role
@@ -322,7 +322,7 @@ def token(
     try:
         grant = asyncio.run(dev_grant({"role": role, "scopes": codes, "sub": sub}, known))
     except SignInError as exc:
-        _fail(f"{exc.code} ({exc.field}): {exc.message}")
+        _fail(f"{exc.code.value} ({exc.field}): {exc.message}")
     except psycopg.OperationalError as exc:
         _fail(f"the database is needed to check the scope codes: {exc}")
     sys.stdout.write(mint(settings.jwt_secret, subject=grant.subject, role=grant.role,

@@ -3,8 +3,8 @@ and `/exports/area-stats.csv`.
 
 UTF-8 with a byte-order mark, so Excel opens the Chinese names. Parameters mirror the GraphQL
 fields (kind, radiusM, weight, count, candidates, keepExisting, timeLimitS; level, from, to,
-code, byZone) and so do the rules: the same callers, bounds, codes and disclosure. Bad input is
-a 400 with a JSON body `{"code", "message", "field"}`; FORBIDDEN a 403, NOT_FOUND a 404.
+code, byZone) and so do the rules: the same callers, bounds, codes and disclosure. Errors come
+in the one envelope (`web/errors.py`): bad input a 400, FORBIDDEN a 403, NOT_FOUND a 404.
 """
 
 from __future__ import annotations
@@ -16,18 +16,18 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from db.vocabulary import CHANNELS
 from resolvers import planning
-from resolvers.errors import DomainError, ErrorCode, bad_input
-from web.identity import PRIVATE, actor_of
+from resolvers.errors import DomainError, bad_input
+from web.errors import PRIVATE, domain_error_response
+from web.identity import actor_of
 
 MEDIA_TYPE = "text/csv; charset=utf-8"
 BOM = "\ufeff"
-STATUS = {ErrorCode.FORBIDDEN: 403, ErrorCode.NOT_FOUND: 404, ErrorCode.UNAUTHENTICATED: 401}
 
 
 def _text(request: Request, name: str, default: str | None = None) -> str:
@@ -119,10 +119,6 @@ def _share(shares: Sequence[planning.Share], key: str) -> float | None:
     return next((x.share for x in shares if x.key == key), 0.0 if shares else None)
 
 
-CHANNELS = ("HOTLINE_12345", "RECEPTION_DAY", "PLAZA_REPORT", "DOOR_KNOCKING", "QR_CODE",
-            "SUPERVISOR", "GRID_PATROL", "ONLINE")
-
-
 async def _area_stats(request: Request) -> Response:
     rows = await planning.area_stats(
         request.app.state.db, actor_of(request), level=_upper(request, "level"),
@@ -144,9 +140,7 @@ def _guarded(export: Callable[[Request], Awaitable[Response]]) -> Callable[[Requ
         try:
             return await export(request)
         except DomainError as exc:
-            body = {"code": exc.code.value, "message": exc.message, "field": exc.field}
-            return Response(orjson.dumps(body), status_code=STATUS.get(exc.code, 400),
-                            media_type="application/json", headers=PRIVATE)
+            return domain_error_response(exc)
 
     return endpoint
 

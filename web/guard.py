@@ -14,12 +14,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 
-import orjson
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resolvers.actor import PUBLIC, Actor, Role
+from resolvers.errors import ErrorCode
 from web.clients import Network, client_address
+from web.errors import error_body
 from web.settings import RateBudget
 
 # Which budget a path draws on: the first entry whose path it is or lies under.
@@ -103,9 +104,9 @@ class RateLimiter:
         return buckets.take(self.caller_key(scope, actor)) if buckets else 0.0
 
 
-def _error(status: int, code: str, message: str,
+def _error(status: int, code: ErrorCode, message: str,
            headers: dict[str, str] | None = None) -> list[Message]:
-    body = orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+    body = error_body(code, message)
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     return [{"type": "http.response.start", "status": status, "headers": raw},
@@ -114,7 +115,7 @@ def _error(status: int, code: str, message: str,
 
 def too_many_requests(wait: float) -> list[Message]:
     """The 429 for a caller whose next request is due in `wait` seconds."""
-    return _error(429, "RATE_LIMITED", "Too many requests.",
+    return _error(429, ErrorCode.RATE_LIMITED, "Too many requests.",
                   {"Retry-After": str(max(1, math.ceil(wait)))})
 
 
@@ -144,7 +145,7 @@ class Guard:
         if self.max_body_bytes > 0 and scope["path"] == self.body_path:
             replay = await self._read_body(scope, receive)
             if replay is None:
-                await reply(send, _error(413, "PAYLOAD_TOO_LARGE",
+                await reply(send, _error(413, ErrorCode.PAYLOAD_TOO_LARGE,
                                          f"The request body exceeds {self.max_body_bytes} "
                                          "bytes."))
                 return

@@ -18,7 +18,8 @@ from starlette.routing import Route
 
 from db import migrate
 from db.database import UNREACHABLE
-from web.identity import PRIVATE
+from resolvers.errors import ErrorCode
+from web.errors import PRIVATE, envelope
 
 READY_TIMEOUT_S = 2.0
 _HEAD = migrate.head()
@@ -56,7 +57,9 @@ async def readyz(request: Request) -> Response:
         if worker is not None and not worker.alive():
             problems.append(f"{name}: the background task has stopped")
     if problems:
-        return _json({"status": "unavailable", "problems": problems}, 503)
+        # The status and problems for probes; the error envelope every route answers with.
+        return _json({"status": "unavailable", "problems": problems,
+                      **envelope(ErrorCode.UNAVAILABLE, "; ".join(problems))}, 503)
     return _json({"status": "ready", "migration": _HEAD})
 
 

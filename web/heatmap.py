@@ -9,8 +9,6 @@ see exactly), as it does for the heat-map tiles, and computes concurrent misses 
 
 from __future__ import annotations
 
-import math
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,10 +20,11 @@ from db.queries import tiles as tile_queries
 from geo.types import BBox, Crs
 from resolvers import heatmap as resolver
 from resolvers.disclosure import disclosure
-from resolvers.errors import DomainError, bad_input
+from resolvers.errors import DomainError
 from resolvers.inputs import bbox_wgs84
-from web import tiles
-from web.identity import PRIVATE, actor_of
+from web import params, tiles
+from web.errors import domain_error_response
+from web.identity import actor_of
 from web.memo import Memo
 from web.tilejson import HEATMAP_PARAMS, heatmap_tilejson_document
 
@@ -33,53 +32,24 @@ HEADERS = {"Cache-Control": "private, max-age=60", "Vary": "Authorization"}
 MEDIA_TYPE = "application/geo+json"
 
 
-def _required(request: Request, name: str) -> str:
-    value = request.query_params.get(name)
-    if value is None or not value.strip():
-        raise bad_input(f"query parameter `{name}` is required", name)
-    return value.strip()
-
-
-def _crs(request: Request, name: str) -> Crs:
-    text = request.query_params.get(name, "WGS84").strip().upper()
-    try:
-        return Crs(text)
-    except ValueError:
-        raise bad_input(f"`{name}` must be one of WGS84, GCJ02, BD09", name) from None
-
-
-def _time(request: Request, name: str) -> datetime:
-    text = _required(request, name)
-    try:
-        # A `+` in a URL query means a space; put the offset sign back.
-        return datetime.fromisoformat(text.replace(" ", "+"))
-    except ValueError:
-        raise bad_input(f"`{name}` must be an ISO 8601 date-time, got {text!r}", name) from None
-
-
 def _bbox(request: Request) -> BBox:
-    parts = _required(request, "bbox").split(",")
-    try:
-        numbers = [float(p) for p in parts]
-    except ValueError:
-        numbers = []
-    if len(numbers) != 4 or not all(math.isfinite(x) for x in numbers):
-        raise bad_input("`bbox` must be four numbers west,south,east,north", "bbox")
-    west, south, east, north = numbers
-    return bbox_wgs84(west, south, east, north, _crs(request, "bboxCrs"), field="bbox")
+    numbers = params.box(request, required=True)
+    assert numbers is not None
+    return bbox_wgs84(*numbers, params.datum(request, "bboxCrs"), field="bbox")
 
 
 def _args(request: Request, bbox: BBox | None = None,
           crs: Crs | None = None) -> resolver.HeatmapArgs:
     bbox = bbox or _bbox(request)
-    status = request.query_params.get("status")
+    start, end = params.period(request, required=True)
+    assert start is not None and end is not None
     return resolver.HeatmapArgs(
-        bbox=bbox, start=_time(request, "from"), end=_time(request, "to"),
-        category_code=request.query_params.get("categoryCode") or None,
-        item_code=request.query_params.get("itemCode") or None,
-        statuses=tuple(s.strip().upper() for s in status.split(",")) if status else None,
-        resolution=request.query_params.get("resolution", "GRID_CELL").strip().upper(),
-        crs=crs or _crs(request, "crs"),
+        bbox=bbox, start=start, end=end,
+        category_code=params.text(request, "categoryCode"),
+        item_code=params.text(request, "itemCode"),
+        statuses=params.statuses(request),
+        resolution=(params.text(request, "resolution") or "GRID_CELL").upper(),
+        crs=crs or params.datum(request),
     )
 
 
@@ -118,9 +88,7 @@ async def heatmap_geojson(request: Request) -> Response:
         body = await _memo(request, "heatmap_geojson").get(
             (args, disclosure(actor).counts_key()), compute)
     except DomainError as exc:
-        body = {"code": exc.code.value, "message": exc.message, "field": exc.field}
-        return Response(orjson.dumps(body), status_code=400, media_type="application/json",
-                        headers=PRIVATE)
+        return domain_error_response(exc)
     return Response(body, media_type=MEDIA_TYPE, headers=HEADERS)
 
 
@@ -131,12 +99,16 @@ _CACHE_S = 60.0
 _CACHE_ENTRIES = 64
 
 
+MEMOS = ("heatmap_geojson", "heatmap_tiles")
+
+
+def create_memos() -> dict[str, Memo[Any]]:
+    """The heat map's memos, by their name on the app's state (made in the lifespan)."""
+    return {name: Memo(_CACHE_S, _CACHE_ENTRIES) for name in MEMOS}
+
+
 def _memo(request: Request, name: str) -> Memo[Any]:
-    state = request.app.state
-    memo: Memo[Any] | None = getattr(state, name, None)
-    if memo is None:
-        memo = Memo(_CACHE_S, _CACHE_ENTRIES)
-        setattr(state, name, memo)
+    memo: Memo[Any] = getattr(request.app.state, name)
     return memo
 
 
@@ -164,9 +136,9 @@ async def _county_bounds(request: Request) -> tuple[float, float, float, float] 
 async def heatmap_tilejson(request: Request) -> Response:
     """`/tiles/heatmap.json`: TileJSON of the heat map's tiles, listed in /tiles.json too."""
     try:
-        crs = _crs(request, "crs")
+        crs = params.datum(request)
     except DomainError as exc:
-        return tiles.error_response(exc)
+        return domain_error_response(exc)
     q = request.query_params
     query = urlencode([(k, v) for k in HEATMAP_PARAMS for v in q.getlist(k)])
     doc = heatmap_tilejson_document(str(request.base_url), query, await _county_bounds(request),
@@ -189,7 +161,7 @@ async def heatmap_tile(request: Request) -> Response:
         args = _args(request, BBox(*bounds), crs=Crs.WGS84)
         h = await _county_heatmap(request, args)
     except DomainError as exc:
-        return tiles.error_response(exc)
+        return domain_error_response(exc)
     cells = tile_queries.CellValues(
         ids=[c.id for c in h.cells],
         geometries=[orjson.dumps(c.geometry).decode() for c in h.cells],

@@ -9,17 +9,16 @@ flood of forged tokens is limited like any other. Websockets carry their token i
 
 from __future__ import annotations
 
-import orjson
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from resolvers.actor import PUBLIC, Actor
+from resolvers.errors import ErrorCode
 from web.auth import AuthError, TokenVerifier
+from web.errors import error_response
 from web.guard import RateLimiter, reply, too_many_requests
-
-PRIVATE = {"Cache-Control": "private, no-store", "Vary": "Authorization"}
 
 
 class Identity:
@@ -46,9 +45,8 @@ class Identity:
 
 
 def unauthenticated(message: str) -> Response:
-    body = {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]}
-    return Response(orjson.dumps(body), status_code=401, media_type="application/json",
-                    headers={"WWW-Authenticate": "Bearer", **PRIVATE})
+    return error_response(ErrorCode.UNAUTHENTICATED, message,
+                          headers={"WWW-Authenticate": "Bearer"})
 
 
 def actor_of(connection: HTTPConnection) -> Actor:

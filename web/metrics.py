@@ -23,7 +23,6 @@ import re
 import time
 from collections.abc import Iterator
 
-import orjson
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -43,8 +42,9 @@ from strawberry.extensions import SchemaExtension
 from db.database import Database
 from db.queries.operations import OperationCounts, operation_counts
 from db.replica import Replica
+from resolvers.errors import ErrorCode
 from web.clients import Network, client_address
-from web.identity import PRIVATE
+from web.errors import PRIVATE, error_response
 from web.reloading import Reloading
 from web.settings import LOOPBACK
 from web.webhooks import MAX_ATTEMPTS
@@ -237,11 +237,8 @@ def routes(metrics: Metrics) -> list[Route]:
     async def endpoint(request: Request) -> Response:
         address = client_address(request.scope, metrics.proxies)
         if not any(_in(address, network) for network in metrics.networks):
-            body = {"errors": [{"message": "Metrics are served to the monitoring network only "
-                                           "(REDGRID_METRICS_NETWORKS).",
-                                "extensions": {"code": "FORBIDDEN"}}]}
-            return Response(orjson.dumps(body), status_code=403,
-                            media_type="application/json", headers=PRIVATE)
+            return error_response(ErrorCode.FORBIDDEN, "Metrics are served to the monitoring "
+                                  "network only (REDGRID_METRICS_NETWORKS).")
         return Response(await metrics.exposition(), media_type=CONTENT_TYPE_LATEST,
                         headers=PRIVATE)
 

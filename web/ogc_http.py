@@ -11,8 +11,9 @@ from starlette.responses import Response
 
 from geo.types import BBox, GeoInputError
 from resolvers.errors import DomainError, ErrorCode, bad_input
+from web import params
 from web.caching import none_match
-from web.identity import PRIVATE
+from web.errors import PRIVATE, status_of
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -24,8 +25,6 @@ MAX_LIMIT = 1000
 # Deeper pages come by following `next` links, which continue after a key (keyset paging)
 # rather than skipping rows: an offset costs the rows it skips.
 MAX_OFFSET = 10_000
-_STATUS = {ErrorCode.NOT_FOUND: 404, ErrorCode.FORBIDDEN: 403,
-           ErrorCode.UNAUTHENTICATED: 401}
 
 
 class NotAcceptable(Exception):
@@ -33,16 +32,17 @@ class NotAcceptable(Exception):
 
 
 def error_response(exc: DomainError, *, status: int | None = None) -> Response:
-    """An OGC exception body (`code`, `description`) with RedGrid's stable code."""
+    """An OGC exception body (`code`, `description`, as the standard asks) with RedGrid's stable
+    code and the status every other route gives it."""
     body: dict[str, str] = {"code": exc.code.value, "description": exc.message}
     if exc.field:
         body["field"] = exc.field
-    return Response(orjson.dumps(body), status_code=status or _STATUS.get(exc.code, 400),
+    return Response(orjson.dumps(body), status_code=status or status_of(exc.code),
                     media_type=JSON, headers={"Cache-Control": "no-store"})
 
 
 def not_acceptable(offered: Iterable[str]) -> Response:
-    body = {"code": "NOT_ACCEPTABLE",
+    body = {"code": ErrorCode.NOT_ACCEPTABLE.value,
             "description": f"this resource comes as {', '.join(offered)} (or use f=json)"}
     return Response(orjson.dumps(body), status_code=406, media_type=JSON,
                     headers={"Cache-Control": "no-store"})
@@ -91,28 +91,12 @@ def media_type(request: Request, offered: tuple[str, ...]) -> str:
 
 def limit_param(request: Request) -> int:
     """`limit`: 1 or more; above the maximum it is the maximum, as OGC API Features permits."""
-    raw = request.query_params.get("limit")
-    if raw is None:
-        return DEFAULT_LIMIT
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_input(f"limit must be an integer in [1, {MAX_LIMIT}], got {raw!r}",
-                        "limit") from None
-    if value < 1:
-        raise bad_input(f"limit must be an integer in [1, {MAX_LIMIT}], got {raw!r}", "limit")
-    return min(value, MAX_LIMIT)
+    return params.integer(request, "limit", default=DEFAULT_LIMIT, low=1, cap=MAX_LIMIT)
 
 
 def offset_param(request: Request) -> int:
     """`offset`: 0 to MAX_OFFSET; beyond it OFFSET_TOO_LARGE points to the `next` links."""
-    raw = request.query_params.get("offset", "0")
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise bad_input(f"offset must be an integer of 0 or more, got {raw!r}", "offset")
+    value = params.integer(request, "offset", default=0, low=0)
     if value > MAX_OFFSET and "after" not in request.query_params:
         raise DomainError(ErrorCode.OFFSET_TOO_LARGE,
                           f"offset may be at most {MAX_OFFSET:,}; follow the `next` links, "
@@ -137,17 +121,9 @@ def bbox_param(request: Request) -> BBox | None:
     crs = request.query_params.get("bbox-crs")
     if crs is not None and crs != CRS84:
         raise bad_input(f"bbox-crs must be {CRS84}", "bbox-crs")
-    raw = request.query_params.get("bbox")
-    if raw is None:
+    numbers = params.box(request)
+    if numbers is None:
         return None
-    parts = raw.split(",")
-    if len(parts) != 4:
-        raise bad_input(f"bbox must be four numbers west,south,east,north; got {raw!r}", "bbox")
-    try:
-        numbers = [float(p) for p in parts]
-    except ValueError:
-        raise bad_input(f"bbox must be four numbers west,south,east,north; got {raw!r}",
-                        "bbox") from None
     try:
         return BBox(*numbers)
     except GeoInputError as exc:

@@ -24,7 +24,7 @@ from starlette.routing import Route
 from resolvers import open311
 from resolvers.disclosure import SHANGHAI
 from resolvers.errors import DomainError, ErrorCode, bad_input
-from web.identity import PRIVATE
+from web.errors import PRIVATE
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-30T00:00:00+08:00"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from db.cluster import DEFAULT_DATABASE, EmbeddedCluster, ReplicaCluster
+from db.embedded import DEFAULT_DATABASE, EmbeddedCluster, ReplicaCluster
 from db.urls import server_url
 from web.auth import development_secret
 from web.clients import Network, parse_networks

@@ -23,12 +23,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from db import vocabulary
 from db.catalogue import load_catalogue
+from db.queries.disclosure import MIN_COUNT
 from db.queries.places import known_codes
+from db.vocabulary import TIME_ZONE
 from resolvers.actor import Actor, Role
+from resolvers.errors import ErrorCode
 from web.auth import AuthError, check_scopes, mint
 from web.clients import client_address, is_loopback
-from web.identity import PRIVATE
+from web.errors import PRIVATE, error_response
 from web.settings import Settings
 
 DEV_TOKEN_TTL_S = 12 * 3600
@@ -44,7 +48,7 @@ class SignInError(Exception):
     """A dev-token request that cannot be granted: a stable code, the field, a message."""
 
     def __init__(self, message: str, field: str | None,
-                 code: str = "BAD_USER_INPUT") -> None:
+                 code: ErrorCode = ErrorCode.BAD_USER_INPUT) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
@@ -56,8 +60,8 @@ def _json(body: object, status: int = 200, headers: dict[str, str] | None = None
                     headers=headers)
 
 
-def _error(exc: SignInError, status: int = 400) -> Response:
-    return _json({"code": exc.code, "message": exc.message, "field": exc.field}, status, PRIVATE)
+def _error(exc: SignInError) -> Response:
+    return error_response(exc.code, exc.message, exc.field)
 
 
 def months(first: date, last: date) -> list[str]:
@@ -84,11 +88,11 @@ async def data_months(request: Request) -> list[str]:
     return found
 
 
-_MONTHS = """SELECT coalesce((SELECT value FROM dataset_info WHERE key = 'first_month'),
-    (SELECT to_char(min(created_at) AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') FROM tickets))
+_MONTHS = f"""SELECT coalesce((SELECT value FROM dataset_info WHERE key = 'first_month'),
+    (SELECT to_char(min(created_at) AT TIME ZONE '{TIME_ZONE}', 'YYYY-MM') FROM tickets))
     AS first,
   coalesce((SELECT value FROM dataset_info WHERE key = 'last_month'),
-    (SELECT to_char(max(created_at) AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') FROM tickets))
+    (SELECT to_char(max(created_at) AT TIME ZONE '{TIME_ZONE}', 'YYYY-MM') FROM tickets))
     AS last"""
 
 
@@ -99,6 +103,18 @@ def catalogue() -> dict[str, Any]:
     return {
         "categories": [{"code": c, "name": n} for c, n in sorted(categories.items())],
         "items": {i.code: {"name": i.name_zh, "category": i.category_code} for i in items},
+    }
+
+
+def vocabulary_config() -> dict[str, Any]:
+    """The ticket vocabulary with its Chinese labels, and the count under which the public's
+    counts are withheld, so the page keeps no copy of its own."""
+    return {
+        "statuses": {s.value: label for s, label in vocabulary.STATUS_LABELS.items()},
+        "openStatuses": list(vocabulary.OPEN_STATUSES),
+        "levels": {v.value: label for v, label in vocabulary.LEVEL_LABELS.items()},
+        "channels": {c.value: label for c, label in vocabulary.CHANNEL_LABELS.items()},
+        "withheldUnder": MIN_COUNT,
     }
 
 
@@ -135,7 +151,8 @@ def map_config(settings: Settings, local: bool = True,
     if settings.basemap_url:
         basemap = {"url": settings.basemap_url, "crs": settings.basemap_crs,
                    "attribution": settings.basemap_attribution}
-    return {"signIn": sign_in, "basemap": basemap, "months": data or [], **catalogue()}
+    return {"signIn": sign_in, "basemap": basemap, "months": data or [], **catalogue(),
+            **vocabulary_config()}
 
 
 def _role(raw: object) -> Role:
@@ -147,7 +164,7 @@ def _role(raw: object) -> Role:
         role = Role.SYSTEM
     if role in (Role.SYSTEM, Role.PUBLIC):
         allowed = ", ".join(r.value for r in Role if r not in (Role.SYSTEM, Role.PUBLIC))
-        raise SignInError(f"unknown role {raw!r}; one of {allowed}", "role", "UNKNOWN_ROLE")
+        raise SignInError(f"unknown role {raw!r}; one of {allowed}", "role", ErrorCode.UNKNOWN_ROLE)
     return role
 
 
@@ -161,7 +178,7 @@ def _scopes(raw: object, role: Role) -> list[str]:
         raise SignInError(f"at most {MAX_SCOPES} scope codes", "scopes")
     if role in SCOPED and not scopes:
         raise SignInError(f"a {role.value} answers for some places or units: give their codes",
-                          "scopes", "SCOPE_REQUIRED")
+                          "scopes", ErrorCode.SCOPE_REQUIRED)
     return scopes
 
 
@@ -203,11 +220,11 @@ async def _check_codes(known: set[str], subject: str, role: Role, scopes: list[s
     unknown = sorted(set(scopes) - known)
     if unknown:
         raise SignInError(f"unknown scope codes: {', '.join(unknown)} (street, zone, community, "
-                          "grid cell, compound or unit codes)", "scopes", "UNKNOWN_SCOPE")
+                          "grid cell, compound or unit codes)", "scopes", ErrorCode.UNKNOWN_SCOPE)
     try:  # the same rule the token will meet at every request
         check_scopes(Actor(subject, role, tuple(scopes)), known)
     except AuthError as exc:
-        raise SignInError(str(exc), "scopes", "UNKNOWN_SCOPE") from None
+        raise SignInError(str(exc), "scopes", ErrorCode.UNKNOWN_SCOPE) from None
 
 
 def routes(settings: Settings) -> list[Route]:
@@ -220,7 +237,7 @@ def routes(settings: Settings) -> list[Route]:
     async def dev_token(request: Request) -> Response:
         if not _local(request, settings):
             return _error(SignInError("development tokens are issued to callers on this machine "
-                                      "only", None, "FORBIDDEN"), 403)
+                                      "only", None, ErrorCode.FORBIDDEN))
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:

@@ -12,8 +12,6 @@ valid, empty MVT). `crs=GCJ02` or `BD09` cuts the tiles on that basemap's grid.
 from __future__ import annotations
 
 import hashlib
-import re
-from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,7 +20,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from db.models import TICKET_STATUSES
 from db.queries import tiles as queries
 from db.queries.layers import Layer
 from db.queries.tiles import DETAIL_ZOOM, MAX_ZOOM, TicketFilters, TileKey, TileSource
@@ -30,7 +27,9 @@ from geo.types import Crs
 from resolvers.disclosure import Disclosure, disclosure
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.layers import layer_of, ticket_view
+from web import params
 from web.caching import none_match
+from web.errors import domain_error_response
 from web.identity import actor_of
 from web.memo import Memo
 from web.tilecache import TileCache
@@ -42,15 +41,6 @@ MVT = "application/vnd.mapbox-vector-tile"
 CELL_COUNTS_S = 60.0
 PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
 CALLER_CACHE = {"Cache-Control": "private, max-age=60", "Vary": "Authorization"}
-SHANGHAI = timezone(timedelta(hours=8))
-_INDEX = re.compile(r"[0-9]{1,8}")
-
-
-def error_response(exc: DomainError) -> Response:
-    status = 404 if exc.code is ErrorCode.NOT_FOUND else 400
-    body = {"errors": [{"message": exc.message, "extensions": exc.extensions}]}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
-                    headers={"Cache-Control": "no-store"})
 
 
 def parse_layer(name: str) -> Layer:
@@ -58,59 +48,24 @@ def parse_layer(name: str) -> Layer:
 
 
 def parse_crs(request: Request) -> Crs:
-    raw = request.query_params.get("crs", "WGS84")
-    try:
-        return Crs(raw.upper())
-    except ValueError:
-        raise bad_input(f"crs must be WGS84, GCJ02 or BD09, got {raw!r}", "crs") from None
-
-
-def _index(name: str, raw: str, high: int) -> int:
-    if not _INDEX.fullmatch(raw) or not 0 <= int(raw) <= high:
-        raise bad_input(f"{name} must be an integer in 0..{high}, got {raw!r}", name)
-    return int(raw)
+    return params.datum(request)
 
 
 def parse_key(request: Request) -> TileKey:
     p = request.path_params
-    z = _index("z", p["z"], MAX_ZOOM)
-    return TileKey(z, _index("x", p["x"], 2**z - 1), _index("y", p["y"], 2**z - 1),
-                   parse_crs(request))
-
-
-def _moment(name: str, raw: str, *, end: bool) -> datetime:
-    """A date (a whole Asia/Shanghai day; `to` includes it) or an ISO 8601 date-time."""
-    try:
-        if len(raw) == 10:
-            day = date.fromisoformat(raw)
-            return datetime.combine(day + timedelta(days=int(end)), time(), SHANGHAI)
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise bad_input(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 date-time, "
-                        f"got {raw!r}", name) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
+    z = params.parse_integer("z", p["z"], low=0, high=MAX_ZOOM)
+    return TileKey(z, params.parse_integer("x", p["x"], low=0, high=2**z - 1),
+                   params.parse_integer("y", p["y"], low=0, high=2**z - 1), parse_crs(request))
 
 
 def parse_filters(request: Request, layer: Layer) -> TicketFilters:
-    q = request.query_params
-    given = [name for name in ("status", "from", "to") if name in q]
+    given = [name for name in ("status", "from", "to") if name in request.query_params]
     if not given:
         return queries.NO_FILTERS
     if not layer.is_tickets:
         raise bad_input(f"{given[0]} filters tickets only, not {layer.name}", given[0])
-    statuses = None
-    if "status" in q:
-        statuses = tuple(s.strip().upper() for raw in q.getlist("status")
-                         for s in raw.split(",") if s.strip())
-        unknown = sorted(set(statuses) - set(TICKET_STATUSES))
-        if unknown or not statuses:
-            raise bad_input(f"status must list some of {', '.join(TICKET_STATUSES)}, got "
-                            f"{', '.join(unknown) or 'nothing'}", "status")
-    start = _moment("from", q["from"], end=False) if "from" in q else None
-    stop = _moment("to", q["to"], end=True) if "to" in q else None
-    if start and stop and start >= stop:
-        raise bad_input("from must come before to", "from")
-    return TicketFilters(statuses, start, stop)
+    start, stop = params.period(request)
+    return TicketFilters(params.statuses(request), start, stop)
 
 
 def source_of(layer: Layer, z: int, rule: Disclosure, filters: TicketFilters,
@@ -138,9 +93,7 @@ async def cell_counts(request: Request, filters: TicketFilters) -> dict[str, int
     """True tickets per grid cell under `filters`, kept for a minute and computed once for
     concurrent misses."""
     state = request.app.state
-    memo: Memo[dict[str, int]] | None = getattr(state, "ticket_cell_counts", None)
-    if memo is None:
-        memo = state.ticket_cell_counts = Memo(CELL_COUNTS_S)
+    memo: Memo[dict[str, int]] = state.ticket_cell_counts
 
     async def count() -> dict[str, int]:
         async with state.tile_db.connection() as conn:
@@ -171,29 +124,22 @@ async def tile(request: Request) -> Response:
         filters = parse_filters(request, layer)
         rule.check_period(filters.created_from, filters.created_to)
     except DomainError as exc:
-        return error_response(exc)
+        return domain_error_response(exc)
     body, etag = b"", None
     if key.z >= layer.min_zoom:
-        kept = None if layer.is_tickets else _tile_cache(request)
-        found = kept.get((layer.name, key)) if kept is not None else None
-        if found is not None:
-            body, etag = found
-        else:
+
+        async def render() -> tuple[bytes, str]:
             source = await source_for(request, layer, key.z, rule, filters)
             async with request.app.state.tile_db.connection() as conn:
-                body = await queries.render(conn, source, key)
-            if kept is not None:
-                etag = etag_of(body)
-                kept.put((layer.name, key), body, etag)
+                drawn = await queries.render(conn, source, key)
+            return drawn, etag_of(drawn)
+
+        if layer.is_tickets:
+            body, _ = await render()
+        else:
+            tiles: TileCache = request.app.state.tile_cache
+            body, etag = await tiles.get((layer.name, key), render)
     return cached(request, body, MVT, CALLER_CACHE if layer.is_tickets else PUBLIC_CACHE, etag)
-
-
-def _tile_cache(request: Request) -> TileCache:
-    state = request.app.state
-    cache: TileCache | None = getattr(state, "tile_cache", None)
-    if cache is None:
-        cache = state.tile_cache = TileCache()
-    return cache
 
 
 async def _bounds(request: Request) -> tuple[float, float, float, float] | None:
@@ -214,7 +160,7 @@ async def layer_tilejson(request: Request) -> Response:
         crs = parse_crs(request)
         parse_filters(request, layer)
     except DomainError as exc:
-        return error_response(exc)
+        return domain_error_response(exc)
     doc = tilejson_document(layer, str(request.base_url), _passed_on(request),
                             await _bounds(request), crs)
     return cached(request, orjson.dumps(doc), "application/json", PUBLIC_CACHE)
@@ -224,13 +170,13 @@ async def tiles_index(request: Request) -> Response:
     try:
         parse_crs(request)
     except DomainError as exc:
-        return error_response(exc)
+        return domain_error_response(exc)
     doc = index_document(str(request.base_url), _passed_on(request))
     return cached(request, orjson.dumps(doc), "application/json", PUBLIC_CACHE)
 
 
 async def not_found(request: Request) -> Response:
-    return error_response(DomainError(
+    return domain_error_response(DomainError(
         ErrorCode.NOT_FOUND, "tiles are at /tiles/{layer}/{z}/{x}/{y}.mvt and TileJSON at "
         "/tiles/{layer}.json"))
 

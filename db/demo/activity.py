@@ -11,15 +11,15 @@ from __future__ import annotations
 import bisect
 import random
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 
 from db.demo.timeline import Timeline
+from db.vocabulary import SHANGHAI, TIME_ZONE
 
-SHANGHAI = timezone(timedelta(hours=8))
 # (start, end, participations of a member who complies) per period.
 PERIODS = ((date(2023, 1, 1), date(2024, 1, 1), (6, 11)),
            (date(2024, 1, 1), date(2024, 7, 1), (5, 7)))
@@ -108,9 +108,9 @@ def plan_services(conn: psycopg.Connection, rng: random.Random,
     return rows
 
 
-_DEPOSITS = """
+_DEPOSITS = f"""
 INSERT INTO bond_ledger (contract_id, at, kind, amount, balance_after, reason, actor)
-SELECT id, (start_date + time '09:00') AT TIME ZONE 'Asia/Shanghai', 'DEPOSIT', bond_amount,
+SELECT id, (start_date + time '09:00') AT TIME ZONE '{TIME_ZONE}', 'DEPOSIT', bond_amount,
        bond_amount, '履约保证金缴存：年物业费应收 ' || annual_fee_receivable || ' 元 × '
        || bond_rate, %(actor)s
 FROM property_contracts ORDER BY id"""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import shapely
@@ -19,10 +19,10 @@ from db.demo.places import Places
 from db.demo.services import HUAFENG_REPLACED, ContractPlan, sample_points
 from db.demo.timeline import Timeline
 from db.responsibility import route_unit
+from db.vocabulary import SHANGHAI, TICKET_STATUSES
 from geo import hexagons
 from geo.frame import LocalFrame
 
-SHANGHAI = timezone(timedelta(hours=8))
 # The open backlog on the as-of day: per community, tickets of items with a deadline of 7 or
 # 15 days filed in its last days, so every role's day has work and few are overdue.
 BACKLOG_PER_COMMUNITY = 3
@@ -345,8 +345,7 @@ def bulk_tickets(factory: TicketFactory, count: int, first_id: int,
         for r in rows:
             r.due_at = r.created_at + DEADLINES[r.item.deadline_class]
             r.status = rng.choices(
-                ("SUBMITTED", "DISPATCHED", "IN_PROGRESS", "RESOLVED", "CLOSED", "REJECTED"),
-                (4, 5, 6, 10, 72, 3))[0]
+                TICKET_STATUSES, (4, 5, 6, 10, 72, 3))[0]  # in the vocabulary's order
             r.events = [(r.created_at, "IMPORTED", None, r.status, "bulk-load",
                          "benchmark data")]
         yield rows

@@ -10,9 +10,10 @@ months in, the totals — holds in the 18 months up to the as-of date.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
-SHANGHAI = timezone(timedelta(hours=8))
+from db.vocabulary import SHANGHAI
+
 CANONICAL_AS_OF = date(2024, 6, 30)
 MONTHS = 18
 

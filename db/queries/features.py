@@ -3,6 +3,8 @@
 Every way out that hands out whole features (OGC API Features, GraphQL `layer`) comes here,
 so they draw the same rows as `db/queries/layers.py` describes them. The JSON is made by
 `json_build_object` / `ST_AsGeoJSON` and cast to text, so it crosses psycopg untouched.
+Statements are composed with `psycopg.sql`: property names as identifiers and literals, the
+catalogue's expressions (`db/queries/layers.py`, fixed in code) as SQL.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from db.queries.disclosure import SQUARE_M
 from db.queries.layers import PUBLIC_VIEW, Layer, TicketView
@@ -18,11 +20,13 @@ from geo.types import BBox
 
 # Coordinates to 7 decimals: 1 cm on the ground, as the geometry fields give them.
 DECIMALS = 7
-_ENVELOPE = "ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)"
+_ENVELOPE = sql.SQL("ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)")
 # A ticket counted into a square lies within 71 m (half the 100 m square's diagonal) of the
 # square's centre; the indexed metric column is tested against the box grown by more than
 # that, so every square whose centre is in the box is counted whole.
 _TICKET_MARGIN_M = 150
+_TICKET_REACH = sql.SQL("t.geom_metric && ST_Expand(ST_Transform({}, 4549), {})").format(
+    _ENVELOPE, sql.Literal(_TICKET_MARGIN_M))
 
 
 @dataclass(frozen=True)
@@ -54,17 +58,16 @@ class FeaturePage:
     last_key: int | str | None = None
 
 
-def _ticket_reach(q: FeatureQuery) -> tuple[str, dict[str, Any]]:
+def _ticket_reach(q: FeatureQuery) -> tuple[sql.Composable, dict[str, Any]]:
     """A condition on tickets `t` (the indexed metric column) keeping those that can be drawn
     in the query's box, and the box's parameters."""
     if q.bbox is None:
-        return "TRUE", {}
+        return sql.SQL("TRUE"), {}
     params = {"west": q.bbox.west, "south": q.bbox.south, "east": q.bbox.east,
               "north": q.bbox.north}
     if not q.layer.is_tickets:
-        return "TRUE", params
-    return (f"t.geom_metric && ST_Expand(ST_Transform({_ENVELOPE}, 4549), {_TICKET_MARGIN_M})",
-            params)
+        return sql.SQL("TRUE"), params
+    return _TICKET_REACH, params
 
 
 async def ticket_records(conn: AsyncConnection[Any], q: FeatureQuery, at_most: int) -> int:
@@ -74,83 +77,92 @@ async def ticket_records(conn: AsyncConnection[Any], q: FeatureQuery, at_most: i
         return 0
     reach, params = _ticket_reach(q)
     precise, scope_params = q.view.records.clause("t")
-    sql = (f"SELECT count(*) AS n FROM (SELECT 1 FROM tickets t WHERE ({precise}) AND {reach} "
-           "LIMIT %(at_most)s) x")
-    row = await (await conn.execute(sql, {**params, **scope_params,  # type: ignore[arg-type]
-                                          "at_most": at_most})).fetchone()
+    query = sql.SQL("SELECT count(*) AS n FROM (SELECT 1 FROM tickets t WHERE ({}) AND {} "
+                    "LIMIT %(at_most)s) x").format(sql.SQL(precise), reach)
+    row = await (await conn.execute(query, {**params, **scope_params,
+                                            "at_most": at_most})).fetchone()
     return 0 if row is None else int(row.n)
 
 
-def _rows(q: FeatureQuery) -> tuple[str, dict[str, Any]]:
+def _rows(q: FeatureQuery) -> tuple[sql.Composed, dict[str, Any]]:
     """`SELECT id, <properties>, g FROM ... WHERE ...` for the query, unordered and uncut."""
     layer = q.layer
-    where = ["TRUE"]
+    geom = sql.SQL(layer.geom)
+    where: list[sql.Composable] = [sql.SQL("TRUE")]
     inner, params = _ticket_reach(q)
     if q.bbox is not None:
         # Tested on the geometry the caller is shown, so a box cannot locate a ticket counted
         # into a square more precisely than its square.
-        where.append(f"ST_Intersects({layer.geom}, {_ENVELOPE})")
+        where.append(sql.SQL("ST_Intersects({}, {})").format(geom, _ENVELOPE))
     if q.feature_id is not None:
-        where.append(f"{layer.key}::text = %(feature_id)s")
+        where.append(sql.SQL("{}::text = %(feature_id)s").format(sql.SQL(layer.key)))
         params["feature_id"] = q.feature_id
         if layer.is_tickets:
             inner, more = _one_ticket_feature(q.feature_id)
             params.update(more)
-    source, params = layer.from_clause(q.view, inner, params)
-    sql = (f"SELECT {layer.select_list()}, {layer.geom} AS g, {layer.order} AS sort_key "
-           f"{source} WHERE {' AND '.join(where)}")
-    return sql, params
+    source, params = layer.from_clause(q.view, inner.as_string(), params)
+    query = sql.SQL("SELECT {}, {} AS g, {} AS sort_key {} WHERE {}").format(
+        sql.SQL(layer.select_list()), geom, sql.SQL(layer.order), sql.SQL(source),
+        sql.SQL(" AND ").join(where))
+    return query, params
 
 
-def _one_ticket_feature(feature_id: str) -> tuple[str, dict[str, Any]]:
+_IN_SQUARE = sql.SQL("t.geom_metric && ST_MakeEnvelope(%(sq_x)s, %(sq_y)s, %(sq_x)s + {side}, "
+                     "%(sq_y)s + {side}, 4549)").format(side=sql.Literal(SQUARE_M))
+
+
+def _one_ticket_feature(feature_id: str) -> tuple[sql.Composable, dict[str, Any]]:
     """A condition on tickets `t` that keeps what the ticket feature `feature_id` is made of:
     the ticket of that code, or the tickets of the square `square-<ix>-<iy>`."""
     parts = feature_id.split("-")
     if len(parts) == 3 and parts[0] == "square" and all(p.isdigit() for p in parts[1:]):
         ix, iy = int(parts[1]), int(parts[2])
-        return (f"t.geom_metric && ST_MakeEnvelope(%(sq_x)s, %(sq_y)s, %(sq_x)s + {SQUARE_M}, "
-                f"%(sq_y)s + {SQUARE_M}, 4549)",
-                {"sq_x": ix * SQUARE_M, "sq_y": iy * SQUARE_M})
-    return "t.code = %(feature_id)s", {}
+        return _IN_SQUARE, {"sq_x": ix * SQUARE_M, "sq_y": iy * SQUARE_M}
+    return sql.SQL("t.code = %(feature_id)s"), {}
 
 
-def _feature(q: FeatureQuery, alias: str) -> tuple[str, dict[str, Any]]:
+def _feature(q: FeatureQuery, alias: str) -> tuple[sql.Composed, dict[str, Any]]:
     """A SQL json expression for one feature of row `alias`."""
-    geom = f"{alias}.g"
+    geom: sql.Composable = sql.Identifier(alias, "g")
     params: dict[str, Any] = {}
     if q.crs != "WGS84":
-        geom = f"redgrid_to_datum({geom}, %(crs)s)"
+        geom = sql.SQL("redgrid_to_datum({}, %(crs)s)").format(geom)
         params["crs"] = q.crs
-    props = ", ".join(f"'{name}', {alias}.{name}" for name, _ in q.layer.properties)
-    return (f"json_build_object('type', 'Feature', 'id', {alias}.id, "
-            f"'geometry', ST_AsGeoJSON({geom}, {DECIMALS})::json, "
-            f"'properties', json_build_object({props}))"), params
+    props = sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(name), sql.Identifier(alias, name))
+                               for name, _ in q.layer.properties)
+    return sql.SQL("json_build_object('type', 'Feature', 'id', {}, "
+                   "'geometry', ST_AsGeoJSON({}, {})::json, "
+                   "'properties', json_build_object({}))").format(
+                       sql.Identifier(alias, "id"), geom, sql.Literal(DECIMALS), props), params
 
 
-def _page_sql(q: FeatureQuery) -> tuple[str, dict[str, Any]]:
+def _page_sql(q: FeatureQuery) -> tuple[sql.Composed, dict[str, Any]]:
     rows, params = _rows(q)
     feature, more = _feature(q, "p")
     params.update(more)
-    cut, after = "", ""
+    cut, after = sql.SQL(""), sql.SQL("")
     if q.after is not None:
-        after = "WHERE sort_key > %(after)s"
+        after = sql.SQL("WHERE sort_key > %(after)s")
         params["after"] = q.after
     if q.limit is not None:
-        cut = "LIMIT %(limit)s" if q.after is not None else "LIMIT %(limit)s OFFSET %(offset)s"
+        cut = sql.SQL("LIMIT %(limit)s" if q.after is not None
+                      else "LIMIT %(limit)s OFFSET %(offset)s")
         params.update(limit=q.limit, offset=q.offset)
-    sql = (f"WITH matched AS MATERIALIZED ({rows}), "
-           f"page AS (SELECT * FROM matched {after} ORDER BY sort_key {cut}) "
-           f"SELECT coalesce(json_agg({feature} ORDER BY p.sort_key), '[]')::text AS features, "
-           "count(*) AS returned, (SELECT count(*) FROM matched) AS matched, "
-           "max(p.sort_key) AS last_key FROM page p")
-    return sql, params
+    query = sql.SQL(
+        "WITH matched AS MATERIALIZED ({rows}), "
+        "page AS (SELECT * FROM matched {after} ORDER BY sort_key {cut}) "
+        "SELECT coalesce(json_agg({feature} ORDER BY p.sort_key), '[]')::text AS features, "
+        "count(*) AS returned, (SELECT count(*) FROM matched) AS matched, "
+        "max(p.sort_key) AS last_key FROM page p").format(
+            rows=rows, after=after, cut=cut, feature=feature)
+    return query, params
 
 
 async def feature_page(conn: AsyncConnection[Any], q: FeatureQuery) -> FeaturePage:
     """A page of features in the layer's stable order, the number that match, and the sort
     key of the page's last feature (for the next page's `after`)."""
-    sql, params = _page_sql(q)
-    row = await (await conn.execute(sql, params)).fetchone()  # type: ignore[arg-type]
+    query, params = _page_sql(q)
+    row = await (await conn.execute(query, params)).fetchone()
     assert row is not None
     return FeaturePage(features=row.features, returned=row.returned, matched=row.matched,
                        last_key=row.last_key)
@@ -161,10 +173,10 @@ async def feature_collection(conn: AsyncConnection[Any], q: FeatureQuery) -> str
     rows, params = _rows(q)
     feature, more = _feature(q, "p")
     params.update(more)
-    sql = (f"SELECT json_build_object('type', 'FeatureCollection', 'features', "
-           f"coalesce(json_agg({feature} ORDER BY p.sort_key), '[]'))::text AS fc "
-           f"FROM ({rows}) p")
-    row = await (await conn.execute(sql, params)).fetchone()  # type: ignore[arg-type]
+    query = sql.SQL("SELECT json_build_object('type', 'FeatureCollection', 'features', "
+                    "coalesce(json_agg({} ORDER BY p.sort_key), '[]'))::text AS fc "
+                    "FROM ({}) p").format(feature, rows)
+    row = await (await conn.execute(query, params)).fetchone()
     assert row is not None
     text: str = row.fc
     return text
@@ -175,8 +187,8 @@ async def feature(conn: AsyncConnection[Any], q: FeatureQuery) -> str | None:
     rows, params = _rows(q)
     feature_sql, more = _feature(q, "p")
     params.update(more)
-    sql = f"SELECT ({feature_sql})::text AS feature FROM ({rows}) p LIMIT 1"
-    row = await (await conn.execute(sql, params)).fetchone()  # type: ignore[arg-type]
+    query = sql.SQL("SELECT ({})::text AS feature FROM ({}) p LIMIT 1").format(feature_sql, rows)
+    row = await (await conn.execute(query, params)).fetchone()
     return None if row is None else str(row.feature)
 
 
@@ -185,9 +197,10 @@ async def extent(conn: AsyncConnection[Any],
     """(west, south, east, north) of a place layer's geometries (not tickets: their extent
     would locate the outermost reports)."""
     source, params = layer.from_clause()
-    sql = (f"SELECT ST_XMin(e) AS w, ST_YMin(e) AS s, ST_XMax(e) AS e, ST_YMax(e) AS n "
-           f"FROM (SELECT ST_Extent({layer.geom}) AS e {source}) x")
-    row = await (await conn.execute(sql, params)).fetchone()  # type: ignore[arg-type]
+    query = sql.SQL("SELECT ST_XMin(e) AS w, ST_YMin(e) AS s, ST_XMax(e) AS e, ST_YMax(e) AS n "
+                    "FROM (SELECT ST_Extent({}) AS e {}) x").format(sql.SQL(layer.geom),
+                                                                 sql.SQL(source))
+    row = await (await conn.execute(query, params)).fetchone()
     if row is None or row.w is None:
         return None
     return (float(row.w), float(row.s), float(row.e), float(row.n))

@@ -17,6 +17,7 @@ from typing import Any
 from db import labels
 from db.queries.disclosure import MIN_COUNT, SQUARE_M
 from db.queries.ticket_scope import TicketScope
+from db.vocabulary import TIME_ZONE
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def iso_local(column: str) -> str:
     """SQL for a timestamptz as ISO 8601 in Asia/Shanghai with its offset
     (2024-06-30T18:00:00+08:00): outputs always carry one, and GDAL reads it as a DateTime
     (China keeps +08:00 all year)."""
-    return (f"to_char({column} AT TIME ZONE 'Asia/Shanghai', "
+    return (f"to_char({column} AT TIME ZONE '{TIME_ZONE}', "
             "'YYYY-MM-DD\"T\"HH24:MI:SS\"+08:00\"')")
 
 
@@ -88,7 +89,7 @@ def iso_local(column: str) -> str:
 # negative numbers for squares.
 _RECORDS = """SELECT t.code AS id, t.id AS sort_key, t.code, t.item_code, t.status, t.channel,
   t.cell_code, t.community_code,
-  (t.created_at AT TIME ZONE 'Asia/Shanghai')::date::text AS created_on, TRUE AS precise,
+  (t.created_at AT TIME ZONE '""" + TIME_ZONE + """')::date::text AS created_on, TRUE AS precise,
   t.level, t.unit_code, t.compound_code, """ + iso_local("t.created_at") + """ AS created_at,
   """ + iso_local("t.due_at") + """ AS due_at, 1 AS count, t.geom, t.geom_metric
 FROM tickets t WHERE ({precise}) AND {where}"""

@@ -12,7 +12,10 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-OPEN = "('SUBMITTED', 'DISPATCHED', 'IN_PROGRESS')"  # as in ix_tickets_open_due's predicate
+from db.queries.tickets import status_list
+from db.vocabulary import OPEN_STATUSES
+
+OPEN = status_list(OPEN_STATUSES)  # as in ix_tickets_open_due's predicate
 
 _TICKET_JSON = """jsonb_build_object(
     'code', t.code, 'status', t.status, 'level', t.level, 'itemCode', t.item_code,

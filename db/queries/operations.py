@@ -13,7 +13,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from db.models import TICKET_STATUSES
+from db.vocabulary import TICKET_STATUSES
 
 _COUNTS = """
 SELECT (SELECT coalesce(jsonb_object_agg(status, n), '{}'::jsonb)

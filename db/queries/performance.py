@@ -11,13 +11,15 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-_MONTHLY = """
+from db.vocabulary import TIME_ZONE
+
+_MONTHLY = f"""
 SELECT m.month::date AS month, count(t.id) AS tickets
 FROM generate_series(%(first)s::timestamp, %(last)s::timestamp, interval '1 month') AS m(month)
 LEFT JOIN tickets t
        ON t.compound_code = %(compound)s
-      AND t.created_at >= (m.month AT TIME ZONE 'Asia/Shanghai')
-      AND t.created_at < ((m.month + interval '1 month') AT TIME ZONE 'Asia/Shanghai')
+      AND t.created_at >= (m.month AT TIME ZONE '{TIME_ZONE}')
+      AND t.created_at < ((m.month + interval '1 month') AT TIME ZONE '{TIME_ZONE}')
 GROUP BY m.month
 ORDER BY m.month"""
 
@@ -30,7 +32,7 @@ async def monthly_tickets(conn: AsyncConnection[Any], compound_code: str, *, fir
     return await cur.fetchall()
 
 
-_CONTRACT_TICKETS = """
+_CONTRACT_TICKETS = f"""
 WITH c AS (
     SELECT pc.id, pc.compound_code, pc.company_code, pc.manager_name, k.households,
            greatest(pc.start_date, %(start)s::date) AS s,
@@ -45,8 +47,8 @@ FROM c
 JOIN units u ON u.code = c.company_code
 LEFT JOIN tickets t
        ON t.compound_code = c.compound_code
-      AND t.created_at >= (c.s::timestamp AT TIME ZONE 'Asia/Shanghai')
-      AND t.created_at < (c.e::timestamp AT TIME ZONE 'Asia/Shanghai')
+      AND t.created_at >= (c.s::timestamp AT TIME ZONE '{TIME_ZONE}')
+      AND t.created_at < (c.e::timestamp AT TIME ZONE '{TIME_ZONE}')
 GROUP BY c.id, c.compound_code, c.company_code, u.name, c.manager_name, c.households, c.s, c.e
 ORDER BY c.id"""
 

@@ -12,29 +12,30 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
+from db.vocabulary import TIME_ZONE
 from geo.types import SRID_METRIC, LonLat
 
 # How many nearest sites by projected distance are measured on the ellipsoid: the projection's
 # scale error here (about 0.2 m per km) can only swap sites within a few centimetres.
 KNN_MEASURED = 4
 # The projected prefilter radius for a geodesic radius: wide enough for the scale error.
-PREFILTER = "%(radius)s * 1.001 + 1"
+PREFILTER = sql.SQL("%(radius)s * 1.001 + 1")
 
-_POINTS = f"""
+_POINTS = sql.SQL("""
 SELECT ord::int - 1 AS idx, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS g,
-       ST_Transform(ST_SetSRID(ST_MakePoint(lon, lat), 4326), {SRID_METRIC}) AS gm
+       ST_Transform(ST_SetSRID(ST_MakePoint(lon, lat), 4326), {metric}) AS gm
 FROM unnest(%(lons)s::float8[], %(lats)s::float8[]) WITH ORDINALITY AS p(lon, lat, ord)
-"""
+""").format(metric=sql.Literal(SRID_METRIC))
 
 
 def _arrays(points: Sequence[LonLat]) -> dict[str, list[float]]:
     return {"lons": [p.lon for p in points], "lats": [p.lat for p in points]}
 
 
-_REACH = f"""
-WITH added AS MATERIALIZED ({_POINTS})
+_REACH = sql.SQL("""
+WITH added AS MATERIALIZED ({points})
 SELECT c.code, c.name, c.community_code, m.name AS community_name, m.zone_code, z.name AS zone_name,
        m.street_code, s.name AS street_name, c.households, c.population, c.elderly,
        c.children, n.code AS nearest_code, n.idx AS nearest_added, n.distance_m
@@ -47,15 +48,15 @@ LEFT JOIN LATERAL (
                AS distance_m
     FROM ((SELECT f.code, NULL::int AS idx, f.geom AS g FROM facilities f
            WHERE f.kind = %(kind)s AND f.code <> ALL(%(removed)s)
-           ORDER BY f.geom_metric <-> c.center_metric LIMIT {KNN_MEASURED})
+           ORDER BY f.geom_metric <-> c.center_metric LIMIT {knn})
           UNION ALL
           (SELECT NULL, a.idx, a.g FROM added a
-           ORDER BY a.gm <-> c.center_metric LIMIT {KNN_MEASURED})) k
+           ORDER BY a.gm <-> c.center_metric LIMIT {knn})) k
     ORDER BY distance_m, k.code NULLS LAST, k.idx
     LIMIT 1
 ) n ON TRUE
 ORDER BY c.code
-"""
+""").format(points=_POINTS, knn=sql.Literal(KNN_MEASURED))
 
 
 async def reach(conn: AsyncConnection[Any], kind: str, *, added: Sequence[LonLat] = (),
@@ -69,9 +70,9 @@ async def reach(conn: AsyncConnection[Any], kind: str, *, added: Sequence[LonLat
 
 async def outside_county(conn: AsyncConnection[Any], points: Sequence[LonLat]) -> list[int]:
     """Indices of the points that no community contains."""
-    sql = (f"SELECT p.idx FROM ({_POINTS}) p WHERE NOT EXISTS "
-           "(SELECT 1 FROM communities m WHERE ST_Intersects(m.geom, p.g)) ORDER BY p.idx")
-    return [r.idx for r in await (await conn.execute(sql, _arrays(points))).fetchall()]
+    query = sql.SQL("SELECT p.idx FROM ({}) p WHERE NOT EXISTS (SELECT 1 FROM communities m "
+                    "WHERE ST_Intersects(m.geom, p.g)) ORDER BY p.idx").format(_POINTS)
+    return [r.idx for r in await (await conn.execute(query, _arrays(points))).fetchall()]
 
 
 async def facility_codes(conn: AsyncConnection[Any], kind: str, codes: Sequence[str]) -> set[str]:
@@ -82,7 +83,7 @@ async def facility_codes(conn: AsyncConnection[Any], kind: str, codes: Sequence[
 
 
 # Candidate sites of each set, in a stable order: lon/lat, and what the site is.
-CANDIDATES: dict[str, str] = {
+CANDIDATES: dict[str, sql.SQL] = {k: sql.SQL(v) for k, v in {
     "COMPOUND_CENTERS": "SELECT code AS compound_code, NULL::text AS room_code, "
                         "ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat "
                         "FROM compounds ORDER BY code",
@@ -92,20 +93,20 @@ CANDIDATES: dict[str, str] = {
     # Idle service rooms 社服用房 are the natural candidate sites.
     "SERVICE_ROOMS": "SELECT compound_code, code AS room_code, ST_X(geom) AS lon, ST_Y(geom) AS lat "
                      "FROM facilities WHERE kind = 'SERVICE_ROOM' AND status = 'IDLE' ORDER BY code",
-}
+}.items()}
 
 
 async def candidates(conn: AsyncConnection[Any], candidate_set: str) -> list[Any]:
-    return await (await conn.execute(CANDIDATES[candidate_set])).fetchall()  # type: ignore[arg-type]
+    return await (await conn.execute(CANDIDATES[candidate_set])).fetchall()
 
 
-_CANDIDATE_DEMAND = f"""
-WITH cand AS MATERIALIZED ({_POINTS})
+_CANDIDATE_DEMAND = sql.SQL("""
+WITH cand AS MATERIALIZED ({points})
 SELECT cand.idx AS candidate, c.code AS compound_code
-FROM cand JOIN compounds c ON ST_DWithin(c.center_metric, cand.gm, {PREFILTER})
+FROM cand JOIN compounds c ON ST_DWithin(c.center_metric, cand.gm, {prefilter})
 WHERE ST_Distance(cand.g::geography, ST_PointOnSurface(c.geom)::geography) <= %(radius)s
 ORDER BY cand.idx, c.code
-"""
+""").format(points=_POINTS, prefilter=PREFILTER)
 
 
 async def candidate_demand(conn: AsyncConnection[Any], sites: Sequence[LonLat],
@@ -135,19 +136,20 @@ async def communities_with_neighbours(conn: AsyncConnection[Any]) -> list[Any]:
 
 async def pairwise_metres(conn: AsyncConnection[Any], points: Sequence[LonLat]) -> list[Any]:
     """Geodesic metres between every two of the points (i < j)."""
-    sql = (f"WITH p AS MATERIALIZED ({_POINTS}) SELECT a.idx AS i, b.idx AS j, "
-           "ST_Distance(a.g::geography, b.g::geography) AS metres "
-           "FROM p a JOIN p b ON a.idx < b.idx")
-    return await (await conn.execute(sql, _arrays(points))).fetchall()  # type: ignore[arg-type]
+    query = sql.SQL("WITH p AS MATERIALIZED ({}) SELECT a.idx AS i, b.idx AS j, "
+                    "ST_Distance(a.g::geography, b.g::geography) AS metres "
+                    "FROM p a JOIN p b ON a.idx < b.idx").format(_POINTS)
+    return await (await conn.execute(query, _arrays(points))).fetchall()
 
 
 async def venue(conn: AsyncConnection[Any], communities: Sequence[str], point: LonLat) -> Any:
     """The compound of the communities whose centre is nearest a point."""
-    sql = (f"SELECT code FROM compounds WHERE community_code = ANY(%(codes)s) "
-           f"ORDER BY center_metric <-> ST_Transform(ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), "
-           f"4326), {SRID_METRIC}), code LIMIT 1")
-    cur = await conn.execute(sql, {"codes": list(communities),  # type: ignore[arg-type]
-                                   "lon": point.lon, "lat": point.lat})
+    query = sql.SQL("SELECT code FROM compounds WHERE community_code = ANY(%(codes)s) "
+                    "ORDER BY center_metric <-> ST_Transform(ST_SetSRID("
+                    "ST_MakePoint(%(lon)s, %(lat)s), 4326), {}), code LIMIT 1").format(
+                        sql.Literal(SRID_METRIC))
+    cur = await conn.execute(query, {"codes": list(communities), "lon": point.lon,
+                                     "lat": point.lat})
     return await cur.fetchone()
 
 
@@ -159,11 +161,15 @@ class Period:
 
 # Area columns of tickets by level of aggregation.
 COUNTY_CODE = "371329"
-AREA_COLUMNS = {"COMMUNITY": "community_code", "ZONE": "zone_code", "STREET": "street_code",
-                "COUNTY": f"'{COUNTY_CODE}'::text"}
+AREA_COLUMNS: dict[str, sql.Composable] = {
+    "COMMUNITY": sql.Identifier("community_code"), "ZONE": sql.Identifier("zone_code"),
+    "STREET": sql.Identifier("street_code"),
+    "COUNTY": sql.SQL("{}::text").format(sql.Literal(COUNTY_CODE)),
+}
 AREA_NAMES = {"COMMUNITY": "communities", "ZONE": "zones", "STREET": "streets"}
+BREAKDOWN_COLUMNS = {"channel": "channel", "item": "item_code"}
 
-_AREA_TOTALS = """
+_AREA_TOTALS = sql.SQL("""
 SELECT {area} AS code, count(*) AS tickets,
        count(*) FILTER (WHERE resolved_at IS NOT NULL) AS resolved,
        count(*) FILTER (WHERE resolved_at IS NOT NULL AND resolved_at <= due_at) AS on_time,
@@ -172,26 +178,27 @@ SELECT {area} AS code, count(*) AS tickets,
        count(rating) AS rated, avg(rating)::float AS rating
 FROM tickets WHERE created_at >= %(start)s AND created_at < %(end)s AND {where}
 GROUP BY 1
-"""
-_AREA_VOLUMES = """
+""")
+_AREA_VOLUMES = sql.SQL("""
 SELECT {area} AS code, count(*) AS tickets
 FROM tickets WHERE created_at >= %(start)s AND created_at < %(end)s AND {where} GROUP BY 1
-"""
-_AREA_BY = """
+""")
+_AREA_BY = sql.SQL("""
 SELECT {area} AS code, {column} AS key, count(*) AS tickets
 FROM tickets WHERE created_at >= %(start)s AND created_at < %(end)s AND {where} GROUP BY 1, 2
-"""
-_AREA_MONTHS = """
+""")
+_AREA_MONTHS = sql.SQL("""
 SELECT {area} AS code,
-       to_char(date_trunc('month', created_at AT TIME ZONE 'Asia/Shanghai'), 'YYYY-MM') AS key,
+       to_char(date_trunc('month', created_at AT TIME ZONE {zone}), 'YYYY-MM') AS key,
        count(*) AS tickets
 FROM tickets WHERE created_at >= %(start)s AND created_at < %(end)s AND {where} GROUP BY 1, 2
-"""
+""")
 
 
-def _area_sql(template: str, level: str, code: str | None, **extra: str) -> str:
+def _area_sql(template: sql.SQL, level: str, code: str | None,
+              **extra: sql.Composable) -> sql.Composed:
     area = AREA_COLUMNS[level]
-    where = f"{area} = %(code)s" if code is not None else "TRUE"
+    where = sql.SQL("{} = %(code)s").format(area) if code is not None else sql.SQL("TRUE")
     return template.format(area=area, where=where, **extra)
 
 
@@ -200,13 +207,13 @@ async def area_totals(conn: AsyncConnection[Any], level: str, period: Period,
     """Per area: tickets created in the period, resolved, resolved by the deadline, mean
     hours to resolution, rated tickets and their mean rating."""
     params = {"start": period.start, "end": period.end, "code": code}
-    return await (await conn.execute(_area_sql(_AREA_TOTALS, level, code), params)).fetchall()  # type: ignore[arg-type]
+    return await (await conn.execute(_area_sql(_AREA_TOTALS, level, code), params)).fetchall()
 
 
 async def area_volumes(conn: AsyncConnection[Any], level: str, period: Period,
                        code: str | None) -> dict[str, int]:
     params = {"start": period.start, "end": period.end, "code": code}
-    cur = await conn.execute(_area_sql(_AREA_VOLUMES, level, code), params)  # type: ignore[arg-type]
+    cur = await conn.execute(_area_sql(_AREA_VOLUMES, level, code), params)
     return {r.code: r.tickets for r in await cur.fetchall()}
 
 
@@ -215,10 +222,10 @@ async def area_breakdown(conn: AsyncConnection[Any], level: str, period: Period,
     """Per area and channel, item or month (Asia/Shanghai) of creation: the ticket count."""
     params = {"start": period.start, "end": period.end, "code": code}
     if by == "month":
-        sql = _area_sql(_AREA_MONTHS, level, code)
+        query = _area_sql(_AREA_MONTHS, level, code, zone=sql.Literal(TIME_ZONE))
     else:
-        sql = _area_sql(_AREA_BY, level, code, column={"channel": "channel", "item": "item_code"}[by])
-    return await (await conn.execute(sql, params)).fetchall()  # type: ignore[arg-type]
+        query = _area_sql(_AREA_BY, level, code, column=sql.Identifier(BREAKDOWN_COLUMNS[by]))
+    return await (await conn.execute(query, params)).fetchall()
 
 
 async def area_names(conn: AsyncConnection[Any], level: str,
@@ -228,9 +235,10 @@ async def area_names(conn: AsyncConnection[Any], level: str,
     if level == "COUNTY":
         return {COUNTY_CODE: ("临沭县", COUNTY_CODE)} if code in (None, COUNTY_CODE) else {}
     scope = "street_code" if level == "ZONE" else "code"
-    sql = (f"SELECT code, name, {scope} AS scope FROM {AREA_NAMES[level]} "
-           "WHERE %(code)s::text IS NULL OR code = %(code)s ORDER BY code")
-    cur = await conn.execute(sql, {"code": code})  # type: ignore[arg-type]
+    query = sql.SQL("SELECT code, name, {} AS scope FROM {} "
+                    "WHERE %(code)s::text IS NULL OR code = %(code)s ORDER BY code").format(
+                        sql.Identifier(scope), sql.Identifier(AREA_NAMES[level]))
+    cur = await conn.execute(query, {"code": code})
     return {r.code: (r.name, r.scope) for r in await cur.fetchall()}
 
 

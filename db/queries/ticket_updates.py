@@ -8,6 +8,9 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from db.queries.tickets import status_list
+from db.vocabulary import OPEN_STATUSES
+
 _TICKET = """
 SELECT t.id, t.code, t.status, t.level, t.version, t.item_code, t.unit_code, t.cell_code,
        t.compound_code, t.community_code, t.street_code, t.reporter_subject, t.created_at,
@@ -160,7 +163,7 @@ async def referrals(conn: AsyncConnection[Any]) -> list[Any]:
 
 async def overdue_open(conn: AsyncConnection[Any], now: datetime, limit: int) -> list[Any]:
     cur = await conn.execute(
-        "SELECT code FROM tickets WHERE status IN ('SUBMITTED', 'DISPATCHED', 'IN_PROGRESS') "
+        f"SELECT code FROM tickets WHERE status IN {status_list(OPEN_STATUSES)} "
         "AND due_at < %(now)s AND level <> 'COUNTY' ORDER BY due_at LIMIT %(n)s",
         {"now": now, "n": limit})
     return [r.code for r in await cur.fetchall()]

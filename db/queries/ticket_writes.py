@@ -9,6 +9,8 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from db import labels
+from db.queries.tickets import status_list
+from db.vocabulary import OPEN_STATUSES, TIME_ZONE
 from geo import hexagons
 
 _ITEM = ("""
@@ -25,14 +27,14 @@ ORDER BY start_date DESC LIMIT 1
 _COUNTY_UNITS = ("SELECT kind, code FROM units WHERE community_code IS NULL "
                      "AND street_code IS NULL AND kind <> 'PROPERTY_COMPANY'")
 
-_INSERT = ("""
+_INSERT = (f"""
 WITH n AS (SELECT nextval(pg_get_serial_sequence('tickets', 'id')) AS id)
 INSERT INTO tickets (
     id, code, item_code, channel, description, reporter_name, reporter_phone, status, level,
     geom, cell_code, compound_code, community_code, zone_code, street_code, unit_code,
     created_at, due_at, updated_at, version, idempotency_caller, idempotency_key, request_hash,
     reporter_subject, h3_9, h3_8)
-SELECT n.id, 'T' || to_char(%(now)s AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') || '-'
+SELECT n.id, 'T' || to_char(%(now)s AT TIME ZONE '{TIME_ZONE}', 'YYYYMMDD') || '-'
               || lpad(n.id::text, 7, '0'),
        %(item_code)s, %(channel)s, %(description)s, %(reporter_name)s, %(reporter_phone)s, %(status)s,
        'COMMUNITY', ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(cell_code)s, %(compound_code)s,
@@ -121,11 +123,11 @@ async def ticket_by_idempotency_key(conn: AsyncConnection[Any], caller: str,
     return await (await conn.execute(_BY_KEY, {"caller": caller, "key": key})).fetchone()
 
 
-_DUPLICATES = """
+_DUPLICATES = f"""
 WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g)
 SELECT t.code, t.item_code, ST_Distance(t.geom::geography, p.g::geography) AS distance_m
 FROM tickets t, p
-WHERE t.item_code = %(item)s AND t.status IN ('SUBMITTED', 'DISPATCHED', 'IN_PROGRESS')
+WHERE t.item_code = %(item)s AND t.status IN {status_list(OPEN_STATUSES)}
   AND t.created_at >= %(since)s AND t.code <> %(code)s
   AND t.geom_metric && ST_Expand(ST_Transform(p.g, 4549), %(reach)s)
 ORDER BY distance_m, t.code LIMIT 20

@@ -9,8 +9,8 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
-from db.models import OPEN_STATUSES, TICKET_STATUSES
 from db.queries.ticket_scope import EVERYTHING, TicketScope
+from db.vocabulary import OPEN_STATUSES, TICKET_STATUSES
 from geo.projection import METRIC_SCALE_TOLERANCE
 
 TICKET_COLUMNS = (
@@ -22,7 +22,8 @@ TICKET_COLUMNS = (
 _COLUMNS = sql.SQL(TICKET_COLUMNS)
 
 
-def _status_list(statuses: Sequence[str]) -> str:
+def status_list(statuses: Sequence[str]) -> str:
+    """`('A', 'B')` for `status IN …`, checked against the vocabulary."""
     # Inlined from a closed set, so the planner can match the partial index on open statuses.
     bad = set(statuses) - set(TICKET_STATUSES)
     if bad:
@@ -40,7 +41,7 @@ def nearest_sql(statuses: Sequence[str] | None, scope: str = "TRUE") -> str:
     if statuses is None:
         status = "TRUE"
     else:  # no status asked for matches no ticket, as `status = ANY('{}')` in ticket pages
-        status = f"status IN {_status_list(statuses)}" if statuses else "FALSE"
+        status = f"status IN {status_list(statuses)}" if statuses else "FALSE"
     return f"""
 SELECT {TICKET_COLUMNS}, dp,
        ST_Distance(geom::geography,
@@ -114,7 +115,7 @@ def _filter(f: TicketFilterArgs) -> tuple[list[sql.Composable], dict[str, Any]]:
                                                    sql.Placeholder(column)))
             params[column] = value
     if f.overdue is not None:
-        late = sql.SQL(f"(status IN {_status_list(OPEN_STATUSES)} AND due_at < now())")
+        late = sql.SQL(f"(status IN {status_list(OPEN_STATUSES)} AND due_at < now())")
         where.append(late if f.overdue else sql.SQL("NOT {}").format(late))
     if f.created_from is not None:
         where.append(sql.SQL("created_at >= %(created_from)s"))

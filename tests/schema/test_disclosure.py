@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import GraphQLClient, Minter
+from tests.conftest import GraphQLClient, Minter, http_error
 from tests.schema import test_area_stats
 from tests.schema.test_area_stats import COMMUNITY
 
@@ -219,7 +219,7 @@ def test_area_statistics_and_their_export_take_whole_months(
     assert body["errors"][0]["extensions"] == {"code": "PERIOD_TOO_FINE", "field": field}
     export = client.get("/exports/area-stats.csv", headers=headers,
                         params={"level": "COMMUNITY", "from": first, "to": last})
-    assert export.status_code == 400 and export.json()["code"] == "PERIOD_TOO_FINE"
+    assert export.status_code == 400 and http_error(export.json())["code"] == "PERIOD_TOO_FINE"
     whole = client.post("/graphql", headers=headers, json={
         "query": AREA_STATS, "variables": {"from": "2024-01-01", "to": "2024-01-31"}}).json()
     assert "errors" not in whole and len(whole["data"]["areaStats"]) == 43

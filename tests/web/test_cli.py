@@ -11,6 +11,7 @@ from sqlalchemy import make_url
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from tests.conftest import http_error
 from web.app import create_app
 from web.auth import actor_from_header
 from web.cli import NEWCOMER_ORDER, app
@@ -54,7 +55,8 @@ def test_token_refuses_what_dev_token_refuses(local: TestClient, env: dict[str, 
     args = ["token", "--role", role] + (["--scope", *scopes] if scopes else [])
     out = cli(env, *args, *(["--sub", sub] if sub else []))
     assert out.exit_code == 1 and out.stdout == ""
-    assert f"{answer.json()['code']} ({answer.json()['field']})" in " ".join(out.stderr.split())
+    refused = http_error(answer.json())
+    assert f"{refused['code']} ({refused['field']})" in " ".join(out.stderr.split())
 
 
 @pytest.mark.parametrize("args", [

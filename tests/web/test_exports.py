@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import GraphQLClient, Minter
+from tests.conftest import GraphQLClient, Minter, http_error
 
 
 def _rows(body: bytes) -> list[dict[str, str]]:
@@ -102,7 +101,7 @@ def test_errors(client: TestClient, token: Minter, path: str, role: str | None, 
     tok = token(role, "371329001001001") if role else None
     got, body, headers = _get(client, path, tok)
     assert got == status and headers["content-type"].startswith("application/json")
-    assert json.loads(body)["code"] == code
+    assert http_error(body)["code"] == code
 
 
 def test_a_bad_token_is_401(client: TestClient) -> None:

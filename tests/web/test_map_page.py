@@ -38,6 +38,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from db.vocabulary import STATUS_LABELS
 from tests.conftest import Minter, serving
 from web.settings import Settings
 
@@ -259,6 +260,8 @@ def test_the_page_draws_every_layer_from_the_tiles(desktop: tuple[Page, PageProb
     assert colours["distinct"] >= 8 and colours["backgroundShare"] < 0.5, colours
     assert "/tiles/compounds/" in " ".join(problems.requests)
     assert not any("graphql" in u and "geometry" in u for u in problems.requests)
+    # the ticket legend names the statuses as the server's vocabulary labels them
+    assert page.locator("#ticket-legend li").all_inner_texts() == list(STATUS_LABELS.values())
     screenshot(page, "map.png")
     for label in ("街道", "片区", "工单"):
         set_layer(page, label, False)

@@ -19,7 +19,7 @@ import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
-from db.cluster import ReplicaCluster
+from db.embedded import ReplicaCluster
 from tests.conftest import TEST_DB, Minter, _free_port
 from web.app import create_app
 from web.settings import Settings

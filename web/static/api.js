@@ -4,9 +4,10 @@
 import { authHeaders, expire, token } from './session.js';
 
 export class ApiError extends Error {
-  constructor(message, code) {
+  constructor(message, code, field) {
     super(message);
     this.code = code;
+    this.field = field;
   }
 }
 
@@ -17,24 +18,27 @@ async function send(request) {
   return request();
 }
 
+// Every route answers errors in one envelope, GraphQL's: {errors: [{message, extensions:
+// {code, field?}}]}.
+export async function readJson(response) {
+  const body = await response.json().catch(() => ({}));
+  if (body.errors?.length) {
+    const [first] = body.errors;
+    throw new ApiError(first.message, first.extensions?.code, first.extensions?.field);
+  }
+  if (!response.ok) throw new ApiError(`HTTP ${response.status}`, 'HTTP');
+  return body;
+}
+
 export async function graphql(query, variables = {}) {
   const response = await send(() => fetch('/graphql', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', ...authHeaders() },
     body: JSON.stringify({ query, variables }),
   }));
-  const body = await response.json();
-  if (body.errors?.length) {
-    const [first] = body.errors;
-    throw new ApiError(first.message, first.extensions?.code);
-  }
-  if (!response.ok) throw new ApiError(`HTTP ${response.status}`, 'HTTP');
-  return body.data;
+  return (await readJson(response)).data;
 }
 
 export async function getJson(url, { signed = false } = {}) {
-  const response = await send(() => fetch(url, { headers: signed ? authHeaders() : {} }));
-  const body = await response.json();
-  if (!response.ok) throw new ApiError(body.message ?? `HTTP ${response.status}`, body.code);
-  return body;
+  return readJson(await send(() => fetch(url, { headers: signed ? authHeaders() : {} })));
 }

@@ -5,11 +5,11 @@ import { ApiError, graphql } from './api.js';
 import { currentCrs } from './layers.js';
 import { session } from './session.js';
 import {
-  $, FACILITY_KINDS, ROLE_LABELS, STATUS_LABELS, beijingTime, escapeHtml, metres, number,
+  $, FACILITY_KINDS, LEVEL_LABELS, OPEN_STATUSES, ROLE_LABELS, STATUS_LABELS, beijingTime,
+  escapeHtml, metres, number, withheldLabel,
 } from './util.js';
 
 const NEARBY_RADIUS_M = 500;
-const OPEN = ['SUBMITTED', 'DISPATCHED', 'IN_PROGRESS'];
 const PARENTS = 'community { code name zone { name } street { name } }';
 
 // One record by its code for each card: never a whole list to pick one from.
@@ -33,7 +33,6 @@ const QUERIES = {
         compound { name } community { name } } } }`,
 };
 
-const LEVELS = { COMMUNITY: '社区', STREET: '街道', COUNTY: '县级' };
 const HOTSPOT_LABELS = {
   HOT_99: '热点（99%）', HOT_95: '热点（95%）', HOT_90: '热点（90%）', NOT_SIGNIFICANT: '不显著',
   COLD_90: '冷点（90%）', COLD_95: '冷点（95%）', COLD_99: '冷点（99%）',
@@ -90,13 +89,13 @@ const CARDS = {
     }
     const t = (await graphql(QUERIES.ticket, { code: p.code })).ticket;
     return ['工单', [['编码', t.code], ['状态', STATUS_LABELS[t.status] ?? t.status],
-      ['事项', itemName(t.itemCode)], ['层级', LEVELS[t.level] ?? t.level],
+      ['事项', itemName(t.itemCode)], ['层级', LEVEL_LABELS[t.level] ?? t.level],
       ['受理时间', beijingTime(t.createdAt)], ['办理时限', beijingTime(t.dueAt)],
       ['责任单位', t.responsibleUnit?.name], ['小区', t.compound?.name],
       ['社区', t.community.name], ['网格', t.gridCell.code]]];
   },
   'heat-fill': async (p) => ['民情气象', [['单元', p.id],
-    ['工单数', p.withheld ? '少于 3 件（不公开）' : number(p.count)],
+    ['工单数', p.withheld ? withheldLabel() : number(p.count)],
     ['较上期', signed(p.changeFromPrevious)], ['较去年同期', signed(p.changeFromLastYear)],
     ['冷热点', HOTSPOT_LABELS[p.hotspot] ?? '—']]],
 };
@@ -192,7 +191,7 @@ async function showNearby(map, point) {
   section.scrollIntoView({ block: 'nearest' });
   let hits;
   try {
-    hits = (await graphql(QUERIES.nearby, { point, radius: NEARBY_RADIUS_M, status: OPEN,
+    hits = (await graphql(QUERIES.nearby, { point, radius: NEARBY_RADIUS_M, status: OPEN_STATUSES,
       crs: point.crs })).nearbyTickets;
   } catch (error) {
     summary.textContent = error.code === 'FORBIDDEN'

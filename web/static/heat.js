@@ -2,7 +2,9 @@
 // coloured by count or by hot/cold-spot class, with its legend.
 
 import { getJson } from './api.js';
-import { $, escapeHtml, number } from './util.js';
+import {
+  $, DISCLOSURE, escapeHtml, number, withheldLabel,
+} from './util.js';
 
 const COUNT_COLOURS = ['#ffffb2', '#fecc5c', '#fd8d3c', '#f03b20', '#bd0026'];
 const ZERO_COLOUR = '#f7f4ee';
@@ -112,11 +114,12 @@ function legendHtml(collection, mode, breaks) {
     });
     if (breaks.length) rows.push([COUNT_COLOURS[breaks.length], `${low} 件以上`]);
     if (collection.features.some((f) => f.properties.withheld)) {
-      rows.push([WITHHELD_COLOUR, '少于 3 件（不公开）']);
+      rows.push([WITHHELD_COLOUR, withheldLabel()]);
     }
   }
   const total = collection.features.reduce((sum, f) => sum + (f.properties.count ?? 0), 0);
-  const note = collection.exact ? '' : '（公开数据：少于 3 件的网格不显示数量）';
+  const note = collection.exact ? ''
+    : `（公开数据：少于 ${DISCLOSURE.withheldUnder} 件的网格不显示数量）`;
   return `<p class="heat-total">合计 ${number(total)} 件工单${note}</p><ul>${rows
     .map(([c, l]) => `<li><span class="swatch" style="background:${c}"></span>${escapeHtml(l)}</li>`)
     .join('')}</ul>`;

@@ -14,7 +14,7 @@ import * as planner from './planner.js';
 import * as auth from './session.js';
 import {
   $, DATUM_LABELS, FACILITY_KINDS, ROLE_LABELS, STATUS_COLOURS, STATUS_LABELS, escapeHtml,
-  notify,
+  notify, useVocabulary,
 } from './util.js';
 
 const COUNTS_QUERY = '{ communities { code } compounds { code } gridCells { code } facilities { code } }';
@@ -84,15 +84,20 @@ function setPanel(open) {
   $('panel-toggle').setAttribute('aria-expanded', String(open));
 }
 
+const legendItem = (color, label) => `<li><span class="dot" style="background:${escapeHtml(color)}">`
+  + `</span>${escapeHtml(label)}</li>`;
+
 function setupPanel() {
   setPanel(!phone.matches);
   $('panel-toggle').addEventListener('click', () => setPanel($('panel').hidden));
-  const item = (color, label) => `<li><span class="dot" style="background:${escapeHtml(color)}">`
-    + `</span>${escapeHtml(label)}</li>`;
   $('legend').innerHTML = Object.values(FACILITY_KINDS)
-    .map(({ label, color }) => item(color, label)).join('');
+    .map(({ label, color }) => legendItem(color, label)).join('');
+}
+
+// Once the vocabulary has come with the page's configuration.
+function showTicketLegend() {
   $('ticket-legend').innerHTML = Object.entries(STATUS_LABELS)
-    .map(([s, label]) => item(STATUS_COLOURS[s], label)).join('');
+    .map(([s, label]) => legendItem(STATUS_COLOURS[s], label)).join('');
 }
 
 // Returns how to start signing in, for the details popup's 登录 button.
@@ -204,6 +209,8 @@ async function showCounts() {
 async function main() {
   setupPanel();
   const config = await getJson('/map-config.json');
+  useVocabulary(config);
+  showTicketLegend();
   await auth.completeOidc(config.signIn.mode === 'oidc' ? config.signIn : null);
   auth.restore();
   const datum = config.basemap?.crs ?? 'WGS84';

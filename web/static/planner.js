@@ -3,21 +3,18 @@
 // market-fair groups coloured on the map, an area dashboard with charts, and CSV exports.
 // Shown to planners, street officers and the county office (the API's callers).
 
-import { graphql } from './api.js';
+import { graphql, readJson } from './api.js';
 import { circle } from './details.js';
 import { currentCrs } from './layers.js';
 import { authHeaders, onChange, session } from './session.js';
-import { $, escapeHtml, metres, number } from './util.js';
+import {
+  $, CHANNEL_LABELS, escapeHtml, metres, number,
+} from './util.js';
 
 const READERS = new Set(['PLANNER', 'STREET_OFFICER', 'COUNTY_OFFICE']);
 const EMPTY = { type: 'FeatureCollection', features: [] };
 const GROUP_COLOURS = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#e6ab02',
   '#a6761d', '#1f78b4', '#b2df8a', '#fb9a99', '#cab2d6', '#ff7f00', '#6a3d9a', '#b15928'];
-const CHANNEL_LABELS = {
-  HOTLINE_12345: '12345热线', RECEPTION_DAY: '书记接待日', PLAZA_REPORT: '广场述职',
-  DOOR_KNOCKING: '敲门行动', QR_CODE: '书记码上办', SUPERVISOR: '小区监督员', GRID_PATROL: '网格巡查',
-  ONLINE: '网上',
-};
 
 const Q = {
   coverage: `query ($kind: FacilityKind!, $r: Float!, $w: CoverageWeight, $crs: Crs) {
@@ -169,7 +166,7 @@ function dashboard() {
 
 async function download(path, name) {
   const response = await fetch(path, { headers: authHeaders() });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  if (!response.ok) await readJson(response); // throws the error envelope's message
   const url = URL.createObjectURL(await response.blob());
   const a = Object.assign(document.createElement('a'), { href: url, download: name });
   document.body.append(a);

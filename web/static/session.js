@@ -1,6 +1,7 @@
 // Who is signed in: the bearer token kept in sessionStorage (gone when the tab closes), the
 // development sign-in and the county identity provider's authorization-code flow with PKCE.
 
+import { readJson } from './api.js';
 import { notify } from './util.js';
 
 const KEY = 'redgrid.session';
@@ -85,8 +86,7 @@ export async function devSignIn({ role, scopes, sub }) {
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ role, scopes, sub: sub || undefined }),
   });
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.message ?? `HTTP ${response.status}`);
+  const body = await readJson(response);
   signedIn(body.token, 'dev', Date.parse(body.expiresAt));
 }
 

@@ -27,14 +27,23 @@ export const ROLE_LABELS = {
   UNIT: '责任单位',
 };
 
-export const STATUS_LABELS = {
-  SUBMITTED: '已受理',
-  DISPATCHED: '已派单',
-  IN_PROGRESS: '办理中',
-  RESOLVED: '已办结',
-  CLOSED: '已关闭',
-  REJECTED: '已退回',
-};
+// The ticket vocabulary (statuses, the open ones, levels, channels, with their Chinese labels)
+// and the disclosure threshold come from the server's /map-config.json: `useVocabulary` fills these once it is loaded.
+export const STATUS_LABELS = {};
+export const OPEN_STATUSES = [];
+export const LEVEL_LABELS = {};
+export const CHANNEL_LABELS = {};
+export const DISCLOSURE = { withheldUnder: null };
+
+export function useVocabulary(config) {
+  Object.assign(STATUS_LABELS, config.statuses);
+  OPEN_STATUSES.splice(0, OPEN_STATUSES.length, ...config.openStatuses);
+  Object.assign(LEVEL_LABELS, config.levels);
+  Object.assign(CHANNEL_LABELS, config.channels);
+  DISCLOSURE.withheldUnder = config.withheldUnder;
+}
+
+export const withheldLabel = () => `少于 ${DISCLOSURE.withheldUnder} 件（不公开）`;
 
 export const STATUS_COLOURS = {
   SUBMITTED: '#e31a1c',

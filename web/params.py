@@ -1,0 +1,130 @@
+"""Query-string parameters of the HTTP routes outside GraphQL (tiles, the heat map, OGC API
+Features), parsed once so that every route accepts the same formats and refuses a bad value
+with BAD_USER_INPUT naming the parameter — never a 500.
+
+- Times: a date `YYYY-MM-DD` (a whole Asia/Shanghai day: `from` starts it, `to` includes it)
+  or an ISO 8601 date-time; without an offset it is Asia/Shanghai time. A `+` in a URL means
+  a space, so `2024-01-01T00:00:00 08:00` is read with its `+` put back. Years FIRST_YEAR to
+  LAST_YEAR.
+- Boxes: four finite numbers `west,south,east,north`.
+- Datums: WGS84, GCJ02 or BD09, in any case.
+- Integers: digits within stated bounds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime, time, timedelta
+
+from starlette.requests import Request
+
+from db.vocabulary import SHANGHAI, TICKET_STATUSES
+from geo.types import Crs
+from resolvers.errors import bad_input
+
+FIRST_YEAR = 1970
+LAST_YEAR = 2199
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
+def text(request: Request, name: str, *, required: bool = False) -> str | None:
+    """The parameter stripped; None when absent or blank (BAD_USER_INPUT where `required`)."""
+    value = (request.query_params.get(name) or "").strip()
+    if not value and required:
+        raise bad_input(f"query parameter `{name}` is required", name)
+    return value or None
+
+
+def moment(request: Request, name: str, *, end: bool = False,
+           required: bool = False) -> datetime | None:
+    """A time with its offset (see the module's docstring); `end` reads a date as the end of
+    that day (the next midnight)."""
+    raw = text(request, name, required=required)
+    if raw is None:
+        return None
+    return parse_moment(name, raw, end=end)
+
+
+def parse_moment(name: str, raw: str, *, end: bool = False) -> datetime:
+    problem = (f"`{name}` must be a date (YYYY-MM-DD) or an ISO 8601 date-time in "
+               f"{FIRST_YEAR}–{LAST_YEAR}, got {raw!r}")
+    try:
+        if len(raw) == 10:
+            found = datetime.combine(date.fromisoformat(raw) + timedelta(days=int(end)), time(),
+                                     SHANGHAI)
+        else:
+            found = datetime.fromisoformat(raw.replace(" ", "+"))
+            found = found if found.tzinfo else found.replace(tzinfo=SHANGHAI)
+        in_range = FIRST_YEAR <= found.astimezone(SHANGHAI).year <= LAST_YEAR
+    except (ValueError, OverflowError):
+        in_range = False
+    if not in_range:
+        raise bad_input(problem, name)
+    return found
+
+
+def period(request: Request, *, required: bool = False) -> tuple[datetime | None,
+                                                                 datetime | None]:
+    """`from` and `to`, `from` before `to` where both are given."""
+    start = moment(request, "from", required=required)
+    stop = moment(request, "to", end=True, required=required)
+    if start and stop and start >= stop:
+        raise bad_input("`from` must come before `to`", "from")
+    return start, stop
+
+
+def datum(request: Request, name: str = "crs") -> Crs:
+    raw = text(request, name) or Crs.WGS84.value
+    try:
+        return Crs(raw.upper())
+    except ValueError:
+        raise bad_input(f"`{name}` must be one of WGS84, GCJ02, BD09, got {raw!r}",
+                        name) from None
+
+
+def box(request: Request, name: str = "bbox", *,
+        required: bool = False) -> tuple[float, float, float, float] | None:
+    """Four finite numbers west,south,east,north (checked as a box by the caller, who knows its
+    datum)."""
+    raw = text(request, name, required=required)
+    if raw is None:
+        return None
+    try:
+        numbers = tuple(float(p) for p in raw.split(","))
+    except ValueError:
+        numbers = ()
+    if len(numbers) != 4 or not all(math.isfinite(x) for x in numbers):
+        raise bad_input(f"`{name}` must be four numbers west,south,east,north, got {raw!r}", name)
+    west, south, east, north = numbers
+    return west, south, east, north
+
+
+def integer(request: Request, name: str, *, default: int, low: int, high: int | None = None,
+            cap: int | None = None) -> int:
+    """Digits in [low, high]; above `cap` (where given) the value is `cap`."""
+    raw = text(request, name)
+    if raw is None:
+        return default
+    return parse_integer(name, raw, low=low, high=high, cap=cap)
+
+
+def parse_integer(name: str, raw: str, *, low: int, high: int | None = None,
+                  cap: int | None = None) -> int:
+    bounds = f"{low}–{high}" if high is not None else f"{low} or more"
+    if not _DIGITS.fullmatch(raw) or int(raw) < low or (high is not None and int(raw) > high):
+        raise bad_input(f"`{name}` must be an integer of {bounds}, got {raw!r}", name)
+    return min(int(raw), cap) if cap is not None else int(raw)
+
+
+def statuses(request: Request, name: str = "status") -> tuple[str, ...] | None:
+    """Ticket statuses, comma-separated or repeated, in any case; None when not given."""
+    if name not in request.query_params:
+        return None
+    found = tuple(s.strip().upper() for raw in request.query_params.getlist(name)
+                  for s in raw.split(",") if s.strip())
+    unknown = sorted(set(found) - set(TICKET_STATUSES))
+    if unknown or not found:
+        raise bad_input(f"`{name}` must list some of {', '.join(TICKET_STATUSES)}, got "
+                        f"{', '.join(unknown) or 'nothing'}", name)
+    return found
