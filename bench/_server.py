@@ -8,8 +8,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +241,25 @@ class OtherCpu:
         ours = sum(cpu - self.ours0.get(pid, 0.0) for pid, cpu in ours1.items())
         other = (machine1 - self.machine0) - ours
         return round(max(0.0, other) / elapsed * 100, 1)
+
+
+def run_with_server_log(prefix: str, res: dict[str, Any], run: Callable[[Path], Any]) -> None:
+    """Runs `run(folder)` in a temporary folder (where the server writes server.log), with
+    SIGTERM/SIGHUP ending the run through its finally blocks (the server is stopped by PID);
+    the log's last 20 lines go into `res["server_log_tail"]`, and the machine's load and
+    activity at the end into `res["machine"]`."""
+    def _terminate(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        log_path = Path(tmp) / "server.log"
+        try:
+            run(Path(tmp))
+        finally:
+            if log_path.exists():
+                res["server_log_tail"] = log_path.read_text(
+                    encoding="utf-8", errors="replace").splitlines()[-20:]
+    res["machine"]["loadavg_end"] = os.getloadavg()
+    res["machine"]["activity_end"] = cpu_activity()

@@ -32,12 +32,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,7 +44,7 @@ from typing import Any
 import _wrk
 from _context import machine, versions
 from _db import conninfo as configured_conninfo
-from _server import Server, cpu_activity, development_env
+from _server import Server, development_env, run_with_server_log
 from create_checks import dataset, http_notifications, verify
 from create_floor import floor_all
 from create_http import WRK_THREADS, http_run
@@ -173,23 +171,9 @@ def main() -> int:
     print("drawing points inside compounds", file=sys.stderr)
     jobs = make_jobs(conninfo, sizes, args.seed)
 
-    def _terminate(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
-
     args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="redgrid-bench-create-") as tmp:
-        log_path = Path(tmp) / "server.log"
-        try:
-            measure(args, conninfo, env, token, jobs, res, Path(tmp))
-        finally:
-            if log_path.exists():
-                tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
-                res["server_log_tail"] = tail
-    res["machine"]["loadavg_end"] = os.getloadavg()
-    res["machine"]["activity_end"] = cpu_activity()
+    run_with_server_log("redgrid-bench-create-", res, lambda tmp: measure(
+        args, conninfo, env, token, jobs, res, tmp))
     res["dataset_after"] = dataset(conninfo)
     verdicts(res)
 

@@ -40,7 +40,7 @@ import httpx
 import psycopg
 
 from db import migrate
-from db.cluster import EmbeddedCluster
+from db.embedded import EmbeddedCluster
 from db.seed import seed_demo
 from resolvers.actor import Role
 from web.auth import development_secret, mint

@@ -16,13 +16,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import re
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -36,7 +33,7 @@ import psycopg
 from _context import machine, versions
 from _db import conninfo as configured_conninfo
 from _report import markdown, targets
-from _server import OtherCpu, RssSampler, Server, bench_env, cpu_activity, process_cpu_s
+from _server import OtherCpu, RssSampler, Server, bench_env, process_cpu_s, run_with_server_log
 from psycopg.rows import namedtuple_row
 
 from db.queries.tickets import nearest_sql
@@ -506,24 +503,9 @@ def main() -> int:
         print(f"warning: only {res['dataset']['tickets']:,} tickets (run `make bench` to seed "
               "1,000,000)", file=sys.stderr)
 
-    # SIGTERM/SIGHUP end the run through the finally blocks (the server is stopped by PID).
-    def _terminate(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
-
     args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="redgrid-bench-") as tmp:
-        log_path = Path(tmp) / "server.log"
-        try:
-            asyncio.run(measure(args, conninfo, env, res, Path(tmp)))
-        finally:
-            if log_path.exists():
-                tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
-                res["server_log_tail"] = tail
-    res["machine"]["loadavg_end"] = os.getloadavg()
-    res["machine"]["activity_end"] = cpu_activity()
+    run_with_server_log("redgrid-bench-", res, lambda tmp: asyncio.run(
+        measure(args, conninfo, env, res, tmp)))
     targets(res)
 
     table = markdown(res)

@@ -21,11 +21,8 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import random
-import signal
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +33,7 @@ import psycopg
 from _context import machine, versions
 from _db import conninfo as configured_conninfo
 from _report import fmt
-from _server import OtherCpu, RssSampler, Server, bench_env, cpu_activity
+from _server import OtherCpu, RssSampler, Server, bench_env, run_with_server_log
 from nearby_tickets import CpuMeter, run_workers, summarise
 from psycopg.rows import namedtuple_row
 
@@ -411,23 +408,9 @@ def main() -> int:
         print(f"warning: only {res['dataset']['tickets']:,} tickets (run `make bench` to seed "
               "1,000,000)", file=sys.stderr)
 
-    def _terminate(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
-
     args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="redgrid-bench-tiles-") as tmp:
-        log_path = Path(tmp) / "server.log"
-        try:
-            asyncio.run(measure(args, conninfo, env, res, Path(tmp)))
-        finally:
-            if log_path.exists():
-                res["server_log_tail"] = log_path.read_text(
-                    encoding="utf-8", errors="replace").splitlines()[-20:]
-    res["machine"]["loadavg_end"] = os.getloadavg()
-    res["machine"]["activity_end"] = cpu_activity()
+    run_with_server_log("redgrid-bench-tiles-", res, lambda tmp: asyncio.run(
+        measure(args, conninfo, env, res, tmp)))
     verdicts(res)
     table = markdown(res)
     (args.out / "tiles.json").write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n",

@@ -112,6 +112,16 @@ async def _community(info: Info, code: str) -> Community:
     return Community.of(await info.context.loaders.community.load(code))
 
 
+async def compound_of(info: Info, code: str | None) -> Compound | None:
+    """The compound of a code (batched per request), or None without one."""
+    return Compound.of(await info.context.loaders.compound.load(code)) if code else None
+
+
+async def cell_of(info: Info, code: str | None) -> GridCell | None:
+    """The grid cell of a code (batched per request), or None without one."""
+    return GridCell.of(await info.context.loaders.cell.load(code)) if code else None
+
+
 @strawberry.type
 class Compound:
     code: str
@@ -293,9 +303,7 @@ class Ticket:
 
     @strawberry.field
     async def compound(self, info: Info) -> Compound | None:
-        if self.compound_code is None:
-            return None
-        return Compound.of(await info.context.loaders.compound.load(self.compound_code))
+        return await compound_of(info, self.compound_code)
 
     @strawberry.field
     async def community(self, info: Info) -> Community:

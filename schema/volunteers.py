@@ -15,7 +15,15 @@ from resolvers.errors import DomainError
 from resolvers.volunteers import MIN_PARTICIPATIONS, MemberCompliance, ServiceArgs
 from schema.notices import cap_text
 from schema.pagination import PageInfo
-from schema.types import Community, Compound, GridCell, UserError, user_errors
+from schema.types import (
+    Community,
+    Compound,
+    GridCell,
+    UserError,
+    cell_of,
+    compound_of,
+    user_errors,
+)
 
 
 @strawberry.enum(description="What a volunteer does: building head 楼栋长, red-collar secretary "
@@ -54,15 +62,11 @@ class Volunteer:
 
     @strawberry.field
     async def grid_cell(self, info: Info) -> GridCell | None:
-        if self.cell_code is None:
-            return None
-        return GridCell.of(await info.context.loaders.cell.load(self.cell_code))
+        return await cell_of(info, self.cell_code)
 
     @strawberry.field
     async def compound(self, info: Info) -> Compound | None:
-        if self.compound_code is None:
-            return None
-        return Compound.of(await info.context.loaders.compound.load(self.compound_code))
+        return await compound_of(info, self.compound_code)
 
     @strawberry.field
     async def community(self, info: Info) -> Community:
