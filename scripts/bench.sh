@@ -25,17 +25,7 @@ command -v wrk >/dev/null || missing+=(wrk)
 apt_install "${missing[@]}"
 
 DB="$PY bench/_db.py"
-if [ -n "${DATABASE_URL:-}" ]; then
-  echo "==> DATABASE_URL is set: benchmarking database '$BENCH_DB' on that server (no cluster)"
-  DATABASE_URL=$($DB url "$BENCH_DB")
-  export DATABASE_URL
-  create_db() { $DB ensure; }
-else
-  export REDGRID_DATABASE=$BENCH_DB
-  start_database
-  # Creates the database when missing (the cluster is up).
-  create_db() { "$REDGRID" db up; }
-fi
+bench_database "$BENCH_DB"
 create_db
 "$REDGRID" migrate
 

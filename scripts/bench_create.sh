@@ -20,17 +20,7 @@ source scripts/lib.sh
 # wrk (Debian package `wrk`) is the HTTP load generator.
 command -v wrk >/dev/null || apt_install wrk
 
-if [ -n "${DATABASE_URL:-}" ]; then
-  echo "==> DATABASE_URL is set: database '$BENCH_DB' on that server (no cluster)"
-  DATABASE_URL=$($DB url "$BENCH_DB")
-  export DATABASE_URL
-  create_db() { $DB ensure; }
-else
-  export REDGRID_DATABASE=$BENCH_DB
-  start_database
-  # Creates the database when missing (the cluster is up).
-  create_db() { "$REDGRID" db up; }
-fi
+bench_database "$BENCH_DB"
 
 create_db
 echo "==> recreating database $BENCH_DB"

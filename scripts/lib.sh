@@ -27,3 +27,20 @@ start_database() {
     $redgrid db up
   fi
 }
+
+# Points a benchmark at database $1: on DATABASE_URL's server, or in the embedded cluster
+# (started when it is not running, stopped at exit only then); defines create_db, which creates
+# that database when it is missing.
+bench_database() {
+  local name=$1
+  if [ -n "${DATABASE_URL:-}" ]; then
+    echo "==> DATABASE_URL is set: database '$name' on that server (no cluster)"
+    DATABASE_URL=$(.venv/bin/python bench/_db.py url "$name")
+    export DATABASE_URL
+    create_db() { .venv/bin/python bench/_db.py ensure; }
+  else
+    export REDGRID_DATABASE=$name
+    start_database
+    create_db() { $redgrid db up; }
+  fi
+}
