@@ -50,3 +50,18 @@ def versions(conninfo: str) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             out[dist] = None
     return out
+
+
+def result_head(benchmark: str, conninfo: str, dataset: dict[str, Any],
+                expect_tickets: int = 0) -> dict[str, Any]:
+    """The fields every result file starts with: what ran, when, on which machine, with which
+    versions, on which data (with a warning when it holds fewer than `expect_tickets`)."""
+    import sys
+    from datetime import UTC, datetime
+
+    if dataset.get("tickets", 0) < expect_tickets:
+        print(f"warning: only {dataset['tickets']:,} tickets (run `make bench` to seed "
+              f"{expect_tickets:,})", file=sys.stderr)
+
+    return {"benchmark": benchmark, "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": machine(), "versions": versions(conninfo), "dataset": dataset}

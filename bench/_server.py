@@ -98,6 +98,17 @@ def bench_env(database: str) -> dict[str, str]:
     return env
 
 
+def bench_target(database: str) -> tuple[dict[str, str], Any, str]:
+    """`bench_env(database)`, the settings it makes and the database's conninfo."""
+    from _db import conninfo
+
+    from web.settings import Settings
+
+    env = bench_env(database)
+    settings = Settings.from_env(env)
+    return env, settings, conninfo(settings)
+
+
 def stop_process(proc: subprocess.Popen[Any], sig: int) -> int | None:
     """Ends a server this benchmark started, by its PID: `sig`, then SIGKILL after 10 s."""
     if proc.poll() is None:

@@ -23,17 +23,15 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import _wrk
 import httpx
 import psycopg
-from _context import machine, versions
-from _db import conninfo as configured_conninfo
+from _context import result_head
 from _report import markdown, targets
-from _server import OtherCpu, RssSampler, Server, bench_env, process_cpu_s, run_with_server_log
+from _server import OtherCpu, RssSampler, Server, bench_target, process_cpu_s, run_with_server_log
 from psycopg.rows import namedtuple_row
 
 from db.queries.tickets import nearest_sql
@@ -478,14 +476,10 @@ def main() -> int:
     if args.warmup == 0 and args.wrk_warmup > 0:
         ap.error("--wrk-warmup needs warm-up points (--warmup > 0)")
 
-    env = bench_env(BENCH_DATABASE)
-    settings = Settings.from_env(env)
-    conninfo = configured_conninfo(settings)
+    env, settings, conninfo = bench_target(BENCH_DATABASE)
 
     res: dict[str, Any] = {
-        "benchmark": "nearbyTickets",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(), "versions": versions(conninfo), "dataset": dataset(conninfo),
+        **result_head("nearbyTickets", conninfo, dataset(conninfo), expect_tickets=1_000_000),
         "configuration": {
             "queries": args.queries, "warmup": args.warmup, "seed": args.seed,
             "area": {"lon": LON, "lat": LAT}, "radius_m": RADIUS_M, "first": FIRST, "k": K,
@@ -499,9 +493,6 @@ def main() -> int:
     }
     if args.seed_results.exists():
         res["seed"] = json.loads(args.seed_results.read_text(encoding="utf-8"))
-    if res["dataset"]["tickets"] < 1_000_000:
-        print(f"warning: only {res['dataset']['tickets']:,} tickets (run `make bench` to seed "
-              "1,000,000)", file=sys.stderr)
 
     args.out.mkdir(parents=True, exist_ok=True)
     run_with_server_log("redgrid-bench-", res, lambda tmp: asyncio.run(

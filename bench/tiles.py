@@ -23,17 +23,15 @@ import json
 import math
 import random
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import _wrk
 import httpx
 import psycopg
-from _context import machine, versions
-from _db import conninfo as configured_conninfo
+from _context import result_head
 from _report import fmt
-from _server import OtherCpu, RssSampler, Server, bench_env, run_with_server_log
+from _server import OtherCpu, RssSampler, Server, bench_target, run_with_server_log
 from nearby_tickets import CpuMeter, run_workers, summarise
 from psycopg.rows import namedtuple_row
 
@@ -388,13 +386,9 @@ def main() -> int:
     if not 1 <= args.wrk_duration <= 600 or not 0 <= args.wrk_warmup <= 600:
         ap.error("--wrk-duration must be 1..600 s and --wrk-warmup 0..600 s")
 
-    env = bench_env(BENCH_DATABASE)
-    settings = Settings.from_env(env)
-    conninfo = configured_conninfo(settings)
+    env, settings, conninfo = bench_target(BENCH_DATABASE)
     res: dict[str, Any] = {
-        "benchmark": "tiles",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(), "versions": versions(conninfo), "dataset": dataset(conninfo),
+        **result_head("tiles", conninfo, dataset(conninfo), expect_tickets=1_000_000),
         "configuration": {
             "layers": args.layers, "zooms": args.zooms, "tiles": args.tiles,
             "passes": args.passes, "role": args.role, "seed": args.seed,
@@ -404,9 +398,6 @@ def main() -> int:
         },
         "cases": [],
     }
-    if res["dataset"]["tickets"] < 1_000_000:
-        print(f"warning: only {res['dataset']['tickets']:,} tickets (run `make bench` to seed "
-              "1,000,000)", file=sys.stderr)
 
     args.out.mkdir(parents=True, exist_ok=True)
     run_with_server_log("redgrid-bench-tiles-", res, lambda tmp: asyncio.run(
