@@ -274,3 +274,15 @@ def run_with_server_log(prefix: str, res: dict[str, Any], run: Callable[[Path], 
                     encoding="utf-8", errors="replace").splitlines()[-20:]
     res["machine"]["loadavg_end"] = os.getloadavg()
     res["machine"]["activity_end"] = cpu_activity()
+
+
+def start_server(env: dict[str, str], folder: Path, res: dict[str, Any]) -> tuple[Server, Any]:
+    """Starts `redgrid serve` (its log in folder/server.log) and a sampler of its resident
+    memory, noting its pid and address in `res["server"]`; the caller waits until it answers
+    (`server.wait_ready()`) and stops both."""
+    print("starting redgrid serve", file=sys.stderr)
+    server = Server(env, folder / "server.log")
+    res["server"] = {"pid": server.proc.pid, "base_url": server.base}
+    sampler = RssSampler(server.proc.pid)
+    sampler.start()
+    return server, sampler

@@ -31,7 +31,13 @@ import httpx
 import psycopg
 from _context import result_head
 from _report import markdown, targets
-from _server import OtherCpu, RssSampler, Server, bench_target, process_cpu_s, run_with_server_log
+from _server import (
+    OtherCpu,
+    bench_target,
+    process_cpu_s,
+    run_with_server_log,
+    start_server,
+)
 from psycopg.rows import namedtuple_row
 
 from db.queries.tickets import nearest_sql
@@ -413,13 +419,9 @@ async def measure(args: argparse.Namespace, conninfo: str, env: dict[str, str],
     # the API runs the same SQL as the floor (no scope condition), token check included.
     token = mint(Settings.from_env(env).jwt_secret, subject="bench", role=Role.COUNTY_OFFICE, scopes=[])
     res["caller"] = "COUNTY_OFFICE bearer token (HS256 verified on every request)"
-    print("starting redgrid serve", file=sys.stderr)
-    server = Server(env, tmp / "server.log")
+    server, sampler = start_server(env, tmp, res)
     pid = server.proc.pid
-    res["server"] = {"pid": pid, "base_url": server.base}
-    sampler = RssSampler(pid)
     try:
-        sampler.start()
         server.wait_ready()
         sampler.mark("ready")
         # The primary HTTP rows: wrk, a few microseconds of client CPU per request.

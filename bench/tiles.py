@@ -31,7 +31,7 @@ import httpx
 import psycopg
 from _context import result_head
 from _report import fmt
-from _server import OtherCpu, RssSampler, Server, bench_target, run_with_server_log
+from _server import OtherCpu, bench_target, run_with_server_log, start_server
 from nearby_tickets import CpuMeter, run_workers, summarise
 from psycopg.rows import namedtuple_row
 
@@ -328,13 +328,9 @@ async def measure(args: argparse.Namespace, conninfo: str, env: dict[str, str],
                                                     floor_passes(args, tiles), conc))
             cases.append(case)
 
-    print("starting redgrid serve", file=sys.stderr)
-    server = Server(env, tmp / "server.log")
+    server, sampler = start_server(env, tmp, res)
     pid = server.proc.pid
-    res["server"] = {"pid": pid, "base_url": server.base}
-    sampler = RssSampler(pid)
     try:
-        sampler.start()
         server.wait_ready()
         for case in cases:
             if not case["tiles"]:
