@@ -26,12 +26,11 @@ local function now_us()
    return tonumber(ts.tv_sec) * 1000000 + math.floor(tonumber(ts.tv_nsec) / 1000)
 end
 
-local threads = {}
-
-function setup(thread)
-   thread:set("id", #threads)
-   table.insert(threads, thread)
-end
+package.path = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "?.lua;"
+   .. package.path
+local wrk_threads = require("wrk_threads")
+local threads = wrk_threads.threads
+setup = wrk_threads.setup
 
 local requests = {}
 local nxt = 1

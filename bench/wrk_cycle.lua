@@ -15,12 +15,11 @@
 -- paths a non-empty body (counted under graphql_errors: the benchmark's tiles all hold features).
 -- done() prints one machine-readable line, "WRK_RESULT {json}" (latencies in microseconds).
 
-local threads = {}
-
-function setup(thread)
-   thread:set("id", #threads)
-   table.insert(threads, thread)
-end
+package.path = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "?.lua;"
+   .. package.path
+local wrk_threads = require("wrk_threads")
+local threads = wrk_threads.threads
+setup = wrk_threads.setup
 
 local requests = {}
 local pos, stride = 1, 1
