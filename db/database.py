@@ -42,7 +42,7 @@ class SteadyReconnect(AttemptWithBackoff):
 
 
 # The pool module builds its attempts from this name (psycopg_pool 3.3, pinned in the lock).
-pool_async.AttemptWithBackoff = SteadyReconnect  # type: ignore[misc]
+setattr(pool_async, "AttemptWithBackoff", SteadyReconnect)  # noqa: B010 - a module's class
 # The pools of this process that are open (a broken connection in one checks them all).
 _OPEN: weakref.WeakSet[Database] = weakref.WeakSet()
 # How long after a broken connection or a failed connect the database counts as away.
