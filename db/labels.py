@@ -17,6 +17,8 @@ FACILITY_KIND_NAMES = {
     "CANTEEN": "幸福食堂",
     "SERVICE_ROOM": "社服用房",
 }
+ROAD_KIND_NAMES = {"PRIMARY": "主干路", "SECONDARY": "次干路", "MINOR": "支路"}
+WATER_KIND_NAMES = {"RIVER": "河流", "CANAL": "沟渠", "POND": "坑塘"}
 LEVEL_NAMES = {level.value: name for level, name in LEVEL_LABELS.items()}
 REJECT_REASON_NAMES = {"DUPLICATE": "重复诉求", "OUT_OF_SCOPE": "不属受理范围",
                        "INVALID": "无效诉求"}

@@ -41,6 +41,8 @@ from db.vocabulary import CHANNELS, LEVELS, OPEN_STATUSES, TICKET_STATUSES
 from geo.types import SRID_METRIC, SRID_WGS84
 
 FACILITY_KINDS = ("STATION", "CLINIC", "CANTEEN", "SERVICE_ROOM")
+ROAD_KINDS = ("PRIMARY", "SECONDARY", "MINOR")
+WATER_KINDS = ("RIVER", "CANAL", "POND")
 SERVICE_ROOM_STATUSES = ("IDLE", "IN_USE", "RENTED")
 VOLUNTEER_ROLES = ("BUILDING_HEAD", "RED_COLLAR_SECRETARY", "SUPERVISOR", "GRID_WORKER")
 DEADLINE_CLASSES = ("EMERGENCY_2H", "UTILITY_24H", "GENERAL_7D", "COMPLEX_15D")
@@ -95,6 +97,32 @@ class Street(Base):
     name: Mapped[str] = mapped_column(String(64))
     geom = mapped_column(multipolygon(), nullable=False)
     __table_args__ = (_valid(), gist("streets"))
+
+
+class Road(Base):
+    """A road 道路 of the base map, drawn under the places: a primary or secondary road along
+    community boundaries, or a minor lane into a compound."""
+
+    __tablename__ = "roads"
+    code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(12))
+    geom = mapped_column(Geometry("MULTILINESTRING", srid=SRID_WGS84, spatial_index=False),
+                         nullable=False)
+    __table_args__ = (CheckConstraint(_in("kind", ROAD_KINDS), name="road_kind"), _valid(),
+                      gist("roads"))
+
+
+class Water(Base):
+    """A water area 水系 of the base map: the 沭河 beside the town, canals and ponds."""
+
+    __tablename__ = "waters"
+    code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(12))
+    geom = mapped_column(multipolygon(), nullable=False)
+    __table_args__ = (CheckConstraint(_in("kind", WATER_KINDS), name="water_kind"), _valid(),
+                      gist("waters"))
 
 
 class Zone(Base):

@@ -9,12 +9,13 @@ from typing import Any
 
 import psycopg
 import shapely
-from shapely.geometry import MultiPolygon
+from shapely.geometry import LineString, MultiLineString, MultiPolygon
 from shapely.geometry.base import BaseGeometry
 
 from db import labels
 from db.catalogue import load_catalogue
 from db.demo.activity import seed_activity
+from db.demo.basemap import plan_roads, plan_waters
 from db.demo.places import Places, plan_places
 from db.demo.services import (
     COUNTY_UNITS,
@@ -49,7 +50,9 @@ def _wkb(geom: BaseGeometry, frame: LocalFrame = CENTRE) -> str:
 
 
 def _multi(geom: BaseGeometry) -> BaseGeometry:
-    return geom if isinstance(geom, MultiPolygon) else MultiPolygon([geom])
+    if isinstance(geom, LineString):
+        return MultiLineString([geom])
+    return geom if isinstance(geom, MultiPolygon | MultiLineString) else MultiPolygon([geom])
 
 
 def _copy(conn: psycopg.Connection, table: str, columns: Sequence[str],
@@ -130,6 +133,13 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
             ("code", "compound_code", "cell_code", "floors", "households", "geom"),
             ((b.code, b.compound_code, b.cell_code, b.floors, b.households, _wkb(b.polygon))
              for c in places.compounds for b in c.buildings))
+        roads = plan_roads(places)
+        counts["roads"] = _copy(conn, "roads", ("code", "name", "kind", "geom"),
+                                ((r.code, r.name, r.kind, _wkb(_multi(r.geom))) for r in roads))
+        counts["waters"] = _copy(
+            conn, "waters", ("code", "name", "kind", "geom"),
+            ((w.code, w.name, w.kind, _wkb(_multi(w.geom))) for w in plan_waters(places, roads,
+                                                                             seed)))
         progress("places", 2, 7)
         counts["units"] = _copy(conn, "units",
                                 ("code", "name", "kind", "community_code", "street_code"),

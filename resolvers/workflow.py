@@ -29,6 +29,8 @@ from resolvers.lifecycle import (
 from resolvers.policy import Operation
 
 LADDER = LEVELS  # in the order tickets escalate
+# Referrals and low-rated tickets listed at most (newest first): the lists grow with the years.
+MAX_LISTED = 200
 
 
 def _conflict(code: str) -> DomainError:
@@ -214,7 +216,7 @@ async def referrals(db: Database, actor: Actor) -> list[Any]:
     policy.check_role(actor, Operation.READ_REFERRALS,
                       "for county, street and community staff and planners")
     async with db.connection() as conn:
-        return await q.referrals(conn)
+        return await q.referrals(conn, MAX_LISTED)
 
 
 async def unit_ratings(db: Database, actor: Actor, unit_code: str,
@@ -225,4 +227,4 @@ async def unit_ratings(db: Database, actor: Actor, unit_code: str,
     policy.authorise(actor, Operation.READ_UNIT_RATINGS, policy.place(unit_code, f"unit {unit_code}"))
     async with db.connection() as conn:
         return (await q.rating_summary(conn, unit_code),
-                await q.rated_tickets(conn, unit_code, max_rating))
+                await q.rated_tickets(conn, unit_code, max_rating, MAX_LISTED))

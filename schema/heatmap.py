@@ -72,7 +72,9 @@ class Heatmap:
     exact: bool = strawberry.field(description="Whether every count is exact; false where "
                                                "counts under 3 may be withheld (cells outside "
                                                "the caller's scope).")
-    cells: list[HeatmapCell]
+    cells: list[HeatmapCell] = strawberry.field(
+        description="One per grid cell of the county (429 in the demo) or per H3 hexagon over "
+                    "it: at most 5,000 (a finer resolution is BAD_USER_INPUT).")
 
     @classmethod
     def of(cls, h: resolver.Heatmap) -> Heatmap:

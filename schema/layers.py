@@ -22,6 +22,8 @@ class LayerName(enum.Enum):
     COMPOUNDS = "compounds"
     GRID_CELLS = "grid_cells"
     FACILITIES = "facilities"
+    WATERS = "waters"
+    ROADS = "roads"
     TICKETS = "tickets"
 
 

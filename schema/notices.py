@@ -22,6 +22,11 @@ def first_capped(info: Any, first: int | None, cap: int) -> None:
                    "request to see them", "requested": first, "cap": cap})
 
 
+# Every list field states its size: a cap, one per something, or all of a small set.
+USER_ERRORS = ("The input's problems: at most one per input field, empty on success.")
+PAGE_EDGES = "One per item of the page: at most `first`."
+
+
 def cap_text(cap: int) -> str:
     """The sentence a list field's description states its cap in."""
     return (f"At most {cap} items: `first` above {cap} is capped at {cap} (not an error); "

@@ -15,6 +15,7 @@ from resolvers import performance
 from resolvers.disclosure import Disclosure
 from resolvers.errors import DomainError
 from resolvers.performance import BondMove, Ranking, Standing
+from schema.notices import USER_ERRORS
 from schema.types import Compound, Unit, UserError, user_errors
 
 From = Annotated[str, strawberry.argument(name="from", description="First month, YYYY-MM.")]
@@ -70,9 +71,12 @@ class PropertyStanding:
 
 @strawberry.type
 class PropertyStandings:
-    ranked: list[PropertyStanding] = strawberry.field(description="Best first.")
+    ranked: list[PropertyStanding] = strawberry.field(
+        description="Best first. One per company or manager with compounds (25 companies in the "
+                    "demo).")
     bottom: list[PropertyStanding] = strawberry.field(
-        description="The worst ≥ 1% (at least one): candidates for replacement.")
+        description="The worst ≥ 1% (at least one): candidates for replacement. At most one per "
+                    "ranked company or manager; more than 1% only when tied.")
 
     @classmethod
     def of(cls, standings: list[Standing], rule: Disclosure) -> PropertyStandings:
@@ -125,7 +129,9 @@ class Bond:
     amount: Decimal
     balance: Decimal
     reconciled: bool = strawberry.field(description="DEPOSIT − DRAWDOWN + TOPUP = balance.")
-    entries: list[BondEntry] = strawberry.field(description="The append-only ledger, oldest first.")
+    entries: list[BondEntry] = strawberry.field(
+        description="The append-only ledger, oldest first. All of its entries (a deposit, then a "
+                    "few drawdowns and top-ups a year); not paged.")
     compound_code: strawberry.Private[str]
     company_code: strawberry.Private[str]
 
@@ -166,12 +172,13 @@ class TopUpBondInput:
 @strawberry.type
 class BondPayload:
     bond: Bond | None
-    errors: list[UserError]
+    errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
 @strawberry.type
 class PerformanceQuery:
-    @strawberry.field(description="A compound's tickets in each month, per 100 households too.")
+    @strawberry.field(description="A compound's tickets in each month, per 100 households too. "
+                                  "One per month of from..to: at most 120.")
     async def compound_monthly_tickets(self, info: Info, compound_code: str, from_: From,
                                        to: To) -> list[MonthlyTickets]:
         months = await performance.compound_monthly(info.context.db, info.context.actor,
@@ -194,7 +201,8 @@ class PerformanceQuery:
     async def bond_ledger(self, info: Info, contract_id: int) -> Bond:
         return Bond.of(await performance.bond(info.context.db, info.context.actor, contract_id))
 
-    @strawberry.field(description="The bonds of a compound's contracts, newest first.")
+    @strawberry.field(description="The bonds of a compound's contracts, newest first. One per "
+                                  "contract it has had (a few); not paged.")
     async def compound_bonds(self, info: Info, compound_code: str) -> list[Bond]:
         bonds = await performance.compound_bonds(info.context.db, info.context.actor,
                                                  compound_code)

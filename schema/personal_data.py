@@ -19,7 +19,7 @@ from strawberry.types import Info
 from db.queries.access_log import AccessFilter
 from resolvers import personal_data
 from resolvers.tickets import MAX_PAGE, encode_cursor
-from schema.notices import cap_text
+from schema.notices import PAGE_EDGES, cap_text
 from schema.pagination import PageInfo
 
 Read = tuple[int, str]
@@ -69,7 +69,8 @@ class PersonalDataAccess:
     subject: str
     role: str
     ticket_code: str
-    fields: list[str]
+    fields: list[str] = strawberry.field(
+        description="The personal fields read unmasked. At most 2: reporterName and reporterPhone.")
 
 
 @strawberry.type
@@ -80,7 +81,7 @@ class PersonalDataAccessEdge:
 
 @strawberry.type
 class PersonalDataAccessConnection:
-    edges: list[PersonalDataAccessEdge]
+    edges: list[PersonalDataAccessEdge] = strawberry.field(description=PAGE_EDGES)
     page_info: PageInfo
     total_count: int
 

@@ -46,11 +46,12 @@ async def _one(info: Info, table: str, of: Callable[[Any], T], code: str) -> T |
 
 @strawberry.type
 class PlaceQuery:
-    @strawberry.field(description="The 5 zones 片区.")
+    @strawberry.field(description="All zones 片区 (5 in the demo), by code; not paged.")
     async def zones(self, info: Info) -> list[Zone]:
         return [Zone.of(r) for r in await _listed(info, "zones")]
 
-    @strawberry.field(description="Communities 社区, by zone and/or intersecting a box.")
+    @strawberry.field(description="Communities 社区, by zone and/or intersecting a box. All that "
+                                  "match (at most the county's 43 in the demo); not paged.")
     async def communities(self, info: Info, zone_code: str | None = None,
                           bbox: BBoxInput | None = None) -> list[Community]:
         return [Community.of(r) for r in await _listed(info, "communities", bbox,
@@ -76,19 +77,22 @@ class PlaceQuery:
     async def facility(self, info: Info, code: str) -> Facility | None:
         return await _one(info, "facilities", Facility.of, code)
 
-    @strawberry.field(description="Compounds 小区, by community and/or intersecting a box.")
+    @strawberry.field(description="Compounds 小区, by community and/or intersecting a box. All "
+                                  "that match (at most the county's 230 in the demo); not paged.")
     async def compounds(self, info: Info, community_code: str | None = None,
                         bbox: BBoxInput | None = None) -> list[Compound]:
         return [Compound.of(r) for r in await _listed(info, "compounds", bbox,
                                                       community_code=community_code)]
 
-    @strawberry.field(description="Grid cells 网格, by community and/or intersecting a box.")
+    @strawberry.field(description="Grid cells 网格, by community and/or intersecting a box. All "
+                                  "that match (at most the county's 429 in the demo); not paged.")
     async def grid_cells(self, info: Info, community_code: str | None = None,
                          bbox: BBoxInput | None = None) -> list[GridCell]:
         return [GridCell.of(r) for r in await _listed(info, "grid_cells", bbox,
                                                       community_code=community_code)]
 
-    @strawberry.field(description="Stations 驿站, clinic points, canteens and service rooms.")
+    @strawberry.field(description="Stations 驿站, clinic points, canteens and service rooms. All "
+                                  "that match (at most the county's 211 in the demo); not paged.")
     async def facilities(self, info: Info, kind: FacilityKind | None = None,
                          community_code: str | None = None,
                          bbox: BBoxInput | None = None) -> list[Facility]:

@@ -95,19 +95,20 @@ class Coverage:
     share: float
     result: strawberry.Private[planning.Coverage]
 
-    @strawberry.field(description="Uncovered compounds, heaviest first.")
+    @strawberry.field(description="Uncovered compounds, heaviest first. At most `first` "
+                                  "(≤ 1,000; 50 when not given).")
     def uncovered(self, first: UncoveredFirst = 50) -> list[CompoundReach]:
         return [CompoundReach.of(r) for r in self.result.uncovered(50 if first is None else first)]
 
-    @strawberry.field
+    @strawberry.field(description="One per community (43 in the demo), by code.")
     def by_community(self) -> list[AreaCoverage]:
         return [AreaCoverage.of(a) for a in self.result.by_community()]
 
-    @strawberry.field
+    @strawberry.field(description="One per zone (5 in the demo), by code.")
     def by_zone(self) -> list[AreaCoverage]:
         return [AreaCoverage.of(a) for a in self.result.by_zone()]
 
-    @strawberry.field
+    @strawberry.field(description="One per street (2 in the demo), by code.")
     def by_street(self) -> list[AreaCoverage]:
         return [AreaCoverage.of(a) for a in self.result.by_street()]
 
@@ -151,12 +152,14 @@ class SuggestedSite:
 @strawberry.type
 class SiteSuggestion:
     sites: list[SuggestedSite] = strawberry.field(
-        description="Best first. At most `count`: sites that would add nothing are left out.")
+        description="Best first. At most `count` (≤ 100): sites that would add nothing are "
+                    "left out.")
     covered_before: float
     covered_after: float = strawberry.field(description="Includes today's facilities when "
                                                         "they are kept.")
     share_after: float
-    curve: list[float] = strawberry.field(description="The covered share after i+1 sites.")
+    curve: list[float] = strawberry.field(
+        description="The covered share after i+1 sites. One per site: at most `count` (≤ 100).")
     optimal: bool = strawberry.field(description="True only when the maximal covering problem "
                                                  "was solved to proven optimality.")
     bound: float = strawberry.field(description="An upper bound on the covered weight of any "
@@ -177,8 +180,11 @@ class SiteSuggestion:
 class WhatIf:
     before: Coverage
     after: Coverage
-    newly_covered: list[CompoundReach]
-    newly_uncovered: list[CompoundReach]
+    newly_covered: list[CompoundReach] = strawberry.field(
+        description="Compounds the change brings within reach. At most every compound (230 in "
+                    "the demo).")
+    newly_uncovered: list[CompoundReach] = strawberry.field(
+        description="Compounds the change leaves out of reach. At most every compound.")
 
     @classmethod
     def of(cls, w: planning.WhatIf) -> WhatIf:
@@ -195,7 +201,7 @@ class MarketGroup:
     community_codes: strawberry.Private[list[str]]
     venue_code: strawberry.Private[str | None]
 
-    @strawberry.field
+    @strawberry.field(description="The group's communities: minSize–maxSize of them, at most 6.")
     async def communities(self, info: Info) -> list[Community]:
         rows = await info.context.loaders.community.load_many(self.community_codes)
         return [Community.of(r) for r in rows]
@@ -242,9 +248,13 @@ class AreaStats:
         description="Relative change of volume on the same days a month before.")
     year_on_year: float | None = strawberry.field(
         description="Relative change of volume on the same days a year before.")
-    channels: list[TicketShare]
-    top_items: list[TicketShare] = strawberry.field(description="The 5 commonest demand items.")
-    months: list[TicketShare] = strawberry.field(description="Volume by month (Asia/Shanghai).")
+    channels: list[TicketShare] = strawberry.field(
+        description="Volume by channel. One per channel with tickets: at most 8.")
+    top_items: list[TicketShare] = strawberry.field(
+        description="The commonest demand items. At most 5.")
+    months: list[TicketShare] = strawberry.field(
+        description="Volume by month (Asia/Shanghai). One per month of from..to: at most 37 "
+                    "(a period is at most 3 years).")
 
     @classmethod
     def of(cls, a: planning.AreaStats) -> AreaStats:
@@ -322,7 +332,9 @@ class PlanningQuery:
 
     @strawberry.field(description="Communities partitioned into groups of minSize–maxSize that "
                                   "share borders, for the monthly market fair 万市大集, with the "
-                                  "least sum of distances within groups (an exact optimum).")
+                                  "least sum of distances within groups (an exact optimum). "
+                                  "One per group: every community in exactly one, so at most "
+                                  "43 / minSize groups in the demo.")
     async def market_groups(self, info: Info, min_size: int | None = 3,
                             max_size: int | None = 4) -> list[MarketGroup]:
         ctx = info.context
@@ -333,7 +345,9 @@ class PlanningQuery:
 
     @strawberry.field(description="Ticket statistics per community, street or the county (per "
                                   "zone 片区 with level STREET and byZone) for tickets created "
-                                  "from..to. Planners, street officers, county office.")
+                                  "from..to. Planners, street officers, county office. One per "
+                                  "area of the level (at most 43 communities in the demo), or "
+                                  "one for the county.")
     async def area_stats(self, info: Info, level: Level, from_: From, to: To,
                          code: str | None = None, by_zone: bool | None = False) -> list[AreaStats]:
         ctx = info.context

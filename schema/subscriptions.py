@@ -21,7 +21,7 @@ from resolvers.errors import DomainError, ErrorCode
 from resolvers.notifications import EventSource
 from schema.geometry import point_geometry
 from schema.inputs import BBoxInput
-from schema.notices import cap_text
+from schema.notices import USER_ERRORS, cap_text
 from schema.scalars import GeoJSON, Level, TicketStatus
 from schema.types import UserError, user_errors
 
@@ -143,7 +143,7 @@ class UnitWebhookPayload:
     secret: str | None = strawberry.field(description="The signing secret, shown only once: "
                                           "`X-RedGrid-Signature` is `sha256=` + the hex HMAC-SHA256 "
                                           "of the request body with it.")
-    errors: list[UserError]
+    errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
 @strawberry.type(description="A notification to a unit and its delivery to the unit's webhook.")

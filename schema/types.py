@@ -16,6 +16,7 @@ from db import labels
 from geo.types import Crs
 from resolvers.errors import DomainError, ErrorCode
 from schema.geometry import place_geometry, point_geometry
+from schema.notices import PAGE_EDGES, USER_ERRORS
 from schema.pagination import PageInfo
 from schema.personal_data import reporter_field
 from schema.scalars import FacilityKind, GeoJSON, Level, ServiceRoomStatus, TicketStatus
@@ -58,7 +59,7 @@ class Zone:
     async def street(self, info: Info) -> Street:
         return Street.of(await info.context.loaders.street.load(self.street_code))
 
-    @strawberry.field
+    @strawberry.field(description="All its communities (8 or 9 in the demo), by code.")
     async def communities(self, info: Info) -> list[Community]:
         rows = await info.context.loaders.communities_by_zone.load(self.code)
         return [Community.of(r) for r in rows]
@@ -91,12 +92,12 @@ class Community:
     async def street(self, info: Info) -> Street:
         return Street.of(await info.context.loaders.street.load(self.street_code))
 
-    @strawberry.field
+    @strawberry.field(description="All its compounds (4 to 6 in the demo), by code.")
     async def compounds(self, info: Info) -> list[Compound]:
         rows = await info.context.loaders.compounds_by_community.load(self.code)
         return [Compound.of(r) for r in rows]
 
-    @strawberry.field
+    @strawberry.field(description="All its grid cells (about 10 in the demo), by code.")
     async def grid_cells(self, info: Info) -> list[GridCell]:
         rows = await info.context.loaders.cells_by_community.load(self.code)
         return [GridCell.of(r) for r in rows]
@@ -315,7 +316,8 @@ class Ticket:
             return None
         return Unit.of(await info.context.loaders.unit.load(self.unit_code))
 
-    @strawberry.field
+    @strawberry.field(description="Its workflow history 流转记录, oldest first. All of its events "
+                                  "(one per step: a handful, a few dozen at most); not paged.")
     async def events(self, info: Info) -> list[TicketEvent]:
         return [TicketEvent.of(r) for r in await info.context.loaders.events.load(self.id)]
 
@@ -342,7 +344,7 @@ class TicketEdge:
 
 @strawberry.type
 class TicketConnection:
-    edges: list[TicketEdge]
+    edges: list[TicketEdge] = strawberry.field(description=PAGE_EDGES)
     page_info: PageInfo
     total_count: int
 
@@ -390,5 +392,8 @@ class DuplicateHint:
 @strawberry.type
 class TicketPayload:
     ticket: Ticket | None
-    errors: list[UserError]
-    possible_duplicates: list[DuplicateHint] = strawberry.field(default_factory=list)
+    errors: list[UserError] = strawberry.field(description=USER_ERRORS)
+    possible_duplicates: list[DuplicateHint] = strawberry.field(
+        default_factory=list,
+        description="Open tickets of the same item within 100 m from the 30 days before, nearest "
+                    "first. At most 20.")

@@ -13,7 +13,7 @@ from strawberry.types import Info
 from resolvers import volunteers
 from resolvers.errors import DomainError
 from resolvers.volunteers import MIN_PARTICIPATIONS, MemberCompliance, ServiceArgs
-from schema.notices import cap_text
+from schema.notices import PAGE_EDGES, USER_ERRORS, cap_text
 from schema.pagination import PageInfo
 from schema.types import (
     Community,
@@ -88,7 +88,7 @@ class VolunteerEdge:
 
 @strawberry.type
 class VolunteerConnection:
-    edges: list[VolunteerEdge]
+    edges: list[VolunteerEdge] = strawberry.field(description=PAGE_EDGES)
     page_info: PageInfo
     total_count: int
 
@@ -113,7 +113,7 @@ class VolunteerService:
 @strawberry.type
 class VolunteerServicePayload:
     service: VolunteerService | None
-    errors: list[UserError]
+    errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
 @strawberry.input
@@ -133,7 +133,8 @@ class MemberComplianceRecord:
     misses: int
     longest_miss_run: int = strawberry.field(description="Most MISSED_CALLUPs in a row.")
     talk_reminder: bool = strawberry.field(description="Due a talk (谈话提醒).")
-    reasons: list[ComplianceReason]
+    reasons: list[ComplianceReason] = strawberry.field(
+        description="Why the member is due a talk. At most one per reason (2).")
 
     @classmethod
     def of(cls, m: MemberCompliance) -> MemberComplianceRecord:
@@ -151,7 +152,9 @@ class VolunteerCompliance:
     minimum_participations: int
     member_count: int
     flagged_count: int
-    members: list[MemberComplianceRecord]
+    members: list[MemberComplianceRecord] = strawberry.field(
+        description="All members of the role in the caller's scope and the community (2,266 "
+                    "building heads county-wide in the demo), or only those flagged; not paged.")
 
 
 @strawberry.type

@@ -55,7 +55,8 @@ class Referral:
 
     at: datetime
     unit: Unit
-    ticket_codes: list[str]
+    ticket_codes: list[str] = strawberry.field(
+        description="The unit's 3 most recent tickets then, all at county level. At most 3.")
 
 
 @strawberry.type
@@ -64,7 +65,9 @@ class UnitRatings:
     rated: int
     average: float | None
     low: int
-    low_rated_ticket_codes: list[str]
+    low_rated_ticket_codes: list[str] = strawberry.field(
+        description="Its tickets rated at or below maxRating, most recently closed first. At "
+                    "most 200.")
 
 
 def _now() -> datetime:
@@ -122,7 +125,8 @@ class WorkflowMutation:
 @strawberry.type
 class WorkflowQuery:
     @strawberry.field(description="Units referred to the county efficiency office: their 3 most "
-                                  "recent tickets all reached county level.")
+                                  "recent tickets all reached county level. Newest first; at "
+                                  "most 200.")
     async def efficiency_referrals(self, info: Info) -> list[Referral]:
         rows = await workflow.referrals(info.context.db, info.context.actor)
         return [Referral(at=r.at, unit=Unit(code=r.unit_code, name=r.unit_name, kind=r.unit_kind),

@@ -112,9 +112,10 @@ def _plain(*names: str) -> tuple[tuple[str, str], ...]:
     return tuple((name, f"f.{name}") for name in names)
 
 
-# A facility's kind with its Chinese title (驿站, ...), from the one table of them.
-_KIND_NAME = ("kind_name", "CASE f.kind " + " ".join(
-    f"WHEN '{kind}' THEN '{name}'" for kind, name in labels.FACILITY_KIND_NAMES.items()) + " END")
+def _kind_name(names: dict[str, str]) -> tuple[str, str]:
+    """`kind_name`: a kind's Chinese title, from the one table of them in `db/labels.py`."""
+    return ("kind_name", "CASE f.kind " + " ".join(
+        f"WHEN '{kind}' THEN '{name}'" for kind, name in names.items()) + " END")
 
 
 LAYERS: dict[str, Layer] = {layer.name: layer for layer in (
@@ -128,8 +129,12 @@ LAYERS: dict[str, Layer] = {layer.name: layer for layer in (
     Layer("grid_cells", "Grid cells", "网格", "grid_cells", "f.code", "Polygon",
           _plain("code", "community_code", "households"), min_zoom=12),
     Layer("facilities", "Facilities", "服务设施", "facilities", "f.code", "Point",
-          (*_plain("code", "name", "kind"), _KIND_NAME,
+          (*_plain("code", "name", "kind"), _kind_name(labels.FACILITY_KIND_NAMES),
            *_plain("subtype", "community_code", "compound_code"))),
+    Layer("waters", "Waters", "水系", "waters", "f.code", "MultiPolygon",
+          (*_plain("code", "name", "kind"), _kind_name(labels.WATER_KIND_NAMES))),
+    Layer("roads", "Roads", "道路", "roads", "f.code", "MultiLineString",
+          (*_plain("code", "name", "kind"), _kind_name(labels.ROAD_KIND_NAMES))),
     Layer("tickets", "Tickets", "工单", "tickets", "f.id", "Point",
           _plain("code", "item_code", "status", "channel", "cell_code", "community_code",
                  "created_on", "precise", "level", "unit_code", "compound_code", "created_at",

@@ -152,12 +152,13 @@ async def refer_if_three_at_county(conn: AsyncConnection[Any], unit_code: str,
     return row is not None
 
 
-async def referrals(conn: AsyncConnection[Any]) -> list[Any]:
+async def referrals(conn: AsyncConnection[Any], limit: int) -> list[Any]:
     cur = await conn.execute(
         """SELECT r.id, r.at, r.unit_code, u.name AS unit_name, u.kind AS unit_kind,
                   array(SELECT t.code FROM tickets t WHERE t.id = ANY(r.ticket_ids) ORDER BY t.code)
                       AS ticket_codes
-           FROM unit_referrals r JOIN units u ON u.code = r.unit_code ORDER BY r.at DESC, r.id DESC""")
+           FROM unit_referrals r JOIN units u ON u.code = r.unit_code ORDER BY r.at DESC, r.id DESC
+           LIMIT %(n)s""", {"n": limit})
     return await cur.fetchall()
 
 
@@ -176,10 +177,12 @@ async def resolved_before(conn: AsyncConnection[Any], before: datetime, limit: i
     return [r.code for r in await cur.fetchall()]
 
 
-async def rated_tickets(conn: AsyncConnection[Any], unit_code: str, max_rating: int) -> list[Any]:
+async def rated_tickets(conn: AsyncConnection[Any], unit_code: str, max_rating: int,
+                        limit: int) -> list[Any]:
     cur = await conn.execute(
         "SELECT code, rating, rating_comment, closed_at FROM tickets WHERE unit_code = %(u)s "
-        "AND rating <= %(m)s ORDER BY closed_at DESC NULLS LAST, code", {"u": unit_code, "m": max_rating})
+        "AND rating <= %(m)s ORDER BY closed_at DESC NULLS LAST, code LIMIT %(n)s",
+        {"u": unit_code, "m": max_rating, "n": limit})
     return await cur.fetchall()
 
 

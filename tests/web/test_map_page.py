@@ -655,6 +655,36 @@ def test_labels_are_drawn_offline_from_the_tiles(browser: Browser, live_server: 
     page.close()
 
 
+CODES_JS = """(id) => [...new Set(window.redgridMap.queryRenderedFeatures({ layers: [id] })
+  .map((f) => f.properties.code))]"""
+
+
+def test_roads_the_river_and_grid_codes_are_drawn(browser: Browser, live_server: str,
+                                                  db: psycopg.Connection) -> None:
+    """The county view shows the 沭河 and the road network under the places; from z16 each grid
+    cell carries its code and the roads their names, drawn with local fonts (no glyph service)."""
+    page, problems = open_map(browser, live_server, 1280, 800)
+    wait_idle(page)
+    shown = page.evaluate(RENDERED_COUNTS_JS, ["waters-fill", "roads-line"])
+    assert shown["roads-line"] >= 20, shown
+    assert "沭河" in set(page.evaluate(LABELS_JS, "waters-fill")), shown
+    page.evaluate("window.redgridMap.jumpTo({ center: [118.6564, 34.9226], zoom: 16.2 })")
+    wait_idle(page)
+    codes = set(page.evaluate(CODES_JS, "grid-cells-label"))
+    cells = {r[0] for r in db.execute("SELECT code FROM grid_cells")}
+    assert codes and codes <= cells, codes
+    roads = set(page.evaluate(LABELS_JS, "roads-label"))
+    assert roads and roads <= {r[0] for r in db.execute("SELECT name FROM roads")}, roads
+    set_layer(page, "道路", False)
+    set_layer(page, "网格", False)
+    wait_idle(page)
+    assert page.evaluate(RENDERED_COUNTS_JS, ["roads-line", "grid-cells-label"]) == {
+        "roads-line": 0, "grid-cells-label": 0}
+    assert not [r for r in problems.requests if "/glyphs/" in r]
+    problems.assert_clean()
+    page.close()
+
+
 def test_legends_show_only_for_layers_that_are_on(browser: Browser, live_server: str) -> None:
     page, problems = open_map(browser, live_server, 1280, 800)
     expect(page.locator("#legend")).to_be_visible()  # facilities are on at the start

@@ -4,18 +4,21 @@ import { FACILITY_KINDS, STATUS_COLOURS } from './util.js';
 
 // Vector tile layers of the server (/tiles/{layer}/{z}/{x}/{y}.mvt); their first zooms come
 // from the server's TileJSON index (/tiles.json).
-const TILE_SOURCES = ['streets', 'zones', 'communities', 'compounds', 'grid_cells', 'facilities',
-  'tickets'];
+const TILE_SOURCES = ['waters', 'roads', 'streets', 'zones', 'communities', 'compounds',
+  'grid_cells', 'facilities', 'tickets'];
 const TILE_MAXZOOM = 16;
-// The font stack named to MapLibre; the Chinese glyphs come from the browser (see map.js).
-export const LABEL_FONT = 'Noto Sans Regular';
+// The style has no glyph service: MapLibre draws every label with these local fonts, in order
+// (Chinese through localIdeographFontFamily too, see map.js), so nothing is fetched for text.
+export const LABEL_FONTS = ['Noto Sans CJK SC', 'Noto Sans', 'DejaVu Sans', 'sans-serif'];
 
 // Switcher checkbox name -> the map layers it shows or hides.
 export const LAYER_GROUPS = {
+  waters: ['waters-fill', 'waters-label'],
+  roads: ['roads-casing', 'roads-line', 'roads-label'],
   streets: ['streets-line'],
   zones: ['zones-fill', 'zones-line'],
   communities: ['communities-fill', 'communities-line', 'communities-label'],
-  gridCells: ['grid-cells-hit', 'grid-cells-line'],
+  gridCells: ['grid-cells-hit', 'grid-cells-line', 'grid-cells-label'],
   compounds: ['compounds-fill', 'compounds-label'],
   facilities: ['facilities-circle', 'facilities-label'],
   tickets: ['tickets-cells', 'tickets-points'],
@@ -67,8 +70,21 @@ export function addLayers(map, basemap, minzooms) {
   const tiles = (id, source, type, paint, extra = {}) => map.addLayer({
     id, type, source, 'source-layer': source, paint, ...extra });
 
+  tiles('waters-fill', 'waters', 'fill',
+    { 'fill-color': '#a8cbe8', 'fill-outline-color': '#7fa9cf' });
   tiles('communities-fill', 'communities', 'fill',
     { 'fill-color': '#f2c7b8', 'fill-opacity': 0.35 });
+  // Roads: a grey casing under a white line, wider by class and zoom; lanes from z14.
+  const byKind = (primary, secondary, minor) => ['match', ['get', 'kind'],
+    'PRIMARY', primary, 'SECONDARY', secondary, minor];
+  const roadWidth = (extra) => ['interpolate', ['linear'], ['zoom'],
+    11, byKind(2 + extra, 1 + extra, 0.5 + extra), 16, byKind(11 + extra, 7 + extra, 3 + extra)];
+  const lanesFromZ14 = ['any', ['!=', ['get', 'kind'], 'MINOR'], ['>=', ['zoom'], 14]];
+  tiles('roads-casing', 'roads', 'line', { 'line-color': '#b9b3a6', 'line-width': roadWidth(1.5) },
+    { filter: lanesFromZ14, layout: { 'line-join': 'round', 'line-cap': 'round' } });
+  tiles('roads-line', 'roads', 'line',
+    { 'line-color': byKind('#fff3c4', '#ffffff', '#ffffff'), 'line-width': roadWidth(0) },
+    { filter: lanesFromZ14, layout: { 'line-join': 'round', 'line-cap': 'round' } });
   // Nearly invisible: makes the inside of a zone clickable when zones are shown.
   tiles('zones-fill', 'zones', 'fill', { 'fill-color': '#3d5a80', 'fill-opacity': 0.05 });
   map.addLayer({ id: 'heat-fill', type: 'fill', source: 'heat',
@@ -112,10 +128,16 @@ export function addLayers(map, basemap, minzooms) {
   });
   // Names drawn offline: every place and facility name is Chinese, which MapLibre draws with
   // the browser's own CJK font (localIdeographFontFamily), so no glyph is fetched.
-  const label = (id, source, minzoom, size, extra = {}) => tiles(id, source, 'symbol', {
-    'text-color': '#3b2a20', 'text-halo-color': '#ffffff', 'text-halo-width': 1.4,
-  }, { minzoom, layout: { 'text-field': ['get', 'name'], 'text-font': [LABEL_FONT],
+  const label = (id, source, minzoom, size, extra = {}, paint = {}) => tiles(id, source, 'symbol', {
+    'text-color': '#3b2a20', 'text-halo-color': '#ffffff', 'text-halo-width': 1.4, ...paint,
+  }, { minzoom, layout: { 'text-field': ['get', 'name'], 'text-font': LABEL_FONTS,
     'text-size': size, 'text-max-width': 8, ...extra } });
+  label('waters-label', 'waters', 11, 13, {}, { 'text-color': '#2f5f8a' });
+  label('roads-label', 'roads', 14, 11, { 'symbol-placement': 'line', 'text-max-angle': 35,
+    'symbol-spacing': 320 }, { 'text-color': '#5a5245' });
+  // Grid codes from z16, where a cell is wide enough for its 15 digits.
+  label('grid-cells-label', 'grid_cells', 16, 10, { 'text-field': ['get', 'code'] },
+    { 'text-color': '#5f6670' });
   label('communities-label', 'communities', 0, 13);
   label('compounds-label', 'compounds', 15, 12);
   label('facilities-label', 'facilities', 16, 11,

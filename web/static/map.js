@@ -41,8 +41,8 @@ function createMap(config, [west, south, east, north]) {
     container: 'map',
     style: {
       version: 8,
-      // Asked only for glyphs outside the CJK ranges, which no label holds.
-      glyphs: `${window.location.origin}/glyphs/{fontstack}/{range}.pbf`,
+      // No glyph service: every label (Chinese names, grid codes, road names) is drawn with
+      // the browser's fonts (layers.js LABEL_FONTS), so the map needs nothing from outside.
       sources: {},
       layers: [{ id: 'bg', type: 'background', paint: { 'background-color': '#f4f1ea' } }],
     },
