@@ -1,4 +1,5 @@
-"""Reading places: lists with filters, locating a point, nearest facilities."""
+"""Reading places: lists with filters, locating a point, nearest facilities, who may see a
+building's head."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from typing import Any
 from db.database import Database
 from db.queries import places as queries
 from geo.types import BBox, LonLat
+from resolvers import policy
+from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.inputs import limit
+from resolvers.policy import Operation, Target
 
 # The most facilities one nearest-facility answer holds.
 MAX_FACILITIES = 200
@@ -24,6 +28,13 @@ async def place(db: Database, table: str, code: str) -> Any | None:
     async with db.connection() as conn:
         rows = await queries.places_by_key(conn, table, "code", [code])
     return rows[0] if rows else None
+
+
+def sees_building_head(actor: Actor, code: str, cell_code: str, compound_code: str) -> bool:
+    """Whether the caller reads a building's head 楼栋长: field workers and staff whose scope
+    covers the building (by its cell or compound, as their role reads scopes)."""
+    return policy.may(actor, Operation.READ_BUILDING_HEADS, Target(
+        f"building {code}", cell_code=cell_code, compound_code=compound_code))
 
 
 async def locate(db: Database, point: LonLat, *, field: str = "point") -> Any:

@@ -55,6 +55,7 @@ class Operation(enum.Enum):
     COSIGN = "co-sign: `cosignTicket`"
     READ_VOLUNTEERS = "list volunteers: `volunteers`"
     READ_VOLUNTEER_NAMES = "volunteers' names and employers"
+    READ_BUILDING_HEADS = "a building's head 楼栋长 by name: `Building.head`"
     READ_COMPLIANCE = "volunteers' compliance: `volunteerCompliance`"
     RECORD_SERVICE = "record service: `recordVolunteerService` (volunteer and ticket)"
     READ_REFERRALS = "efficiency-office referrals: `efficiencyReferrals`"
@@ -98,6 +99,7 @@ POLICY: Mapping[Operation, Rule] = {
     Operation.COSIGN: {Role.RESIDENT: Scope.OWN_OR_NEARBY},
     Operation.READ_VOLUNTEERS: {**_STAFF, Role.PLANNER: _ANY},
     Operation.READ_VOLUNTEER_NAMES: {**_STAFF},
+    Operation.READ_BUILDING_HEADS: {**_FIELD, **_STAFF},
     Operation.READ_COMPLIANCE: {**_STAFF},
     Operation.RECORD_SERVICE: {**_STAFF},
     Operation.READ_REFERRALS: {**_ALL_STAFF, Role.PLANNER: _ANY},

@@ -68,6 +68,9 @@ class Loaders:
     community = _lazy(lambda db: _one_each(db, _places("communities", "code"), "code"))
     compound = _lazy(lambda db: _one_each(db, _places("compounds", "code"), "code"))
     cell = _lazy(lambda db: _one_each(db, _places("grid_cells", "code"), "code"))
+    building = _lazy(lambda db: _one_each(db, _places("buildings", "code"), "code"))
+    buildings_by_compound = _lazy(lambda db: _many_each(
+        db, _places("buildings", "compound_code"), "compound_code"))
     facility = _lazy(lambda db: _one_each(db, _places("facilities", "code"), "code"))
     unit = _lazy(lambda db: _one_each(db, place_queries.units_by_code, "code"))
     communities_by_zone = _lazy(lambda db: _many_each(

@@ -21,6 +21,7 @@ class LayerName(enum.Enum):
     COMMUNITIES = "communities"
     COMPOUNDS = "compounds"
     GRID_CELLS = "grid_cells"
+    BUILDINGS = "buildings"
     FACILITIES = "facilities"
     WATERS = "waters"
     ROADS = "roads"

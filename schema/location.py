@@ -11,7 +11,16 @@ from geo.types import LonLat
 from resolvers import places
 from schema.notices import cap_text
 from schema.scalars import FacilityKind
-from schema.types import Community, Compound, Facility, FacilityHit, GridCell, Street, Zone
+from schema.types import (
+    Building,
+    Community,
+    Compound,
+    Facility,
+    FacilityHit,
+    GridCell,
+    Street,
+    Zone,
+)
 
 
 @strawberry.type
@@ -22,6 +31,12 @@ class Location:
     @strawberry.field
     async def grid_cell(self, info: Info) -> GridCell | None:
         return GridCell.of(await info.context.loaders.cell.load(self.found.cell_code))
+
+    @strawberry.field(description="The building 楼栋 the point lies in, if any (with its head "
+                                  "for field workers and staff).")
+    async def building(self, info: Info) -> Building | None:
+        code = self.found.building_code
+        return Building.of(await info.context.loaders.building.load(code)) if code else None
 
     @strawberry.field
     async def compound(self, info: Info) -> Compound | None:

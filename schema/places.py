@@ -15,6 +15,7 @@ from schema.notices import cap_text, first_capped
 from schema.pagination import PageInfo
 from schema.scalars import FacilityKind, TicketStatus, enum_values
 from schema.types import (
+    Building,
     Community,
     Compound,
     Facility,
@@ -72,6 +73,10 @@ class PlaceQuery:
     @strawberry.field(description="One grid cell by its 15-digit code; null if there is none.")
     async def grid_cell(self, info: Info, code: str) -> GridCell | None:
         return await _one(info, "grid_cells", GridCell.of, code)
+
+    @strawberry.field(description="One building 楼栋 by its code; null if there is none.")
+    async def building(self, info: Info, code: str) -> Building | None:
+        return await _one(info, "buildings", Building.of, code)
 
     @strawberry.field(description="One facility by its code; null if there is none.")
     async def facility(self, info: Info, code: str) -> Facility | None:

@@ -14,6 +14,7 @@ from strawberry.types import Info
 
 from db import labels
 from geo.types import Crs
+from resolvers import places
 from resolvers.errors import DomainError, ErrorCode
 from schema.geometry import place_geometry, point_geometry
 from schema.notices import PAGE_EDGES, USER_ERRORS
@@ -149,6 +150,11 @@ class Compound:
     async def community(self, info: Info) -> Community:
         return await _community(info, self.community_code)
 
+    @strawberry.field(description="All its buildings 楼栋 (3 to 20 in the demo), by code.")
+    async def buildings(self, info: Info) -> list[Building]:
+        rows = await info.context.loaders.buildings_by_compound.load(self.code)
+        return [Building.of(r) for r in rows]
+
     @classmethod
     def of(cls, row: Any) -> Compound:
         return cls(code=row.code, name=row.name, households=row.households,
@@ -176,6 +182,60 @@ class GridCell:
     def of(cls, row: Any) -> GridCell:
         return cls(code=row.code, households=row.households, community_code=row.community_code,
                    outline=_outline(row))
+
+
+@strawberry.type
+class BuildingHead:
+    """A building head 楼栋长: the party member who looks after a building's households."""
+
+    code: str
+    name: str
+
+
+@strawberry.type
+class Building:
+    """A residential building 楼栋 of a compound, in one grid cell."""
+
+    code: str
+    floors: int
+    households: int
+    compound_code: strawberry.Private[str]
+    cell_code: strawberry.Private[str]
+    head_code: strawberry.Private[str | None]
+    head_name: strawberry.Private[str | None]
+
+    @strawberry.field
+    async def geometry(self, info: Info, crs: Crs | None = WGS84) -> GeoJSON:
+        return await place_geometry(info, "buildings", self.code, crs)
+
+    @strawberry.field
+    async def compound(self, info: Info) -> Compound:
+        found = await compound_of(info, self.compound_code)
+        assert found is not None  # a building always lies in a compound
+        return found
+
+    @strawberry.field
+    async def grid_cell(self, info: Info) -> GridCell:
+        found = await cell_of(info, self.cell_code)
+        assert found is not None  # and in a grid cell
+        return found
+
+    @strawberry.field(description="Its building head, for grid workers, supervisors and staff "
+                                  "whose scope covers the building; null for anyone else, and "
+                                  "while the post is vacant.")
+    def head(self, info: Info) -> BuildingHead | None:
+        if self.head_code is None or self.head_name is None:
+            return None
+        if not places.sees_building_head(info.context.actor, self.code, self.cell_code,
+                                         self.compound_code):
+            return None
+        return BuildingHead(code=self.head_code, name=self.head_name)
+
+    @classmethod
+    def of(cls, row: Any) -> Building:
+        return cls(code=row.code, floors=row.floors, households=row.households,
+                   compound_code=row.compound_code, cell_code=row.cell_code,
+                   head_code=row.head_code, head_name=row.head_name)
 
 
 @strawberry.type

@@ -128,6 +128,9 @@ LAYERS: dict[str, Layer] = {layer.name: layer for layer in (
           _plain("code", "name", "community_code", "households", "population"), min_zoom=12),
     Layer("grid_cells", "Grid cells", "网格", "grid_cells", "f.code", "Polygon",
           _plain("code", "community_code", "households"), min_zoom=12),
+    # No building head here: names go only to callers whose scope covers the building.
+    Layer("buildings", "Buildings", "楼栋", "buildings", "f.code", "Polygon",
+          _plain("code", "compound_code", "cell_code", "floors", "households"), min_zoom=14),
     Layer("facilities", "Facilities", "服务设施", "facilities", "f.code", "Point",
           (*_plain("code", "name", "kind"), _kind_name(labels.FACILITY_KIND_NAMES),
            *_plain("subtype", "community_code", "compound_code"))),

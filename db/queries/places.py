@@ -20,6 +20,12 @@ PLACE_COLUMNS: dict[str, LiteralString] = {
                  "ST_X(ST_PointOnSurface(geom)) AS center_lon, "
                  "ST_Y(ST_PointOnSurface(geom)) AS center_lat",
     "grid_cells": "code, community_code, households",
+    # A building 楼栋 with its building head 楼栋长 (the party member who holds the post).
+    "buildings": "code, compound_code, cell_code, floors, households, "
+                 "(SELECT v.code FROM volunteers v WHERE v.building_code = buildings.code "
+                 "AND v.role = 'BUILDING_HEAD' ORDER BY v.code LIMIT 1) AS head_code, "
+                 "(SELECT v.name FROM volunteers v WHERE v.building_code = buildings.code "
+                 "AND v.role = 'BUILDING_HEAD' ORDER BY v.code LIMIT 1) AS head_name",
     "facilities": "code, name, kind, subtype, community_code, compound_code, area_m2, "
                   "capacity, operator, status, ST_X(geom) AS lon, ST_Y(geom) AS lat",
 }
@@ -28,6 +34,7 @@ FILTERS: dict[str, frozenset[str]] = {
     "streets": frozenset(), "zones": frozenset({"street_code"}),
     "communities": frozenset({"zone_code", "street_code"}),
     "compounds": frozenset({"community_code"}), "grid_cells": frozenset({"community_code"}),
+    "buildings": frozenset({"compound_code", "cell_code"}),
     "facilities": frozenset({"kind", "community_code"}),
 }
 _ENVELOPE = "ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)"
@@ -113,14 +120,16 @@ cell AS (
 )
 SELECT cell.code AS cell_code, cell.community_code, m.zone_code, m.street_code,
        (SELECT k.code FROM compounds k, p WHERE ST_Intersects(k.geom, p.g)
-        ORDER BY k.code LIMIT 1) AS compound_code
+        ORDER BY k.code LIMIT 1) AS compound_code,
+       (SELECT b.code FROM buildings b, p WHERE ST_Intersects(b.geom, p.g)
+        ORDER BY b.code LIMIT 1) AS building_code
 FROM cell JOIN communities m ON m.code = cell.community_code
 """
 
 
 async def locate(conn: AsyncConnection[Any], lon: float, lat: float) -> Any | None:
-    """The cell, compound, community, zone and street containing a point (lowest code on
-    shared edges); None outside the covered area."""
+    """The cell, compound, building, community, zone and street containing a point (lowest
+    code on shared edges); None outside the covered area."""
     return await (await conn.execute(_LOCATE, {"lon": lon, "lat": lat})).fetchone()
 
 

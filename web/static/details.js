@@ -20,6 +20,8 @@ const QUERIES = {
     code name households population ${PARENTS} } }`,
   gridCell: `query ($code: String!) { gridCell(code: $code) {
     code households ${PARENTS} } }`,
+  building: `query ($code: String!) { building(code: $code) {
+    code floors households head { name } gridCell { code } compound { name ${PARENTS} } } }`,
   facility: `query ($code: String!) { facility(code: $code) {
     code name kind subtype ${PARENTS} } }`,
   zone: `query ($code: String!) { zone(code: $code) {
@@ -65,6 +67,12 @@ const CARDS = {
     const c = await one('compound', p.code);
     return [c.name, [['编码', c.code], ['户数', number(c.households)],
       ['人口', number(c.population)], ...parents(c.community)]];
+  },
+  'buildings-fill': async (p) => {
+    const b = await one('building', p.code);
+    return ['楼栋', [['编码', b.code], ['楼层', b.floors], ['户数', number(b.households)],
+      ['楼栋长', b.head?.name ?? (session() ? null : '登录后可见')], ['小区', b.compound.name],
+      ['网格', b.gridCell.code], ...parents(b.compound.community)]];
   },
   'grid-cells-hit': async (p) => {
     const c = await one('gridCell', p.code);

@@ -5,7 +5,7 @@ import { FACILITY_KINDS, STATUS_COLOURS } from './util.js';
 // Vector tile layers of the server (/tiles/{layer}/{z}/{x}/{y}.mvt); their first zooms come
 // from the server's TileJSON index (/tiles.json).
 const TILE_SOURCES = ['waters', 'roads', 'streets', 'zones', 'communities', 'compounds',
-  'grid_cells', 'facilities', 'tickets'];
+  'grid_cells', 'buildings', 'facilities', 'tickets'];
 const TILE_MAXZOOM = 16;
 // The style has no glyph service: MapLibre draws every label with these local fonts, in order
 // (Chinese through localIdeographFontFamily too, see map.js), so nothing is fetched for text.
@@ -19,7 +19,7 @@ export const LAYER_GROUPS = {
   zones: ['zones-fill', 'zones-line'],
   communities: ['communities-fill', 'communities-line', 'communities-label'],
   gridCells: ['grid-cells-hit', 'grid-cells-line', 'grid-cells-label'],
-  compounds: ['compounds-fill', 'compounds-label'],
+  compounds: ['compounds-fill', 'compounds-label', 'buildings-fill'],
   facilities: ['facilities-circle', 'facilities-label'],
   tickets: ['tickets-cells', 'tickets-points'],
   heat: ['heat-fill', 'heat-line'],
@@ -27,7 +27,7 @@ export const LAYER_GROUPS = {
 
 // Clickable layers, topmost first.
 export const CLICKABLE = ['facilities-circle', 'tickets-points', 'tickets-cells',
-  'compounds-fill', 'heat-fill', 'grid-cells-hit', 'communities-fill', 'zones-fill'];
+  'buildings-fill', 'compounds-fill', 'heat-fill', 'grid-cells-hit', 'communities-fill', 'zones-fill'];
 
 const EMPTY = { type: 'FeatureCollection', features: [] };
 
@@ -97,6 +97,11 @@ export function addLayers(map, basemap, minzooms) {
     { 'line-color': '#8a8f98', 'line-width': 0.7, 'line-dasharray': [3, 2] });
   tiles('compounds-fill', 'compounds', 'fill',
     { 'fill-color': '#d9a55b', 'fill-opacity': 0.6, 'fill-outline-color': '#9c6b24' });
+  // Buildings from z15 inside their compounds, darker with more floors.
+  tiles('buildings-fill', 'buildings', 'fill', {
+    'fill-color': ['interpolate', ['linear'], ['get', 'floors'], 6, '#c9a27a', 26, '#7a5330'],
+    'fill-outline-color': '#5c3d1e',
+  }, { minzoom: 15 });
   tiles('zones-line', 'zones', 'line', { 'line-color': '#3d5a80', 'line-width': 2.4 });
   tiles('communities-line', 'communities', 'line', { 'line-color': '#b3261e', 'line-width': 1.6 });
   tiles('streets-line', 'streets', 'line',
