@@ -52,6 +52,10 @@ def escalated(from_level: str, to_level: str, note: str | None = None) -> str:
     return _with(f"提级督办 {LEVEL_NAMES[from_level]} → {LEVEL_NAMES[to_level]}", note)
 
 
+def zone_coordinated(note: str | None = None) -> str:
+    return _with("片区协调：片区接手督办，重新计时", note)
+
+
 def reassigned(old_unit: str, new_unit: str) -> str:
     return f"改派：{old_unit} → {new_unit}"
 

@@ -41,8 +41,8 @@ LIFE_CIRCLE_RADII_M = (300.0, 500.0, 1000.0)
 
 
 def require_planner(actor: Actor) -> None:
-    policy.check_role(actor, Operation.PLAN, "planner analytics are for planners, street "
-                      "officers and the county office")
+    policy.check_role(actor, Operation.PLAN, "planner analytics are for planners, zone and "
+                      "street officers and the county office")
 
 
 def _choice(value: str, allowed: Sequence[str], field: str) -> str:
@@ -446,7 +446,8 @@ async def area_stats(db: Database, actor: Actor, *, level: str, first: date, las
         item_names = await queries.item_names(conn)
     out = []
     for area_code, (name, scope_code) in areas.items():
-        exact = rule.covers_area(scope_code)
+        # a zone's own officer reads it exactly too (zone codes prefix nothing)
+        exact = rule.covers_area(scope_code) or rule.covers_area(area_code)
         t = totals.get(area_code)
         tickets = t.tickets if t else 0
         shown = shown_count(tickets, exact)

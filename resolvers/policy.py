@@ -53,6 +53,7 @@ class Operation(enum.Enum):
     ESCALATE = "escalate: `escalateTicket`"
     MERGE = "merge: `mergeTickets` (both tickets)"
     COSIGN = "co-sign: `cosignTicket`"
+    COORDINATE = "zone coordination 片区协调: `coordinateTicket` (a community-level ticket)"
     READ_VOLUNTEERS = "list volunteers: `volunteers`"
     READ_VOLUNTEER_NAMES = "volunteers' names and employers"
     READ_BUILDING_HEADS = "a building's head 楼栋长 by name: `Building.head`"
@@ -74,10 +75,11 @@ class Operation(enum.Enum):
 Rule = Mapping[Role, Scope]
 
 _ANY, _IN, _OWN = Scope.ANY, Scope.IN_SCOPE, Scope.OWN
-_STAFF: Rule = {Role.COMMUNITY_STAFF: _IN, Role.STREET_OFFICER: _IN, Role.COUNTY_OFFICE: _ANY}
+_STAFF: Rule = {Role.COMMUNITY_STAFF: _IN, Role.ZONE_OFFICER: _IN, Role.STREET_OFFICER: _IN,
+                Role.COUNTY_OFFICE: _ANY}
 _FIELD: Rule = {Role.GRID_WORKER: _IN, Role.SUPERVISOR: _IN}
-_ALL_STAFF: Rule = {Role.COMMUNITY_STAFF: _ANY, Role.STREET_OFFICER: _ANY,
-                    Role.COUNTY_OFFICE: _ANY}
+_ALL_STAFF: Rule = {Role.COMMUNITY_STAFF: _ANY, Role.ZONE_OFFICER: _ANY,
+                    Role.STREET_OFFICER: _ANY, Role.COUNTY_OFFICE: _ANY}
 
 POLICY: Mapping[Operation, Rule] = {
     Operation.READ_TICKETS: {Role.RESIDENT: _OWN, **_FIELD, **_STAFF, Role.UNIT: _IN,
@@ -97,6 +99,7 @@ POLICY: Mapping[Operation, Rule] = {
     Operation.ESCALATE: {**_STAFF, Role.SYSTEM: _ANY},
     Operation.MERGE: {**_STAFF},
     Operation.COSIGN: {Role.RESIDENT: Scope.OWN_OR_NEARBY},
+    Operation.COORDINATE: {Role.ZONE_OFFICER: _IN, Role.COUNTY_OFFICE: _ANY},
     Operation.READ_VOLUNTEERS: {**_STAFF, Role.PLANNER: _ANY},
     Operation.READ_VOLUNTEER_NAMES: {**_STAFF},
     Operation.READ_BUILDING_HEADS: {**_FIELD, **_STAFF},
@@ -108,7 +111,8 @@ POLICY: Mapping[Operation, Rule] = {
     Operation.READ_PROPERTY_RANKING: {**_ALL_STAFF, Role.PLANNER: _ANY},
     Operation.READ_BONDS: {**_STAFF, Role.UNIT: _IN},
     Operation.KEEP_BONDS: {Role.STREET_OFFICER: _IN, Role.COUNTY_OFFICE: _ANY},
-    Operation.PLAN: {Role.PLANNER: _ANY, Role.STREET_OFFICER: _ANY, Role.COUNTY_OFFICE: _ANY},
+    Operation.PLAN: {Role.PLANNER: _ANY, Role.ZONE_OFFICER: _ANY, Role.STREET_OFFICER: _ANY,
+                     Role.COUNTY_OFFICE: _ANY},
     Operation.WATCH_EVENTS: {**_FIELD, **_STAFF, Role.UNIT: _IN, Role.SYSTEM: _ANY},
     Operation.READ_UNIT_NOTIFICATIONS: {Role.COUNTY_OFFICE: _ANY, Role.UNIT: _IN,
                                         Role.SYSTEM: _ANY},
@@ -124,6 +128,7 @@ FILING_CHANNELS: Mapping[Role, frozenset[str]] = {
     Role.GRID_WORKER: frozenset({"GRID_PATROL"}),
     Role.SUPERVISOR: frozenset({"SUPERVISOR"}),
     Role.COMMUNITY_STAFF: _COMMUNITY_CHANNELS,
+    Role.ZONE_OFFICER: _COMMUNITY_CHANNELS,
     Role.STREET_OFFICER: _COMMUNITY_CHANNELS,
     Role.COUNTY_OFFICE: frozenset({"HOTLINE_12345", "ONLINE", "QR_CODE", "GRID_PATROL",
                                    "SUPERVISOR"}) | _COMMUNITY_CHANNELS,
@@ -245,8 +250,8 @@ def ticket_key(actor: Actor) -> str:
 
 
 ROLES_SHOWN = (Role.PUBLIC, Role.RESIDENT, Role.GRID_WORKER, Role.SUPERVISOR,
-               Role.COMMUNITY_STAFF, Role.STREET_OFFICER, Role.COUNTY_OFFICE, Role.PLANNER,
-               Role.UNIT)
+               Role.COMMUNITY_STAFF, Role.ZONE_OFFICER, Role.STREET_OFFICER, Role.COUNTY_OFFICE,
+               Role.PLANNER, Role.UNIT)
 
 
 def role_table() -> str:

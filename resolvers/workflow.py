@@ -159,6 +159,34 @@ async def escalate(db: Database, actor: Actor, code: str, expected_version: int 
     return code
 
 
+async def coordinate(db: Database, actor: Actor, code: str, expected_version: int,
+                     note: str | None, now: datetime) -> str:
+    """A zone 片区 takes over a stuck community-level ticket before it climbs to the street:
+    once per ticket, with a fresh deadline of its class, recorded in its history."""
+    policy.check_role(actor, Operation.COORDINATE, "zone coordination is for zone officers "
+                      "(and the county office)")
+    async with db.transaction() as conn:
+        ticket = await load(conn, actor, Operation.COORDINATE, code)
+        if ticket.version != expected_version:
+            raise _conflict(code)
+        if ticket.status not in OPEN:
+            raise DomainError(ErrorCode.INVALID_TRANSITION,
+                              f"only open tickets are coordinated; {code} is {ticket.status}")
+        if ticket.level != "COMMUNITY":
+            raise DomainError(ErrorCode.INVALID_TRANSITION,
+                              f"{code} is already supervised at {ticket.level.lower()} level: a "
+                              "zone takes over community-level tickets only")
+        if await q.has_event(conn, ticket.id, "ZONE_COORDINATED"):
+            raise DomainError(ErrorCode.INVALID_TRANSITION,
+                              f"the zone has taken {code} over already: next it goes to the street")
+        changes = {"due_at": now + DEADLINES[ticket.deadline_class]}
+        event = {"action": "ZONE_COORDINATED", "actor": actor.subject,
+                 "note": labels.zone_coordinated(note)}
+        if await q.apply_change(conn, ticket.id, ticket.version, now, changes, event) is None:
+            raise _conflict(code)
+    return code
+
+
 async def cosign(db: Database, actor: Actor, code: str, note: str | None, now: datetime) -> str:
     """Adds a resident's support to an open ticket they may see (their own, or one near one of
     their reports), once per resident; raises its priority, not its version."""

@@ -42,6 +42,8 @@ def bbox_or_none(bbox: BBoxInput | None) -> BBox | None:
 @strawberry.input
 class TicketFilter:
     status: list[TicketStatus] | None = None
+    zone_code: str | None = strawberry.field(default=None,
+                                             description="Tickets in a zone 片区's communities.")
     community_code: str | None = None
     cell_code: str | None = None
     item_code: str | None = None
@@ -51,7 +53,8 @@ class TicketFilter:
 
     def args(self) -> TicketFilterArgs:
         return TicketFilterArgs(
-            statuses=enum_values(self.status), community_code=self.community_code,
+            statuses=enum_values(self.status), zone_code=self.zone_code,
+            community_code=self.community_code,
             cell_code=self.cell_code, item_code=self.item_code, overdue=self.overdue,
             created_from=self.created_from, created_to=self.created_to,
         )

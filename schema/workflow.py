@@ -43,6 +43,13 @@ class EscalateTicketInput:
 
 
 @strawberry.input
+class CoordinateTicketInput:
+    code: str
+    expected_version: int
+    note: str | None = None
+
+
+@strawberry.input
 class MergeTicketsInput:
     duplicate_code: str
     original_code: str
@@ -98,6 +105,18 @@ class WorkflowMutation:
         try:
             code = await workflow.escalate(info.context.db, info.context.actor, input.code,
                                            input.expected_version, input.note, _now())
+        except DomainError as err:
+            return failed(err)
+        return await _payload(info, code)
+
+    @strawberry.mutation(description="A zone 片区 takes over a community-level ticket that is "
+                                     "stuck, before it is escalated to the street: once per "
+                                     "ticket, with a fresh deadline, shown in its events as "
+                                     "ZONE_COORDINATED. Zone officers (and the county office).")
+    async def coordinate_ticket(self, info: Info, input: CoordinateTicketInput) -> TicketPayload:
+        try:
+            code = await workflow.coordinate(info.context.db, info.context.actor, input.code,
+                                             input.expected_version, input.note, _now())
         except DomainError as err:
             return failed(err)
         return await _payload(info, code)

@@ -28,7 +28,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from db.database import UNREACHABLE, Database
-from db.queries.places import scope_codes
+from db.queries.places import KnownScopes, scope_codes
 from db.queries.tiles import TILE_SESSION
 from db.replica import ReadRoute
 from db.urls import psycopg_conninfo
@@ -225,7 +225,7 @@ def create_app(settings: Settings) -> Starlette:
         await db.open()
         graphql.db = app.state.db = db
 
-        async def load_scope_codes() -> frozenset[str]:
+        async def load_scope_codes() -> KnownScopes:
             async with db.connection() as conn:
                 return await scope_codes(conn)
 

@@ -17,6 +17,7 @@ from typing import Any
 import jwt
 from cachetools import LRUCache
 
+from db.queries.places import KnownScopes
 from resolvers.actor import PUBLIC, Actor, Role
 from web.jwks import JwksKeys
 from web.reloading import Reloading
@@ -60,12 +61,25 @@ def bearer_token(header: str) -> str:
     return token.strip()
 
 
-def check_scopes(actor: Actor, known: Container[str] | None) -> None:
-    """Refuses scope codes that are empty, wildcards or (with `known`) name no place or unit.
+def check_scopes(actor: Actor, known: Container[str] | None) -> Actor:
+    """Refuses scope codes that are empty, wildcards or (with `known`) name no place or unit;
+    returns the caller, a zone officer with their zones' communities.
 
     Place codes become SQL `LIKE` prefixes, so `%` or `_` in one would widen the scope; a
     UNIT's codes are compared exactly, and county units' codes hold `_` (`U-FIRE_RESCUE`).
+    A ZONE_OFFICER's codes must all be zones, and need the zones loaded (`KnownScopes`).
     """
+    if actor.role is Role.ZONE_OFFICER:
+        zones = known.zones if isinstance(known, KnownScopes) else None
+        if zones is None:
+            raise AuthError("a ZONE_OFFICER's zones cannot be checked yet; try again shortly")
+        if not actor.scopes:
+            raise AuthError("a ZONE_OFFICER's token names the zones they work for (e.g. Z1)")
+        for code in actor.scopes:
+            if code not in zones:
+                raise AuthError(f"a ZONE_OFFICER's scope names zones (e.g. Z1); {code!r} is "
+                                "not a zone code")
+        return actor.in_zones(zones)
     for code in actor.scopes:
         if not code.strip():
             raise AuthError("the token has an empty scope code")
@@ -74,6 +88,7 @@ def check_scopes(actor: Actor, known: Container[str] | None) -> None:
         if known is not None and code not in known:
             raise AuthError(f"the scope code {code!r} is not a street, zone, community, grid "
                             "cell, compound or unit code")
+    return actor
 
 
 def actor_from_claims(claims: dict[str, Any]) -> Actor:
@@ -109,13 +124,13 @@ class TokenVerifier:
         self.max_entries = max_entries
         self.jwks = jwks or (JwksKeys(jwks_url) if jwks_url else None)
         # The codes a scope may name (see `use_scope_codes`); None: only the form is checked.
-        self.scope_codes: Reloading[frozenset[str]] | None = None
+        self.scope_codes: Reloading[KnownScopes] | None = None
         # Verified headers → (actor, expiry), least recently used first out when full. Expiry
         # is checked on each hit: cachetools' per-item TLRUCache costs 4.4 µs a lookup against
         # 0.7 µs here, on every request.
         self._known: LRUCache[str, tuple[Actor, float]] = LRUCache(max_entries)
 
-    def use_scope_codes(self, codes: Reloading[frozenset[str]]) -> None:
+    def use_scope_codes(self, codes: Reloading[KnownScopes]) -> None:
         """Refuses tokens whose scope names a code outside `codes` (kept fresh by `refresh`);
         until they are first loaded, every token with a scope is refused."""
         self.scope_codes = codes
@@ -188,7 +203,7 @@ class TokenVerifier:
         codes = self.scope_codes
         if codes is not None and codes.value is None and actor.scopes:
             raise AuthError("the known scope codes are not loaded yet; try again shortly")
-        check_scopes(actor, codes.value if codes is not None else None)
+        actor = check_scopes(actor, codes.value if codes is not None else None)
         if self.max_entries > 0:
             self._known[header] = (actor, float(claims["exp"]))
         return actor

@@ -286,8 +286,8 @@ def escalate_overdue(
 @app.command()
 def token(
     role: Annotated[str, typer.Option(help="RESIDENT, GRID_WORKER, SUPERVISOR, "
-                                           "COMMUNITY_STAFF, STREET_OFFICER, COUNTY_OFFICE, "
-                                           "PLANNER or UNIT")],
+                                           "COMMUNITY_STAFF, ZONE_OFFICER (scope: zone codes), "
+                                           "STREET_OFFICER, COUNTY_OFFICE, PLANNER or UNIT")],
     scope: Annotated[list[str] | None, typer.Option(
         help="codes the caller answers for: --scope A B C, --scope A,B or --scope A --scope B",
         show_default=False)] = None,
@@ -304,7 +304,7 @@ def token(
 
     from psycopg.rows import namedtuple_row
 
-    from db.queries.places import known_codes
+    from db.queries.places import KnownScopes, known_codes
     from web.signin import SignInError, dev_grant
 
     settings = Settings.from_env()
@@ -314,7 +314,7 @@ def token(
     codes = [code for value in [*(scope or []), *(more or [])]
              for code in re.split(r"[\s,]+", value) if code]
 
-    async def known(wanted: list[str]) -> set[str]:
+    async def known(wanted: list[str]) -> KnownScopes:
         async with await psycopg.AsyncConnection.connect(
                 psycopg_conninfo(settings.database_url), row_factory=namedtuple_row) as conn:
             return await known_codes(conn, wanted)

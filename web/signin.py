@@ -26,7 +26,7 @@ from starlette.routing import Route
 from db import vocabulary
 from db.catalogue import load_catalogue
 from db.queries.disclosure import MIN_COUNT
-from db.queries.places import known_codes
+from db.queries.places import KnownScopes, known_codes
 from db.vocabulary import TIME_ZONE
 from resolvers.actor import Actor, Role
 from resolvers.errors import ErrorCode
@@ -39,7 +39,7 @@ DEV_TOKEN_TTL_S = 12 * 3600
 MAX_SCOPES = 20
 # Roles whose ticket scope is built from their codes: a token without one sees nothing.
 SCOPED = frozenset({Role.GRID_WORKER, Role.SUPERVISOR, Role.COMMUNITY_STAFF,
-                    Role.STREET_OFFICER, Role.UNIT})
+                    Role.ZONE_OFFICER, Role.STREET_OFFICER, Role.UNIT})
 _SUBJECT = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 
@@ -190,7 +190,7 @@ def _subject(raw: object, role: Role) -> str:
     return raw
 
 
-KnownCodes = Callable[[list[str]], Awaitable[set[str]]]
+KnownCodes = Callable[[list[str]], Awaitable[KnownScopes]]
 
 
 @dataclass(frozen=True)
@@ -212,12 +212,12 @@ async def dev_grant(body: object, known: KnownCodes) -> DevGrant:
     scopes = _scopes(body.get("scopes"), role)
     subject = _subject(body.get("sub"), role)
     if scopes:
-        await _check_codes(set(await known(scopes)), subject, role, scopes)
+        await _check_codes(await known(scopes), subject, role, scopes)
     return DevGrant(role, scopes, subject)
 
 
-async def _check_codes(known: set[str], subject: str, role: Role, scopes: list[str]) -> None:
-    unknown = sorted(set(scopes) - known)
+async def _check_codes(known: KnownScopes, subject: str, role: Role, scopes: list[str]) -> None:
+    unknown = sorted(set(scopes) - known.codes)
     if unknown:
         raise SignInError(f"unknown scope codes: {', '.join(unknown)} (street, zone, community, "
                           "grid cell, compound or unit codes)", "scopes", ErrorCode.UNKNOWN_SCOPE)
@@ -242,7 +242,7 @@ def routes(settings: Settings) -> list[Route]:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             return _error(SignInError("the body must be JSON {role, scopes, sub?}", "body"))
-        async def known(codes: list[str]) -> set[str]:
+        async def known(codes: list[str]) -> KnownScopes:
             async with request.app.state.db.connection() as conn:
                 return await known_codes(conn, codes)
 

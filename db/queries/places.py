@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, LiteralString
 
 from psycopg import AsyncConnection, sql
@@ -157,14 +158,43 @@ _SCOPE_CODES = ("SELECT code FROM streets UNION ALL SELECT code FROM zones "
                 "UNION ALL SELECT code FROM compounds UNION ALL SELECT code FROM units")
 
 
-async def known_codes(conn: AsyncConnection[Any], codes: Sequence[str]) -> set[str]:
-    """Which of `codes` name a street, zone, community, grid cell, compound or unit."""
+@dataclass(frozen=True)
+class KnownScopes:
+    """Codes a caller's scope may name, and each zone's communities (a zone officer's token
+    names zones 片区, which do not prefix their communities' codes)."""
+
+    codes: frozenset[str]
+    zones: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.codes
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.codes)
+
+
+_ZONE_COMMUNITIES = ("SELECT zone_code, array_agg(code ORDER BY code) AS communities "
+                     "FROM communities WHERE %(zones)s::text[] IS NULL OR zone_code = ANY(%(zones)s) "
+                     "GROUP BY zone_code")
+
+
+async def zone_communities(conn: AsyncConnection[Any],
+                           zones: Sequence[str] | None) -> dict[str, tuple[str, ...]]:
+    """Each of `zones` (None: every zone) with its communities' codes."""
+    rows = await (await conn.execute(
+        _ZONE_COMMUNITIES, {"zones": list(zones) if zones is not None else None})).fetchall()
+    return {row.zone_code: tuple(row.communities) for row in rows}
+
+
+async def known_codes(conn: AsyncConnection[Any], codes: Sequence[str]) -> KnownScopes:
+    """Which of `codes` name a street, zone, community, grid cell, compound or unit, with the
+    communities of those that are zones."""
     sql = f"SELECT code FROM ({_SCOPE_CODES}) c WHERE code = ANY(%(codes)s)"
     rows = await (await conn.execute(sql, {"codes": list(codes)})).fetchall()
-    return {row.code for row in rows}
+    return KnownScopes(frozenset(row.code for row in rows), await zone_communities(conn, codes))
 
 
-async def scope_codes(conn: AsyncConnection[Any]) -> frozenset[str]:
-    """Every code a caller's scope may name (a few thousand)."""
+async def scope_codes(conn: AsyncConnection[Any]) -> KnownScopes:
+    """Every code a caller's scope may name (a few thousand), with each zone's communities."""
     rows = await (await conn.execute(_SCOPE_CODES)).fetchall()
-    return frozenset(row.code for row in rows)
+    return KnownScopes(frozenset(row.code for row in rows), await zone_communities(conn, None))

@@ -193,6 +193,14 @@ async def rating_summary(conn: AsyncConnection[Any], unit_code: str) -> Any:
         {"u": unit_code})).fetchone()
 
 
+async def has_event(conn: AsyncConnection[Any], ticket_id: int, action: str) -> bool:
+    """Whether the ticket's history holds an event of `action`."""
+    row = await (await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM ticket_events WHERE ticket_id = %(t)s AND action = %(a)s)",
+        {"t": ticket_id, "a": action})).fetchone()
+    return bool(row and row[0])
+
+
 async def add_event(conn: AsyncConnection[Any], ticket_id: int, at: datetime, action: str,
                     actor: str, note: str | None = None) -> None:
     """An event that changes no status (co-signed, merged in)."""

@@ -94,6 +94,7 @@ async def nearest_tickets(conn: AsyncConnection[Any], q: NearestQuery) -> list[A
 @dataclass(frozen=True)
 class TicketFilterArgs:
     statuses: Sequence[str] | None = None
+    zone_code: str | None = None
     community_code: str | None = None
     cell_code: str | None = None
     item_code: str | None = None
@@ -108,7 +109,7 @@ def _filter(f: TicketFilterArgs) -> tuple[list[sql.Composable], dict[str, Any]]:
     if f.statuses is not None:
         where.append(sql.SQL("status = ANY(%(statuses)s)"))
         params["statuses"] = list(f.statuses)
-    for column in ("community_code", "cell_code", "item_code"):
+    for column in ("zone_code", "community_code", "cell_code", "item_code"):
         value = getattr(f, column)
         if value is not None:
             where.append(sql.SQL("{} = {}").format(sql.Identifier(column),

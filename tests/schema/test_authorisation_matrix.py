@@ -19,38 +19,39 @@ import pytest
 
 from tests.conftest import GraphQLClient, Minter
 
-ROLES = ("PUBLIC", "RESIDENT", "GRID_WORKER", "SUPERVISOR", "COMMUNITY_STAFF", "STREET_OFFICER",
-         "COUNTY_OFFICE", "PLANNER", "UNIT")
-P, R, G, S, C, ST, K, L, U = ROLES
-SCOPED = (G, S, C, ST, U)
+ROLES = ("PUBLIC", "RESIDENT", "GRID_WORKER", "SUPERVISOR", "COMMUNITY_STAFF", "ZONE_OFFICER",
+         "STREET_OFFICER", "COUNTY_OFFICE", "PLANNER", "UNIT")
+P, R, G, S, C, Z, ST, K, L, U = ROLES
+SCOPED = (G, S, C, Z, ST, U)
 RESIDENT_SUB = "matrix-resident"
 
 # operation: roles allowed (each with a scope covering the ticket or place under test)
 READS: dict[str, set[str]] = {
-    "nearbyTickets": {R, G, S, C, ST, K, U},
-    "ticket": {R, G, S, C, ST, K, U},
-    "tickets": {R, G, S, C, ST, K, U},
-    "volunteers": {C, ST, K, L},
-    "volunteerCompliance": {C, ST, K},
+    "nearbyTickets": {R, G, S, C, Z, ST, K, U},
+    "ticket": {R, G, S, C, Z, ST, K, U},
+    "tickets": {R, G, S, C, Z, ST, K, U},
+    "volunteers": {C, Z, ST, K, L},
+    "volunteerCompliance": {C, Z, ST, K},
     "personalDataAccess": {K},
-    "efficiencyReferrals": {C, ST, K, L},
-    "unitRatings": {C, ST, K, L, U},
-    "propertyRanking": {C, ST, K, L},
-    "bondLedger": {C, ST, K, U},
+    "efficiencyReferrals": {C, Z, ST, K, L},
+    "unitRatings": {C, Z, ST, K, L, U},
+    "propertyRanking": {C, Z, ST, K, L},
+    "bondLedger": {C, Z, ST, K, U},
     "unitNotifications": {K, U},
 }
 WRITES: dict[str, set[str]] = {
-    "dispatchTicket": {C, ST, K},
-    "startTicket": {C, ST, K, U},
-    "resolveTicket": {C, ST, K, U},
+    "dispatchTicket": {C, Z, ST, K},
+    "startTicket": {C, Z, ST, K, U},
+    "resolveTicket": {C, Z, ST, K, U},
     "closeTicket": {R, G, S},
-    "rejectTicket": {C, ST, K},
-    "reopenTicket": {R, G, S, C, ST, K},
-    "reassignTicket": {C, ST, K},
-    "escalateTicket": {C, ST, K},
-    "mergeTickets": {C, ST, K},
+    "rejectTicket": {C, Z, ST, K},
+    "reopenTicket": {R, G, S, C, Z, ST, K},
+    "reassignTicket": {C, Z, ST, K},
+    "escalateTicket": {C, Z, ST, K},
+    "mergeTickets": {C, Z, ST, K},
     "cosignTicket": {R},
-    "recordVolunteerService": {C, ST, K},
+    "recordVolunteerService": {C, Z, ST, K},
+    "coordinateTicket": {Z, K},
 }
 
 QUERIES: dict[str, str] = {
@@ -70,6 +71,8 @@ QUERIES: dict[str, str] = {
 MOVE = """mutation ($input: TransitionTicketInput!) { transitionTicket(input: $input) {
   ticket { code } errors { code field message } } }"""
 ESCALATE = """mutation ($code: String!, $version: Int!) { escalateTicket(input: {code: $code,
+  expectedVersion: $version}) { ticket { code } errors { code field message } } }"""
+COORDINATE = """mutation ($code: String!, $version: Int!) { coordinateTicket(input: {code: $code,
   expectedVersion: $version}) { ticket { code } errors { code field message } } }"""
 MERGE = """mutation ($code: String!, $other: String!, $version: Int!) { mergeTickets(input: {
   duplicateCode: $code, originalCode: $other, expectedVersion: $version}) {
@@ -93,6 +96,7 @@ def place(db: psycopg.Connection) -> dict[str, Any]:
              m AS (SELECT mode() WITHIN GROUP (ORDER BY t.cell_code) AS cell
                    FROM tickets t JOIN c ON t.compound_code = c.code)
         SELECT ST_X(p.g), ST_Y(p.g), c.code, c.community_code, k.id, k.company_code,
+               (SELECT zone_code FROM communities WHERE code = c.community_code),
                (SELECT i.code FROM demand_items i WHERE i.lead_unit_kind = 'PROPERTY_COMPANY'
                 ORDER BY i.code LIMIT 1), m.cell
         FROM c JOIN property_contracts k ON k.compound_code = c.code AND k.end_date IS NULL
@@ -100,7 +104,7 @@ def place(db: psycopg.Connection) -> dict[str, Any]:
         CROSS JOIN LATERAL (SELECT ST_PointOnSurface(ST_Intersection(c.geom, g.geom)) AS g) p
         """).fetchone()
     assert row is not None
-    lon, lat, compound, community, contract, company, item, cell = row
+    lon, lat, compound, community, contract, company, zone, item, cell = row
     street = community[:9]
 
     def other(sql: str, *args: Any) -> str:
@@ -109,6 +113,7 @@ def place(db: psycopg.Connection) -> dict[str, Any]:
     return {
         "point": {"lon": lon, "lat": lat}, "item": item, "cell": cell, "compound": compound,
         "community": community, "street": street, "unit": company, "contract": contract,
+        "zone": zone,
         "volunteer": other("SELECT code FROM volunteers WHERE community_code = %s ORDER BY code "
                            "LIMIT 1", community),
         "elsewhere": {
@@ -117,6 +122,7 @@ def place(db: psycopg.Connection) -> dict[str, Any]:
             S: other("SELECT code FROM compounds WHERE code <> %s ORDER BY code LIMIT 1", compound),
             C: other("SELECT code FROM communities WHERE code <> %s ORDER BY code LIMIT 1",
                      community),
+            Z: other("SELECT code FROM zones WHERE code <> %s ORDER BY code LIMIT 1", zone),
             ST: other("SELECT code FROM streets WHERE code <> %s ORDER BY code LIMIT 1", street),
             U: other("SELECT code FROM units WHERE kind = 'PROPERTY_COMPANY' AND code <> %s "
                      "ORDER BY code LIMIT 1", company),
@@ -133,8 +139,8 @@ def caller(gql: GraphQLClient, token: Minter, role: str, where: dict[str, Any],
         return gql
     if role == R:
         return gql.as_(token(R, sub=RESIDENT_SUB))
-    own = {G: where["cell"], S: where["compound"], C: where["community"], ST: where["street"],
-           U: where["unit"]}
+    own = {G: where["cell"], S: where["compound"], C: where["community"], Z: where["zone"],
+           ST: where["street"], U: where["unit"]}
     scope = where["elsewhere"][role] if elsewhere else own.get(role)
     scopes = [scope] if scope else []
     return gql.as_(token(role, *scopes, sub=f"matrix-{role}{'-elsewhere' if elsewhere else ''}"))
@@ -198,6 +204,11 @@ def _escalate(client: GraphQLClient, code: str, role: str, where: dict[str, Any]
     return client(ESCALATE, {"code": code, "version": 2})
 
 
+def _coordinate(client: GraphQLClient, code: str, role: str, where: dict[str, Any],
+                other: str | None) -> dict[str, Any]:
+    return client(COORDINATE, {"code": code, "version": 2})
+
+
 def _merge(client: GraphQLClient, code: str, role: str, where: dict[str, Any],
            other: str | None) -> dict[str, Any]:
     return client(MERGE, {"code": code, "other": other, "version": 2})
@@ -222,6 +233,7 @@ DO = {
     "reopenTicket": _move("DISPATCHED"),
     "reassignTicket": _move("DISPATCHED", reassign=True),
     "escalateTicket": _escalate,
+    "coordinateTicket": _coordinate,
     "mergeTickets": _merge,
     "cosignTicket": _cosign,
     "recordVolunteerService": _record,
@@ -247,6 +259,10 @@ WRITTEN: dict[str, tuple[str, Callable[[Any, dict[str, Any]], Any]]] = {
                        lambda row, w: row == (w["other_unit"], [w["other_unit"]])),
     "escalateTicket": ("SELECT level, version FROM tickets WHERE code = %s",
                        lambda row, w: row == ("STREET", 3)),
+    "coordinateTicket": ("SELECT level, version, (SELECT count(*) FROM ticket_events e "
+                         "WHERE e.ticket_id = t.id AND e.action = 'ZONE_COORDINATED') "
+                         "FROM tickets t WHERE code = %s",
+                         lambda row, w: row == ("COMMUNITY", 3, 1)),
     "mergeTickets": ("SELECT status, merged_into_id IS NOT NULL FROM tickets WHERE code = %s",
                      lambda row, w: row == ("CLOSED", True)),
     "cosignTicket": ("SELECT priority, version, (SELECT count(*) FROM ticket_cosigners c "
@@ -374,11 +390,11 @@ def demo_ticket(db: psycopg.Connection) -> dict[str, Any]:
     """An open demo ticket led by a property company, with its reporter's name and phone."""
     row = db.execute("""
         SELECT t.code, t.cell_code, t.compound_code, t.community_code, t.street_code, t.unit_code,
-               ST_X(t.geom), ST_Y(t.geom)
+               ST_X(t.geom), ST_Y(t.geom), t.zone_code
         FROM tickets t WHERE t.unit_code LIKE 'PC%%' AND t.compound_code IS NOT NULL
           AND t.status IN ('DISPATCHED', 'IN_PROGRESS') ORDER BY t.id LIMIT 1""").fetchone()
     assert row is not None
-    keys = ("code", "cell", "compound", "community", "street", "unit", "lon", "lat")
+    keys = ("code", "cell", "compound", "community", "street", "unit", "lon", "lat", "zone")
     return dict(zip(keys, row))
 
 
@@ -387,11 +403,12 @@ def demo_ticket(db: psycopg.Connection) -> dict[str, Any]:
 # small ones too) over a box around it. Everyone else gets the ticket merged into its 100 m
 # square (no OGC item: 404) and no personal data; the disclosure rule (resolvers/disclosure.py)
 # gives exact aggregates everywhere to the county office and planners, and to staff inside
-# their scope: the box reaches beyond the cells of every scoped role but the street officer.
-EXACT = {G, S, C, ST, K, U}
+# their scope: the box reaches beyond the cells of every scoped role but the zone and street
+# officers (its four cells lie in the zone's communities).
+EXACT = {G, S, C, Z, ST, K, U}
 WAYS_OUT: dict[str, set[str]] = {
     "tile": EXACT, "ogcItem": EXACT, "layer": EXACT,
-    "heatmap": {K, L, ST},
+    "heatmap": {K, L, Z, ST},
 }
 LAYER = """query ($b: BBoxInput!) { layer(name: TICKETS, bbox: $b) }"""
 HTTP_CASES = [(way, role) for way in WAYS_OUT for role in ROLES]

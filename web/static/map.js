@@ -20,7 +20,7 @@ import {
 const COUNTS_QUERY = '{ communities { code } compounds { code } gridCells { code } facilities { code } }';
 const SUGGESTED_SCOPES = {
   GRID_WORKER: '371329001001001', SUPERVISOR: '371329001001C01', COMMUNITY_STAFF: '371329001001',
-  STREET_OFFICER: '371329001', UNIT: 'PC01',
+  ZONE_OFFICER: 'Z1', STREET_OFFICER: '371329001', UNIT: 'PC01',
 };
 
 const status = $('status');

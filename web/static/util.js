@@ -21,6 +21,7 @@ export const ROLE_LABELS = {
   GRID_WORKER: '网格员',
   SUPERVISOR: '小区监督员',
   COMMUNITY_STAFF: '社区工作人员',
+  ZONE_OFFICER: '片区干部',
   STREET_OFFICER: '街道干部',
   COUNTY_OFFICE: '县级主管部门',
   PLANNER: '规划人员',
