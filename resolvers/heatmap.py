@@ -67,6 +67,7 @@ class HeatmapArgs:
     statuses: tuple[str, ...] | None = None
     resolution: str = "GRID_CELL"
     crs: Crs = Crs.WGS84
+    zone_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,7 @@ async def heatmap(db: Database, actor: Actor, args: HeatmapArgs) -> Heatmap:
     span = periods(args.start, args.end)
     rule.check_period(span.start, span.end)
     bbox = await study_box(db, args.bbox)
+    zone = await _zone(db, args.zone_code)
     tickets = await _ticket_filter(db, args)
     county = await county_cells(db, args.resolution)
     if county is None:
@@ -236,21 +238,36 @@ async def heatmap(db: Database, actor: Actor, args: HeatmapArgs) -> Heatmap:
                                               periods=span, tickets=tickets)
     grid = args.resolution == "GRID_CELL"
     exact = [rule.covers_area(str(k)) if grid else rule.exact_counts for k in county.keys]
-    cells, shown = await asyncio.to_thread(_cells, args, county, bbox, counted, exact)
+    cells, shown = await asyncio.to_thread(_cells, args, county, bbox, counted, exact, zone)
     # `exact`: every count of the answer is exact (the caller's scope covers every cell).
     return Heatmap(resolution=args.resolution, periods=span, exact=all(shown), cells=cells)
 
 
+async def _zone(db: Database, code: str | None) -> Any:
+    """The outline of the zone the answer is cut to (shapely), or None for no zone; NOT_FOUND
+    for a code that names none."""
+    if code is None:
+        return None
+    async with db.connection() as conn:
+        outline = await queries.zone_outline(conn, code)
+    if outline is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"no zone {code!r}", "zoneCode")
+    return shapely.from_geojson(outline)
+
+
 def _cells(args: HeatmapArgs, county: CountyCells, bbox: BBox,
            counted: dict[Any, tuple[int, int, int]],
-           exact: list[bool]) -> tuple[list[HeatCell], list[bool]]:
-    """Gi* over every cell of the county; the cells that meet `bbox`, and whether each of
-    them is exact."""
+           exact: list[bool], zone: Any = None) -> tuple[list[HeatCell], list[bool]]:
+    """Gi* over every cell of the county; the cells that meet `bbox` (and whose inner point
+    lies in `zone`, when given), and whether each of them is exact."""
     keys, shapes, near = county.keys, county.shapes, county.near
     triples = [counted.get(k, (0, 0, 0)) for k in keys]
     counts = [t[0] for t in triples]
     z = gi_star(counts, near)
     meets = shapely.intersects(county.outlines, shapely.box(*bbox.as_tuple()))
+    if zone is not None:
+        inner = shapely.point_on_surface(county.outlines)
+        meets &= shapely.contains_xy(zone, shapely.get_x(inner), shapely.get_y(inner))
     cells, shown = [], []
     for i, key in enumerate(keys):
         if not meets[i]:

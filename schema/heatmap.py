@@ -92,10 +92,14 @@ class HeatmapQuery:
                       category_code: str | None = None, item_code: str | None = None,
                       status: list[TicketStatus] | None = None,
                       resolution: HeatmapResolution = HeatmapResolution.GRID_CELL,
-                      crs: Crs | None = Crs.WGS84) -> Heatmap:
+                      crs: Crs | None = Crs.WGS84,
+                      zone_code: Annotated[str | None, strawberry.argument(
+                          description="Only the cells (or hexagons) whose inner point lies "
+                                      "in this zone 片区; Gi* stays county-wide.")] = None,
+                      ) -> Heatmap:
         statuses = enum_values(status)
         args = resolver.HeatmapArgs(
             bbox=bbox.wgs84(), start=from_, end=to, category_code=category_code,
             item_code=item_code, statuses=tuple(statuses) if statuses is not None else None,
-            resolution=resolution.value, crs=crs or Crs.WGS84)
+            resolution=resolution.value, crs=crs or Crs.WGS84, zone_code=zone_code)
         return Heatmap.of(await resolver.heatmap(info.context.db, info.context.actor, args))

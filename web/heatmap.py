@@ -50,6 +50,7 @@ def _args(request: Request, bbox: BBox | None = None,
         statuses=params.statuses(request),
         resolution=(params.text(request, "resolution") or "GRID_CELL").upper(),
         crs=crs or params.datum(request),
+        zone_code=params.text(request, "zoneCode"),
     )
 
 

@@ -140,6 +140,14 @@ async def county_outline(conn: AsyncConnection[Any]) -> str | None:
     return None if row is None else row.geojson
 
 
+async def zone_outline(conn: AsyncConnection[Any], code: str) -> str | None:
+    """A zone 片区's outline as GeoJSON; None when there is no such zone."""
+    row = await (await conn.execute(
+        "SELECT ST_AsGeoJSON(geom, 7) AS geojson FROM zones WHERE code = %(code)s",
+        {"code": code})).fetchone()
+    return None if row is None else row.geojson
+
+
 async def period_counts(conn: AsyncConnection[Any], *, resolution: str, ids: Sequence[Any],
                         periods: Periods, tickets: TicketFilter) -> dict[Any, tuple[int, int, int]]:
     """(count, previous count, last year's count) per cell key; cells without tickets are

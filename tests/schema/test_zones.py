@@ -144,3 +144,27 @@ def test_a_zone_officer_reads_their_zone_exactly_in_area_statistics(
     rows = {r["code"]: r for r in gql.as_(token("ZONE_OFFICER", "Z1")).data(query)["areaStats"]}
     assert rows["Z1"]["exact"] is True
     assert all(r["exact"] is False for c, r in rows.items() if c != "Z1")
+
+
+ZONE_HEAT = """query ($z: String, $r: HeatmapResolution) {
+  heatmap(bbox: {west: 118.60, south: 34.88, east: 118.71, north: 34.96},
+          from: "2024-01-01T00:00:00+08:00", to: "2024-04-01T00:00:00+08:00",
+          resolution: $r, zoneCode: $z) { cells { id count zScore hotspot } } }"""
+
+
+@pytest.mark.parametrize("resolution", ["GRID_CELL", "H3_8"])
+def test_the_heat_map_of_a_zone_is_the_countys_cut_to_the_zone(
+        gql: GraphQLClient, token: Minter, db: psycopg.Connection, resolution: str) -> None:
+    county = gql.as_(token("COUNTY_OFFICE"))
+    whole = {c["id"]: c for c in county.data(ZONE_HEAT, {"r": resolution})["heatmap"]["cells"]}
+    zone = {c["id"]: c for c in county.data(
+        ZONE_HEAT, {"r": resolution, "z": "Z3"})["heatmap"]["cells"]}
+    assert zone and set(zone) < set(whole)
+    assert all(zone[k] == whole[k] for k in zone)  # Gi* computed county-wide, not per zone
+    if resolution == "GRID_CELL":
+        cells = {r[0] for r in db.execute(
+            "SELECT g.code FROM grid_cells g JOIN communities c ON c.code = g.community_code "
+            "WHERE c.zone_code = 'Z3'")}
+        assert set(zone) == cells
+    error = county.error(ZONE_HEAT, {"z": "Z99"})
+    assert error["extensions"]["code"] == "NOT_FOUND"
