@@ -17,6 +17,10 @@ FACILITY_KIND_NAMES = {
     "CANTEEN": "幸福食堂",
     "SERVICE_ROOM": "社服用房",
 }
+SOCIAL_FIELD_NAMES = {"ELDERLY": "养老服务", "CHILDREN": "儿童关爱", "DISABILITY": "助残服务",
+                      "CULTURE": "文体活动", "MEDIATION": "矛盾调解", "HEALTH": "健康服务",
+                      "VOLUNTEERING": "志愿服务"}
+ROOM_STATUS_NAMES = {"IDLE": "闲置", "IN_USE": "使用中", "RENTED": "已出租"}
 ROAD_KIND_NAMES = {"PRIMARY": "主干路", "SECONDARY": "次干路", "MINOR": "支路"}
 WATER_KIND_NAMES = {"RIVER": "河流", "CANAL": "沟渠", "POND": "坑塘"}
 LEVEL_NAMES = {level.value: name for level, name in LEVEL_LABELS.items()}

@@ -537,3 +537,101 @@ class Open311Request(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     attributes: Mapped[Any] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     __table_args__ = (Index("ix_open311_requests_client", "client_id", "ticket_id"),)
+
+
+SOCIAL_ORGANISATION_KINDS = ("COMMUNITY", "EXTERNAL")
+SOCIAL_FIELDS = ("ELDERLY", "CHILDREN", "DISABILITY", "CULTURE", "MEDIATION", "HEALTH",
+                 "VOLUNTEERING")
+ROOM_USES = ("USE", "RENT")
+ROOM_APPLICATION_STATUSES = ("APPLIED", "REVIEWED", "APPROVED", "REJECTED")
+
+
+class SocialOrganisation(Base):
+    """A social organisation 社会组织 (0014): one rooted in a community, or a professional one
+    brought in from outside, with the field it works in."""
+
+    __tablename__ = "social_organisations"
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    field: Mapped[str] = mapped_column(String(16))
+    home_community_code: Mapped[str | None] = mapped_column(ForeignKey("communities.code"))
+    since: Mapped[date] = mapped_column(Date)
+    __table_args__ = (
+        CheckConstraint(_in("kind", SOCIAL_ORGANISATION_KINDS), name="social_organisation_kind"),
+        CheckConstraint(_in("field", SOCIAL_FIELDS), name="social_organisation_field"),
+        CheckConstraint("(kind = 'COMMUNITY') = (home_community_code IS NOT NULL)",
+                        name="social_organisation_home"),
+    )
+
+
+class SocialOrganisationCommunity(Base):
+    """A community a social organisation serves (0014)."""
+
+    __tablename__ = "social_organisation_communities"
+    organisation_code: Mapped[str] = mapped_column(ForeignKey("social_organisations.code"),
+                                                   primary_key=True)
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), primary_key=True)
+    __table_args__ = (Index("ix_social_organisation_communities_community", "community_code"),)
+
+
+class MarketFair(Base):
+    """One market fair 万市大集 held for a group of neighbouring communities (0014)."""
+
+    __tablename__ = "market_fairs"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    held_on: Mapped[date] = mapped_column(Date, index=True)
+    venue_compound_code: Mapped[str] = mapped_column(ForeignKey("compounds.code"))
+    community_codes: Mapped[list[str]] = mapped_column(ARRAY(String(12)))
+    stalls: Mapped[int] = mapped_column(Integer)
+    attendance: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (
+        CheckConstraint("cardinality(community_codes) BETWEEN 1 AND 6", name="market_fair_group"),
+        CheckConstraint("stalls >= 0 AND attendance >= 0", name="market_fair_counts"),
+    )
+
+
+class ServiceRoomRent(Base):
+    """A service room's 社服用房 rent income in one month, paid to the compound's public
+    account (0014)."""
+
+    __tablename__ = "service_room_rents"
+    room_code: Mapped[str] = mapped_column(ForeignKey("facilities.code"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    income: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    __table_args__ = (
+        CheckConstraint("extract(day FROM month) = 1", name="service_room_rent_month"),
+        CheckConstraint("income >= 0", name="service_room_rent_income"),
+    )
+
+
+class ServiceRoomApplication(Base):
+    """An application to use or rent a service room (0014): the owners' committee applies, the
+    community party organisation reviews, the street approves."""
+
+    __tablename__ = "service_room_applications"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    room_code: Mapped[str] = mapped_column(ForeignKey("facilities.code"), index=True)
+    use: Mapped[str] = mapped_column(String(8))
+    purpose: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint(_in("use", ROOM_USES), name="service_room_application_use"),
+        CheckConstraint(_in("status", ROOM_APPLICATION_STATUSES),
+                        name="service_room_application_status"),
+    )
+
+
+class ServiceRoomApplicationEvent(Base):
+    """A step of a service-room application (0014)."""
+
+    __tablename__ = "service_room_application_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("service_room_applications.id"),
+                                                index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    action: Mapped[str] = mapped_column(String(12))
+    actor: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)

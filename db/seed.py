@@ -16,9 +16,17 @@ from db import labels
 from db.catalogue import load_catalogue
 from db.demo.activity import seed_activity
 from db.demo.basemap import plan_roads, plan_waters
+from db.demo.community_life import (
+    RECORDER,
+    plan_market_fairs,
+    plan_room_applications,
+    plan_room_rents,
+    plan_social_organisations,
+)
 from db.demo.places import Places, plan_places
 from db.demo.services import (
     COUNTY_UNITS,
+    FacilityPlan,
     plan_contracts,
     plan_facilities,
     plan_operations,
@@ -176,6 +184,7 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
              "compound_code", "community_code"),
             ((v.code, v.name, v.role, v.party_member, v.employer, v.building_code, v.cell_code,
               v.compound_code, v.community_code) for v in plan_volunteers(rng, places)))
+        counts.update(_write_community_life(conn, places, facilities, seed, timeline))
         progress("tickets", 4, 7)
         rows = demo_tickets(_factory(places, seed, timeline=timeline), timeline)
         counts["tickets"], counts["ticket_events"] = _write_tickets(conn, rows)
@@ -188,6 +197,45 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
         progress("done", 7, 7)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("ANALYZE")
+    return counts
+
+
+def _write_community_life(conn: psycopg.Connection, places: Places,
+                          facilities: list[FacilityPlan], seed: int,
+                          timeline: Timeline) -> dict[str, int]:
+    """Social organisations, market fairs and the service rooms' ledger, with a random stream
+    of their own."""
+    rng = random.Random(seed * 31 + 80)
+    counts: dict[str, int] = {}
+    orgs = plan_social_organisations(rng, places, timeline)
+    counts["social_organisations"] = _copy(
+        conn, "social_organisations", ("code", "name", "kind", "field", "home_community_code",
+                                       "since"),
+        ((o.code, o.name, o.kind, o.field, o.home_community_code, o.since) for o in orgs))
+    counts["social_organisation_communities"] = _copy(
+        conn, "social_organisation_communities", ("organisation_code", "community_code"),
+        ((o.code, c) for o in orgs for c in o.serves))
+    counts["market_fairs"] = _copy(
+        conn, "market_fairs", ("held_on", "venue_compound_code", "community_codes", "stalls",
+                               "attendance"),
+        ((f.held_on, f.venue_compound_code, list(f.community_codes), f.stalls, f.attendance)
+         for f in plan_market_fairs(rng, places, timeline)))
+    rooms = [f for f in facilities if f.kind == "SERVICE_ROOM"]
+    counts["service_room_rents"] = _copy(conn, "service_room_rents",
+                                         ("room_code", "month", "income"),
+                                         plan_room_rents(rng, rooms, timeline))
+    applications = plan_room_applications(rng, rooms, timeline)
+    counts["service_room_applications"] = _copy(
+        conn, "service_room_applications",
+        ("id", "room_code", "use", "purpose", "status", "version", "created_at"),
+        ((n, a.room_code, a.use, a.purpose, a.status, len(a.steps), a.steps[0][1])
+         for n, a in enumerate(applications, start=1)))
+    counts["service_room_application_events"] = _copy(
+        conn, "service_room_application_events", ("application_id", "at", "action", "actor", "note"),
+        ((n, at, action, RECORDER, note) for n, a in enumerate(applications, start=1)
+         for action, at, note in a.steps))
+    conn.execute("SELECT setval(pg_get_serial_sequence('service_room_applications', 'id'), "
+                 "(SELECT coalesce(max(id), 1) FROM service_room_applications))")
     return counts
 
 

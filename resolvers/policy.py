@@ -54,6 +54,10 @@ class Operation(enum.Enum):
     MERGE = "merge: `mergeTickets` (both tickets)"
     COSIGN = "co-sign: `cosignTicket`"
     COORDINATE = "zone coordination 片区协调: `coordinateTicket` (a community-level ticket)"
+    READ_SERVICE_ROOMS = "the service rooms' ledger 社服用房: `serviceRooms`, applications"
+    APPLY_SERVICE_ROOM = "apply for a service room for the owners' committee: `applyForServiceRoom`"
+    REVIEW_SERVICE_ROOM = "review it for the community party organisation: `reviewServiceRoomApplication`"
+    APPROVE_SERVICE_ROOM = "approve it for the street: `approveServiceRoomApplication`"
     READ_VOLUNTEERS = "list volunteers: `volunteers`"
     READ_VOLUNTEER_NAMES = "volunteers' names and employers"
     READ_BUILDING_HEADS = "a building's head 楼栋长 by name: `Building.head`"
@@ -100,6 +104,11 @@ POLICY: Mapping[Operation, Rule] = {
     Operation.MERGE: {**_STAFF},
     Operation.COSIGN: {Role.RESIDENT: Scope.OWN_OR_NEARBY},
     Operation.COORDINATE: {Role.ZONE_OFFICER: _IN, Role.COUNTY_OFFICE: _ANY},
+    Operation.READ_SERVICE_ROOMS: {Role.SUPERVISOR: _IN, **_STAFF, Role.PLANNER: _ANY},
+    Operation.APPLY_SERVICE_ROOM: {Role.SUPERVISOR: _IN, Role.COMMUNITY_STAFF: _IN,
+                                   Role.COUNTY_OFFICE: _ANY},
+    Operation.REVIEW_SERVICE_ROOM: {Role.COMMUNITY_STAFF: _IN, Role.COUNTY_OFFICE: _ANY},
+    Operation.APPROVE_SERVICE_ROOM: {Role.STREET_OFFICER: _IN, Role.COUNTY_OFFICE: _ANY},
     Operation.READ_VOLUNTEERS: {**_STAFF, Role.PLANNER: _ANY},
     Operation.READ_VOLUNTEER_NAMES: {**_STAFF},
     Operation.READ_BUILDING_HEADS: {**_FIELD, **_STAFF},

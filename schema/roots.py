@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
+from schema.community_life import CommunityLifeMutation, CommunityLifeQuery
 from schema.heatmap import HeatmapQuery
 from schema.layers import LayerQuery
 from schema.performance import PerformanceMutation, PerformanceQuery
@@ -25,6 +26,7 @@ QUERIES: tuple[type, ...] = (
     LayerQuery,
     HeatmapQuery,
     PlanningQuery,
+    CommunityLifeQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     TicketCreateMutation,
@@ -32,6 +34,7 @@ MUTATIONS: tuple[type, ...] = (
     PerformanceMutation,
     WorkflowMutation,
     NotificationMutation,
+    CommunityLifeMutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (
     LiveSubscription,

@@ -139,7 +139,7 @@ def plan_facilities(rng: random.Random, places: Places) -> list[FacilityPlan]:
                                 comm.code, None, None, _point_in(rng, comm.polygon.buffer(-40))))
     rooms = rng.sample(places.compounds, SERVICE_ROOM_COUNT)
     for n, cp in enumerate(sorted(rooms, key=lambda c: c.code), start=1):
-        area = round(rng.uniform(120, 380), 1)
+        area = round(rng.uniform(135, 405), 1)
         out.append(FacilityPlan(f"SR{n:02d}", f"{cp.name}社服用房", "SERVICE_ROOM", None,
                                 cp.community_code, cp.code, area,
                                 _point_in(rng, cp.polygon.buffer(-3))))
