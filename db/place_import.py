@@ -88,6 +88,8 @@ class _Checker:
         self.tol = tolerances
         self.report = report
         self.places: dict[str, dict[str, Place]] = {}
+        # Levels whose file could not be read: their children's checks would only echo that.
+        self.failed: set[str] = set()
 
     def fault(self, layer: str, feature: str, kind: str, message: str,
               severity: str = "ERROR") -> None:
@@ -152,6 +154,7 @@ class _Checker:
         kept: dict[str, Place] = {}
         if any(f.severity == "ERROR" for f in src.findings):
             self.places[src.level] = kept
+            self.failed.add(src.level)
             return
         for feat in src.features:
             code = feat.values.get("code")
@@ -208,6 +211,8 @@ class _Checker:
                     if attribute not in place.values:
                         continue
                     parent_level = _PARENTS[attribute]
+                    if parent_level in self.failed:
+                        continue
                     parent = self.places.get(parent_level, {}).get(place.values[attribute])
                     if parent is None:
                         self.fault(place.layer, place.code, "UNKNOWN_PARENT",
@@ -250,6 +255,8 @@ class _Checker:
         for child, attribute, parent in (("zones", "street", "streets"),
                                          ("communities", "zone", "zones"),
                                          ("grid_cells", "community", "communities")):
+            if child in self.failed:
+                continue
             members: dict[str, list[Place]] = {}
             for p in self.places.get(child, {}).values():
                 members.setdefault(p.values[attribute], []).append(p)

@@ -75,6 +75,8 @@ def repair(geom: BaseGeometry, max_area_change: float) -> Repair:
 
 def overlaps(geoms: Sequence[BaseGeometry], min_area_m2: float) -> list[Overlap]:
     """Every pair of geometries sharing at least `min_area_m2` m², each pair once."""
+    if len(geoms) < 2:
+        return []
     tree = shapely.STRtree(list(geoms))
     left, right = tree.query(list(geoms), predicate="intersects")
     found: list[Overlap] = []
