@@ -46,14 +46,16 @@ class Tolerances:
 
 @dataclass(frozen=True)
 class LevelSource:
-    """Where one level comes from: a file, a layer in it, an SRID to read it in when given,
-    and the source field of each attribute."""
+    """Where one level comes from: a file, a layer in it, the SRID to read it in whatever the
+    file declares (`srid`) or where it declares none (`default_srid`), and the source field of
+    each attribute."""
 
     level: str
     path: Path
     layer: str | None
     srid: int | None
     fields: Mapping[str, str] = field(default_factory=dict)
+    default_srid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -116,9 +118,8 @@ def _level(level: str, table: Any, paths: list[Path], default_srid: int | None) 
     layer = table.get("layer")
     if layer is not None and not isinstance(layer, str):
         raise MappingError(f"[{level}]: layer must be a name")
-    srid = _srid(table.get("srid"), f"[{level}]")
     return LevelSource(level, _file(table.get("file"), paths, level), layer,
-                       srid if srid is not None else default_srid, dict(fields))
+                       _srid(table.get("srid"), f"[{level}]"), dict(fields), default_srid)
 
 
 def parse_mapping(text: str, paths: list[Path]) -> ImportMapping:

@@ -81,7 +81,8 @@ def _declared_srid(crs: str | None) -> tuple[int | None, str | None]:
 
 
 def _reader_crs(src: LevelSource, layer: SourceLayer, declared: str | None) -> CRS | None:
-    """The reference system to read the layer in, noting where it came from."""
+    """The reference system to read the layer in: the level's `srid` (it corrects a wrong
+    declaration), else the file's own, else the mapping's `srid` for files that declare none."""
     epsg, unnamed = _declared_srid(declared)
     if src.srid is not None:
         if epsg is not None and epsg != src.srid:
@@ -93,6 +94,8 @@ def _reader_crs(src: LevelSource, layer: SourceLayer, declared: str | None) -> C
         return CRS.from_epsg(epsg)
     if unnamed is not None:
         return CRS.from_user_input(unnamed)
+    if src.default_srid is not None:
+        return CRS.from_epsg(src.default_srid)
     layer.findings.append(Finding(
         "ERROR", layer.layer, "", "MISSING_SRID",
         "the file declares no reference system and the mapping gives none (srid = ...)"))

@@ -128,6 +128,10 @@ class _Checker:
             if not any(f.kind == "WRONG_SRID" for f in src.findings):
                 self.fault(src.layer, name, "MISSING_GEOMETRY", "the feature has no geometry")
             return None
+        if not isinstance(feat.lonlat, Polygon | MultiPolygon):
+            self.fault(src.layer, name, "NOT_A_POLYGON",
+                       f"a {_LEVEL_NAMES[src.level]} is a polygon, not a {feat.lonlat.geom_type}")
+            return None
         fixed = repair(feat.lonlat, self.tol.repair_area_change)
         if fixed.geometry is None:
             self.fault(src.layer, name, "INVALID_RING",

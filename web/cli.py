@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 
 from db import migrate as migrations
 from db.embedded import ClusterError, ReplicaCluster
-from db.seed import DEFAULT_SEED, SeedError, dataset_seed, seed_bulk_tickets, seed_demo
+from db.seed import DEFAULT_SEED, SeedError, holds_data, seed_bulk_tickets, seed_demo
 from db.urls import psycopg_conninfo, server_url
 from resolvers.actor import Actor, Role
 from web.auth import AuthError, check_scopes, mint
@@ -184,7 +184,7 @@ def _progress() -> Progress:
 
 def _holds_data(conninfo: str) -> bool:
     with psycopg.connect(conninfo) as conn:
-        return dataset_seed(conn) is not None
+        return holds_data(conn)
 
 
 @app.command()

@@ -10,13 +10,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from shapely.geometry import Polygon
+from shapely.geometry import LineString, Polygon
 from typer.testing import CliRunner
 
 from db import migrate
 from db.catalogue import load_catalogue
 from db.import_mapping import MappingError, load_mapping, parse_mapping
 from db.place_import import ImportReport, check_places, import_places
+from db.seed import SeedError, seed_demo
 from db.urls import psycopg_conninfo
 from tests.conftest import create_database, drop_database
 from tests.db.county_files import (
@@ -118,9 +119,12 @@ def test_a_file_without_a_reference_system_is_refused(tmp_path: Path) -> None:
         "gives none (srid = ...)"]
 
 
-def test_the_mapping_supplies_a_missing_srid(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["level", "top"])
+def test_the_mapping_supplies_a_missing_srid(tmp_path: Path, where: str) -> None:
     cells = cells_shapefile(tmp_path, 4549)
-    report = check(tmp_path, text=shapefile_mapping("\nsrid = 4549"), grid_cells=cells)
+    text = (shapefile_mapping("\nsrid = 4549") if where == "level"
+            else "srid = 4549\n" + shapefile_mapping())
+    report = check(tmp_path, text=text, grid_cells=cells)
     assert report.errors == []
     assert ("NOTE", "cells:", "TRANSFORMED") in kinds(report)
 
@@ -389,3 +393,78 @@ def test_the_cli_prints_the_report_and_fails_on_errors(tmp_path: Path, empty: st
     assert f"ERROR    grid_cells:{CELL}  INVALID_RING" in done.stdout
     assert "nothing written" in done.output
     assert load_mapping(mapping, [path]).levels[0].level == "streets"
+
+
+BUILDINGS = """
+[buildings]
+file = "places.gpkg"
+[buildings.fields]
+code = "code"
+compound = "compound_code"
+floors = "floors"
+households = "households"
+"""
+
+
+def with_buildings(levels: dict[str, Any]) -> dict[str, Any]:
+    """A slab building in each compound, 60 × 14 m, in the south cells."""
+    return {**levels, "buildings": [
+        ({"code": f"{c}C01B01", "compound_code": f"{c}C01", "floors": 6, "households": 24},
+         rect(x + 220, 220, 60, 14)) for c, x in ((WEST, 0), (EAST, 1000))]}
+
+
+def test_buildings_get_the_cell_holding_their_centre_and_stay_when_left_out(
+        tmp_path: Path, empty: str, target: psycopg.Connection) -> None:
+    path = write_county(tmp_path, with_buildings(county()))
+    report = import_places(empty, parse_mapping(mapping_text() + BUILDINGS, [path]))
+    assert report.errors == [] and report.places["buildings"] == 2
+    assert target.execute("SELECT code, compound_code, cell_code FROM buildings "
+                          "ORDER BY code").fetchall() == [
+        (f"{WEST}C01B01", f"{WEST}C01", f"{WEST}002"),
+        (f"{EAST}C01B01", f"{EAST}C01", f"{EAST}002")]
+    # The next import leaves buildings out of its mapping: they are kept as they are.
+    assert run(tmp_path, empty).errors == []
+    assert counts(target)["buildings"] == 2
+
+
+def test_a_building_outside_its_compound_is_refused(tmp_path: Path) -> None:
+    levels = changed(with_buildings(county()), "buildings", f"{WEST}C01B01",
+                     rect(600, 220, 60, 14))
+    report = check(tmp_path, levels, text=mapping_text() + BUILDINGS)
+    assert ("ERROR", f"buildings:{WEST}C01B01", "OUTSIDE_PARENT") in kinds(report)
+
+
+def test_the_level_srid_corrects_a_declaration_the_default_does_not(tmp_path: Path) -> None:
+    cells = tmp_path / "cells.geojson"  # metres, but declared as degrees
+    write_layer(cells, "grid_cells", county()["grid_cells"], srid=4549, declared=4326)
+    default = check(tmp_path, text="srid = 4549\n" + mapping_text({"grid_cells": cells.name}),
+                    grid_cells=cells)
+    assert [f.kind for f in default.errors] == ["WRONG_SRID"]
+    (tmp_path / "again").mkdir()
+    corrected = check(tmp_path / "again",
+                      text=mapping_text({"grid_cells": cells.name}).replace(
+                          f'file = "{cells.name}"', f'file = "{cells.name}"\nsrid = 4549'),
+                      grid_cells=cells)
+    assert corrected.errors == []
+    assert [f.line() for f in corrected.findings] == [
+        "NOTE     grid_cells  SRID_OVERRIDDEN  the file declares EPSG:4326; read as EPSG:4549 "
+        "as the mapping says",
+        "NOTE     grid_cells  TRANSFORMED  read in EPSG:4549, stored in EPSG:4326"]
+
+
+def test_a_line_is_not_a_place(tmp_path: Path) -> None:
+    outline = LineString(rect(1200, 200, 300, 300).exterior.coords)
+    compounds = tmp_path / "compounds.geojson"  # GeoJSON takes any geometry in any layer
+    write_layer(compounds, "compounds",
+                changed(county(), "compounds", f"{EAST}C01", outline)["compounds"])
+    report = check(tmp_path, compounds=compounds)
+    assert [f.line() for f in report.errors] == [
+        f"ERROR    compounds:{EAST}C01  NOT_A_POLYGON  a compound is a polygon, not a "
+        f"LineString"]
+
+
+def test_the_demo_is_not_seeded_over_imported_places(tmp_path: Path, empty: str,
+                                                     target: psycopg.Connection) -> None:
+    run(tmp_path, empty)
+    with pytest.raises(SeedError, match="already holds data"):
+        seed_demo(empty)
