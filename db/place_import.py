@@ -29,7 +29,7 @@ from db.import_mapping import LEVEL_ATTRIBUTES, ImportMapping, Tolerances
 from db.import_sources import Finding, SourceFeature, SourceLayer, read_level
 from db.labels import cell_reassigned
 from db.queries import place_writes as writes
-from geo.codes import code_kind
+from geo.codes import COUNTY_CODE, code_kind
 from geo.place_checks import gaps, holes, outside, overlaps, repair
 from geo.projection import from_metric, to_metric_array
 
@@ -39,7 +39,11 @@ Progress = Callable[[str, int, int], None]
 _READABLE = re.compile(r"[A-Za-z0-9]+")
 _CODE_LENGTHS = {"zones": 8, "compounds": 20, "buildings": 24}
 _INTEGERS = {"households": 0, "population": 0, "elderly": 0, "children": 0, "floors": 1}
-_NAME_LENGTH = 64
+# Text columns' widths (db/models.py).
+_TEXT_LENGTHS = {"name": 64, "secretary": 32}
+# GB/T 30428 levels: the kind `geo.codes.code_kind` names and the code's digits.
+_NESTED_CODES = {"streets": ("street", 9), "communities": ("community", 12),
+                 "grid_cells": ("cell", 15)}
 # Which level a parent attribute names.
 _PARENTS = {"street": "streets", "zone": "zones", "community": "communities",
             "compound": "compounds", "cell": "grid_cells"}
@@ -117,9 +121,15 @@ class _Checker:
                 values[attribute] = number
             else:
                 values[attribute] = _text(value)
-        name_value = values.get("name")
-        if isinstance(name_value, str) and len(name_value) > _NAME_LENGTH:
-            self.fault(src.layer, name, "BAD_VALUE", f"the name is longer than {_NAME_LENGTH}")
+        for attribute, longest in _TEXT_LENGTHS.items():
+            if len(values.get(attribute) or "") > longest:
+                self.fault(src.layer, name, "BAD_VALUE",
+                           f"the {attribute} is longer than {longest} characters")
+                ok = False
+        residents = (values.get("elderly") or 0) + (values.get("children") or 0)
+        if ok and residents > (values.get("population") or residents):
+            self.fault(src.layer, name, "BAD_VALUE",
+                       "elderly and children together exceed the population")
             ok = False
         return values if ok else None
 
@@ -160,6 +170,7 @@ class _Checker:
             self.places[src.level] = kept
             self.failed.add(src.level)
             return
+        named: dict[str, str] = {}  # community names are unique
         for feat in src.features:
             code = feat.values.get("code")
             name = _text(code) if code is not None else f"fid {feat.fid}"
@@ -172,6 +183,11 @@ class _Checker:
                 continue
             if not self._code_ok(src, name, values):
                 continue
+            if src.level == "communities" and values["name"] in named:
+                self.fault(src.layer, name, "DUPLICATE_NAME",
+                           f"community {named[values['name']]} has the name {values['name']}")
+                continue
+            named.setdefault(str(values.get("name")), name)
             metric = shapely.transform(geom, to_metric_array)
             kept[name] = Place(src.level, src.layer, name, values, geom, metric)
         self.places[src.level] = kept
@@ -180,13 +196,12 @@ class _Checker:
 
     def _code_ok(self, src: SourceLayer, code: str, values: dict[str, Any]) -> bool:
         level = src.level
-        if level in ("streets", "communities", "grid_cells"):
-            kind = {"streets": "street", "communities": "community", "grid_cells": "cell"}[level]
+        if level in _NESTED_CODES:
+            kind, digits = _NESTED_CODES[level]
             if code_kind(code) != kind:
-                digits = {"street": 9, "community": 12, "cell": 15}[kind]
                 self.fault(src.layer, code, "BAD_CODE",
                            f"a {_LEVEL_NAMES[level]} code has {digits} digits and starts with "
-                           f"the county's 371329 (GB/T 30428)")
+                           f"the county's {COUNTY_CODE} (GB/T 30428)")
                 return False
         elif not _READABLE.fullmatch(code) or len(code) > _CODE_LENGTHS[level]:
             self.fault(src.layer, code, "BAD_CODE",
@@ -405,7 +420,13 @@ def import_places(conninfo: str, mapping: ImportMapping, *, dry_run: bool = Fals
     if report.errors:
         return report
     with psycopg.connect(conninfo) as conn:
-        _write(conn, places, report, progress)
+        try:
+            _write(conn, places, report, progress)
+        except psycopg.errors.IntegrityError as exc:
+            # A rule of the database the checks above do not know (a constraint added later).
+            conn.rollback()
+            report.findings.append(Finding("ERROR", "database", "", "DATABASE_REFUSED",
+                                           str(exc).splitlines()[0]))
         if report.errors or dry_run:
             conn.rollback()
         else:

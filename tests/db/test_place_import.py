@@ -468,3 +468,25 @@ def test_the_demo_is_not_seeded_over_imported_places(tmp_path: Path, empty: str,
     run(tmp_path, empty)
     with pytest.raises(SeedError, match="already holds data"):
         seed_demo(empty)
+
+
+def test_a_duplicate_community_name_is_refused(tmp_path: Path) -> None:
+    levels = changed(county(), "communities", EAST, name="西苑社区")
+    report = check(tmp_path, levels)
+    assert report.errors[0].line() == (
+        f"ERROR    communities:{EAST}  DUPLICATE_NAME  community {WEST} has the name 西苑社区")
+    # Its cells and compound lose their parent, and its part of the zone is a gap.
+    assert {f.kind for f in report.errors[1:]} == {"UNKNOWN_PARENT", "GAP"}
+
+
+def test_a_rule_only_the_database_knows_is_reported_and_nothing_written(
+        tmp_path: Path, empty: str, target: psycopg.Connection) -> None:
+    target.execute("ALTER TABLE compounds ADD CONSTRAINT test_few CHECK (households < 100)")
+    try:
+        report = run(tmp_path, empty)
+    finally:
+        target.execute("ALTER TABLE compounds DROP CONSTRAINT test_few")
+    (error,) = report.errors
+    assert (error.layer, error.kind) == ("database", "DATABASE_REFUSED")
+    assert "test_few" in error.message
+    assert not report.written and set(counts(target).values()) == {0}
