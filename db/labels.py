@@ -64,6 +64,11 @@ def reassigned(old_unit: str, new_unit: str) -> str:
     return f"改派：{old_unit} → {new_unit}"
 
 
+def cell_reassigned(old_cell: str, new_cell: str) -> str:
+    """The note of an open ticket moved by an import of new places 网格调整."""
+    return f"网格调整：{old_cell} → {new_cell}"
+
+
 def merged_into(original_code: str) -> str:
     return f"合并至 {original_code}"
 

@@ -80,6 +80,12 @@ def dataset_seed(conn: psycopg.Connection) -> int | None:
     return int(row[0]) if row else None
 
 
+def holds_data(conn: psycopg.Connection) -> bool:
+    """Whether the database holds the demo or places of its own (`redgrid import`)."""
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM streets)").fetchone()
+    return dataset_seed(conn) is not None or bool(row and row[0])
+
+
 def _items() -> list[Item]:
     return [Item(i.code, i.category_code, i.lead_unit_kind, i.deadline_class, i.name_zh)
             for i in load_catalogue()]
@@ -101,7 +107,7 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
     timeline = Timeline(as_of or today())
     counts: dict[str, int] = {}
     with psycopg.connect(conninfo) as conn:
-        if dataset_seed(conn) is not None:
+        if holds_data(conn):
             raise SeedError("the database already holds data; seed a fresh database "
                             "(or drop this one) to load the demo again")
         progress("places", 0, 7)

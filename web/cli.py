@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 
 from db import migrate as migrations
 from db.embedded import ClusterError, ReplicaCluster
-from db.seed import DEFAULT_SEED, SeedError, dataset_seed, seed_bulk_tickets, seed_demo
+from db.seed import DEFAULT_SEED, SeedError, holds_data, seed_bulk_tickets, seed_demo
 from db.urls import psycopg_conninfo, server_url
 from resolvers.actor import Actor, Role
 from web.auth import AuthError, check_scopes, mint
@@ -184,7 +184,7 @@ def _progress() -> Progress:
 
 def _holds_data(conninfo: str) -> bool:
     with psycopg.connect(conninfo) as conn:
-        return dataset_seed(conn) is not None
+        return holds_data(conn)
 
 
 @app.command()
@@ -232,6 +232,38 @@ def seed(
                                   lambda stage, done, total: bar.update(task, completed=done))
             except SeedError as exc:
                 _fail(str(exc))
+
+
+@app.command("import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="GeoPackage, Shapefile or GeoJSON files")],
+    mapping: Annotated[Path, typer.Option(help="the field mapping (TOML); see the README")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check and report, write nothing")]
+    = False,
+) -> None:
+    """Imports the county's own places, replacing those in the database, in one transaction."""
+    import pyogrio.errors
+
+    from db.import_mapping import MappingError, load_mapping
+    from db.place_import import import_places
+
+    conninfo = psycopg_conninfo(Settings.from_env().database_url)
+    try:
+        with _progress() as bar:
+            task = bar.add_task("import", total=1)
+            report = import_places(conninfo, load_mapping(mapping, paths), dry_run=dry_run,
+                                   progress=lambda stage, done, total: bar.update(
+                                       task, completed=done, total=total,
+                                       description=f"import: {stage}"))
+    except (MappingError, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        _fail(str(exc))
+    for line in report.lines():
+        sys.stdout.write(line + "\n")
+    places = ", ".join(f"{k} {v:,}" for k, v in report.places.items())
+    if report.errors:
+        _fail(f"{len(report.errors)} error(s): nothing written ({places})")
+    done = "dry run, nothing written" if dry_run else "written"
+    console.print(f"{done}: {places}; {report.moved:,} open ticket(s) moved to new cells")
 
 
 @app.command("export-schema")
