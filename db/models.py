@@ -635,3 +635,87 @@ class ServiceRoomApplicationEvent(Base):
     action: Mapped[str] = mapped_column(String(12))
     actor: Mapped[str] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+CADRE_POSTS = ("SECRETARY", "DIRECTOR", "DEPUTY_SECRETARY", "DEPUTY_DIRECTOR", "MEMBER")
+CADRE_RULE_KINDS = ("DEDUCTION", "SUSPENSION", "CHECK")
+
+
+class Cadre(Base):
+    """An elected community cadre 社区干部 of the two committees 两委 (0015)."""
+
+    __tablename__ = "cadres"
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32))
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"), index=True)
+    post: Mapped[str] = mapped_column(String(16))
+    party_member: Mapped[bool] = mapped_column(Boolean)
+    elected_on: Mapped[date] = mapped_column(Date)
+    __table_args__ = (CheckConstraint(_in("post", CADRE_POSTS), name="cadre_post"),)
+
+
+class CadreRule(Base):
+    """A management rule for cadres as data (0015): a kind of pay deduction, of suspension or
+    dismissal, or the yearly political check."""
+
+    __tablename__ = "cadre_rules"
+    code: Mapped[str] = mapped_column(String(24), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    name_zh: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (CheckConstraint(_in("kind", CADRE_RULE_KINDS), name="cadre_rule_kind"),)
+
+
+class CadreCase(Base):
+    """A case decided under a rule (0015)."""
+
+    __tablename__ = "cadre_cases"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    cadre_code: Mapped[str] = mapped_column(ForeignKey("cadres.code"), index=True)
+    rule_code: Mapped[str] = mapped_column(ForeignKey("cadre_rules.code"))
+    decided_on: Mapped[date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class CadreCheck(Base):
+    """A cadre's political check 政治体检 of one year (0015)."""
+
+    __tablename__ = "cadre_checks"
+    cadre_code: Mapped[str] = mapped_column(ForeignKey("cadres.code"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    checked_on: Mapped[date] = mapped_column(Date)
+    passed: Mapped[bool] = mapped_column(Boolean)
+
+
+class CadreTraining(Base):
+    """A training trip of cadres (0015)."""
+
+    __tablename__ = "cadre_trainings"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(64))
+    destination: Mapped[str] = mapped_column(String(64))
+    started_on: Mapped[date] = mapped_column(Date)
+    days: Mapped[int] = mapped_column(Integer)
+    cadre_codes: Mapped[list[str]] = mapped_column(ARRAY(String(16)))
+    __table_args__ = (CheckConstraint("days BETWEEN 1 AND 60", name="cadre_training_days"),)
+
+
+class CadreMentorship(Base):
+    """An experienced secretary mentoring a new one 以老带新 (0015)."""
+
+    __tablename__ = "cadre_mentorships"
+    mentor_code: Mapped[str] = mapped_column(ForeignKey("cadres.code"), primary_key=True)
+    mentee_code: Mapped[str] = mapped_column(ForeignKey("cadres.code"), primary_key=True)
+    since: Mapped[date] = mapped_column(Date)
+    __table_args__ = (CheckConstraint("mentor_code <> mentee_code",
+                                      name="cadre_mentorship_pair"),)
+
+
+class AssessmentWeight(Base):
+    """A component of the community scorecard and its weight (0015): the one table of them."""
+
+    __tablename__ = "assessment_weights"
+    component: Mapped[str] = mapped_column(String(24), primary_key=True)
+    weight: Mapped[Decimal] = mapped_column(Numeric(4, 3))
+    name_zh: Mapped[str] = mapped_column(String(32))
+    __table_args__ = (CheckConstraint("weight >= 0 AND weight <= 1",
+                                      name="assessment_weight_range"),)

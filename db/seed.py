@@ -16,6 +16,7 @@ from db import labels
 from db.catalogue import load_catalogue
 from db.demo.activity import seed_activity
 from db.demo.basemap import plan_roads, plan_waters
+from db.demo.cadres import ASSESSMENT_WEIGHTS, RULES, plan_cadres
 from db.demo.community_life import (
     RECORDER,
     plan_market_fairs,
@@ -191,6 +192,7 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
             ((v.code, v.name, v.role, v.party_member, v.employer, v.building_code, v.cell_code,
               v.compound_code, v.community_code) for v in plan_volunteers(rng, places)))
         counts.update(_write_community_life(conn, places, facilities, seed, timeline))
+        counts.update(_write_cadres(conn, places, seed, timeline))
         progress("tickets", 4, 7)
         rows = demo_tickets(_factory(places, seed, timeline=timeline), timeline)
         counts["tickets"], counts["ticket_events"] = _write_tickets(conn, rows)
@@ -242,6 +244,32 @@ def _write_community_life(conn: psycopg.Connection, places: Places,
          for action, at, note in a.steps))
     conn.execute("SELECT setval(pg_get_serial_sequence('service_room_applications', 'id'), "
                  "(SELECT coalesce(max(id), 1) FROM service_room_applications))")
+    return counts
+
+
+def _write_cadres(conn: psycopg.Connection, places: Places, seed: int,
+                  timeline: Timeline) -> dict[str, int]:
+    """Community cadres, the rules as data and what was decided under them, trainings,
+    mentoring pairs and the scorecard's weights, with a random stream of their own."""
+    records = plan_cadres(random.Random(seed * 31 + 90), places, timeline)
+    counts = {
+        "cadres": _copy(conn, "cadres", ("code", "name", "community_code", "post",
+                                         "party_member", "elected_on"),
+                        ((c.code, c.name, c.community_code, c.post, c.party_member, c.elected_on)
+                         for c in records.cadres)),
+        "cadre_rules": _copy(conn, "cadre_rules", ("code", "kind", "name_zh"), RULES),
+        "cadre_cases": _copy(conn, "cadre_cases", ("cadre_code", "rule_code", "decided_on",
+                                                   "note"), records.cases),
+        "cadre_checks": _copy(conn, "cadre_checks", ("cadre_code", "year", "checked_on",
+                                                     "passed"), records.checks),
+        "cadre_trainings": _copy(conn, "cadre_trainings", ("title", "destination", "started_on",
+                                                           "days", "cadre_codes"),
+                                 records.trainings),
+        "cadre_mentorships": _copy(conn, "cadre_mentorships", ("mentor_code", "mentee_code",
+                                                               "since"), records.mentorships),
+        "assessment_weights": _copy(conn, "assessment_weights", ("component", "weight",
+                                                                 "name_zh"), ASSESSMENT_WEIGHTS),
+    }
     return counts
 
 

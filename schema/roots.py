@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
+from schema.cadres import CadreQuery
 from schema.community_life import CommunityLifeMutation, CommunityLifeQuery
 from schema.heatmap import HeatmapQuery
 from schema.layers import LayerQuery
@@ -27,6 +28,7 @@ QUERIES: tuple[type, ...] = (
     HeatmapQuery,
     PlanningQuery,
     CommunityLifeQuery,
+    CadreQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     TicketCreateMutation,
