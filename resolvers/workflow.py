@@ -7,8 +7,11 @@ the other gets CONFLICT.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
+
+from psycopg import AsyncConnection
 
 from db import labels
 from db.catalogue import DEADLINES
@@ -91,9 +94,13 @@ def _action(ticket: Any, req: Request, actor: Actor) -> str:
 
 
 async def transition(db: Database, actor: Actor, code: str, expected_version: int, req: Request,
-                     now: datetime) -> str:
+                     now: datetime, *,
+                     on_applied: Callable[[AsyncConnection[Any], int], Awaitable[None]]
+                     | None = None) -> str:
     """Moves a ticket to `req.target`; returns its code. Naming another lead unit
-    (`req.unit_code`) reassigns the ticket: the old lead unit loses it."""
+    (`req.unit_code`) reassigns the ticket: the old lead unit loses it.
+    `on_applied(conn, ticket_id)` writes what comes with the move (its photos) in the same
+    transaction, right after the move's event."""
     operations = moves_open_to(actor, req.target)
     if req.unit_code:  # naming the unit is routing, whether or not one was set before
         policy.check_role(actor, Operation.REASSIGN, f"a {actor.role.value} may not name the "
@@ -120,6 +127,8 @@ async def transition(db: Database, actor: Actor, code: str, expected_version: in
         if await q.apply_change(conn, ticket.id, ticket.version, now,
                                 _changes(ticket, req, actor, now), event) is None:
             raise _conflict(code)
+        if on_applied is not None:
+            await on_applied(conn, ticket.id)
         if req.target == "DISPATCHED" and req.unit_code:
             await q.set_lead_unit(conn, ticket.id, req.unit_code)
         if reassigned:
