@@ -7,7 +7,7 @@ the other gets CONFLICT.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ from resolvers.lifecycle import (
     find_move,
     moves_open_to,
 )
+from resolvers.photos import MediaAccess, attaching, read_photos
 from resolvers.policy import Operation
 
 LADDER = LEVELS  # in the order tickets escalate
@@ -94,17 +95,26 @@ def _action(ticket: Any, req: Request, actor: Actor) -> str:
 
 
 async def transition(db: Database, actor: Actor, code: str, expected_version: int, req: Request,
-                     now: datetime, *,
-                     on_applied: Callable[[AsyncConnection[Any], int], Awaitable[None]]
-                     | None = None) -> str:
-    """Moves a ticket to `req.target`; returns its code. Naming another lead unit
-    (`req.unit_code`) reassigns the ticket: the old lead unit loses it.
-    `on_applied(conn, ticket_id)` writes what comes with the move (its photos) in the same
-    transaction, right after the move's event."""
+                     now: datetime, *, photos: Sequence[Any] | None = None,
+                     media: MediaAccess | None = None) -> str:
+    """Moves a ticket to `req.target`, with the step's `photos` (uploads); returns its code.
+    Naming another lead unit (`req.unit_code`) reassigns the ticket: the old lead unit loses
+    it. Photos are read and checked once the caller's role may make the move, and stored only
+    with the move (see resolvers/photos.py)."""
     operations = moves_open_to(actor, req.target)
     if req.unit_code:  # naming the unit is routing, whether or not one was set before
         policy.check_role(actor, Operation.REASSIGN, f"a {actor.role.value} may not name the "
                           "unit: only community staff and above route tickets")
+    shots = await read_photos(photos, "photos")
+    async with attaching(media, shots, actor.subject, "latest") as attach:
+        return await _transition(db, actor, code, expected_version, req, now, operations,
+                                 attach.hook)
+
+
+async def _transition(db: Database, actor: Actor, code: str, expected_version: int,
+                      req: Request, now: datetime, operations: list[Operation],
+                      on_applied: Callable[[AsyncConnection[Any], int], Awaitable[None]] | None,
+                      ) -> str:
     async with db.transaction() as conn:
         ticket = await load(conn, actor, operations[0], code)
         if ticket.version != expected_version:

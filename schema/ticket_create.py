@@ -46,12 +46,8 @@ class TicketCreateMutation:
                 description=input.description, channel=input.channel.value,
                 reporter_name=input.reporter_name, reporter_phone=input.reporter_phone,
             )
-            shots = await photo_rules.read_photos(photos, "photos")
-            async with photo_rules.attaching(info.context.media, shots, actor.subject,
-                                             "created") as attach:
-                code = await create_ticket(db, args, idempotency_key=idempotency_key,
-                                           actor=actor, on_created=attach.hook,
-                                           extra=attach.fingerprint)
+            code = await create_ticket(db, args, idempotency_key=idempotency_key, actor=actor,
+                                       photos=photos, media=info.context.media)
         except DomainError as err:
             return failed(err)
         row = await tickets.ticket_by_code(db, code)

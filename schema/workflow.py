@@ -11,7 +11,6 @@ import strawberry
 from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
-from resolvers import photos as photo_rules
 from resolvers import tickets, workflow
 from resolvers.errors import DomainError
 from resolvers.lifecycle import Request
@@ -90,14 +89,10 @@ class WorkflowMutation:
         req = Request(target=input.to.value, note=input.note,
                       reason=input.reason.value if input.reason else None,
                       unit_code=input.unit_code, rating=input.rating)
-        actor = info.context.actor
         try:
-            shots = await photo_rules.read_photos(photos, "photos")
-            async with photo_rules.attaching(info.context.media, shots, actor.subject,
-                                             "latest") as attach:
-                code = await workflow.transition(info.context.db, actor, input.code,
-                                                 input.expected_version, req, _now(),
-                                                 on_applied=attach.hook)
+            code = await workflow.transition(info.context.db, info.context.actor, input.code,
+                                             input.expected_version, req, _now(),
+                                             photos=photos, media=info.context.media)
         except DomainError as err:
             return failed(err)
         return await _payload(info, code)

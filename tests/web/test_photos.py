@@ -22,6 +22,7 @@ from db.media import FolderStore
 from resolvers.photos import MediaAccess
 from tests.conftest import Minter, http_error
 from web.app import create_app
+from web.guard import Guard, RateLimiter
 from web.media import kept_secret
 from web.settings import Settings
 
@@ -325,3 +326,59 @@ def test_callers_in_scope_get_photo_urls(app: TestClient, token: Minter,
         ticket = r.json()["data"]["ticket"]
         assert len(ticket["photos"]) == 1 and ticket["events"][0]["photos"] == ticket["photos"]
         assert app.get(ticket["photos"][0]["url"]).status_code == 200
+
+
+def test_a_retry_with_the_same_photos_is_the_same_ticket(app: TestClient, token: Minter,
+                                                         db: psycopg.Connection,
+                                                         media_dir: Path) -> None:
+    resident = token("RESIDENT", sub="photo-retry")
+    key = uuid.uuid4().hex
+    photo = [("a.jpg", jpeg_with_gps((700, 500)), "image/jpeg")]
+    first = create(app, resident, photo, "电梯异响，重试", key=key)["ticket"]
+    before = stored_state(db, media_dir, "电梯异响，重试")
+    again = create(app, resident, photo, "电梯异响，重试", key=key)
+    assert again["errors"] == [] and again["ticket"]["code"] == first["code"]
+    assert len(again["ticket"]["photos"]) == 1
+    assert stored_state(db, media_dir, "电梯异响，重试") == before
+    other = create(app, resident, [("b.png", png(), "image/png")], "电梯异响，重试", key=key)
+    assert other["ticket"] is None and other["errors"][0]["code"] == "IDEMPOTENCY_CONFLICT"
+    assert stored_state(db, media_dir, "电梯异响，重试") == before
+
+
+def test_a_body_past_the_upload_limit_is_413(app: TestClient, token: Minter,
+                                              db: psycopg.Connection, media_dir: Path) -> None:
+    before = stored_state(db, media_dir, "超大")
+    inp = {"point": POINT, "itemCode": "P12", "description": "超大", "channel": "ONLINE"}
+    files = [(f"{i}.jpg", bytes(10 * 1024 * 1024), "image/jpeg") for i in range(6)]
+    r = multipart(app, CREATE, {"input": inp}, files, bearer(token("RESIDENT", sub="big")))
+    assert r.status_code == 413 and http_error(r.json())["code"] == "PAYLOAD_TOO_LARGE"
+    assert stored_state(db, media_dir, "超大") == before
+
+
+async def test_a_streamed_multipart_body_is_cut_off_at_the_limit() -> None:
+    """Without a Content-Length the upload limit is counted as the body streams in."""
+    read: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            read.append(len(message.get("body", b"")))
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    guard = Guard(app, limiter=RateLimiter({}), max_body_bytes=100, max_upload_bytes=1000)
+    chunks = [{"type": "http.request", "body": bytes(300), "more_body": True}] * 10
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return chunks.pop()
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "path": "/graphql", "method": "POST",
+             "headers": [(b"content-type", b"multipart/form-data; boundary=x")]}
+    await guard(scope, receive, send)
+    assert sent[0]["status"] == 413 and sum(read) <= 1000 and len(chunks) == 6
