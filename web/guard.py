@@ -31,6 +31,7 @@ BUDGET_ROUTES = (
     ("/tiles/", "tiles"),
     ("/ogc", "ogc"),
     ("/open311", "open311"),
+    ("/media/", "media"),
 )
 
 

@@ -45,6 +45,7 @@ RATE_BUDGETS: dict[str, tuple[str, RateBudget]] = {
     "ogc": ("REDGRID_OGC_RATE", RateBudget(20, 60)),
     "heatmap": ("REDGRID_HEATMAP_RATE", RateBudget(50, 200)),
     "open311": ("REDGRID_OPEN311_RATE", RateBudget(10, 30)),
+    "media": ("REDGRID_MEDIA_RATE", RateBudget(50, 200)),
 }
 
 

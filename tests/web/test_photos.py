@@ -24,7 +24,7 @@ from tests.conftest import Minter, http_error
 from web.app import create_app
 from web.guard import Guard, RateLimiter
 from web.media import kept_secret
-from web.settings import Settings
+from web.settings import RateBudget, Settings
 
 POINT = {"lon": 118.6564, "lat": 34.9226}
 CREATE = """
@@ -314,6 +314,15 @@ def test_callers_outside_the_ticket_get_no_photo_urls(app: TestClient, token: Mi
     assert "/media/" not in r.text
     if r.status_code == 200 and r.json().get("data") and r.json()["data"]["ticket"]:
         assert r.json()["data"]["ticket"]["photos"] == []
+
+
+def test_photo_urls_draw_on_a_budget_of_their_own(photo_settings: Settings,
+                                                   with_photo: dict[str, Any]) -> None:
+    limited = replace(photo_settings, rate_limits={"media": RateBudget(0.001, 2)})
+    with TestClient(create_app(limited)) as client:
+        url = with_photo["photos"][0]["url"]
+        assert [client.get(url).status_code for _ in range(3)] == [200, 200, 429]
+        assert client.get(with_photo["photos"][0]["thumbnailUrl"]).status_code == 429
 
 
 def test_callers_in_scope_get_photo_urls(app: TestClient, token: Minter,
