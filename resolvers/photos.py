@@ -28,8 +28,9 @@ from typing import Any, Protocol
 from PIL import Image, ImageOps, UnidentifiedImageError
 from psycopg import AsyncConnection
 
+from db.database import Database
 from db.media import MediaStore
-from db.queries.photos import PhotoRow, add_photos, photos_by_ticket
+from db.queries.photos import PhotoRow, add_photos, photos_by_ticket, photos_named
 from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.tickets import ticket_scope
@@ -137,6 +138,7 @@ def clean(data: bytes, declared: str, field: str) -> Photo:
         flat.paste(rgba, mask=rgba.getchannel("A"))
         upright = flat
     image = upright.convert("RGB")
+    image.info = {}  # Pillow would write a carried-over JPEG comment back out
     image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
     thumb = image.copy()
     thumb.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
@@ -168,19 +170,13 @@ async def read_photos(uploads: Sequence[Any] | None, field: str) -> list[Photo]:
 
 
 def store_photos(store: MediaStore, photos: Sequence[Photo]) -> list[str]:
-    """Writes the images and thumbnails; returns the names written now (not there before),
-    which `forget` removes if the transaction that refers to them fails."""
+    """Writes the images and thumbnails; returns the names written now (not there before)."""
     written = []
     for photo in photos:
         for name, data in zip(photo.names, (photo.image, photo.thumbnail)):
             if store.put(name, data):
                 written.append(name)
     return written
-
-
-def forget(store: MediaStore, names: Sequence[str]) -> None:
-    for name in names:
-        store.delete(name)
 
 
 @dataclass(frozen=True)
@@ -219,10 +215,11 @@ async def stored(media: MediaAccess | None, photos: Sequence[Photo]) -> list[str
 
 class Attachment:
     """Photos going onto a ticket with one step: `hook` writes the files and their rows inside
-    the step's transaction; `undo` removes the files written if that transaction failed."""
+    the step's transaction; `undo` removes the files it wrote if that transaction failed."""
 
-    def __init__(self, media: MediaAccess | None, photos: Sequence[Photo], actor: str | None,
-                 step: str) -> None:
+    def __init__(self, db: Database, media: MediaAccess | None, photos: Sequence[Photo],
+                 actor: str | None, step: str) -> None:
+        self.db = db
         self.media = media
         self.photos = list(photos)
         self.actor = actor
@@ -245,21 +242,37 @@ class Attachment:
         await add_photos(conn, ticket_id, [p.row for p in self.photos], step=self.step,
                          actor=self.actor, now=datetime.now(UTC))
 
-    def undo(self) -> None:
-        if self.media is not None and self.written:
-            forget(self.media.store, self.written)
-        self.written = []
+    async def undo(self) -> None:
+        """Removes the files written for a step that was not stored, unless a row names them:
+        the same image may have come with another step meanwhile. When the database cannot
+        say (it went away), the files stay: an unreferenced file costs only space, a removed
+        one would lose a photo."""
+        if self.media is None or not self.written:
+            return
+        store, written, self.written = self.media.store, self.written, []
+        try:
+            async with self.db.connection() as conn:
+                named = await photos_named(conn, [n.split(".")[0] for n in written])
+        except Exception:  # the step's own error is the one to report
+            return
+
+        def remove() -> None:
+            for name in written:
+                if name.split(".")[0] not in named:
+                    store.delete(name)
+
+        await asyncio.to_thread(remove)
 
 
 @contextlib.asynccontextmanager
-async def attaching(media: MediaAccess | None, photos: Sequence[Photo], actor: str | None,
-                    step: str) -> AsyncIterator[Attachment]:
+async def attaching(db: Database, media: MediaAccess | None, photos: Sequence[Photo],
+                    actor: str | None, step: str) -> AsyncIterator[Attachment]:
     """An Attachment whose files are removed again when the block fails."""
-    attachment = Attachment(media, photos, actor, step)
+    attachment = Attachment(db, media, photos, actor, step)
     try:
         yield attachment
     except BaseException:
-        attachment.undo()
+        await attachment.undo()
         raise
 
 

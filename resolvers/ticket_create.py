@@ -106,7 +106,7 @@ async def create_ticket(db: Database, args: CreateTicketArgs, *,
     resolvers/photos.py)."""
     check_channel(actor, args.channel)
     shots = await read_photos(photos, "photos")
-    async with attaching(media, shots, actor.subject, "created") as attach:
+    async with attaching(db, media, shots, actor.subject, "created") as attach:
         return await _create_ticket(
             db, args, idempotency_key=idempotency_key, actor=actor, now=now,
             on_created=_both(on_created, attach.hook),

@@ -106,7 +106,7 @@ async def transition(db: Database, actor: Actor, code: str, expected_version: in
         policy.check_role(actor, Operation.REASSIGN, f"a {actor.role.value} may not name the "
                           "unit: only community staff and above route tickets")
     shots = await read_photos(photos, "photos")
-    async with attaching(media, shots, actor.subject, "latest") as attach:
+    async with attaching(db, media, shots, actor.subject, "latest") as attach:
         return await _transition(db, actor, code, expected_version, req, now, operations,
                                  attach.hook)
 

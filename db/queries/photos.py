@@ -60,3 +60,12 @@ async def photos_by_ticket(conn: AsyncConnection[Any], ticket_ids: Sequence[int]
     cur = await conn.execute(query, {"ids": list(ticket_ids), **scope_params})
     return await cur.fetchall()
 
+
+
+async def photos_named(conn: AsyncConnection[Any], digests: Sequence[str]) -> set[str]:
+    """Which of these SHA-256 digests a photo row names (as its image or its thumbnail)."""
+    cur = await conn.execute(
+        "SELECT sha256 AS d FROM ticket_photos WHERE sha256 = ANY(%(d)s) "
+        "UNION SELECT thumb_sha256 FROM ticket_photos WHERE thumb_sha256 = ANY(%(d)s)",
+        {"d": list(digests)})
+    return {r.d for r in await cur.fetchall()}
