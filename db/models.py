@@ -719,3 +719,26 @@ class AssessmentWeight(Base):
     name_zh: Mapped[str] = mapped_column(String(32))
     __table_args__ = (CheckConstraint("weight >= 0 AND weight <= 1",
                                       name="assessment_weight_range"),)
+
+
+class TicketPhoto(Base):
+    """A photo on a ticket (0011), with the step (event) it came with; the bytes and the
+    thumbnail's are in the media store under their SHA-256 (`db/media.py`)."""
+
+    __tablename__ = "ticket_photos"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_events.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    thumb_sha256: Mapped[str] = mapped_column(String(64))
+    media_type: Mapped[str] = mapped_column(String(16))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint("media_type IN ('image/jpeg', 'image/webp')",
+                        name="ticket_photo_media_type"),
+        Index("ix_ticket_photos_ticket", "ticket_id", "id"),
+    )

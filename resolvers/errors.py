@@ -24,6 +24,13 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042 - str values are the stable wire
     PERIOD_TOO_FINE = "PERIOD_TOO_FINE"
     OFFSET_TOO_LARGE = "OFFSET_TOO_LARGE"
     WEBHOOK_NOT_VERIFIED = "WEBHOOK_NOT_VERIFIED"
+    # Photo uploads (resolvers/photos.py) and exports.
+    NOT_AN_IMAGE = "NOT_AN_IMAGE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    PHOTO_TOO_LARGE = "PHOTO_TOO_LARGE"
+    PHOTO_TOO_MANY_PIXELS = "PHOTO_TOO_MANY_PIXELS"
+    TOO_MANY_PHOTOS = "TOO_MANY_PHOTOS"
+    EXPORT_TOO_LARGE = "EXPORT_TOO_LARGE"
     # Refused by the HTTP layer before any resolver runs.
     BAD_REQUEST = "BAD_REQUEST"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +22,7 @@ from geo.types import LonLat
 from resolvers import policy
 from resolvers.actor import Actor, Role
 from resolvers.errors import DomainError, ErrorCode, bad_input
+from resolvers.photos import MediaAccess, attaching, read_photos
 from resolvers.places import locate
 from resolvers.policy import FILING_CHANNELS, Operation
 
@@ -76,18 +77,45 @@ def request_hash(args: CreateTicketArgs, extra: str = "") -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+Hook = Callable[[AsyncConnection[Any], int], Awaitable[None]]
+
+
+def _both(first: Hook | None, second: Hook | None) -> Hook | None:
+    if first is None or second is None:
+        return first or second
+
+    async def hook(conn: AsyncConnection[Any], ticket_id: int) -> None:
+        await first(conn, ticket_id)
+        await second(conn, ticket_id)
+
+    return hook
+
+
 async def create_ticket(db: Database, args: CreateTicketArgs, *,
                         idempotency_key: str | None, actor: Actor,
-                        now: datetime | None = None,
-                        on_created: Callable[[AsyncConnection[Any], int], Awaitable[None]]
-                        | None = None, extra: str = "") -> str:
+                        now: datetime | None = None, on_created: Hook | None = None,
+                        extra: str = "", photos: Sequence[Any] | None = None,
+                        media: MediaAccess | None = None) -> str:
     """Creates a ticket and returns its code; the same key and input return the same ticket.
 
     The caller's role decides the channels it may file on, and staff and field roles file
     only inside their own scope. `on_created(conn, ticket_id)` writes what a route keeps
     beside the ticket in the same transaction (Open311's media URL, device, e-mail); `extra`
-    is that in text, so that the same key with different extras is a conflict too."""
+    is that in text, so that the same key with different extras is a conflict too. `photos`
+    (uploads) are checked before anything is written and stored with the ticket only (see
+    resolvers/photos.py)."""
     check_channel(actor, args.channel)
+    shots = await read_photos(photos, "photos")
+    async with attaching(db, media, shots, actor.subject, "created") as attach:
+        return await _create_ticket(
+            db, args, idempotency_key=idempotency_key, actor=actor, now=now,
+            on_created=_both(on_created, attach.hook),
+            extra="\n".join(x for x in (extra, attach.fingerprint) if x))
+
+
+async def _create_ticket(db: Database, args: CreateTicketArgs, *, idempotency_key: str | None,
+                         actor: Actor, now: datetime | None, on_created: Hook | None,
+                         extra: str) -> str:
     caller = actor.subject
     reporter_subject = actor.subject if actor.role is Role.RESIDENT else None
     args = _validated(args)

@@ -7,8 +7,11 @@ the other gets CONFLICT.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
+
+from psycopg import AsyncConnection
 
 from db import labels
 from db.catalogue import DEADLINES
@@ -26,6 +29,7 @@ from resolvers.lifecycle import (
     find_move,
     moves_open_to,
 )
+from resolvers.photos import MediaAccess, attaching, read_photos
 from resolvers.policy import Operation
 
 LADDER = LEVELS  # in the order tickets escalate
@@ -93,13 +97,26 @@ def _action(ticket: Any, req: Request, actor: Actor) -> str:
 
 
 async def transition(db: Database, actor: Actor, code: str, expected_version: int, req: Request,
-                     now: datetime) -> str:
-    """Moves a ticket to `req.target`; returns its code. Naming another lead unit
-    (`req.unit_code`) reassigns the ticket: the old lead unit loses it."""
+                     now: datetime, *, photos: Sequence[Any] | None = None,
+                     media: MediaAccess | None = None) -> str:
+    """Moves a ticket to `req.target`, with the step's `photos` (uploads); returns its code.
+    Naming another lead unit (`req.unit_code`) reassigns the ticket: the old lead unit loses
+    it. Photos are read and checked once the caller's role may make the move, and stored only
+    with the move (see resolvers/photos.py)."""
     operations = moves_open_to(actor, req.target)
     if req.unit_code:  # naming the unit is routing, whether or not one was set before
         policy.check_role(actor, Operation.REASSIGN, f"a {actor.role.value} may not name the "
                           "unit: only community staff and above route tickets")
+    shots = await read_photos(photos, "photos")
+    async with attaching(db, media, shots, actor.subject, "latest") as attach:
+        return await _transition(db, actor, code, expected_version, req, now, operations,
+                                 attach.hook)
+
+
+async def _transition(db: Database, actor: Actor, code: str, expected_version: int,
+                      req: Request, now: datetime, operations: list[Operation],
+                      on_applied: Callable[[AsyncConnection[Any], int], Awaitable[None]] | None,
+                      ) -> str:
     async with db.transaction() as conn:
         ticket = await load(conn, actor, operations[0], code)
         if ticket.version != expected_version:
@@ -122,6 +139,8 @@ async def transition(db: Database, actor: Actor, code: str, expected_version: in
         if await q.apply_change(conn, ticket.id, ticket.version, now,
                                 _changes(ticket, req, actor, now), event) is None:
             raise _conflict(code)
+        if on_applied is not None:
+            await on_applied(conn, ticket.id)
         if req.target == "DISPATCHED" and req.unit_code:
             await q.set_lead_unit(conn, ticket.id, req.unit_code)
         if reassigned:

@@ -16,6 +16,7 @@ from db.queries import places as place_queries
 from db.queries import tickets as ticket_queries
 from resolvers.actor import PUBLIC, Actor
 from resolvers.notifications import EventSource, UrlVerifier
+from resolvers.photos import MediaAccess, visible_photos
 from schema.request_ids import request_id_or_new
 
 Fetch = Callable[[AsyncConnection[Any], Sequence[Any]], Awaitable[Sequence[Any]]]
@@ -113,6 +114,8 @@ class Context:
     # challenger, handed in by the web layer; None where none runs (scripts, some tests).
     live: EventSource | None = None
     webhook_verifier: UrlVerifier | None = None
+    # Where ticket photos are stored and how their URLs are signed (resolvers/photos.py).
+    media: MediaAccess | None = None
     # Notices for the answer's `extensions.notices` (schema/notices.py), per operation.
     notices: list[dict[str, Any]] = field(default_factory=list)
 
@@ -123,6 +126,16 @@ class Context:
         self.operations += 1
         return replace(self, request_id=f"{self.request_id}.{self.operations}", operations=0,
                        notices=[])
+
+    @cached_property
+    def photos(self) -> DataLoader[int, list[Any]]:
+        """Photos by ticket id, of the tickets this caller may see (none for the public)."""
+        db, actor = self.db, self.actor
+
+        async def fetch(conn: AsyncConnection[Any], ids: Sequence[Any]) -> Sequence[Any]:
+            return await visible_photos(conn, actor, ids)
+
+        return _many_each(db, fetch, "ticket_id")
 
     @cached_property
     def loaders(self) -> Loaders:

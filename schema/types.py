@@ -20,6 +20,7 @@ from schema.geometry import place_geometry, point_geometry
 from schema.notices import PAGE_EDGES, USER_ERRORS
 from schema.pagination import PageInfo
 from schema.personal_data import reporter_field
+from schema.photos import TicketPhoto, ticket_photos
 from schema.scalars import FacilityKind, GeoJSON, Level, ServiceRoomStatus, TicketStatus
 
 WGS84 = Crs.WGS84
@@ -293,13 +294,23 @@ class TicketEvent:
     from_status: TicketStatus | None
     to_status: TicketStatus | None
     note: str | None
+    id: strawberry.Private[int | None] = None
+    ticket_id: strawberry.Private[int | None] = None
+
+    @strawberry.field(description="Photos that came with this step (see Ticket.photos). At "
+                                  "most 5.")
+    async def photos(self, info: Info) -> list[TicketPhoto]:
+        if self.ticket_id is None or self.id is None:
+            return []
+        return await ticket_photos(info, self.ticket_id, self.id)
 
     @classmethod
     def of(cls, row: Any) -> TicketEvent:
         return cls(at=row.at, action=row.action,
                    from_status=TicketStatus(row.from_status) if row.from_status else None,
                    to_status=TicketStatus(row.to_status) if row.to_status else None,
-                   note=row.note)
+                   note=row.note, id=getattr(row, "id", None),
+                   ticket_id=getattr(row, "ticket_id", None))
 
 
 @strawberry.type
@@ -380,6 +391,12 @@ class Ticket:
                                   "(one per step: a handful, a few dozen at most); not paged.")
     async def events(self, info: Info) -> list[TicketEvent]:
         return [TicketEvent.of(r) for r in await info.context.loaders.events.load(self.id)]
+
+    @strawberry.field(description="Photos of the ticket, oldest first, with signed URLs that "
+                                  "expire; only for callers whose scope covers the ticket. All "
+                                  "of them (at most 5 a step); not paged.")
+    async def photos(self, info: Info) -> list[TicketPhoto]:
+        return await ticket_photos(info, self.id)
 
     @classmethod
     def of(cls, row: Any) -> Ticket:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from typing import Annotated
 
 import strawberry
+from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
 from resolvers import tickets, workflow
 from resolvers.errors import DomainError
 from resolvers.lifecycle import Request
 from schema.scalars import TicketStatus
-from schema.ticket_create import failed
+from schema.ticket_create import PHOTOS_ARGUMENT, failed
 from schema.types import Ticket, TicketPayload, Unit
 
 
@@ -89,13 +91,18 @@ async def _payload(info: Info, code: str) -> TicketPayload:
 @strawberry.type
 class WorkflowMutation:
     @strawberry.mutation(description="Moves a ticket along its lifecycle (see the README table).")
-    async def transition_ticket(self, info: Info, input: TransitionTicketInput) -> TicketPayload:
+    async def transition_ticket(
+        self, info: Info, input: TransitionTicketInput,
+        photos: Annotated[list[Upload] | None,
+                          strawberry.argument(description=PHOTOS_ARGUMENT)] = None,
+    ) -> TicketPayload:
         req = Request(target=input.to.value, note=input.note,
                       reason=input.reason.value if input.reason else None,
                       unit_code=input.unit_code, rating=input.rating)
         try:
             code = await workflow.transition(info.context.db, info.context.actor, input.code,
-                                             input.expected_version, req, _now())
+                                             input.expected_version, req, _now(),
+                                             photos=photos, media=info.context.media)
         except DomainError as err:
             return failed(err)
         return await _payload(info, code)

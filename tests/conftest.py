@@ -8,7 +8,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
@@ -20,6 +20,7 @@ import uvicorn
 from starlette.testclient import TestClient
 
 from db import migrate
+from db.database import Database
 from db.seed import seed_demo
 from db.urls import psycopg_conninfo, server_url
 from resolvers.actor import Role
@@ -81,6 +82,15 @@ def db(conninfo: str) -> Iterator[psycopg.Connection]:
     """A plain psycopg connection to the test database, for checking what the API says."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture()
+async def pool(conninfo: str) -> AsyncIterator[Database]:
+    """RedGrid's own async pool on the test database, for calling resolvers directly."""
+    database = Database(conninfo, min_size=1, max_size=4)
+    await database.open()
+    yield database
+    await database.close()
 
 
 @pytest.fixture(scope="session")

@@ -28,13 +28,16 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from db.database import UNREACHABLE, Database
+from db.media import FolderStore
 from db.queries.places import KnownScopes, scope_codes
 from db.queries.tiles import TILE_SESSION
 from db.replica import ReadRoute
 from db.urls import psycopg_conninfo
+from resolvers import photos
 from resolvers.actor import PUBLIC, Actor
 from resolvers.errors import ErrorCode
 from resolvers.notifications import UrlVerifier
+from resolvers.photos import MediaAccess
 from schema import build_schema
 from schema.context import Context
 from schema.errors import code_for_unlabelled
@@ -51,6 +54,8 @@ from web.heatmap import create_memos, heatmap_geojson, heatmap_tile, heatmap_til
 from web.identity import Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
 from web.logs import RequestIds
+from web.media import kept_secret
+from web.media import routes as media_routes
 from web.memo import Memo
 from web.metrics import HttpMetrics, Metrics, OperationMetrics
 from web.metrics import routes as metrics_routes
@@ -72,6 +77,10 @@ STATIC = Path(__file__).resolve().parent / "static"
 MAPLIBRE = CHECKOUT / "node_modules" / "maplibre-gl" / "dist"
 # How long the codes a token's scope may name are trusted before they are read again.
 SCOPE_CODES_TTL_S = 300.0
+# Headers a browser sends cross-site only after a CORS preflight: a multipart request must
+# carry one (see RedGridGraphQL.parse_http_body).
+PREFLIGHT_HEADERS = ("authorization", "x-apollo-operation-name", "apollo-require-preflight",
+                     "graphql-preflight")
 
 
 class RedGridGraphQL(GraphQL):
@@ -85,15 +94,17 @@ class RedGridGraphQL(GraphQL):
     graphql_transport_ws_handler_class = GuardedTransportWS
 
     def __init__(self, settings: Settings, tokens: TokenVerifier, limiter: RateLimiter,
-                 metrics: Metrics, **kwargs: Any) -> None:
+                 metrics: Metrics, media: MediaAccess, **kwargs: Any) -> None:
         limits = Limits(max_depth=settings.max_query_depth,
                         max_aliases=settings.max_query_aliases,
                         max_tokens=settings.max_query_tokens, max_cost=settings.max_query_cost)
         self.reads: ReadRoute | None = None  # map reads on the replica, when there is one
         schema = build_schema(settings.production, limits, extensions=[
             lambda: OperationMetrics(metrics), lambda: ReplicaReads(lambda: self.reads)])
+        # Photos come as GraphQL multipart requests; parse_http_body keeps them CSRF-safe.
         super().__init__(schema, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-                         **kwargs)
+                         multipart_uploads_enabled=True, **kwargs)
+        self.media = media
         self.settings = settings
         self.tokens = tokens
         self.db: Database | None = None
@@ -108,9 +119,10 @@ class RedGridGraphQL(GraphQL):
         assert self.db is not None, "the app is used outside its lifespan"
         if isinstance(request, WebSocket):  # the actor comes with `connection_init`
             return WebSocketContext(db=self.db, actor=PUBLIC, request=request, response=response,
-                                    live=self.live, webhook_verifier=self.webhook_verifier)
+                                    live=self.live, webhook_verifier=self.webhook_verifier,
+                                    media=self.media)
         return Context(db=self.db, actor=actor_of(request), request=request, response=response,
-                       live=self.live, webhook_verifier=self.webhook_verifier)
+                       live=self.live, webhook_verifier=self.webhook_verifier, media=self.media)
 
     async def on_ws_connect(self, context: Context,  # type: ignore[override]
                             ) -> UnsetType | dict[str, object] | None:
@@ -144,13 +156,25 @@ class RedGridGraphQL(GraphQL):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            response = await self.run(request)
         except HTTPException as exc:  # a malformed request: a JSON error with a stable code
             response = http_error(exc.status_code, exc.reason)
+        finally:
+            await request.close()  # a multipart form's spooled files
         await response(scope, receive, send)
 
     async def parse_http_body(self, request: Any) -> Any:
+        # A multipart form is a "simple" request: a page on another site may post one with the
+        # visitor's credentials and no CORS preflight. Requiring a header that only a
+        # preflighted request can carry (the bearer token, or Apollo's / GraphQL's preflight
+        # header) closes that door; strawberry leaves multipart off by default for this reason.
+        if (request.content_type or "").lower().startswith("multipart/") and not any(
+                request.headers.get(h) for h in PREFLIGHT_HEADERS):
+            raise HTTPException(400, "A multipart request must carry an Authorization header "
+                                     "or one of x-apollo-operation-name, apollo-require-"
+                                     "preflight, graphql-preflight (CSRF protection).")
         try:
             return await super().parse_http_body(request)
         except AttributeError as exc:  # a JSON body that is no object (null, 3, "x")
@@ -209,13 +233,17 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings) -> Starlette:
     """The app for `settings`; ConfigError when its tokens could not be verified safely."""
     settings.check_identity()
+    settings.check_media()
+    media = MediaAccess(FolderStore(settings.media_folder),
+                        (settings.media_secret or kept_secret(settings.data_dir)).encode(),
+                        ttl_s=settings.media_url_ttl_s)
     tokens = TokenVerifier(settings.jwt_secret, jwks_url=settings.jwks_url,
                            issuer=settings.jwt_issuer or None,
                            audience=settings.jwt_audience or None)
     # Identity first, so the limiter counts verified callers (and forged tokens by address).
     limiter = RateLimiter(settings.rate_limits, proxies=settings.trusted_proxies)
     metrics = Metrics(settings.metrics_networks, settings.trusted_proxies)
-    graphql = RedGridGraphQL(settings, tokens, limiter, metrics,
+    graphql = RedGridGraphQL(settings, tokens, limiter, metrics, media,
                              graphql_ide=None if settings.production else "graphiql")
 
     @contextlib.asynccontextmanager
@@ -224,6 +252,7 @@ def create_app(settings: Settings) -> Starlette:
                       statement_timeout_ms=settings.statement_timeout_ms)
         await db.open()
         graphql.db = app.state.db = db
+        app.state.media = media
 
         async def load_scope_codes() -> KnownScopes:
             async with db.connection() as conn:
@@ -285,6 +314,7 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/ogc", routes=ogc_routes),
         Mount("/exports", routes=export_routes),
         Mount("/open311/v2", routes=open311_routes),
+        *media_routes,
         *signin_routes(settings),
         Mount("/static", app=StaticFiles(directory=STATIC, check_dir=False), name="static"),
         Mount("/vendor/maplibre-gl", app=StaticFiles(directory=MAPLIBRE, check_dir=False),
@@ -292,7 +322,10 @@ def create_app(settings: Settings) -> Starlette:
         *([] if settings.production else graphiql_routes()),
     ]
     identity = Middleware(Identity, tokens=tokens, limiter=limiter)
-    guard = Middleware(Guard, limiter=limiter, max_body_bytes=settings.max_body_bytes)
+    # A multipart request may carry a step's photos, each refused past its own limit.
+    upload_bytes = photos.MAX_PHOTOS_PER_STEP * (photos.MAX_PHOTO_BYTES + 64 * 1024)
+    guard = Middleware(Guard, limiter=limiter, max_body_bytes=settings.max_body_bytes,
+                       max_upload_bytes=settings.max_body_bytes + upload_bytes)
     # Request ids outermost, so even a request refused by the guard has one.
     middleware = [Middleware(RequestIds), Middleware(HttpMetrics, metrics=metrics), identity,
                   guard]

@@ -31,6 +31,7 @@ BUDGET_ROUTES = (
     ("/tiles/", "tiles"),
     ("/ogc", "ogc"),
     ("/open311", "open311"),
+    ("/media/", "media"),
 )
 
 
@@ -119,19 +120,26 @@ def too_many_requests(wait: float) -> list[Message]:
                   {"Retry-After": str(max(1, math.ceil(wait)))})
 
 
+class _BodyTooLarge(Exception):
+    """A streamed body went past its limit."""
+
+
 class Guard:
     """Rate-limits HTTP requests by budget and bounds the bodies of requests to `body_path`.
 
     Args:
         max_body_bytes: the largest body accepted on `body_path`; 0 turns the limit off.
+        max_upload_bytes: the same for a multipart body (a GraphQL multipart request with
+            photos), counted as it streams through rather than read whole; 0: max_body_bytes.
     """
 
     def __init__(self, app: ASGIApp, *, limiter: RateLimiter, body_path: str = "/graphql",
-                 max_body_bytes: int = 0) -> None:
+                 max_body_bytes: int = 0, max_upload_bytes: int = 0) -> None:
         self.app = app
         self.limiter = limiter
         self.body_path = body_path
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes or max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -143,6 +151,10 @@ class Guard:
             await reply(send, too_many_requests(wait))
             return
         if self.max_body_bytes > 0 and scope["path"] == self.body_path:
+            content_type = Headers(scope=scope).get("content-type", "").lower()
+            if content_type.startswith("multipart/"):
+                await self._stream_bounded(scope, receive, send)
+                return
             replay = await self._read_body(scope, receive)
             if replay is None:
                 await reply(send, _error(413, ErrorCode.PAYLOAD_TOO_LARGE,
@@ -151,6 +163,41 @@ class Guard:
                 return
             receive = replay
         await self.app(scope, receive, send)
+
+    def _too_large(self, limit: int) -> list[Message]:
+        return _error(413, ErrorCode.PAYLOAD_TOO_LARGE,
+                      f"The request body exceeds {limit} bytes.")
+
+    async def _stream_bounded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Passes a multipart body on as it arrives, and answers 413 once it grows past the
+        upload limit (before the app has answered: a form is read whole before any answer)."""
+        limit = self.max_upload_bytes
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            await reply(send, self._too_large(limit))
+            return
+        size = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal size
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except _BodyTooLarge:
+            if not started:
+                await reply(send, self._too_large(limit))
 
     async def _read_body(self, scope: Scope, receive: Receive) -> Receive | None:
         """The body read whole, to replay to the app; None if it is too large."""

@@ -45,6 +45,7 @@ RATE_BUDGETS: dict[str, tuple[str, RateBudget]] = {
     "ogc": ("REDGRID_OGC_RATE", RateBudget(20, 60)),
     "heatmap": ("REDGRID_HEATMAP_RATE", RateBudget(50, 200)),
     "open311": ("REDGRID_OPEN311_RATE", RateBudget(10, 30)),
+    "media": ("REDGRID_MEDIA_RATE", RateBudget(50, 200)),
 }
 
 
@@ -112,6 +113,9 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "log_format": ("REDGRID_LOG_FORMAT", lambda v: v.strip().lower()),
     "log_level": ("REDGRID_LOG_LEVEL", lambda v: v.strip().upper()),
     "access_log": ("REDGRID_ACCESS_LOG", _flag),
+    "media_dir": ("REDGRID_MEDIA_DIR", _text),
+    "media_secret": ("REDGRID_MEDIA_SECRET", str),
+    "media_url_ttl_s": ("REDGRID_MEDIA_URL_TTL", int),
 }
 # Where /metrics may be read from unless REDGRID_METRICS_NETWORKS says otherwise.
 LOOPBACK = parse_networks("127.0.0.0/8 ::1/128")
@@ -213,6 +217,17 @@ class Settings:
     log_format: str = "json"
     log_level: str = "INFO"
     access_log: bool = False
+    # Ticket photos: the content-addressed folder they are kept in ("": `<data folder>/media`),
+    # the secret their URLs are signed with ("": a random one made once in the data folder,
+    # `media-secret`; set it, 32+ bytes, when servers on several machines share the store) and
+    # how long a signed URL lives.
+    media_dir: str = ""
+    media_secret: str = ""
+    media_url_ttl_s: int = 300
+
+    @property
+    def media_folder(self) -> Path:
+        return Path(self.media_dir).resolve() if self.media_dir else self.data_dir / "media"
 
     @property
     def production(self) -> bool:
@@ -241,6 +256,13 @@ class Settings:
                               "signed with REDGRID_JWT_SECRET instead")
         if len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
             raise ConfigError(f"REDGRID_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+
+    def check_media(self) -> None:
+        """Raises ConfigError unless photo URLs can be signed safely."""
+        if self.media_secret and len(self.media_secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(f"REDGRID_MEDIA_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+        if not 10 <= self.media_url_ttl_s <= 86_400:
+            raise ConfigError("REDGRID_MEDIA_URL_TTL must be 10–86400 seconds")
 
     @property
     def cluster(self) -> EmbeddedCluster:

@@ -5,7 +5,7 @@ its roles, states and concurrent applicants."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -161,14 +161,6 @@ def test_the_approval_chain_rents_out_an_idle_room(gql: GraphQLClient, token: Mi
     # a rented room is not applied for again
     again = supervisor.data(APPLY, wanted)["applyForServiceRoom"]
     assert again["errors"][0]["code"] == "INVALID_TRANSITION"
-
-
-@pytest.fixture()
-async def pool(conninfo: str) -> AsyncIterator[Database]:
-    database = Database(conninfo, min_size=2, max_size=4)
-    await database.open()
-    yield database
-    await database.close()
 
 
 async def test_two_applicants_at_once_get_one_application(

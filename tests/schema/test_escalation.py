@@ -3,7 +3,6 @@ itself, co-signing, merging and duplicate hints."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -25,14 +24,6 @@ COSIGN = """mutation ($code: String!) { cosignTicket(code: $code) {
 MERGE = """mutation ($input: MergeTicketsInput!) { mergeTickets(input: $input) {
   ticket { code } errors { code field } } }"""
 PRIORITY = "SELECT priority, version, status FROM tickets WHERE code = %s"
-
-
-@pytest.fixture()
-async def pool(conninfo: str) -> AsyncIterator[Database]:
-    database = Database(conninfo, min_size=1, max_size=4)
-    await database.open()
-    yield database
-    await database.close()
 
 
 def level_and_due(db: psycopg.Connection, code: str) -> tuple[str, datetime, int]:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
+from urllib.parse import unquote
 
+import openpyxl
 import pytest
 from starlette.testclient import TestClient
 
+from resolvers import tickets
 from tests.conftest import GraphQLClient, Minter, http_error
 
 
@@ -106,3 +110,123 @@ def test_errors(client: TestClient, token: Minter, path: str, role: str | None, 
 
 def test_a_bad_token_is_401(client: TestClient) -> None:
     assert _get(client, "/exports/coverage.csv?kind=STATION&radiusM=300", "nonsense")[0] == 401
+
+
+def _value(text: str) -> object:
+    """A cell compared by value: Excel keeps 192.0 as the number 192, and 15 digits."""
+    try:
+        return float(f"{float(text):.12g}")
+    except ValueError:
+        return text
+
+
+def _values(rows: list[dict[str, str]]) -> list[dict[str, object]]:
+    return [{k: _value(v) for k, v in r.items()} for r in rows]
+
+
+def _xlsx_rows(body: bytes) -> list[dict[str, str]]:
+    """The first sheet as the CSV reader gives rows: text, empty cells as ""."""
+    book = openpyxl.load_workbook(io.BytesIO(body), read_only=True)
+    sheet = book.worksheets[0]
+    values = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    return [dict(zip(values[0], row)) for row in values[1:]]
+
+
+@pytest.mark.parametrize(("path", "title"), [
+    ("/exports/coverage.{}?kind=CLINIC&radiusM=500&weight=ELDERLY", "覆盖分析"),
+    ("/exports/area-stats.{}?level=COMMUNITY&from=2023-01-01&to=2023-12-31", "区域统计"),
+    ("/exports/suggestions.{}?kind=CANTEEN&count=3&radiusM=1000", "选址建议"),
+])
+def test_xlsx_holds_the_csv_rows(client: TestClient, planner_token: str, path: str,
+                                 title: str) -> None:
+    _, csv_body, _ = _get(client, path.format("csv"), planner_token)
+    status, body, headers = _get(client, path.format("xlsx"), planner_token)
+    assert status == 200
+    assert headers["content-type"] == \
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert openpyxl.load_workbook(io.BytesIO(body), read_only=True).sheetnames == [title]
+    rows = _xlsx_rows(body)
+    assert _values(rows) == _values(_rows(csv_body)) and len(rows) > 0
+    name = path.split("/")[2].split(".")[0]
+    assert _filenames(headers) == (f"{name}.xlsx", f"{title}.xlsx")
+
+
+def _filenames(headers: dict[str, str]) -> tuple[str, str]:
+    """The ASCII file name and the UTF-8 one (RFC 5987) of a Content-Disposition."""
+    disposition = headers["content-disposition"]
+    assert disposition.startswith("attachment;") and disposition.isascii()
+    plain = disposition.split('filename="')[1].split('"')[0]
+    utf8 = unquote(disposition.split("filename*=UTF-8''")[1])
+    return plain, utf8
+
+
+TICKET_FILTER = "communityCode=371329001001&from=2024-03-01&to=2024-05-31"
+
+
+def test_tickets_csv_is_what_the_tickets_query_shows(client: TestClient, county: GraphQLClient,
+                                                     token: Minter) -> None:
+    tok = token("COUNTY_OFFICE", sub="exports-county")
+    status, body, headers = _get(client, f"/exports/tickets.csv?{TICKET_FILTER}", tok)
+    assert status == 200 and headers["content-type"] == "text/csv; charset=utf-8"
+    assert headers["cache-control"] == "private, no-store"
+    assert _filenames(headers) == ("tickets.csv", "工单.csv")
+    rows = _rows(body)
+    got = county.data(
+        "{ tickets(filter: {communityCode: \"371329001001\", createdFrom: "
+        "\"2024-03-01T00:00:00+08:00\", createdTo: \"2024-06-01T00:00:00+08:00\"}, first: 200) "
+        "{ totalCount edges { node { code status itemName createdAt dueAt } } } }")["tickets"]
+    assert 0 < got["totalCount"] <= 200
+    assert [r["code"] for r in rows] == [e["node"]["code"] for e in got["edges"]]
+    for r, e in zip(rows, got["edges"]):
+        node = e["node"]
+        assert (r["status"], r["item_name"]) == (node["status"], node["itemName"])
+        assert datetime.fromisoformat(r["created_at"]) == datetime.fromisoformat(node["createdAt"])
+        assert r["created_at"].endswith("+08:00")
+    assert "reporter_name" not in rows[0] and "reporter_phone" not in rows[0]
+    status, xlsx, headers = _get(client, f"/exports/tickets.xlsx?{TICKET_FILTER}", tok)
+    assert status == 200 and _values(_xlsx_rows(xlsx)) == _values(rows)
+    assert _filenames(headers) == ("tickets.xlsx", "工单.xlsx")
+
+
+def test_tickets_export_is_scoped_like_the_tickets_query(client: TestClient, gql: GraphQLClient,
+                                                         token: Minter) -> None:
+    staff = token("COMMUNITY_STAFF", "371329001002", sub="exports-staff")
+    _, body, _ = _get(client, "/exports/tickets.csv?from=2024-01-01&to=2024-06-30", staff)
+    rows = _rows(body)
+    total = gql.as_(staff).data(
+        "{ tickets(filter: {createdFrom: \"2024-01-01T00:00:00+08:00\", createdTo: "
+        "\"2024-07-01T00:00:00+08:00\"}, first: 1) { totalCount } }")["tickets"]["totalCount"]
+    assert len(rows) == total > 0
+    assert {r["community_code"] for r in rows} == {"371329001002"}
+    # Another community's tickets are simply not there, as in the tickets query.
+    _, body, _ = _get(client, "/exports/tickets.csv?communityCode=371329001001", staff)
+    assert _rows(body) == []
+
+
+@pytest.mark.parametrize("role", [None, "PLANNER"])
+def test_the_public_and_planners_cannot_export_tickets(client: TestClient, token: Minter,
+                                                       role: str | None) -> None:
+    for extension in ("csv", "xlsx"):
+        status, body, _ = _get(client, f"/exports/tickets.{extension}",
+                               token(role) if role else None)
+        assert status == 403 and http_error(body)["code"] == "FORBIDDEN"
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("status=OPENED", "status"), ("from=2024-13-01", "from"),
+    ("from=2024-03-01&to=2024-02-01", "from"),
+])
+def test_tickets_export_bad_input(client: TestClient, token: Minter, query: str,
+                                  field: str) -> None:
+    status, body, _ = _get(client, f"/exports/tickets.csv?{query}", token("COUNTY_OFFICE"))
+    assert status == 400 and http_error(body) == {**http_error(body), "code": "BAD_USER_INPUT",
+                                                  "field": field}
+
+
+def test_tickets_export_is_capped_before_any_row(client: TestClient, token: Minter,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tickets, "MAX_EXPORT_ROWS", 25)
+    status, body, _ = _get(client, f"/exports/tickets.xlsx?{TICKET_FILTER}",
+                           token("COUNTY_OFFICE"))
+    assert status == 400 and http_error(body)["code"] == "EXPORT_TOO_LARGE"
+    assert "at most 25" in http_error(body)["message"]
