@@ -59,6 +59,7 @@ class Operation(enum.Enum):
     REVIEW_SERVICE_ROOM = "review it for the community party organisation: `reviewServiceRoomApplication`"
     APPROVE_SERVICE_ROOM = "approve it for the street: `approveServiceRoomApplication`"
     READ_CADRES = "community cadres 社区干部 and their record: `cadres`, `cadreCompliance`, trainings"
+    READ_ASSESSMENT = "the community scorecard 社区考核: `communityAssessment`"
     READ_VOLUNTEERS = "list volunteers: `volunteers`"
     READ_VOLUNTEER_NAMES = "volunteers' names and employers"
     READ_BUILDING_HEADS = "a building's head 楼栋长 by name: `Building.head`"
@@ -111,6 +112,7 @@ POLICY: Mapping[Operation, Rule] = {
     Operation.REVIEW_SERVICE_ROOM: {Role.COMMUNITY_STAFF: _IN, Role.COUNTY_OFFICE: _ANY},
     Operation.APPROVE_SERVICE_ROOM: {Role.STREET_OFFICER: _IN, Role.COUNTY_OFFICE: _ANY},
     Operation.READ_CADRES: {**_STAFF},
+    Operation.READ_ASSESSMENT: {**_ALL_STAFF, Role.PLANNER: _ANY},
     Operation.READ_VOLUNTEERS: {**_STAFF, Role.PLANNER: _ANY},
     Operation.READ_VOLUNTEER_NAMES: {**_STAFF},
     Operation.READ_BUILDING_HEADS: {**_FIELD, **_STAFF},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
+from schema.assessment import AssessmentQuery
 from schema.cadres import CadreQuery
 from schema.community_life import CommunityLifeMutation, CommunityLifeQuery
 from schema.heatmap import HeatmapQuery
@@ -29,6 +30,7 @@ QUERIES: tuple[type, ...] = (
     PlanningQuery,
     CommunityLifeQuery,
     CadreQuery,
+    AssessmentQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     TicketCreateMutation,

@@ -1,5 +1,5 @@
 """Queries over community cadres 社区干部: who they are, the rules, cases, checks, trainings,
-mentoring pairs; and the community scorecard's weights."""
+mentoring pairs."""
 
 from __future__ import annotations
 
@@ -57,10 +57,4 @@ async def trainings(conn: AsyncConnection[Any], year: int) -> list[Any]:
     cur = await conn.execute(
         "SELECT id, title, destination, started_on, days, cadre_codes FROM cadre_trainings "
         "WHERE extract(year FROM started_on) = %(year)s ORDER BY started_on, id", {"year": year})
-    return await cur.fetchall()
-
-
-async def weights(conn: AsyncConnection[Any]) -> list[Any]:
-    cur = await conn.execute(
-        "SELECT component, weight, name_zh FROM assessment_weights ORDER BY weight DESC, component")
     return await cur.fetchall()

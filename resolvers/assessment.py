@@ -1,0 +1,122 @@
+"""The community scorecard 社区考核: each community's year scored on hotline-ticket handling
+(on-time rate, ratings, escalations, reopenings), building heads' compliance with the duty
+rule and owners' committees' compliance, with the weights in one table
+(`assessment_weights`), ranked within its zone and its street.
+
+Each component is a score out of 100 (a rate, or 100 minus a rate for what should be rare);
+the total is the weighted mean over the components that have data for the community (a
+community with no rated ticket is scored on the others, and says so).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from db.database import Database
+from db.queries import assessment as q
+from db.queries import volunteers as volunteer_queries
+from db.queries.volunteers import VolunteerFilter
+from resolvers import policy
+from resolvers.actor import Actor
+from resolvers.inputs import period_year
+from resolvers.policy import Operation
+from resolvers.volunteers import assess, year_window
+
+
+@dataclass(frozen=True)
+class Component:
+    component: str
+    name_zh: str
+    weight: float
+    score: float | None  # out of 100; None without data
+
+
+@dataclass(frozen=True)
+class CommunityScore:
+    community_code: str
+    name: str
+    zone_code: str
+    street_code: str
+    tickets: int
+    total: float | None
+    components: list[Component]
+    rank_in_zone: int = 0
+    rank_in_street: int = 0
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return 100.0 * part / whole if whole else None
+
+
+def _handling(row: Any) -> dict[str, float | None]:
+    return {
+        "ON_TIME": _rate(row.on_time, row.resolved),
+        "RATING": row.rating * 20.0 if row.rated else None,
+        "ESCALATIONS": 100.0 - 100.0 * row.escalated / row.tickets if row.tickets else None,
+        "REOPENINGS": 100.0 - 100.0 * row.reopened / row.tickets if row.tickets else None,
+    }
+
+
+async def _volunteers(conn: Any, start: datetime, end: datetime) -> dict[str, float | None]:
+    """Per community: the share of its building heads who met the duty rule in the year."""
+    rows = await volunteer_queries.services_in_period(
+        conn, VolunteerFilter(None, role="BUILDING_HEAD"), start=start, end=end)
+    members: dict[str, list[bool]] = defaultdict(list)
+    for r in rows:
+        members[r.community_code].append(not assess(list(r.kinds))[3])
+    return {code: _rate(sum(ok), len(ok)) for code, ok in members.items()}
+
+
+# Components other than ticket handling: name → per-community scores for a year. Owners'
+# committees join here once they are held (see `resolvers/committees.py`).
+Extra = Callable[[Any, datetime, datetime], Any]
+EXTRA: dict[str, Extra] = {"VOLUNTEERS": _volunteers}
+
+
+def _ranks(scores: list[CommunityScore], key: Callable[[CommunityScore], str]) -> dict[str, int]:
+    groups: dict[str, list[CommunityScore]] = defaultdict(list)
+    for s in scores:
+        groups[key(s)].append(s)
+    ranks: dict[str, int] = {}
+    for members in groups.values():
+        ordered = sorted(members, key=lambda s: (s.total is None, -(s.total or 0.0),
+                                                 s.community_code))
+        for n, s in enumerate(ordered, start=1):
+            ranks[s.community_code] = n
+    return ranks
+
+
+async def assessment(db: Database, actor: Actor, year: int,
+                     now: datetime | None = None) -> list[CommunityScore]:
+    """Every community's scorecard for `year` (so far, for the year in progress)."""
+    policy.check_role(actor, Operation.READ_ASSESSMENT, "the community scorecard is for "
+                      "community, zone and street staff, the county office and planners")
+    period_year(year, "year")
+    start, end, _ = year_window(year, now or datetime.now(UTC))
+    async with db.connection() as conn:
+        weights = await q.weights(conn)
+        handling = await q.handling(conn, start, end)
+        extra: Mapping[str, dict[str, float | None]] = {
+            name: await compute(conn, start, end) for name, compute in EXTRA.items()}
+    scores = []
+    for row in handling:
+        values = {**_handling(row), **{name: got.get(row.community_code)
+                                       for name, got in extra.items()}}
+        components = [Component(w.component, w.name_zh, float(w.weight),
+                                values.get(w.component)) for w in weights]
+        scored = [c for c in components if c.score is not None and c.weight > 0]
+        weight = sum(c.weight for c in scored)
+        total = (sum(c.weight * (c.score or 0.0) for c in scored) / weight) if weight else None
+        scores.append(CommunityScore(row.community_code, row.name, row.zone_code,
+                                     row.street_code, int(row.tickets),
+                                     round(total, 2) if total is not None else None,
+                                     components))
+    in_zone = _ranks(scores, lambda s: s.zone_code)
+    in_street = _ranks(scores, lambda s: s.street_code)
+    return [CommunityScore(s.community_code, s.name, s.zone_code, s.street_code, s.tickets,
+                           s.total, s.components, in_zone[s.community_code],
+                           in_street[s.community_code]) for s in scores]

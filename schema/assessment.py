@@ -1,0 +1,51 @@
+"""The community scorecard 社区考核 in GraphQL."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from resolvers import assessment as resolver
+
+
+@strawberry.type
+class ScoreComponent:
+    component: str = strawberry.field(description="ON_TIME, RATING, ESCALATIONS, REOPENINGS, "
+                                                  "VOLUNTEERS or OWNERS_COMMITTEES.")
+    name_zh: str
+    weight: float = strawberry.field(description="From the one table of weights.")
+    score: float | None = strawberry.field(description="Out of 100; null without data.")
+
+
+@strawberry.type
+class CommunityScore:
+    community_code: str
+    name: str
+    zone_code: str
+    street_code: str
+    tickets: int = strawberry.field(description="Hotline (12345) tickets created in the year.")
+    total: float | None = strawberry.field(description="The weighted mean of the components "
+                                                       "with data, out of 100.")
+    rank_in_zone: int
+    rank_in_street: int
+    components: list[ScoreComponent] = strawberry.field(
+        description="One per row of the weights table (6 in the demo).")
+
+
+@strawberry.type
+class AssessmentQuery:
+    @strawberry.field(description="The community scorecard 社区考核 for a year (so far, for "
+                                  "the year in progress): hotline-ticket handling, building "
+                                  "heads' duty and owners' committees, weighted by the one "
+                                  "table of weights, ranked per zone and street. One per "
+                                  "community (43 in the demo), by code. Staff, planners.")
+    async def community_assessment(self, info: Info, year: int) -> list[CommunityScore]:
+        rows = await resolver.assessment(info.context.db, info.context.actor, year)
+        return [CommunityScore(
+            community_code=s.community_code, name=s.name, zone_code=s.zone_code,
+            street_code=s.street_code, tickets=s.tickets, total=s.total,
+            rank_in_zone=s.rank_in_zone, rank_in_street=s.rank_in_street,
+            components=[ScoreComponent(component=c.component, name_zh=c.name_zh,
+                                       weight=c.weight,
+                                       score=round(c.score, 2) if c.score is not None else None)
+                        for c in s.components]) for s in rows]

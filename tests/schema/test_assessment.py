@@ -1,0 +1,88 @@
+"""The community scorecard 社区考核: components from hotline tickets and building heads' duty,
+weights from the one table (changing a weight changes the totals), ranks per zone and street,
+and who may read it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import GraphQLClient, Minter
+
+SCORES = """query ($y: Int!) { communityAssessment(year: $y) { communityCode zoneCode streetCode
+  tickets total rankInZone rankInStreet components { component weight score } } }"""
+
+
+def _scores(client: GraphQLClient, year: int = 2023) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = client.data(SCORES, {"y": year})["communityAssessment"]
+    return out
+
+
+def test_totals_are_the_weighted_mean_and_ranks_run_per_zone(gql: GraphQLClient,
+                                                              token: Minter) -> None:
+    scores = _scores(gql.as_(token("PLANNER")))
+    assert len(scores) == 43
+    for s in scores:
+        scored = [c for c in s["components"] if c["score"] is not None]
+        mean = sum(c["weight"] * c["score"] for c in scored) / sum(c["weight"] for c in scored)
+        assert s["total"] == pytest.approx(mean, abs=0.01)
+    for key, rank in (("zoneCode", "rankInZone"), ("streetCode", "rankInStreet")):
+        for area in {s[key] for s in scores}:
+            mine = sorted((s for s in scores if s[key] == area), key=lambda s: s[rank])
+            assert [s[rank] for s in mine] == list(range(1, len(mine) + 1))
+            assert [s["total"] for s in mine] == sorted((s["total"] for s in mine), reverse=True)
+
+
+def test_components_equal_a_direct_count(gql: GraphQLClient, token: Minter,
+                                         db: psycopg.Connection) -> None:
+    scores = {s["communityCode"]: s for s in _scores(gql.as_(token("COUNTY_OFFICE")))}
+    code = "371329001001"
+    on_time, resolved, rating, tickets = db.execute("""
+        SELECT count(*) FILTER (WHERE resolved_at <= due_at), count(resolved_at),
+               avg(rating)::float, count(*) FROM tickets
+        WHERE community_code = %s AND channel = 'HOTLINE_12345'
+          AND created_at >= '2023-01-01T00:00:00+08:00'
+          AND created_at < '2024-01-01T00:00:00+08:00'""", (code,)).fetchone()  # type: ignore[misc]
+    mine = {c["component"]: c["score"] for c in scores[code]["components"]}
+    assert scores[code]["tickets"] == tickets > 0
+    assert mine["ON_TIME"] == pytest.approx(100 * on_time / resolved, abs=0.01)
+    assert mine["RATING"] == pytest.approx(rating * 20, abs=0.01)
+    assert 0 <= mine["VOLUNTEERS"] <= 100
+
+
+def test_the_weights_are_data(gql: GraphQLClient, token: Minter, db: psycopg.Connection) -> None:
+    planner = gql.as_(token("PLANNER"))
+    before = {s["communityCode"]: s["total"] for s in _scores(planner)}
+    assert db.execute("SELECT sum(weight) FROM assessment_weights").fetchone()[0] == 1  # type: ignore[index]
+    weights = db.execute("SELECT component, weight FROM assessment_weights").fetchall()
+    try:
+        db.execute("UPDATE assessment_weights SET weight = 0 WHERE component <> 'RATING'")
+        db.commit()
+        only_rating = _scores(planner)
+        for s in only_rating:
+            rating = next(c["score"] for c in s["components"] if c["component"] == "RATING")
+            assert s["total"] == pytest.approx(rating, abs=0.01)
+    finally:
+        for component, weight in weights:
+            db.execute("UPDATE assessment_weights SET weight = %s WHERE component = %s",
+                       (weight, component))
+        db.commit()
+    assert {s["communityCode"]: s["total"] for s in _scores(planner)} == before
+
+
+def test_a_year_without_tickets_scores_on_what_there_is(gql: GraphQLClient,
+                                                        token: Minter) -> None:
+    for s in _scores(gql.as_(token("PLANNER")), 2021):
+        assert s["tickets"] == 0
+        handling = [c for c in s["components"]
+                    if c["component"] in ("ON_TIME", "RATING", "ESCALATIONS", "REOPENINGS")]
+        assert all(c["score"] is None for c in handling)
+
+
+def test_who_reads_the_scorecard(gql: GraphQLClient, token: Minter) -> None:
+    assert len(_scores(gql.as_(token("COMMUNITY_STAFF", "371329001001")))) == 43
+    for who in (gql, gql.as_(token("RESIDENT")), gql.as_(token("GRID_WORKER", "371329001001001")),
+                gql.as_(token("UNIT", "PC01"))):
+        assert who.error(SCORES, {"y": 2023})["extensions"]["code"] == "FORBIDDEN"
