@@ -710,6 +710,21 @@ class CadreMentorship(Base):
                                       name="cadre_mentorship_pair"),)
 
 
+ZONE_STAFF_POSTS = ("SECRETARY", "DEPUTY_SECRETARY", "COORDINATOR", "GRID_LEAD")
+
+
+class ZoneStaff(Base):
+    """A member of a zone 片区's staff: its party secretary, deputy, coordinators and grid
+    leads (0015)."""
+
+    __tablename__ = "zone_staff"
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    zone_code: Mapped[str] = mapped_column(ForeignKey("zones.code"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    post: Mapped[str] = mapped_column(String(16))
+    __table_args__ = (CheckConstraint(_in("post", ZONE_STAFF_POSTS), name="zone_staff_post"),)
+
+
 class AssessmentWeight(Base):
     """A component of the community scorecard and its weight (0015): the one table of them."""
 

@@ -16,7 +16,7 @@ from db import labels
 from db.catalogue import load_catalogue
 from db.demo.activity import seed_activity
 from db.demo.basemap import plan_roads, plan_waters
-from db.demo.cadres import ASSESSMENT_WEIGHTS, RULES, plan_cadres
+from db.demo.cadres import ASSESSMENT_WEIGHTS, RULES, plan_cadres, plan_zone_staff
 from db.demo.community_life import (
     RECORDER,
     plan_market_fairs,
@@ -269,6 +269,8 @@ def _write_cadres(conn: psycopg.Connection, places: Places, seed: int,
                                                                "since"), records.mentorships),
         "assessment_weights": _copy(conn, "assessment_weights", ("component", "weight",
                                                                  "name_zh"), ASSESSMENT_WEIGHTS),
+        "zone_staff": _copy(conn, "zone_staff", ("code", "zone_code", "name", "post"),
+                            plan_zone_staff(random.Random(seed * 31 + 91), places)),
     }
     return counts
 

@@ -81,6 +81,7 @@ class Loaders:
     cells_by_community = _lazy(lambda db: _many_each(
         db, _places("grid_cells", "community_code"), "community_code"))
     events = _lazy(lambda db: _many_each(db, ticket_queries.events_by_ticket, "ticket_id"))
+    zone_staff = _lazy(lambda db: _many_each(db, place_queries.zone_staff, "zone_code"))
 
     def geometry(self, table: str) -> DataLoader[str, str | None]:
         """GeoJSON text of places of one table, by code."""

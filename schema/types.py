@@ -61,6 +61,13 @@ class Zone:
     async def street(self, info: Info) -> Street:
         return Street.of(await info.context.loaders.street.load(self.street_code))
 
+    @strawberry.field(description="Its staff 片区工作人员: the secretary, a deputy, coordinators "
+                                  "and grid leads, secretary first. All of them (6 in the "
+                                  "demo).")
+    async def staff(self, info: Info) -> list[ZoneStaffMember]:
+        rows = await info.context.loaders.zone_staff.load(self.code)
+        return [ZoneStaffMember(code=r.code, name=r.name, post=r.post) for r in rows]
+
     @strawberry.field(description="All its communities (8 or 9 in the demo), by code.")
     async def communities(self, info: Info) -> list[Community]:
         rows = await info.context.loaders.communities_by_zone.load(self.code)
@@ -70,6 +77,14 @@ class Zone:
     def of(cls, row: Any) -> Zone:
         return cls(code=row.code, name=row.name, secretary_name=row.secretary_name,
                    street_code=row.street_code, outline=_outline(row))
+
+
+@strawberry.type
+class ZoneStaffMember:
+    code: str
+    name: str
+    post: str = strawberry.field(description="SECRETARY, DEPUTY_SECRETARY, COORDINATOR or "
+                                             "GRID_LEAD.")
 
 
 @strawberry.type

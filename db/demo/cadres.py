@@ -108,6 +108,24 @@ def plan_cadres(rng: random.Random, places: Places, timeline: Timeline) -> Cadre
     return CadreRecords(cadres, cases, checks, trainings, mentorships)
 
 
+ZONE_POSTS = ("SECRETARY", "DEPUTY_SECRETARY", "COORDINATOR", "COORDINATOR", "GRID_LEAD",
+              "GRID_LEAD")
+ZONE_SECRETARY_SURNAMES = "王李张刘陈"  # as the zones' secretaries are named in the demo (王书记 …)
+
+
+def plan_zone_staff(rng: random.Random, places: Places) -> list[tuple[str, str, str, str]]:
+    """Each zone 片区's staff: its secretary (the 王书记 of the zones table), a deputy, two
+    coordinators and two grid leads; (code, zone, name, post)."""
+    out = []
+    for i, (zone_code, *_rest) in enumerate(places.zones):
+        for n, post in enumerate(ZONE_POSTS, start=1):
+            name = names.person(rng)
+            if post == "SECRETARY":
+                name = ZONE_SECRETARY_SURNAMES[i] + name[1:]
+            out.append((f"ZS{zone_code[1:]}{n:02d}", zone_code, name, post))
+    return out
+
+
 # The community scorecard's components and weights (the one table of them, seeded here and
 # read by the scorecard): hotline handling 60%, volunteers 20%, owners' committees 20%.
 ASSESSMENT_WEIGHTS = (

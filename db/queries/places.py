@@ -86,6 +86,15 @@ async def list_places(conn: AsyncConnection[Any], table: str, *, bbox: BBox | No
     return await (await conn.execute(query, params)).fetchall()
 
 
+async def zone_staff(conn: AsyncConnection[Any], zone_codes: Sequence[str]) -> list[Any]:
+    """The staff of zones 片区, secretary first."""
+    cur = await conn.execute(
+        "SELECT code, zone_code, name, post FROM zone_staff WHERE zone_code = ANY(%(z)s) "
+        "ORDER BY zone_code, array_position(ARRAY['SECRETARY', 'DEPUTY_SECRETARY', "
+        "'COORDINATOR', 'GRID_LEAD'], post::text), code", {"z": list(zone_codes)})
+    return await cur.fetchall()
+
+
 async def places_by_key(conn: AsyncConnection[Any], table: str, column: str,
                         keys: Sequence[str]) -> list[Any]:
     """Rows of a place table whose `column` is one of `keys`."""

@@ -168,3 +168,13 @@ def test_the_heat_map_of_a_zone_is_the_countys_cut_to_the_zone(
         assert set(zone) == cells
     error = county.error(ZONE_HEAT, {"z": "Z99"})
     assert error["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_a_zone_has_its_staff_secretary_first(gql: GraphQLClient, db: psycopg.Connection) -> None:
+    zones = gql.data("{ zones { code secretaryName staff { name post } } }")["zones"]
+    assert len(zones) == 5
+    for zone in zones:
+        posts = [s["post"] for s in zone["staff"]]
+        assert posts[0] == "SECRETARY" and posts.count("SECRETARY") == 1 and len(posts) == 6
+        # the secretary is the 王书记 (…) the zones table names
+        assert zone["staff"][0]["name"][0] == zone["secretaryName"][0]

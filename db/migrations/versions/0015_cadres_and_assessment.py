@@ -1,4 +1,5 @@
-"""Community cadres 社区干部 and the community scorecard: the elected cadres with their post,
+"""Community cadres 社区干部, zone staff 片区工作人员 and the community scorecard: the elected
+cadres with their post,
 the management rules as data (12 kinds of pay deduction, 10 of suspension or dismissal, one
 political check a year) with the cases decided under them, the yearly checks, training trips
 and new/old secretary mentoring pairs; and the scorecard's weights in one table.
@@ -65,6 +66,15 @@ CREATE TABLE cadre_mentorships (
     PRIMARY KEY (mentor_code, mentee_code),
     CONSTRAINT cadre_mentorship_pair CHECK (mentor_code <> mentee_code)
 );
+CREATE TABLE zone_staff (
+    code VARCHAR(16) PRIMARY KEY,
+    zone_code VARCHAR(8) NOT NULL REFERENCES zones (code),
+    name VARCHAR(32) NOT NULL,
+    post VARCHAR(16) NOT NULL,
+    CONSTRAINT zone_staff_post CHECK (post IN ('SECRETARY', 'DEPUTY_SECRETARY', 'COORDINATOR',
+        'GRID_LEAD'))
+);
+CREATE INDEX ix_zone_staff_zone_code ON zone_staff (zone_code);
 CREATE TABLE assessment_weights (
     component VARCHAR(24) PRIMARY KEY,
     weight NUMERIC(4, 3) NOT NULL,
@@ -75,6 +85,7 @@ CREATE TABLE assessment_weights (
 
 DOWNGRADE = """
 DROP TABLE IF EXISTS assessment_weights;
+DROP TABLE IF EXISTS zone_staff;
 DROP TABLE IF EXISTS cadre_mentorships;
 DROP TABLE IF EXISTS cadre_trainings;
 DROP TABLE IF EXISTS cadre_checks;
