@@ -40,7 +40,12 @@ def sees_building_head(actor: Actor, code: str, cell_code: str, compound_code: s
 async def locate(db: Database, point: LonLat, *, field: str = "point") -> Any:
     """The cell, compound, community, zone and street of a point; OUTSIDE_COVERAGE when none."""
     async with db.connection() as conn:
-        found = await queries.locate(conn, point.lon, point.lat)
+        return await locate_on(conn, point, field=field)
+
+
+async def locate_on(conn: Any, point: LonLat, *, field: str = "point") -> Any:
+    """`locate` on a connection the caller holds (inside its transaction)."""
+    found = await queries.locate(conn, point.lon, point.lat)
     if found is None:
         raise DomainError(
             ErrorCode.OUTSIDE_COVERAGE,

@@ -23,7 +23,7 @@ from resolvers import policy
 from resolvers.actor import Actor, Role
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.photos import MediaAccess, attaching, read_photos
-from resolvers.places import locate
+from resolvers.places import locate_on
 from resolvers.policy import FILING_CHANNELS, Operation
 
 MAX_DESCRIPTION = 2000
@@ -127,14 +127,17 @@ async def _create_ticket(db: Database, args: CreateTicketArgs, *, idempotency_ke
             earlier = await writes.ticket_by_idempotency_key(conn, caller, idempotency_key)
         if earlier is not None:
             return _same_request(earlier, digest)
-    place = await locate(db, args.point, field="input.point")
-    spot = policy.Target(f"grid cell {place.cell_code}", cell_code=place.cell_code,
-                         compound_code=place.compound_code)
-    if not policy.may(actor, Operation.FILE_TICKET, spot):
-        raise DomainError(ErrorCode.FORBIDDEN, f"the point lies in grid cell {place.cell_code}, "
-                          "outside your scope", "input.point")
     now = now or datetime.now(UTC)
     async with db.transaction() as conn:
+        # Located in the transaction that files the ticket, with the cells held: a place
+        # import committing meanwhile cannot leave it in a cell that is gone or has moved.
+        await writes.hold_cells(conn)
+        place = await locate_on(conn, args.point, field="input.point")
+        spot = policy.Target(f"grid cell {place.cell_code}", cell_code=place.cell_code,
+                             compound_code=place.compound_code)
+        if not policy.may(actor, Operation.FILE_TICKET, spot):
+            raise DomainError(ErrorCode.FORBIDDEN, f"the point lies in grid cell "
+                              f"{place.cell_code}, outside your scope", "input.point")
         item = await writes.demand_item(conn, args.item_code)
         if item is None:
             raise DomainError(ErrorCode.UNKNOWN_ITEM_CODE,

@@ -99,6 +99,13 @@ class NewTicket:
     actor: str
 
 
+async def hold_cells(conn: AsyncConnection[Any]) -> None:
+    """Waits for a place import in progress (which holds the places against writers until it
+    commits) and keeps the grid cells as they are until this transaction ends; other tickets
+    are filed meanwhile (SHARE locks do not conflict)."""
+    await conn.execute("LOCK TABLE grid_cells IN SHARE MODE")
+
+
 async def insert_ticket(conn: AsyncConnection[Any], t: NewTicket) -> Any | None:
     """Inserts the ticket and its events; returns its (id, code), or None when the
     idempotency key was already used (the caller then looks the earlier ticket up)."""

@@ -4,6 +4,7 @@ bad input."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,22 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import GraphQLClient, Minter
+from db import migrate
+from db.database import Database
+from db.seed import seed_demo
+from db.urls import psycopg_conninfo
+from geo.types import LonLat
+from resolvers.actor import Actor, Role
+from resolvers.ticket_create import CreateTicketArgs, create_ticket
+from tests.conftest import (
+    DEMO_AS_OF,
+    TEST_DB,
+    GraphQLClient,
+    Minter,
+    create_database,
+    drop_database,
+)
+from web.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +244,54 @@ def test_field_and_staff_roles_file_only_inside_their_scope(gql: GraphQLClient, 
                                                                           "input.point")
     assert "outside your scope" in error["message"]
     assert ticket_count(db) == before
+
+
+@pytest.fixture()
+async def own_county(base_settings: Settings) -> AsyncIterator[tuple[Database, str]]:
+    """A demo county of its own: this test changes its grid cells."""
+    name = f"{TEST_DB}_import_race"
+    s = create_database(base_settings, name)
+    try:
+        migrate.upgrade(s.database_url)
+        seed_demo(psycopg_conninfo(s.database_url), as_of=DEMO_AS_OF)
+        database = Database(psycopg_conninfo(s.database_url), min_size=1, max_size=2)
+        await database.open()
+        try:
+            yield database, psycopg_conninfo(s.database_url)
+        finally:
+            await database.close()
+    finally:
+        drop_database(base_settings, name)
+
+
+async def test_a_ticket_filed_during_a_place_import_lands_in_the_new_cells(
+        own_county: tuple[Database, str]) -> None:
+    """A place import holds the places and tickets against writers until it commits (as
+    `redgrid import` does). A ticket filed meanwhile is located once the import has
+    committed, so it lands in the new cells, never in one the import removed or moved."""
+    pool, conninfo = own_county
+    importer = psycopg.connect(conninfo)
+    try:
+        lon, lat, cell, community = importer.execute(
+            "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)), code, "
+            "community_code FROM grid_cells ORDER BY code LIMIT 1").fetchone()  # type: ignore[misc]
+        importer.execute("LOCK TABLE streets, zones, communities, grid_cells, compounds, "
+                         "buildings, tickets IN SHARE ROW EXCLUSIVE MODE")
+        filing = asyncio.ensure_future(create_ticket(
+            pool, CreateTicketArgs(LonLat(lon, lat), "P01", "导入期间报修", "ONLINE"),
+            idempotency_key=None, actor=Actor("import-race", Role.RESIDENT)))
+        done, _ = await asyncio.wait({filing}, timeout=1.0)
+        assert not done  # waiting for the import
+        # the import re-draws the cells: a new cell (lowest code) now holds the point
+        new_cell = community + "000"
+        importer.execute(
+            "INSERT INTO grid_cells (code, community_code, households, geom) "
+            "SELECT %s, community_code, households, geom FROM grid_cells WHERE code = %s",
+            (new_cell, cell))
+        importer.commit()
+        code = await asyncio.wait_for(filing, timeout=30)
+        row = importer.execute("SELECT cell_code FROM tickets WHERE code = %s",
+                               (code,)).fetchone()
+        assert row == (new_cell,)
+    finally:
+        importer.close()
