@@ -53,6 +53,7 @@ FIRST_CAPS: Mapping[str, int] = {
     "Query.volunteers": 200,
     "Query.unitNotifications": 200,
     "Location.nearestFacilities": 200,
+    "Query.marketFairs": 500,
 }
 # Realistic upper sizes of lists without `first` (the demo county: 5 zones, 43 communities,
 # 230 compounds, 429 grid cells, 211 facilities; at most 6 compounds and 15 grid cells in a
@@ -66,6 +67,22 @@ LIST_SIZES: Mapping[str, int] = {
     "Community.compounds": 20,
     "Community.gridCells": 30,
     "Heatmap.cells": 500,
+    "Compound.buildings": 30,
+    "Zone.staff": 10,
+    "Query.socialOrganisations": 120,
+    "SocialOrganisation.communities": 10,
+    "MarketFair.communities": 6,
+    "ServiceRoomLedger.rooms": 100,
+    "ServiceRoomLedger.totals": 50,
+    "Query.cadres": 450,
+    "Query.cadreRules": 30,
+    "CadreCompliance.missingCheck": 450,
+    "CadreCompliance.failedCheck": 450,
+    "CadreCompliance.deductions": 100,
+    "CadreCompliance.suspensions": 20,
+    "Query.cadreTrainings": 20,
+    "CadreTraining.cadres": 60,
+    "Query.communityAssessment": 50,
 }
 # Fields dearer than their selections show: a whole layer is one GeoJSON value built from up to
 # ~10,000 features (the demo's tickets), so 20 of them exhaust the default budget.
