@@ -11,6 +11,7 @@ import json
 import struct
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,14 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
 from db.catalogue import load_catalogue
+from geo.datum import wgs84_to_gcj02
 from resolvers import policy
 from resolvers.actor import Actor, Role
 from resolvers.lifecycle import MOVES
 from resolvers.policy import Operation
-from tests.conftest import GraphQLClient, Minter
+from tests.conftest import GraphQLClient, Minter, serving
 from tests.web.test_map_page import CHROMIUM, CHROMIUM_ARGS
+from web.settings import Settings
 
 FIELD = Path(__file__).resolve().parents[2] / "web" / "field"
 PHONE = {"width": 390, "height": 844}
@@ -79,6 +82,26 @@ def cell_with_a_point(db: psycopg.Connection) -> tuple[str, float, float]:
     ).fetchone()
     assert row is not None
     return row[0], row[1], row[2]
+
+
+def report_elevator(page: Page, description: str) -> None:
+    """Reports 电梯故障或困人 (P11), found by its pinyin initials, at the phone's position."""
+    page.click("#tabs [data-tab=report]")
+    page.fill("#item-search", "dtgz")
+    options = page.locator("#item-options li")
+    expect(options).to_have_count(1)
+    options.first.click()
+    expect(page.locator("#item-chosen")).to_contain_text("P11")
+    page.fill("#description", description)
+    page.click("#report-submit")
+
+
+def distance_m(db: psycopg.Connection, description: str, lon: float, lat: float) -> list[Any]:
+    """The tickets with this description: code, item, channel, cell and metres from lon/lat."""
+    return db.execute(
+        "SELECT code, item_code, channel, cell_code, ST_Distance(geom::geography, "
+        "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography) FROM tickets "
+        "WHERE description = %s", (lon, lat, description)).fetchall()
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -176,6 +199,16 @@ def test_the_ticket_list_is_read_from_the_phone_with_no_network(
         page.locator("#ticket-list .ticket").first.click()
         expect(page.locator("#card")).to_have_attribute("data-code", online[0])
         assert page.locator("#card-body .history li").count() >= 1
+
+        # when: the worker signs out, then: no ticket is left on the phone
+        page.click("#signout")
+        expect(page.locator("#signin")).to_be_visible()
+        kept = page.evaluate("""() => new Promise((done) => {
+          indexedDB.open('redgrid-field').onsuccess = (e) => {
+            const keys = e.target.result.transaction('cache').objectStore('cache').getAllKeys();
+            keys.onsuccess = () => done(keys.result);
+          }; })""")
+        assert "items" in kept and not [k for k in kept if k.startswith("tickets:")]
     finally:
         context.close()
 
@@ -192,14 +225,7 @@ def test_a_report_made_offline_reaches_the_server_exactly_once(
 
         # when: offline, a problem is reported, found by its pinyin initials
         context.set_offline(True)
-        page.click("#tabs [data-tab=report]")
-        page.fill("#item-search", "dtgz")
-        options = page.locator("#item-options li")
-        expect(options).to_have_count(1)
-        options.first.click()
-        expect(page.locator("#item-chosen")).to_contain_text("P11")
-        page.fill("#description", description)
-        page.click("#report-submit")
+        report_elevator(page, description)
         expect(page.locator("#outbox-list .queued[data-state=pending]")).to_have_count(1)
         assert db.execute("SELECT count(*) FROM tickets WHERE description = %s",
                           (description,)).fetchone() == (0,)
@@ -235,10 +261,7 @@ def test_a_report_made_offline_reaches_the_server_exactly_once(
 
         # then: the queue empties and the server holds exactly one ticket, where the phone was
         expect(page.locator("#outbox-list .queued")).to_have_count(0)
-        rows = db.execute(
-            "SELECT code, item_code, channel, cell_code, ST_Distance(geom::geography, "
-            "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography) FROM tickets "
-            "WHERE description = %s", (lon, lat, description)).fetchall()
+        rows = distance_m(db, description, lon, lat)
         assert len(rows) == 1, rows
         _, item, channel, ticket_cell, distance = rows[0]
         assert (item, channel, ticket_cell) == ("P11", "GRID_PATROL", cell)
@@ -302,3 +325,26 @@ def test_a_queued_move_that_meets_a_conflict_is_shown_and_can_be_redone(
             "WHERE t.code = %s AND e.action = 'STARTED'", (ticket["code"],)).fetchone() == (1,)
     finally:
         context.close()
+
+
+def test_on_a_gcj02_basemap_the_phone_position_is_converted_to_wgs84(
+        browser: Browser, settings: Settings, db: psycopg.Connection) -> None:
+    """A phone on a GCJ-02 map reports GCJ-02 (about 500 m off here); the ticket lands on the
+    WGS-84 point."""
+    cell, lon, lat = cell_with_a_point(db)
+    gcj_lon, gcj_lat = wgs84_to_gcj02(lon, lat)
+    description = f"电梯困人，GCJ-02 定位 {uuid.uuid4().hex[:8]}"
+    gcj_settings = replace(settings, basemap_url="http://127.0.0.1:9/{z}/{x}/{y}.png",
+                           basemap_crs="GCJ02")
+    with serving(gcj_settings) as base:
+        context = phone(browser, gcj_lon, gcj_lat)
+        try:
+            page = open_app(context, base)
+            sign_in(page, "GRID_WORKER", cell, "field-gcj")
+            report_elevator(page, description)
+            expect(page.locator("#outbox-list .queued")).to_have_count(0)
+        finally:
+            context.close()
+    ((_, item, channel, ticket_cell, metres),) = distance_m(db, description, lon, lat)
+    assert (item, channel, ticket_cell) == ("P11", "GRID_PATROL", cell)
+    assert metres < 0.5

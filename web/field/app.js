@@ -307,7 +307,11 @@ function wire() {
       $('signin-error').textContent = `登录失败：${error.message}`;
     }
   });
-  $('signout').addEventListener('click', () => auth.signOut());
+  // Signing out leaves no ticket on the phone; the user's queued writes stay for their return.
+  $('signout').addEventListener('click', async () => {
+    await store.forget([userKey('tickets'), userKey('centre')]);
+    auth.signOut();
+  });
   $('tabs').addEventListener('click', (event) => {
     if (event.target.dataset.tab) showTab(event.target.dataset.tab);
   });

@@ -40,6 +40,11 @@ export async function cached(key) {
   return row ?? null;
 }
 
+// Drops what was kept under `keys` (a user's tickets when they sign out of a shared phone).
+export const forget = (keys) => inStore('cache', 'readwrite', (s) => {
+  for (const key of keys) s.delete(key);
+});
+
 export const keep = (key, value) => inStore('cache', 'readwrite',
   (s) => s.put({ key, value, at: new Date().toISOString() }));
 
