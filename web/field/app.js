@@ -223,7 +223,8 @@ const QUEUE_STATES = { pending: '等待发送', conflict: '冲突', failed: '未
 function renderOutbox(items) {
   const mine = items.filter((i) => i.sub === (auth.session()?.sub ?? i.sub));
   $('outbox-count').textContent = String(mine.length);
-  $('outbox-summary').textContent = mine.length ? `共 ${mine.length} 条` : '没有待发送的记录';
+  $('outbox-summary').textContent = `${mine.length ? `共 ${mine.length} 条` : '没有待发送的记录'}${
+    queue.sentCount() ? `；本次已发送 ${queue.sentCount()} 条` : ''}`;
   $('outbox-list').innerHTML = mine.map((i) => {
     const current = i.current ? `当前状态：${STATUS_LABELS[i.current.status] ?? i.current.status}（版本 ${i.current.version}）` : '';
     return `<li class="queued" data-seq="${i.seq}" data-state="${i.state}">

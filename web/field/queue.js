@@ -19,6 +19,9 @@ export const CURRENT = `query ($code: String!) { ticket(code: $code) { code stat
 const CONFLICTS = new Set(['CONFLICT', 'INVALID_TRANSITION']);
 const LOCK = 'redgrid-field-queue';
 const listeners = new Set();
+let sent = 0;  // writes the server has taken since the app was opened
+
+export const sentCount = () => sent;
 
 export const onChange = (listener) => listeners.add(listener);
 
@@ -71,6 +74,7 @@ async function send(item) {
     : await post(MOVE, item.variables);
   if (!payload.errors?.length) {
     await store.remove(item.seq);
+    sent += 1;
     return true;
   }
   const [error] = payload.errors;
