@@ -21,7 +21,7 @@ from db.vocabulary import SHANGHAI
 from geo.types import LonLat
 from resolvers import policy
 from resolvers.actor import Actor, Role
-from resolvers.errors import DomainError, ErrorCode, bad_input
+from resolvers.errors import DomainError, ErrorCode, bad_input, check_same_request
 from resolvers.places import locate
 from resolvers.policy import FILING_CHANNELS, Operation
 
@@ -142,10 +142,7 @@ async def create_ticket(db: Database, args: CreateTicketArgs, *,
 
 
 def _same_request(earlier: Any, digest: str) -> str:
-    if earlier.request_hash != digest:
-        raise DomainError(ErrorCode.IDEMPOTENCY_CONFLICT,
-                          "this idempotencyKey was used with a different input",
-                          "idempotencyKey")
+    check_same_request(earlier.request_hash, digest)
     return str(earlier.code)
 
 

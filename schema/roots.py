@@ -6,6 +6,7 @@ from strawberry.tools import merge_types
 
 from schema.heatmap import HeatmapQuery
 from schema.layers import LayerQuery
+from schema.patrols import PatrolMutation, PatrolQuery
 from schema.performance import PerformanceMutation, PerformanceQuery
 from schema.personal_data import AccessLogQuery
 from schema.places import PlaceQuery
@@ -25,6 +26,7 @@ QUERIES: tuple[type, ...] = (
     LayerQuery,
     HeatmapQuery,
     PlanningQuery,
+    PatrolQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     TicketCreateMutation,
@@ -32,6 +34,7 @@ MUTATIONS: tuple[type, ...] = (
     PerformanceMutation,
     WorkflowMutation,
     NotificationMutation,
+    PatrolMutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (
     LiveSubscription,

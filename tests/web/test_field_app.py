@@ -12,6 +12,7 @@ import struct
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -229,11 +230,17 @@ def test_a_report_made_offline_reaches_the_server_exactly_once(
         expect(page.locator("#outbox-list .queued[data-state=pending]")).to_have_count(1)
         assert db.execute("SELECT count(*) FROM tickets WHERE description = %s",
                           (description,)).fetchone() == (0,)
+        # and a patrol visit with nothing found is recorded, also offline
+        page.click("#tabs [data-tab=mine]")
+        page.click("#patrol-submit")
+        page.click("#tabs [data-tab=outbox]")
+        expect(page.locator("#outbox-list .queued[data-state=pending]")).to_have_count(2)
+        visited_before = datetime.now(UTC)
 
         # and the page is closed and opened again, still offline
         page.close()
         page = open_app(context, live_server)
-        expect(page.locator("#signin-error")).to_contain_text("1 条记录待发送")
+        expect(page.locator("#signin-error")).to_contain_text("2 条记录待发送")
 
         # and online again, the first answer is lost on the way back
         lost: list[str] = []
@@ -252,20 +259,27 @@ def test_a_report_made_offline_reaches_the_server_exactly_once(
 
         page.route("**/graphql", lose_first_answer)
         context.set_offline(False)
-        sign_in(page, "GRID_WORKER", cell, "field-w1")
+        with page.expect_event("requestfailed", lambda r: r.url.endswith("/graphql")):
+            sign_in(page, "GRID_WORKER", cell, "field-w1")
         page.click("#tabs [data-tab=outbox]")
-        expect(page.locator("#outbox-list .queued[data-state=pending]")).to_have_count(1)
+        # the report's answer was lost, so it and the visit queued after it wait, in order
+        expect(page.locator("#outbox-list .queued[data-state=pending]")).to_have_count(2)
         assert lost and '"errors":[]' in lost[0]
         page.unroute_all()
         page.click("#outbox-send")
 
         # then: the queue empties and the server holds exactly one ticket, where the phone was
-        expect(page.locator("#outbox-summary")).to_have_text("没有待发送的记录；本次已发送 1 条")
+        expect(page.locator("#outbox-summary")).to_have_text("没有待发送的记录；本次已发送 2 条")
         rows = distance_m(db, description, lon, lat)
         assert len(rows) == 1, rows
         _, item, channel, ticket_cell, distance = rows[0]
         assert (item, channel, ticket_cell) == ("P11", "GRID_PATROL", cell)
         assert distance < 0.5
+        # and one patrol visit, at the time it was made offline, not when it was sent
+        visits = db.execute("SELECT at, cell_code, findings FROM patrol_visits "
+                            "WHERE worker = 'field-w1'").fetchall()
+        assert len(visits) == 1 and visits[0][1:] == (cell, None)
+        assert visits[0][0] <= visited_before
     finally:
         context.close()
 

@@ -216,6 +216,25 @@ async function report(event) {
   showTab('outbox');
 }
 
+// --- The patrol log ------------------------------------------------------------------------
+
+// A visit is recorded where and when it is made, with a time from the phone: sent later
+// offline, it still counts in the week it was made.
+async function patrol(event) {
+  event.preventDefault();
+  $('patrol-error').textContent = '';
+  const here = await whereAmI();
+  if (!here) return void ($('patrol-error').textContent = '无法确定位置：请允许定位');
+  const findings = $('patrol-findings').value.trim();
+  await queue.add({
+    kind: 'patrol', label: findings ? `巡查：${findings.slice(0, 20)}` : '巡查：未发现问题',
+    variables: { input: { point: here.point, at: new Date().toISOString(),
+                          ...(findings ? { findings } : {}) } },
+  });
+  $('patrol-findings').value = '';
+  notify(navigator.onLine ? '巡查已记录' : '巡查已保存，联网后自动发送');
+}
+
 // --- The outbox ---------------------------------------------------------------------------
 
 const QUEUE_STATES = { pending: '等待发送', conflict: '冲突', failed: '未能提交' };
@@ -334,6 +353,7 @@ function wire() {
     renderItems();
   });
   $('report-form').addEventListener('submit', report);
+  $('patrol-form').addEventListener('submit', patrol);
   $('outbox-list').addEventListener('click', outboxClick);
   $('outbox-send').addEventListener('click', () => queue.flush());
   window.addEventListener('online', showNetwork);

@@ -1,6 +1,6 @@
-// The writes made on the phone, replayed in order when the network returns. Each carries an
-// idempotency key made when it was queued: `createTicket` gives the same ticket for the same
-// key, and a move sent again after a lost answer gets the ticket back, so a replay never
+// The writes made on the phone (reports, moves, patrol visits), replayed in order when the network returns. Each carries an
+// idempotency key made when it was queued: `createTicket` and `recordPatrolVisit` give the
+// same ticket or visit for the same key, and a move sent again after a lost answer gets the ticket back, so a replay never
 // writes twice. A conflict is kept and shown with the ticket's current state, never dropped.
 
 import { authHeaders, expire, session } from '/static/session.js';
@@ -12,6 +12,9 @@ export const CREATE = `mutation ($input: CreateTicketInput!, $key: String) {
 export const MOVE = `mutation ($input: TransitionTicketInput!) {
   transitionTicket(input: $input) {
     ticket { code status version } errors { code field message } } }`;
+export const PATROL = `mutation ($input: PatrolVisitInput!, $key: String) {
+  recordPatrolVisit(input: $input, idempotencyKey: $key) {
+    visit { at cellCode } errors { code field message } } }`;
 export const CURRENT = `query ($code: String!) { ticket(code: $code) { code status version
   events { at action fromStatus toStatus note } } }`;
 
@@ -69,9 +72,9 @@ export async function add(item) {
 }
 
 async function send(item) {
-  const payload = item.kind === 'create'
-    ? await post(CREATE, { input: item.variables.input, key: item.key })
-    : await post(MOVE, item.variables);
+  const payload = item.kind === 'move'
+    ? await post(MOVE, item.variables)
+    : await post(item.kind === 'patrol' ? PATROL : CREATE, { input: item.variables.input, key: item.key });
   if (!payload.errors?.length) {
     await store.remove(item.seq);
     sent += 1;
