@@ -214,6 +214,23 @@ def test_the_ticket_list_is_read_from_the_phone_with_no_network(
         context.close()
 
 
+def test_with_location_refused_the_list_centres_on_the_workers_cell(
+        browser: Browser, live_server: str, db: psycopg.Connection) -> None:
+    cell, _, _ = cell_with_a_point(db)
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = open_app(context, live_server)
+        sign_in(page, "GRID_WORKER", cell, "field-no-gps")
+        codes = listed(page)
+        expect(page.locator("#mine-source")).to_have_text(f"位置：网格中心（{cell}）")
+        expected = [r[0] for r in db.execute(
+            "SELECT code FROM tickets WHERE cell_code = %s AND status IN "
+            "('SUBMITTED', 'DISPATCHED', 'IN_PROGRESS', 'RESOLVED')", (cell,))]
+        assert codes and sorted(codes) == sorted(expected)
+    finally:
+        context.close()
+
 def test_a_report_made_offline_reaches_the_server_exactly_once(
         browser: Browser, live_server: str, db: psycopg.Connection) -> None:
     cell, lon, lat = cell_with_a_point(db)
