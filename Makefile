@@ -25,7 +25,7 @@ bench-peer: setup
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/mypy
-	node_modules/.bin/eslint web/static
+	node_modules/.bin/eslint web/static web/field
 
 schema: setup
 	.venv/bin/redgrid export-schema --out schema.graphql

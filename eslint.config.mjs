@@ -1,11 +1,12 @@
-// Lints the map page's JavaScript (web/static): browser ES modules, MapLibre as a global.
+// Lints the map page's JavaScript (web/static) and the field app's (web/field): browser ES
+// modules, MapLibre as a global; the field app's service worker as a worker script.
 import js from '@eslint/js';
 import globals from 'globals';
 
 export default [
   js.configs.recommended,
   {
-    files: ['web/static/**/*.js'],
+    files: ['web/static/**/*.js', 'web/field/**/*.js'],
     languageOptions: {
       ecmaVersion: 2023,
       sourceType: 'module',
@@ -21,5 +22,11 @@ export default [
       eqeqeq: ['error', 'always', { null: 'ignore' }],
       'prefer-const': 'error',
     },
+  },
+  {
+    files: ['web/field/sw.js'],
+    languageOptions: { sourceType: 'script', globals: { ...globals.serviceworker } },
+    // A classic worker script (module workers are not everywhere yet) has a global scope of its own.
+    rules: { 'no-implicit-globals': 'off' },
   },
 ];

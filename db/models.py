@@ -385,6 +385,30 @@ class TicketEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
+class PatrolVisit(Base):
+    """A patrol visit 巡查 by a grid worker or supervisor (0013): where and when, the building,
+    what was found (null: nothing) and the ticket filed for it; once per worker and key."""
+
+    __tablename__ = "patrol_visits"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    worker: Mapped[str] = mapped_column(String(128))
+    cell_code: Mapped[str] = mapped_column(ForeignKey("grid_cells.code"))
+    compound_code: Mapped[str | None] = mapped_column(ForeignKey("compounds.code"))
+    building_code: Mapped[str | None] = mapped_column(ForeignKey("buildings.code"))
+    geom = mapped_column(point(), nullable=False)
+    findings: Mapped[str | None] = mapped_column(Text)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (
+        UniqueConstraint("worker", "idempotency_key", name="uq_patrol_visits_idempotency"),
+        Index("ix_patrol_visits_cell_at", "cell_code", "at"),
+        _valid(),
+        gist("patrol_visits"),
+    )
+
+
 class TicketUnit(Base):
     """A unit on a ticket: its lead unit or a cooperating one."""
 

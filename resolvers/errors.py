@@ -68,3 +68,10 @@ class DomainError(Exception):
 
 def bad_input(message: str, field: str | None = None) -> DomainError:
     return DomainError(ErrorCode.BAD_USER_INPUT, message, field)
+
+
+def check_same_request(earlier_hash: str | None, digest: str) -> None:
+    """IDEMPOTENCY_CONFLICT unless a key's earlier request had this input's hash."""
+    if earlier_hash != digest:
+        raise DomainError(ErrorCode.IDEMPOTENCY_CONFLICT,
+                          "this idempotencyKey was used with a different input", "idempotencyKey")

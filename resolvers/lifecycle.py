@@ -98,15 +98,22 @@ class Request:
     rating: int | None = None
 
 
+def needs_note(role: Role, target: str) -> bool:
+    """Whether a move by `role` to `target` needs a note: what was done to resolve a ticket,
+    what a grid worker or supervisor found when verifying it on site."""
+    return target == "RESOLVED" or (target == "CLOSED" and role in FIELD)
+
+
 def check_needs(actor: Actor, ticket: Any, req: Request, now: datetime) -> None:
     """Raises when the move lacks what it needs (a note, a reason, a rating, a unit)."""
     note = (req.note or "").strip()
     if len(note) > 2000:
         raise DomainError(ErrorCode.BAD_USER_INPUT, "note must be at most 2,000 characters",
                           "input.note")
-    if req.target == "RESOLVED" and not note:
+    if needs_note(actor.role, req.target) and not note:
         raise DomainError(ErrorCode.BAD_USER_INPUT, "say what was done: a note is required "
-                          "to resolve a ticket", "input.note")
+                          "to resolve a ticket" if req.target == "RESOLVED" else
+                          "an on-site verification needs a note", "input.note")
     if req.target == "REJECTED" and req.reason not in REJECT_REASONS:
         raise DomainError(ErrorCode.BAD_USER_INPUT, "a rejection needs a reason: DUPLICATE, "
                           "OUT_OF_SCOPE or INVALID", "input.reason")
@@ -116,9 +123,6 @@ def check_needs(actor: Actor, ticket: Any, req: Request, now: datetime) -> None:
     if req.target == "CLOSED" and actor.role is Role.RESIDENT and req.rating is None:
         raise DomainError(ErrorCode.BAD_USER_INPUT, "rate the outcome 1–5 to close your ticket",
                           "input.rating")
-    if req.target == "CLOSED" and actor.role in FIELD and not note:
-        raise DomainError(ErrorCode.BAD_USER_INPUT, "an on-site verification needs a note",
-                          "input.note")
     if req.target == "CLOSED" and actor.role is Role.SYSTEM and (
             ticket.resolved_at is None or now - ticket.resolved_at < AUTO_CLOSE_AFTER):
         raise DomainError(ErrorCode.INVALID_TRANSITION, "closes by itself only 7 days after "

@@ -76,6 +76,8 @@ class Operation(enum.Enum):
     WATCH_EVENTS = "live ticket events: `ticketEvents` (a filter inside the scope)"
     READ_UNIT_NOTIFICATIONS = "a unit's notifications: `unitNotifications`"
     SET_WEBHOOK = "set a unit's webhook: `setUnitWebhook` (a unit: after a handshake)"
+    RECORD_PATROL = "record a patrol visit: `recordPatrolVisit`"
+    READ_PATROLS = "patrol coverage: `patrolCoverage`"
 
 
 Rule = Mapping[Role, Scope]
@@ -130,6 +132,8 @@ POLICY: Mapping[Operation, Rule] = {
     Operation.READ_UNIT_NOTIFICATIONS: {Role.COUNTY_OFFICE: _ANY, Role.UNIT: _IN,
                                         Role.SYSTEM: _ANY},
     Operation.SET_WEBHOOK: {Role.COUNTY_OFFICE: _ANY, Role.UNIT: _IN, Role.SYSTEM: _ANY},
+    Operation.RECORD_PATROL: {**_FIELD},
+    Operation.READ_PATROLS: {**_STAFF, Role.PLANNER: _ANY},
 }
 
 # Who files on which channel (`createTicket`). Residents file for themselves; staff and field

@@ -21,7 +21,7 @@ from db.vocabulary import SHANGHAI
 from geo.types import LonLat
 from resolvers import policy
 from resolvers.actor import Actor, Role
-from resolvers.errors import DomainError, ErrorCode, bad_input
+from resolvers.errors import DomainError, ErrorCode, bad_input, check_same_request
 from resolvers.photos import MediaAccess, attaching, read_photos
 from resolvers.places import locate_on
 from resolvers.policy import FILING_CHANNELS, Operation
@@ -173,10 +173,7 @@ async def _create_ticket(db: Database, args: CreateTicketArgs, *, idempotency_ke
 
 
 def _same_request(earlier: Any, digest: str) -> str:
-    if earlier.request_hash != digest:
-        raise DomainError(ErrorCode.IDEMPOTENCY_CONFLICT,
-                          "this idempotencyKey was used with a different input",
-                          "idempotencyKey")
+    check_same_request(earlier.request_hash, digest)
     return str(earlier.code)
 
 

@@ -96,6 +96,29 @@ def _action(ticket: Any, req: Request, actor: Actor) -> str:
             "REJECTED": "REJECTED"}[req.target]
 
 
+def _note(req: Request) -> str | None:
+    """The note a move writes in its event."""
+    note = (req.note or "").strip() or None
+    if req.target == "REJECTED" and req.reason:
+        note = labels.rejected(req.reason, note)
+    if req.target == "CLOSED" and req.rating is not None:
+        note = labels.rated(req.rating, note)
+    return note
+
+
+async def _made_already(conn: Any, ticket: Any, expected_version: int, req: Request,
+                        actor: Actor) -> bool:
+    """Whether this very move was made already: the caller sent it again after losing the
+    answer (a phone on a bad network). Versions only ever go up by one, so the ticket one
+    version past the caller's, with its latest move the caller's own to the same status with
+    the same note, can only be that move; anything else stays a CONFLICT."""
+    if ticket.version != expected_version + 1 or ticket.status != req.target:
+        return False
+    last = await q.last_move(conn, ticket.id)
+    return last is not None and (last.actor, last.to_status, last.note) == (
+        actor.subject, req.target, _note(req))
+
+
 async def transition(db: Database, actor: Actor, code: str, expected_version: int, req: Request,
                      now: datetime, *, photos: Sequence[Any] | None = None,
                      media: MediaAccess | None = None) -> str:
@@ -120,6 +143,8 @@ async def _transition(db: Database, actor: Actor, code: str, expected_version: i
     async with db.transaction() as conn:
         ticket = await load(conn, actor, operations[0], code)
         if ticket.version != expected_version:
+            if await _made_already(conn, ticket, expected_version, req, actor):
+                return code
             raise _conflict(code)
         move = find_move(ticket.status, req.target)
         authorise(actor, move, ticket)
@@ -129,13 +154,8 @@ async def _transition(db: Database, actor: Actor, code: str, expected_version: i
         check_needs(actor, ticket, req, now)
         if req.unit_code and not await q.unit_exists(conn, req.unit_code):
             raise DomainError(ErrorCode.NOT_FOUND, f"no unit {req.unit_code!r}", "input.unitCode")
-        note = (req.note or "").strip() or None
-        if req.target == "REJECTED" and req.reason:
-            note = labels.rejected(req.reason, note)
-        if req.target == "CLOSED" and req.rating is not None:
-            note = labels.rated(req.rating, note)
         event = {"action": _action(ticket, req, actor), "actor": actor.subject,
-                 "from_status": ticket.status, "to_status": req.target, "note": note}
+                 "from_status": ticket.status, "to_status": req.target, "note": _note(req)}
         if await q.apply_change(conn, ticket.id, ticket.version, now,
                                 _changes(ticket, req, actor, now), event) is None:
             raise _conflict(code)

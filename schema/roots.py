@@ -9,6 +9,7 @@ from schema.cadres import CadreQuery
 from schema.community_life import CommunityLifeMutation, CommunityLifeQuery
 from schema.heatmap import HeatmapQuery
 from schema.layers import LayerQuery
+from schema.patrols import PatrolMutation, PatrolQuery
 from schema.performance import PerformanceMutation, PerformanceQuery
 from schema.personal_data import AccessLogQuery
 from schema.places import PlaceQuery
@@ -31,6 +32,7 @@ QUERIES: tuple[type, ...] = (
     CommunityLifeQuery,
     CadreQuery,
     AssessmentQuery,
+    PatrolQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     TicketCreateMutation,
@@ -39,6 +41,7 @@ MUTATIONS: tuple[type, ...] = (
     WorkflowMutation,
     NotificationMutation,
     CommunityLifeMutation,
+    PatrolMutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (
     LiveSubscription,

@@ -11,7 +11,7 @@ echo "==> ruff"
 .venv/bin/ruff check .
 echo "==> mypy"
 .venv/bin/mypy
-echo "==> eslint (the map page)"
-node_modules/.bin/eslint web/static
+echo "==> eslint (the map page and the field app)"
+node_modules/.bin/eslint web/static web/field
 echo "==> pytest"
 .venv/bin/python -m pytest "$@"

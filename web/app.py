@@ -46,6 +46,7 @@ from schema.limits import Limits
 from web.auth import TokenVerifier, UnknownKey
 from web.errors import PRIVATE, error_response
 from web.exports import export_routes
+from web.field import routes as field_routes
 from web.graphiql import PAGE as GRAPHIQL_PAGE
 from web.graphiql import routes as graphiql_routes
 from web.guard import Guard, RateLimiter
@@ -316,6 +317,7 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/open311/v2", routes=open311_routes),
         *media_routes,
         *signin_routes(settings),
+        *field_routes(),  # the grid worker's phone app
         Mount("/static", app=StaticFiles(directory=STATIC, check_dir=False), name="static"),
         Mount("/vendor/maplibre-gl", app=StaticFiles(directory=MAPLIBRE, check_dir=False),
               name="maplibre"),

@@ -201,6 +201,14 @@ async def has_event(conn: AsyncConnection[Any], ticket_id: int, action: str) -> 
     return bool(row and row[0])
 
 
+async def last_move(conn: AsyncConnection[Any], ticket_id: int) -> Any | None:
+    """The ticket's latest status change (who, to which status, with which note)."""
+    return await (await conn.execute(
+        "SELECT actor, from_status, to_status, note FROM ticket_events "
+        "WHERE ticket_id = %(t)s AND to_status IS NOT NULL ORDER BY id DESC LIMIT 1",
+        {"t": ticket_id})).fetchone()
+
+
 async def add_event(conn: AsyncConnection[Any], ticket_id: int, at: datetime, action: str,
                     actor: str, note: str | None = None) -> None:
     """An event that changes no status (co-signed, merged in)."""

@@ -146,9 +146,11 @@ def test_concurrent_updates_exactly_one_wins(live_server: str, token: Minter,
                                              resident: GraphQLClient) -> None:
     t = create(resident, point_in(db, "华丰现代城"))
     headers = {"Authorization": f"Bearer {token('COUNTY_OFFICE')}"}
+    # Ten different moves (an identical one sent again is the same move: see below).
     bodies = [{"query": MOVE, "variables": {"input": {"code": t["code"], "to": to,
-                                                      "expectedVersion": 2, "reason": "INVALID"}}}
-              for to in ("IN_PROGRESS", "REJECTED") * 5]
+                                                      "expectedVersion": 2, "reason": "INVALID",
+                                                      "note": f"第 {i} 次"}}}
+              for i, to in enumerate(("IN_PROGRESS", "REJECTED") * 5)]
 
     async def race() -> list[dict[str, Any]]:
         async with httpx.AsyncClient(base_url=live_server, headers=headers, timeout=60) as c:
@@ -311,3 +313,32 @@ def test_outside_the_scope_a_missing_code_looks_like_an_existing_one(
     # The county office sees every ticket, so it is told a code does not exist.
     county = gql.as_(token("COUNTY_OFFICE"))
     assert move(county, MISSING, "IN_PROGRESS", 2)["errors"][0]["code"] == "NOT_FOUND"
+
+
+def test_a_move_sent_again_after_a_lost_answer_is_not_a_conflict(
+        gql: GraphQLClient, token: Minter, db: psycopg.Connection,
+        resident: GraphQLClient) -> None:
+    """A phone that lost the answer sends the same move again (same caller, version, target,
+    note): it gets the ticket as that move left it, and nothing is written twice."""
+    t = create(resident, point_in(db, "翡翠星城"))
+    unit = gql.as_(token("UNIT", t["responsibleUnit"]["code"], sub="unit-replay"))
+    assert move(unit, t["code"], "IN_PROGRESS", 2)["errors"] == []
+    first = move(unit, t["code"], "RESOLVED", 3, note="已清扫")
+    events = db.execute("SELECT count(*) FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+                        "WHERE t.code = %s", (t["code"],)).fetchone()
+
+    # when: the same move again, as if its answer had been lost on the way
+    again = move(unit, t["code"], "RESOLVED", 3, note="已清扫")
+
+    # then: the ticket as the first one left it, and no second event
+    assert again["errors"] == [] and again["ticket"] == first["ticket"]
+    assert db.execute("SELECT count(*) FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+                      "WHERE t.code = %s", (t["code"],)).fetchone() == events
+    # but another note, another caller or a version further back is still a conflict
+    other_unit = gql.as_(token("UNIT", t["responsibleUnit"]["code"], sub="unit-other"))
+    assert move(unit, t["code"], "RESOLVED", 3, note="已维修")["errors"][0]["code"] == "CONFLICT"
+    assert move(other_unit, t["code"], "RESOLVED", 3, note="已清扫")["errors"][0]["code"] \
+        == "CONFLICT"
+    assert move(unit, t["code"], "IN_PROGRESS", 2)["errors"][0]["code"] == "CONFLICT"
+    assert db.execute("SELECT count(*) FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+                      "WHERE t.code = %s", (t["code"],)).fetchone() == events

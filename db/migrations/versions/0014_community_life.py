@@ -4,7 +4,7 @@ monthly rent income, and applications to use or rent a room with their approval 
 (owners' committee applies → community party organisation reviews → street approves).
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0014"
-down_revision = "0011"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
