@@ -5,7 +5,7 @@ writes open an explicit transaction. Rows come back as named tuples.
 
 Faults: while the database looks away (a connection broke, or connecting to it failed, and
 no connection has succeeded since, for at most `SUSPECT_S` seconds after the last such sign) a
-request waits at most `acquire_timeout_s` (1 s) for a connection (then `PoolTimeout`), so it
+request waits at most `acquire_timeout_s` (0.5 s) for a connection (then `PoolTimeout`), so it
 fails well within 2 s with a retryable UNAVAILABLE instead of hanging; otherwise a busy pool is
 waited for up to `busy_timeout_s`, so a burst of requests queues rather than being refused. A
 request queued for a busy pool when the database goes away stops waiting within
@@ -150,7 +150,7 @@ class Database:
 
     def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 20,
                  statement_timeout_ms: int = 0, session: dict[str, str] | None = None,
-                 acquire_timeout_s: float = 1.0, busy_timeout_s: float = 30.0,
+                 acquire_timeout_s: float = 0.5, busy_timeout_s: float = 30.0,
                  check: bool = False) -> None:
         """Args:
             statement_timeout_ms: PostgreSQL cancels any statement running longer (0: never).
@@ -262,7 +262,11 @@ class Database:
         away; otherwise as long as a busy pool takes, unless the database goes away meanwhile
         (checked every `acquire_timeout_s`, keeping the request's place in the queue)."""
         if self._idle():  # no wait: none to watch
-            return await self.pool.getconn(timeout=self.busy_timeout_s)
+            try:
+                return await self.pool.getconn(timeout=self.acquire_timeout_s)
+            except PoolTimeout:  # another request (or the pool's check) took it first
+                if self.reach.away:
+                    raise
         if self.reach.away and not await self.reach.answer(self.acquire_timeout_s):
             raise PoolTimeout(f"the database did not answer within {self.acquire_timeout_s} s")
         waiting = asyncio.ensure_future(self.pool.getconn(timeout=self.busy_timeout_s))
