@@ -1,5 +1,5 @@
 # RedGrid: `make run` serves the demo, `make test` passes the tests; both set up everything.
-.PHONY: setup run test bench bench-peer lint schema clean
+.PHONY: setup run test fuzz bench bench-peer lint schema clean
 
 setup:
 	bash scripts/setup.sh
@@ -10,6 +10,10 @@ run: setup
 test:
 	bash scripts/setup.sh --with-browser
 	bash scripts/test.sh
+
+# 10,000 generated GraphQL operations (REDGRID_FUZZ_OPERATIONS), recorded in bench/results/fuzz.md.
+fuzz: setup
+	bash scripts/fuzz.sh
 
 bench: setup
 	bash scripts/bench.sh

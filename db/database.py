@@ -3,10 +3,17 @@
 Reads run on autocommit connections (one round trip each, no BEGIN/ROLLBACK around them);
 writes open an explicit transaction. Rows come back as named tuples.
 
-Faults: while the database looks away (a connection broke, or the pool failed to connect,
-within the last `SUSPECT_S` seconds) a request waits at most `acquire_timeout_s` for a
-connection (then `PoolTimeout`), so it fails fast instead of hanging; otherwise a busy pool is
-waited for up to `busy_timeout_s`, so a burst of requests queues rather than being refused.
+Faults: while the database looks away (a connection broke, or connecting to it failed, and
+no connection has succeeded since, for at most `SUSPECT_S` seconds after the last such sign) a
+request waits at most `acquire_timeout_s` (0.5 s) for a connection (then `PoolTimeout`), so it
+fails well within 2 s with a retryable UNAVAILABLE instead of hanging; otherwise a busy pool is
+waited for up to `busy_timeout_s`, so a burst of requests queues rather than being refused. A
+request queued for a busy pool when the database goes away stops waiting within
+`acquire_timeout_s` of that, too. While it is away, requests wait for it outside the pool's
+queue (where a request that gave up would stay, with its error and stack, until a connection
+comes: over a long outage, thousands). The first connection that succeeds ends the outage for
+every pool of that database at once and wakes the requests waiting for it: they are then
+queued as in any burst, not failed.
 Connections are not checked on every checkout (a round trip each); instead, the first
 connection found broken makes the pool check all its idle ones in the background, so after a
 database restart the dead ones are replaced at once rather than failing one request each.
@@ -20,10 +27,10 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import AsyncConnection, AsyncCursor, OperationalError
-from psycopg.errors import QueryCanceled
 from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout, pool_async
 from psycopg_pool.base import AttemptWithBackoff
@@ -34,10 +41,12 @@ log = logging.getLogger("redgrid.database")
 class SteadyReconnect(AttemptWithBackoff):
     """psycopg_pool retries a failed connection attempt after 1, 2, 4, 8 … seconds, so after an
     outage of a few seconds the pools come back seconds after the database does, and requests
-    meanwhile fail. RedGrid's pools try again every half second instead (a refused connection
-    costs the database nothing), so they recover within about that of the database's return."""
+    meanwhile fail. RedGrid's pools try again every 0.2 s instead, however long the outage, so
+    they recover within about that of the database's return. Each lost connection retries on
+    its own, but while the database is away only one attempt per PROBE_S (of every pool of the
+    process together) reaches it (`Reachability.may_attempt`): the others fail at once."""
 
-    INITIAL_DELAY = 0.5
+    INITIAL_DELAY = 0.2
     DELAY_BACKOFF = 1.0
 
 
@@ -45,12 +54,95 @@ class SteadyReconnect(AttemptWithBackoff):
 setattr(pool_async, "AttemptWithBackoff", SteadyReconnect)  # noqa: B010 - a module's class
 # The pools of this process that are open (a broken connection in one checks them all).
 _OPEN: weakref.WeakSet[Database] = weakref.WeakSet()
-# How long after a broken connection or a failed connect the database counts as away.
+# How long after a broken connection or a failed connect the database counts as away, unless
+# a connection succeeds before.
 SUSPECT_S = 10.0
+# While the database is away, at most one attempt to connect to it per this many seconds.
+PROBE_S = 0.1
 # What a caller is told when the database cannot be reached: retry shortly.
 UNREACHABLE = (PoolTimeout, OperationalError)
 
 Observer = Callable[[str], None]
+
+
+@dataclass
+class Reachability:
+    """Whether one database (a conninfo) answers, as the pools of this process last saw it:
+    away from a broken connection or a failed connect until a connection succeeds (or
+    SUSPECT_S pass without another sign)."""
+
+    away_until: float = 0.0
+    refused_since: float | None = None
+    attempted_at: float = 0.0
+    # Requests waiting for the database to answer again (on whichever event loop they run).
+    waiting: list[asyncio.Future[None]] = field(default_factory=list)
+
+    @property
+    def away(self) -> bool:
+        return time.monotonic() < self.away_until
+
+    def may_attempt(self) -> bool:
+        """Whether a pool may try to connect now: always while the database answers, once per
+        PROBE_S while it is away (a stopping or starting server forks a process to refuse each
+        attempt)."""
+        now = time.monotonic()
+        if self.away and now - self.attempted_at < PROBE_S:
+            return False
+        self.attempted_at = now
+        return True
+
+    def suspect(self) -> None:
+        """A connection broke: away until a connection succeeds (or SUSPECT_S pass)."""
+        self.away_until = time.monotonic() + SUSPECT_S
+
+    def refused(self, reason: str) -> None:
+        """An attempt to connect failed."""
+        if self.refused_since is None:
+            self.refused_since = time.monotonic()
+            log.warning("database unreachable (%s); requests fail fast with UNAVAILABLE "
+                        "until it answers again", reason)
+        self.suspect()
+
+    def answered(self) -> None:
+        """An attempt to connect succeeded: wakes the requests waiting for that."""
+        if self.refused_since is not None:
+            log.info("database answering again, %.1f s after the first refused connection",
+                     time.monotonic() - self.refused_since)
+        self.refused_since, self.away_until = None, 0.0
+        waiting, self.waiting = self.waiting, []
+        for answer in waiting:
+            loop = answer.get_loop()
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, answer)
+
+    async def answer(self, timeout: float) -> bool:
+        """Waits at most `timeout` seconds for the database to answer; whether it did."""
+        if not self.away:
+            return True
+        answer = asyncio.get_running_loop().create_future()
+        self.waiting.append(answer)
+        try:
+            await asyncio.wait((answer,), timeout=timeout)
+        finally:
+            if answer in self.waiting:
+                self.waiting.remove(answer)
+        return answer.done() or not self.away
+
+
+# Per conninfo, shared by the pools of this process that connect there.
+_REACH: dict[str, Reachability] = {}
+
+
+class _QuietReconnects(logging.Filter):
+    """psycopg_pool logs a warning for every failed attempt of every lost connection (two
+    pools of 20, twice a second, for as long as an outage lasts); RedGrid logs the outage's
+    start and end instead (`Reachability`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error connecting in")
+
+
+logging.getLogger("psycopg.pool").addFilter(_QuietReconnects())
 
 
 class Database:
@@ -58,7 +150,7 @@ class Database:
 
     def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 20,
                  statement_timeout_ms: int = 0, session: dict[str, str] | None = None,
-                 acquire_timeout_s: float = 2.0, busy_timeout_s: float = 30.0,
+                 acquire_timeout_s: float = 0.5, busy_timeout_s: float = 30.0,
                  check: bool = False) -> None:
         """Args:
             statement_timeout_ms: PostgreSQL cancels any statement running longer (0: never).
@@ -72,9 +164,9 @@ class Database:
         self._checking: asyncio.Task[None] | None = None
         self.acquire_timeout_s = acquire_timeout_s
         self.busy_timeout_s = busy_timeout_s
-        self._connect_errors = 0
-        self._suspect_until = 0.0
+        self.reach = reach = _REACH.setdefault(conninfo, Reachability())
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._returning: set[asyncio.Future[None]] = set()
         observers = self.observers
 
         class ObservedCursor(AsyncCursor[Any]):
@@ -82,6 +174,22 @@ class Database:
                 for observe in observers:
                     observe(str(query))
                 return await super().execute(query, params, **kwargs)
+
+        class ObservedConnection(AsyncConnection[Any]):
+            """Each attempt of the pool to connect tells whether the database answers."""
+
+            @classmethod
+            async def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
+                if not reach.may_attempt():
+                    raise OperationalError("the database is unreachable (another attempt to "
+                                           "connect is under way)")
+                try:
+                    conn = await super().connect(conninfo, **kwargs)
+                except OperationalError as exc:
+                    reach.refused(_first_line(exc))
+                    raise
+                reach.answered()
+                return conn
 
         kwargs: dict[str, Any] = {"autocommit": True, "row_factory": namedtuple_row,
                                   "cursor_factory": ObservedCursor, "prepare_threshold": 1,
@@ -93,7 +201,7 @@ class Database:
             kwargs["options"] = " ".join(f"-c {k}={v}" for k, v in settings.items())
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
             conninfo, min_size=min_size, max_size=max_size, open=False, kwargs=kwargs,
-            timeout=busy_timeout_s,
+            timeout=busy_timeout_s, connection_class=ObservedConnection,
             check=AsyncConnectionPool.check_connection if check else None)
 
     async def open(self, wait: bool = True) -> None:
@@ -110,22 +218,24 @@ class Database:
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
         """An autocommit connection for reads."""
-        try:
-            async with self.pool.connection(timeout=self._wait_s()) as conn:
-                yield conn
-        except OperationalError as exc:
-            self._broken(exc)
-            raise
+        async with self._pooled() as conn, self._watched(conn):
+            yield conn
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection[Any]]:
         """A connection inside a transaction that commits on success, rolls back on error."""
+        async with self._pooled() as conn, self._watched(conn), conn.transaction():
+            yield conn
+
+    @asynccontextmanager
+    async def _watched(self, conn: AsyncConnection[Any]) -> AsyncIterator[None]:
+        """Marks the database suspect when the connection breaks under a request (a statement
+        timeout or a lock wait leaves it working)."""
         try:
-            async with self.pool.connection(timeout=self._wait_s()) as conn, \
-                    conn.transaction():
-                yield conn
+            yield
         except OperationalError as exc:
-            self._broken(exc)
+            if conn.broken and not self.pool.closed:
+                self._broken(exc)
             raise
 
     async def ping(self) -> bool:
@@ -137,32 +247,68 @@ class Database:
         except (*UNREACHABLE, OSError):
             return False
 
-    def _wait_s(self) -> float:
-        """How long a request may wait for a connection now: briefly while the database looks
-        away (a connection broke, or connecting failed, in the last SUSPECT_S seconds)."""
-        errors = self.pool.get_stats().get("connections_errors", 0)
-        if errors > self._connect_errors:
-            self._connect_errors = errors
-            self._suspect_until = time.monotonic() + SUSPECT_S
-        return self.acquire_timeout_s if time.monotonic() < self._suspect_until \
-            else self.busy_timeout_s
+    @asynccontextmanager
+    async def _pooled(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """As the pool's own `connection()`, waiting as `_getconn` does."""
+        conn = await self._getconn()
+        try:
+            async with conn:
+                yield conn
+        finally:
+            await self.pool.putconn(conn)
+
+    async def _getconn(self) -> AsyncConnection[Any]:
+        """A connection: waited for at most `acquire_timeout_s` while the database looks
+        away; otherwise as long as a busy pool takes, unless the database goes away meanwhile
+        (checked every `acquire_timeout_s`, keeping the request's place in the queue)."""
+        if self._idle():  # no wait: none to watch
+            try:
+                return await self.pool.getconn(timeout=self.acquire_timeout_s)
+            except PoolTimeout:  # another request (or the pool's check) took it first
+                if self.reach.away:
+                    raise
+        if self.reach.away and not await self.reach.answer(self.acquire_timeout_s):
+            raise PoolTimeout(f"the database did not answer within {self.acquire_timeout_s} s")
+        waiting = asyncio.ensure_future(self.pool.getconn(timeout=self.busy_timeout_s))
+        try:
+            while not waiting.done() and not self.reach.away:
+                await asyncio.wait((waiting,), timeout=self.acquire_timeout_s)
+        except BaseException:  # the request was cancelled (its client left, a shutdown)
+            self._abandon(waiting)
+            raise
+        if not waiting.done():
+            self._abandon(waiting)
+            raise PoolTimeout("the database went away while the request waited for a "
+                              "connection")
+        return waiting.result()
+
+    def _idle(self) -> bool:
+        return bool(self.pool.get_stats().get("pool_available", 0))
+
+    def _abandon(self, waiting: asyncio.Future[AsyncConnection[Any]]) -> None:
+        """Stops waiting for a connection; one handed over meanwhile goes back to the pool."""
+        waiting.cancel()
+
+        def put_back(done: asyncio.Future[AsyncConnection[Any]]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                returning = asyncio.ensure_future(self.pool.putconn(done.result()))
+                self._returning.add(returning)
+                returning.add_done_callback(self._returning.discard)
+
+        waiting.add_done_callback(put_back)
 
     def _broken(self, exc: OperationalError) -> None:
-        # A cancelled statement is the statement timeout, not a lost connection; a pool that
-        # gave no connection in time is busy (or already known to be away).
-        if isinstance(exc, QueryCanceled | PoolTimeout) or self.pool.closed:
-            return
         log.warning("database connection lost (%s); checking every pool's connections",
-                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                    _first_line(exc))
+        self.reach.suspect()
         # A restart kills the idle connections of every pool of the process (GraphQL, tiles,
         # listeners' neighbours): check them all now, not one failed request per pool later.
         for database in list(_OPEN):
-            database._suspect()
+            database._check()
 
-    def _suspect(self) -> None:
-        """Marks the database away for SUSPECT_S and checks this pool's idle connections, on
-        the event loop the pool runs on (a test process may run several)."""
-        self._suspect_until = time.monotonic() + SUSPECT_S
+    def _check(self) -> None:
+        """Checks this pool's idle connections in the background, on the event loop the pool
+        runs on (a test process may run several)."""
         loop = self._loop
         if loop is None or loop.is_closed() or self.pool.closed:
             return
@@ -178,3 +324,12 @@ class Database:
         except RuntimeError:
             pass
         loop.call_soon_threadsafe(check)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _resolve(answer: asyncio.Future[None]) -> None:
+    if not answer.done():
+        answer.set_result(None)

@@ -63,7 +63,12 @@ class Broadcaster:
     """The process's one listener on the ticket-event channel."""
 
     def __init__(self, conninfo: str, *, queue_size: int = 256, ping_s: float = 30.0,
-                 max_retry_s: float = 30.0) -> None:
+                 max_retry_s: float = 1.0) -> None:
+        """Args:
+            max_retry_s: the longest pause between attempts to listen again (backing off
+                from 0.25 s): after a long outage the database is listened to again within
+                about that of its return (an attempt a second costs it nothing).
+        """
         self.conninfo = conninfo
         self.queue_size = queue_size
         self.ping_s = ping_s

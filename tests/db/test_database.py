@@ -1,9 +1,24 @@
-"""The runtime pool: autocommit reads, session settings on every connection."""
+"""The runtime pool: autocommit reads, session settings on every connection, requests that
+fail fast while the database is away and queue again once it is back."""
 
 from __future__ import annotations
 
-from db.database import Database
+import asyncio
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg_pool import PoolTimeout
+
+from db.database import PROBE_S, Database, Reachability
 from db.queries.tiles import TILE_SESSION
+from db.urls import psycopg_conninfo, server_url
+from tests.conftest import create_database, drop_database
+from web.settings import Settings
 
 
 async def test_session_settings_hold_on_every_connection(conninfo: str) -> None:
@@ -17,5 +32,108 @@ async def test_session_settings_hold_on_every_connection(conninfo: str) -> None:
                 timeout = await (await conn.execute("SHOW statement_timeout")).fetchone()
                 assert mode is not None and mode[0] == "force_generic_plan"
                 assert timeout is not None and timeout[0] == "1234ms"
+    finally:
+        await db.close()
+
+
+async def test_a_request_to_an_unreachable_database_fails_within_2_s(tmp_path: Path) -> None:
+    db = Database(f"host={tmp_path} dbname=nowhere", min_size=1, max_size=2)
+    await db.open(wait=False)
+    try:
+        await asyncio.sleep(0.3)  # the pool's first attempt to connect is refused meanwhile
+        started = time.monotonic()
+        with pytest.raises(PoolTimeout):
+            async with db.connection():
+                pass
+        assert time.monotonic() - started < 2.0
+        # Requests that gave up leave nothing behind in the pool's queue (over a long outage,
+        # thousands, each holding its error and stack).
+        db.acquire_timeout_s = 0.05
+        for _ in range(20):
+            with pytest.raises(PoolTimeout):
+                async with db.connection():
+                    pass
+        assert db.pool.get_stats().get("requests_waiting", 0) == 0
+    finally:
+        await db.close()
+
+
+def test_while_the_database_is_away_one_attempt_to_connect_per_probe_interval_reaches_it(
+        ) -> None:
+    reach = Reachability()
+    assert reach.may_attempt() and reach.may_attempt()  # it answers: every pool connects
+    reach.refused("refused")
+    time.sleep(PROBE_S)
+    tries = [reach.may_attempt() for _ in range(50)]  # 50 lost connections retrying at once
+    assert tries.count(True) == 1
+    time.sleep(PROBE_S)
+    assert reach.may_attempt()
+    reach.answered()
+    assert reach.may_attempt() and reach.may_attempt()
+
+
+@pytest.fixture
+def away_database(base_settings: Settings) -> Iterator[tuple[str, Callable[[bool], None]]]:
+    """An empty database of its own and a switch for whether it accepts connections (off:
+    connections refused and the open ones terminated, as a stopped server would)."""
+    name = f"redgrid_test_away_{os.getpid()}"
+    settings = create_database(base_settings, name)
+    admin = psycopg.connect(psycopg_conninfo(server_url(base_settings.database_url)),
+                            autocommit=True)
+
+    def accepting(on: bool) -> None:
+        admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+            sql.Identifier(name), sql.SQL("true" if on else "false")))
+        if not on:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = %s", (name,))
+
+    try:
+        yield psycopg_conninfo(settings.database_url), accepting
+    finally:
+        accepting(True)
+        admin.close()
+        drop_database(base_settings, name)
+
+
+async def test_requests_queued_when_the_database_goes_away_fail_fast_and_after_its_return_a_busy_pool_is_waited_for(  # noqa: E501
+        away_database: tuple[str, Callable[[bool], None]]) -> None:
+    conninfo, accepting = away_database
+    db = Database(conninfo, min_size=1, max_size=1, acquire_timeout_s=0.5)
+    await db.open()
+
+    async def hold(seconds: float) -> None:
+        async with db.connection() as conn:
+            await conn.execute("SELECT pg_sleep(%s)", (seconds,))
+
+    try:
+        # A request holds the only connection; a second one queues for the busy pool.
+        holder = asyncio.create_task(hold(30))
+        await asyncio.sleep(0.3)
+        queued = asyncio.create_task(hold(0))
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        accepting(False)
+        with pytest.raises(psycopg.OperationalError):
+            await holder
+        with pytest.raises(PoolTimeout):
+            await queued
+        # Within the acquire timeout of the database going away, not the busy pool's 30 s.
+        assert time.monotonic() - started < 5.0
+        # Back: a request succeeds once the pool has reconnected ...
+        accepting(True)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                await hold(0)
+                break
+            except PoolTimeout:
+                assert time.monotonic() < deadline, "no connection 10 s after the return"
+        # ... and a burst is queued again rather than refused: a request waiting 1.5 s for
+        # the busy pool (three acquire timeouts) is served.
+        holder = asyncio.create_task(hold(1.5))
+        await asyncio.sleep(0.1)
+        await hold(0)
+        await holder
     finally:
         await db.close()

@@ -9,7 +9,9 @@ transport); no other route of the app calls out while no worker runs."""
 from __future__ import annotations
 
 import functools
+import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -42,6 +44,8 @@ FUZZ_DB = f"redgrid_test_fuzz_{os.getpid()}"
 # generate and 20-30 ms to answer each on a busy 2-core machine); REDGRID_FUZZ_OPERATIONS=10000
 # for the full run.
 TOTAL_OPERATIONS = int(os.environ.get("REDGRID_FUZZ_OPERATIONS", 2_000))
+# Where `make fuzz` has the run recorded (operations, error codes and failures per caller).
+REPORT = os.environ.get("REDGRID_FUZZ_REPORT")
 
 # Custom input scalars: well-formed values, edge values and text that is neither.
 _junk = st.text(max_size=12)
@@ -64,6 +68,8 @@ schemathesis.graphql.scalar("GeoJSON", _junk.map(nodes.String))
 @dataclass
 class Findings:
     sent: int = 0
+    http_5xx: int = 0
+    internal: int = 0  # errors coded INTERNAL_SERVER_ERROR (or with no code)
     codes: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
@@ -72,6 +78,7 @@ class Findings:
         INTERNAL_SERVER_ERROR."""
         self.sent += 1
         if response.status_code >= 500:
+            self.http_5xx += 1
             self.failures.append(f"{label}: HTTP {response.status_code} {response.text[:200]}"
                                  f"\n{query}")
             return
@@ -84,6 +91,7 @@ class Findings:
             code = str((error.get("extensions") or {}).get("code"))
             self.codes[code] = self.codes.get(code, 0) + 1
             if code in ("INTERNAL_SERVER_ERROR", "None"):
+                self.internal += 1
                 self.failures.append(f"{label}: {code} {error.get('message')!r}\n{query}")
 
 
@@ -136,11 +144,31 @@ def test_generated_operations_never_answer_500_or_an_internal_error(
     strategy = schemathesis.graphql.from_path(SCHEMA).as_strategy()
     county = mint(settings.jwt_secret, subject="fuzz-county", role=Role.COUNTY_OFFICE, scopes=[])
     callers = {"the public": {}, "the county office": {"Authorization": f"Bearer {county}"}}
-    findings = Findings()
+    by_caller = {caller: Findings() for caller in callers}
+    started = time.monotonic()
     for caller, headers in callers.items():
-        _fuzz(client, strategy, TOTAL_OPERATIONS // len(callers), caller, headers, findings)
-    assert not findings.failures, (f"{len(findings.failures)} of {findings.sent}:\n"
-                                   + "\n\n".join(findings.failures[:10]))
-    assert findings.sent == TOTAL_OPERATIONS, findings.sent
+        _fuzz(client, strategy, TOTAL_OPERATIONS // len(callers), caller, headers,
+              by_caller[caller])
+    if REPORT:
+        _record(Path(REPORT), by_caller, time.monotonic() - started)
+    sent = sum(f.sent for f in by_caller.values())
+    failures = [failure for f in by_caller.values() for failure in f.failures]
+    codes = {code for f in by_caller.values() for code in f.codes}
+    assert not failures, f"{len(failures)} of {sent}:\n" + "\n\n".join(failures[:10])
+    assert sent == TOTAL_OPERATIONS, sent
     # The fuzzing reached past the gates: domain errors were met, not only refusals.
-    assert {"FORBIDDEN", "BAD_USER_INPUT"} <= set(findings.codes), findings.codes
+    assert {"FORBIDDEN", "BAD_USER_INPUT"} <= codes, codes
+
+
+def _record(path: Path, by_caller: dict[str, Findings], seconds: float) -> None:
+    """Writes what the run sent and met, per caller, for the recorded result."""
+    path.write_text(json.dumps({
+        "operations": sum(f.sent for f in by_caller.values()),
+        "seconds": round(seconds, 1),
+        "callers": {caller: {"operations": f.sent, "http_5xx": f.http_5xx,
+                             "internal_server_errors": f.internal,
+                             "failures": len(f.failures),
+                             "failure_examples": f.failures[:5],
+                             "error_codes": dict(sorted(f.codes.items()))}
+                    for caller, f in by_caller.items()},
+    }, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

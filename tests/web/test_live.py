@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,12 +14,15 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from psycopg import sql
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from db import migrate
+from db.urls import psycopg_conninfo, server_url
 from resolvers.errors import DomainError, ErrorCode
-from tests.conftest import Minter, serving
+from tests.conftest import Minter, create_database, drop_database, serving
 from web.live import APPLICATION_NAME, Broadcaster
 from web.settings import Settings
 
@@ -210,6 +215,39 @@ async def test_events_missed_while_the_listener_reconnects_are_caught_up(
         events = await next_events(ws, 2)
     assert [(e["code"], e["action"]) for e in events] == [
         (ticket["code"], "CREATED"), (ticket["code"], "DISPATCHED")]
+
+
+async def test_the_listener_is_back_within_seconds_of_the_database_after_a_long_outage(
+        base_settings: Settings) -> None:
+    name = f"redgrid_test_live_away_{os.getpid()}"
+    away = create_database(base_settings, name)
+    migrate.upgrade(away.database_url)
+    admin = psycopg.connect(psycopg_conninfo(server_url(base_settings.database_url)),
+                            autocommit=True)
+
+    def accepting(on: bool) -> None:
+        admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+            sql.Identifier(name), sql.SQL("true" if on else "false")))
+        if not on:  # as a stopped server: connections refused, the open ones ended
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = %s", (name,))
+
+    live = Broadcaster(psycopg_conninfo(away.database_url))
+    await live.start()
+    try:
+        accepting(False)
+        await asyncio.sleep(10)  # the listener keeps trying meanwhile
+        assert not live.listening.is_set()
+        accepting(True)
+        back = time.monotonic()
+        await asyncio.wait_for(live.listening.wait(), timeout=30)
+        # Within about the longest pause between attempts, not the backoff's 16 s or more.
+        assert time.monotonic() - back < 3.0
+    finally:
+        await live.stop()
+        accepting(True)
+        admin.close()
+        drop_database(base_settings, name)
 
 
 async def subscription_error(base: str, params: dict[str, Any],
