@@ -228,7 +228,7 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     code, message = ((ErrorCode.TIMEOUT, "The query took too long.") if timed_out else
                      (ErrorCode.UNAVAILABLE, "The database is unavailable; try again shortly."))
     log.warning("%s on %s: %s", code.value, request.url.path, type(exc).__name__)
-    return error_response(code, message, retryable=True, headers={"Retry-After": "2"})
+    return error_response(code, message, retryable=True, headers={"Retry-After": "1"})
 
 
 def create_app(settings: Settings) -> Starlette:
