@@ -44,7 +44,7 @@ from schema.errors import code_for_unlabelled
 from schema.geometry import RawJSON
 from schema.limits import Limits
 from web.auth import TokenVerifier, UnknownKey
-from web.errors import PRIVATE, error_response
+from web.errors import PRIVATE, CutOff, error_response
 from web.exports import export_routes
 from web.field import routes as field_routes
 from web.graphiql import PAGE as GRAPHIQL_PAGE
@@ -328,8 +328,9 @@ def create_app(settings: Settings) -> Starlette:
     upload_bytes = photos.MAX_PHOTOS_PER_STEP * (photos.MAX_PHOTO_BYTES + 64 * 1024)
     guard = Middleware(Guard, limiter=limiter, max_body_bytes=settings.max_body_bytes,
                        max_upload_bytes=settings.max_body_bytes + upload_bytes)
-    # Request ids outermost, so even a request refused by the guard has one.
-    middleware = [Middleware(RequestIds), Middleware(HttpMetrics, metrics=metrics), identity,
-                  guard]
+    # A request cut off by the shutdown answered as UNAVAILABLE; then request ids, so even a
+    # request refused by the guard has one.
+    middleware = [Middleware(CutOff), Middleware(RequestIds),
+                  Middleware(HttpMetrics, metrics=metrics), identity, guard]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                      exception_handlers={exc: database_unavailable for exc in UNREACHABLE})

@@ -10,11 +10,14 @@ the same codes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resolvers.errors import DomainError, ErrorCode
 
@@ -66,3 +69,33 @@ def error_response(code: ErrorCode, message: str, field: str | None = None, *,
 def domain_error_response(exc: DomainError, *, status: int | None = None,
                           headers: Mapping[str, str] | None = None) -> Response:
     return error_response(exc.code, exc.message, exc.field, status=status, headers=headers)
+
+
+class CutOff:
+    """A request still running when a shutdown's grace period ends is cancelled by the server,
+    which would answer a plain-text 500; it gets a retryable UNAVAILABLE (503, JSON) instead,
+    when nothing of its answer has been sent yet."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except asyncio.CancelledError:
+            if not started:
+                with contextlib.suppress(Exception):
+                    await error_response(
+                        ErrorCode.UNAVAILABLE, "The server is shutting down; try again shortly.",
+                        retryable=True, headers={"Retry-After": "1"})(scope, receive, send)
+            raise
