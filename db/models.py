@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from db.duty import TIERS as DUTY_TIERS
 from db.vocabulary import CHANNELS, LEVELS, OPEN_STATUSES, TICKET_STATUSES
 from geo.types import SRID_METRIC, SRID_WGS84
 
@@ -227,6 +228,7 @@ class DemandItem(Base):
     lead_unit_kind: Mapped[str] = mapped_column(String(32))
     cooperating_unit_kinds: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
     deadline_class: Mapped[str] = mapped_column(String(16))
+    legal_basis: Mapped[str] = mapped_column(Text, server_default=text("''"))  # 0012
     __table_args__ = (CheckConstraint(_in("deadline_class", DEADLINE_CLASSES), name="deadline"),)
 
 
@@ -407,6 +409,29 @@ class VolunteerService(Base):
     __table_args__ = (
         CheckConstraint(_in("kind", SERVICE_KINDS), name="kind"),
         Index("ix_volunteer_services_volunteer", "volunteer_code", "at"),
+    )
+
+
+class VolunteerYearRecord(Base):
+    """A member's year under the duty rule, as reported to their employer (0012)."""
+
+    __tablename__ = "volunteer_year_records"
+    volunteer_code: Mapped[str] = mapped_column(ForeignKey("volunteers.code"), primary_key=True)
+    year: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"))
+    employer: Mapped[str | None] = mapped_column(String(64))
+    participations: Mapped[int] = mapped_column(Integer)
+    misses: Mapped[int] = mapped_column(Integer)
+    longest_miss_run: Mapped[int] = mapped_column(Integer)
+    tier: Mapped[str] = mapped_column(String(16))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reported_by: Mapped[str] = mapped_column(String(128))
+    __table_args__ = (
+        CheckConstraint(_in("tier", DUTY_TIERS), name="duty_tier"),
+        CheckConstraint("participations >= 0 AND misses >= 0 "
+                        "AND longest_miss_run BETWEEN 0 AND misses", name="year_record_counts"),
+        Index("ix_volunteer_year_records_year_community", "year", "community_code"),
+        Index("ix_volunteer_year_records_year_employer", "year", "employer"),
     )
 
 

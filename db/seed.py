@@ -70,8 +70,8 @@ def dataset_seed(conn: psycopg.Connection) -> int | None:
 
 
 def _items() -> list[Item]:
-    return [Item(i.code, i.category_code, i.lead_unit_kind, i.deadline_class, i.name_zh)
-            for i in load_catalogue()]
+    return [Item(i.code, i.category_code, i.lead_unit_kind, i.deadline_class, i.name_zh,
+                 i.cooperating_unit_kinds) for i in load_catalogue()]
 
 
 def _factory(places: Places, seed: int, salt: int = 0,
@@ -148,9 +148,10 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
         counts["demand_items"] = _copy(
             conn, "demand_items",
             ("code", "category_code", "name_zh", "name_en", "lead_unit_kind",
-             "cooperating_unit_kinds", "deadline_class"),
+             "cooperating_unit_kinds", "deadline_class", "legal_basis"),
             ((i.code, i.category_code, i.name_zh, i.name_en, i.lead_unit_kind,
-              list(i.cooperating_unit_kinds), i.deadline_class) for i in catalogue))
+              list(i.cooperating_unit_kinds), i.deadline_class, i.legal_basis)
+             for i in catalogue))
         progress("services", 3, 7)
         facilities = plan_facilities(rng, places)
         plan_operations(seed, places, facilities)
@@ -196,6 +197,8 @@ def _write_tickets(conn: psycopg.Connection, rows: list[TicketRow]) -> tuple[int
                    ("ticket_id", "at", "action", "from_status", "to_status", "actor", "note"),
                    ((r.id, *_dispatch_noted(e, unit_names.get(r.unit_code or "")))
                     for r in rows for e in r.events))
+    _copy(conn, "ticket_units", ("ticket_id", "unit_code", "role"),
+          ((r.id, u, "COOPERATING") for r in rows for u in r.cooperating_units))
     return tickets, events
 
 

@@ -57,6 +57,8 @@ class Operation(enum.Enum):
     READ_VOLUNTEER_NAMES = "volunteers' names and employers"
     READ_COMPLIANCE = "volunteers' compliance: `volunteerCompliance`"
     RECORD_SERVICE = "record service: `recordVolunteerService` (volunteer and ticket)"
+    REPORT_DUTY_YEAR = "report members' years to their employers: `reportVolunteerYear`"
+    READ_YEAR_RECORDS = "members' reported years: `volunteerYearRecords` (a unit: its employees)"
     READ_REFERRALS = "efficiency-office referrals: `efficiencyReferrals`"
     READ_UNIT_RATINGS = "a unit's ratings: `unitRatings`"
     READ_ACCESS_LOG = "the personal-data access log: `personalDataAccess`"
@@ -100,6 +102,8 @@ POLICY: Mapping[Operation, Rule] = {
     Operation.READ_VOLUNTEER_NAMES: {**_STAFF},
     Operation.READ_COMPLIANCE: {**_STAFF},
     Operation.RECORD_SERVICE: {**_STAFF},
+    Operation.REPORT_DUTY_YEAR: {**_STAFF},
+    Operation.READ_YEAR_RECORDS: {**_STAFF, Role.UNIT: _IN},
     Operation.READ_REFERRALS: {**_ALL_STAFF, Role.PLANNER: _ANY},
     Operation.READ_UNIT_RATINGS: {**_ALL_STAFF, Role.PLANNER: _ANY, Role.UNIT: _IN},
     Operation.READ_ACCESS_LOG: {Role.COUNTY_OFFICE: _ANY},

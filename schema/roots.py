@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
+from schema.catalogue import CatalogueQuery
 from schema.heatmap import HeatmapQuery
 from schema.layers import LayerQuery
 from schema.performance import PerformanceMutation, PerformanceQuery
@@ -25,6 +26,7 @@ QUERIES: tuple[type, ...] = (
     LayerQuery,
     HeatmapQuery,
     PlanningQuery,
+    CatalogueQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     TicketCreateMutation,

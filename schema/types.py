@@ -15,6 +15,7 @@ from strawberry.types import Info
 from db import labels
 from geo.types import Crs
 from resolvers.errors import DomainError, ErrorCode
+from schema.catalogue import DemandItem
 from schema.geometry import place_geometry, point_geometry
 from schema.pagination import PageInfo
 from schema.personal_data import reporter_field
@@ -314,6 +315,16 @@ class Ticket:
         if self.unit_code is None:
             return None
         return Unit.of(await info.context.loaders.unit.load(self.unit_code))
+
+    @strawberry.field(description="The units that cooperate (配合单位) with the lead unit, routed "
+                                  "by the item's cooperating unit kinds; in code order.")
+    async def cooperating_units(self, info: Info) -> list[Unit]:
+        return [Unit.of(r) for r in await info.context.loaders.cooperating_units.load(self.id)]
+
+    @strawberry.field(description="The item in the responsibility manual: who leads, who "
+                                  "cooperates, its deadline class and legal basis.")
+    async def demand_item(self, info: Info) -> DemandItem:
+        return DemandItem.of(await info.context.loaders.demand_item.load(self.item_code))
 
     @strawberry.field
     async def events(self, info: Info) -> list[TicketEvent]:

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from db.demo.timeline import Timeline
+from db.duty import assess
 from db.vocabulary import SHANGHAI, TIME_ZONE
 
 # (start, end, participations of a member who complies) per period.
@@ -30,6 +31,8 @@ TICKET_LOOKBACK = timedelta(days=20)
 ACTIVITIES = ("楼道清扫", "政策宣传", "敲门行动入户走访", "万市大集志愿服务", "文明劝导",
               "邻里矛盾调解", "四位一体联席会议")
 RECORDER = "demo-seed"
+# The first period, a whole year, is reported to the members' employers early the next year.
+REPORTED = datetime(2024, 1, 10, 9, 0, tzinfo=SHANGHAI)
 DRAWDOWN_AT = datetime(2023, 10, 18, 10, 0, tzinfo=SHANGHAI)
 DRAWDOWN_AMOUNT = Decimal("5000.00")
 DRAWDOWN_REASON = "供暖季前物业公司未及时维修，街道动用履约保证金5000元维修供热管道（阳光社区）"
@@ -164,4 +167,30 @@ def seed_activity(conn: psycopg.Connection, rng_seed: int,
             copy.write_row(row)
     seed_bond_ledger(conn, timeline)
     ledger = conn.execute("SELECT count(*) FROM bond_ledger").fetchone()
-    return {"volunteer_services": len(rows), "bond_ledger": int(ledger[0]) if ledger else 0}
+    return {"volunteer_services": len(rows), "bond_ledger": int(ledger[0]) if ledger else 0,
+            "volunteer_year_records": seed_year_records(conn, timeline or Timeline())}
+
+
+def seed_year_records(conn: psycopg.Connection, timeline: Timeline) -> int:
+    """Reports the building heads' whole demo year to their employers, by the duty rule."""
+    start = timeline.shift_years(PERIODS[0][0])
+    end = timeline.shift_years(PERIODS[0][1])
+    heads = conn.execute(
+        """SELECT v.code, v.community_code, v.employer,
+                  coalesce(array_agg(s.kind ORDER BY s.at, s.id)
+                           FILTER (WHERE s.id IS NOT NULL), '{}') AS kinds
+           FROM volunteers v LEFT JOIN volunteer_services s ON s.volunteer_code = v.code
+                AND s.at >= %(start)s AND s.at < %(end)s
+           WHERE v.role = 'BUILDING_HEAD' GROUP BY v.code ORDER BY v.code""",
+        {"start": datetime(start.year, 1, 1, tzinfo=SHANGHAI),
+         "end": datetime(end.year, 1, 1, tzinfo=SHANGHAI)}).fetchall()
+    reported = _at(timeline, REPORTED)
+    with conn.cursor() as cur, cur.copy(
+            "COPY volunteer_year_records (volunteer_code, year, community_code, employer, "
+            "participations, misses, longest_miss_run, tier, reported_at, reported_by) "
+            "FROM STDIN") as copy:
+        for code, community, employer, kinds in heads:
+            a = assess(kinds)
+            copy.write_row((code, start.year, community, employer, a.participations, a.misses,
+                            a.longest_miss_run, a.tier, reported, RECORDER))
+    return len(heads)
