@@ -15,6 +15,7 @@ from shapely.geometry.base import BaseGeometry
 from db import labels
 from db.catalogue import load_catalogue
 from db.demo.activity import seed_activity
+from db.demo.committees import RECORDER, CommitteePlan, at_ten, plan_committees
 from db.demo.places import Places, plan_places
 from db.demo.services import (
     COUNTY_UNITS,
@@ -167,6 +168,7 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
              "compound_code", "community_code"),
             ((v.code, v.name, v.role, v.party_member, v.employer, v.building_code, v.cell_code,
               v.compound_code, v.community_code) for v in plan_volunteers(rng, places)))
+        counts.update(_write_committees(conn, plan_committees(seed, places, timeline)))
         progress("tickets", 4, 7)
         rows = demo_tickets(_factory(places, seed, timeline=timeline), timeline)
         counts["tickets"], counts["ticket_events"] = _write_tickets(conn, rows)
@@ -179,6 +181,35 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
         progress("done", 7, 7)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("ANALYZE")
+    return counts
+
+
+def _write_committees(conn: psycopg.Connection, plans: list[CommitteePlan]) -> dict[str, int]:
+    """The owners' committees with their members and vettings, ids numbered from 1."""
+    members = [(c, m) for c in range(len(plans)) for m in plans[c].members]
+    counts = {
+        "owners_committees": _copy(
+            conn, "owners_committees",
+            ("id", "compound_code", "term_start", "term_end", "elected_at", "elected_by"),
+            ((i + 1, p.compound_code, p.term_start, p.term_end, at_ten(p.term_start), RECORDER)
+             for i, p in enumerate(plans))),
+        "committee_members": _copy(
+            conn, "committee_members",
+            ("id", "committee_id", "name", "role", "party_member", "on_community_committees",
+             "removed_at", "removed_for"),
+            ((i + 1, c + 1, m.name, m.role, m.party_member, m.on_community_committees,
+              at_ten(m.removed_on) if m.removed_on else None, m.removed_for)
+             for i, (c, m) in enumerate(members))),
+        "committee_vettings": _copy(
+            conn, "committee_vettings",
+            ("member_id", "vetted_at", "negative_items", "outcome", "vetted_by"),
+            ((i + 1, at_ten(m.vetted_on), [m.removed_for] if m.removed_for else [],
+              "REMOVED" if m.removed_for else "PASSED", RECORDER)
+             for i, (_, m) in enumerate(members) if m.vetted_on)),
+    }
+    for table in ("owners_committees", "committee_members"):
+        conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                     f"(SELECT max(id) FROM {table}))")
     return counts
 
 

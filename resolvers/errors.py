@@ -24,6 +24,8 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042 - str values are the stable wire
     PERIOD_TOO_FINE = "PERIOD_TOO_FINE"
     OFFSET_TOO_LARGE = "OFFSET_TOO_LARGE"
     WEBHOOK_NOT_VERIFIED = "WEBHOOK_NOT_VERIFIED"
+    UNQUALIFIED_MEMBER = "UNQUALIFIED_MEMBER"
+    NEGATIVE_LIST_HIT = "NEGATIVE_LIST_HIT"
     # Refused by the HTTP layer before any resolver runs.
     BAD_REQUEST = "BAD_REQUEST"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"

@@ -59,6 +59,11 @@ class Operation(enum.Enum):
     RECORD_SERVICE = "record service: `recordVolunteerService` (volunteer and ticket)"
     REPORT_DUTY_YEAR = "report members' years to their employers: `reportVolunteerYear`"
     READ_YEAR_RECORDS = "members' reported years: `volunteerYearRecords` (a unit: its employees)"
+    READ_COMMITTEES = "owners' committees: `Compound.ownersCommittee`, " \
+        "`ownersCommitteeCompliance`"
+    READ_COMMITTEE_NAMES = "owners' committee members' names"
+    ELECT_COMMITTEE = "elect an owners' committee: `electOwnersCommittee`"
+    VET_COMMITTEE_MEMBER = "vet a member against the negative list: `vetCommitteeMember`"
     READ_REFERRALS = "efficiency-office referrals: `efficiencyReferrals`"
     READ_UNIT_RATINGS = "a unit's ratings: `unitRatings`"
     READ_ACCESS_LOG = "the personal-data access log: `personalDataAccess`"
@@ -104,6 +109,10 @@ POLICY: Mapping[Operation, Rule] = {
     Operation.RECORD_SERVICE: {**_STAFF},
     Operation.REPORT_DUTY_YEAR: {**_STAFF},
     Operation.READ_YEAR_RECORDS: {**_STAFF, Role.UNIT: _IN},
+    Operation.READ_COMMITTEES: {**_STAFF, Role.PLANNER: _ANY},
+    Operation.READ_COMMITTEE_NAMES: {**_STAFF},
+    Operation.ELECT_COMMITTEE: {**_STAFF},
+    Operation.VET_COMMITTEE_MEMBER: {**_STAFF},
     Operation.READ_REFERRALS: {**_ALL_STAFF, Role.PLANNER: _ANY},
     Operation.READ_UNIT_RATINGS: {**_ALL_STAFF, Role.PLANNER: _ANY, Role.UNIT: _IN},
     Operation.READ_ACCESS_LOG: {Role.COUNTY_OFFICE: _ANY},

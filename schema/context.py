@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 
 from db.database import Database
 from db.queries import catalogue as catalogue_queries
+from db.queries import committees as committee_queries
 from db.queries import places as place_queries
 from db.queries import tickets as ticket_queries
 from resolvers.actor import PUBLIC, Actor
@@ -87,6 +88,10 @@ class Loaders:
     demand_category = _lazy(lambda db: _one_each(
         db, catalogue_queries.demand_categories, "code"))
     demand_item = _lazy(lambda db: _one_each(db, _demand_items, "code"))
+    owners_committee = _lazy(lambda db: _one_each(
+        db, committee_queries.sitting_committees, "compound_code"))
+    committee_members = _lazy(lambda db: _many_each(
+        db, committee_queries.members, "committee_id"))
 
     def geometry(self, table: str) -> DataLoader[str, str | None]:
         """GeoJSON text of places of one table, by code."""

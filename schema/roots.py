@@ -5,6 +5,7 @@ from __future__ import annotations
 from strawberry.tools import merge_types
 
 from schema.catalogue import CatalogueQuery
+from schema.committees import CommitteeMutation, CommitteeQuery
 from schema.heatmap import HeatmapQuery
 from schema.layers import LayerQuery
 from schema.performance import PerformanceMutation, PerformanceQuery
@@ -27,6 +28,7 @@ QUERIES: tuple[type, ...] = (
     HeatmapQuery,
     PlanningQuery,
     CatalogueQuery,
+    CommitteeQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     TicketCreateMutation,
@@ -34,6 +36,7 @@ MUTATIONS: tuple[type, ...] = (
     PerformanceMutation,
     WorkflowMutation,
     NotificationMutation,
+    CommitteeMutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (
     LiveSubscription,

@@ -14,8 +14,10 @@ from strawberry.types import Info
 
 from db import labels
 from geo.types import Crs
+from resolvers import committees
 from resolvers.errors import DomainError, ErrorCode
 from schema.catalogue import DemandItem
+from schema.committee_types import OwnersCommittee
 from schema.geometry import place_geometry, point_geometry
 from schema.pagination import PageInfo
 from schema.personal_data import reporter_field
@@ -148,6 +150,13 @@ class Compound:
     @strawberry.field
     async def community(self, info: Info) -> Community:
         return await _community(info, self.community_code)
+
+    @strawberry.field(description="Its sitting owners' committee 业委会; null without one. Staff "
+                                  "within their scope and planners (without names).")
+    async def owners_committee(self, info: Info) -> OwnersCommittee | None:
+        committees.check_compound(info.context.actor, self.code, self.community_code)
+        row = await info.context.loaders.owners_committee.load(self.code)
+        return OwnersCommittee.of(row) if row else None
 
     @classmethod
     def of(cls, row: Any) -> Compound:

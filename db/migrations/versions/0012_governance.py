@@ -8,6 +8,10 @@
   and the tier it came to (a talk 谈话提醒 at 2 missed call-ups in a row, a public criticism
   notice 通报批评 at 3); one record per member and year, written again when a year is
   reported again.
+- owners_committees 业委会: a compound's committee for one term (at most 5 years; the newest
+  term is the sitting one), with its members (chair, vice-chair or member; party membership;
+  whether they sit on the community's two committees 两委; removal by the negative list) and
+  the vetting 审查 of members against the 8-item negative list.
 
 Revision ID: 0012
 Revises: 0009
@@ -44,9 +48,50 @@ CREATE TABLE volunteer_year_records (
 CREATE INDEX ix_volunteer_year_records_year_community
     ON volunteer_year_records (year, community_code);
 CREATE INDEX ix_volunteer_year_records_year_employer ON volunteer_year_records (year, employer);
+
+CREATE TABLE owners_committees (
+    id bigserial PRIMARY KEY,
+    compound_code varchar(20) NOT NULL REFERENCES compounds (code),
+    term_start date NOT NULL,
+    term_end date NOT NULL,
+    elected_at timestamptz NOT NULL,
+    elected_by varchar(128) NOT NULL,
+    CONSTRAINT committee_term CHECK (term_end > term_start
+                                     AND term_end <= term_start + interval '5 years'),
+    CONSTRAINT uq_owners_committee_term UNIQUE (compound_code, term_start)
+);
+CREATE TABLE committee_members (
+    id bigserial PRIMARY KEY,
+    committee_id bigint NOT NULL REFERENCES owners_committees (id),
+    name varchar(32) NOT NULL,
+    role varchar(12) NOT NULL,
+    party_member boolean NOT NULL,
+    on_community_committees boolean NOT NULL,
+    removed_at timestamptz,
+    removed_for varchar(4),
+    CONSTRAINT member_role CHECK (role IN ('CHAIR', 'VICE_CHAIR', 'MEMBER')),
+    CONSTRAINT member_removal CHECK ((removed_at IS NULL) = (removed_for IS NULL))
+);
+CREATE INDEX ix_committee_members_committee ON committee_members (committee_id);
+CREATE UNIQUE INDEX uq_committee_members_one_chair ON committee_members (committee_id)
+    WHERE role = 'CHAIR' AND removed_at IS NULL;
+CREATE TABLE committee_vettings (
+    id bigserial PRIMARY KEY,
+    member_id bigint NOT NULL REFERENCES committee_members (id),
+    vetted_at timestamptz NOT NULL,
+    negative_items text[] NOT NULL DEFAULT '{}',
+    outcome varchar(8) NOT NULL,
+    vetted_by varchar(128) NOT NULL,
+    CONSTRAINT vetting_outcome CHECK (outcome IN ('PASSED', 'REMOVED')
+                                      AND (outcome = 'REMOVED') = (cardinality(negative_items) > 0))
+);
+CREATE INDEX ix_committee_vettings_member ON committee_vettings (member_id, vetted_at);
 """
 
 DOWNGRADE = """
+DROP TABLE IF EXISTS committee_vettings;
+DROP TABLE IF EXISTS committee_members;
+DROP TABLE IF EXISTS owners_committees;
 DROP TABLE IF EXISTS volunteer_year_records;
 ALTER TABLE demand_items DROP COLUMN IF EXISTS legal_basis;
 """
