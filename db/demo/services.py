@@ -42,7 +42,8 @@ COUNTY_UNITS = {
     "HEATING_COMPANY": "县热力公司",
     "TELECOM": "县通信运营商联合服务中心",
 }
-# 华丰现代城's property manager is replaced on this day; its monthly tickets fall from 26 to 8.
+# 华丰现代城's property manager is replaced on this day (the company stays); its monthly tickets
+# fall from 26 to 8.
 HUAFENG_REPLACED = date(2023, 9, 1)
 
 
@@ -201,9 +202,10 @@ def plan_contracts(rng: random.Random, places: Places,
         rate = Decimal(rng.choice(("0.050", "0.060", "0.080", "0.100")))
         company = rng.choice(companies)
         if cp.name == "华丰现代城":
+            # The company keeps the compound and replaces its manager: the contract is
+            # re-signed with the new manager named, and a full 10% bond.
             out.append(ContractPlan(cp.code, company, names.person(rng), shift(date(2019, 1, 1)),
                                     replaced, fee, rate))
-            company = next(c for c in companies if c != company)
             out.append(ContractPlan(cp.code, company, names.person(rng), replaced,
                                     None, fee, Decimal("0.100")))
             continue
