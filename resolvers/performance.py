@@ -124,9 +124,14 @@ class Ranking:
 
     @staticmethod
     def bottom(standings: list[Standing]) -> list[Standing]:
-        """The worst ≥ 1%, at least one."""
-        n = max(1, math.ceil(len(standings) * BOTTOM_SHARE)) if standings else 0
-        return standings[len(standings) - n:]
+        """The worst ≥ 1%, at least one, and every standing tied with the best of them: two
+        managers with the same rate are replaced alike, never one chosen by their codes."""
+        if not standings:
+            return []
+        cut = len(standings) - max(1, math.ceil(len(standings) * BOTTOM_SHARE))
+        while cut > 0 and standings[cut - 1].rate == standings[cut].rate:
+            cut -= 1
+        return standings[cut:]
 
 
 def _rank(rows: list[Any], key: Callable[[Any], Hashable], manager: bool) -> list[Standing]:

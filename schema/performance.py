@@ -72,7 +72,8 @@ class PropertyStanding:
 class PropertyStandings:
     ranked: list[PropertyStanding] = strawberry.field(description="Best first.")
     bottom: list[PropertyStanding] = strawberry.field(
-        description="The worst ≥ 1% (at least one): candidates for replacement.")
+        description="The worst ≥ 1% (at least one, and all tied with the best of them): "
+                    "candidates for replacement.")
 
     @classmethod
     def of(cls, standings: list[Standing], rule: Disclosure) -> PropertyStandings:
