@@ -494,6 +494,25 @@ class CommitteeVetting(Base):
     )
 
 
+class SupervisorFinding(Base):
+    """A problem a compound supervisor 小区监督员 found and pushed the property company under
+    contract to fix (0012)."""
+
+    __tablename__ = "supervisor_findings"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    supervisor_code: Mapped[str] = mapped_column(ForeignKey("volunteers.code"))
+    compound_code: Mapped[str] = mapped_column(ForeignKey("compounds.code"))
+    company_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str] = mapped_column(Text)
+    __table_args__ = (
+        CheckConstraint("resolved_at IS NULL OR resolved_at >= found_at",
+                        name="finding_resolved_after"),
+        Index("ix_supervisor_findings_compound_found", "compound_code", "found_at"),
+    )
+
+
 class BondLedgerEntry(Base):
     """A movement of a property contract's performance bond; the balance never goes negative."""
 

@@ -102,6 +102,7 @@ class Standing:
     tickets: int = 0
     rated: int = 0
     rating_sum: int = 0
+    findings: int = 0  # supervisors' findings 小区监督员发现问题
     rank: int = 0
 
     @property
@@ -144,6 +145,7 @@ def _rank(rows: list[Any], key: Callable[[Any], Hashable], manager: bool) -> lis
         s.tickets += r.tickets
         s.rated += r.rated
         s.rating_sum += r.rating_sum
+        s.findings += r.findings
     out = sorted((s for s in by_key.values() if s.household_months > 0),
                  key=lambda s: (s.rate, s.company_code, s.manager_name or ""))
     for n, s in enumerate(out, start=1):

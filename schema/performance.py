@@ -46,6 +46,9 @@ class PropertyStanding:
     tickets_per_hundred_households_per_month: float | None = strawberry.field(
         description="Null when `tickets` is withheld.")
     rated_tickets: int | None = strawberry.field(description="Null when withheld, as tickets.")
+    supervisor_findings: int | None = strawberry.field(
+        description="Problems compound supervisors 小区监督员 found against the company in its "
+                    "compounds in the period; null when withheld, as tickets.")
     average_rating: float | None = strawberry.field(
         description="Null when nothing was rated, or `ratedTickets` is withheld.")
     company_code: strawberry.Private[str]
@@ -64,6 +67,7 @@ class PropertyStanding:
                    tickets_per_hundred_households_per_month=(
                        None if tickets is None else round(s.rate, 4)),
                    rated_tickets=rated,
+                   supervisor_findings=rule.count_over(s.findings, s.compounds),
                    average_rating=None if average is None else round(average, 2),
                    company_code=s.company_code)
 

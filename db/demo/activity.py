@@ -31,6 +31,9 @@ TICKET_LOOKBACK = timedelta(days=20)
 ACTIVITIES = ("楼道清扫", "政策宣传", "敲门行动入户走访", "万市大集志愿服务", "文明劝导",
               "邻里矛盾调解", "四位一体联席会议")
 RECORDER = "demo-seed"
+FINDINGS = 530  # the account: 530 problems found and solved by compound supervisors
+FINDING_NOTES = ("消防通道堆放杂物", "楼道灯损坏未修", "电梯维保记录未公示", "绿化带垃圾未清理",
+                 "地下车库积水", "单元门禁损坏", "收费标准未公示", "监控设施失效")
 # The first period, a whole year, is reported to the members' employers early the next year.
 REPORTED = datetime(2024, 1, 10, 9, 0, tzinfo=SHANGHAI)
 DRAWDOWN_AT = datetime(2023, 10, 18, 10, 0, tzinfo=SHANGHAI)
@@ -168,7 +171,37 @@ def seed_activity(conn: psycopg.Connection, rng_seed: int,
     seed_bond_ledger(conn, timeline)
     ledger = conn.execute("SELECT count(*) FROM bond_ledger").fetchone()
     return {"volunteer_services": len(rows), "bond_ledger": int(ledger[0]) if ledger else 0,
-            "volunteer_year_records": seed_year_records(conn, timeline or Timeline())}
+            "volunteer_year_records": seed_year_records(conn, timeline or Timeline()),
+            "supervisor_findings": seed_findings(conn, random.Random(rng_seed * 31 + 7),
+                                                 timeline or Timeline())}
+
+
+def seed_findings(conn: psycopg.Connection, rng: random.Random, timeline: Timeline) -> int:
+    """The supervisors' 530 findings (the account's figure) over the demo's history, each
+    against the company under contract on the day, each solved within 10 days."""
+    supervisors = conn.execute("SELECT code, compound_code FROM volunteers "
+                               "WHERE role = 'SUPERVISOR' ORDER BY code").fetchall()
+    contracts: dict[str, list[tuple[date, date | None, str]]] = defaultdict(list)
+    for compound, start, end, company in conn.execute(
+            "SELECT compound_code, start_date, end_date, company_code FROM property_contracts "
+            "ORDER BY compound_code, start_date"):
+        contracts[compound].append((start, end, company))
+    first, last = timeline.month_start(0), timeline.now - timedelta(days=10)
+    span = (last - first).total_seconds()
+    rows = []
+    for n in range(FINDINGS):
+        code, compound = supervisors[n % len(supervisors)]
+        found = first + timedelta(seconds=rng.uniform(0, span))
+        day = found.astimezone(SHANGHAI).date()
+        company = next(c for s, e, c in contracts[compound] if s <= day and (e is None or day < e))
+        rows.append((code, compound, company, found,
+                     found + timedelta(hours=rng.uniform(2, 240)), rng.choice(FINDING_NOTES)))
+    with conn.cursor() as cur, cur.copy(
+            "COPY supervisor_findings (supervisor_code, compound_code, company_code, found_at, "
+            "resolved_at, note) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    return len(rows)
 
 
 def seed_year_records(conn: psycopg.Connection, timeline: Timeline) -> int:

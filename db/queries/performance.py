@@ -42,7 +42,11 @@ WITH c AS (
 )
 SELECT c.id AS contract_id, c.compound_code, c.company_code, u.name AS company_name,
        c.manager_name, c.households, (c.e - c.s) AS days, count(t.id) AS tickets,
-       count(t.rating) AS rated, coalesce(sum(t.rating), 0) AS rating_sum
+       count(t.rating) AS rated, coalesce(sum(t.rating), 0) AS rating_sum,
+       (SELECT count(*) FROM supervisor_findings f
+        WHERE f.compound_code = c.compound_code AND f.company_code = c.company_code
+          AND f.found_at >= (c.s::timestamp AT TIME ZONE '{TIME_ZONE}')
+          AND f.found_at < (c.e::timestamp AT TIME ZONE '{TIME_ZONE}')) AS findings
 FROM c
 JOIN units u ON u.code = c.company_code
 LEFT JOIN tickets t
@@ -55,7 +59,8 @@ ORDER BY c.id"""
 
 async def contract_tickets(conn: AsyncConnection[Any], *, start: date, end: date) -> list[Any]:
     """Each contract in force during [start, end) with its days in force there, its
-    compound's households, and the tickets (and ratings) of its compound in those days."""
+    compound's households, the tickets (and ratings) of its compound in those days, and the
+    supervisors' findings against its company there."""
     cur = await conn.execute(_CONTRACT_TICKETS, {"start": start, "end": end})
     return await cur.fetchall()
 

@@ -345,3 +345,36 @@ def test_ranking_counts_under_3_are_withheld_from_staff_outside_the_compounds(
         if s["ratedTickets"] is None:
             assert e["ratedTickets"] < 3 and s["averageRating"] is None
     assert withheld
+
+
+FINDINGS = """query ($from: String, $to: String) { propertyRanking(from: $from, to: $to) {
+  companies { ranked { company { code } compounds supervisorFindings } }
+  managers { ranked { company { code } managerName supervisorFindings } } } }"""
+
+
+def test_supervisors_findings_count_in_the_ranking(gql: GraphQLClient, token: Minter,
+                                                   db: psycopg.Connection) -> None:
+    # The account: 530 problems found by compound supervisors, and solved.
+    assert db.execute("SELECT count(*), count(resolved_at), count(DISTINCT supervisor_code) "
+                      "FROM supervisor_findings").fetchone() == (530, 530, 110)
+    # Each against the company under contract in the compound on the day it was found.
+    assert db.execute("""SELECT count(*) FROM supervisor_findings f WHERE NOT EXISTS (
+        SELECT 1 FROM property_contracts pc WHERE pc.compound_code = f.compound_code
+          AND pc.company_code = f.company_code
+          AND pc.start_date <= (f.found_at AT TIME ZONE 'Asia/Shanghai')::date
+          AND (pc.end_date IS NULL
+               OR (f.found_at AT TIME ZONE 'Asia/Shanghai')::date < pc.end_date))""").fetchone() \
+        == (0,)
+    ask = {"from": "2023-01", "to": "2024-06"}
+    r = gql.as_(token("PLANNER")).data(FINDINGS, ask)["propertyRanking"]
+    want = dict(db.execute("""SELECT company_code, count(*) FROM supervisor_findings
+        WHERE found_at >= '2023-01-01T00:00+08' AND found_at < '2024-07-01T00:00+08'
+        GROUP BY 1""").fetchall())
+    got = {s["company"]["code"]: s["supervisorFindings"] for s in r["companies"]["ranked"]}
+    assert {k: v for k, v in got.items() if v} == want and sum(want.values()) == 530
+    assert sum(s["supervisorFindings"] for s in r["managers"]["ranked"]) == 530
+    # Staff outside a company's compounds see its small counts withheld, as its tickets.
+    outside = gql.as_(token("COMMUNITY_STAFF", "371329001001")).data(FINDINGS, ask)[
+        "propertyRanking"]["managers"]["ranked"]
+    small = [s for s in outside if s["supervisorFindings"] is None]
+    assert small and all(s["company"]["code"] in got for s in small)

@@ -12,6 +12,9 @@
   term is the sitting one), with its members (chair, vice-chair or member; party membership;
   whether they sit on the community's two committees 两委; removal by the negative list) and
   the vetting 审查 of members against the 8-item negative list.
+- supervisor_findings: problems compound supervisors 小区监督员 found and pushed the property
+  company under contract to fix (the account: 530 found and solved); counted per company and
+  manager in the property ranking.
 
 Revision ID: 0012
 Revises: 0009
@@ -86,9 +89,23 @@ CREATE TABLE committee_vettings (
                                       AND (outcome = 'REMOVED') = (cardinality(negative_items) > 0))
 );
 CREATE INDEX ix_committee_vettings_member ON committee_vettings (member_id, vetted_at);
+
+CREATE TABLE supervisor_findings (
+    id bigserial PRIMARY KEY,
+    supervisor_code varchar(16) NOT NULL REFERENCES volunteers (code),
+    compound_code varchar(20) NOT NULL REFERENCES compounds (code),
+    company_code varchar(24) NOT NULL REFERENCES units (code),
+    found_at timestamptz NOT NULL,
+    resolved_at timestamptz,
+    note text NOT NULL,
+    CONSTRAINT finding_resolved_after CHECK (resolved_at IS NULL OR resolved_at >= found_at)
+);
+CREATE INDEX ix_supervisor_findings_compound_found
+    ON supervisor_findings (compound_code, found_at);
 """
 
 DOWNGRADE = """
+DROP TABLE IF EXISTS supervisor_findings;
 DROP TABLE IF EXISTS committee_vettings;
 DROP TABLE IF EXISTS committee_members;
 DROP TABLE IF EXISTS owners_committees;
