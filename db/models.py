@@ -513,6 +513,18 @@ class SupervisorFinding(Base):
     )
 
 
+class Summons(Base):
+    """A summons 约谈 of a property company or another unit, with why (0012)."""
+
+    __tablename__ = "summons"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(Text)
+    summoned_by: Mapped[str] = mapped_column(String(128))
+    __table_args__ = (Index("ix_summons_at", "at"),)
+
+
 class BondLedgerEntry(Base):
     """A movement of a property contract's performance bond; the balance never goes negative."""
 

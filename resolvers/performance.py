@@ -311,3 +311,42 @@ async def move_bond(db: Database, actor: Actor, kind: str, move: BondMove, *,
             contract.id, now or datetime.now(UTC), kind, amount, balance, reason, ticket_id,
             actor.subject))
     return int(contract.id)
+
+
+MAX_SUMMONS = 200
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+async def summons_records(db: Database, actor: Actor, *, year: int,
+                          now: datetime | None = None) -> list[Any]:
+    """A year's summonses 约谈 (Asia/Shanghai), oldest first, at most MAX_SUMMONS: staff and
+    planners see all, a unit its own."""
+    operation = Operation.READ_SUMMONS
+    policy.check_role(actor, operation, "summonses are visible to staff, planners and the "
+                      "units summoned")
+    today = (now or datetime.now(UTC)).astimezone(SHANGHAI).date()
+    if not 2000 <= year <= today.year:
+        raise bad_input(f"year must be 2000–{today.year}, got {year}", "year")
+    units = None if policy.rule_of(actor, operation) is policy.Scope.ANY else list(actor.scopes)
+    async with db.connection() as conn:
+        return await queries.summons_in(
+            conn, start=datetime(year, 1, 1, tzinfo=SHANGHAI),
+            end=datetime(year + 1, 1, 1, tzinfo=SHANGHAI), units=units, limit=MAX_SUMMONS)
+
+
+async def record_summons(db: Database, actor: Actor, *, unit_code: str, at: datetime | None,
+                         reason: str, now: datetime | None = None) -> Any:
+    """Records a summons of a unit (a property company, a department, a community...)."""
+    operation = Operation.RECORD_SUMMONS
+    policy.check_role(actor, operation, "summonses are recorded by the county office")
+    now = now or datetime.now(UTC)
+    if at is not None and at.tzinfo is None:
+        raise bad_input("`at` needs a UTC offset, e.g. 2024-03-05T09:00:00+08:00", "input.at")
+    if at is not None and (at > now + CLOCK_SKEW or at.astimezone(SHANGHAI).year < 2000):
+        raise bad_input("a summons is recorded once held, in 2000 or later", "input.at")
+    text = _reason(reason)
+    async with db.transaction() as conn:
+        if not await place_queries.units_by_code(conn, [unit_code]):
+            raise DomainError(ErrorCode.NOT_FOUND, f"no unit {unit_code!r}", "input.unitCode")
+        return await queries.insert_summons(conn, unit_code=unit_code, at=at or now,
+                                            reason=text, actor=actor.subject)

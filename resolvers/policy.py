@@ -68,6 +68,8 @@ class Operation(enum.Enum):
     READ_UNIT_RATINGS = "a unit's ratings: `unitRatings`"
     READ_ACCESS_LOG = "the personal-data access log: `personalDataAccess`"
     READ_PROPERTY_RANKING = "the property companies' ranking: `propertyRanking`"
+    READ_SUMMONS = "summons of companies and units: `summonsRecords` (a unit: its own)"
+    RECORD_SUMMONS = "record a summons: `recordSummons`"
     READ_BONDS = "a contract's performance bond: `bondLedger`, `compoundBonds`"
     KEEP_BONDS = "draw on or top up a bond: `drawBond`, `topUpBond`"
     PLAN = "planner analytics: `coverage`, `suggestSites`, `whatIf`, `marketGroups`, " \
@@ -117,6 +119,8 @@ POLICY: Mapping[Operation, Rule] = {
     Operation.READ_UNIT_RATINGS: {**_ALL_STAFF, Role.PLANNER: _ANY, Role.UNIT: _IN},
     Operation.READ_ACCESS_LOG: {Role.COUNTY_OFFICE: _ANY},
     Operation.READ_PROPERTY_RANKING: {**_ALL_STAFF, Role.PLANNER: _ANY},
+    Operation.READ_SUMMONS: {**_ALL_STAFF, Role.PLANNER: _ANY, Role.UNIT: _IN},
+    Operation.RECORD_SUMMONS: {Role.COUNTY_OFFICE: _ANY},
     Operation.READ_BONDS: {**_STAFF, Role.UNIT: _IN},
     Operation.KEEP_BONDS: {Role.STREET_OFFICER: _IN, Role.COUNTY_OFFICE: _ANY},
     Operation.PLAN: {Role.PLANNER: _ANY, Role.STREET_OFFICER: _ANY, Role.COUNTY_OFFICE: _ANY},

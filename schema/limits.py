@@ -68,6 +68,7 @@ LIST_SIZES: Mapping[str, int] = {
     "Community.gridCells": 30,
     "Heatmap.cells": 500,
     "Query.demandItems": 50,
+    "Query.summonsRecords": 200,
     "OwnersCommittee.members": 16,
     "OwnersCommitteeCompliance.compoundsWithoutCommittee": 500,
     "OwnersCommitteeCompliance.committeesBelowPartyShare": 500,

@@ -174,6 +174,32 @@ class BondPayload:
     errors: list[UserError]
 
 
+@strawberry.type(description="A summons 约谈 of a property company or another unit.")
+class SummonsRecord:
+    id: int
+    at: datetime
+    reason: str
+    unit: Unit
+
+    @classmethod
+    def of(cls, row: Any) -> SummonsRecord:
+        return cls(id=row.id, at=row.at, reason=row.reason,
+                   unit=Unit(code=row.unit_code, name=row.unit_name, kind=row.unit_kind))
+
+
+@strawberry.input
+class RecordSummonsInput:
+    unit_code: str
+    reason: str
+    at: datetime | None = strawberry.field(default=None, description="Defaults to now.")
+
+
+@strawberry.type
+class SummonsPayload:
+    summons: SummonsRecord | None
+    errors: list[UserError]
+
+
 @strawberry.type
 class PerformanceQuery:
     @strawberry.field(description="A compound's tickets in each month, per 100 households too.")
@@ -194,6 +220,13 @@ class PerformanceQuery:
         return PropertyRanking(start=r.start, end=r.end,
                                companies=PropertyStandings.of(r.companies, r.rule),
                                managers=PropertyStandings.of(r.managers, r.rule))
+
+    @strawberry.field(description="A year's summonses, oldest first, at most "
+                                  f"{performance.MAX_SUMMONS}: staff and planners see all, a "
+                                  "unit its own.")
+    async def summons_records(self, info: Info, year: int) -> list[SummonsRecord]:
+        rows = await performance.summons_records(info.context.db, info.context.actor, year=year)
+        return [SummonsRecord.of(r) for r in rows]
 
     @strawberry.field(description="A property contract's bond and its ledger.")
     async def bond_ledger(self, info: Info, contract_id: int) -> Bond:
@@ -217,6 +250,16 @@ async def _moved(info: Info, kind: str, move: BondMove) -> BondPayload:
 
 @strawberry.type
 class PerformanceMutation:
+    @strawberry.mutation(description="Records a summons 约谈 of a unit (the county office).")
+    async def record_summons(self, info: Info, input: RecordSummonsInput) -> SummonsPayload:
+        try:
+            row = await performance.record_summons(info.context.db, info.context.actor,
+                                                   unit_code=input.unit_code, at=input.at,
+                                                   reason=input.reason)
+        except DomainError as err:
+            return SummonsPayload(summons=None, errors=user_errors(err))
+        return SummonsPayload(summons=SummonsRecord.of(row), errors=[])
+
     @strawberry.mutation(description="Draws from a bond for a repair the company failed to make.")
     async def draw_bond(self, info: Info, input: DrawBondInput) -> BondPayload:
         return await _moved(info, "DRAWDOWN", BondMove(input.contract_id, input.amount,

@@ -31,6 +31,9 @@ TICKET_LOOKBACK = timedelta(days=20)
 ACTIVITIES = ("楼道清扫", "政策宣传", "敲门行动入户走访", "万市大集志愿服务", "文明劝导",
               "邻里矛盾调解", "四位一体联席会议")
 RECORDER = "demo-seed"
+SUMMONED_COMPANIES, SUMMONED_UNITS = 8, 9  # the account's summonses 约谈
+SUMMONS_COMPANY = "物业服务质量排名靠后、群众投诉集中，约谈企业负责人，限期整改"
+SUMMONS_UNIT = "诉求办理超时、提级督办多，约谈单位负责人，限期整改"
 FINDINGS = 530  # the account: 530 problems found and solved by compound supervisors
 FINDING_NOTES = ("消防通道堆放杂物", "楼道灯损坏未修", "电梯维保记录未公示", "绿化带垃圾未清理",
                  "地下车库积水", "单元门禁损坏", "收费标准未公示", "监控设施失效")
@@ -173,7 +176,28 @@ def seed_activity(conn: psycopg.Connection, rng_seed: int,
     return {"volunteer_services": len(rows), "bond_ledger": int(ledger[0]) if ledger else 0,
             "volunteer_year_records": seed_year_records(conn, timeline or Timeline()),
             "supervisor_findings": seed_findings(conn, random.Random(rng_seed * 31 + 7),
-                                                 timeline or Timeline())}
+                                                 timeline or Timeline()),
+            "summons": seed_summons(conn, random.Random(rng_seed * 37 + 3),
+                                    timeline or Timeline())}
+
+
+def seed_summons(conn: psycopg.Connection, rng: random.Random, timeline: Timeline) -> int:
+    """The account's summonses 约谈 of the demo's whole year: 8 property companies and 9
+    other units (here county departments and utilities)."""
+    companies = [r[0] for r in conn.execute(
+        "SELECT code FROM units WHERE kind = 'PROPERTY_COMPANY' ORDER BY code")]
+    others = [r[0] for r in conn.execute(
+        "SELECT code FROM units WHERE code LIKE 'U-%%' AND kind <> 'COUNTY_OFFICE' ORDER BY code")]
+    year = timeline.shift_years(PERIODS[0][0]).year
+    rows = [(code, SUMMONS_COMPANY) for code in rng.sample(companies, SUMMONED_COMPANIES)]
+    rows += [(code, SUMMONS_UNIT) for code in rng.sample(others, SUMMONED_UNITS)]
+    with conn.cursor() as cur, cur.copy(
+            "COPY summons (unit_code, at, reason, summoned_by) FROM STDIN") as copy:
+        for code, reason in rows:
+            day = date(year, 1, 1) + timedelta(days=rng.randrange(365))
+            copy.write_row((code, datetime(day.year, day.month, day.day, 15, tzinfo=SHANGHAI),
+                            reason, "county-office"))
+    return len(rows)
 
 
 def seed_findings(conn: psycopg.Connection, rng: random.Random, timeline: Timeline) -> int:

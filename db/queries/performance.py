@@ -147,3 +147,29 @@ async def append_entry(conn: AsyncConnection[Any], e: NewEntry) -> None:
         {"contract_id": e.contract_id, "at": e.at, "kind": e.kind, "amount": e.amount,
          "balance_after": e.balance_after, "reason": e.reason, "ticket_id": e.ticket_id,
          "actor": e.actor})
+
+
+async def summons_in(conn: AsyncConnection[Any], *, start: datetime, end: datetime,
+                     units: Sequence[str] | None, limit: int) -> list[Any]:
+    """Summonses in [start, end), of some units (None: any), oldest first, at most `limit`."""
+    cur = await conn.execute(
+        "SELECT s.id, s.at, s.reason, s.unit_code, u.name AS unit_name, u.kind AS unit_kind "
+        "FROM summons s JOIN units u ON u.code = s.unit_code "
+        "WHERE s.at >= %(start)s AND s.at < %(end)s "
+        "AND (%(units)s::text[] IS NULL OR s.unit_code = ANY(%(units)s)) "
+        "ORDER BY s.at, s.id LIMIT %(limit)s",
+        {"start": start, "end": end, "units": None if units is None else list(units),
+         "limit": limit})
+    return await cur.fetchall()
+
+
+async def insert_summons(conn: AsyncConnection[Any], *, unit_code: str, at: datetime,
+                         reason: str, actor: str) -> Any:
+    cur = await conn.execute(
+        "WITH s AS (INSERT INTO summons (unit_code, at, reason, summoned_by) "
+        "VALUES (%s, %s, %s, %s) RETURNING *) "
+        "SELECT s.id, s.at, s.reason, s.unit_code, u.name AS unit_name, u.kind AS unit_kind "
+        "FROM s JOIN units u ON u.code = s.unit_code", (unit_code, at, reason, actor))
+    row = await cur.fetchone()
+    assert row is not None
+    return row

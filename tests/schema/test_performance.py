@@ -378,3 +378,65 @@ def test_supervisors_findings_count_in_the_ranking(gql: GraphQLClient, token: Mi
         "propertyRanking"]["managers"]["ranked"]
     small = [s for s in outside if s["supervisorFindings"] is None]
     assert small and all(s["company"]["code"] in got for s in small)
+
+
+SUMMONS = """query ($year: Int!) { summonsRecords(year: $year) { id at reason
+  unit { code kind } } }"""
+RECORD_SUMMONS = """mutation ($input: RecordSummonsInput!) { recordSummons(input: $input) {
+  summons { id at reason unit { code } } errors { code field } } }"""
+
+
+def test_the_demo_year_summoned_8_companies_and_9_units(county: GraphQLClient) -> None:
+    records = county.data(SUMMONS, YEAR)["summonsRecords"]
+    kinds = [r["unit"]["kind"] for r in records]
+    assert kinds.count("PROPERTY_COMPANY") == 8 and len(kinds) - kinds.count("PROPERTY_COMPANY") == 9
+    assert len({r["unit"]["code"] for r in records}) == 17
+    assert all(r["at"].startswith("2023-") and r["reason"] for r in records)
+    assert [r["at"] for r in records] == sorted(r["at"] for r in records)
+
+
+@pytest.mark.parametrize(("role", "scopes", "reads", "records"), [
+    (None, (), False, False), ("RESIDENT", (), False, False),
+    ("GRID_WORKER", ("371329001001",), False, False), ("PLANNER", (), True, False),
+    ("COMMUNITY_STAFF", ("371329001001",), True, False),
+    ("STREET_OFFICER", ("371329001",), True, False), ("COUNTY_OFFICE", (), True, True),
+])
+def test_who_reads_and_records_summonses(gql: GraphQLClient, token: Minter,
+                                         db: psycopg.Connection, role: str | None,
+                                         scopes: tuple[str, ...], reads: bool,
+                                         records: bool) -> None:
+    caller = gql.as_(token(role, *scopes)) if role else gql
+    body = caller(SUMMONS, YEAR)
+    if reads:
+        assert len(body["data"]["summonsRecords"]) >= 17
+    else:
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    before = db.execute("SELECT count(*) FROM summons").fetchone()
+    out = caller(RECORD_SUMMONS, {"input": {"unitCode": "PC01", "reason": "约谈"}})
+    if records:
+        assert out["data"]["recordSummons"]["errors"] == []
+    else:
+        assert out["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        assert db.execute("SELECT count(*) FROM summons").fetchone() == before
+
+
+def test_a_unit_reads_only_its_own_summonses(gql: GraphQLClient, token: Minter,
+                                             db: psycopg.Connection) -> None:
+    unit = db.execute("SELECT unit_code FROM summons WHERE unit_code LIKE 'U-%%' "
+                      "ORDER BY id LIMIT 1").fetchone()[0]  # type: ignore[index]
+    mine = gql.as_(token("UNIT", unit)).data(SUMMONS, YEAR)["summonsRecords"]
+    assert mine and {r["unit"]["code"] for r in mine} == {unit}
+
+
+@pytest.mark.parametrize(("change", "code", "field"), [
+    ({"unitCode": "PC99"}, "NOT_FOUND", "input.unitCode"),
+    ({"reason": "  "}, "BAD_USER_INPUT", "input.reason"),
+    ({"at": "2999-01-01T09:00:00+08:00"}, "BAD_USER_INPUT", "input.at"),
+])
+def test_a_bad_summons_writes_nothing(county: GraphQLClient, db: psycopg.Connection,
+                                      change: dict[str, str], code: str, field: str) -> None:
+    before = db.execute("SELECT count(*) FROM summons").fetchone()
+    out = county.data(RECORD_SUMMONS, {"input": {"unitCode": "PC02", "reason": "约谈",
+                                                 **change}})["recordSummons"]
+    assert out["summons"] is None and out["errors"] == [{"code": code, "field": field}]
+    assert db.execute("SELECT count(*) FROM summons").fetchone() == before

@@ -15,6 +15,8 @@
 - supervisor_findings: problems compound supervisors 小区监督员 found and pushed the property
   company under contract to fix (the account: 530 found and solved); counted per company and
   manager in the property ranking.
+- summons: the summons 约谈 of a property company or another unit by the county (the account:
+  8 companies and 9 units).
 
 Revision ID: 0012
 Revises: 0009
@@ -102,9 +104,19 @@ CREATE TABLE supervisor_findings (
 );
 CREATE INDEX ix_supervisor_findings_compound_found
     ON supervisor_findings (compound_code, found_at);
+
+CREATE TABLE summons (
+    id bigserial PRIMARY KEY,
+    unit_code varchar(24) NOT NULL REFERENCES units (code),
+    at timestamptz NOT NULL,
+    reason text NOT NULL,
+    summoned_by varchar(128) NOT NULL
+);
+CREATE INDEX ix_summons_at ON summons (at);
 """
 
 DOWNGRADE = """
+DROP TABLE IF EXISTS summons;
 DROP TABLE IF EXISTS supervisor_findings;
 DROP TABLE IF EXISTS committee_vettings;
 DROP TABLE IF EXISTS committee_members;
