@@ -350,3 +350,31 @@ async def record_summons(db: Database, actor: Actor, *, unit_code: str, at: date
             raise DomainError(ErrorCode.NOT_FOUND, f"no unit {unit_code!r}", "input.unitCode")
         return await queries.insert_summons(conn, unit_code=unit_code, at=at or now,
                                             reason=text, actor=actor.subject)
+
+
+@dataclass(frozen=True)
+class Replacements:
+    """The managers replaced in a year, against the managers ranked that year."""
+
+    year: int
+    replaced: list[Any]
+    managers: int
+
+    @property
+    def meets_bottom_share(self) -> bool:
+        """At least the bottom 1% of the year's managers (at least one) were replaced."""
+        return len(self.replaced) >= max(1, math.ceil(self.managers * BOTTOM_SHARE))
+
+
+async def manager_replacements(db: Database, actor: Actor, *, year: int,
+                               now: datetime | None = None) -> Replacements:
+    """Property managers replaced in a year, with the year's count of ranked managers."""
+    policy.check_role(actor, Operation.READ_PROPERTY_RANKING,
+                      "the property ranking is for staff and planners")
+    today = (now or datetime.now(UTC)).astimezone(SHANGHAI).date()
+    start, end = ranking_period(year, None, None, today)
+    async with db.connection() as conn:
+        rows = await queries.contract_tickets(conn, start=start, end=end)
+        replaced = await queries.manager_replacements(conn, start=start, end=end)
+    managers = _rank(rows, lambda r: (r.company_code, r.manager_name), manager=True)
+    return Replacements(year, replaced, len(managers))

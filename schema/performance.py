@@ -187,6 +187,34 @@ class SummonsRecord:
                    unit=Unit(code=row.unit_code, name=row.unit_name, kind=row.unit_kind))
 
 
+@strawberry.type(description="A property manager replaced, the company keeping the compound.")
+class ManagerReplacement:
+    compound_code: str
+    compound_name: str
+    company: Unit
+    old_manager: str
+    new_manager: str
+    replaced_on: date
+
+    @classmethod
+    def of(cls, row: Any) -> ManagerReplacement:
+        return cls(compound_code=row.compound_code, compound_name=row.compound_name,
+                   company=Unit(code=row.company_code, name=row.company_name,
+                                kind="PROPERTY_COMPANY"),
+                   old_manager=row.old_manager, new_manager=row.new_manager,
+                   replaced_on=row.replaced_on)
+
+
+@strawberry.type
+class ManagerReplacements:
+    year: int
+    manager_count: int = strawberry.field(description="Managers ranked that year.")
+    replaced_count: int
+    meets_bottom_share: bool = strawberry.field(description="At least the bottom 1% (at least "
+                                                            "one) were replaced.")
+    replacements: list[ManagerReplacement]
+
+
 @strawberry.input
 class RecordSummonsInput:
     unit_code: str
@@ -227,6 +255,16 @@ class PerformanceQuery:
     async def summons_records(self, info: Info, year: int) -> list[SummonsRecord]:
         rows = await performance.summons_records(info.context.db, info.context.actor, year=year)
         return [SummonsRecord.of(r) for r in rows]
+
+    @strawberry.field(description="Property managers replaced in a year (the bottom ≥ 1% are "
+                                  "replaced each year), oldest first.")
+    async def manager_replacements(self, info: Info, year: int) -> ManagerReplacements:
+        r = await performance.manager_replacements(info.context.db, info.context.actor,
+                                                   year=year)
+        return ManagerReplacements(
+            year=r.year, manager_count=r.managers, replaced_count=len(r.replaced),
+            meets_bottom_share=r.meets_bottom_share,
+            replacements=[ManagerReplacement.of(x) for x in r.replaced])
 
     @strawberry.field(description="A property contract's bond and its ledger.")
     async def bond_ledger(self, info: Info, contract_id: int) -> Bond:

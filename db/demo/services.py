@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -45,6 +46,7 @@ COUNTY_UNITS = {
 # 华丰现代城's property manager is replaced on this day (the company stays); its monthly tickets
 # fall from 26 to 8.
 HUAFENG_REPLACED = date(2023, 9, 1)
+MANAGERS_REPLACED = 15  # in 2023, 华丰现代城's among them: the bottom ≥ 1% (account)
 
 
 @dataclass
@@ -211,6 +213,24 @@ def plan_contracts(rng: random.Random, places: Places,
             continue
         start = shift(date(rng.randrange(2016, 2023), rng.randrange(1, 13), 1))
         out.append(ContractPlan(cp.code, company, names.person(rng), start, None, fee, rate))
+    return _replace_managers(out, shift)
+
+
+def _replace_managers(contracts: list[ContractPlan],
+                      shift: Callable[[date], date]) -> list[ContractPlan]:
+    """14 more companies replace their manager in a compound during 2023, keeping the
+    compound: with 华丰现代城's, the account's 15 replacements of the year. Drawn apart from the
+    caller's generator, so nothing else of the demo changes."""
+    rng = random.Random(f"{contracts[0].compound_code}-managers-{len(contracts)}")
+    current = [i for i, c in enumerate(contracts) if c.end_date is None
+               and not any(o.compound_code == c.compound_code and o.end_date is not None
+                           for o in contracts)]
+    out = list(contracts)
+    for i in sorted(rng.sample(current, MANAGERS_REPLACED - 1)):
+        old = contracts[i]
+        on = shift(date(2023, rng.randrange(2, 13), 1))
+        out[i] = replace(old, end_date=on)
+        out.append(replace(old, manager_name=names.person(rng), start_date=on))
     return out
 
 

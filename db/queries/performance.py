@@ -173,3 +173,20 @@ async def insert_summons(conn: AsyncConnection[Any], *, unit_code: str, at: date
     row = await cur.fetchone()
     assert row is not None
     return row
+
+
+async def manager_replacements(conn: AsyncConnection[Any], *, start: date, end: date) -> list[Any]:
+    """Managers replaced in [start, end): a contract followed on its last day by one of the
+    same company for the same compound naming another manager."""
+    cur = await conn.execute(
+        """SELECT n.compound_code, k.name AS compound_name, n.company_code,
+                  u.name AS company_name, o.manager_name AS old_manager,
+                  n.manager_name AS new_manager, n.start_date AS replaced_on
+           FROM property_contracts n
+           JOIN property_contracts o ON o.compound_code = n.compound_code
+                AND o.company_code = n.company_code AND o.end_date = n.start_date
+                AND o.manager_name <> n.manager_name
+           JOIN compounds k ON k.code = n.compound_code JOIN units u ON u.code = n.company_code
+           WHERE n.start_date >= %(start)s AND n.start_date < %(end)s
+           ORDER BY n.start_date, n.compound_code""", {"start": start, "end": end})
+    return await cur.fetchall()

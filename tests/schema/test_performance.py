@@ -440,3 +440,29 @@ def test_a_bad_summons_writes_nothing(county: GraphQLClient, db: psycopg.Connect
                                                  **change}})["recordSummons"]
     assert out["summons"] is None and out["errors"] == [{"code": code, "field": field}]
     assert db.execute("SELECT count(*) FROM summons").fetchone() == before
+
+
+REPLACEMENTS = """query ($year: Int!) { managerReplacements(year: $year) { year managerCount
+  replacedCount meetsBottomShare replacements { compoundCode compoundName company { code }
+  oldManager newManager replacedOn } } }"""
+
+
+def test_the_demo_replaced_15_managers_in_2023_keeping_the_companies(
+        gql: GraphQLClient, token: Minter, db: psycopg.Connection) -> None:
+    r = gql.as_(token("PLANNER")).data(REPLACEMENTS, YEAR)["managerReplacements"]
+    assert r["replacedCount"] == len(r["replacements"]) == 15  # the account's 15 of 2023
+    assert r["meetsBottomShare"] and r["replacedCount"] >= r["managerCount"] / 100
+    ranked = gql.as_(token("PLANNER")).data(RANKING, YEAR)["propertyRanking"]["managers"]
+    assert r["managerCount"] == len(ranked["ranked"])
+    assert "华丰现代城" in {x["compoundName"] for x in r["replacements"]}
+    # The year's worst (华丰现代城's manager until September) is among the replaced.
+    assert ranked["ranked"][-1]["managerName"] in {x["oldManager"] for x in r["replacements"]}
+    for x in r["replacements"]:
+        assert x["oldManager"] != x["newManager"] and x["replacedOn"].startswith("2023-")
+        companies = db.execute("SELECT DISTINCT company_code FROM property_contracts "
+                               "WHERE compound_code = %s", (x["compoundCode"],)).fetchall()
+        assert companies == [(x["company"]["code"],)]
+    assert gql.as_(token("PLANNER")).data(REPLACEMENTS, {"year": 2022})[
+        "managerReplacements"]["replacedCount"] == 0
+    for caller in (gql, gql.as_(token("RESIDENT")), gql.as_(token("UNIT", "PC01"))):
+        assert caller.error(REPLACEMENTS, YEAR)["extensions"]["code"] == "FORBIDDEN"
