@@ -173,14 +173,20 @@ def ranking_period(year: int | None, from_: str | None, to: str | None,
     return start, end
 
 
+def _ranked_period(actor: Actor, year: int | None, from_: str | None, to: str | None,
+                   now: datetime | None) -> tuple[date, date]:
+    """The period of a ranking request, for callers who may see the ranking."""
+    policy.check_role(actor, Operation.READ_PROPERTY_RANKING,
+                      "the property ranking is for staff and planners")
+    today = (now or datetime.now(UTC)).astimezone(SHANGHAI).date()
+    return ranking_period(year, from_, to, today)
+
+
 async def property_ranking(db: Database, actor: Actor, *, year: int | None, from_: str | None,
                            to: str | None, now: datetime | None = None) -> Ranking:
     """Property companies and managers (by their contracts in force in the period), best first
     by tickets per 100 households per month over their compounds."""
-    policy.check_role(actor, Operation.READ_PROPERTY_RANKING,
-                      "the property ranking is for staff and planners")
-    today = (now or datetime.now(UTC)).astimezone(SHANGHAI).date()
-    start, end = ranking_period(year, from_, to, today)
+    start, end = _ranked_period(actor, year, from_, to, now)
     async with db.connection() as conn:
         rows = await queries.contract_tickets(conn, start=start, end=end)
     return Ranking(start, end,
@@ -369,10 +375,7 @@ class Replacements:
 async def manager_replacements(db: Database, actor: Actor, *, year: int,
                                now: datetime | None = None) -> Replacements:
     """Property managers replaced in a year, with the year's count of ranked managers."""
-    policy.check_role(actor, Operation.READ_PROPERTY_RANKING,
-                      "the property ranking is for staff and planners")
-    today = (now or datetime.now(UTC)).astimezone(SHANGHAI).date()
-    start, end = ranking_period(year, None, None, today)
+    start, end = _ranked_period(actor, year, None, None, now)
     async with db.connection() as conn:
         rows = await queries.contract_tickets(conn, start=start, end=end)
         replaced = await queries.manager_replacements(conn, start=start, end=end)
