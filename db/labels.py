@@ -23,6 +23,29 @@ SOCIAL_FIELD_NAMES = {"ELDERLY": "养老服务", "CHILDREN": "儿童关爱", "DI
 ROOM_STATUS_NAMES = {"IDLE": "闲置", "IN_USE": "使用中", "RENTED": "已出租"}
 ROAD_KIND_NAMES = {"PRIMARY": "主干路", "SECONDARY": "次干路", "MINOR": "支路"}
 WATER_KIND_NAMES = {"RIVER": "河流", "CANAL": "沟渠", "POND": "坑塘"}
+# The kinds of unit the responsibility manual names as lead or cooperating units.
+UNIT_KIND_NAMES = {
+    "PROPERTY_COMPANY": "物业服务企业",
+    "COMMUNITY": "社区居委会",
+    "STREET": "街道办事处",
+    "URBAN_MANAGEMENT": "综合行政执法部门",
+    "PUBLIC_SECURITY": "公安机关",
+    "HOUSING_BUREAU": "住房和城乡建设部门",
+    "MARKET_REGULATION": "市场监督管理部门",
+    "FIRE_RESCUE": "消防救援机构",
+    "WATER_COMPANY": "供水企业",
+    "POWER_COMPANY": "供电企业",
+    "GAS_COMPANY": "燃气企业",
+    "HEATING_COMPANY": "供热企业",
+    "TELECOM": "通信运营企业",
+    "COUNTY_OFFICE": "县作风效能办公室",
+}
+DEADLINE_NAMES = {
+    "EMERGENCY_2H": "紧急（2 小时）",
+    "UTILITY_24H": "水电气暖（24 小时）",
+    "GENERAL_7D": "一般（7 天）",
+    "COMPLEX_15D": "复杂（15 天）",
+}
 LEVEL_NAMES = {level.value: name for level, name in LEVEL_LABELS.items()}
 REJECT_REASON_NAMES = {"DUPLICATE": "重复诉求", "OUT_OF_SCOPE": "不属受理范围",
                        "INVALID": "无效诉求"}

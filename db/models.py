@@ -37,6 +37,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from db.committees import ROLES as COMMITTEE_ROLES
+from db.committees import VETTING_OUTCOMES
+from db.duty import TIERS as DUTY_TIERS
 from db.vocabulary import CHANNELS, LEVELS, OPEN_STATUSES, TICKET_STATUSES
 from geo.types import SRID_METRIC, SRID_WGS84
 
@@ -255,6 +258,7 @@ class DemandItem(Base):
     lead_unit_kind: Mapped[str] = mapped_column(String(32))
     cooperating_unit_kinds: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
     deadline_class: Mapped[str] = mapped_column(String(16))
+    legal_basis: Mapped[str] = mapped_column(Text, server_default=text("''"))  # 0012
     __table_args__ = (CheckConstraint(_in("deadline_class", DEADLINE_CLASSES), name="deadline"),)
 
 
@@ -460,6 +464,117 @@ class VolunteerService(Base):
         CheckConstraint(_in("kind", SERVICE_KINDS), name="kind"),
         Index("ix_volunteer_services_volunteer", "volunteer_code", "at"),
     )
+
+
+class VolunteerYearRecord(Base):
+    """A member's year under the duty rule, as reported to their employer (0012)."""
+
+    __tablename__ = "volunteer_year_records"
+    volunteer_code: Mapped[str] = mapped_column(ForeignKey("volunteers.code"), primary_key=True)
+    year: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    community_code: Mapped[str] = mapped_column(ForeignKey("communities.code"))
+    employer: Mapped[str | None] = mapped_column(String(64))
+    participations: Mapped[int] = mapped_column(Integer)
+    misses: Mapped[int] = mapped_column(Integer)
+    longest_miss_run: Mapped[int] = mapped_column(Integer)
+    tier: Mapped[str] = mapped_column(String(16))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reported_by: Mapped[str] = mapped_column(String(128))
+    __table_args__ = (
+        CheckConstraint(_in("tier", DUTY_TIERS), name="duty_tier"),
+        CheckConstraint("participations >= 0 AND misses >= 0 "
+                        "AND longest_miss_run BETWEEN 0 AND misses", name="year_record_counts"),
+        Index("ix_volunteer_year_records_year_community", "year", "community_code"),
+        Index("ix_volunteer_year_records_year_employer", "year", "employer"),
+    )
+
+
+class OwnersCommittee(Base):
+    """A compound's owners' committee 业委会 for one term (0012); the newest term sits."""
+
+    __tablename__ = "owners_committees"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    compound_code: Mapped[str] = mapped_column(ForeignKey("compounds.code"))
+    term_start: Mapped[date] = mapped_column(Date)
+    term_end: Mapped[date] = mapped_column(Date)
+    elected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    elected_by: Mapped[str] = mapped_column(String(128))
+    __table_args__ = (
+        CheckConstraint("term_end > term_start AND term_end <= term_start + interval '5 years'",
+                        name="committee_term"),
+        UniqueConstraint("compound_code", "term_start", name="uq_owners_committee_term"),
+    )
+
+
+class CommitteeMember(Base):
+    """A member of an owners' committee: role, party membership, a seat on the community's
+    two committees 两委, and removal by the negative list (0012)."""
+
+    __tablename__ = "committee_members"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    committee_id: Mapped[int] = mapped_column(ForeignKey("owners_committees.id"))
+    name: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(12))
+    party_member: Mapped[bool] = mapped_column(Boolean)
+    on_community_committees: Mapped[bool] = mapped_column(Boolean)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    removed_for: Mapped[str | None] = mapped_column(String(4))
+    __table_args__ = (
+        CheckConstraint(_in("role", COMMITTEE_ROLES), name="member_role"),
+        CheckConstraint("(removed_at IS NULL) = (removed_for IS NULL)", name="member_removal"),
+        Index("ix_committee_members_committee", "committee_id"),
+        Index("uq_committee_members_one_chair", "committee_id", unique=True,
+              postgresql_where=text("role = 'CHAIR' AND removed_at IS NULL")),
+    )
+
+
+class CommitteeVetting(Base):
+    """A member vetted 审查 against the negative list; any item hit removes them (0012)."""
+
+    __tablename__ = "committee_vettings"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("committee_members.id"))
+    vetted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    negative_items: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    outcome: Mapped[str] = mapped_column(String(8))
+    vetted_by: Mapped[str] = mapped_column(String(128))
+    __table_args__ = (
+        CheckConstraint(f"{_in('outcome', VETTING_OUTCOMES)} "
+                        "AND (outcome = 'REMOVED') = (cardinality(negative_items) > 0)",
+                        name="vetting_outcome"),
+        Index("ix_committee_vettings_member", "member_id", "vetted_at"),
+    )
+
+
+class SupervisorFinding(Base):
+    """A problem a compound supervisor 小区监督员 found and pushed the property company under
+    contract to fix (0012)."""
+
+    __tablename__ = "supervisor_findings"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    supervisor_code: Mapped[str] = mapped_column(ForeignKey("volunteers.code"))
+    compound_code: Mapped[str] = mapped_column(ForeignKey("compounds.code"))
+    company_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str] = mapped_column(Text)
+    __table_args__ = (
+        CheckConstraint("resolved_at IS NULL OR resolved_at >= found_at",
+                        name="finding_resolved_after"),
+        Index("ix_supervisor_findings_compound_found", "compound_code", "found_at"),
+    )
+
+
+class Summons(Base):
+    """A summons 约谈 of a property company or another unit, with why (0012)."""
+
+    __tablename__ = "summons"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(Text)
+    summoned_by: Mapped[str] = mapped_column(String(128))
+    __table_args__ = (Index("ix_summons_at", "at"),)
 
 
 class BondLedgerEntry(Base):

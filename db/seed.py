@@ -17,8 +17,9 @@ from db.catalogue import load_catalogue
 from db.demo.activity import seed_activity
 from db.demo.basemap import plan_roads, plan_waters
 from db.demo.cadres import ASSESSMENT_WEIGHTS, RULES, plan_cadres, plan_zone_staff
+from db.demo.committees import RECORDER, CommitteePlan, at_ten, plan_committees
+from db.demo.community_life import RECORDER as LIFE_RECORDER
 from db.demo.community_life import (
-    RECORDER,
     plan_market_fairs,
     plan_room_applications,
     plan_room_rents,
@@ -88,8 +89,8 @@ def holds_data(conn: psycopg.Connection) -> bool:
 
 
 def _items() -> list[Item]:
-    return [Item(i.code, i.category_code, i.lead_unit_kind, i.deadline_class, i.name_zh)
-            for i in load_catalogue()]
+    return [Item(i.code, i.category_code, i.lead_unit_kind, i.deadline_class, i.name_zh,
+                 i.cooperating_unit_kinds) for i in load_catalogue()]
 
 
 def _factory(places: Places, seed: int, salt: int = 0,
@@ -173,9 +174,10 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
         counts["demand_items"] = _copy(
             conn, "demand_items",
             ("code", "category_code", "name_zh", "name_en", "lead_unit_kind",
-             "cooperating_unit_kinds", "deadline_class"),
+             "cooperating_unit_kinds", "deadline_class", "legal_basis"),
             ((i.code, i.category_code, i.name_zh, i.name_en, i.lead_unit_kind,
-              list(i.cooperating_unit_kinds), i.deadline_class) for i in catalogue))
+              list(i.cooperating_unit_kinds), i.deadline_class, i.legal_basis)
+             for i in catalogue))
         progress("services", 3, 7)
         facilities = plan_facilities(rng, places)
         plan_operations(seed, places, facilities)
@@ -193,6 +195,7 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
               v.compound_code, v.community_code) for v in plan_volunteers(rng, places)))
         counts.update(_write_community_life(conn, places, facilities, seed, timeline))
         counts.update(_write_cadres(conn, places, seed, timeline))
+        counts.update(_write_committees(conn, plan_committees(seed, places, timeline)))
         progress("tickets", 4, 7)
         rows = demo_tickets(_factory(places, seed, timeline=timeline), timeline)
         counts["tickets"], counts["ticket_events"] = _write_tickets(conn, rows)
@@ -240,7 +243,7 @@ def _write_community_life(conn: psycopg.Connection, places: Places,
          for n, a in enumerate(applications, start=1)))
     counts["service_room_application_events"] = _copy(
         conn, "service_room_application_events", ("application_id", "at", "action", "actor", "note"),
-        ((n, at, action, RECORDER, note) for n, a in enumerate(applications, start=1)
+        ((n, at, action, LIFE_RECORDER, note) for n, a in enumerate(applications, start=1)
          for action, at, note in a.steps))
     conn.execute("SELECT setval(pg_get_serial_sequence('service_room_applications', 'id'), "
                  "(SELECT coalesce(max(id), 1) FROM service_room_applications))")
@@ -275,6 +278,35 @@ def _write_cadres(conn: psycopg.Connection, places: Places, seed: int,
     return counts
 
 
+def _write_committees(conn: psycopg.Connection, plans: list[CommitteePlan]) -> dict[str, int]:
+    """The owners' committees with their members and vettings, ids numbered from 1."""
+    members = [(c, m) for c in range(len(plans)) for m in plans[c].members]
+    counts = {
+        "owners_committees": _copy(
+            conn, "owners_committees",
+            ("id", "compound_code", "term_start", "term_end", "elected_at", "elected_by"),
+            ((i + 1, p.compound_code, p.term_start, p.term_end, at_ten(p.term_start), RECORDER)
+             for i, p in enumerate(plans))),
+        "committee_members": _copy(
+            conn, "committee_members",
+            ("id", "committee_id", "name", "role", "party_member", "on_community_committees",
+             "removed_at", "removed_for"),
+            ((i + 1, c + 1, m.name, m.role, m.party_member, m.on_community_committees,
+              at_ten(m.removed_on) if m.removed_on else None, m.removed_for)
+             for i, (c, m) in enumerate(members))),
+        "committee_vettings": _copy(
+            conn, "committee_vettings",
+            ("member_id", "vetted_at", "negative_items", "outcome", "vetted_by"),
+            ((i + 1, at_ten(m.vetted_on), [m.removed_for] if m.removed_for else [],
+              "REMOVED" if m.removed_for else "PASSED", RECORDER)
+             for i, (_, m) in enumerate(members) if m.vetted_on)),
+    }
+    for table in ("owners_committees", "committee_members"):
+        conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                     f"(SELECT max(id) FROM {table}))")
+    return counts
+
+
 TICKET_COLUMNS = (
     "id", "code", "item_code", "channel", "description", "reporter_name", "reporter_phone",
     "status", "level", "geom", "cell_code", "compound_code", "community_code", "zone_code",
@@ -290,6 +322,8 @@ def _write_tickets(conn: psycopg.Connection, rows: list[TicketRow]) -> tuple[int
                    ("ticket_id", "at", "action", "from_status", "to_status", "actor", "note"),
                    ((r.id, *_dispatch_noted(e, unit_names.get(r.unit_code or "")))
                     for r in rows for e in r.events))
+    _copy(conn, "ticket_units", ("ticket_id", "unit_code", "role"),
+          ((r.id, u, "COOPERATING") for r in rows for u in r.cooperating_units))
     return tickets, events
 
 

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from db.committees import meets_party_share
 from db.database import Database
 from db.queries import assessment as q
+from db.queries import committees as committee_queries
 from db.queries import volunteers as volunteer_queries
 from db.queries.volunteers import VolunteerFilter
 from resolvers import policy
@@ -67,14 +69,24 @@ async def _volunteers(conn: Any, start: datetime, end: datetime) -> dict[str, fl
         conn, VolunteerFilter(None, role="BUILDING_HEAD"), start=start, end=end)
     members: dict[str, list[bool]] = defaultdict(list)
     for r in rows:
-        members[r.community_code].append(not assess(list(r.kinds))[3])
+        members[r.community_code].append(not assess(list(r.kinds)).reasons)
     return {code: _rate(sum(ok), len(ok)) for code, ok in members.items()}
 
 
-# Components other than ticket handling: name → per-community scores for a year. Owners'
-# committees join here once they are held (see `resolvers/committees.py`).
+async def _committees(conn: Any, start: datetime, end: datetime) -> dict[str, float | None]:
+    """Per community: the share of its compounds with a sitting owners' committee that meets
+    the party share of its leader seats (today's committees: they are not kept per year)."""
+    rows, _, _ = await committee_queries.compliance_rows(conn, scopes=None, community_code=None)
+    compounds: dict[str, list[bool]] = defaultdict(list)
+    for r in rows:
+        compounds[r.community_code].append(
+            r.committee_id is not None and meets_party_share(r.party_leaders, r.leader_seats))
+    return {code: _rate(sum(ok), len(ok)) for code, ok in compounds.items()}
+
+
+# Components other than ticket handling: name → per-community scores for a year.
 Extra = Callable[[Any, datetime, datetime], Any]
-EXTRA: dict[str, Extra] = {"VOLUNTEERS": _volunteers}
+EXTRA: dict[str, Extra] = {"VOLUNTEERS": _volunteers, "OWNERS_COMMITTEES": _committees}
 
 
 def _ranks(scores: list[CommunityScore], key: Callable[[CommunityScore], str]) -> dict[str, int]:

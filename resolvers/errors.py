@@ -31,6 +31,8 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042 - str values are the stable wire
     PHOTO_TOO_MANY_PIXELS = "PHOTO_TOO_MANY_PIXELS"
     TOO_MANY_PHOTOS = "TOO_MANY_PHOTOS"
     EXPORT_TOO_LARGE = "EXPORT_TOO_LARGE"
+    UNQUALIFIED_MEMBER = "UNQUALIFIED_MEMBER"
+    NEGATIVE_LIST_HIT = "NEGATIVE_LIST_HIT"
     # Refused by the HTTP layer before any resolver runs.
     BAD_REQUEST = "BAD_REQUEST"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"

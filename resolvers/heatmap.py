@@ -34,7 +34,7 @@ import shapely
 from db.database import Database
 from db.queries import heatmap as queries
 from db.queries.heatmap import Periods, TicketFilter
-from db.vocabulary import SHANGHAI, TICKET_STATUSES
+from db.vocabulary import TICKET_STATUSES
 from geo import hexagons
 from geo.datum import transform_geojson
 from geo.hotspots import HotspotClass, classify, gi_star, p_value
@@ -47,7 +47,7 @@ from resolvers.disclosure import (
     whole_months,
 )
 from resolvers.errors import DomainError, ErrorCode, bad_input
-from resolvers.inputs import period_year
+from resolvers.inputs import local_time, period_year
 
 MAX_YEARS = 3
 # Degrees of margin around the county's extent that a box is clipped to (about 1 km).
@@ -91,11 +91,6 @@ class Heatmap:
     cells: list[HeatCell]
 
 
-def _aware(t: datetime) -> datetime:
-    # Days are Asia/Shanghai days: a time without an offset is read as local time.
-    return t if t.tzinfo is not None else t.replace(tzinfo=SHANGHAI)
-
-
 def _years_back(t: datetime, years: int) -> datetime:
     try:
         return t.replace(year=t.year - years)
@@ -107,7 +102,7 @@ def periods(start: datetime, end: datetime) -> Periods:
     """The period and its comparisons: the same length just before (the same number of
     calendar months for a period of whole months, so that its comparison is whole months
     too), and a year earlier."""
-    start, end = _aware(start), _aware(end)
+    start, end = local_time(start), local_time(end)
     period_year(start.year, "from")
     period_year(end.year, "to")
     if not start < end:

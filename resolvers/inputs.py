@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
+from db.vocabulary import SHANGHAI
 from geo.datum import bbox_to_wgs84, to_wgs84
 from geo.types import BBox, Crs, GeoInputError, LonLat
 from resolvers.errors import DomainError, ErrorCode, bad_input
@@ -57,3 +59,8 @@ def period_year(year: int, field: str) -> None:
     if not PERIOD_YEARS[0] <= year <= PERIOD_YEARS[1]:
         raise bad_input(f"`{field}` must lie in the years {PERIOD_YEARS[0]}–{PERIOD_YEARS[1]}",
                         field)
+
+
+def local_time(t: datetime) -> datetime:
+    """A time as given, or, without an offset, read as Asia/Shanghai time."""
+    return t if t.tzinfo is not None else t.replace(tzinfo=SHANGHAI)

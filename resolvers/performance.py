@@ -102,6 +102,7 @@ class Standing:
     tickets: int = 0
     rated: int = 0
     rating_sum: int = 0
+    findings: int = 0  # supervisors' findings 小区监督员发现问题
     rank: int = 0
 
     @property
@@ -124,9 +125,14 @@ class Ranking:
 
     @staticmethod
     def bottom(standings: list[Standing]) -> list[Standing]:
-        """The worst ≥ 1%, at least one."""
-        n = max(1, math.ceil(len(standings) * BOTTOM_SHARE)) if standings else 0
-        return standings[len(standings) - n:]
+        """The worst ≥ 1%, at least one, and every standing tied with the best of them: two
+        managers with the same rate are replaced alike, never one chosen by their codes."""
+        if not standings:
+            return []
+        cut = len(standings) - max(1, math.ceil(len(standings) * BOTTOM_SHARE))
+        while cut > 0 and standings[cut - 1].rate == standings[cut].rate:
+            cut -= 1
+        return standings[cut:]
 
 
 def _rank(rows: list[Any], key: Callable[[Any], Hashable], manager: bool) -> list[Standing]:
@@ -139,6 +145,7 @@ def _rank(rows: list[Any], key: Callable[[Any], Hashable], manager: bool) -> lis
         s.tickets += r.tickets
         s.rated += r.rated
         s.rating_sum += r.rating_sum
+        s.findings += r.findings
     out = sorted((s for s in by_key.values() if s.household_months > 0),
                  key=lambda s: (s.rate, s.company_code, s.manager_name or ""))
     for n, s in enumerate(out, start=1):
@@ -166,14 +173,20 @@ def ranking_period(year: int | None, from_: str | None, to: str | None,
     return start, end
 
 
+def _ranked_period(actor: Actor, year: int | None, from_: str | None, to: str | None,
+                   now: datetime | None) -> tuple[date, date]:
+    """The period of a ranking request, for callers who may see the ranking."""
+    policy.check_role(actor, Operation.READ_PROPERTY_RANKING,
+                      "the property ranking is for staff and planners")
+    today = (now or datetime.now(UTC)).astimezone(SHANGHAI).date()
+    return ranking_period(year, from_, to, today)
+
+
 async def property_ranking(db: Database, actor: Actor, *, year: int | None, from_: str | None,
                            to: str | None, now: datetime | None = None) -> Ranking:
     """Property companies and managers (by their contracts in force in the period), best first
     by tickets per 100 households per month over their compounds."""
-    policy.check_role(actor, Operation.READ_PROPERTY_RANKING,
-                      "the property ranking is for staff and planners")
-    today = (now or datetime.now(UTC)).astimezone(SHANGHAI).date()
-    start, end = ranking_period(year, from_, to, today)
+    start, end = _ranked_period(actor, year, from_, to, now)
     async with db.connection() as conn:
         rows = await queries.contract_tickets(conn, start=start, end=end)
     return Ranking(start, end,
@@ -304,3 +317,67 @@ async def move_bond(db: Database, actor: Actor, kind: str, move: BondMove, *,
             contract.id, now or datetime.now(UTC), kind, amount, balance, reason, ticket_id,
             actor.subject))
     return int(contract.id)
+
+
+MAX_SUMMONS = 200
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+async def summons_records(db: Database, actor: Actor, *, year: int,
+                          now: datetime | None = None) -> list[Any]:
+    """A year's summonses 约谈 (Asia/Shanghai), oldest first, at most MAX_SUMMONS: staff and
+    planners see all, a unit its own."""
+    operation = Operation.READ_SUMMONS
+    policy.check_role(actor, operation, "summonses are visible to staff, planners and the "
+                      "units summoned")
+    today = (now or datetime.now(UTC)).astimezone(SHANGHAI).date()
+    if not 2000 <= year <= today.year:
+        raise bad_input(f"year must be 2000–{today.year}, got {year}", "year")
+    units = None if policy.rule_of(actor, operation) is policy.Scope.ANY else list(actor.scopes)
+    async with db.connection() as conn:
+        return await queries.summons_in(
+            conn, start=datetime(year, 1, 1, tzinfo=SHANGHAI),
+            end=datetime(year + 1, 1, 1, tzinfo=SHANGHAI), units=units, limit=MAX_SUMMONS)
+
+
+async def record_summons(db: Database, actor: Actor, *, unit_code: str, at: datetime | None,
+                         reason: str, now: datetime | None = None) -> Any:
+    """Records a summons of a unit (a property company, a department, a community...)."""
+    operation = Operation.RECORD_SUMMONS
+    policy.check_role(actor, operation, "summonses are recorded by the county office")
+    now = now or datetime.now(UTC)
+    if at is not None and at.tzinfo is None:
+        raise bad_input("`at` needs a UTC offset, e.g. 2024-03-05T09:00:00+08:00", "input.at")
+    if at is not None and (at > now + CLOCK_SKEW or at.astimezone(SHANGHAI).year < 2000):
+        raise bad_input("a summons is recorded once held, in 2000 or later", "input.at")
+    text = _reason(reason)
+    async with db.transaction() as conn:
+        if not await place_queries.units_by_code(conn, [unit_code]):
+            raise DomainError(ErrorCode.NOT_FOUND, f"no unit {unit_code!r}", "input.unitCode")
+        return await queries.insert_summons(conn, unit_code=unit_code, at=at or now,
+                                            reason=text, actor=actor.subject)
+
+
+@dataclass(frozen=True)
+class Replacements:
+    """The managers replaced in a year, against the managers ranked that year."""
+
+    year: int
+    replaced: list[Any]
+    managers: int
+
+    @property
+    def meets_bottom_share(self) -> bool:
+        """At least the bottom 1% of the year's managers (at least one) were replaced."""
+        return len(self.replaced) >= max(1, math.ceil(self.managers * BOTTOM_SHARE))
+
+
+async def manager_replacements(db: Database, actor: Actor, *, year: int,
+                               now: datetime | None = None) -> Replacements:
+    """Property managers replaced in a year, with the year's count of ranked managers."""
+    start, end = _ranked_period(actor, year, None, None, now)
+    async with db.connection() as conn:
+        rows = await queries.contract_tickets(conn, start=start, end=end)
+        replaced = await queries.manager_replacements(conn, start=start, end=end)
+    managers = _rank(rows, lambda r: (r.company_code, r.manager_name), manager=True)
+    return Replacements(year, replaced, len(managers))

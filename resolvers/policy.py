@@ -65,10 +65,19 @@ class Operation(enum.Enum):
     READ_BUILDING_HEADS = "a building's head 楼栋长 by name: `Building.head`"
     READ_COMPLIANCE = "volunteers' compliance: `volunteerCompliance`"
     RECORD_SERVICE = "record service: `recordVolunteerService` (volunteer and ticket)"
+    REPORT_DUTY_YEAR = "report members' years to their employers: `reportVolunteerYear`"
+    READ_YEAR_RECORDS = "members' reported years: `volunteerYearRecords` (a unit: its employees)"
+    READ_COMMITTEES = "owners' committees: `Compound.ownersCommittee`, " \
+        "`ownersCommitteeCompliance`"
+    READ_COMMITTEE_NAMES = "owners' committee members' names"
+    ELECT_COMMITTEE = "elect an owners' committee: `electOwnersCommittee`"
+    VET_COMMITTEE_MEMBER = "vet a member against the negative list: `vetCommitteeMember`"
     READ_REFERRALS = "efficiency-office referrals: `efficiencyReferrals`"
     READ_UNIT_RATINGS = "a unit's ratings: `unitRatings`"
     READ_ACCESS_LOG = "the personal-data access log: `personalDataAccess`"
     READ_PROPERTY_RANKING = "the property companies' ranking: `propertyRanking`"
+    READ_SUMMONS = "summons of companies and units: `summonsRecords` (a unit: its own)"
+    RECORD_SUMMONS = "record a summons: `recordSummons`"
     READ_BONDS = "a contract's performance bond: `bondLedger`, `compoundBonds`"
     KEEP_BONDS = "draw on or top up a bond: `drawBond`, `topUpBond`"
     PLAN = "planner analytics: `coverage`, `suggestSites`, `whatIf`, `marketGroups`, " \
@@ -120,10 +129,18 @@ POLICY: Mapping[Operation, Rule] = {
     Operation.READ_BUILDING_HEADS: {**_FIELD, **_STAFF},
     Operation.READ_COMPLIANCE: {**_STAFF},
     Operation.RECORD_SERVICE: {**_STAFF},
+    Operation.REPORT_DUTY_YEAR: {**_STAFF},
+    Operation.READ_YEAR_RECORDS: {**_STAFF, Role.UNIT: _IN},
+    Operation.READ_COMMITTEES: {**_STAFF, Role.PLANNER: _ANY},
+    Operation.READ_COMMITTEE_NAMES: {**_STAFF},
+    Operation.ELECT_COMMITTEE: {**_STAFF},
+    Operation.VET_COMMITTEE_MEMBER: {**_STAFF},
     Operation.READ_REFERRALS: {**_ALL_STAFF, Role.PLANNER: _ANY},
     Operation.READ_UNIT_RATINGS: {**_ALL_STAFF, Role.PLANNER: _ANY, Role.UNIT: _IN},
     Operation.READ_ACCESS_LOG: {Role.COUNTY_OFFICE: _ANY},
     Operation.READ_PROPERTY_RANKING: {**_ALL_STAFF, Role.PLANNER: _ANY},
+    Operation.READ_SUMMONS: {**_ALL_STAFF, Role.PLANNER: _ANY, Role.UNIT: _IN},
+    Operation.RECORD_SUMMONS: {Role.COUNTY_OFFICE: _ANY},
     Operation.READ_BONDS: {**_STAFF, Role.UNIT: _IN},
     Operation.KEEP_BONDS: {Role.STREET_OFFICER: _IN, Role.COUNTY_OFFICE: _ANY},
     Operation.PLAN: {Role.PLANNER: _ANY, Role.ZONE_OFFICER: _ANY, Role.STREET_OFFICER: _ANY,

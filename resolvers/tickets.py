@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from geo.types import LonLat
 from resolvers import policy
 from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode, bad_input
-from resolvers.inputs import limit, radius
+from resolvers.inputs import limit, local_time, radius
 from resolvers.policy import Operation, Scope
 
 MAX_PAGE = 200
@@ -95,6 +96,9 @@ async def ticket_page(db: Database, actor: Actor, f: TicketFilterArgs, *, first:
     scope = ticket_scope(actor)
     n = limit(first, cap=MAX_PAGE)
     keyset = decode_cursor(after) if after else None
+    # Without an offset a time is Asia/Shanghai time (and so comparable with one that has it).
+    f = replace(f, created_from=f.created_from and local_time(f.created_from),
+                created_to=f.created_to and local_time(f.created_to))
     if f.created_from and f.created_to and f.created_from > f.created_to:
         raise bad_input("`createdFrom` must not be after `createdTo`", "filter.createdFrom")
     async with db.connection() as conn:

@@ -1,9 +1,8 @@
 """Volunteers 志愿者: in-service party members serving as building heads 楼栋长, red-collar
-secretaries 红领书记, compound supervisors 小区监督员 and grid workers; their service record
-and the yearly compliance check that leads to a talk (谈话提醒).
-
-Each in-service member takes part in community service at least 5 times a year; 2 missed
-call-ups in a row lead to a talk and a notice.
+secretaries 红领书记, compound supervisors 小区监督员 and grid workers; their service record,
+the yearly compliance check by the duty rule (`db/duty.py`: a talk 谈话提醒 at 2 missed
+call-ups in a row, a public criticism notice 通报批评 at 3) and the yearly record reported to
+each member's employer.
 """
 
 from __future__ import annotations
@@ -15,21 +14,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from db.database import Database
+from db.duty import MISSED, PARTICIPATION, Assessment, assess
 from db.queries import ticket_updates
 from db.queries import volunteers as queries
-from db.queries.volunteers import NewService, VolunteerFilter
+from db.queries.volunteers import (
+    NewService,
+    VolunteerFilter,
+    YearRecord,
+    YearRecordFilter,
+)
 from db.vocabulary import SHANGHAI
 from resolvers import policy
-from resolvers.actor import Actor
+from resolvers.actor import Actor, Role
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import limit
 from resolvers.policy import Operation, Scope
 
 MAX_PAGE = 200
-MIN_PARTICIPATIONS = 5
-MISSES_FOR_TALK = 2
-PARTICIPATION = frozenset({"TICKET", "ACTIVITY"})
-MISSED = "MISSED_CALLUP"
 SERVICE_KINDS = PARTICIPATION | {MISSED}
 MAX_NOTE = 2000
 # Phones' clocks drift; a record a few minutes ahead of ours is still "now".
@@ -148,34 +149,10 @@ async def record_service(db: Database, actor: Actor, args: ServiceArgs, *,
 
 @dataclass(frozen=True)
 class MemberCompliance:
-    """One member's year: participations, misses, the longest run of misses, and why a talk
-    is due (empty when none is)."""
+    """One member's year as the duty rule judges it."""
 
     volunteer: Any
-    participations: int
-    misses: int
-    longest_miss_run: int
-    reasons: tuple[str, ...]
-
-
-def assess(kinds: list[str]) -> tuple[int, int, int, tuple[str, ...]]:
-    """Participations, misses, the longest run of consecutive misses, and the reasons for a
-    talk, from a member's service kinds in time order."""
-    participations = sum(k in PARTICIPATION for k in kinds)
-    misses = longest = run = 0
-    for kind in kinds:
-        if kind == MISSED:
-            misses += 1
-            run += 1
-            longest = max(longest, run)
-        elif kind in PARTICIPATION:
-            run = 0
-    reasons: list[str] = []
-    if participations < MIN_PARTICIPATIONS:
-        reasons.append("TOO_FEW_PARTICIPATIONS")
-    if longest >= MISSES_FOR_TALK:
-        reasons.append("CONSECUTIVE_MISSES")
-    return participations, misses, longest, tuple(reasons)
+    assessment: Assessment
 
 
 def year_window(year: int, now: datetime) -> tuple[datetime, datetime, bool]:
@@ -194,15 +171,66 @@ async def compliance(db: Database, actor: Actor, *, year: int, community_code: s
     policy.check_role(actor, operation, "service records are visible to community staff, "
                       "street officers and the county office")
     now = now or datetime.now(UTC)
-    if not 2000 <= year <= now.astimezone(SHANGHAI).year:
-        raise bad_input(f"year must be 2000–{now.astimezone(SHANGHAI).year}, got {year}", "year")
+    _year(year, now)
     _check_places(actor, operation, {"communityCode": community_code})
     start, end, complete = year_window(year, now)
     f = VolunteerFilter(_scopes(actor, operation), community_code=community_code, role=role)
     async with db.connection() as conn:
         rows = await queries.services_in_period(conn, f, start=start, end=end)
-    members = []
-    for r in rows:
-        participations, misses, longest, reasons = assess(list(r.kinds))
-        members.append(MemberCompliance(r, participations, misses, longest, reasons))
-    return members, complete
+    return [MemberCompliance(r, assess(r.kinds)) for r in rows], complete
+
+
+def _year(year: int, now: datetime) -> None:
+    if not 2000 <= year <= now.astimezone(SHANGHAI).year:
+        raise bad_input(f"year must be 2000–{now.astimezone(SHANGHAI).year}, got {year}", "year")
+
+
+async def report_year(db: Database, actor: Actor, *, year: int, community_code: str | None,
+                      role: str, now: datetime | None = None) -> list[YearRecord]:
+    """Writes each member's record of a finished year, as their employer receives it, within
+    the caller's scope (one community with `community_code`); returns the records. Reporting a
+    year again writes the records anew (services recorded late count)."""
+    operation = Operation.REPORT_DUTY_YEAR
+    policy.check_role(actor, operation, "members' years are reported by community staff, "
+                      "street officers or the county office")
+    now = now or datetime.now(UTC)
+    _year(year, now)
+    _check_places(actor, operation, {"communityCode": community_code})
+    start, end, complete = year_window(year, now)
+    if not complete:
+        raise bad_input(f"{year} is not over yet: a year is reported once it has ended", "year")
+    f = VolunteerFilter(_scopes(actor, operation), community_code=community_code, role=role)
+    async with db.transaction() as conn:
+        rows = await queries.services_in_period(conn, f, start=start, end=end)
+        records = [year_record(r, year) for r in rows]
+        await queries.report_year(conn, records, reported_at=now, reported_by=actor.subject)
+    return records
+
+
+def year_record(volunteer: Any, year: int) -> YearRecord:
+    """A member's record of a year from their row with the year's service kinds (`kinds`)."""
+    a = assess(volunteer.kinds)
+    return YearRecord(volunteer.code, year, volunteer.community_code, volunteer.employer,
+                      a.participations, a.misses, a.longest_miss_run, a.tier)
+
+
+async def year_records(db: Database, actor: Actor, *, year: int, community_code: str | None,
+                       tier: str | None, first: int, after: str | None,
+                       now: datetime | None = None) -> tuple[list[Any], bool, int]:
+    """Reported records of a year in member code order: staff within their scope, a unit for
+    the members it employs; rows, whether more follow, total."""
+    operation = Operation.READ_YEAR_RECORDS
+    policy.check_role(actor, operation, "members' reported years are visible to community "
+                      "staff, street officers, the county office and their employers")
+    _year(year, now or datetime.now(UTC))
+    n = limit(first, cap=MAX_PAGE)
+    after_code = decode_cursor(after) if after else None
+    by_employer = actor.role is Role.UNIT
+    if not by_employer:
+        _check_places(actor, operation, {"communityCode": community_code})
+    f = YearRecordFilter(year, None if by_employer else _scopes(actor, operation),
+                         employer_units=list(actor.scopes) if by_employer else None,
+                         community_code=community_code, tier=tier)
+    async with db.connection() as conn:
+        rows, total = await queries.year_record_page(conn, f, limit=n, after=after_code)
+    return rows[:n], len(rows) > n, total

@@ -12,6 +12,8 @@ from psycopg import AsyncConnection
 from strawberry.dataloader import DataLoader
 
 from db.database import Database
+from db.queries import catalogue as catalogue_queries
+from db.queries import committees as committee_queries
 from db.queries import places as place_queries
 from db.queries import tickets as ticket_queries
 from resolvers.actor import PUBLIC, Actor
@@ -51,6 +53,10 @@ def _places(table: str, column: str) -> Fetch:
     return fetch
 
 
+async def _demand_items(conn: AsyncConnection[Any], codes: Sequence[Any]) -> Sequence[Any]:
+    return await catalogue_queries.demand_items(conn, codes=codes)
+
+
 def _lazy(make: Callable[[Database], DataLoader[Any, Any]]) -> cached_property[DataLoader[Any, Any]]:
     """A loader of `Loaders`, made on first use."""
     return cached_property(lambda self: make(self.db))
@@ -82,6 +88,15 @@ class Loaders:
         db, _places("grid_cells", "community_code"), "community_code"))
     events = _lazy(lambda db: _many_each(db, ticket_queries.events_by_ticket, "ticket_id"))
     zone_staff = _lazy(lambda db: _many_each(db, place_queries.zone_staff, "zone_code"))
+    cooperating_units = _lazy(lambda db: _many_each(
+        db, catalogue_queries.cooperating_units, "ticket_id"))
+    demand_category = _lazy(lambda db: _one_each(
+        db, catalogue_queries.demand_categories, "code"))
+    demand_item = _lazy(lambda db: _one_each(db, _demand_items, "code"))
+    owners_committee = _lazy(lambda db: _one_each(
+        db, committee_queries.sitting_committees, "compound_code"))
+    committee_members = _lazy(lambda db: _many_each(
+        db, committee_queries.members, "committee_id"))
 
     def geometry(self, table: str) -> DataLoader[str, str | None]:
         """GeoJSON text of places of one table, by code."""

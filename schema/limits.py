@@ -51,6 +51,7 @@ FIRST_CAPS: Mapping[str, int] = {
     "Query.nearbyTickets": 200,
     "Query.tickets": 200,
     "Query.volunteers": 200,
+    "Query.volunteerYearRecords": 200,
     "Query.unitNotifications": 200,
     "Location.nearestFacilities": 200,
     "Query.marketFairs": 500,
@@ -83,6 +84,13 @@ LIST_SIZES: Mapping[str, int] = {
     "Query.cadreTrainings": 20,
     "CadreTraining.cadres": 60,
     "Query.communityAssessment": 50,
+    "Query.demandItems": 50,
+    "Query.summonsRecords": 200,
+    "OwnersCommittee.members": 16,
+    "OwnersCommitteeCompliance.compoundsWithoutCommittee": 500,
+    "OwnersCommitteeCompliance.committeesBelowPartyShare": 500,
+    "OwnersCommitteeCompliance.membersOnNegativeList": 100,
+    "VolunteerYearRecordConnection.records": 1,  # paged by the parent's `first`
 }
 # Fields dearer than their selections show: a whole layer is one GeoJSON value built from up to
 # ~10,000 features (the demo's tickets), so 20 of them exhaust the default budget.

@@ -47,6 +47,9 @@ class PropertyStanding:
     tickets_per_hundred_households_per_month: float | None = strawberry.field(
         description="Null when `tickets` is withheld.")
     rated_tickets: int | None = strawberry.field(description="Null when withheld, as tickets.")
+    supervisor_findings: int | None = strawberry.field(
+        description="Problems compound supervisors 小区监督员 found against the company in its "
+                    "compounds in the period; null when withheld, as tickets.")
     average_rating: float | None = strawberry.field(
         description="Null when nothing was rated, or `ratedTickets` is withheld.")
     company_code: strawberry.Private[str]
@@ -65,6 +68,7 @@ class PropertyStanding:
                    tickets_per_hundred_households_per_month=(
                        None if tickets is None else round(s.rate, 4)),
                    rated_tickets=rated,
+                   supervisor_findings=rule.count_over(s.findings, s.compounds),
                    average_rating=None if average is None else round(average, 2),
                    company_code=s.company_code)
 
@@ -75,8 +79,8 @@ class PropertyStandings:
         description="Best first. One per company or manager with compounds (25 companies in the "
                     "demo).")
     bottom: list[PropertyStanding] = strawberry.field(
-        description="The worst ≥ 1% (at least one): candidates for replacement. At most one per "
-                    "ranked company or manager; more than 1% only when tied.")
+        description="The worst ≥ 1% (at least one, and all tied with the best of them): "
+                    "candidates for replacement. At most one per ranked company or manager.")
 
     @classmethod
     def of(cls, standings: list[Standing], rule: Disclosure) -> PropertyStandings:
@@ -175,6 +179,60 @@ class BondPayload:
     errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
+@strawberry.type(description="A summons 约谈 of a property company or another unit.")
+class SummonsRecord:
+    id: int
+    at: datetime
+    reason: str
+    unit: Unit
+
+    @classmethod
+    def of(cls, row: Any) -> SummonsRecord:
+        return cls(id=row.id, at=row.at, reason=row.reason,
+                   unit=Unit(code=row.unit_code, name=row.unit_name, kind=row.unit_kind))
+
+
+@strawberry.type(description="A property manager replaced, the company keeping the compound.")
+class ManagerReplacement:
+    compound_code: str
+    compound_name: str
+    company: Unit
+    old_manager: str
+    new_manager: str
+    replaced_on: date
+
+    @classmethod
+    def of(cls, row: Any) -> ManagerReplacement:
+        return cls(compound_code=row.compound_code, compound_name=row.compound_name,
+                   company=Unit(code=row.company_code, name=row.company_name,
+                                kind="PROPERTY_COMPANY"),
+                   old_manager=row.old_manager, new_manager=row.new_manager,
+                   replaced_on=row.replaced_on)
+
+
+@strawberry.type
+class ManagerReplacements:
+    year: int
+    manager_count: int = strawberry.field(description="Managers ranked that year.")
+    replaced_count: int
+    meets_bottom_share: bool = strawberry.field(description="At least the bottom 1% (at least "
+                                                            "one) were replaced.")
+    replacements: list[ManagerReplacement]
+
+
+@strawberry.input
+class RecordSummonsInput:
+    unit_code: str
+    reason: str
+    at: datetime | None = strawberry.field(default=None, description="Defaults to now.")
+
+
+@strawberry.type
+class SummonsPayload:
+    summons: SummonsRecord | None
+    errors: list[UserError]
+
+
 @strawberry.type
 class PerformanceQuery:
     @strawberry.field(description="A compound's tickets in each month, per 100 households too. "
@@ -196,6 +254,23 @@ class PerformanceQuery:
         return PropertyRanking(start=r.start, end=r.end,
                                companies=PropertyStandings.of(r.companies, r.rule),
                                managers=PropertyStandings.of(r.managers, r.rule))
+
+    @strawberry.field(description="A year's summonses, oldest first, at most "
+                                  f"{performance.MAX_SUMMONS}: staff and planners see all, a "
+                                  "unit its own.")
+    async def summons_records(self, info: Info, year: int) -> list[SummonsRecord]:
+        rows = await performance.summons_records(info.context.db, info.context.actor, year=year)
+        return [SummonsRecord.of(r) for r in rows]
+
+    @strawberry.field(description="Property managers replaced in a year (the bottom ≥ 1% are "
+                                  "replaced each year), oldest first.")
+    async def manager_replacements(self, info: Info, year: int) -> ManagerReplacements:
+        r = await performance.manager_replacements(info.context.db, info.context.actor,
+                                                   year=year)
+        return ManagerReplacements(
+            year=r.year, manager_count=r.managers, replaced_count=len(r.replaced),
+            meets_bottom_share=r.meets_bottom_share,
+            replacements=[ManagerReplacement.of(x) for x in r.replaced])
 
     @strawberry.field(description="A property contract's bond and its ledger.")
     async def bond_ledger(self, info: Info, contract_id: int) -> Bond:
@@ -220,6 +295,16 @@ async def _moved(info: Info, kind: str, move: BondMove) -> BondPayload:
 
 @strawberry.type
 class PerformanceMutation:
+    @strawberry.mutation(description="Records a summons 约谈 of a unit (the county office).")
+    async def record_summons(self, info: Info, input: RecordSummonsInput) -> SummonsPayload:
+        try:
+            row = await performance.record_summons(info.context.db, info.context.actor,
+                                                   unit_code=input.unit_code, at=input.at,
+                                                   reason=input.reason)
+        except DomainError as err:
+            return SummonsPayload(summons=None, errors=user_errors(err))
+        return SummonsPayload(summons=SummonsRecord.of(row), errors=[])
+
     @strawberry.mutation(description="Draws from a bond for a repair the company failed to make.")
     async def draw_bond(self, info: Info, input: DrawBondInput) -> BondPayload:
         return await _moved(info, "DRAWDOWN", BondMove(input.contract_id, input.amount,

@@ -6,6 +6,8 @@ from strawberry.tools import merge_types
 
 from schema.assessment import AssessmentQuery
 from schema.cadres import CadreQuery
+from schema.catalogue import CatalogueQuery
+from schema.committees import CommitteeMutation, CommitteeQuery
 from schema.community_life import CommunityLifeMutation, CommunityLifeQuery
 from schema.heatmap import HeatmapQuery
 from schema.layers import LayerQuery
@@ -33,6 +35,8 @@ QUERIES: tuple[type, ...] = (
     CadreQuery,
     AssessmentQuery,
     PatrolQuery,
+    CatalogueQuery,
+    CommitteeQuery,
 )
 MUTATIONS: tuple[type, ...] = (
     TicketCreateMutation,
@@ -42,6 +46,7 @@ MUTATIONS: tuple[type, ...] = (
     NotificationMutation,
     CommunityLifeMutation,
     PatrolMutation,
+    CommitteeMutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (
     LiveSubscription,

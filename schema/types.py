@@ -14,8 +14,10 @@ from strawberry.types import Info
 
 from db import labels
 from geo.types import Crs
-from resolvers import places
+from resolvers import committees, places
 from resolvers.errors import DomainError, ErrorCode
+from schema.catalogue import DemandItem
+from schema.committee_types import OwnersCommittee
 from schema.geometry import place_geometry, point_geometry
 from schema.notices import PAGE_EDGES, USER_ERRORS
 from schema.pagination import PageInfo
@@ -170,6 +172,13 @@ class Compound:
     async def buildings(self, info: Info) -> list[Building]:
         rows = await info.context.loaders.buildings_by_compound.load(self.code)
         return [Building.of(r) for r in rows]
+
+    @strawberry.field(description="Its sitting owners' committee 业委会; null without one. Staff "
+                                  "within their scope and planners (without names).")
+    async def owners_committee(self, info: Info) -> OwnersCommittee | None:
+        committees.check_compound(info.context.actor, self.code, self.community_code)
+        row = await info.context.loaders.owners_committee.load(self.code)
+        return OwnersCommittee.of(row) if row else None
 
     @classmethod
     def of(cls, row: Any) -> Compound:
@@ -401,6 +410,16 @@ class Ticket:
         if self.unit_code is None:
             return None
         return Unit.of(await info.context.loaders.unit.load(self.unit_code))
+
+    @strawberry.field(description="The units that cooperate (配合单位) with the lead unit, routed "
+                                  "by the item's cooperating unit kinds; in code order.")
+    async def cooperating_units(self, info: Info) -> list[Unit]:
+        return [Unit.of(r) for r in await info.context.loaders.cooperating_units.load(self.id)]
+
+    @strawberry.field(description="The item in the responsibility manual: who leads, who "
+                                  "cooperates, its deadline class and legal basis.")
+    async def demand_item(self, info: Info) -> DemandItem:
+        return DemandItem.of(await info.context.loaders.demand_item.load(self.item_code))
 
     @strawberry.field(description="Its workflow history 流转记录, oldest first. All of its events "
                                   "(one per step: a handful, a few dozen at most); not paged.")

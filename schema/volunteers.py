@@ -10,9 +10,10 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from db.duty import MIN_PARTICIPATIONS
 from resolvers import volunteers
 from resolvers.errors import DomainError
-from resolvers.volunteers import MIN_PARTICIPATIONS, MemberCompliance, ServiceArgs
+from resolvers.volunteers import MAX_PAGE, MemberCompliance, ServiceArgs
 from schema.notices import PAGE_EDGES, USER_ERRORS, cap_text
 from schema.pagination import PageInfo
 from schema.types import (
@@ -46,6 +47,15 @@ class ServiceKind(enum.Enum):
 class ComplianceReason(enum.Enum):
     TOO_FEW_PARTICIPATIONS = "TOO_FEW_PARTICIPATIONS"
     CONSECUTIVE_MISSES = "CONSECUTIVE_MISSES"
+
+
+@strawberry.enum(description="What a member's year comes to under the duty rule: nothing, a "
+                             "talk (谈话提醒: fewer than 5 participations or 2 missed call-ups in "
+                             "a row) or a public criticism notice (通报批评: 3 in a row).")
+class DutyTier(enum.Enum):
+    NONE = "NONE"
+    TALK = "TALK"
+    PUBLIC_CRITICISM = "PUBLIC_CRITICISM"
 
 
 @strawberry.type
@@ -133,15 +143,20 @@ class MemberComplianceRecord:
     misses: int
     longest_miss_run: int = strawberry.field(description="Most MISSED_CALLUPs in a row.")
     talk_reminder: bool = strawberry.field(description="Due a talk (谈话提醒).")
+    public_criticism: bool = strawberry.field(description="Due a public criticism notice "
+                                                          "(通报批评): 3 missed call-ups in a row.")
+    tier: DutyTier
     reasons: list[ComplianceReason] = strawberry.field(
         description="Why the member is due a talk. At most one per reason (2).")
 
     @classmethod
     def of(cls, m: MemberCompliance) -> MemberComplianceRecord:
+        a = m.assessment
         return cls(volunteer=Volunteer.of(m.volunteer, names=True),
-                   participations=m.participations, misses=m.misses,
-                   longest_miss_run=m.longest_miss_run, talk_reminder=bool(m.reasons),
-                   reasons=[ComplianceReason(r) for r in m.reasons])
+                   participations=a.participations, misses=a.misses,
+                   longest_miss_run=a.longest_miss_run, talk_reminder=bool(a.reasons),
+                   public_criticism=a.tier == DutyTier.PUBLIC_CRITICISM.value,
+                   tier=DutyTier(a.tier), reasons=[ComplianceReason(r) for r in a.reasons])
 
 
 @strawberry.type
@@ -152,9 +167,47 @@ class VolunteerCompliance:
     minimum_participations: int
     member_count: int
     flagged_count: int
+    public_criticism_count: int
     members: list[MemberComplianceRecord] = strawberry.field(
         description="All members of the role in the caller's scope and the community (2,266 "
                     "building heads county-wide in the demo), or only those flagged; not paged.")
+
+
+@strawberry.type(description="A member's year under the duty rule, as reported to their "
+                             "employer (two-way evaluation 双向评价).")
+class VolunteerYearRecord:
+    year: int
+    volunteer: Volunteer
+    employer: str | None = strawberry.field(description="The employer it was reported to.")
+    participations: int
+    misses: int
+    longest_miss_run: int
+    tier: DutyTier
+    reported_at: datetime
+
+    @classmethod
+    def of(cls, row: Any) -> VolunteerYearRecord:
+        return cls(year=row.year, volunteer=Volunteer.of(row, names=True),
+                   employer=row.reported_employer, participations=row.participations,
+                   misses=row.misses, longest_miss_run=row.longest_miss_run,
+                   tier=DutyTier(row.tier), reported_at=row.reported_at)
+
+
+@strawberry.type
+class VolunteerYearRecordConnection:
+    records: list[VolunteerYearRecord]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type
+class VolunteerYearReportPayload:
+    year: int | None
+    reported_count: int
+    talk_count: int = strawberry.field(description="Members whose year came to a talk.")
+    public_criticism_count: int = strawberry.field(description="Members whose year came to a "
+                                                               "public criticism notice.")
+    errors: list[UserError]
 
 
 @strawberry.type
@@ -180,8 +233,9 @@ class VolunteerQuery:
                                end_cursor=edges[-1].cursor if edges else None))
 
     @strawberry.field(description="Each member's participations and misses in a year, and who is "
-                                  "due a talk: fewer than 5 participations or 2 missed "
-                                  "call-ups in a row.")
+                                  "due a talk (fewer than 5 participations or 2 missed "
+                                  "call-ups in a row) or a public criticism notice (3 in a "
+                                  "row).")
     async def volunteer_compliance(self, info: Info, year: int, community_code: str | None = None,
                                    role: VolunteerRole | None = VolunteerRole.BUILDING_HEAD,
                                    flagged_only: bool | None = False) -> VolunteerCompliance:
@@ -193,7 +247,24 @@ class VolunteerQuery:
         return VolunteerCompliance(
             year=year, year_complete=complete, minimum_participations=MIN_PARTICIPATIONS,
             member_count=len(records), flagged_count=len(flagged),
+            public_criticism_count=sum(r.public_criticism for r in records),
             members=flagged if flagged_only else records)
+
+
+    @strawberry.field(description="Members' reported years in member code order, in pages: staff "
+                                  "within their scope, a unit for the members it employs. "
+                                  + cap_text(MAX_PAGE) + " Page on with `after`.")
+    async def volunteer_year_records(self, info: Info, year: int,
+                                     community_code: str | None = None,
+                                     tier: DutyTier | None = None, first: int | None = 50,
+                                     after: str | None = None) -> VolunteerYearRecordConnection:
+        rows, more, total = await volunteers.year_records(
+            info.context.db, info.context.actor, year=year, community_code=community_code,
+            tier=tier.value if tier else None, first=50 if first is None else first, after=after)
+        cursor = volunteers.encode_cursor(rows[-1].code) if rows else None
+        return VolunteerYearRecordConnection(
+            records=[VolunteerYearRecord.of(r) for r in rows], total_count=total,
+            page_info=PageInfo(has_next_page=more, end_cursor=cursor))
 
 
 @strawberry.type
@@ -208,3 +279,22 @@ class VolunteerMutation:
         except DomainError as err:
             return VolunteerServicePayload(service=None, errors=user_errors(err))
         return VolunteerServicePayload(service=VolunteerService.of(row), errors=[])
+
+    @strawberry.mutation(description="Reports each member's finished year to their employer, "
+                                     "within the caller's scope; a year reported again is "
+                                     "written anew.")
+    async def report_volunteer_year(self, info: Info, year: int,
+                                    community_code: str | None = None,
+                                    role: VolunteerRole | None = VolunteerRole.BUILDING_HEAD,
+                                    ) -> VolunteerYearReportPayload:
+        try:
+            records = await volunteers.report_year(
+                info.context.db, info.context.actor, year=year, community_code=community_code,
+                role=(role or VolunteerRole.BUILDING_HEAD).value)
+        except DomainError as err:
+            return VolunteerYearReportPayload(year=None, reported_count=0, talk_count=0,
+                                              public_criticism_count=0, errors=user_errors(err))
+        tiers = [r.tier for r in records]
+        return VolunteerYearReportPayload(
+            year=year, reported_count=len(records), talk_count=tiers.count("TALK"),
+            public_criticism_count=tiers.count("PUBLIC_CRITICISM"), errors=[])

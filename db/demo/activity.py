@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from db.demo.timeline import Timeline
+from db.duty import assess
 from db.vocabulary import SHANGHAI, TIME_ZONE
 
 # (start, end, participations of a member who complies) per period.
@@ -30,6 +31,14 @@ TICKET_LOOKBACK = timedelta(days=20)
 ACTIVITIES = ("楼道清扫", "政策宣传", "敲门行动入户走访", "万市大集志愿服务", "文明劝导",
               "邻里矛盾调解", "四位一体联席会议")
 RECORDER = "demo-seed"
+SUMMONED_COMPANIES, SUMMONED_UNITS = 8, 9  # the account's summonses 约谈
+SUMMONS_COMPANY = "物业服务质量排名靠后、群众投诉集中，约谈企业负责人，限期整改"
+SUMMONS_UNIT = "诉求办理超时、提级督办多，约谈单位负责人，限期整改"
+FINDINGS = 530  # the account: 530 problems found and solved by compound supervisors
+FINDING_NOTES = ("消防通道堆放杂物", "楼道灯损坏未修", "电梯维保记录未公示", "绿化带垃圾未清理",
+                 "地下车库积水", "单元门禁损坏", "收费标准未公示", "监控设施失效")
+# The first period, a whole year, is reported to the members' employers early the next year.
+REPORTED = datetime(2024, 1, 10, 9, 0, tzinfo=SHANGHAI)
 DRAWDOWN_AT = datetime(2023, 10, 18, 10, 0, tzinfo=SHANGHAI)
 DRAWDOWN_AMOUNT = Decimal("5000.00")
 DRAWDOWN_REASON = "供暖季前物业公司未及时维修，街道动用履约保证金5000元维修供热管道（阳光社区）"
@@ -164,4 +173,81 @@ def seed_activity(conn: psycopg.Connection, rng_seed: int,
             copy.write_row(row)
     seed_bond_ledger(conn, timeline)
     ledger = conn.execute("SELECT count(*) FROM bond_ledger").fetchone()
-    return {"volunteer_services": len(rows), "bond_ledger": int(ledger[0]) if ledger else 0}
+    return {"volunteer_services": len(rows), "bond_ledger": int(ledger[0]) if ledger else 0,
+            "volunteer_year_records": seed_year_records(conn, timeline or Timeline()),
+            "supervisor_findings": seed_findings(conn, random.Random(rng_seed * 31 + 7),
+                                                 timeline or Timeline()),
+            "summons": seed_summons(conn, random.Random(rng_seed * 37 + 3),
+                                    timeline or Timeline())}
+
+
+def seed_summons(conn: psycopg.Connection, rng: random.Random, timeline: Timeline) -> int:
+    """The account's summonses 约谈 of the demo's whole year: 8 property companies and 9
+    other units (here county departments and utilities)."""
+    companies = [r[0] for r in conn.execute(
+        "SELECT code FROM units WHERE kind = 'PROPERTY_COMPANY' ORDER BY code")]
+    others = [r[0] for r in conn.execute(
+        "SELECT code FROM units WHERE code LIKE 'U-%%' AND kind <> 'COUNTY_OFFICE' ORDER BY code")]
+    year = timeline.shift_years(PERIODS[0][0]).year
+    rows = [(code, SUMMONS_COMPANY) for code in rng.sample(companies, SUMMONED_COMPANIES)]
+    rows += [(code, SUMMONS_UNIT) for code in rng.sample(others, SUMMONED_UNITS)]
+    with conn.cursor() as cur, cur.copy(
+            "COPY summons (unit_code, at, reason, summoned_by) FROM STDIN") as copy:
+        for code, reason in rows:
+            day = date(year, 1, 1) + timedelta(days=rng.randrange(365))
+            copy.write_row((code, datetime(day.year, day.month, day.day, 15, tzinfo=SHANGHAI),
+                            reason, "county-office"))
+    return len(rows)
+
+
+def seed_findings(conn: psycopg.Connection, rng: random.Random, timeline: Timeline) -> int:
+    """The supervisors' 530 findings (the account's figure) over the demo's history, each
+    against the company under contract on the day, each solved within 10 days."""
+    supervisors = conn.execute("SELECT code, compound_code FROM volunteers "
+                               "WHERE role = 'SUPERVISOR' ORDER BY code").fetchall()
+    contracts: dict[str, list[tuple[date, date | None, str]]] = defaultdict(list)
+    for compound, start, end, company in conn.execute(
+            "SELECT compound_code, start_date, end_date, company_code FROM property_contracts "
+            "ORDER BY compound_code, start_date"):
+        contracts[compound].append((start, end, company))
+    first, last = timeline.month_start(0), timeline.now - timedelta(days=10)
+    span = (last - first).total_seconds()
+    rows = []
+    for n in range(FINDINGS):
+        code, compound = supervisors[n % len(supervisors)]
+        found = first + timedelta(seconds=rng.uniform(0, span))
+        day = found.astimezone(SHANGHAI).date()
+        company = next(c for s, e, c in contracts[compound] if s <= day and (e is None or day < e))
+        rows.append((code, compound, company, found,
+                     found + timedelta(hours=rng.uniform(2, 240)), rng.choice(FINDING_NOTES)))
+    with conn.cursor() as cur, cur.copy(
+            "COPY supervisor_findings (supervisor_code, compound_code, company_code, found_at, "
+            "resolved_at, note) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    return len(rows)
+
+
+def seed_year_records(conn: psycopg.Connection, timeline: Timeline) -> int:
+    """Reports the building heads' whole demo year to their employers, by the duty rule."""
+    start = timeline.shift_years(PERIODS[0][0])
+    end = timeline.shift_years(PERIODS[0][1])
+    heads = conn.execute(
+        """SELECT v.code, v.community_code, v.employer,
+                  coalesce(array_agg(s.kind ORDER BY s.at, s.id)
+                           FILTER (WHERE s.id IS NOT NULL), '{}') AS kinds
+           FROM volunteers v LEFT JOIN volunteer_services s ON s.volunteer_code = v.code
+                AND s.at >= %(start)s AND s.at < %(end)s
+           WHERE v.role = 'BUILDING_HEAD' GROUP BY v.code ORDER BY v.code""",
+        {"start": datetime(start.year, 1, 1, tzinfo=SHANGHAI),
+         "end": datetime(end.year, 1, 1, tzinfo=SHANGHAI)}).fetchall()
+    reported = _at(timeline, REPORTED)
+    with conn.cursor() as cur, cur.copy(
+            "COPY volunteer_year_records (volunteer_code, year, community_code, employer, "
+            "participations, misses, longest_miss_run, tier, reported_at, reported_by) "
+            "FROM STDIN") as copy:
+        for code, community, employer, kinds in heads:
+            a = assess(kinds)
+            copy.write_row((code, start.year, community, employer, a.participations, a.misses,
+                            a.longest_miss_run, a.tier, reported, RECORDER))
+    return len(heads)

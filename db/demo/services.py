@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -42,8 +43,10 @@ COUNTY_UNITS = {
     "HEATING_COMPANY": "县热力公司",
     "TELECOM": "县通信运营商联合服务中心",
 }
-# 华丰现代城's property manager is replaced on this day; its monthly tickets fall from 26 to 8.
+# 华丰现代城's property manager is replaced on this day (the company stays); its monthly tickets
+# fall from 26 to 8.
 HUAFENG_REPLACED = date(2023, 9, 1)
+MANAGERS_REPLACED = 15  # in 2023, 华丰现代城's among them: the bottom ≥ 1% (account)
 
 
 @dataclass
@@ -201,14 +204,33 @@ def plan_contracts(rng: random.Random, places: Places,
         rate = Decimal(rng.choice(("0.050", "0.060", "0.080", "0.100")))
         company = rng.choice(companies)
         if cp.name == "华丰现代城":
+            # The company keeps the compound and replaces its manager: the contract is
+            # re-signed with the new manager named, and a full 10% bond.
             out.append(ContractPlan(cp.code, company, names.person(rng), shift(date(2019, 1, 1)),
                                     replaced, fee, rate))
-            company = next(c for c in companies if c != company)
             out.append(ContractPlan(cp.code, company, names.person(rng), replaced,
                                     None, fee, Decimal("0.100")))
             continue
         start = shift(date(rng.randrange(2016, 2023), rng.randrange(1, 13), 1))
         out.append(ContractPlan(cp.code, company, names.person(rng), start, None, fee, rate))
+    return _replace_managers(out, shift)
+
+
+def _replace_managers(contracts: list[ContractPlan],
+                      shift: Callable[[date], date]) -> list[ContractPlan]:
+    """14 more companies replace their manager in a compound during 2023, keeping the
+    compound: with 华丰现代城's, the account's 15 replacements of the year. Drawn apart from the
+    caller's generator, so nothing else of the demo changes."""
+    rng = random.Random(f"{contracts[0].compound_code}-managers-{len(contracts)}")
+    current = [i for i, c in enumerate(contracts) if c.end_date is None
+               and not any(o.compound_code == c.compound_code and o.end_date is not None
+                           for o in contracts)]
+    out = list(contracts)
+    for i in sorted(rng.sample(current, MANAGERS_REPLACED - 1)):
+        old = contracts[i]
+        on = shift(date(2023, rng.randrange(2, 13), 1))
+        out[i] = replace(old, end_date=on)
+        out.append(replace(old, manager_name=names.person(rng), start_date=on))
     return out
 
 

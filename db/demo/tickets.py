@@ -7,6 +7,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import shapely
@@ -18,7 +19,7 @@ from db.demo import names
 from db.demo.places import Places
 from db.demo.services import HUAFENG_REPLACED, ContractPlan, sample_points
 from db.demo.timeline import Timeline
-from db.responsibility import route_unit
+from db.responsibility import route_unit, route_units
 from db.vocabulary import SHANGHAI, TICKET_STATUSES
 from geo import hexagons
 from geo.frame import LocalFrame
@@ -44,6 +45,7 @@ class Item:
     lead_kind: str
     deadline_class: str
     name_zh: str
+    cooperating_kinds: tuple[str, ...] = ()
 
 
 @dataclass
@@ -65,6 +67,7 @@ class TicketRow:
     street_code: str
     unit_code: str | None
     created_at: datetime
+    cooperating_units: tuple[str, ...] = ()  # routed as the lead unit is, never the lead
     status: str = "SUBMITTED"
     level: str = "COMMUNITY"
     due_at: datetime | None = None
@@ -149,11 +152,11 @@ class TicketFactory:
         for k, (cell, comp, comm, zone, street) in enumerate(self.locator.locate(xy)):
             it = item or (self.rng.choices(self.compound_items, self.compound_item_w)[0]
                           if in_compound and comp else self.rng.choice(self.street_items))
-            unit = route_unit(
-                it.lead_kind, community_code=comm, street_code=street,
-                company_code=self.company_at(comp, created[k].date()),
-                county_units=self.county_units,
-            )
+            where: dict[str, Any] = {"community_code": comm, "street_code": street,
+                     "company_code": self.company_at(comp, created[k].date()),
+                     "county_units": self.county_units}
+            unit = route_unit(it.lead_kind, **where)
+            cooperating = route_units(list(it.cooperating_kinds), **where)
             rows.append(TicketRow(
                 id=next_id + k, item=it,
                 channel=self.rng.choices(self.channels, self.channel_w)[0],
@@ -163,6 +166,7 @@ class TicketFactory:
                 compound_code=comp,
                 community_code=comm, zone_code=zone, street_code=street, unit_code=unit,
                 created_at=created[k],
+                cooperating_units=tuple(u for u in cooperating if u != unit),
             ))
         return rows
 

@@ -42,7 +42,11 @@ WITH c AS (
 )
 SELECT c.id AS contract_id, c.compound_code, c.company_code, u.name AS company_name,
        c.manager_name, c.households, (c.e - c.s) AS days, count(t.id) AS tickets,
-       count(t.rating) AS rated, coalesce(sum(t.rating), 0) AS rating_sum
+       count(t.rating) AS rated, coalesce(sum(t.rating), 0) AS rating_sum,
+       (SELECT count(*) FROM supervisor_findings f
+        WHERE f.compound_code = c.compound_code AND f.company_code = c.company_code
+          AND f.found_at >= (c.s::timestamp AT TIME ZONE '{TIME_ZONE}')
+          AND f.found_at < (c.e::timestamp AT TIME ZONE '{TIME_ZONE}')) AS findings
 FROM c
 JOIN units u ON u.code = c.company_code
 LEFT JOIN tickets t
@@ -55,7 +59,8 @@ ORDER BY c.id"""
 
 async def contract_tickets(conn: AsyncConnection[Any], *, start: date, end: date) -> list[Any]:
     """Each contract in force during [start, end) with its days in force there, its
-    compound's households, and the tickets (and ratings) of its compound in those days."""
+    compound's households, the tickets (and ratings) of its compound in those days, and the
+    supervisors' findings against its company there."""
     cur = await conn.execute(_CONTRACT_TICKETS, {"start": start, "end": end})
     return await cur.fetchall()
 
@@ -142,3 +147,46 @@ async def append_entry(conn: AsyncConnection[Any], e: NewEntry) -> None:
         {"contract_id": e.contract_id, "at": e.at, "kind": e.kind, "amount": e.amount,
          "balance_after": e.balance_after, "reason": e.reason, "ticket_id": e.ticket_id,
          "actor": e.actor})
+
+
+async def summons_in(conn: AsyncConnection[Any], *, start: datetime, end: datetime,
+                     units: Sequence[str] | None, limit: int) -> list[Any]:
+    """Summonses in [start, end), of some units (None: any), oldest first, at most `limit`."""
+    cur = await conn.execute(
+        "SELECT s.id, s.at, s.reason, s.unit_code, u.name AS unit_name, u.kind AS unit_kind "
+        "FROM summons s JOIN units u ON u.code = s.unit_code "
+        "WHERE s.at >= %(start)s AND s.at < %(end)s "
+        "AND (%(units)s::text[] IS NULL OR s.unit_code = ANY(%(units)s)) "
+        "ORDER BY s.at, s.id LIMIT %(limit)s",
+        {"start": start, "end": end, "units": None if units is None else list(units),
+         "limit": limit})
+    return await cur.fetchall()
+
+
+async def insert_summons(conn: AsyncConnection[Any], *, unit_code: str, at: datetime,
+                         reason: str, actor: str) -> Any:
+    cur = await conn.execute(
+        "WITH s AS (INSERT INTO summons (unit_code, at, reason, summoned_by) "
+        "VALUES (%s, %s, %s, %s) RETURNING *) "
+        "SELECT s.id, s.at, s.reason, s.unit_code, u.name AS unit_name, u.kind AS unit_kind "
+        "FROM s JOIN units u ON u.code = s.unit_code", (unit_code, at, reason, actor))
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def manager_replacements(conn: AsyncConnection[Any], *, start: date, end: date) -> list[Any]:
+    """Managers replaced in [start, end): a contract followed on its last day by one of the
+    same company for the same compound naming another manager."""
+    cur = await conn.execute(
+        """SELECT n.compound_code, k.name AS compound_name, n.company_code,
+                  u.name AS company_name, o.manager_name AS old_manager,
+                  n.manager_name AS new_manager, n.start_date AS replaced_on
+           FROM property_contracts n
+           JOIN property_contracts o ON o.compound_code = n.compound_code
+                AND o.company_code = n.company_code AND o.end_date = n.start_date
+                AND o.manager_name <> n.manager_name
+           JOIN compounds k ON k.code = n.compound_code JOIN units u ON u.code = n.company_code
+           WHERE n.start_date >= %(start)s AND n.start_date < %(end)s
+           ORDER BY n.start_date, n.compound_code""", {"start": start, "end": end})
+    return await cur.fetchall()

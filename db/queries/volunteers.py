@@ -112,3 +112,80 @@ WHERE {' AND '.join(where)}
 GROUP BY v.code
 ORDER BY v.code"""
     return await (await conn.execute(sql, params)).fetchall()
+
+
+@dataclass(frozen=True)
+class YearRecord:
+    """A member's year under the duty rule, as reported to their employer."""
+
+    volunteer_code: str
+    year: int
+    community_code: str
+    employer: str | None
+    participations: int
+    misses: int
+    longest_miss_run: int
+    tier: str
+
+
+YEAR_RECORD_COLUMNS = ("volunteer_code", "year", "community_code", "employer", "participations",
+                       "misses", "longest_miss_run", "tier")
+
+
+async def report_year(conn: AsyncConnection[Any], records: Sequence[YearRecord], *,
+                      reported_at: datetime, reported_by: str) -> int:
+    """Writes the records, replacing those of the same members and year; returns how many."""
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            """INSERT INTO volunteer_year_records (volunteer_code, year, community_code, employer,
+                   participations, misses, longest_miss_run, tier, reported_at, reported_by)
+               VALUES (%(volunteer_code)s, %(year)s, %(community_code)s, %(employer)s,
+                   %(participations)s, %(misses)s, %(longest_miss_run)s, %(tier)s,
+                   %(reported_at)s, %(reported_by)s)
+               ON CONFLICT (volunteer_code, year) DO UPDATE SET
+                   community_code = EXCLUDED.community_code, employer = EXCLUDED.employer,
+                   participations = EXCLUDED.participations, misses = EXCLUDED.misses,
+                   longest_miss_run = EXCLUDED.longest_miss_run, tier = EXCLUDED.tier,
+                   reported_at = EXCLUDED.reported_at, reported_by = EXCLUDED.reported_by""",
+            [{**{c: getattr(r, c) for c in YEAR_RECORD_COLUMNS}, "reported_at": reported_at,
+              "reported_by": reported_by} for r in records])
+    return len(records)
+
+
+@dataclass(frozen=True)
+class YearRecordFilter:
+    """Which reported records a caller reads: `scopes` (area codes; None: every area),
+    `employer_units` (unit codes: only their employees; None: any employer)."""
+
+    year: int
+    scopes: Sequence[str] | None
+    employer_units: Sequence[str] | None = None
+    community_code: str | None = None
+    tier: str | None = None
+
+
+async def year_record_page(conn: AsyncConnection[Any], f: YearRecordFilter, *, limit: int,
+                           after: str | None) -> tuple[list[Any], int]:
+    """Records with their member's name and role in member code order after a code, at most
+    `limit` + 1; and the total count."""
+    params: dict[str, Any] = {
+        "year": f.year, "scopes": None if f.scopes is None else list(f.scopes),
+        "units": None if f.employer_units is None else list(f.employer_units),
+        "community": f.community_code, "tier": f.tier, "after": after, "limit": limit + 1}
+    where = """r.year = %(year)s
+  AND (%(scopes)s::text[] IS NULL OR EXISTS (
+       SELECT 1 FROM unnest(%(scopes)s::text[]) AS s(code)
+       WHERE starts_with(r.community_code, s.code)))
+  AND (%(units)s::text[] IS NULL OR r.employer IN (
+       SELECT name FROM units WHERE code = ANY(%(units)s::text[])))
+  AND (%(community)s::text IS NULL OR r.community_code = %(community)s)
+  AND (%(tier)s::text IS NULL OR r.tier = %(tier)s)"""
+    total = await (await conn.execute(
+        "SELECT count(*) AS n FROM volunteer_year_records r WHERE " + where, params)).fetchone()
+    rows = await (await conn.execute(
+        f"""SELECT {VOLUNTEER_COLUMNS}, r.year, r.employer AS reported_employer,
+                   r.participations, r.misses, r.longest_miss_run, r.tier, r.reported_at
+            FROM volunteer_year_records r JOIN volunteers v ON v.code = r.volunteer_code
+            WHERE {where} AND (%(after)s::text IS NULL OR r.volunteer_code > %(after)s)
+            ORDER BY r.volunteer_code LIMIT %(limit)s""", params)).fetchall()
+    return rows, int(total.n) if total else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import psycopg
 import pytest
@@ -126,6 +127,22 @@ def test_huafeng_monthly_tickets_fall_from_26_to_8(db: psycopg.Connection) -> No
         FROM tickets t JOIN compounds k ON k.code = t.compound_code
         WHERE k.name = '华丰现代城' AND t.created_at < '2024-07-01T00:00+08'""").fetchone()  # type: ignore[misc]
     assert (float(before), float(after)) == (26.0, 8.0)
+
+
+def test_huafeng_keeps_its_company_and_replaces_its_manager(db: psycopg.Connection) -> None:
+    contracts = db.execute("""
+        SELECT pc.company_code, pc.manager_name, pc.start_date, pc.end_date
+        FROM property_contracts pc JOIN compounds k ON k.code = pc.compound_code
+        WHERE k.name = '华丰现代城' ORDER BY pc.start_date""").fetchall()
+    (old_company, old_manager, _, ended), (company, manager, started, end) = contracts
+    assert company == old_company and manager != old_manager
+    assert ended == started == date(2023, 9, 1) and end is None
+    # Its tickets are led by the same company before and after the replacement.
+    leads = db.execute("""
+        SELECT DISTINCT t.unit_code FROM tickets t JOIN compounds k ON k.code = t.compound_code
+        JOIN demand_items i ON i.code = t.item_code
+        WHERE k.name = '华丰现代城' AND i.lead_unit_kind = 'PROPERTY_COMPANY'""").fetchall()
+    assert leads == [(company,)]
 
 
 def test_generator_is_deterministic() -> None:

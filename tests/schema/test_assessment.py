@@ -86,3 +86,24 @@ def test_who_reads_the_scorecard(gql: GraphQLClient, token: Minter) -> None:
     for who in (gql, gql.as_(token("RESIDENT")), gql.as_(token("GRID_WORKER", "371329001001001")),
                 gql.as_(token("UNIT", "PC01"))):
         assert who.error(SCORES, {"y": 2023})["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_owners_committees_count_as_the_share_of_compliant_compounds(
+        gql: GraphQLClient, token: Minter, db: psycopg.Connection) -> None:
+    shares = dict(db.execute("""
+        WITH sitting AS (SELECT DISTINCT ON (compound_code) * FROM owners_committees
+                         ORDER BY compound_code, term_start DESC),
+        seats AS (SELECT s.compound_code,
+                         count(m.id) FILTER (WHERE m.role <> 'MEMBER') AS leaders,
+                         count(m.id) FILTER (WHERE m.role <> 'MEMBER' AND m.party_member) AS party
+                  FROM sitting s LEFT JOIN committee_members m
+                    ON m.committee_id = s.id AND m.removed_at IS NULL GROUP BY 1)
+        SELECT k.community_code, 100.0 * count(*) FILTER (
+                 WHERE x.compound_code IS NOT NULL AND (x.leaders = 0 OR 5 * x.party >= 3 * x.leaders))
+               / count(*)
+        FROM compounds k LEFT JOIN seats x ON x.compound_code = k.code GROUP BY 1""").fetchall())
+    scores = _scores(gql.as_(token("PLANNER")))
+    got = {s["communityCode"]: next(c["score"] for c in s["components"]
+                                    if c["component"] == "OWNERS_COMMITTEES") for s in scores}
+    assert got == pytest.approx({k: float(v) for k, v in shares.items()}, abs=0.01)
+    assert min(got.values()) < 100  # some compounds have no committee (200 of 230 do)

@@ -345,3 +345,124 @@ def test_ranking_counts_under_3_are_withheld_from_staff_outside_the_compounds(
         if s["ratedTickets"] is None:
             assert e["ratedTickets"] < 3 and s["averageRating"] is None
     assert withheld
+
+
+FINDINGS = """query ($from: String, $to: String) { propertyRanking(from: $from, to: $to) {
+  companies { ranked { company { code } compounds supervisorFindings } }
+  managers { ranked { company { code } managerName supervisorFindings } } } }"""
+
+
+def test_supervisors_findings_count_in_the_ranking(gql: GraphQLClient, token: Minter,
+                                                   db: psycopg.Connection) -> None:
+    # The account: 530 problems found by compound supervisors, and solved.
+    assert db.execute("SELECT count(*), count(resolved_at), count(DISTINCT supervisor_code) "
+                      "FROM supervisor_findings").fetchone() == (530, 530, 110)
+    # Each against the company under contract in the compound on the day it was found.
+    assert db.execute("""SELECT count(*) FROM supervisor_findings f WHERE NOT EXISTS (
+        SELECT 1 FROM property_contracts pc WHERE pc.compound_code = f.compound_code
+          AND pc.company_code = f.company_code
+          AND pc.start_date <= (f.found_at AT TIME ZONE 'Asia/Shanghai')::date
+          AND (pc.end_date IS NULL
+               OR (f.found_at AT TIME ZONE 'Asia/Shanghai')::date < pc.end_date))""").fetchone() \
+        == (0,)
+    ask = {"from": "2023-01", "to": "2024-06"}
+    r = gql.as_(token("PLANNER")).data(FINDINGS, ask)["propertyRanking"]
+    want = dict(db.execute("""SELECT company_code, count(*) FROM supervisor_findings
+        WHERE found_at >= '2023-01-01T00:00+08' AND found_at < '2024-07-01T00:00+08'
+        GROUP BY 1""").fetchall())
+    got = {s["company"]["code"]: s["supervisorFindings"] for s in r["companies"]["ranked"]}
+    assert {k: v for k, v in got.items() if v} == want and sum(want.values()) == 530
+    assert sum(s["supervisorFindings"] for s in r["managers"]["ranked"]) == 530
+    # Staff outside a company's compounds see its small counts withheld, as its tickets.
+    outside = gql.as_(token("COMMUNITY_STAFF", "371329001001")).data(FINDINGS, ask)[
+        "propertyRanking"]["managers"]["ranked"]
+    small = [s for s in outside if s["supervisorFindings"] is None]
+    assert small and all(s["company"]["code"] in got for s in small)
+
+
+SUMMONS = """query ($year: Int!) { summonsRecords(year: $year) { id at reason
+  unit { code kind } } }"""
+RECORD_SUMMONS = """mutation ($input: RecordSummonsInput!) { recordSummons(input: $input) {
+  summons { id at reason unit { code } } errors { code field } } }"""
+
+
+def test_the_demo_year_summoned_8_companies_and_9_units(county: GraphQLClient) -> None:
+    records = county.data(SUMMONS, YEAR)["summonsRecords"]
+    kinds = [r["unit"]["kind"] for r in records]
+    assert kinds.count("PROPERTY_COMPANY") == 8 and len(kinds) - kinds.count("PROPERTY_COMPANY") == 9
+    assert len({r["unit"]["code"] for r in records}) == 17
+    assert all(r["at"].startswith("2023-") and r["reason"] for r in records)
+    assert [r["at"] for r in records] == sorted(r["at"] for r in records)
+
+
+@pytest.mark.parametrize(("role", "scopes", "reads", "records"), [
+    (None, (), False, False), ("RESIDENT", (), False, False),
+    ("GRID_WORKER", ("371329001001",), False, False), ("PLANNER", (), True, False),
+    ("COMMUNITY_STAFF", ("371329001001",), True, False),
+    ("STREET_OFFICER", ("371329001",), True, False), ("COUNTY_OFFICE", (), True, True),
+])
+def test_who_reads_and_records_summonses(gql: GraphQLClient, token: Minter,
+                                         db: psycopg.Connection, role: str | None,
+                                         scopes: tuple[str, ...], reads: bool,
+                                         records: bool) -> None:
+    caller = gql.as_(token(role, *scopes)) if role else gql
+    body = caller(SUMMONS, YEAR)
+    if reads:
+        assert len(body["data"]["summonsRecords"]) >= 17
+    else:
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    before = db.execute("SELECT count(*) FROM summons").fetchone()
+    out = caller(RECORD_SUMMONS, {"input": {"unitCode": "PC01", "reason": "约谈"}})
+    if records:
+        assert out["data"]["recordSummons"]["errors"] == []
+    else:
+        assert out["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        assert db.execute("SELECT count(*) FROM summons").fetchone() == before
+
+
+def test_a_unit_reads_only_its_own_summonses(gql: GraphQLClient, token: Minter,
+                                             db: psycopg.Connection) -> None:
+    unit = db.execute("SELECT unit_code FROM summons WHERE unit_code LIKE 'U-%%' "
+                      "ORDER BY id LIMIT 1").fetchone()[0]  # type: ignore[index]
+    mine = gql.as_(token("UNIT", unit)).data(SUMMONS, YEAR)["summonsRecords"]
+    assert mine and {r["unit"]["code"] for r in mine} == {unit}
+
+
+@pytest.mark.parametrize(("change", "code", "field"), [
+    ({"unitCode": "PC99"}, "NOT_FOUND", "input.unitCode"),
+    ({"reason": "  "}, "BAD_USER_INPUT", "input.reason"),
+    ({"at": "2999-01-01T09:00:00+08:00"}, "BAD_USER_INPUT", "input.at"),
+])
+def test_a_bad_summons_writes_nothing(county: GraphQLClient, db: psycopg.Connection,
+                                      change: dict[str, str], code: str, field: str) -> None:
+    before = db.execute("SELECT count(*) FROM summons").fetchone()
+    out = county.data(RECORD_SUMMONS, {"input": {"unitCode": "PC02", "reason": "约谈",
+                                                 **change}})["recordSummons"]
+    assert out["summons"] is None and out["errors"] == [{"code": code, "field": field}]
+    assert db.execute("SELECT count(*) FROM summons").fetchone() == before
+
+
+REPLACEMENTS = """query ($year: Int!) { managerReplacements(year: $year) { year managerCount
+  replacedCount meetsBottomShare replacements { compoundCode compoundName company { code }
+  oldManager newManager replacedOn } } }"""
+
+
+def test_the_demo_replaced_15_managers_in_2023_keeping_the_companies(
+        gql: GraphQLClient, token: Minter, db: psycopg.Connection) -> None:
+    r = gql.as_(token("PLANNER")).data(REPLACEMENTS, YEAR)["managerReplacements"]
+    assert r["replacedCount"] == len(r["replacements"]) == 15  # the account's 15 of 2023
+    assert r["meetsBottomShare"] and r["replacedCount"] >= r["managerCount"] / 100
+    ranked = gql.as_(token("PLANNER")).data(RANKING, YEAR)["propertyRanking"]["managers"]
+    assert r["managerCount"] == len(ranked["ranked"])
+    assert "华丰现代城" in {x["compoundName"] for x in r["replacements"]}
+    # The year's worst (华丰现代城's manager until September) is among the replaced.
+    assert ranked["ranked"][-1]["managerName"] in {x["oldManager"] for x in r["replacements"]}
+    for x in r["replacements"]:
+        assert x["oldManager"] != x["newManager"] and x["replacedOn"].startswith("2023-")
+        companies = db.execute("SELECT DISTINCT company_code FROM property_contracts "
+                               "WHERE compound_code = %s", (x["compoundCode"],)).fetchall()
+        assert companies == [(x["company"]["code"],)]
+    assert gql.as_(token("PLANNER")).data(REPLACEMENTS, {"year": 2022})[
+        "managerReplacements"]["replacedCount"] == 0
+    for caller in (gql, gql.as_(token("RESIDENT")), gql.as_(token("UNIT", "PC01"))):
+        assert caller.error(REPLACEMENTS, YEAR)["extensions"]["code"] == "FORBIDDEN"

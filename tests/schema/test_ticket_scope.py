@@ -9,7 +9,8 @@ from tests.conftest import GraphQLClient, Minter
 
 CENTRE = {"lon": 118.657, "lat": 34.918}
 NEARBY = """query ($p: PointInput!) { nearbyTickets(point: $p, radiusM: 5000, first: 200) {
-  ticket { code gridCell { code } compound { code } responsibleUnit { code } } } }"""
+  ticket { code gridCell { code } compound { code } responsibleUnit { code }
+           cooperatingUnits { code } } } }"""
 ONE = """query ($code: String!) { ticket(code: $code) { code } }"""
 PAGE = """query ($f: TicketFilter) { tickets(filter: $f, first: 200) { totalCount
   edges { node { code gridCell { code } } } } }"""
@@ -59,7 +60,10 @@ def test_a_unit_sees_the_tickets_it_leads_or_cooperates_on(gql: GraphQLClient, t
                       (unit,)).fetchone()[0]  # type: ignore[index]
     assert page["totalCount"] == want > 0
     hits = caller.data(NEARBY, {"p": CENTRE})["nearbyTickets"]
-    assert all(h["ticket"]["responsibleUnit"]["code"] == unit for h in hits)
+    leads = [h for h in hits if h["ticket"]["responsibleUnit"]["code"] == unit]
+    cooperates = [h for h in hits if {"code": unit} in h["ticket"]["cooperatingUnits"]]
+    assert leads and cooperates  # heating and water items: the company cooperates
+    assert len(leads) + len(cooperates) == len(hits)
 
 
 def test_a_resident_sees_only_their_own(gql: GraphQLClient, token: Minter,

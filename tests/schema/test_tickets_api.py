@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 
 from tests.conftest import GraphQLClient
 
@@ -74,3 +75,21 @@ def test_filters(county: GraphQLClient, db: psycopg.Connection) -> None:
         "SELECT count(*) FROM tickets WHERE item_code = 'P01' AND created_at >= "
         "'2023-03-01T00:00+08' AND created_at < '2023-04-01T00:00+08'").fetchone()[0]  # type: ignore[index]
     assert got["totalCount"] > 0
+
+
+NAIVE_PAGE = """query ($from: DateTime, $to: DateTime) {
+  tickets(filter: {createdFrom: $from, createdTo: $to}, first: 1) { totalCount } }"""
+
+
+@pytest.mark.parametrize(("start", "end"), [
+    ("0197-07-19T12:43:49+00:00", "2024-06-01"),
+    ("0001-01-01T00:00:00", "0197-07-19T12:43:49+00:00"),
+])
+def test_a_time_without_an_offset_is_read_as_shanghai_time(
+        county: GraphQLClient, start: str, end: str) -> None:
+    # A period given with and without offsets is compared, not refused with a 500.
+    assert county.data(NAIVE_PAGE, {"from": start, "to": end})["tickets"]["totalCount"] >= 0
+    naive = county.data(NAIVE_PAGE, {"from": "2024-06-01T00:00:00", "to": "2024-06-02T00:00:00"})
+    aware = county.data(NAIVE_PAGE, {"from": "2024-06-01T00:00:00+08:00",
+                                     "to": "2024-06-02T00:00:00+08:00"})
+    assert naive == aware and aware["tickets"]["totalCount"] > 0

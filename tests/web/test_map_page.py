@@ -425,6 +425,44 @@ def test_the_datum_switch_cuts_tiles_on_the_basemap_grid(
     problems.assert_clean()
 
 
+TICKET_CARD_JS = """async (code) => {
+  const details = await import('/static/details.js');
+  const box = document.createElement('div');
+  box.innerHTML = await details.cardOf('tickets-points', { precise: true, code });
+  return Object.fromEntries([...box.querySelectorAll('dt')].map(
+    (dt) => [dt.textContent, dt.nextElementSibling.textContent]));
+}"""
+
+
+def test_the_ticket_card_shows_who_leads_and_who_cooperates(
+        desktop: tuple[Page, PageProblems], db: psycopg.Connection) -> None:
+    page, problems = desktop
+    code, lead = db.execute(
+        "SELECT t.code, u.name FROM tickets t JOIN units u ON u.code = t.unit_code "
+        "WHERE t.item_code = 'P02' AND t.compound_code IS NOT NULL ORDER BY t.id LIMIT 1"
+    ).fetchone()  # type: ignore[misc]
+    cooperating = [r[0] for r in db.execute(
+        "SELECT u.name FROM ticket_units tu JOIN units u ON u.code = tu.unit_code "
+        "JOIN tickets t ON t.id = tu.ticket_id WHERE t.code = %s AND tu.role = 'COOPERATING' "
+        "ORDER BY u.code", (code,))]
+    assert len(cooperating) == 2  # P02: urban management and the community
+    page.locator("#signin-button").click()
+    page.select_option("#signin-role", "COUNTY_OFFICE")
+    page.locator("#signin-submit").click()
+    expect(page.locator("#signout-button")).to_be_visible()
+
+    # when: the card of one of its tickets is drawn, as a click on the ticket draws it
+    card = page.evaluate(TICKET_CARD_JS, code)
+
+    # then: it names the lead unit and the cooperating units, as the database has them
+    assert card["编码"] == code
+    assert card["牵头单位"] == lead
+    assert card["配合单位"] == "、".join(cooperating)
+    page.locator("#signout-button").click()
+    expect(page.locator("#signin-button")).to_be_visible()
+    problems.assert_clean()
+
+
 def test_an_expired_token_signs_the_user_out_with_a_message(
         browser: Browser, live_server: str, token: Minter) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 800})

@@ -28,7 +28,7 @@ const QUERIES = {
     code name secretaryName street { name } communities { code } } }`,
   ticket: `query ($code: String!) { ticket(code: $code) {
     code status level itemCode createdAt dueAt gridCell { code } compound { name }
-    community { name } responsibleUnit { name } } }`,
+    community { name } responsibleUnit { name } cooperatingUnits { name } } }`,
   nearby: `query ($point: PointInput!, $radius: Float!, $status: [TicketStatus!], $crs: Crs!) {
     nearbyTickets(point: $point, radiusM: $radius, status: $status, first: 50) {
       distanceM ticket { code status itemCode dueAt geometry(crs: $crs)
@@ -99,7 +99,8 @@ const CARDS = {
     return ['工单', [['编码', t.code], ['状态', STATUS_LABELS[t.status] ?? t.status],
       ['事项', itemName(t.itemCode)], ['层级', LEVEL_LABELS[t.level] ?? t.level],
       ['受理时间', beijingTime(t.createdAt)], ['办理时限', beijingTime(t.dueAt)],
-      ['责任单位', t.responsibleUnit?.name], ['小区', t.compound?.name],
+      ['牵头单位', t.responsibleUnit?.name],
+      ['配合单位', t.cooperatingUnits.map((u) => u.name).join('、')], ['小区', t.compound?.name],
       ['社区', t.community.name], ['网格', t.gridCell.code]]];
   },
   'heat-fill': async (p) => ['民情气象', [['单元', p.id],
@@ -134,6 +135,11 @@ async function fillCard(box, loader, properties) {
     box.innerHTML = `<p class="error">详情加载失败：${escapeHtml(error.message)}</p>`;
     box.dataset.state = 'error';
   }
+}
+
+// The card of one feature of a clickable layer, as its popup shows it.
+export async function cardOf(layer, properties) {
+  return cardHtml(...await CARDS[layer](properties));
 }
 
 export function openDetails(map, event, clickable) {
