@@ -42,7 +42,8 @@ class DemandItem:
     category_code: str
     lead_unit_kind: UnitKind = strawberry.field(description="The kind of unit that leads (牵头).")
     cooperating_unit_kinds: list[UnitKind] = strawberry.field(
-        description="The kinds of unit that cooperate (配合), in the manual's order.")
+        description="The kinds of unit that cooperate (配合), in the manual's order. "
+                    "At most a few (0 to 4 in the manual).")
     deadline_class: DeadlineClass
     deadline_hours: int
     deadline_name: str = strawberry.field(description="In Chinese, e.g. 一般（7 天）.")
@@ -72,7 +73,7 @@ class DemandCategory:
     name: str = strawberry.field(description="In Chinese, e.g. 物业服务.")
     name_en: str
 
-    @strawberry.field(description="Its items in code order.")
+    @strawberry.field(description="Its items in code order. All of them (a handful to a dozen).")
     async def items(self, info: Info) -> list[DemandItem]:
         return [DemandItem.of(r) for r in await catalogue.items(info.context.db,
                                                                  category_code=self.code)]
@@ -84,13 +85,14 @@ class DemandCategory:
 
 @strawberry.type
 class CatalogueQuery:
-    @strawberry.field(description="The responsibility manual's 5 categories (public).")
+    @strawberry.field(description="The responsibility manual's categories (public). All of "
+                                  "them (5).")
     async def demand_categories(self, info: Info) -> list[DemandCategory]:
         return [DemandCategory.of(r) for r in await catalogue.categories(info.context.db)]
 
     @strawberry.field(description="The manual's 46 demand items in code order, of one category "
                                   "when `categoryCode` is given (NOT_FOUND for an unknown "
-                                  "category); public.")
+                                  "category); public. All that match (46 at most).")
     async def demand_items(self, info: Info, category_code: str | None = None) -> list[DemandItem]:
         return [DemandItem.of(r) for r in await catalogue.items(info.context.db,
                                                                  category_code=category_code)]

@@ -50,7 +50,8 @@ class OwnersCommittee:
     id: strawberry.Private[int]
 
     @strawberry.field(description="Sitting members, chair first; with `includeRemoved`, also "
-                                  "those the negative list removed.")
+                                  "those the negative list removed. All of them (at most 15 "
+                                  "sitting).")
     async def members(self, info: Info, include_removed: bool = False) -> list[CommitteeMember]:
         rows = await info.context.loaders.committee_members.load(self.id)
         names = committees.shows_names(info.context.actor)

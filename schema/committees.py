@@ -13,6 +13,7 @@ from resolvers import committees
 from resolvers.committees import CandidateArgs, Compliance, ElectionArgs
 from resolvers.errors import DomainError
 from schema.committee_types import CommitteeMember, CommitteeRole, OwnersCommittee
+from schema.notices import USER_ERRORS
 from schema.types import UserError, user_errors
 
 
@@ -25,8 +26,10 @@ class CommitteeCondition:
 
 @strawberry.type
 class CommitteeRules:
-    qualifications: list[CommitteeCondition]
-    negative_list: list[CommitteeCondition]
+    qualifications: list[CommitteeCondition] = strawberry.field(
+        description="All of them (6), in code order.")
+    negative_list: list[CommitteeCondition] = strawberry.field(
+        description="All of them (8), in code order.")
     party_share: float = strawberry.field(description="The least share of chair and "
                                                       "vice-chair seats held by party members.")
     max_term_years: int
@@ -64,9 +67,12 @@ class OwnersCommitteeCompliance:
                                                            "the seats (exactly, unrounded).")
     vetted_count: int = strawberry.field(description="Members vetted against the negative list.")
     removed_count: int = strawberry.field(description="Members removed by it.")
-    compounds_without_committee: list[CompoundRef]
-    committees_below_party_share: list[CommitteeShare]
-    members_on_negative_list: list[RemovedMember]
+    compounds_without_committee: list[CompoundRef] = strawberry.field(
+        description="At most one per compound in scope (230 in the demo county).")
+    committees_below_party_share: list[CommitteeShare] = strawberry.field(
+        description="At most one per compound in scope.")
+    members_on_negative_list: list[RemovedMember] = strawberry.field(
+        description="All members the negative list removed in scope (55 in the demo).")
 
     @classmethod
     def of(cls, c: Compliance, *, names: bool) -> OwnersCommitteeCompliance:
@@ -113,13 +119,13 @@ class ElectOwnersCommitteeInput:
 @strawberry.type
 class OwnersCommitteePayload:
     committee: OwnersCommittee | None
-    errors: list[UserError]
+    errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
 @strawberry.type
 class CommitteeMemberPayload:
     member: CommitteeMember | None
-    errors: list[UserError]
+    errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
 def _conditions(table: dict[str, str]) -> list[CommitteeCondition]:

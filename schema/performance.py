@@ -217,7 +217,8 @@ class ManagerReplacements:
     replaced_count: int
     meets_bottom_share: bool = strawberry.field(description="At least the bottom 1% (at least "
                                                             "one) were replaced.")
-    replacements: list[ManagerReplacement]
+    replacements: list[ManagerReplacement] = strawberry.field(
+        description="All of the year's replacements (15 in the demo's 2023); not paged.")
 
 
 @strawberry.input
@@ -230,7 +231,7 @@ class RecordSummonsInput:
 @strawberry.type
 class SummonsPayload:
     summons: SummonsRecord | None
-    errors: list[UserError]
+    errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
 @strawberry.type

@@ -412,7 +412,8 @@ class Ticket:
         return Unit.of(await info.context.loaders.unit.load(self.unit_code))
 
     @strawberry.field(description="The units that cooperate (配合单位) with the lead unit, routed "
-                                  "by the item's cooperating unit kinds; in code order.")
+                                  "by the item's cooperating unit kinds; in code order. At most "
+                                  "one per cooperating kind (0 to 4).")
     async def cooperating_units(self, info: Info) -> list[Unit]:
         return [Unit.of(r) for r in await info.context.loaders.cooperating_units.load(self.id)]
 

@@ -195,7 +195,7 @@ class VolunteerYearRecord:
 
 @strawberry.type
 class VolunteerYearRecordConnection:
-    records: list[VolunteerYearRecord]
+    records: list[VolunteerYearRecord] = strawberry.field(description=PAGE_EDGES)
     page_info: PageInfo
     total_count: int
 
@@ -207,7 +207,7 @@ class VolunteerYearReportPayload:
     talk_count: int = strawberry.field(description="Members whose year came to a talk.")
     public_criticism_count: int = strawberry.field(description="Members whose year came to a "
                                                                "public criticism notice.")
-    errors: list[UserError]
+    errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
 @strawberry.type
