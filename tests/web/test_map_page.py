@@ -741,3 +741,35 @@ def test_legends_show_only_for_layers_that_are_on(browser: Browser, live_server:
     expect(page.locator("#heat-legend")).to_be_hidden()
     problems.assert_clean()
     page.close()
+
+
+COMMITTEE_STATE_JS = """(code) => window.redgridMap.getFeatureState(
+  { source: 'compounds', sourceLayer: 'compounds', id: code }).committee ?? null"""
+
+
+def test_compounds_are_coloured_by_their_owners_committee(browser: Browser, live_server: str,
+                                                          db: psycopg.Connection) -> None:
+    """Signed in as the county office, the 业委会状态 layer marks the compounds without a
+    committee and those below the 60% party share, as the database has them; the public is
+    asked to sign in."""
+    page, problems = open_map(browser, live_server, 1280, 800)
+    set_layer(page, "业委会状态", True)
+    expect(page.locator("#committee-legend")).to_have_attribute("data-state", "signin")
+    page.locator("#signin-button").click()
+    page.select_option("#signin-role", "COUNTY_OFFICE")
+    page.locator("#signin-submit").click()
+    expect(page.locator("#committee-legend")).to_have_attribute("data-state", "loaded")
+    without = db.execute("""SELECT k.code FROM compounds k WHERE NOT EXISTS (
+        SELECT 1 FROM owners_committees o WHERE o.compound_code = k.code) ORDER BY k.code
+        LIMIT 1""").fetchone()
+    sitting = db.execute("SELECT compound_code FROM owners_committees ORDER BY id LIMIT 1"
+                         ).fetchone()
+    assert without is not None and sitting is not None
+    assert page.evaluate(COMMITTEE_STATE_JS, without[0]) == "NONE"
+    assert page.evaluate(COMMITTEE_STATE_JS, sitting[0]) in (None, "BELOW")
+    expect(page.locator("#committee-legend")).to_contain_text("个小区已成立业委会")
+    assert page.evaluate(RENDERED_COUNTS_JS, ["compounds-committee"])["compounds-committee"] > 0
+    set_layer(page, "业委会状态", False)
+    expect(page.locator("#committee-legend")).to_be_hidden()
+    problems.assert_clean()
+    page.close()

@@ -1,5 +1,6 @@
 // The vector tile sources and map layers, the layer switcher and the datum of the tiles.
 
+import { COMMITTEE_COLOURS } from './committees.js';
 import { FACILITY_KINDS, STATUS_COLOURS } from './util.js';
 
 // Vector tile layers of the server (/tiles/{layer}/{z}/{x}/{y}.mvt); their first zooms come
@@ -20,6 +21,7 @@ export const LAYER_GROUPS = {
   communities: ['communities-fill', 'communities-line', 'communities-label'],
   gridCells: ['grid-cells-hit', 'grid-cells-line', 'grid-cells-label'],
   compounds: ['compounds-fill', 'compounds-label', 'buildings-fill'],
+  committees: ['compounds-committee'],
   facilities: ['facilities-circle', 'facilities-label'],
   tickets: ['tickets-cells', 'tickets-points'],
   heat: ['heat-fill', 'heat-line'],
@@ -97,6 +99,12 @@ export function addLayers(map, basemap, minzooms) {
     { 'line-color': '#8a8f98', 'line-width': 0.7, 'line-dasharray': [3, 2] });
   tiles('compounds-fill', 'compounds', 'fill',
     { 'fill-color': '#d9a55b', 'fill-opacity': 0.6, 'fill-outline-color': '#9c6b24' });
+  // Owners' committees: a compound's colour from its feature state (committees.js).
+  tiles('compounds-committee', 'compounds', 'fill', {
+    'fill-color': ['match', ['coalesce', ['feature-state', 'committee'], 'OK'],
+      'NONE', COMMITTEE_COLOURS.NONE, 'BELOW', COMMITTEE_COLOURS.BELOW, COMMITTEE_COLOURS.OK],
+    'fill-opacity': 0.75,
+  });
   // Buildings from z15 inside their compounds, darker with more floors.
   tiles('buildings-fill', 'buildings', 'fill', {
     'fill-color': ['interpolate', ['linear'], ['get', 'floors'], 6, '#c9a27a', 26, '#7a5330'],

@@ -1,6 +1,7 @@
 // The map page: vector tile layers, the heat map, feature details, nearby tickets, sign-in.
 
 import { getJson, graphql } from './api.js';
+import * as committees from './committees.js';
 import * as details from './details.js';
 import * as heat from './heat.js';
 import {
@@ -150,6 +151,7 @@ function setupAccount(config, map) {
     details.clearNearby(map);
     reloadTickets(map);
     if (isShown(map, 'heat')) refreshHeat(map);
+    if (isShown(map, 'committees')) committees.refresh(map);
   });
   return signIn;
 }
@@ -194,7 +196,8 @@ function setupDatum(config, map) {
 }
 
 // A layer's legend shows only while the layer is on.
-const LEGENDS = { facilities: 'legend', tickets: 'ticket-legend', heat: 'heat-legend' };
+const LEGENDS = { facilities: 'legend', tickets: 'ticket-legend', heat: 'heat-legend',
+  committees: 'committee-legend' };
 
 function showLegend(box) {
   if (LEGENDS[box.name]) $(LEGENDS[box.name]).hidden = !box.checked;
@@ -236,6 +239,7 @@ async function main() {
     applyVisibility(map, event.target);
     showLegend(event.target);
     if (event.target.name === 'heat' && event.target.checked) refreshHeat(map);
+    if (event.target.name === 'committees' && event.target.checked) committees.refresh(map);
   });
   heat.onChange(() => refreshHeat(map));
   map.on('click', (event) => {
