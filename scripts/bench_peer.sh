@@ -43,10 +43,15 @@ with psycopg.connect(conninfo(), autocommit=True) as c:
 preload=$(psql_bench "SHOW shared_preload_libraries")
 if [[ "$preload" != *pg_stat_statements* ]] && [ -z "${DATABASE_URL:-}" ]; then
   echo "==> loading pg_stat_statements in the embedded cluster (restored at exit)"
-  psql_bench "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
+  # Beside what the cluster preloads already (PostGIS, see db/embedded.py).
+  psql_bench "ALTER SYSTEM SET shared_preload_libraries = '${preload:+$preload,}pg_stat_statements'"
   restore() {
     echo "==> restoring shared_preload_libraries"
-    psql_bench "ALTER SYSTEM RESET shared_preload_libraries" || true
+    if [ -n "$preload" ]; then
+      psql_bench "ALTER SYSTEM SET shared_preload_libraries = '$preload'" || true
+    else
+      psql_bench "ALTER SYSTEM RESET shared_preload_libraries" || true
+    fi
     $REDGRID db down && $REDGRID db up || true
   }
   trap restore EXIT
