@@ -14,9 +14,8 @@ from db.database import Database
 from db.queries import cadres as q
 from resolvers import policy
 from resolvers.actor import Actor
-from resolvers.errors import DomainError, ErrorCode
 from resolvers.inputs import period_year
-from resolvers.policy import Operation, Scope
+from resolvers.policy import Operation
 
 OPERATION = Operation.READ_CADRES
 WHO = "community cadres are for community, zone and street staff and the county office"
@@ -33,19 +32,13 @@ class CadreRecord:
     mentees: list[str] = field(default_factory=list)
 
 
-def _scopes(actor: Actor) -> list[str] | None:
-    return None if policy.rule_of(actor, OPERATION) is Scope.ANY else list(actor.scopes)
-
-
 async def cadres(db: Database, actor: Actor, *, community_code: str | None,
                  post: str | None) -> list[CadreRecord]:
     policy.check_role(actor, OPERATION, WHO)
-    if community_code is not None and not policy.may(actor, OPERATION,
-                                                     policy.place(community_code)):
-        raise DomainError(ErrorCode.FORBIDDEN, f"{community_code} is outside your scope",
-                          "communityCode")
+    policy.check_place(actor, OPERATION, community_code, "communityCode")
     async with db.connection() as conn:
-        rows = await q.cadres(conn, scopes=_scopes(actor), community_code=community_code,
+        rows = await q.cadres(conn, scopes=policy.sql_scopes(actor, OPERATION),
+                              community_code=community_code,
                               post=post)
         codes = [r.code for r in rows]
         records = {r.code: CadreRecord(r) for r in rows}

@@ -20,7 +20,7 @@ from db.queries.committees import NewMember
 from resolvers import policy
 from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode, bad_input
-from resolvers.policy import Operation, Scope
+from resolvers.policy import Operation
 
 MIN_MEMBERS, MAX_MEMBERS = 3, 15
 MAX_NAME = 32
@@ -39,8 +39,6 @@ def check_compound(actor: Actor, compound_code: str, community_code: str) -> Non
         raise policy.outside_scope(f"compound {compound_code}")
 
 
-def _scopes(actor: Actor, operation: Operation) -> list[str] | None:
-    return None if policy.rule_of(actor, operation) is Scope.ANY else list(actor.scopes)
 
 
 @dataclass(frozen=True)
@@ -88,13 +86,10 @@ async def compliance(db: Database, actor: Actor, *, community_code: str | None) 
     operation = Operation.READ_COMMITTEES
     policy.check_role(actor, operation, "owners' committees are visible to community staff, "
                       "street officers, the county office and planners")
-    if community_code is not None and not policy.may(actor, operation,
-                                                     policy.place(community_code)):
-        raise DomainError(ErrorCode.FORBIDDEN, f"{community_code} is outside your scope",
-                          "communityCode")
+    policy.check_place(actor, operation, community_code, "communityCode")
     async with db.connection() as conn:
         rows, removed, vetted = await queries.compliance_rows(
-            conn, scopes=_scopes(actor, operation), community_code=community_code)
+            conn, scopes=policy.sql_scopes(actor, operation), community_code=community_code)
     return Compliance(community_code, [CommitteeCheck(r) for r in rows], removed,
                       int(vetted.vetted), int(vetted.removed))
 

@@ -20,7 +20,7 @@ from resolvers import policy
 from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import limit
-from resolvers.policy import Operation, Scope
+from resolvers.policy import Operation
 
 MAX_FAIRS = 500
 MAX_APPLICATIONS = 200
@@ -48,15 +48,6 @@ async def market_fairs(db: Database, *, first: date, last: date, community_code:
                                     limit=limit(first_n, cap=MAX_FAIRS))
 
 
-def _scopes(actor: Actor, operation: Operation) -> list[str] | None:
-    return None if policy.rule_of(actor, operation) is Scope.ANY else list(actor.scopes)
-
-
-def _check_place(actor: Actor, operation: Operation, code: str | None, field: str) -> None:
-    if code is not None and not policy.may(actor, operation, policy.place(code)):
-        raise DomainError(ErrorCode.FORBIDDEN, f"{code} is outside your scope", field)
-
-
 @dataclass(frozen=True)
 class RoomTotals:
     """A community's (or the county's) service rooms: recovered and rented m², rent income."""
@@ -73,12 +64,13 @@ async def service_rooms(db: Database, actor: Actor, *, community_code: str | Non
     operation = Operation.READ_SERVICE_ROOMS
     policy.check_role(actor, operation, "the service rooms' ledger is for supervisors, staff "
                       "and planners")
-    _check_place(actor, operation, community_code, "communityCode")
+    policy.check_place(actor, operation, community_code, "communityCode")
     if first > last:
         raise bad_input("`from` must not be after `to`", "from")
     async with db.connection() as conn:
         return await q.service_rooms(conn, community_code=community_code,
-                                     scopes=_scopes(actor, operation), first=first, last=last)
+                                     scopes=policy.sql_scopes(actor, operation), first=first,
+                                     last=last)
 
 
 def totals(rooms: Sequence[Any], county_code: str) -> list[RoomTotals]:
@@ -104,9 +96,9 @@ async def applications(db: Database, actor: Actor, *, community_code: str | None
     operation = Operation.READ_SERVICE_ROOMS
     policy.check_role(actor, operation, "the service rooms' ledger is for supervisors, staff "
                       "and planners")
-    _check_place(actor, operation, community_code, "communityCode")
+    policy.check_place(actor, operation, community_code, "communityCode")
     async with db.connection() as conn:
-        rows = await q.applications(conn, scopes=_scopes(actor, operation),
+        rows = await q.applications(conn, scopes=policy.sql_scopes(actor, operation),
                                     community_code=community_code, statuses=statuses,
                                     limit=limit(first, cap=MAX_APPLICATIONS),
                                     application_id=application_id)

@@ -228,6 +228,19 @@ def may(actor: Actor, operation: Operation, target: Target | None = None) -> boo
     return target is None or _holds(actor, scope, target)
 
 
+def sql_scopes(actor: Actor, operation: Operation) -> list[str] | None:
+    """The scope codes `db/` applies in SQL for an operation (`in_scopes`); None when the
+    caller may perform it anywhere."""
+    return None if rule_of(actor, operation) is Scope.ANY else list(actor.scopes)
+
+
+def check_place(actor: Actor, operation: Operation, code: str | None, field: str) -> None:
+    """FORBIDDEN when a caller filters on a place (`code`, given as `field`) they do not answer
+    for; nothing to check without one."""
+    if code is not None and not may(actor, operation, place(code)):
+        raise DomainError(ErrorCode.FORBIDDEN, f"{code} is outside your scope", field)
+
+
 def check_role(actor: Actor, operation: Operation, why: str | None = None) -> None:
     """FORBIDDEN unless the caller's role may ever perform the operation: checked before
     anything is loaded, so a caller learns nothing about what they may not act on.

@@ -28,7 +28,7 @@ from resolvers import policy
 from resolvers.actor import Actor, Role
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import limit
-from resolvers.policy import Operation, Scope
+from resolvers.policy import Operation
 
 MAX_PAGE = 200
 SERVICE_KINDS = PARTICIPATION | {MISSED}
@@ -37,16 +37,12 @@ MAX_NOTE = 2000
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-def _scopes(actor: Actor, operation: Operation) -> list[str] | None:
-    """The scope codes `db/` applies in SQL; None when the caller sees every volunteer."""
-    return None if policy.rule_of(actor, operation) is Scope.ANY else list(actor.scopes)
 
 
 def _check_places(actor: Actor, operation: Operation, places: dict[str, str | None]) -> None:
     """A caller filtering on a place must answer for it."""
     for field, code in places.items():
-        if code is not None and not policy.may(actor, operation, policy.place(code)):
-            raise DomainError(ErrorCode.FORBIDDEN, f"{code} is outside your scope", field)
+        policy.check_place(actor, operation, code, field)
 
 
 def shows_names(actor: Actor) -> bool:
@@ -80,7 +76,8 @@ async def volunteer_page(db: Database, actor: Actor, *, cell_code: str | None,
                                      "communityCode": community_code})
     n = limit(first, cap=MAX_PAGE)
     after_code = decode_cursor(after) if after else None
-    f = VolunteerFilter(_scopes(actor, operation), cell_code, compound_code, community_code, role)
+    f = VolunteerFilter(policy.sql_scopes(actor, operation), cell_code, compound_code,
+                        community_code, role)
     async with db.connection() as conn:
         rows, total = await queries.volunteer_page(conn, f, limit=n, after=after_code)
     return rows[:n], len(rows) > n, total
@@ -174,7 +171,8 @@ async def compliance(db: Database, actor: Actor, *, year: int, community_code: s
     _year(year, now)
     _check_places(actor, operation, {"communityCode": community_code})
     start, end, complete = year_window(year, now)
-    f = VolunteerFilter(_scopes(actor, operation), community_code=community_code, role=role)
+    f = VolunteerFilter(policy.sql_scopes(actor, operation), community_code=community_code,
+                        role=role)
     async with db.connection() as conn:
         rows = await queries.services_in_period(conn, f, start=start, end=end)
     return [MemberCompliance(r, assess(r.kinds)) for r in rows], complete
@@ -199,7 +197,8 @@ async def report_year(db: Database, actor: Actor, *, year: int, community_code: 
     start, end, complete = year_window(year, now)
     if not complete:
         raise bad_input(f"{year} is not over yet: a year is reported once it has ended", "year")
-    f = VolunteerFilter(_scopes(actor, operation), community_code=community_code, role=role)
+    f = VolunteerFilter(policy.sql_scopes(actor, operation), community_code=community_code,
+                        role=role)
     async with db.transaction() as conn:
         rows = await queries.services_in_period(conn, f, start=start, end=end)
         records = [year_record(r, year) for r in rows]
@@ -228,7 +227,7 @@ async def year_records(db: Database, actor: Actor, *, year: int, community_code:
     by_employer = actor.role is Role.UNIT
     if not by_employer:
         _check_places(actor, operation, {"communityCode": community_code})
-    f = YearRecordFilter(year, None if by_employer else _scopes(actor, operation),
+    f = YearRecordFilter(year, None if by_employer else policy.sql_scopes(actor, operation),
                          employer_units=list(actor.scopes) if by_employer else None,
                          community_code=community_code, tier=tier)
     async with db.connection() as conn:

@@ -39,8 +39,7 @@ class CadreRule:
 
     @classmethod
     def of(cls, row: Any) -> CadreRule:
-        return cls(code=row.rule_code if hasattr(row, "rule_code") else row.code,
-                   kind=CadreRuleKind(row.kind), name_zh=row.name_zh)
+        return cls(code=row.code, kind=CadreRuleKind(row.kind), name_zh=row.name_zh)
 
 
 @strawberry.type

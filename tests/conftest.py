@@ -60,15 +60,20 @@ def base_settings() -> Settings:
     return Settings.from_env()
 
 
+def demo_database(base: Settings, name: str, as_of: date = DEMO_AS_OF) -> Settings:
+    """A fresh, migrated database `name` holding the demo as of `as_of`, with settings that run
+    no background jobs (a server on it must not move tickets along while a test reads them)."""
+    s = replace(create_database(base, name), job_interval_s=0.0, webhook_interval_s=0.0)
+    migrate.upgrade(s.database_url)
+    seed_demo(psycopg_conninfo(s.database_url), as_of=as_of)
+    return s
+
+
 @pytest.fixture(scope="session")
 def settings(base_settings: Settings) -> Iterator[Settings]:
     """Settings pointed at a fresh, migrated database holding the demo data."""
-    s = replace(create_database(base_settings, TEST_DB), job_interval_s=0.0,
-                webhook_interval_s=0.0)
-    migrate.upgrade(s.database_url)
     # A fixed as-of day keeps the suite deterministic (history 2023-01..2024-06).
-    seed_demo(psycopg_conninfo(s.database_url), as_of=DEMO_AS_OF)
-    yield s
+    yield demo_database(base_settings, TEST_DB)
     drop_database(base_settings, TEST_DB)
 
 

@@ -8,9 +8,10 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from db.queries.ticket_scope import in_scopes
+
 CADRE_COLUMNS = "c.code, c.name, c.community_code, c.post, c.party_member, c.elected_on"
-_IN_SCOPE = ("(%(scopes)s::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest(%(scopes)s::text[]) "
-             "s(code) WHERE starts_with(c.community_code, s.code)))")
+_IN_SCOPE = in_scopes("c.community_code")
 
 
 async def cadres(conn: AsyncConnection[Any], *, scopes: Sequence[str] | None,
@@ -31,7 +32,7 @@ async def rules(conn: AsyncConnection[Any]) -> list[Any]:
 
 async def cases(conn: AsyncConnection[Any], codes: Sequence[str]) -> list[Any]:
     cur = await conn.execute(
-        "SELECT k.cadre_code, k.decided_on, k.note, r.code AS rule_code, r.kind, r.name_zh "
+        "SELECT k.cadre_code, k.decided_on, k.note, r.code, r.kind, r.name_zh "
         "FROM cadre_cases k JOIN cadre_rules r ON r.code = k.rule_code "
         "WHERE k.cadre_code = ANY(%(codes)s) ORDER BY k.cadre_code, k.decided_on, k.id",
         {"codes": list(codes)})

@@ -10,12 +10,12 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from db.queries.ticket_scope import in_scopes
+
 SITTING = """(SELECT DISTINCT ON (compound_code) * FROM owners_committees
               ORDER BY compound_code, term_start DESC)"""
 # A compound within the scope codes (None: everywhere) and of one community (None: any).
-COMPOUND_IN = """(%(scopes)s::text[] IS NULL OR EXISTS (
-       SELECT 1 FROM unnest(%(scopes)s::text[]) AS s(code)
-       WHERE starts_with(c.community_code, s.code) OR starts_with(c.code, s.code)))
+COMPOUND_IN = in_scopes("c.community_code", "c.code") + """
   AND (%(community)s::text IS NULL OR c.community_code = %(community)s)"""
 MEMBER_COLUMNS = ("m.id, m.committee_id, m.name, m.role, m.party_member, "
                   "m.on_community_committees, m.removed_at, m.removed_for")

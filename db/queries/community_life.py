@@ -9,6 +9,9 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from db.queries.ticket_scope import in_scopes
+
+_ROOM_IN = in_scopes("f.compound_code", "f.community_code")
 ORGANISATION_COLUMNS = (
     "o.code, o.name, o.kind, o.field, o.home_community_code, o.since, "
     "array(SELECT s.community_code FROM social_organisation_communities s "
@@ -52,9 +55,7 @@ async def service_rooms(conn: AsyncConnection[Any], *, community_code: str | Non
         "AND r.month BETWEEN %(first)s AND %(last)s), 0) AS income "
         "FROM facilities f WHERE f.kind = 'SERVICE_ROOM' "
         "AND (%(community)s::text IS NULL OR f.community_code = %(community)s) "
-        "AND (%(scopes)s::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest(%(scopes)s::text[]) "
-        "s(code) WHERE starts_with(f.compound_code, s.code) "
-        "OR starts_with(f.community_code, s.code))) ORDER BY f.code",
+        f"AND {_ROOM_IN} ORDER BY f.code",
         {"community": community_code, "scopes": None if scopes is None else list(scopes),
          "first": first, "last": last})
     return await cur.fetchall()
@@ -91,9 +92,7 @@ async def applications(conn: AsyncConnection[Any], *, scopes: Sequence[str] | No
         "WHERE (%(community)s::text IS NULL OR f.community_code = %(community)s) "
         "AND (%(id)s::bigint IS NULL OR a.id = %(id)s) "
         "AND (%(statuses)s::text[] IS NULL OR a.status = ANY(%(statuses)s)) "
-        "AND (%(scopes)s::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest(%(scopes)s::text[]) "
-        "s(code) WHERE starts_with(f.compound_code, s.code) "
-        "OR starts_with(f.community_code, s.code))) "
+        f"AND {_ROOM_IN} "
         "ORDER BY a.created_at DESC, a.id DESC LIMIT %(limit)s",
         {"community": community_code, "statuses": None if statuses is None else list(statuses),
          "scopes": None if scopes is None else list(scopes), "limit": limit,

@@ -6,6 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def in_scopes(*columns: str) -> str:
+    """A SQL condition: one of `columns` (place codes) lies inside the `%(scopes)s` codes (a code
+    covers every code it prefixes); NULL scopes let every row through."""
+    covered = " OR ".join(f"starts_with({c}, s.code)" for c in columns)
+    return ("(%(scopes)s::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest(%(scopes)s::text[]) "
+            f"AS s(code) WHERE {covered}))")
+
+
 @dataclass(frozen=True)
 class TicketScope:
     """Tickets visible to a caller; `None` fields do not restrict. An all-None scope sees all."""

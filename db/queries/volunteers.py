@@ -9,15 +9,14 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from db.queries.ticket_scope import in_scopes
+
 VOLUNTEER_COLUMNS = (
     "v.code, v.name, v.role, v.party_member, v.employer, v.building_code, v.cell_code, "
     "v.compound_code, v.community_code"
 )
 # A scope code covers every code it prefixes; NULL scopes mean every volunteer.
-IN_SCOPE = """(%(scopes)s::text[] IS NULL OR EXISTS (
-    SELECT 1 FROM unnest(%(scopes)s::text[]) AS s(code)
-    WHERE starts_with(v.community_code, s.code) OR starts_with(v.compound_code, s.code)
-       OR starts_with(v.cell_code, s.code)))"""
+IN_SCOPE = in_scopes("v.community_code", "v.compound_code", "v.cell_code")
 SERVICE_COLUMNS = (
     "s.id, s.volunteer_code, s.at, s.kind, s.ticket_id, t.code AS ticket_code, s.note, "
     "s.recorded_by"
@@ -172,10 +171,8 @@ async def year_record_page(conn: AsyncConnection[Any], f: YearRecordFilter, *, l
         "year": f.year, "scopes": None if f.scopes is None else list(f.scopes),
         "units": None if f.employer_units is None else list(f.employer_units),
         "community": f.community_code, "tier": f.tier, "after": after, "limit": limit + 1}
-    where = """r.year = %(year)s
-  AND (%(scopes)s::text[] IS NULL OR EXISTS (
-       SELECT 1 FROM unnest(%(scopes)s::text[]) AS s(code)
-       WHERE starts_with(r.community_code, s.code)))
+    where = f"""r.year = %(year)s
+  AND {in_scopes("r.community_code")}
   AND (%(units)s::text[] IS NULL OR r.employer IN (
        SELECT name FROM units WHERE code = ANY(%(units)s::text[])))
   AND (%(community)s::text IS NULL OR r.community_code = %(community)s)

@@ -5,19 +5,16 @@ there. The day is fixed, so the test is deterministic."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from db import migrate
 from db.catalogue import DEADLINES
 from db.demo.timeline import SHANGHAI, Timeline
-from db.seed import seed_demo
 from db.urls import psycopg_conninfo
-from tests.conftest import TEST_DB, create_database, drop_database
+from tests.conftest import TEST_DB, demo_database, drop_database
 from web.app import create_app
 from web.settings import Settings
 
@@ -31,11 +28,7 @@ def later(base_settings: Settings) -> Iterator[Settings]:
     name = f"{TEST_DB}_as_of"
     # No background jobs: the map test's server must not move tickets along (the SLA job
     # would), or the seed's determinism below could not be compared.
-    s = replace(create_database(base_settings, name), job_interval_s=0.0,
-                webhook_interval_s=0.0)
-    migrate.upgrade(s.database_url)
-    seed_demo(psycopg_conninfo(s.database_url), as_of=AS_OF)
-    yield s
+    yield demo_database(base_settings, name, AS_OF)
     drop_database(base_settings, name)
 
 
@@ -102,10 +95,8 @@ def test_the_map_steps_through_the_datas_months(later: Settings) -> None:
 def test_the_same_seed_and_day_give_the_same_demo(conn: psycopg.Connection,
                                                  base_settings: Settings) -> None:
     name = f"{TEST_DB}_as_of_again"
-    s = create_database(base_settings, name)
     try:
-        migrate.upgrade(s.database_url)
-        seed_demo(psycopg_conninfo(s.database_url), as_of=AS_OF)
+        s = demo_database(base_settings, name, AS_OF)
         digest = ("SELECT md5(string_agg(code || status || created_at::text || due_at::text, ',' "
                   "ORDER BY id)) FROM tickets")
         with psycopg.connect(psycopg_conninfo(s.database_url)) as again:

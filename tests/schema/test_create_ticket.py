@@ -13,19 +13,16 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from db import migrate
 from db.database import Database
-from db.seed import seed_demo
 from db.urls import psycopg_conninfo
 from geo.types import LonLat
 from resolvers.actor import Actor, Role
 from resolvers.ticket_create import CreateTicketArgs, create_ticket
 from tests.conftest import (
-    DEMO_AS_OF,
     TEST_DB,
     GraphQLClient,
     Minter,
-    create_database,
+    demo_database,
     drop_database,
 )
 from web.settings import Settings
@@ -250,10 +247,8 @@ def test_field_and_staff_roles_file_only_inside_their_scope(gql: GraphQLClient, 
 async def own_county(base_settings: Settings) -> AsyncIterator[tuple[Database, str]]:
     """A demo county of its own: this test changes its grid cells."""
     name = f"{TEST_DB}_import_race"
-    s = create_database(base_settings, name)
     try:
-        migrate.upgrade(s.database_url)
-        seed_demo(psycopg_conninfo(s.database_url), as_of=DEMO_AS_OF)
+        s = demo_database(base_settings, name)
         database = Database(psycopg_conninfo(s.database_url), min_size=1, max_size=2)
         await database.open()
         try:
