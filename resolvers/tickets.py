@@ -10,7 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from db.database import Database
+from db.queries import places as place_queries
 from db.queries import tickets as queries
+from db.queries.joined import Joined
 from db.queries.ticket_scope import EVERYTHING, TicketScope
 from db.queries.tickets import NearestQuery, TicketFilterArgs
 from geo.projection import to_metric
@@ -72,6 +74,25 @@ async def visible_ticket(db: Database, actor: Actor, code: str) -> Any | None:
     async with db.connection() as conn:
         rows = await queries.tickets_by_code(conn, [code], scope)
     return rows[0] if rows else None
+
+
+# What a ticket row leads to, by relation name: the rows its loaders would give.
+TICKET_RELATIONS = {
+    "cell": place_queries.related_place("cell", "grid_cells", "cell_code"),
+    "compound": place_queries.related_place("compound", "compounds", "compound_code"),
+    "community": place_queries.related_place("community", "communities", "community_code"),
+    "unit": place_queries.related_place("unit", "units", "unit_code"),
+    "events": queries.EVENTS,
+}
+
+
+async def visible_ticket_with(db: Database, actor: Actor, code: str,
+                              related: Sequence[str]) -> Joined | None:
+    """`visible_ticket` with the named `TICKET_RELATIONS` in the same statement."""
+    scope = ticket_scope(actor)
+    async with db.connection() as conn:
+        return await queries.ticket_joined(conn, code, scope,
+                                           [TICKET_RELATIONS[name] for name in related])
 
 
 def encode_cursor(created_at: datetime, ticket_id: int) -> str:

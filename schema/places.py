@@ -9,12 +9,15 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers import places, tickets
+from schema import lookahead
 from schema.inputs import BBoxInput, PointInput, TicketFilter, bbox_or_none
-from schema.location import Location
+from schema.location import LOCATION_FIELDS, LOCATION_LOADERS, Location, facilities_ahead
 from schema.notices import cap_text, first_capped
 from schema.pagination import PageInfo
 from schema.scalars import FacilityKind, TicketStatus, enum_values
 from schema.types import (
+    TICKET_FIELDS,
+    TICKET_LOADERS,
     Building,
     Community,
     Compound,
@@ -110,7 +113,15 @@ class PlaceQuery:
     @strawberry.field(description="The grid cell, compound, community, zone and street of a point.")
     async def locate(self, info: Info, point: PointInput) -> Location:
         where = point.wgs84()
-        return Location(point=where, found=await places.locate(info.context.db, where))
+        fields = lookahead.selected(info)
+        nearest = facilities_ahead(fields)
+        found = await places.locate_with(info.context.db, where,
+                                         lookahead.wanted(fields, LOCATION_FIELDS),
+                                         facilities=nearest)
+        facilities = found.related.pop("facilities", None)
+        lookahead.prime(found, info.context.loaders, LOCATION_LOADERS)
+        return Location(point=where, found=found.row,
+                        facilities={} if nearest is None else {nearest: facilities})
 
     # The hottest query of grid workers' phones: `schema.fast` completes the hits' plain fields.
     @strawberry.field(description="Tickets within radiusM metres, nearest first. "
@@ -129,8 +140,16 @@ class PlaceQuery:
 
     @strawberry.field
     async def ticket(self, info: Info, code: str) -> Ticket | None:
-        row = await tickets.visible_ticket(info.context.db, info.context.actor, code)
-        return Ticket.of(row) if row else None
+        related = lookahead.wanted(lookahead.selected(info), TICKET_FIELDS)
+        if not related:
+            row = await tickets.visible_ticket(info.context.db, info.context.actor, code)
+            return Ticket.of(row) if row else None
+        found = await tickets.visible_ticket_with(info.context.db, info.context.actor, code,
+                                                  related)
+        if found is None:
+            return None
+        lookahead.prime(found, info.context.loaders, TICKET_LOADERS)
+        return Ticket.of(found.row)
 
     @strawberry.field(description="Tickets newest first, in pages with opaque cursors. "
                       + cap_text(tickets.MAX_PAGE) + " Page on with `after: endCursor`.")

@@ -149,6 +149,17 @@ class GraphQLClient:
         return first
 
 
+@contextmanager
+def observed(database: Database) -> Iterator[list[str]]:
+    """The statements a pool of the app runs while inside, in order."""
+    seen: list[str] = []
+    database.observers.append(seen.append)
+    try:
+        yield seen
+    finally:
+        database.observers.remove(seen.append)
+
+
 @pytest.fixture(scope="session")
 def gql(client: TestClient) -> GraphQLClient:
     return GraphQLClient(client)

@@ -9,6 +9,7 @@ from typing import Any, LiteralString
 
 from psycopg import AsyncConnection, sql
 
+from db.queries.joined import Joined, Relation, fetch_joined
 from geo.types import BBox
 
 # Columns of each place table, without geometry; facilities add their point's lon/lat.
@@ -116,10 +117,30 @@ async def geometries(conn: AsyncConnection[Any], table: str,
     return {r.code: r.gj for r in await cur.fetchall()}
 
 
+UNIT_COLUMNS = "code, name, kind"
+
+
 async def units_by_code(conn: AsyncConnection[Any], codes: Sequence[str]) -> list[Any]:
-    cur = await conn.execute("SELECT code, name, kind FROM units WHERE code = ANY(%(codes)s)",
+    cur = await conn.execute(f"SELECT {UNIT_COLUMNS} FROM units WHERE code = ANY(%(codes)s)",
                              {"codes": list(codes)})
     return await cur.fetchall()
+
+
+def related_place(name: str, table: str, via: str) -> Relation:
+    """The place of `table` whose code is the base row's `via` column, with the columns
+    `places_by_key` gives (so the row can stand in for the loader's)."""
+    if table == "units":
+        return Relation(name, f"SELECT {UNIT_COLUMNS} FROM units WHERE code = base.{via}")
+    return Relation(name, f"SELECT {PLACE_COLUMNS[table]} FROM {table} WHERE code = base.{via}")
+
+
+def nearest_facilities_relation(name: str, *, kind: str | None, limit: int) -> Relation:
+    """`nearest_facilities` around the base row's point (`lon`, `lat` columns), as a list
+    relation; `limit` is a checked count."""
+    select = (_NEAREST_FACILITIES.replace("%(lon)s", "base.lon").replace("%(lat)s", "base.lat")
+              .replace("%(kind)s", f"%({name}_kind)s").replace("%(limit)s", f"%({name}_limit)s"))
+    return Relation(name, select, many=True, order=("distance_m", "code"),
+                    params=((f"{name}_kind", kind), (f"{name}_limit", limit)))
 
 
 _LOCATE = """
@@ -141,6 +162,14 @@ async def locate(conn: AsyncConnection[Any], lon: float, lat: float) -> Any | No
     """The cell, compound, building, community, zone and street containing a point (lowest
     code on shared edges); None outside the covered area."""
     return await (await conn.execute(_LOCATE, {"lon": lon, "lat": lat})).fetchone()
+
+
+async def locate_joined(conn: AsyncConnection[Any], lon: float, lat: float,
+                        relations: Sequence[Relation]) -> Joined | None:
+    """`locate` with related rows in the same statement (the base row has `lon` and `lat`)."""
+    base = f"SELECT l.*, %(lon)s::float8 AS lon, %(lat)s::float8 AS lat FROM ({_LOCATE}) l"
+    found = await fetch_joined(conn, base, {"lon": lon, "lat": lat}, relations)
+    return found[0] if found else None
 
 
 _NEAREST_FACILITIES = f"""

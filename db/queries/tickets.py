@@ -9,6 +9,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from db.queries.joined import Joined, Relation, fetch_joined
 from db.queries.ticket_scope import EVERYTHING, TicketScope
 from db.vocabulary import OPEN_STATUSES, TICKET_STATUSES
 from geo.projection import METRIC_SCALE_TOLERANCE
@@ -157,9 +158,23 @@ async def tickets_by_code(conn: AsyncConnection[Any], codes: Sequence[str],
     return await cur.fetchall()
 
 
+async def ticket_joined(conn: AsyncConnection[Any], code: str, scope: TicketScope,
+                        relations: Sequence[Relation]) -> Joined | None:
+    """`tickets_by_code` for one code with related rows in the same statement."""
+    scope_sql, scope_params = scope.clause()
+    base = f"SELECT {TICKET_COLUMNS} FROM tickets WHERE code = %(code)s AND {scope_sql}"
+    found = await fetch_joined(conn, base, {"code": code, **scope_params}, relations)
+    return found[0] if found else None
+
+
+EVENT_COLUMNS = "id, ticket_id, at, action, actor, from_status, to_status, note"
+# A ticket's events as `events_by_ticket` gives them, as a relation of a ticket row.
+EVENTS = Relation("events", f"SELECT {EVENT_COLUMNS} FROM ticket_events WHERE ticket_id = base.id",
+                  many=True, order=("at", "id"))
+
+
 async def events_by_ticket(conn: AsyncConnection[Any], ticket_ids: Sequence[int]) -> list[Any]:
     cur = await conn.execute(
-        "SELECT id, ticket_id, at, action, actor, from_status, to_status, note "
-        "FROM ticket_events WHERE ticket_id = ANY(%(ids)s) ORDER BY ticket_id, at, id",
-        {"ids": list(ticket_ids)})
+        f"SELECT {EVENT_COLUMNS} FROM ticket_events WHERE ticket_id = ANY(%(ids)s) "
+        "ORDER BY ticket_id, at, id", {"ids": list(ticket_ids)})
     return await cur.fetchall()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from starlette.testclient import TestClient
 
 from resolvers.actor import Role
-from tests.conftest import Minter
+from tests.conftest import Minter, observed
 from tests.web.test_tiles import tile_of
 from web.app import create_app
 from web.auth import TokenVerifier, mint
@@ -49,15 +48,8 @@ def test_the_least_recently_used_go_first_within_the_budget() -> None:
     assert cache.get_tile("huge") is None and cache.get_tile("c") is not None and cache.size == 1600
 
 
-@contextmanager
-def statements(client: TestClient) -> Iterator[list[str]]:
-    seen: list[str] = []
-    observers = client.app.state.tile_db.observers  # type: ignore[attr-defined]
-    observers.append(seen.append)
-    try:
-        yield seen
-    finally:
-        observers.remove(seen.append)
+def statements(client: TestClient) -> AbstractContextManager[list[str]]:
+    return observed(client.app.state.tile_db)  # type: ignore[attr-defined]
 
 
 def test_a_place_tile_is_rendered_once(client: TestClient) -> None:

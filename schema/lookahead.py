@@ -1,0 +1,56 @@
+"""Looking ahead at a field's selection to load what it leads to in the same statement.
+
+`ticket` and `locate` answer with an object whose nested fields (a ticket's grid cell,
+compound, community, unit and events; a point's places and nearest facilities) each load
+through a DataLoader: one statement each. Their resolvers read the selection first, ask for the
+selected relations in the base row's statement (db/queries/joined.py), and prime the loaders
+with the rows, so the nested fields, which keep their own resolvers and checks, find their rows
+loaded. A relation looked ahead but not resolved (under a skipped directive, say) costs a join,
+never a wrong answer: the primed rows are the ones the loader would have read.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
+
+from db.queries.joined import Joined
+
+
+def selected(info: Info) -> dict[str, list[SelectedField]]:
+    """The fields selected on the answer of the field being resolved, by name, through
+    fragments; a name selected under several aliases lists each."""
+    found: dict[str, list[SelectedField]] = defaultdict(list)
+
+    def walk(selections: Iterable[Selection]) -> None:
+        for s in selections:
+            if isinstance(s, SelectedField):
+                found[s.name].append(s)
+            else:
+                walk(s.selections)
+
+    for field in info.selected_fields:
+        walk(field.selections)
+    return found
+
+
+def wanted(fields: Mapping[str, Any], relation_of: Mapping[str, str]) -> list[str]:
+    """The relations (values of `relation_of`, by GraphQL field name) the selection asks for."""
+    return [relation for name, relation in relation_of.items() if name in fields]
+
+
+def prime(found: Joined, loaders: Any, keys: Mapping[str, tuple[str, str]]) -> None:
+    """Primes the loaders (`Loaders`) with the rows found: `keys` gives, by relation name, the
+    loader's attribute and the base row's column that is its key. A base row without a key
+    has nothing to prime."""
+    for relation, rows in found.related.items():
+        attribute, key_column = keys[relation]
+        key = getattr(found.row, key_column)
+        if key is not None:
+            loader: DataLoader[Any, Any] = getattr(loaders, attribute)
+            loader.prime(key, rows)
