@@ -14,6 +14,11 @@ type, with the SQL RedGrid runs):
   medium (~3 km) and the whole county seat;
 - Q3 one ticket with its grid cell, compound, community, unit and events (nesting);
 - Q4 locate a point (cell, compound, community, zone, street) with its 2 nearest clinics.
+- Q5 createTicket with an idempotency key (a resident's report in a compound, items cycled);
+  PostGraphile through the plpgsql function peer.create_ticket, which writes what RedGrid
+  writes. Every request files a new ticket: each run gets bodies with keys of its own, more
+  than it can send. Before timing, the tickets both sides filed for the same inputs must agree
+  (cell, compound, lead unit, units, events, deadline). The race's tickets are deleted after.
 
 Before timing, both servers answer the first inputs of every query and must agree (floats to
 1e-6). Then wrk (bench/wrk_cycle.lua) cycles through hundreds of inputs, one body per line, at
@@ -57,6 +62,7 @@ from _server import (
     free_port,
     stop_process,
 )
+from psycopg import sql
 
 from resolvers.actor import Role
 from web.auth import mint
@@ -93,6 +99,9 @@ class Case:
     floor_sql: str
     floor_params: Callable[[dict[str, Any]], tuple[Any, ...]]
     results: dict[str, Any] = field(default_factory=dict)
+    # A write (Q5): RedGrid's caller, and the inputs of one run, made afresh for each run.
+    token: str | None = None
+    runs: Callable[[str], list[dict[str, Any]]] | None = None
 
 
 def _point(p: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +139,15 @@ Q4_PEER = """query Q4($lon: Float!, $lat: Float!) { locate(lon: $lon, lat: $lat)
   zone { code name } street { code name }
   nearestFacilitiesList(kind: "CLINIC", n: 2) { distanceM code name } } }"""
 
+Q5_REDGRID = """mutation Q5($input: CreateTicketInput!, $key: String) {
+  createTicket(input: $input, idempotencyKey: $key) {
+    ticket { code status itemCode createdAt dueAt } } }"""
+Q5_PEER = """mutation Q5($input: CreateTicketInput!) { createTicket(input: $input) {
+  createdTicket { code status itemCode createdAt dueAt } } }"""
+Q5_MARK = "peer race Q5"  # the description of every ticket the race files
+Q5_CALLER = {"redgrid": "bench-peer-q5", "postgraphile": "bench-peer-q5-pg"}
+Q5_RUN = 12_000  # bodies per run: more than a 4 s run sends (no key is used twice)
+
 FLOOR_Q1 = ("SELECT code, status, distance_m, ST_AsGeoJSON(geom) "
             "FROM peer.nearby_tickets(%s, %s, 1000, 20)")
 FLOOR_Q2 = "SELECT code, name, ST_AsGeoJSON(geom, 7) FROM peer.communities_in_box(%s, %s, %s, %s)"
@@ -143,6 +161,7 @@ FLOOR_Q4 = """SELECT to_json(peer.location_grid_cell(l)), to_json(peer.location_
   to_json(peer.location_street(l)),
   (SELECT json_agg(f) FROM peer.location_nearest_facilities(l, 'CLINIC', 2) f)
 FROM peer.locate(%s, %s) l"""
+FLOOR_Q5 = "SELECT * FROM peer.create_ticket(%s, %s, %s, %s, 'ONLINE', %s, %s)"
 
 
 def _q1_redgrid(data: Json) -> Json:
@@ -201,6 +220,86 @@ def _bbox(b: dict[str, Any]) -> tuple[Any, ...]:
     return (b["west"], b["south"], b["east"], b["north"])
 
 
+def _q5_redgrid(p: dict[str, Any]) -> dict[str, Any]:
+    return {"input": {"point": {"lon": p["lon"], "lat": p["lat"]}, "itemCode": p["item"],
+                      "description": p["description"], "channel": "ONLINE"}, "key": p["key"]}
+
+
+def _q5_peer(p: dict[str, Any]) -> dict[str, Any]:
+    return {"input": {"lon": p["lon"], "lat": p["lat"], "itemCode": p["item"],
+                      "description": p["description"], "channel": "ONLINE",
+                      "idempotencyKey": p["key"], "caller": Q5_CALLER["postgraphile"]}}
+
+
+def _q5_answer(t: Json) -> Json:
+    """What both sides must agree on: not the code (each files its own ticket)."""
+    created, due = datetime.fromisoformat(t["createdAt"]), datetime.fromisoformat(t["dueAt"])
+    return {"status": t["status"], "itemCode": t["itemCode"],
+            "deadline_s": round((due - created).total_seconds())}
+
+
+def _q5_inputs(places: list[tuple[float, float]], items: list[str]) -> Callable[[str],
+                                                                                list[dict[str, Any]]]:
+    """The inputs of one run tagged `tag`: points in compounds and items cycled, keys unique."""
+    def make(tag: str) -> list[dict[str, Any]]:
+        n = {"check": CHECKED, "statements": STATEMENT_BATCH + 1}.get(tag, Q5_RUN)
+        return [{"lon": places[i % len(places)][0], "lat": places[i % len(places)][1],
+                 "item": items[i % len(items)], "key": f"{tag}-{i}",
+                 "description": f"{Q5_MARK} {tag} #{i}"} for i in range(n)]
+    return make
+
+
+_Q5_FILED = """
+SELECT t.idempotency_key, t.cell_code, t.compound_code, t.unit_code, t.status, t.item_code,
+       round(extract(epoch FROM t.due_at - t.created_at)) AS deadline_s,
+       (SELECT array_agg(u.unit_code || ':' || u.role ORDER BY u.unit_code) FROM ticket_units u
+        WHERE u.ticket_id = t.id) AS units,
+       (SELECT array_agg(e.action || ':' || coalesce(e.note, '') ORDER BY e.at, e.id)
+        FROM ticket_events e WHERE e.ticket_id = t.id) AS events
+FROM tickets t WHERE t.idempotency_caller = %s AND t.idempotency_key LIKE 'check-%%'
+ORDER BY t.idempotency_key
+"""
+
+
+def check_filed(conninfo: str) -> int:
+    """The tickets both sides filed for the checked inputs agree row for row; their number."""
+    with psycopg.connect(conninfo) as conn:
+        rg, pg = (conn.execute(_Q5_FILED, (Q5_CALLER[side],)).fetchall()
+                  for side in ("redgrid", "postgraphile"))
+    if not rg or rg != pg:
+        differing = [(a, b) for a, b in zip(rg, pg, strict=False) if a != b][:1]
+        raise SystemExit(f"Q5: the servers filed different tickets ({len(rg)} vs {len(pg)}): "
+                         f"{differing}")
+    return len(rg)
+
+
+def count_filed(conninfo: str, caller: str, tag: str) -> int:
+    with psycopg.connect(conninfo) as conn:
+        return int(conn.execute(
+            "SELECT count(*) FROM tickets WHERE idempotency_caller = %s "
+            "AND idempotency_key LIKE %s", (caller, f"{tag}-%")).fetchone()[0])  # type: ignore[index]
+
+
+def delete_filed(conninfo: str) -> int:
+    """Deletes the tickets of Q5 runs with their events, units and notifications; returns how
+    many. Triggers are held off in this transaction only (session_replication_role, which
+    needs a superuser, as the embedded cluster's is): events are append-only, and checking
+    each deleted ticket against `tickets.merged_into_id`, which has no index, would scan a
+    million rows per ticket. Nothing else refers to tickets a run has just filed."""
+    callers = list(Q5_CALLER.values()) + ["bench-peer-q5-floor"]
+    with psycopg.connect(conninfo) as conn:
+        ids = [r[0] for r in conn.execute(
+            "SELECT id FROM tickets WHERE idempotency_caller = ANY(%s)", (callers,))]
+        if ids:
+            conn.execute("SET LOCAL session_replication_role = replica")
+            for table in ("notifications", "ticket_units", "ticket_events", "tickets"):
+                column = "id" if table == "tickets" else "ticket_id"
+                conn.execute(sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
+                    sql.Identifier(table), sql.Identifier(column)), (ids,))
+        conn.commit()
+    return len(ids)
+
+
 def make_cases(conninfo: str, n: int, seed: int) -> list[Case]:
     rng = random.Random(seed)
     points = [{"lon": round(rng.uniform(*LON), 6), "lat": round(rng.uniform(*LAT), 6)}
@@ -210,6 +309,10 @@ def make_cases(conninfo: str, n: int, seed: int) -> list[Case]:
         codes = [r[0] for r in conn.execute(
             "SELECT code FROM tickets t WHERE EXISTS (SELECT 1 FROM ticket_events e "
             "WHERE e.ticket_id = t.id) ORDER BY random() LIMIT %s", (n,))]
+        in_compounds = [(round(x, 6), round(y, 6)) for x, y in conn.execute(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM compounds "
+            "ORDER BY random() LIMIT %s) k", (n,))]
+        items = [r[0] for r in conn.execute("SELECT code FROM demand_items ORDER BY code")]
         covered = []  # Q4 points inside the grid: elsewhere locate is an error by contract
         while len(covered) < n:
             p = {"lon": round(rng.uniform(*LON), 6), "lat": round(rng.uniform(*LAT), 6)}
@@ -240,6 +343,14 @@ def make_cases(conninfo: str, n: int, seed: int) -> list[Case]:
                       lambda d: _q4(d, "nearestFacilitiesList", lambda f: (
                           f["code"], f["name"], f["distanceM"])),
                       FLOOR_Q4, lambda p: (p["lon"], p["lat"])))
+    runs = _q5_inputs(in_compounds, items)
+    cases.append(Case("Q5", "Q5 createTicket with an idempotency key (a new ticket each)",
+                      Q5_REDGRID, Q5_PEER, runs("check"), _q5_redgrid, _q5_peer,
+                      lambda d: _q5_answer(d["createTicket"]["ticket"]),
+                      lambda d: _q5_answer(d["createTicket"]["createdTicket"]), FLOOR_Q5,
+                      lambda p: (p["lon"], p["lat"], p["item"], p["description"],
+                                 "floor-" + p["key"], "bench-peer-q5-floor"),
+                      runs=runs))
     return cases
 
 
@@ -318,9 +429,11 @@ def _body(query: str, variables: dict[str, Any]) -> bytes:
                       separators=(",", ":")).encode()
 
 
-def bodies(case: Case) -> tuple[list[bytes], list[bytes]]:
-    return ([_body(case.redgrid, case.redgrid_vars(i)) for i in case.inputs],
-            [_body(case.peer, case.peer_vars(i)) for i in case.inputs])
+def bodies(case: Case, tag: str | None = None) -> tuple[list[bytes], list[bytes]]:
+    """The request bodies of each side; a write's (Q5) for the run `tag`."""
+    inputs = case.runs(tag) if case.runs and tag else case.inputs
+    return ([_body(case.redgrid, case.redgrid_vars(i)) for i in inputs],
+            [_body(case.peer, case.peer_vars(i)) for i in inputs])
 
 
 def check(case: Case, redgrid: str, peer: str, token: str) -> dict[str, Any]:
@@ -329,7 +442,7 @@ def check(case: Case, redgrid: str, peer: str, token: str) -> dict[str, Any]:
     differing, empty = [], 0
     with httpx.Client(trust_env=False, timeout=30.0) as client:
         for i in range(min(CHECKED, len(case.inputs))):
-            a = case.redgrid_answer(_post(client, redgrid, rg_bodies[i], token))
+            a = case.redgrid_answer(_post(client, redgrid, rg_bodies[i], case.token or token))
             b = case.peer_answer(_post(client, peer, peer_bodies[i], None))
             empty += not a
             if not same(a, b):
@@ -346,7 +459,7 @@ def statements(case: Case, conninfo: str, redgrid: str, peer: str,
                token: str) -> dict[str, Any]:
     """SQL statements per request on each side (pg_stat_statements, this database; utility
     statements such as BEGIN, COMMIT and SET counted apart)."""
-    rg_bodies, peer_bodies = bodies(case)
+    rg_bodies, peer_bodies = bodies(case, "statements")
     out: dict[str, Any] = {}
     with psycopg.connect(conninfo, autocommit=True) as probe:
         try:
@@ -355,11 +468,12 @@ def statements(case: Case, conninfo: str, redgrid: str, peer: str,
             return {"unavailable": str(exc).splitlines()[0]}
     with psycopg.connect(conninfo, autocommit=True) as conn, \
             httpx.Client(trust_env=False, timeout=30.0) as client:
-        for side, url, sent, tok in (("redgrid", redgrid, rg_bodies, token),
+        for side, url, sent, tok in (("redgrid", redgrid, rg_bodies, case.token or token),
                                      ("postgraphile", peer, peer_bodies, None)):
             _post(client, url, sent[0], tok)  # connections and prepared plans settled
             conn.execute("SELECT pg_stat_statements_reset()")
-            for body in sent[:STATEMENT_BATCH]:
+            batch = sent[1:STATEMENT_BATCH + 1] if case.runs else sent[:STATEMENT_BATCH]
+            for body in batch:
                 _post(client, url, body, tok)
             rows = conn.execute(
                 "SELECT query, calls FROM pg_stat_statements s JOIN pg_database d "
@@ -369,30 +483,32 @@ def statements(case: Case, conninfo: str, redgrid: str, peer: str,
                           {"BEGIN", "COMMIT", "ROLLBACK", "SET", "RESET", "SAVEPOINT",
                            "RELEASE", "DISCARD", "DEALLOCATE", "SHOW"})
             total = sum(c for _, c in rows)
-            n = min(STATEMENT_BATCH, len(sent))
+            n = len(batch)
             out[side] = {"requests": n, "statements_per_request": round(total / n, 2),
                          "queries_per_request": round((total - utility) / n, 2),
                          "utility_per_request": round(utility / n, 2)}
     return out
 
 
-async def floor(case: Case, conninfo: str, concurrency: int, duration_s: float) -> dict[str, Any]:
+async def floor(case: Case, conninfo: str, concurrency: int, duration_s: float,
+                tag: str) -> dict[str, Any]:
     """The same SQL through psycopg 3, prepared, `concurrency` connections cycling through the
-    inputs for `duration_s`; rows fetched, nothing else."""
+    inputs (a write's made for the run `tag`) for `duration_s`; rows fetched, nothing else."""
+    inputs = case.runs(tag) if case.runs else case.inputs
     latencies: list[float] = []
     conns = [await psycopg.AsyncConnection.connect(conninfo, autocommit=True,
                                                    prepare_threshold=0)
              for _ in range(concurrency)]
     try:
         for k, conn in enumerate(conns):  # each connection prepares and plans before timing
-            params = case.floor_params(case.inputs[k % len(case.inputs)])
+            params = case.floor_params({**inputs[k], "key": f"{tag}-warm-{k}"})
             await (await conn.execute(case.floor_sql, params, prepare=True)).fetchall()
         stop_at = time.monotonic() + duration_s
 
         async def worker(k: int) -> None:
             conn, i = conns[k], k
             while time.monotonic() < stop_at:
-                params = case.floor_params(case.inputs[i % len(case.inputs)])
+                params = case.floor_params(inputs[i % len(inputs)])
                 t0 = time.perf_counter()
                 await (await conn.execute(case.floor_sql, params, prepare=True)).fetchall()
                 latencies.append(time.perf_counter() - t0)
@@ -428,12 +544,31 @@ def r_bytes(run: dict[str, Any]) -> float:
     return float(run["bytes"]) / max(1, run["queries"])
 
 
+def _files(case: Case, tmp: Path, tag: str | None) -> dict[str, Path]:
+    """Each side's bodies in a file: a read's once, a write's afresh for the run `tag`."""
+    rg_bodies, peer_bodies = bodies(case, tag)
+    name = f"{case.name}.{tag}" if case.runs and tag else case.name
+    return {"redgrid": _wrk.write_bodies(tmp / f"{name}.redgrid", rg_bodies),
+            "postgraphile": _wrk.write_bodies(tmp / f"{name}.peer", peer_bodies)}
+
+
+def _filed(case: Case, run: dict[str, Any], side: str, tag: str, concurrency: int,
+           conninfo: str) -> None:
+    """A write's run filed one ticket per answered request, and at most one per request
+    still in flight when wrk stopped: none lost, none doubled."""
+    if case.runs is None:
+        return
+    filed = count_filed(conninfo, Q5_CALLER[side], tag)
+    run["tickets_filed"] = filed
+    if not run["queries"] <= filed <= run["queries"] + concurrency:
+        raise SystemExit(f"{case.name} {side} {tag}: {run['queries']} answered but {filed} "
+                         "tickets filed")
+
+
 def race(case: Case, urls: dict[str, str], pids: dict[str, int], token: str,
          tmp: Path, duration_s: float, rounds: int, conninfo: str) -> None:
-    rg_bodies, peer_bodies = bodies(case)
-    files = {"redgrid": _wrk.write_bodies(tmp / f"{case.name}.redgrid", rg_bodies),
-             "postgraphile": _wrk.write_bodies(tmp / f"{case.name}.peer", peer_bodies)}
-    tokens = {"redgrid": token, "postgraphile": None}
+    tokens = {"redgrid": case.token or token, "postgraphile": None}
+    files = _files(case, tmp, "warm")
     for side in ("redgrid", "postgraphile"):  # warm-up: plans, pools, JIT
         _wrk.run(urls[side], threads=2, connections=16, duration_s=1, bodies=files[side],
                  server_pid=pids[side], token=tokens[side])
@@ -442,14 +577,19 @@ def race(case: Case, urls: dict[str, str], pids: dict[str, int], token: str,
         other = OtherCpu(conninfo)
         for r in range(rounds):
             order = ("redgrid", "postgraphile") if r % 2 == 0 else ("postgraphile", "redgrid")
+            tag = f"c{c}-r{r}"
+            if case.runs:
+                files = _files(case, tmp, tag)
             for side in order:
                 run = _wrk.run(urls[side], threads=WRK_THREADS[c], connections=c,
                                duration_s=duration_s, bodies=files[side],
                                server_pid=pids[side], token=tokens[side])
                 run["bytes"] = run["wrk"]["result"]["bytes"]
+                _filed(case, run, side, tag, c, conninfo)
                 runs[side].append(run)
-        floor_runs = [asyncio.run(floor(case, conninfo, c, min(duration_s, 3.0)))
-                      for _ in range(rounds)]
+        floor_runs = [asyncio.run(floor(case, conninfo, c, min(duration_s, 3.0),
+                                        f"floor-c{c}-r{r}"))
+                      for r in range(rounds)]
         floor_runs.sort(key=lambda f: f["throughput_rps"])
         case.results[str(c)] = {
             "redgrid": _median_round(runs["redgrid"]),
@@ -471,8 +611,9 @@ def profile(case: Case, url: str, pid: int, token: str, tmp: Path, duration_s: f
     py_spy = CHECKOUT / ".venv-bench" / "bin" / "py-spy"
     raw = os.environ.get("PEER_PROFILE_RAW") == "1"  # collapsed stacks instead of SVG
     target = RESULTS / f"flame_{case.name.lower()}.{'txt' if raw else 'svg'}"
-    rg_bodies, _ = bodies(case)
+    rg_bodies, _ = bodies(case, "profile")
     sent = _wrk.write_bodies(tmp / f"{case.name}.profile", rg_bodies)
+    token = case.token or token
     spy = subprocess.Popen([str(py_spy), "record", "--pid", str(pid), "--rate", "250",
                             "--duration", str(int(duration_s)), "--output", str(target),
                             "--format", "raw" if raw else "flamegraph", "--nonblocking"],
@@ -562,6 +703,14 @@ def main() -> int:
         conn.execute((PEER / "schema.sql").read_text())
         conn.commit()
     token = mint(settings.jwt_secret, subject="bench-peer", role=Role.COUNTY_OFFICE, scopes=[])
+    for case in cases:
+        if case.runs:  # a resident files on the ONLINE channel
+            case.token = mint(settings.jwt_secret, subject=Q5_CALLER["redgrid"],
+                              role=Role.RESIDENT, scopes=[], ttl_s=6 * 3600)
+    if any(case.runs for case in cases):
+        left = delete_filed(conninfo)
+        if left:
+            print(f"deleted {left} tickets of an earlier Q5 run", flush=True)
     started = machine()
     RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -582,6 +731,8 @@ def main() -> int:
                 return 0
             for case in cases:
                 case_check = check(case, urls["redgrid"], urls["postgraphile"], token)
+                if case.runs:
+                    case_check["tickets_compared"] = check_filed(conninfo)
                 print(f"{case.name}: answers agree on {case_check['inputs_compared']} inputs",
                       flush=True)
                 case.results["_check"] = case_check
@@ -597,6 +748,8 @@ def main() -> int:
         finally:
             peer.stop()
             server.stop()
+            if any(case.runs for case in cases):
+                print(f"deleted the {delete_filed(conninfo)} tickets Q5 filed", flush=True)
     package = json.loads((PEER / "package.json").read_text())["dependencies"]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=CHECKOUT,
                             capture_output=True, text=True, check=False).stdout.strip()

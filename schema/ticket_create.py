@@ -17,6 +17,7 @@ from resolvers.ticket_create import (
     exact_duplicate_distances,
     possible_duplicates,
 )
+from schema import lookahead
 from schema.inputs import CreateTicketInput
 from schema.types import DuplicateHint, Ticket, TicketPayload, user_errors
 
@@ -51,6 +52,8 @@ class TicketCreateMutation:
         except DomainError as err:
             return failed(err)
         row = await tickets.ticket_by_code(db, code)
+        if "possibleDuplicates" not in lookahead.selected(info):  # a statement saved
+            return TicketPayload(ticket=Ticket.of(row), errors=[], possible_duplicates=[])
         exact = exact_duplicate_distances(actor)
         hints = [DuplicateHint(code=d.code, item_code=d.item_code,
                                distance_m=d.distance_m if exact else round(d.distance_m / 50) * 50.0)

@@ -102,3 +102,119 @@ RETURNS SETOF peer.facility_hit LANGUAGE sql STABLE AS $$
   WHERE location_nearest_facilities.kind IS NULL OR f.kind = location_nearest_facilities.kind
   ORDER BY distance_m, f.code LIMIT n
 $$;
+
+-- Q5: createTicket, as RedGrid files it (resolvers/ticket_create.py, db/queries/ticket_writes.py):
+-- the idempotency key looked up, the cells held, the point located, the item read, the lead
+-- and cooperating units routed (db/responsibility.py), the ticket inserted (ON CONFLICT on
+-- the key) with its CREATED and DISPATCHED events and its units, and the ticket read back.
+-- One difference: the H3 columns stay empty (this PostgreSQL has no H3 extension; RedGrid
+-- computes them in Python), which spares the peer that work.
+CREATE TABLE peer.created_ticket (code text PRIMARY KEY, status text, item_code text,
+                                  cell_code text, unit_code text, created_at timestamptz,
+                                  due_at timestamptz);
+CREATE FUNCTION peer.route_unit(kind text, community text, street text, company text)
+RETURNS text LANGUAGE sql STABLE AS $$
+  SELECT CASE kind
+    WHEN 'PROPERTY_COMPANY' THEN coalesce(company, community)
+    WHEN 'COMMUNITY' THEN community
+    WHEN 'STREET' THEN street
+    ELSE (SELECT code FROM units WHERE community_code IS NULL AND street_code IS NULL
+          AND units.kind <> 'PROPERTY_COMPANY' AND units.kind = route_unit.kind
+          ORDER BY code DESC LIMIT 1) END
+$$;
+CREATE FUNCTION peer.create_ticket(lon float8, lat float8, item_code text, description text,
+                                   channel text, idempotency_key text, caller text)
+RETURNS peer.created_ticket LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_column
+DECLARE
+  p geometry := ST_SetSRID(ST_MakePoint(lon, lat), 4326);
+  stamp timestamptz := clock_timestamp();
+  loc record;
+  it record;
+  company text;
+  lead text;
+  cooperating text[] := '{}';
+  unit text;
+  kind text;
+  made record;
+  answer peer.created_ticket;
+BEGIN
+  SELECT t.code, t.status, t.item_code, t.cell_code, t.unit_code, t.created_at, t.due_at
+    INTO answer FROM tickets t
+   WHERE t.idempotency_caller = caller AND t.idempotency_key = create_ticket.idempotency_key;
+  IF FOUND THEN
+    RETURN answer;
+  END IF;
+  LOCK TABLE grid_cells IN SHARE MODE;
+  SELECT cell.code AS cell_code, cell.community_code, m.zone_code, m.street_code,
+         (SELECT k.code FROM compounds k WHERE ST_Intersects(k.geom, p)
+          ORDER BY k.code LIMIT 1) AS compound_code
+    INTO loc
+    FROM (SELECT c.code, c.community_code FROM grid_cells c WHERE ST_Intersects(c.geom, p)
+          ORDER BY c.code LIMIT 1) cell
+    JOIN communities m ON m.code = cell.community_code;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'OUTSIDE_COVERAGE: (%, %)', lon, lat;
+  END IF;
+  SELECT d.code, d.lead_unit_kind, d.cooperating_unit_kinds, d.deadline_class INTO it
+    FROM demand_items d WHERE d.code = create_ticket.item_code;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'UNKNOWN_ITEM_CODE: %', item_code;
+  END IF;
+  IF loc.compound_code IS NOT NULL THEN
+    SELECT pc.company_code INTO company FROM property_contracts pc
+     WHERE pc.compound_code = loc.compound_code
+       AND pc.start_date <= (stamp AT TIME ZONE 'Asia/Shanghai')::date
+       AND (pc.end_date IS NULL OR (stamp AT TIME ZONE 'Asia/Shanghai')::date < pc.end_date)
+     ORDER BY pc.start_date DESC LIMIT 1;
+  END IF;
+  lead := peer.route_unit(it.lead_unit_kind, loc.community_code, loc.street_code, company);
+  FOREACH kind IN ARRAY it.cooperating_unit_kinds LOOP
+    unit := peer.route_unit(kind, loc.community_code, loc.street_code, company);
+    IF unit IS NOT NULL AND NOT unit = ANY(cooperating) THEN
+      cooperating := cooperating || unit;
+    END IF;
+  END LOOP;
+  INSERT INTO tickets (
+      id, code, item_code, channel, description, status, level, geom, cell_code,
+      compound_code, community_code, zone_code, street_code, unit_code, created_at, due_at,
+      updated_at, version, idempotency_caller, idempotency_key, request_hash, reporter_subject)
+  SELECT n.id, 'T' || to_char(stamp AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') || '-'
+                || lpad(n.id::text, 7, '0'),
+         it.code, channel, description, CASE WHEN lead IS NULL THEN 'SUBMITTED' ELSE 'DISPATCHED' END,
+         'COMMUNITY', p, loc.cell_code, loc.compound_code, loc.community_code, loc.zone_code,
+         loc.street_code, lead, stamp,
+         stamp + CASE it.deadline_class WHEN 'EMERGENCY_2H' THEN interval '2 hours'
+                                     WHEN 'UTILITY_24H' THEN interval '24 hours'
+                                     WHEN 'GENERAL_7D' THEN interval '7 days'
+                                     ELSE interval '15 days' END,
+         stamp, CASE WHEN lead IS NULL THEN 1 ELSE 2 END, caller, create_ticket.idempotency_key,
+         encode(sha256(convert_to(concat_ws('|', lon, lat, item_code, description, channel),
+                                  'UTF8')), 'hex'),
+         caller
+    FROM (SELECT nextval(pg_get_serial_sequence('tickets', 'id')) AS id) n
+  ON CONFLICT (idempotency_caller, idempotency_key) DO NOTHING
+  RETURNING id, code INTO made;
+  IF made IS NULL THEN  -- a concurrent request with the same key won
+    SELECT t.code, t.status, t.item_code, t.cell_code, t.unit_code, t.created_at, t.due_at
+      INTO answer FROM tickets t
+     WHERE t.idempotency_caller = caller AND t.idempotency_key = create_ticket.idempotency_key;
+    RETURN answer;
+  END IF;
+  INSERT INTO ticket_events (ticket_id, at, action, actor, from_status, to_status, note)
+  VALUES (made.id, stamp, 'CREATED', caller, NULL, 'SUBMITTED', NULL);
+  IF lead IS NOT NULL THEN
+    INSERT INTO ticket_events (ticket_id, at, action, actor, from_status, to_status, note)
+    SELECT made.id, stamp, 'DISPATCHED', 'routing', 'SUBMITTED', 'DISPATCHED', '已派单至' || name
+      FROM units WHERE code = lead;
+    INSERT INTO ticket_units (ticket_id, unit_code, role) VALUES (made.id, lead, 'LEAD')
+      ON CONFLICT (ticket_id, unit_code) DO UPDATE SET role = EXCLUDED.role;
+  END IF;
+  INSERT INTO ticket_units (ticket_id, unit_code, role)
+  SELECT made.id, u, 'COOPERATING' FROM unnest(cooperating) u WHERE u IS DISTINCT FROM lead
+  ON CONFLICT (ticket_id, unit_code) DO UPDATE SET role = EXCLUDED.role;
+  SELECT t.code, t.status, t.item_code, t.cell_code, t.unit_code, t.created_at, t.due_at
+    INTO answer FROM tickets t WHERE t.id = made.id;
+  RETURN answer;
+END
+$$;

@@ -190,3 +190,27 @@ def test_a_bad_first_is_still_the_fields_error(gql: GraphQLClient, db: psycopg.C
     assert body["errors"][0]["path"] == ["locate", "nearestFacilities"]
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert "`first` must be at least 1" in body["errors"][0]["message"]
+
+
+FILE = """mutation ($input: CreateTicketInput!) { createTicket(input: $input) {
+  ticket { code } errors { code } %s } }"""
+
+
+def test_duplicates_are_looked_up_only_when_asked(gql: GraphQLClient, token: Minter,
+                                                  db: psycopg.Connection,
+                                                  statements: list[str]) -> None:
+    lon, lat = db.execute("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
+                          "FROM compounds ORDER BY code DESC LIMIT 1").fetchone()  # type: ignore[misc]
+    resident = gql.as_(token("RESIDENT", sub="resident-lookahead"))
+    report = {"input": {"point": {"lon": lon, "lat": lat}, "itemCode": "P07",
+                        "description": "路灯不亮", "channel": "ONLINE"}}
+    first = resident.data(FILE % "", report)["createTicket"]
+    without = len(statements)
+    statements.clear()
+    second = resident.data(FILE % "...on TicketPayload { possibleDuplicates { code } }",
+                           report)["createTicket"]
+    with_duplicates = len(statements)
+    assert first["errors"] == second["errors"] == []
+    # The second report lies where the first does: the first is its possible duplicate.
+    assert first["ticket"]["code"] in [d["code"] for d in second["possibleDuplicates"]]
+    assert with_duplicates == without + 1, statements
