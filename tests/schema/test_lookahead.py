@@ -214,3 +214,18 @@ def test_duplicates_are_looked_up_only_when_asked(gql: GraphQLClient, token: Min
     # The second report lies where the first does: the first is its possible duplicate.
     assert first["ticket"]["code"] in [d["code"] for d in second["possibleDuplicates"]]
     assert with_duplicates == without + 1, statements
+
+
+def test_places_loaded_ahead_still_give_their_outlines(gql: GraphQLClient,
+                                                       db: psycopg.Connection) -> None:
+    p = _points(db, 1)[0]
+    got = gql.data("""query ($p: PointInput!) { locate(point: $p) {
+        gridCell { code geometry } compound { code geometry(crs: GCJ02) } } }""",
+                   {"p": p})["locate"]
+    cell = gql.data("query ($c: String!) { gridCell(code: $c) { geometry } }",
+                    {"c": got["gridCell"]["code"]})["gridCell"]
+    compound = gql.data("query ($c: String!) { compound(code: $c) { geometry(crs: GCJ02) } }",
+                        {"c": got["compound"]["code"]})["compound"]
+    assert got["gridCell"]["geometry"] == cell["geometry"]
+    assert got["gridCell"]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    assert got["compound"]["geometry"] == compound["geometry"]
