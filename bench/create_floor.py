@@ -21,7 +21,6 @@ from db.queries import places as place_queries
 from db.queries import ticket_writes as writes
 from db.queries.tickets import TICKET_COLUMNS
 from db.responsibility import route_unit, route_units
-from geo import hexagons
 from resolvers.policy import NEARBY_RADIUS_M, NEARBY_WINDOW
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -29,9 +28,6 @@ DUPLICATE_RADIUS_M = NEARBY_RADIUS_M
 DUPLICATE_WINDOW = NEARBY_WINDOW
 
 # SQL the API writes inline in its functions, copied verbatim:
-# db.queries.ticket_updates.set_units
-SET_UNITS = ("INSERT INTO ticket_units (ticket_id, unit_code, role) VALUES (%(t)s, %(u)s, %(r)s) "
-             "ON CONFLICT (ticket_id, unit_code) DO UPDATE SET role = EXCLUDED.role")
 # resolvers.tickets.ticket_by_code -> db.queries.tickets.tickets_by_code
 TICKETS_BY_CODE = f"SELECT {TICKET_COLUMNS} FROM tickets WHERE code = ANY(%(codes)s)"
 # resolvers.ticket_create.possible_duplicates (the row it starts from)
@@ -54,17 +50,12 @@ async def floor_create(conn: psycopg.AsyncConnection[Any], job: Job) -> str:
     now = datetime.now(UTC)
     digest = request_hash(job)
     async with conn.transaction():
-        item = await (await conn.execute(writes._ITEM, {"code": job.item})).fetchone()
-        company = None
-        if place.compound_code:
-            row = await (await conn.execute(writes._COMPANY, {
-                "compound": place.compound_code,
-                "day": now.astimezone(SHANGHAI).date()})).fetchone()
-            company = row.company_code if row else None
-        county = {r.kind: r.code
-                  for r in await (await conn.execute(writes._COUNTY_UNITS)).fetchall()}
+        await conn.execute("LOCK TABLE grid_cells IN SHARE MODE")
+        item = await (await conn.execute(writes._ROUTING, {
+            "code": job.item, "compound": place.compound_code,
+            "day": now.astimezone(SHANGHAI).date()})).fetchone()
         where = {"community_code": place.community_code, "street_code": place.street_code,
-                 "company_code": company, "county_units": county}
+                 "company_code": item.company_code, "county_units": item.county_units or {}}
         unit = route_unit(item.lead_unit_kind, **where)  # type: ignore[arg-type]
         cooperating = route_units(list(item.cooperating_unit_kinds), **where)
         ticket = writes.NewTicket(
@@ -74,27 +65,12 @@ async def floor_create(conn: psycopg.AsyncConnection[Any], job: Job) -> str:
             community_code=place.community_code, zone_code=place.zone_code,
             street_code=place.street_code, unit_code=unit, now=now,
             due_at=now + DEADLINES[item.deadline_class], caller=caller, key=key,
-            request_hash=digest, actor=caller, reporter_subject=caller)
-        params = {**ticket.__dict__, "status": "DISPATCHED" if unit else "SUBMITTED",
-                  "version": 2 if unit else 1, "h3_9": hexagons.cell_of(job.lon, job.lat, 9),
-                  "h3_8": hexagons.cell_of(job.lon, job.lat, 8)}
-        created = await (await conn.execute(writes._INSERT, params)).fetchone()
+            request_hash=digest, actor=caller, reporter_subject=caller,
+            cooperating=tuple(cooperating))
+        created = await (await conn.execute(writes._INSERT,
+                                            writes.insert_params(ticket))).fetchone()
         if created is None:
             raise RuntimeError(f"key {key} already used (insert)")
-        events = [{"action": "CREATED", "actor": caller, "from_status": None,
-                   "to_status": "SUBMITTED", "note": None}]
-        if unit:
-            events.append({"action": "DISPATCHED", "actor": "routing",
-                           "from_status": "SUBMITTED", "to_status": "DISPATCHED",
-                           "note": f"routed to {unit}"})
-        async with conn.cursor() as cur:
-            await cur.executemany(writes._EVENT,
-                                  [{"ticket_id": created.id, "at": now, **e} for e in events])
-        rows = [{"t": created.id, "u": unit, "r": "LEAD"}] if unit else []
-        rows += [{"t": created.id, "u": u, "r": "COOPERATING"} for u in cooperating if u != unit]
-        if rows:
-            async with conn.cursor() as cur:
-                await cur.executemany(SET_UNITS, rows)
     code = created.code
     back = await (await conn.execute(TICKETS_BY_CODE, {"codes": [code]})).fetchone()
     assert back is not None

@@ -11,11 +11,12 @@ fixed description, each with its own idempotency key. In this order:
 
 1. SQL floor (psycopg 3 async, no server running): what the API's createTicket does as plain
    SQL, statement for statement: the idempotency-key lookup, locate, then in one transaction
-   the demand item, the compound's property company, the county units, INSERT ticket (ON
-   CONFLICT on the key), INSERT events (CREATED + DISPATCHED; the outbox trigger writes the
-   DISPATCHED event's notification rows at commit, one per lead / cooperating unit, on both
-   sides alike), INSERT ticket_units, then the ticket read back and the possible-duplicates
-   lookup. Concurrency 1 (one connection) and 16 (16 connections).
+   the grid cells held, one statement for the demand item with the compound's property
+   company and the county units, and one for the ticket (ON CONFLICT on the key) with its
+   events (CREATED + DISPATCHED; the outbox trigger writes the DISPATCHED event's
+   notification rows at commit, one per lead / cooperating unit, on both sides alike) and its
+   units, then the ticket read back and the possible-duplicates lookup. Concurrency 1 (one
+   connection) and 16 (16 connections).
 2. HTTP: `redgrid serve` on a free loopback port, the escalation job off
    (REDGRID_JOB_INTERVAL=0) and the webhook worker ON at its default interval (it sends what
    the trigger wrote, to no receiver: the demo units have no webhooks). wrk posts each body

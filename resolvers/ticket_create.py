@@ -15,7 +15,6 @@ from psycopg import AsyncConnection
 from db.catalogue import DEADLINES
 from db.database import Database
 from db.queries import ticket_writes as writes
-from db.queries.ticket_updates import set_units
 from db.responsibility import route_unit, route_units
 from db.vocabulary import SHANGHAI
 from geo.types import LonLat
@@ -138,15 +137,14 @@ async def _create_ticket(db: Database, args: CreateTicketArgs, *, idempotency_ke
         if not policy.may(actor, Operation.FILE_TICKET, spot):
             raise DomainError(ErrorCode.FORBIDDEN, f"the point lies in grid cell "
                               f"{place.cell_code}, outside your scope", "input.point")
-        item = await writes.demand_item(conn, args.item_code)
+        item = await writes.routing(conn, args.item_code, place.compound_code,
+                                    now.astimezone(SHANGHAI).date())
         if item is None:
             raise DomainError(ErrorCode.UNKNOWN_ITEM_CODE,
                               f"no demand item {args.item_code!r}; items are P01–P46",
                               "input.itemCode")
-        company = (await writes.company_of(conn, place.compound_code, now.astimezone(SHANGHAI).date())
-                   if place.compound_code else None)
         where = {"community_code": place.community_code, "street_code": place.street_code,
-                 "company_code": company, "county_units": await writes.county_units(conn)}
+                 "company_code": item.company_code, "county_units": item.county_units or {}}
         unit = route_unit(item.lead_unit_kind, **where)  # type: ignore[arg-type]
         cooperating = route_units(list(item.cooperating_unit_kinds), **where)
         created = await writes.insert_ticket(conn, writes.NewTicket(
@@ -157,12 +155,10 @@ async def _create_ticket(db: Database, args: CreateTicketArgs, *, idempotency_ke
             zone_code=place.zone_code, street_code=place.street_code, unit_code=unit, now=now,
             due_at=now + DEADLINES[item.deadline_class], caller=caller, key=idempotency_key,
             request_hash=digest if idempotency_key else None, actor=caller,
-            reporter_subject=reporter_subject,
+            reporter_subject=reporter_subject, cooperating=tuple(cooperating),
         ))
-        if created is not None:
-            await set_units(conn, created.id, unit, cooperating)
-            if on_created is not None:
-                await on_created(conn, created.id)
+        if created is not None and on_created is not None:
+            await on_created(conn, created.id)
     if created is not None:
         return str(created.code)
     # A concurrent retry with the same key won the insert: answer with its ticket.

@@ -13,22 +13,28 @@ from db.queries.tickets import status_list
 from db.vocabulary import OPEN_STATUSES, TIME_ZONE
 from geo import hexagons
 
-_ITEM = ("""
-SELECT code, lead_unit_kind, cooperating_unit_kinds, deadline_class
-FROM demand_items WHERE code = %(code)s
+# What routing a new ticket needs, in one statement: the demand item, the compound's property
+# company under contract on the day (none without a compound), and the county-level units by
+# kind (db/responsibility.py routes with them). No row: no such item.
+_ROUTING = ("""
+SELECT i.code, i.lead_unit_kind, i.cooperating_unit_kinds, i.deadline_class,
+       (SELECT pc.company_code FROM property_contracts pc
+        WHERE pc.compound_code = %(compound)s AND pc.start_date <= %(day)s
+          AND (pc.end_date IS NULL OR %(day)s < pc.end_date)
+        ORDER BY pc.start_date DESC LIMIT 1) AS company_code,
+       (SELECT json_object_agg(u.kind, u.code) FROM units u
+        WHERE u.community_code IS NULL AND u.street_code IS NULL
+          AND u.kind <> 'PROPERTY_COMPANY') AS county_units
+FROM demand_items i WHERE i.code = %(code)s
 """)
 
-_COMPANY = ("""
-SELECT company_code FROM property_contracts
-WHERE compound_code = %(compound)s AND start_date <= %(day)s AND (end_date IS NULL OR %(day)s < end_date)
-ORDER BY start_date DESC LIMIT 1
-""")
-
-_COUNTY_UNITS = ("SELECT kind, code FROM units WHERE community_code IS NULL "
-                     "AND street_code IS NULL AND kind <> 'PROPERTY_COMPANY'")
-
+# The ticket, its events and its units in one statement. The events come from one INSERT, in
+# order (CREATED, then DISPATCHED when a unit is routed, its note naming the unit 已派单至…), so
+# their ids follow the history; the units' rows are the lead's and the cooperating ones'. A key
+# used before inserts nothing (ON CONFLICT) and returns no row.
 _INSERT = (f"""
-WITH n AS (SELECT nextval(pg_get_serial_sequence('tickets', 'id')) AS id)
+WITH n AS (SELECT nextval(pg_get_serial_sequence('tickets', 'id')) AS id),
+t AS (
 INSERT INTO tickets (
     id, code, item_code, channel, description, reporter_name, reporter_phone, status, level,
     geom, cell_code, compound_code, community_code, zone_code, street_code, unit_code,
@@ -43,18 +49,26 @@ SELECT n.id, 'T' || to_char(%(now)s AT TIME ZONE '{TIME_ZONE}', 'YYYYMMDD') || '
 FROM n
 ON CONFLICT (idempotency_caller, idempotency_key) DO NOTHING
 RETURNING id, code
-""")
-
-_EVENT = ("""
+),
+e AS (
 INSERT INTO ticket_events (ticket_id, at, action, actor, from_status, to_status, note)
-VALUES (%(ticket_id)s, %(at)s, %(action)s, %(actor)s, %(from_status)s, %(to_status)s, %(note)s)
-""")
-# The routing note names the unit (已派单至…), read in the same statement that writes it.
-_DISPATCH_EVENT = ("""
-INSERT INTO ticket_events (ticket_id, at, action, actor, from_status, to_status, note)
-SELECT %(ticket_id)s, %(at)s, 'DISPATCHED', 'routing', 'SUBMITTED', 'DISPATCHED',
-       %(prefix)s || name
-FROM units WHERE code = %(unit_code)s
+SELECT t.id, %(now)s, x.action, x.actor, x.from_status, x.to_status, x.note
+FROM t CROSS JOIN LATERAL (
+    SELECT 1 AS step, 'CREATED' AS action, %(actor)s::text AS actor, NULL::text AS from_status,
+           'SUBMITTED' AS to_status, NULL::text AS note
+    UNION ALL
+    SELECT 2, 'DISPATCHED', 'routing', 'SUBMITTED', 'DISPATCHED', %(prefix)s || u.name
+    FROM units u WHERE u.code = %(unit_code)s
+) x
+ORDER BY x.step
+),
+r AS (
+INSERT INTO ticket_units (ticket_id, unit_code, role)
+SELECT t.id, x.unit_code, x.role
+FROM t CROSS JOIN unnest(%(unit_codes)s::text[], %(unit_roles)s::text[]) AS x(unit_code, role)
+ON CONFLICT (ticket_id, unit_code) DO UPDATE SET role = EXCLUDED.role
+)
+SELECT id, code FROM t
 """)
 
 _BY_KEY = ("""
@@ -62,17 +76,12 @@ SELECT code, request_hash FROM tickets WHERE idempotency_caller = %(caller)s AND
 """)
 
 
-async def demand_item(conn: AsyncConnection[Any], code: str) -> Any | None:
-    return await (await conn.execute(_ITEM, {"code": code})).fetchone()
-
-
-async def company_of(conn: AsyncConnection[Any], compound_code: str, day: Any) -> str | None:
-    row = await (await conn.execute(_COMPANY, {"compound": compound_code, "day": day})).fetchone()
-    return row.company_code if row else None
-
-
-async def county_units(conn: AsyncConnection[Any]) -> dict[str, str]:
-    return {r.kind: r.code for r in await (await conn.execute(_COUNTY_UNITS)).fetchall()}
+async def routing(conn: AsyncConnection[Any], item_code: str, compound_code: str | None,
+                  day: Any) -> Any | None:
+    """The demand item (None if there is none) with what routing needs: `company_code` of the
+    compound on `day`, and `county_units`, a unit code per county-level kind."""
+    return await (await conn.execute(_ROUTING, {"code": item_code, "compound": compound_code,
+                                                "day": day})).fetchone()
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,18 @@ class NewTicket:
     key: str | None
     request_hash: str | None
     actor: str
+    cooperating: tuple[str, ...] = ()
+
+
+def insert_params(t: NewTicket) -> dict[str, Any]:
+    """The parameters of `_INSERT` for a ticket."""
+    units = [(t.unit_code, "LEAD")] if t.unit_code else []
+    units += [(u, "COOPERATING") for u in t.cooperating if u != t.unit_code]
+    fields = {k: v for k, v in t.__dict__.items() if k != "cooperating"}
+    return {**fields, "status": "DISPATCHED" if t.unit_code else "SUBMITTED",
+            "version": 2 if t.unit_code else 1, "prefix": labels.DISPATCHED_TO,
+            "h3_9": hexagons.cell_of(t.lon, t.lat, 9), "h3_8": hexagons.cell_of(t.lon, t.lat, 8),
+            "unit_codes": [u for u, _ in units], "unit_roles": [r for _, r in units]}
 
 
 async def hold_cells(conn: AsyncConnection[Any]) -> None:
@@ -107,22 +128,10 @@ async def hold_cells(conn: AsyncConnection[Any]) -> None:
 
 
 async def insert_ticket(conn: AsyncConnection[Any], t: NewTicket) -> Any | None:
-    """Inserts the ticket and its events; returns its (id, code), or None when the
-    idempotency key was already used (the caller then looks the earlier ticket up)."""
-    status = "DISPATCHED" if t.unit_code else "SUBMITTED"
-    params = {**t.__dict__, "status": status, "version": 2 if t.unit_code else 1,
-              "h3_9": hexagons.cell_of(t.lon, t.lat, 9), "h3_8": hexagons.cell_of(t.lon, t.lat, 8)}
-    created = await (await conn.execute(_INSERT, params)).fetchone()
-    if created is None:
-        return None
-    await conn.execute(_EVENT, {"ticket_id": created.id, "at": t.now, "action": "CREATED",
-                                "actor": t.actor, "from_status": None, "to_status": "SUBMITTED",
-                                "note": None})
-    if t.unit_code:
-        await conn.execute(_DISPATCH_EVENT, {"ticket_id": created.id, "at": t.now,
-                                             "prefix": labels.DISPATCHED_TO,
-                                             "unit_code": t.unit_code})
-    return created
+    """Inserts the ticket with its events and its lead and cooperating units; returns its
+    (id, code), or None when the idempotency key was already used (the caller then looks the
+    earlier ticket up)."""
+    return await (await conn.execute(_INSERT, insert_params(t))).fetchone()
 
 
 async def ticket_by_idempotency_key(conn: AsyncConnection[Any], caller: str,

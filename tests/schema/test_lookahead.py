@@ -214,6 +214,9 @@ def test_duplicates_are_looked_up_only_when_asked(gql: GraphQLClient, token: Min
     # The second report lies where the first does: the first is its possible duplicate.
     assert first["ticket"]["code"] in [d["code"] for d in second["possibleDuplicates"]]
     assert with_duplicates == without + 1, statements
+    # Without a key: the cells held, the point located, the item with its routing, the ticket
+    # with its events and units, and the ticket read back.
+    assert without == 5
 
 
 def test_places_loaded_ahead_still_give_their_outlines(gql: GraphQLClient,
