@@ -67,8 +67,26 @@ async def insert_visit(conn: AsyncConnection[Any], visit: NewVisit) -> Any | Non
         {"id": row.id})).fetchone()
 
 
-_COVERAGE = """
-WITH cells AS (SELECT code FROM grid_cells WHERE community_code = %(community)s),
+@dataclass(frozen=True)
+class PatrolWeek:
+    """One week of patrols as a caller sees it: [start, end) and the scope codes of the cells
+    shown (None: every cell)."""
+
+    start: datetime
+    end: datetime
+    scopes: tuple[str, ...] | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "proactive": list(PROACTIVE_CHANNELS),
+                "scopes": None if self.scopes is None else list(self.scopes)}
+
+
+def coverage_sql(cells: str) -> str:
+    """Per grid cell chosen by `cells` (a condition on `grid_cells g`): visits, buildings
+    visited of all, visits with findings, and tickets filed proactively or by residents in
+    [%(start)s, %(end)s)."""
+    return f"""
+WITH cells AS (SELECT g.code FROM grid_cells g WHERE {cells}),
 visits AS (
   SELECT cell_code, count(*) AS visits, count(DISTINCT building_code) AS buildings_visited,
          count(findings) AS with_findings
@@ -86,16 +104,19 @@ filed AS (
   WHERE cell_code IN (SELECT code FROM cells) AND created_at >= %(start)s
     AND created_at < %(end)s
   GROUP BY cell_code)
-SELECT c.code AS cell_code, coalesce(v.visits, 0) AS visits,
-       coalesce(v.buildings_visited, 0) AS buildings_visited,
-       coalesce(h.buildings, 0) AS buildings, coalesce(v.with_findings, 0) AS with_findings,
-       coalesce(f.proactive, 0) AS proactive, coalesce(f.reported, 0) AS reported
+SELECT c.code AS cell_code, coalesce(v.visits, 0)::int AS visits,
+       coalesce(v.buildings_visited, 0)::int AS buildings_visited,
+       coalesce(h.buildings, 0)::int AS buildings,
+       coalesce(v.with_findings, 0)::int AS with_findings,
+       coalesce(f.proactive, 0)::int AS proactive, coalesce(f.reported, 0)::int AS reported
 FROM cells c
 LEFT JOIN visits v ON v.cell_code = c.code
 LEFT JOIN homes h ON h.cell_code = c.code
 LEFT JOIN filed f ON f.cell_code = c.code
-ORDER BY c.code
 """
+
+
+_COVERAGE = coverage_sql("g.community_code = %(community)s") + "ORDER BY c.code"
 
 
 async def coverage(conn: AsyncConnection[Any], community_code: str, start: datetime,
@@ -103,8 +124,7 @@ async def coverage(conn: AsyncConnection[Any], community_code: str, start: datet
     """One row per grid cell of the community: visits, buildings visited of all, visits with
     findings, and tickets filed proactively or by residents, from `start` to `end`."""
     return await (await conn.execute(_COVERAGE, {
-        "community": community_code, "start": start, "end": end,
-        "proactive": list(PROACTIVE_CHANNELS)})).fetchall()
+        "community": community_code, **PatrolWeek(start, end).params()})).fetchall()
 
 
 async def community_exists(conn: AsyncConnection[Any], code: str) -> bool:
