@@ -158,3 +158,15 @@ async def coverage(db: Database, actor: Actor, community_code: str,
                 ErrorCode.NOT_FOUND, f"no community {community_code!r}", "communityCode"))
         policy.authorise(actor, operation, policy.place(community_code, label))
         return start, end, await q.coverage(conn, community_code, start, end)
+
+
+async def coverage_by_community(db: Database, actor: Actor, day: date,
+                                zone_code: str | None) -> tuple[PatrolWeek, list[Any]]:
+    """The week's patrol coverage per community of the caller's scope (of one zone 片区 when
+    `zone_code` is given): for planners and the county, the whole county in one answer."""
+    week = patrol_week(actor, day, "weekOf")
+    policy.check_place(actor, Operation.READ_PATROLS, zone_code, "zoneCode")
+    async with db.connection() as conn:
+        if zone_code is not None and not await q.zone_exists(conn, zone_code):
+            raise DomainError(ErrorCode.NOT_FOUND, f"no zone {zone_code!r}", "zoneCode")
+        return week, await q.coverage_by_community(conn, week, zone_code)

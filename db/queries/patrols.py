@@ -8,6 +8,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from db.queries.ticket_scope import in_scopes
+
 # Tickets a patrol or a supervisor found before anyone complained (未诉先办).
 PROACTIVE_CHANNELS = ("GRID_PATROL", "SUPERVISOR")
 
@@ -125,6 +127,34 @@ async def coverage(conn: AsyncConnection[Any], community_code: str, start: datet
     findings, and tickets filed proactively or by residents, from `start` to `end`."""
     return await (await conn.execute(_COVERAGE, {
         "community": community_code, **PatrolWeek(start, end).params()})).fetchall()
+
+
+_BY_COMMUNITY = f"""
+SELECT c.code AS community_code, c.name, count(*)::int AS cells,
+       count(*) FILTER (WHERE p.visits > 0)::int AS cells_visited, sum(p.visits)::int AS visits,
+       sum(p.with_findings)::int AS with_findings, sum(p.proactive)::int AS proactive,
+       sum(p.reported)::int AS reported
+FROM ({coverage_sql(in_scopes("g.code") + " AND (%(zone)s::text IS NULL OR g.community_code IN "
+                    "(SELECT code FROM communities WHERE zone_code = %(zone)s))")}) p
+JOIN grid_cells g ON g.code = p.cell_code
+JOIN communities c ON c.code = g.community_code
+GROUP BY c.code, c.name
+ORDER BY c.code
+"""
+
+
+async def coverage_by_community(conn: AsyncConnection[Any], week: PatrolWeek,
+                                zone_code: str | None) -> list[Any]:
+    """The week's coverage summed per community (of the zone, when given) over the cells inside
+    the week's scope codes: cells, cells visited, visits, visits with findings and tickets."""
+    return await (await conn.execute(_BY_COMMUNITY, {**week.params(), "zone": zone_code})
+                  ).fetchall()
+
+
+async def zone_exists(conn: AsyncConnection[Any], code: str) -> bool:
+    row = await (await conn.execute("SELECT 1 FROM zones WHERE code = %(c)s",
+                                    {"c": code})).fetchone()
+    return row is not None
 
 
 async def community_exists(conn: AsyncConnection[Any], code: str) -> bool:
