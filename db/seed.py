@@ -25,6 +25,7 @@ from db.demo.community_life import (
     plan_room_rents,
     plan_social_organisations,
 )
+from db.demo.patrols import plan_patrols
 from db.demo.places import Places, plan_places
 from db.demo.services import (
     COUNTY_UNITS,
@@ -201,6 +202,7 @@ def seed_demo(conninfo: str, seed: int = DEFAULT_SEED, progress: Progress = _noo
         counts["tickets"], counts["ticket_events"] = _write_tickets(conn, rows)
         derive_workflow(conn)
         seed_activity(conn, rng_seed=seed, timeline=timeline)
+        counts["patrol_visits"] = _write_patrols(conn, places, seed, timeline, rows)
         progress("indexes", 6, 7)
         conn.execute("SELECT setval(pg_get_serial_sequence('tickets', 'id'), "
                      "(SELECT max(id) FROM tickets))")
@@ -276,6 +278,18 @@ def _write_cadres(conn: psycopg.Connection, places: Places, seed: int,
                             plan_zone_staff(random.Random(seed * 31 + 91), places)),
     }
     return counts
+
+
+def _write_patrols(conn: psycopg.Connection, places: Places, seed: int, timeline: Timeline,
+                   tickets: list[TicketRow]) -> int:
+    """The patrol visits of the weeks up to the as-of day, with a random stream of their own."""
+    visits = plan_patrols(random.Random(seed * 31 + 100), places, CENTRE, timeline, tickets)
+    return _copy(conn, "patrol_visits",
+                 ("at", "worker", "cell_code", "compound_code", "building_code", "geom",
+                  "findings", "ticket_id"),
+                 ((v.at, v.worker, v.cell_code, v.compound_code, v.building_code,
+                   f"SRID=4326;POINT({v.lon!r} {v.lat!r})", v.findings, v.ticket_id)
+                  for v in visits))
 
 
 def _write_committees(conn: psycopg.Connection, plans: list[CommitteePlan]) -> dict[str, int]:

@@ -17,6 +17,7 @@ from typing import Any
 from db.database import Database
 from db.queries import patrols as q
 from db.queries import ticket_updates
+from db.queries.patrols import PatrolWeek
 from db.vocabulary import SHANGHAI
 from geo.types import LonLat
 from resolvers import policy
@@ -31,6 +32,7 @@ MAX_AGE = timedelta(days=30)
 CLOCK_SKEW = timedelta(minutes=5)
 # The weeks coverage is asked for (far dates would overflow the time arithmetic).
 FIRST_YEAR, LAST_YEAR = 2000, 2100
+READERS = "patrol coverage is for community, street and county staff and planners"
 
 
 @dataclass(frozen=True)
@@ -124,19 +126,47 @@ def week_of(day: date) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), (start + timedelta(days=7)).astimezone(UTC)
 
 
+def _checked_week(actor: Actor, day: date, field: str) -> tuple[datetime, datetime]:
+    """The week holding `day` for a caller whose role reads patrol coverage (else FORBIDDEN,
+    before anything is loaded); one week, in the years coverage is asked for."""
+    policy.check_role(actor, Operation.READ_PATROLS, READERS)
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise bad_input(f"{field} must lie in {FIRST_YEAR}–{LAST_YEAR}", field)
+    return week_of(day)
+
+
+def patrol_week(actor: Actor, day: date | None, field: str,
+                now: datetime | None = None) -> PatrolWeek:
+    """One week of patrols (the week holding `day`; this week in Beijing time when None) over
+    the grid cells the caller's scope covers, as the patrol coverage layer 巡查覆盖 draws it."""
+    if day is None:
+        day = (now or datetime.now(UTC)).astimezone(SHANGHAI).date()
+    start, end = _checked_week(actor, day, field)
+    scopes = policy.sql_scopes(actor, Operation.READ_PATROLS)
+    return PatrolWeek(start, end, None if scopes is None else tuple(scopes))
+
+
 async def coverage(db: Database, actor: Actor, community_code: str,
                    day: date) -> tuple[datetime, datetime, list[Any]]:
     """Patrol coverage of a community's grid cells in the week holding `day`."""
     operation = Operation.READ_PATROLS
-    policy.check_role(actor, operation, "patrol coverage is for community, street and county "
-                      "staff and planners")
-    if not FIRST_YEAR <= day.year <= LAST_YEAR:
-        raise bad_input(f"weekOf must lie in {FIRST_YEAR}–{LAST_YEAR}", "weekOf")
+    start, end = _checked_week(actor, day, "weekOf")
     label = f"community {community_code}"
     async with db.connection() as conn:
         if not await q.community_exists(conn, community_code):
             raise policy.missing(actor, operation, label, DomainError(
                 ErrorCode.NOT_FOUND, f"no community {community_code!r}", "communityCode"))
         policy.authorise(actor, operation, policy.place(community_code, label))
-        start, end = week_of(day)
         return start, end, await q.coverage(conn, community_code, start, end)
+
+
+async def coverage_by_community(db: Database, actor: Actor, day: date,
+                                zone_code: str | None) -> tuple[PatrolWeek, list[Any]]:
+    """The week's patrol coverage per community of the caller's scope (of one zone 片区 when
+    `zone_code` is given): for planners and the county, the whole county in one answer."""
+    week = patrol_week(actor, day, "weekOf")
+    policy.check_place(actor, Operation.READ_PATROLS, zone_code, "zoneCode")
+    async with db.connection() as conn:
+        if zone_code is not None and not await q.zone_exists(conn, zone_code):
+            raise DomainError(ErrorCode.NOT_FOUND, f"no zone {zone_code!r}", "zoneCode")
+        return week, await q.coverage_by_community(conn, week, zone_code)

@@ -86,7 +86,8 @@ class Operation(enum.Enum):
     READ_UNIT_NOTIFICATIONS = "a unit's notifications: `unitNotifications`"
     SET_WEBHOOK = "set a unit's webhook: `setUnitWebhook` (a unit: after a handshake)"
     RECORD_PATROL = "record a patrol visit: `recordPatrolVisit`"
-    READ_PATROLS = "patrol coverage: `patrolCoverage`"
+    READ_PATROLS = "patrol coverage: `patrolCoverage`, `patrolCoverageByCommunity`, the " \
+        "`patrol_coverage` layer 巡查覆盖"
 
 
 Rule = Mapping[Role, Scope]

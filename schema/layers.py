@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from datetime import date
 
 import orjson
 import strawberry
@@ -26,6 +27,7 @@ class LayerName(enum.Enum):
     WATERS = "waters"
     ROADS = "roads"
     TICKETS = "tickets"
+    PATROL_COVERAGE = "patrol_coverage"
 
 
 @strawberry.type
@@ -35,10 +37,15 @@ class LayerQuery:
                                   "scope are only counted per 100 m square (at its centre; "
                                   "squares under 3 left out unless the caller sees exact "
                                   "counts); without bbox every ticket is counted so, and a "
-                                  "box reaching over 10,000 records is refused.")
+                                  "box reaching over 10,000 records is refused. "
+                                  "PATROL_COVERAGE 巡查覆盖: every grid cell the caller's "
+                                  "scope covers, with the patrols of the Monday-to-Sunday "
+                                  "week holding weekOf (this week when null), as "
+                                  "patrolCoverage counts them; for whom patrolCoverage is.")
     async def layer(self, info: Info, name: LayerName, bbox: BBoxInput | None = None,
-                    crs: Crs | None = Crs.WGS84) -> GeoJSON | None:
+                    crs: Crs | None = Crs.WGS84, week_of: date | None = None) -> GeoJSON | None:
         text = await layers.layer_geojson(info.context.db, info.context.actor, name.value,
-                                          bbox=bbox_or_none(bbox), crs=crs or Crs.WGS84)
+                                          bbox=bbox_or_none(bbox), crs=crs or Crs.WGS84,
+                                          week=week_of)
         # A Fragment goes into the response as the text PostGIS made, never parsed here.
         return GeoJSON(orjson.Fragment(text))

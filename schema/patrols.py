@@ -65,6 +65,9 @@ class PatrolVisitPayload:
     errors: list[UserError] = strawberry.field(description=USER_ERRORS)
 
 
+PROACTIVE = "Tickets filed on patrol or by a supervisor (未诉先办) that week."
+
+
 @strawberry.type(description="One grid cell's patrols in a week.")
 class CellPatrols:
     cell_code: str
@@ -72,18 +75,43 @@ class CellPatrols:
     buildings_visited: int
     buildings: int
     visits_with_findings: int
-    proactive_tickets: int = strawberry.field(
-        description="Tickets filed on patrol or by a supervisor (未诉先办) that week.")
+    proactive_tickets: int = strawberry.field(description=PROACTIVE)
     resident_tickets: int = strawberry.field(
         description="Tickets from residents' demands (hotline, online, reception day, …).")
 
 
 @strawberry.type
-class PatrolCoverage:
+class PatrolWeekSpan:
     week_start: datetime
     week_end: datetime
+
+
+@strawberry.type
+class PatrolCoverage(PatrolWeekSpan):
     cells: list[CellPatrols] = strawberry.field(
         description="One per grid cell of the community, by code.")
+
+
+@strawberry.type(description="One community's patrols in a week, summed over its grid cells.")
+class CommunityPatrols:
+    community_code: str
+    name: str
+    cells: int = strawberry.field(description="Grid cells of the community in the caller's scope.")
+    cells_visited: int = strawberry.field(description="Cells with at least one visit.")
+    visits: int
+    visits_with_findings: int
+    proactive_tickets: int = strawberry.field(description=PROACTIVE)
+    resident_tickets: int
+
+    @strawberry.field(description="Cells nobody walked that week.")
+    def cells_not_visited(self) -> int:
+        return self.cells - self.cells_visited
+
+
+@strawberry.type
+class PatrolCoverageByCommunity(PatrolWeekSpan):
+    communities: list[CommunityPatrols] = strawberry.field(
+        description="One per community of the caller's scope (of the zone when given), by code.")
 
 
 @strawberry.type
@@ -115,3 +143,19 @@ class PatrolQuery:
             cell_code=r.cell_code, visits=r.visits, buildings_visited=r.buildings_visited,
             buildings=r.buildings, visits_with_findings=r.with_findings,
             proactive_tickets=r.proactive, resident_tickets=r.reported) for r in rows])
+
+    @strawberry.field(description="Patrol coverage of the Monday-to-Sunday week (Beijing time) "
+                                  "holding `weekOf`, summed per community over the grid cells "
+                                  "of the caller's scope (the county office and planners: the "
+                                  "whole county), or of one zone 片区.")
+    async def patrol_coverage_by_community(self, info: Info, week_of: date,
+                                           zone_code: str | None = None,
+                                           ) -> PatrolCoverageByCommunity:
+        week, rows = await patrols.coverage_by_community(info.context.db, info.context.actor,
+                                                         week_of, zone_code)
+        return PatrolCoverageByCommunity(week_start=week.start, week_end=week.end, communities=[
+            CommunityPatrols(community_code=r.community_code, name=r.name, cells=r.cells,
+                             cells_visited=r.cells_visited, visits=r.visits,
+                             visits_with_findings=r.with_findings,
+                             proactive_tickets=r.proactive, resident_tickets=r.reported)
+            for r in rows])

@@ -2,7 +2,9 @@
 
 Every layer of the map catalogue is a collection. Feature collections are built by PostGIS
 (`db/queries/features.py`); this module only adds the envelope, links and HTTP semantics.
-Tickets 工单 are drawn per caller, as the catalogue rules, so their responses are private.
+Tickets 工单 are drawn per caller, as the catalogue rules, and so is patrol coverage 巡查覆盖
+(the week holding `week`, this week when left out; 403 for whom `patrolCoverage` is not):
+their responses are private.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from starlette.routing import Route
 from db.queries.layers import LAYERS, Layer
 from resolvers import layers
 from resolvers.errors import DomainError
+from web import params
 from web.identity import actor_of
 from web.ogc_http import (
     CRS84,
@@ -41,7 +44,8 @@ from web.ogc_openapi import CONFORMANCE, openapi
 
 Handler = Callable[[Request], Awaitable[Response]]
 _F = frozenset({"f"})
-_ITEMS = frozenset({"f", "limit", "offset", "after", "bbox", "bbox-crs"})
+_ITEM = frozenset({"f", "week"})
+_ITEMS = frozenset({"f", "limit", "offset", "after", "bbox", "bbox-crs", "week"})
 
 
 def _base(request: Request) -> str:
@@ -123,7 +127,10 @@ def _collection(base: str, layer: Layer,
         "description": f"{layer.title_zh} ({layer.title}), {layer.geometry_type} features"
                        + ("; outside the caller's scope, tickets are only counted per 100 m "
                           "square (squares under 3 left out), with no code or working fields"
-                          if layer.is_tickets else ""),
+                          if layer.is_tickets else "")
+                       + ("; the grid cells of the caller's scope with the patrols of the week "
+                          "holding `week` (YYYY-MM-DD, this week when left out), for community, "
+                          "zone, street and county staff and planners" if layer.weekly else ""),
         "itemType": "feature",
         "crs": [CRS84],
         "extent": {"spatial": spatial},
@@ -161,7 +168,7 @@ async def collection(request: Request, media: str) -> Response:
     layer = _layer(request)
     extents = await _extents(request)
     body = _collection(_base(request), layer, extents[layer.name])
-    return respond(request, _json(body), media, private=layer.is_tickets)
+    return respond(request, _json(body), media, private=layer.per_caller)
 
 
 @endpoint((GEOJSON, JSON), _ITEMS)
@@ -170,7 +177,8 @@ async def items(request: Request, media: str) -> Response:
     limit, offset, bbox = limit_param(request), offset_param(request), bbox_param(request)
     after = after_param(request, numeric=layer.is_tickets)
     page = await layers.feature_page(request.app.state.db, actor_of(request), layer,
-                                     bbox=bbox, limit=limit, offset=offset, after=after)
+                                     bbox=bbox, limit=limit, offset=offset, after=after,
+                                     week=params.day(request, "week"))
     here = request.url.remove_query_params("f")
     links = [_link(str(here), "self", media, "This page"),
              _link(f"{_base(request)}/collections/{layer.name}", "collection", JSON)]
@@ -191,22 +199,23 @@ async def items(request: Request, media: str) -> Response:
     head_text = _json(head)
     body = (head_text[:-1] + b',"timeStamp":"' + stamp.encode() + b'","features":'
             + page.features.encode() + b"}")
-    return respond(request, body, media, private=layer.is_tickets,
+    return respond(request, body, media, private=layer.per_caller,
                    etag_parts=(head_text, page.features.encode()))
 
 
-@endpoint((GEOJSON, JSON), _F)
+@endpoint((GEOJSON, JSON), _ITEM)
 async def item(request: Request, media: str) -> Response:
     layer = _layer(request)
     feature_id = request.path_params["feature_id"]
-    text = await layers.feature(request.app.state.db, actor_of(request), layer, feature_id)
+    text = await layers.feature(request.app.state.db, actor_of(request), layer, feature_id,
+                                week=params.day(request, "week"))
     if text is None:
         return error_response(layers.not_found(layer, feature_id))
     base = _base(request)
     links = [_link(f"{base}/collections/{layer.name}/items/{feature_id}", "self", media),
              _link(f"{base}/collections/{layer.name}", "collection", JSON)]
     body = text.encode()[:-1] + b',"links":' + _json(links) + b"}"
-    return respond(request, body, media, private=layer.is_tickets)
+    return respond(request, body, media, private=layer.per_caller)
 
 
 routes = [

@@ -41,6 +41,9 @@ def openapi(base: str) -> dict[str, Any]:
     collection_id = _param("collectionId", "path",
                            {"type": "string", "enum": list(LAYERS)},
                            "A layer of the map catalogue.", required=True)
+    week = _param("week", "query", {"type": "string", "format": "date"},
+                  "patrol_coverage only: a day of the Monday-to-Sunday week (Beijing time) "
+                  "drawn; this week when left out.", explode=False)
     items_params = [
         collection_id,
         _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
@@ -59,6 +62,7 @@ def openapi(base: str) -> dict[str, Any]:
                explode=False),
         _param("bbox-crs", "query", {"type": "string", "enum": [
             "http://www.opengis.net/def/crs/OGC/1.3/CRS84"]}, "Only CRS84."),
+        week,
         _F,
     ]
 
@@ -83,6 +87,7 @@ def openapi(base: str) -> dict[str, Any]:
             "/collections/{collectionId}/items/{featureId}": get(
                 "One feature", "getFeature",
                 [collection_id, _param("featureId", "path", {"type": "string"},
-                                       "The feature's code.", required=True), _F], GEOJSON),
+                                       "The feature's code.", required=True), week, _F],
+                GEOJSON),
         },
     }

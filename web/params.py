@@ -64,6 +64,21 @@ def parse_moment(name: str, raw: str, *, end: bool = False) -> datetime:
     return found
 
 
+def day(request: Request, name: str) -> date | None:
+    """A date `YYYY-MM-DD` in FIRST_YEAR–LAST_YEAR; None when absent."""
+    raw = text(request, name)
+    if raw is None:
+        return None
+    try:
+        found = date.fromisoformat(raw) if len(raw) == 10 else None
+    except ValueError:
+        found = None
+    if found is None or not FIRST_YEAR <= found.year <= LAST_YEAR:
+        raise bad_input(f"`{name}` must be a date (YYYY-MM-DD) in {FIRST_YEAR}–{LAST_YEAR}, "
+                        f"got {raw!r}", name)
+    return found
+
+
 def period(request: Request, *, required: bool = False) -> tuple[datetime | None,
                                                                  datetime | None]:
     """`from` and `to`, `from` before `to` where both are given."""

@@ -5,8 +5,11 @@ counts per grid cell 网格 for everyone, from a county-wide count kept for a mi
 they are records where the caller's scope covers them and counts per 100 m square elsewhere.
 Both follow the disclosure rule (`resolvers/disclosure.py`): counts under 3 withheld outside
 the caller's scope, and `from`/`to` whole months for callers who do not see every ticket.
-A tile below a layer's `min_zoom`, or with nothing in it, is a 200 with an empty body (a
-valid, empty MVT). `crs=GCJ02` or `BD09` cuts the tiles on that basemap's grid.
+Patrol coverage 巡查覆盖 is drawn for the week holding `week` (a date; this week when left
+out) over the grid cells the caller's scope covers, for whom `patrolCoverage` is; anyone
+else gets 403 FORBIDDEN. A tile below a layer's `min_zoom`, or with nothing in it, is a 200
+with an empty body (a valid, empty MVT). `crs=GCJ02` or `BD09` cuts the tiles on that
+basemap's grid.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from starlette.routing import Route
 
 from db.queries import tiles as queries
 from db.queries.layers import Layer
+from db.queries.patrols import PatrolWeek
 from db.queries.tiles import DETAIL_ZOOM, MAX_ZOOM, TicketFilters, TileKey, TileSource
 from geo.types import Crs
+from resolvers.actor import Actor
 from resolvers.disclosure import Disclosure, disclosure
 from resolvers.errors import DomainError, ErrorCode, bad_input
-from resolvers.layers import layer_of, ticket_view
+from resolvers.layers import layer_of, ticket_view, week_view
 from web import params
 from web.caching import none_match
 from web.errors import domain_error_response
@@ -68,12 +73,19 @@ def parse_filters(request: Request, layer: Layer) -> TicketFilters:
     return TicketFilters(params.statuses(request), start, stop)
 
 
+def parse_week(request: Request, layer: Layer, actor: Actor) -> PatrolWeek | None:
+    """The week a patrol coverage tile draws, as the caller may see it (FORBIDDEN for roles
+    that may not read coverage); `week` on another layer is bad input."""
+    return week_view(actor, layer, params.day(request, "week"), "week")
+
+
 def source_of(layer: Layer, z: int, rule: Disclosure, filters: TicketFilters,
-              counted: dict[str, int] | None = None) -> TileSource:
+              counted: dict[str, int] | None = None,
+              week: PatrolWeek | None = None) -> TileSource:
     """What a tile of `layer` draws for a caller; `counted` holds the true tickets per grid
-    cell that low-zoom ticket tiles draw from."""
+    cell that low-zoom ticket tiles draw from, `week` the patrols a weekly layer draws."""
     if not layer.is_tickets:
-        return queries.layer_source(layer)
+        return queries.layer_source(layer, week=week)
     if z < DETAIL_ZOOM:
         codes = sorted(counted or {})
         return queries.ticket_cell_counts(codes, [rule.count((counted or {})[c], c)
@@ -82,11 +94,11 @@ def source_of(layer: Layer, z: int, rule: Disclosure, filters: TicketFilters,
 
 
 async def source_for(request: Request, layer: Layer, z: int, rule: Disclosure,
-                     filters: TicketFilters) -> TileSource:
+                     filters: TicketFilters, week: PatrolWeek | None = None) -> TileSource:
     counted = None
     if layer.is_tickets and z < DETAIL_ZOOM:
         counted = await cell_counts(request, filters)
-    return source_of(layer, z, rule, filters, counted)
+    return source_of(layer, z, rule, filters, counted, week)
 
 
 async def cell_counts(request: Request, filters: TicketFilters) -> dict[str, int]:
@@ -123,23 +135,24 @@ async def tile(request: Request) -> Response:
         key = parse_key(request)
         filters = parse_filters(request, layer)
         rule.check_period(filters.created_from, filters.created_to)
+        week = parse_week(request, layer, rule.actor)
     except DomainError as exc:
         return domain_error_response(exc)
     body, etag = b"", None
     if key.z >= layer.min_zoom:
 
         async def render() -> tuple[bytes, str]:
-            source = await source_for(request, layer, key.z, rule, filters)
+            source = await source_for(request, layer, key.z, rule, filters, week)
             async with request.app.state.tile_db.connection() as conn:
                 drawn = await queries.render(conn, source, key)
             return drawn, etag_of(drawn)
 
-        if layer.is_tickets:
+        if layer.per_caller:
             body, _ = await render()
         else:
             tiles: TileCache = request.app.state.tile_cache
             body, etag = await tiles.get((layer.name, key), render)
-    return cached(request, body, MVT, CALLER_CACHE if layer.is_tickets else PUBLIC_CACHE, etag)
+    return cached(request, body, MVT, CALLER_CACHE if layer.per_caller else PUBLIC_CACHE, etag)
 
 
 async def _bounds(request: Request) -> tuple[float, float, float, float] | None:
@@ -148,9 +161,10 @@ async def _bounds(request: Request) -> tuple[float, float, float, float] | None:
 
 
 def _passed_on(request: Request) -> str:
-    """The query parameters a tile URL needs (crs and ticket filters), in a fixed order."""
+    """The query parameters a tile URL needs (crs, ticket filters and the patrols' week), in a
+    fixed order."""
     q = request.query_params
-    kept = [(k, v) for k in ("crs", "status", "from", "to") for v in q.getlist(k)]
+    kept = [(k, v) for k in ("crs", "status", "from", "to", "week") for v in q.getlist(k)]
     return urlencode(kept)
 
 
@@ -159,6 +173,9 @@ async def layer_tilejson(request: Request) -> Response:
         layer = parse_layer(request.path_params["layer"])
         crs = parse_crs(request)
         parse_filters(request, layer)
+        day = params.day(request, "week")
+        if not layer.weekly:  # refuses `week`; patrol coverage's TileJSON is public metadata
+            week_view(actor_of(request), layer, day, "week")
     except DomainError as exc:
         return domain_error_response(exc)
     doc = tilejson_document(layer, str(request.base_url), _passed_on(request),

@@ -16,6 +16,7 @@ from psycopg import AsyncConnection, sql
 
 from db.queries.disclosure import SQUARE_M
 from db.queries.layers import PUBLIC_VIEW, Layer, TicketView
+from db.queries.patrols import PatrolWeek
 from geo.types import BBox
 
 # Coordinates to 7 decimals: 1 cm on the ground, as the geometry fields give them.
@@ -35,6 +36,7 @@ class FeatureQuery:
 
     `crs` is 'WGS84', 'GCJ02' or 'BD09'; `limit` None means every feature. A page starts
     after the sort key `after` (keyset paging) when given, else after `offset` features.
+    A weekly layer (patrol coverage) is drawn for `week`.
     """
 
     layer: Layer
@@ -45,6 +47,7 @@ class FeatureQuery:
     offset: int = 0
     after: int | str | None = None
     feature_id: str | None = None
+    week: PatrolWeek | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ def _rows(q: FeatureQuery) -> tuple[sql.Composed, dict[str, Any]]:
         if layer.is_tickets:
             inner, more = _one_ticket_feature(q.feature_id)
             params.update(more)
-    source, params = layer.from_clause(q.view, inner.as_string(), params)
+    source, params = layer.from_clause(q.view, inner.as_string(), params, q.week)
     query = sql.SQL("SELECT {}, {} AS g, {} AS sort_key {} WHERE {}").format(
         sql.SQL(layer.select_list()), geom, sql.SQL(layer.order), sql.SQL(source),
         sql.SQL(" AND ").join(where))

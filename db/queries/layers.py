@@ -7,6 +7,9 @@ every other ticket is only counted, per 100 m square (EPSG:4549), drawn at the s
 centre with no code, item or date, and a square under `MIN_COUNT` is left out for callers
 without exact counts (an empty square and one with 1 or 2 tickets look the same).
 No layer ever carries a reporter's name, phone or the free-text description.
+
+Patrol coverage 巡查覆盖 is drawn for one week (`PatrolWeek`) and only over the grid cells the
+caller's scope covers: the same numbers as `patrolCoverage`, from the same SQL.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 
 from db import labels
 from db.queries.disclosure import MIN_COUNT, SQUARE_M
-from db.queries.ticket_scope import TicketScope
+from db.queries.patrols import PatrolWeek, coverage_sql
+from db.queries.ticket_scope import TicketScope, in_scopes
 from db.vocabulary import TIME_ZONE
 
 
@@ -37,7 +41,8 @@ class Layer:
     """A drawable layer: one table, its key, its properties and its geometry, all in SQL.
 
     `properties` maps a property name to a SQL expression over the table alias `f`;
-    `geom` is a SQL expression in EPSG:4326. `order` keeps pages stable.
+    `geom` is a SQL expression in EPSG:4326. `order` keeps pages stable. `source`, when
+    given, is a SELECT drawn in place of the table for one week of patrols (`PatrolWeek`).
     """
 
     name: str
@@ -50,10 +55,21 @@ class Layer:
     geom: str = "f.geom"
     order: str = "f.code"
     min_zoom: int = 0
+    source: str | None = None
 
     @property
     def is_tickets(self) -> bool:
         return self.table == "tickets"
+
+    @property
+    def weekly(self) -> bool:
+        """Drawn for one week and the caller's scope (`PatrolWeek`)."""
+        return self.source is not None
+
+    @property
+    def per_caller(self) -> bool:
+        """Whether what is drawn depends on who asks (never cached as public)."""
+        return self.is_tickets or self.weekly
 
     def select_list(self) -> str:
         """`key AS id, <properties>` for a SELECT over `FROM <table> f`."""
@@ -62,12 +78,18 @@ class Layer:
         return ", ".join(columns)
 
     def from_clause(self, view: TicketView = PUBLIC_VIEW, where: str = "TRUE",
-                    params: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+                    params: dict[str, Any] | None = None,
+                    week: PatrolWeek | None = None) -> tuple[str, dict[str, Any]]:
         """`FROM ... f` with the disclosure rule applied to ticket rows. `where` is a condition
         on the tickets' own columns (alias `t`: index filters, status, period), applied
         before tickets are counted into squares, so every square drawn is complete as long
-        as `where` keeps everything within `SQUARE_M` of what is drawn."""
+        as `where` keeps everything within `SQUARE_M` of what is drawn. A weekly layer
+        needs its `week`."""
         params = dict(params or {})
+        if self.source is not None:
+            if week is None:
+                raise ValueError(f"the {self.name} layer is drawn for a week")
+            return f"FROM ({self.source}) f", {**params, **week.params()}
         if not self.is_tickets:
             return f"FROM {self.table} f", params
         precise, scope_params = ("FALSE", {}) if view.records is None else view.records.clause("t")
@@ -108,6 +130,14 @@ FROM (SELECT floor(ST_X(t.geom_metric) / {SQUARE_M})::bigint AS ix,
 WHERE {{exact}} OR q.n >= {MIN_COUNT}"""
 
 
+# One week's patrols per grid cell, for the cells inside the caller's scope codes.
+_PATROLS = ("SELECT g.code, g.community_code, g.geom, p.visits, p.buildings_visited, "
+            "p.buildings, p.with_findings AS visits_with_findings, "
+            "p.proactive AS proactive_tickets, p.reported AS resident_tickets, "
+            f"(%(start)s AT TIME ZONE '{TIME_ZONE}')::date::text AS week_start "
+            f"FROM ({coverage_sql(in_scopes('g.code'))}) p JOIN grid_cells g ON g.code = p.cell_code")
+
+
 def _plain(*names: str) -> tuple[tuple[str, str], ...]:
     return tuple((name, f"f.{name}") for name in names)
 
@@ -143,6 +173,10 @@ LAYERS: dict[str, Layer] = {layer.name: layer for layer in (
                  "created_on", "precise", "level", "unit_code", "compound_code", "created_at",
                  "due_at", "count"),
           order="f.sort_key"),
+    Layer("patrol_coverage", "Patrol coverage", "巡查覆盖", "grid_cells", "f.code", "Polygon",
+          _plain("code", "community_code", "week_start", "visits", "buildings_visited",
+                 "buildings", "visits_with_findings", "proactive_tickets", "resident_tickets"),
+          min_zoom=10, source=_PATROLS),
 )}
 
 

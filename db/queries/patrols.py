@@ -8,6 +8,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from db.queries.ticket_scope import in_scopes
+
 # Tickets a patrol or a supervisor found before anyone complained (未诉先办).
 PROACTIVE_CHANNELS = ("GRID_PATROL", "SUPERVISOR")
 
@@ -67,8 +69,26 @@ async def insert_visit(conn: AsyncConnection[Any], visit: NewVisit) -> Any | Non
         {"id": row.id})).fetchone()
 
 
-_COVERAGE = """
-WITH cells AS (SELECT code FROM grid_cells WHERE community_code = %(community)s),
+@dataclass(frozen=True)
+class PatrolWeek:
+    """One week of patrols as a caller sees it: [start, end) and the scope codes of the cells
+    shown (None: every cell)."""
+
+    start: datetime
+    end: datetime
+    scopes: tuple[str, ...] | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "proactive": list(PROACTIVE_CHANNELS),
+                "scopes": None if self.scopes is None else list(self.scopes)}
+
+
+def coverage_sql(cells: str) -> str:
+    """Per grid cell chosen by `cells` (a condition on `grid_cells g`): visits, buildings
+    visited of all, visits with findings, and tickets filed proactively or by residents in
+    [%(start)s, %(end)s)."""
+    return f"""
+WITH cells AS (SELECT g.code FROM grid_cells g WHERE {cells}),
 visits AS (
   SELECT cell_code, count(*) AS visits, count(DISTINCT building_code) AS buildings_visited,
          count(findings) AS with_findings
@@ -86,16 +106,19 @@ filed AS (
   WHERE cell_code IN (SELECT code FROM cells) AND created_at >= %(start)s
     AND created_at < %(end)s
   GROUP BY cell_code)
-SELECT c.code AS cell_code, coalesce(v.visits, 0) AS visits,
-       coalesce(v.buildings_visited, 0) AS buildings_visited,
-       coalesce(h.buildings, 0) AS buildings, coalesce(v.with_findings, 0) AS with_findings,
-       coalesce(f.proactive, 0) AS proactive, coalesce(f.reported, 0) AS reported
+SELECT c.code AS cell_code, coalesce(v.visits, 0)::int AS visits,
+       coalesce(v.buildings_visited, 0)::int AS buildings_visited,
+       coalesce(h.buildings, 0)::int AS buildings,
+       coalesce(v.with_findings, 0)::int AS with_findings,
+       coalesce(f.proactive, 0)::int AS proactive, coalesce(f.reported, 0)::int AS reported
 FROM cells c
 LEFT JOIN visits v ON v.cell_code = c.code
 LEFT JOIN homes h ON h.cell_code = c.code
 LEFT JOIN filed f ON f.cell_code = c.code
-ORDER BY c.code
 """
+
+
+_COVERAGE = coverage_sql("g.community_code = %(community)s") + "ORDER BY c.code"
 
 
 async def coverage(conn: AsyncConnection[Any], community_code: str, start: datetime,
@@ -103,8 +126,35 @@ async def coverage(conn: AsyncConnection[Any], community_code: str, start: datet
     """One row per grid cell of the community: visits, buildings visited of all, visits with
     findings, and tickets filed proactively or by residents, from `start` to `end`."""
     return await (await conn.execute(_COVERAGE, {
-        "community": community_code, "start": start, "end": end,
-        "proactive": list(PROACTIVE_CHANNELS)})).fetchall()
+        "community": community_code, **PatrolWeek(start, end).params()})).fetchall()
+
+
+_BY_COMMUNITY = f"""
+SELECT c.code AS community_code, c.name, count(*)::int AS cells,
+       count(*) FILTER (WHERE p.visits > 0)::int AS cells_visited, sum(p.visits)::int AS visits,
+       sum(p.with_findings)::int AS with_findings, sum(p.proactive)::int AS proactive,
+       sum(p.reported)::int AS reported
+FROM ({coverage_sql(in_scopes("g.code") + " AND (%(zone)s::text IS NULL OR g.community_code IN "
+                    "(SELECT code FROM communities WHERE zone_code = %(zone)s))")}) p
+JOIN grid_cells g ON g.code = p.cell_code
+JOIN communities c ON c.code = g.community_code
+GROUP BY c.code, c.name
+ORDER BY c.code
+"""
+
+
+async def coverage_by_community(conn: AsyncConnection[Any], week: PatrolWeek,
+                                zone_code: str | None) -> list[Any]:
+    """The week's coverage summed per community (of the zone, when given) over the cells inside
+    the week's scope codes: cells, cells visited, visits, visits with findings and tickets."""
+    return await (await conn.execute(_BY_COMMUNITY, {**week.params(), "zone": zone_code})
+                  ).fetchall()
+
+
+async def zone_exists(conn: AsyncConnection[Any], code: str) -> bool:
+    row = await (await conn.execute("SELECT 1 FROM zones WHERE code = %(c)s",
+                                    {"c": code})).fetchone()
+    return row is not None
 
 
 async def community_exists(conn: AsyncConnection[Any], code: str) -> bool:

@@ -18,6 +18,7 @@ from psycopg import AsyncConnection
 
 from db.queries.disclosure import SQUARE_M
 from db.queries.layers import PUBLIC_VIEW, Layer, TicketView
+from db.queries.patrols import PatrolWeek
 from geo.datum import bbox_to_wgs84
 from geo.types import BBox, Crs
 
@@ -131,16 +132,17 @@ def _lat(y: float) -> float:
 
 
 def layer_source(layer: Layer, view: TicketView = PUBLIC_VIEW,
-                 filters: TicketFilters = NO_FILTERS) -> TileSource:
+                 filters: TicketFilters = NO_FILTERS,
+                 week: PatrolWeek | None = None) -> TileSource:
     """A catalogue layer as a tile source: its properties, geometry and, for tickets 工单,
     the disclosure rule: records where the caller's view lets them through, counts per
     100 m square (at its centre) elsewhere. A square draws the same for one ticket or a
     thousand, so a busy square stays one feature (a z15 tile over the busiest square
-    kilometre held ~30,000 tickets at 1,000,000)."""
+    kilometre held ~30,000 tickets at 1,000,000). A weekly layer draws its `week`."""
     if not layer.is_tickets:
         # No ORDER BY: tiles are not paged, and ordering by the key would tempt the planner
         # into walking the key's index instead of the GiST one.
-        from_sql, params = layer.from_clause()
+        from_sql, params = layer.from_clause(week=week)
         sql = f"SELECT {layer.select_list()}, {layer.geom} AS geom {from_sql} WHERE f.geom && {ENVELOPE}"
         return TileSource(layer.name, sql, tuple(name for name, _ in layer.properties), params)
     extra, params = filters.clause("t")

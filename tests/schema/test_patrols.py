@@ -152,3 +152,47 @@ def test_coverage_is_for_staff_in_scope_and_planners(
     assert missing["extensions"]["code"] == "NOT_FOUND"
     far = gql.as_(token("COUNTY_OFFICE")).error(COVERAGE, {"c": community, "w": "0001-01-01"})
     assert (far["extensions"]["code"], far["extensions"]["field"]) == ("BAD_USER_INPUT", "weekOf")
+
+
+BY_COMMUNITY = """query ($w: Date!, $z: String) { patrolCoverageByCommunity(weekOf: $w, zoneCode: $z) {
+  weekStart communities { communityCode name cells cellsVisited cellsNotVisited visits
+                          visitsWithFindings proactiveTickets residentTickets } } }"""
+
+
+def test_coverage_by_community_sums_each_communitys_cells(
+        gql: GraphQLClient, token: Minter, db: psycopg.Connection) -> None:
+    county = gql.as_(token("PLANNER"))
+    out = county.data(BY_COMMUNITY, {"w": "2024-06-26"})["patrolCoverageByCommunity"]
+    assert datetime.fromisoformat(out["weekStart"]) == datetime(2024, 6, 24, tzinfo=SHANGHAI)
+    rows = {c["communityCode"]: c for c in out["communities"]}
+    assert len(rows) == 43 and sum(c["cells"] for c in rows.values()) == 429
+    assert 0 < sum(c["cellsNotVisited"] for c in rows.values()) < 429 / 3
+    for community in sorted(rows)[:3]:
+        cells = county.data(COVERAGE, {"c": community, "w": "2024-06-26"})["patrolCoverage"]["cells"]
+        got = rows[community]
+        assert (got["cells"], got["cellsVisited"], got["cellsNotVisited"]) == (
+            len(cells), sum(c["visits"] > 0 for c in cells), sum(c["visits"] == 0 for c in cells))
+        for field in ("visits", "visitsWithFindings", "proactiveTickets", "residentTickets"):
+            assert got[field] == sum(c[field] for c in cells), field
+
+
+def test_coverage_by_community_keeps_to_the_scope(
+        gql: GraphQLClient, token: Minter, db: psycopg.Connection) -> None:
+    zone = {r[0] for r in db.execute("SELECT code FROM communities WHERE zone_code = 'Z1'")}
+    officer = gql.as_(token("ZONE_OFFICER", "Z1"))
+    for variables in ({"w": "2024-06-26"}, {"w": "2024-06-26", "z": "Z1"}):
+        out = officer.data(BY_COMMUNITY, variables)["patrolCoverageByCommunity"]
+        assert {c["communityCode"] for c in out["communities"]} == zone
+    assert officer.error(BY_COMMUNITY, {"w": "2024-06-26", "z": "Z2"})["extensions"]["code"] \
+        == "FORBIDDEN"
+    staff = gql.as_(token("COMMUNITY_STAFF", min(zone)))
+    own = staff.data(BY_COMMUNITY, {"w": "2024-06-26"})["patrolCoverageByCommunity"]
+    assert [c["communityCode"] for c in own["communities"]] == [min(zone)]
+    for client in (gql, gql.as_(token("GRID_WORKER", f"{min(zone)}001")),
+                   gql.as_(token("RESIDENT"))):
+        assert client.error(BY_COMMUNITY, {"w": "2024-06-26"})["extensions"]["code"] == "FORBIDDEN"
+    county = gql.as_(token("COUNTY_OFFICE"))
+    missing = county.error(BY_COMMUNITY, {"w": "2024-06-26", "z": "Z9"})["extensions"]
+    assert (missing["code"], missing["field"]) == ("NOT_FOUND", "zoneCode")
+    far = county.error(BY_COMMUNITY, {"w": "3000-01-01"})["extensions"]
+    assert (far["code"], far["field"]) == ("BAD_USER_INPUT", "weekOf")

@@ -773,3 +773,49 @@ def test_compounds_are_coloured_by_their_owners_committee(browser: Browser, live
     expect(page.locator("#committee-legend")).to_be_hidden()
     problems.assert_clean()
     page.close()
+
+
+PATROL_CELLS_JS = """() => Object.fromEntries(window.redgridMap
+  .queryRenderedFeatures({ layers: ['patrols-fill'] })
+  .map((f) => [f.properties.code, [f.properties.visits, f.properties.fill]]))"""
+
+
+def test_grid_cells_are_coloured_by_their_patrols_in_the_chosen_week(
+        browser: Browser, live_server: str, db: psycopg.Connection) -> None:
+    """巡查覆盖 asks the public to sign in; signed in as a community's staff, the page draws
+    that community's cells with the week's visits as the database counts them, a cell nobody
+    walked in red, and another week on the picker redraws them."""
+    page, problems = open_map(browser, live_server, 1280, 800)
+    set_layer(page, "巡查覆盖", True)
+    result = page.locator("#patrol-result")
+    expect(result).to_have_attribute("data-state", "signin")
+    # The demo ends on 2024-06-30: its week is the picker's "this week".
+    expect(page.locator("#patrol-week option").first).to_have_attribute("value", "2024-06-24")
+    community = db.execute(
+        "SELECT g.community_code FROM grid_cells g WHERE NOT EXISTS (SELECT 1 FROM "
+        "patrol_visits v WHERE v.cell_code = g.code AND v.at >= '2024-06-17T00:00+08:00' "
+        "AND v.at < '2024-06-24T00:00+08:00') ORDER BY g.code LIMIT 1").fetchone()[0]  # type: ignore[index]
+    page.locator("#signin-button").click()
+    page.select_option("#signin-role", "COMMUNITY_STAFF")
+    page.fill("#signin-scopes", community)
+    page.locator("#signin-submit").click()
+    expect(result).to_have_attribute("data-state", "loaded")
+    page.select_option("#patrol-week", "2024-06-17")
+    expect(result).to_have_attribute("data-week", "2024-06-17")
+    expect(result).to_have_attribute("data-state", "loaded")
+    wait_idle(page)
+    drawn = page.evaluate(PATROL_CELLS_JS)
+    expected = dict(db.execute(
+        "SELECT g.code, count(v.id) FROM grid_cells g LEFT JOIN patrol_visits v ON "
+        "v.cell_code = g.code AND v.at >= '2024-06-17T00:00+08:00' "
+        "AND v.at < '2024-06-24T00:00+08:00' WHERE g.community_code = %s GROUP BY g.code",
+        (community,)).fetchall())
+    assert drawn and set(drawn) == set(expected)
+    assert {code: visits for code, (visits, _) in drawn.items()} == expected
+    assert {fill for visits, fill in drawn.values() if visits == 0} == {"#d7301f"}
+    assert "#d7301f" not in {fill for visits, fill in drawn.values() if visits > 0}
+    expect(result).to_contain_text("个网格有巡查")
+    set_layer(page, "巡查覆盖", False)
+    expect(page.locator("#patrol-legend")).to_be_hidden()
+    problems.assert_clean()
+    page.close()

@@ -110,7 +110,8 @@ def test_collections_have_chinese_titles_and_facilities_their_kind_names(
     assert titles == {"streets": "街道", "zones": "片区", "communities": "社区",
                       "compounds": "小区", "grid_cells": "网格", "buildings": "楼栋",
                       "facilities": "服务设施",
-                      "waters": "水系", "roads": "道路", "tickets": "工单"}
+                      "waters": "水系", "roads": "道路", "tickets": "工单",
+                      "patrol_coverage": "巡查覆盖"}
     features = client.get("/ogc/collections/facilities/items?limit=1000").json()["features"]
     assert len(features) == one(db, "SELECT count(*) FROM facilities")[0]
     assert {(f["properties"]["kind"], f["properties"]["kind_name"]) for f in features} == {

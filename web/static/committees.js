@@ -2,13 +2,11 @@
 // leader seats, or in order; read from `ownersCommitteeCompliance` for staff and planners.
 
 import { graphql } from './api.js';
-import { session } from './session.js';
+import { readsStaffLayers } from './session.js';
 import { $, escapeHtml } from './util.js';
 
 const QUERY = `{ ownersCommitteeCompliance { compoundCount committeeCount
   compoundsWithoutCommittee { code } committeesBelowPartyShare { compound { code } } } }`;
-const READERS = new Set(['COMMUNITY_STAFF', 'ZONE_OFFICER', 'STREET_OFFICER', 'COUNTY_OFFICE',
-  'PLANNER']);
 export const COMMITTEE_COLOURS = { NONE: '#d7301f', BELOW: '#fc8d59', OK: '#1a9850' };
 const LABELS = { NONE: '未成立业委会', BELOW: '党员比例低于 60%', OK: '合规' };
 
@@ -31,13 +29,7 @@ function legend(box, c) {
 export async function refresh(map) {
   const box = $('committee-legend');
   clear(map);
-  const s = session();
-  if (!s || !READERS.has(s.role)) {
-    box.innerHTML = '<p class="signin-prompt">登录后可查看（社区、片区、街道、县级工作人员和规划人员）</p>';
-    box.dataset.state = 'signin';
-    return;
-  }
-  box.dataset.state = 'loading';
+  if (!readsStaffLayers(box)) return;
   try {
     const c = (await graphql(QUERY)).ownersCommitteeCompliance;
     const states = new Map(c.compoundsWithoutCommittee.map((k) => [k.code, 'NONE']));

@@ -22,6 +22,7 @@ export const LAYER_GROUPS = {
   gridCells: ['grid-cells-hit', 'grid-cells-line', 'grid-cells-label'],
   compounds: ['compounds-fill', 'compounds-label', 'buildings-fill'],
   committees: ['compounds-committee'],
+  patrols: ['patrols-fill', 'patrols-line'],
   facilities: ['facilities-circle', 'facilities-label'],
   tickets: ['tickets-cells', 'tickets-points'],
   heat: ['heat-fill', 'heat-line'],
@@ -61,6 +62,7 @@ export function addLayers(map, basemap, minzooms) {
       maxzoom: TILE_MAXZOOM, promoteId: { [name]: 'code' } });
   }
   map.addSource('heat', { type: 'geojson', data: EMPTY });
+  map.addSource('patrols', { type: 'geojson', data: EMPTY });
   map.addSource('nearby', { type: 'geojson', data: EMPTY });
 
   const kindColor = ['match', ['get', 'kind']];
@@ -92,6 +94,11 @@ export function addLayers(map, basemap, minzooms) {
   map.addLayer({ id: 'heat-fill', type: 'fill', source: 'heat',
     paint: { 'fill-color': ['get', 'fill'], 'fill-opacity': 0.72 } });
   map.addLayer({ id: 'heat-line', type: 'line', source: 'heat',
+    paint: { 'line-color': '#ffffff', 'line-width': 0.6, 'line-opacity': 0.8 } });
+  // Patrol coverage: each cell's colour by its visits in the week, set by patrols.js.
+  map.addLayer({ id: 'patrols-fill', type: 'fill', source: 'patrols',
+    paint: { 'fill-color': ['get', 'fill'], 'fill-opacity': 0.7 } });
+  map.addLayer({ id: 'patrols-line', type: 'line', source: 'patrols',
     paint: { 'line-color': '#ffffff', 'line-width': 0.6, 'line-opacity': 0.8 } });
   // Invisible, but makes the inside of a grid cell clickable.
   tiles('grid-cells-hit', 'grid_cells', 'fill', { 'fill-color': '#000000', 'fill-opacity': 0 });

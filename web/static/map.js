@@ -4,6 +4,7 @@ import { getJson, graphql } from './api.js';
 import * as committees from './committees.js';
 import * as details from './details.js';
 import * as heat from './heat.js';
+import * as patrols from './patrols.js';
 import {
   CLICKABLE, addLayers, applyVisibility, currentCrs, isShown, reloadTickets, setCrs,
   setTicketWindow,
@@ -152,6 +153,7 @@ function setupAccount(config, map) {
     reloadTickets(map);
     if (isShown(map, 'heat')) refreshHeat(map);
     if (isShown(map, 'committees')) committees.refresh(map);
+    if (isShown(map, 'patrols')) patrols.refresh(map, currentCrs());
   });
   return signIn;
 }
@@ -190,6 +192,7 @@ function setupDatum(config, map) {
     map.jumpTo({ center: [centre.lng + (after[0] - before[0]), centre.lat + (after[1] - before[1])] });
     note();
     if (isShown(map, 'heat')) refreshHeat(map);
+    if (isShown(map, 'patrols')) patrols.refresh(map, currentCrs());
   });
   // Before the sources exist: they start on the chosen datum.
   setCrs(map, select.value);
@@ -197,7 +200,7 @@ function setupDatum(config, map) {
 
 // A layer's legend shows only while the layer is on.
 const LEGENDS = { facilities: 'legend', tickets: 'ticket-legend', heat: 'heat-legend',
-  committees: 'committee-legend' };
+  committees: 'committee-legend', patrols: 'patrol-legend' };
 
 function showLegend(box) {
   if (LEGENDS[box.name]) $(LEGENDS[box.name]).hidden = !box.checked;
@@ -222,6 +225,7 @@ async function main() {
     .map((layer) => [layer.name, layer.minzoom]));
   const map = createMap(config, await bounds(datum));
   heat.setup(config);
+  patrols.setup(config);
   const actions = { openPanel: () => setPanel(true), signIn: () => {} };
   details.setup(map, config, actions);
   setupDatum(config, map);
@@ -240,7 +244,9 @@ async function main() {
     showLegend(event.target);
     if (event.target.name === 'heat' && event.target.checked) refreshHeat(map);
     if (event.target.name === 'committees' && event.target.checked) committees.refresh(map);
+    if (event.target.name === 'patrols' && event.target.checked) patrols.refresh(map, currentCrs());
   });
+  $('patrol-week').addEventListener('change', () => patrols.refresh(map, currentCrs()));
   heat.onChange(() => refreshHeat(map));
   map.on('click', (event) => {
     if (!planner.handleClick(map, event)) details.openDetails(map, event, CLICKABLE);

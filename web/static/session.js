@@ -152,3 +152,21 @@ export async function completeOidc(oidc) {
   const expiresAt = body.expires_in ? Date.now() + body.expires_in * 1000 : undefined;
   signedIn(body.access_token, 'oidc', expiresAt);
 }
+
+// The roles that read the staff layers (owners' committees, patrol coverage): community,
+// zone, street and county staff, and planners.
+const STAFF_READERS = new Set(['COMMUNITY_STAFF', 'ZONE_OFFICER', 'STREET_OFFICER',
+  'COUNTY_OFFICE', 'PLANNER']);
+
+// Whether the signed-in user reads the staff layers: then `box` says it is loading; else it
+// asks them to sign in.
+export function readsStaffLayers(box) {
+  const s = session();
+  if (s && STAFF_READERS.has(s.role)) {
+    box.dataset.state = 'loading';
+    return true;
+  }
+  box.innerHTML = '<p class="signin-prompt">登录后可查看（社区、片区、街道、县级工作人员和规划人员）</p>';
+  box.dataset.state = 'signin';
+  return false;
+}
