@@ -28,7 +28,7 @@ from db.queries.notifications import enqueue_reminders
 from resolvers.actor import Actor, Role
 from resolvers.errors import DomainError
 from resolvers.push import PushEndpoints, subscribe_push
-from tests.conftest import GraphQLClient, Minter
+from tests.conftest import GraphQLClient, Minter, serving
 from tests.web.test_webhooks import serving_http
 from web.app import create_app, endpoint_refused
 from web.push import PushReport, PushSender, new_key_pair, run_once
@@ -334,6 +334,19 @@ async def test_without_vapid_keys_the_pass_sends_nothing_and_subscribing_is_refu
                                                          "field": None}]}
     assert db.execute("SELECT count(*) FROM push_subscriptions WHERE endpoint = %s",
                       (phone.endpoint,)).fetchone() == (0,)
+
+
+def test_the_servers_webhook_worker_runs_the_push_pass(
+        app: GraphQLClient, token: Minter, db: psycopg.Connection, service: PushService,
+        push_settings: Settings) -> None:
+    phone, point = watching(app, token, db, service, 6)
+    code = dispatched(app, token, point)
+    with serving(replace(push_settings, webhook_interval_s=0.2)):
+        deadline = time.monotonic() + 20
+        while not service.at(phone) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    [received] = service.at(phone)
+    assert phone.decrypt(received.body)["ticket"] == code
 
 
 def _bad(variables: dict[str, str], **changes: str) -> dict[str, str]:
