@@ -116,10 +116,11 @@ class PushSender:
     def public_key(self) -> str:
         return public_key_of(self.private_key)
 
-    def authorization(self, endpoint: str, now_s: float | None = None) -> str:
-        """The `Authorization: vapid t=<JWT>, k=<public key>` header for an endpoint."""
-        exp = int(now_s if now_s is not None else time.time()) + JWT_LIFETIME_S
-        claims = {"aud": audience(endpoint), "exp": exp, "sub": self.subject}
+    def authorization(self, endpoint: str) -> str:
+        """The `Authorization: vapid t=<JWT>,k=<public key>` header for an endpoint; the JWT
+        expires by the push service's clock, so by the wall clock, not a pass's `now`."""
+        claims = {"aud": audience(endpoint), "exp": int(time.time()) + JWT_LIFETIME_S,
+                  "sub": self.subject}
         return str(Vapid02(self.private_key).sign(claims)["Authorization"])
 
 
