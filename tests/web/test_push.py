@@ -22,6 +22,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.testclient import TestClient
+from typer.testing import CliRunner
 
 from db.database import Database
 from db.queries.notifications import enqueue_reminders
@@ -31,6 +32,7 @@ from resolvers.push import PushEndpoints, subscribe_push
 from tests.conftest import GraphQLClient, Minter, serving
 from tests.web.test_webhooks import serving_http
 from web.app import create_app, endpoint_refused
+from web.cli import app as cli
 from web.push import PushReport, PushSender, new_key_pair, run_once
 from web.settings import ConfigError, Settings
 from web.webhooks import backoff
@@ -442,3 +444,16 @@ def test_push_settings_are_both_or_neither_and_never_show_the_key(
     read = Settings.from_env({"REDGRID_ENV": "development", "REDGRID_VAPID_PRIVATE_KEY": private,
                               "REDGRID_VAPID_SUBJECT": SUBJECT})
     assert (read.vapid_private_key, read.vapid_subject) == (private, SUBJECT)
+
+
+def test_push_keys_prints_settings_that_turn_push_on() -> None:
+    out = CliRunner().invoke(cli, ["push", "keys", "--subject", SUBJECT])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    values = dict(line.split("=", 1) for line in lines if not line.startswith("#"))
+    assert set(values) == {"REDGRID_VAPID_PRIVATE_KEY", "REDGRID_VAPID_SUBJECT"}
+    sender = Settings.from_env({"REDGRID_ENV": "development", **values}).push_sender()
+    assert sender is not None and sender.subject == SUBJECT
+    assert lines[-1].endswith(sender.public_key)  # the public key the app will be served
+    again = CliRunner().invoke(cli, ["push", "keys", "--subject", SUBJECT]).output
+    assert again.splitlines()[0] != lines[0]  # a new pair each time
