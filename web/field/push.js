@@ -19,9 +19,16 @@ function keyBytes(base64url) {
   return Uint8Array.from(text, (c) => c.charCodeAt(0));
 }
 
+// The app's service worker registration; never waits for one that failed to register.
+async function registered() {
+  const registration = await navigator.serviceWorker.getRegistration('/field/');
+  if (!registration) throw new Error('离线功能未启用，无法接收通知');
+  return registration;
+}
+
 async function current() {
-  const registration = await navigator.serviceWorker.ready;
-  return registration.pushManager.getSubscription();
+  const registration = await navigator.serviceWorker.getRegistration('/field/');
+  return registration ? registration.pushManager.getSubscription() : null;
 }
 
 async function register(subscription) {
@@ -34,7 +41,7 @@ async function register(subscription) {
 // subscription made with another key (the server's key was replaced) is made anew.
 export async function enable(publicKey) {
   if (await Notification.requestPermission() !== 'granted') throw new Error('未获得通知权限');
-  const registration = await navigator.serviceWorker.ready;
+  const registration = await registered();
   const options = { userVisibleOnly: true, applicationServerKey: keyBytes(publicKey) };
   let subscription = await registration.pushManager.getSubscription();
   try {
