@@ -608,7 +608,18 @@ class UnitWebhook(Base):
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
 
 
-class Notification(Base):
+class OutboxDelivery:
+    """The delivery state every outbox row keeps (db/queries/outbox.py): attempts counted and
+    leased, the next one after a backoff, delivered once."""
+
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Notification(OutboxDelivery, Base):
     """A notification to a unit (the outbox of its webhook), once per unit and dedupe key."""
 
     __tablename__ = "notifications"
@@ -618,15 +629,55 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(String(16))
     dedupe_key: Mapped[str] = mapped_column(Text)
     payload: Mapped[Any] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_error: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (
         CheckConstraint(_in("kind", NOTIFICATION_KINDS), name="kind"),
         UniqueConstraint("unit_code", "dedupe_key", name="uq_notification"),
         Index("ix_notifications_pending", "next_attempt_at",
+              postgresql_where=text("delivered_at IS NULL")),
+    )
+
+
+PUSH_TICKET_KEYS = ("cell", "compound")
+
+
+class PushSubscription(Base):
+    """A phone's Web Push subscription (0016): its push service endpoint and keys, and whose it
+    is: the caller's subject, role and scope codes, matched against a ticket's cell (or its
+    compound, for a supervisor)."""
+
+    __tablename__ = "push_subscriptions"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    endpoint: Mapped[str] = mapped_column(Text)
+    p256dh: Mapped[str] = mapped_column(Text)
+    auth: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(String(128), index=True)
+    role: Mapped[str] = mapped_column(String(24))
+    ticket_key: Mapped[str] = mapped_column(String(8))
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    renewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        UniqueConstraint("endpoint", name="uq_push_subscription_endpoint"),
+        CheckConstraint(_in("ticket_key", PUSH_TICKET_KEYS), name="push_subscription_ticket_key"),
+    )
+
+
+class PushMessage(OutboxDelivery, Base):
+    """A push message to one subscription about one notification (0016), once per
+    subscription and dedupe key; its id stays the same across retries."""
+
+    __tablename__ = "push_messages"
+    id: Mapped[Any] = mapped_column(UUID, primary_key=True, server_default=text("gen_random_uuid()"))
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("push_subscriptions.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    dedupe_key: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint(_in("kind", NOTIFICATION_KINDS), name="push_message_kind"),
+        UniqueConstraint("subscription_id", "dedupe_key", name="uq_push_message"),
+        Index("ix_push_messages_pending", "next_attempt_at",
               postgresql_where=text("delivered_at IS NULL")),
     )
 

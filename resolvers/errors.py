@@ -24,6 +24,9 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042 - str values are the stable wire
     PERIOD_TOO_FINE = "PERIOD_TOO_FINE"
     OFFSET_TOO_LARGE = "OFFSET_TOO_LARGE"
     WEBHOOK_NOT_VERIFIED = "WEBHOOK_NOT_VERIFIED"
+    # Web Push subscriptions (resolvers/push.py).
+    PUSH_NOT_CONFIGURED = "PUSH_NOT_CONFIGURED"
+    PUSH_ENDPOINT_REFUSED = "PUSH_ENDPOINT_REFUSED"
     # Photo uploads (resolvers/photos.py) and exports.
     NOT_AN_IMAGE = "NOT_AN_IMAGE"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"

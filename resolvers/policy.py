@@ -86,6 +86,7 @@ class Operation(enum.Enum):
     READ_UNIT_NOTIFICATIONS = "a unit's notifications: `unitNotifications`"
     SET_WEBHOOK = "set a unit's webhook: `setUnitWebhook` (a unit: after a handshake)"
     RECORD_PATROL = "record a patrol visit: `recordPatrolVisit`"
+    RECEIVE_PUSH = "push notifications on a phone: `subscribePush` (tickets in scope)"
     READ_PATROLS = "patrol coverage: `patrolCoverage`, `patrolCoverageByCommunity`, the " \
         "`patrol_coverage` layer 巡查覆盖"
 
@@ -151,6 +152,7 @@ POLICY: Mapping[Operation, Rule] = {
                                         Role.SYSTEM: _ANY},
     Operation.SET_WEBHOOK: {Role.COUNTY_OFFICE: _ANY, Role.UNIT: _IN, Role.SYSTEM: _ANY},
     Operation.RECORD_PATROL: {**_FIELD},
+    Operation.RECEIVE_PUSH: {**_FIELD, Role.COMMUNITY_STAFF: _IN},
     Operation.READ_PATROLS: {**_STAFF, Role.PLANNER: _ANY},
 }
 

@@ -19,6 +19,7 @@ from db.queries import tickets as ticket_queries
 from resolvers.actor import PUBLIC, Actor
 from resolvers.notifications import EventSource, UrlVerifier
 from resolvers.photos import MediaAccess, visible_photos
+from resolvers.push import PushEndpoints
 from schema.request_ids import request_id_or_new
 
 Fetch = Callable[[AsyncConnection[Any], Sequence[Any]], Awaitable[Sequence[Any]]]
@@ -132,6 +133,8 @@ class Context:
     webhook_verifier: UrlVerifier | None = None
     # Where ticket photos are stored and how their URLs are signed (resolvers/photos.py).
     media: MediaAccess | None = None
+    # How push endpoints are accepted; None where the server sends no push (no VAPID key).
+    push: PushEndpoints | None = None
     # Notices for the answer's `extensions.notices` (schema/notices.py), per operation.
     notices: list[dict[str, Any]] = field(default_factory=list)
 

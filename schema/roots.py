@@ -16,6 +16,7 @@ from schema.performance import PerformanceMutation, PerformanceQuery
 from schema.personal_data import AccessLogQuery
 from schema.places import PlaceQuery
 from schema.planning import PlanningQuery
+from schema.push import PushMutation
 from schema.subscriptions import LiveSubscription, NotificationMutation, NotificationQuery
 from schema.ticket_create import TicketCreateMutation
 from schema.volunteers import VolunteerMutation, VolunteerQuery
@@ -47,6 +48,7 @@ MUTATIONS: tuple[type, ...] = (
     CommunityLifeMutation,
     PatrolMutation,
     CommitteeMutation,
+    PushMutation,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (
     LiveSubscription,

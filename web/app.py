@@ -38,6 +38,7 @@ from resolvers.actor import PUBLIC, Actor
 from resolvers.errors import ErrorCode
 from resolvers.notifications import UrlVerifier
 from resolvers.photos import MediaAccess
+from resolvers.push import PushEndpoints
 from schema import build_schema
 from schema.context import Context
 from schema.errors import code_for_unlabelled
@@ -62,6 +63,7 @@ from web.metrics import HttpMetrics, Metrics, OperationMetrics
 from web.metrics import routes as metrics_routes
 from web.ogc import routes as ogc_routes
 from web.open311 import routes as open311_routes
+from web.push import worker_pass as push_pass
 from web.reloading import Reloading
 from web.replicas import ReplicaReads, open_replica
 from web.scheduler import JobScheduler
@@ -70,7 +72,7 @@ from web.signin import routes as signin_routes
 from web.tilecache import TileCache
 from web.tiles import CELL_COUNTS_S
 from web.tiles import ROUTES as tile_routes
-from web.webhooks import WebhookWorker, verify_url
+from web.webhooks import Refused, WebhookWorker, destination, verify_url
 from web.websocket import BoundedWebSocketAdapter, GuardedTransportWS, SocketGate
 
 log = logging.getLogger("redgrid.web")
@@ -112,6 +114,7 @@ class RedGridGraphQL(GraphQL):
         # Set in the app's lifespan; every request's context carries them.
         self.live: Broadcaster | None = None
         self.webhook_verifier: UrlVerifier | None = None
+        self.push: PushEndpoints | None = None  # set when push is on
         # Sockets draw on the same per-caller GraphQL budget as HTTP requests.
         self.socket_gate = SocketGate(limiter, max_message_bytes=settings.max_body_bytes)
 
@@ -121,9 +124,10 @@ class RedGridGraphQL(GraphQL):
         if isinstance(request, WebSocket):  # the actor comes with `connection_init`
             return WebSocketContext(db=self.db, actor=PUBLIC, request=request, response=response,
                                     live=self.live, webhook_verifier=self.webhook_verifier,
-                                    media=self.media)
+                                    media=self.media, push=self.push)
         return Context(db=self.db, actor=actor_of(request), request=request, response=response,
-                       live=self.live, webhook_verifier=self.webhook_verifier, media=self.media)
+                       live=self.live, webhook_verifier=self.webhook_verifier, media=self.media,
+                       push=self.push)
 
     async def on_ws_connect(self, context: Context,  # type: ignore[override]
                             ) -> UnsetType | dict[str, object] | None:
@@ -231,10 +235,20 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     return error_response(code, message, retryable=True, headers={"Retry-After": "1"})
 
 
+async def endpoint_refused(url: str, *, allow_private: bool) -> str | None:
+    """Why a push endpoint may not be called from here (as a webhook URL), or None."""
+    try:
+        await destination(url, allow_private=allow_private)
+    except Refused as exc:
+        return str(exc)
+    return None
+
+
 def create_app(settings: Settings) -> Starlette:
     """The app for `settings`; ConfigError when its tokens could not be verified safely."""
     settings.check_identity()
     settings.check_media()
+    push = settings.push_sender()
     media = MediaAccess(FolderStore(settings.media_folder),
                         (settings.media_secret or kept_secret(settings.data_dir)).encode(),
                         ttl_s=settings.media_url_ttl_s)
@@ -246,6 +260,9 @@ def create_app(settings: Settings) -> Starlette:
     metrics = Metrics(settings.metrics_networks, settings.trusted_proxies)
     graphql = RedGridGraphQL(settings, tokens, limiter, metrics, media,
                              graphql_ide=None if settings.production else "graphiql")
+    if push is not None:
+        graphql.push = PushEndpoints(https_only=settings.production, check_address=functools.partial(
+            endpoint_refused, allow_private=settings.webhook_allow_private))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -279,8 +296,10 @@ def create_app(settings: Settings) -> Starlette:
             setattr(app.state, name, memo)
         graphql.live = app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
         await live.start()
-        webhooks = app.state.webhooks = WebhookWorker(db, settings.webhook_interval_s,
-                                 allow_private=settings.webhook_allow_private)
+        webhooks = app.state.webhooks = WebhookWorker(
+            db, settings.webhook_interval_s, allow_private=settings.webhook_allow_private,
+            then=None if push is None else push_pass(
+                db, push, allow_private=settings.webhook_allow_private))
         graphql.webhook_verifier = functools.partial(
             verify_url, allow_private=settings.webhook_allow_private)
         if settings.webhook_interval_s > 0:
@@ -317,7 +336,7 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/open311/v2", routes=open311_routes),
         *media_routes,
         *signin_routes(settings),
-        *field_routes(),  # the grid worker's phone app
+        *field_routes(push.public_key if push else None),  # the grid worker's phone app
         Mount("/static", app=StaticFiles(directory=STATIC, check_dir=False), name="static"),
         Mount("/vendor/maplibre-gl", app=StaticFiles(directory=MAPLIBRE, check_dir=False),
               name="maplibre"),

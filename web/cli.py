@@ -414,6 +414,27 @@ def open311_key(
     sys.stdout.write(api_key + "\n")
 
 
+# --- Web Push ----------------------------------------------------------------------------
+push_app = typer.Typer(help="Web Push to field workers' phones.", no_args_is_help=True)
+app.add_typer(push_app, name="push")
+
+
+@push_app.command("keys")
+def push_keys(
+    subject: Annotated[str, typer.Option(
+        help="the contact push services see, e.g. mailto:ops@example.org")],
+) -> None:
+    """Prints a new VAPID key pair as the settings that turn push on (keep the private key
+    secret: whoever holds it can push to every subscribed phone)."""
+    from web.push import new_key_pair
+
+    private, public = new_key_pair()
+    sys.stdout.write(f"REDGRID_VAPID_PRIVATE_KEY={private}\n"
+                     f"REDGRID_VAPID_SUBJECT={subject}\n"
+                     f"# the public key the field app subscribes with (served in "
+                     f"/field/config.json): {public}\n")
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(

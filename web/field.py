@@ -44,8 +44,11 @@ def role_config(role: Role) -> dict[str, Any]:
             "moves": moves}
 
 
-def field_config() -> dict[str, Any]:
-    return {"roles": {r.value: role_config(r) for r in Role if r not in (Role.SYSTEM,)}}
+def field_config(push_public_key: str | None = None) -> dict[str, Any]:
+    """The roles' channels and moves, and the VAPID public key the app subscribes to push
+    with (None: the server sends no push)."""
+    return {"roles": {r.value: role_config(r) for r in Role if r not in (Role.SYSTEM,)},
+            "push": {"publicKey": push_public_key} if push_public_key else None}
 
 
 async def _page(request: Request) -> Response:
@@ -63,12 +66,12 @@ async def _manifest(request: Request) -> Response:
                         headers=NO_CACHE)
 
 
-async def _config(request: Request) -> Response:
-    return Response(orjson.dumps(field_config()), media_type="application/json",
-                    headers=NO_CACHE)
+def routes(push_public_key: str | None = None) -> list[BaseRoute]:
+    config = orjson.dumps(field_config(push_public_key))
 
+    async def _config(request: Request) -> Response:
+        return Response(config, media_type="application/json", headers=NO_CACHE)
 
-def routes() -> list[BaseRoute]:
     return [Mount("/field", routes=[
         Route("/", _page),
         Route("/sw.js", _worker),

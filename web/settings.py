@@ -17,6 +17,7 @@ from db.embedded import DEFAULT_DATABASE, EmbeddedCluster, ReplicaCluster
 from db.urls import server_url
 from web.auth import development_secret
 from web.clients import Network, parse_networks
+from web.push import BadKey, PushSender, read_private_key
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 BASEMAP_DATUMS = ("WGS84", "GCJ02", "BD09")
@@ -116,6 +117,8 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "media_dir": ("REDGRID_MEDIA_DIR", _text),
     "media_secret": ("REDGRID_MEDIA_SECRET", str),
     "media_url_ttl_s": ("REDGRID_MEDIA_URL_TTL", int),
+    "vapid_private_key": ("REDGRID_VAPID_PRIVATE_KEY", _text),
+    "vapid_subject": ("REDGRID_VAPID_SUBJECT", _text),
 }
 # Where /metrics may be read from unless REDGRID_METRICS_NETWORKS says otherwise.
 LOOPBACK = parse_networks("127.0.0.0/8 ::1/128")
@@ -224,6 +227,10 @@ class Settings:
     media_dir: str = ""
     media_secret: str = ""
     media_url_ttl_s: int = 300
+    # Web Push to field workers' phones (`redgrid push keys` makes a pair): the VAPID private
+    # key and the contact push services see (`mailto:` or `https:`). Unset: no push.
+    vapid_private_key: str = field(default="", repr=False)
+    vapid_subject: str = ""
 
     @property
     def media_folder(self) -> Path:
@@ -263,6 +270,22 @@ class Settings:
             raise ConfigError(f"REDGRID_MEDIA_SECRET must be at least {MIN_SECRET_BYTES} bytes")
         if not 10 <= self.media_url_ttl_s <= 86_400:
             raise ConfigError("REDGRID_MEDIA_URL_TTL must be 10–86400 seconds")
+
+    def push_sender(self) -> PushSender | None:
+        """The server's VAPID identity; None when push is off (neither variable set), and
+        ConfigError when only one is set or the key cannot be read (never quoting it)."""
+        if not (self.vapid_private_key or self.vapid_subject):
+            return None
+        if not (self.vapid_private_key and self.vapid_subject):
+            raise ConfigError("push needs both REDGRID_VAPID_PRIVATE_KEY and "
+                              "REDGRID_VAPID_SUBJECT (run `redgrid push keys`)")
+        if not self.vapid_subject.startswith(("mailto:", "https://")):
+            raise ConfigError("REDGRID_VAPID_SUBJECT must be a mailto: or https: URL, the "
+                              "contact a push service may write to")
+        try:
+            return PushSender(read_private_key(self.vapid_private_key), self.vapid_subject)
+        except BadKey as exc:
+            raise ConfigError(str(exc)) from None
 
     @property
     def cluster(self) -> EmbeddedCluster:

@@ -28,6 +28,7 @@ import orjson
 
 from db.database import Database
 from db.queries import notifications as queries
+from db.queries import outbox
 from web.tasks import cancel, running
 
 BASE_DELAY = timedelta(seconds=5)
@@ -236,22 +237,22 @@ async def deliver_due(db: Database, client: httpx.AsyncClient, now: datetime,
     delivered = failed = 0
     while True:
         async with db.transaction() as conn:
-            rows = await queries.claim_due(conn, now=now, lease_until=now + LEASE, limit=batch,
-                                           max_attempts=MAX_ATTEMPTS)
+            rows = await outbox.claim_due(conn, queries.CLAIM, now=now, lease_until=now + LEASE,
+                                          limit=batch, max_attempts=MAX_ATTEMPTS)
         errors = await asyncio.gather(*(_post(client, row, resolve, allow_private)
                                         for row in rows))
         async with db.connection() as conn:
             for row, error in zip(rows, errors, strict=True):
                 if error is None:
-                    await queries.mark_delivered(conn, row.id, now)
+                    await outbox.mark_delivered(conn, "notifications", row.id, now)
                     delivered += 1
                     continue
                 failed += 1
                 if row.attempts >= MAX_ATTEMPTS:
                     error = f"gave up after {row.attempts} attempts; last: {error}"
                     log.warning("notification %s to %s: %s", row.id, row.unit_code, error)
-                await queries.mark_failed(conn, row.id, error=error,
-                                          next_at=now + backoff(row.attempts))
+                await outbox.mark_failed(conn, "notifications", row.id, error=error,
+                                         next_at=now + backoff(row.attempts))
         if len(rows) < batch:
             return delivered, failed
 
@@ -276,13 +277,20 @@ async def run_once(db: Database, now: datetime | None = None, *,
     return PassReport(enqueued, delivered, failed)
 
 
-class WebhookWorker:
-    """Runs `run_once` every `interval_s` seconds in the server's lifespan."""
+# A further delivery pass run after each webhook pass with the same HTTP client (Web Push).
+ThenPass = Callable[[httpx.AsyncClient], Awaitable[None]]
 
-    def __init__(self, db: Database, interval_s: float, *, allow_private: bool = False) -> None:
+
+class WebhookWorker:
+    """Runs `run_once` every `interval_s` seconds in the server's lifespan, then `then` (the
+    push pass, where push is on) in the same loop."""
+
+    def __init__(self, db: Database, interval_s: float, *, allow_private: bool = False,
+                 then: ThenPass | None = None) -> None:
         self.db = db
         self.interval_s = interval_s
         self.allow_private = allow_private
+        self.then = then
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -305,4 +313,10 @@ class WebhookWorker:
                         log.info("webhooks: %s", report)
                 except Exception:
                     log.exception("webhook pass failed; trying again in %.0f s", self.interval_s)
+                if self.then is not None:
+                    try:
+                        await self.then(client)
+                    except Exception:
+                        log.exception("push pass failed; trying again in %.0f s",
+                                      self.interval_s)
                 await asyncio.sleep(self.interval_s)

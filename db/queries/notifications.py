@@ -54,7 +54,8 @@ async def enqueue_reminders(conn: AsyncConnection[Any], now: datetime) -> int:
     return (await conn.execute(_DUE_SOON, {"now": now})).rowcount
 
 
-_CLAIM = """
+# Claims pending notifications of units with an active webhook (`outbox.claim_due`).
+CLAIM = """
 WITH due AS (
     SELECT n.id, w.url, w.secret
     FROM notifications n
@@ -68,37 +69,6 @@ UPDATE notifications n SET attempts = n.attempts + 1, next_attempt_at = %(lease_
 FROM due WHERE n.id = due.id
 RETURNING n.id, n.unit_code, n.kind, n.payload, n.attempts, due.url, due.secret
 """
-
-_DELIVERED = """
-UPDATE notifications SET delivered_at = %(at)s, last_error = NULL
-WHERE id = %(id)s AND delivered_at IS NULL
-"""
-
-_FAILED = """
-UPDATE notifications SET next_attempt_at = %(next_at)s, last_error = %(error)s
-WHERE id = %(id)s AND delivered_at IS NULL
-"""
-
-
-async def claim_due(conn: AsyncConnection[Any], *, now: datetime, lease_until: datetime,
-                    limit: int, max_attempts: int) -> list[Any]:
-    """Claims up to `limit` pending notifications of units with an active webhook.
-
-    Counts the attempt and leases the row until `lease_until`, so no other process sends it
-    meanwhile; a process that dies mid-send leaves it to be retried after the lease.
-    """
-    params = {"now": now, "lease_until": lease_until, "limit": limit,
-              "max_attempts": max_attempts}
-    return await (await conn.execute(_CLAIM, params)).fetchall()
-
-
-async def mark_delivered(conn: AsyncConnection[Any], notification_id: Any, at: datetime) -> None:
-    await conn.execute(_DELIVERED, {"id": notification_id, "at": at})
-
-
-async def mark_failed(conn: AsyncConnection[Any], notification_id: Any, *, error: str,
-                      next_at: datetime) -> None:
-    await conn.execute(_FAILED, {"id": notification_id, "error": error, "next_at": next_at})
 
 
 _UNIT = "SELECT code, name, kind FROM units WHERE code = %(code)s"

@@ -8,6 +8,7 @@ import {
   $, beijingTime, escapeHtml, metres, notify, ROLE_LABELS, STATUS_COLOURS, STATUS_LABELS,
   useVocabulary,
 } from '/static/util.js';
+import * as push from './push.js';
 import * as queue from './queue.js';
 import * as store from './store.js';
 
@@ -271,6 +272,48 @@ async function outboxClick(event) {
   }
 }
 
+// --- Push notifications and links to a ticket ------------------------------------------------
+
+const TICKET = `query ($code: String!) { ticket(code: $code) { ${TICKET_FIELDS} } }`;
+
+// Offered after sign-in where the server sends push and the browser can receive it.
+async function showPush() {
+  const publicKey = state.fieldConfig?.push?.publicKey;
+  $('push-row').hidden = !publicKey || !push.supported() || Notification.permission === 'denied';
+  if ($('push-row').hidden) return;
+  try {
+    const on = await push.renew();
+    $('push-enable').hidden = on;
+    $('push-state').textContent = on ? '通知已开启：本网格工单派单、临期、升级时提醒' : '';
+  } catch (error) {
+    $('push-state').textContent = `通知未能续订：${error.message}`;
+  }
+}
+
+async function enablePush() {
+  $('push-state').textContent = '正在开启…';
+  try {
+    await push.enable(state.fieldConfig.push.publicKey);
+    $('push-enable').hidden = true;
+    $('push-state').textContent = '通知已开启：本网格工单派单、临期、升级时提醒';
+  } catch (error) {
+    $('push-state').textContent = `未能开启通知：${error.message}`;
+  }
+}
+
+// `#ticket=<code>` (a notification's link) opens that ticket's card.
+async function openLinkedTicket() {
+  const code = new URLSearchParams(window.location.hash.slice(1)).get('ticket');
+  if (!code || !auth.session()) return;
+  const listed = state.hits.find((h) => h.ticket.code === code)?.ticket;
+  try {
+    const ticket = listed ?? (await graphql(TICKET, { code })).ticket;
+    if (ticket) openCard(ticket);
+  } catch (error) {
+    notify(`无法打开工单 ${code}：${error.message}`, 'error');
+  }
+}
+
 // --- Frame --------------------------------------------------------------------------------
 
 function showTab(name) {
@@ -302,6 +345,8 @@ function sessionChanged(s) {
   if (s) {
     showTab('mine');
     queue.flush();
+    showPush();
+    openLinkedTicket();
   } else {
     for (const tab of document.querySelectorAll('.tab')) tab.hidden = true;
     $('card').hidden = true;
@@ -329,6 +374,7 @@ function wire() {
   });
   // Signing out leaves no ticket on the phone; the user's queued writes stay for their return.
   $('signout').addEventListener('click', async () => {
+    await push.disable().catch(() => null);
     await store.forget([userKey('tickets'), userKey('centre')]);
     auth.signOut();
   });
@@ -351,6 +397,13 @@ function wire() {
     state.chosen = state.items.find((i) => i.code === code) ?? null;
     $('item-chosen').textContent = state.chosen ? `已选：${state.chosen.name}（${state.chosen.code}）` : '';
     renderItems();
+  });
+  $('push-enable').addEventListener('click', enablePush);
+  window.addEventListener('hashchange', openLinkedTicket);
+  navigator.serviceWorker?.addEventListener('message', (event) => {
+    if (event.data?.type !== 'open') return;
+    if (window.location.href === event.data.url) openLinkedTicket();
+    else window.location.assign(event.data.url);
   });
   $('report-form').addEventListener('submit', report);
   $('patrol-form').addEventListener('submit', patrol);

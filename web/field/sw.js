@@ -2,11 +2,11 @@
 // (refreshed in the background when it is there), the configuration from the network first,
 // and Background Sync passed on to the open app, which holds the queue and the token.
 
-const SHELL = 'redgrid-field-shell-v1';
+const SHELL = 'redgrid-field-shell-v2';
 const DATA = 'redgrid-field-data-v1';
 const SHELL_FILES = [
   '/field/', '/field/app.js', '/field/queue.js', '/field/store.js', '/field/field.css',
-  '/field/items.json', '/field/manifest.webmanifest', '/field/icons/icon-192.png',
+  '/field/push.js', '/field/items.json', '/field/manifest.webmanifest', '/field/icons/icon-192.png',
   '/field/icons/icon-512.png', '/static/session.js', '/static/api.js', '/static/util.js',
 ];
 // Answers that change with the server's settings: fresh when online, the last one offline.
@@ -66,4 +66,41 @@ self.addEventListener('sync', (event) => {
   event.waitUntil(self.clients.matchAll({ type: 'window' }).then((windows) => {
     for (const client of windows) client.postMessage({ type: 'flush' });
   }));
+});
+
+// Web Push: one notification per ticket and kind (a message sent again replaces its first
+// showing); tapping it opens the ticket in the app, in an open window of it when there is one.
+self.addEventListener('push', (event) => {
+  let message = {};
+  try {
+    message = event.data ? event.data.json() : {};
+  } catch {
+    message = {};
+  }
+  event.waitUntil(self.registration.showNotification(message.title ?? '红网工单', {
+    body: message.body ?? '',
+    tag: message.ticket ? `${message.ticket}:${message.kind}` : undefined,
+    icon: '/field/icons/icon-192.png',
+    lang: 'zh-CN',
+    data: { url: message.url ?? '/field/' },
+  }));
+});
+
+// Only a page of the app is opened, whatever the message says.
+function appUrl(url) {
+  const target = new URL(url ?? '/field/', self.location.origin);
+  return target.origin === self.location.origin && target.pathname.startsWith('/field/')
+    ? target.href : new URL('/field/', self.location.origin).href;
+}
+
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  const url = appUrl(event.notification.data?.url);
+  event.waitUntil(self.clients.matchAll({ type: 'window', includeUncontrolled: true })
+    .then((windows) => {
+      const open = windows.find((w) => new URL(w.url).pathname.startsWith('/field/'));
+      if (!open) return self.clients.openWindow(url);
+      open.postMessage({ type: 'open', url });
+      return open.focus();
+    }));
 });
