@@ -22,8 +22,8 @@ import httpx
 from db.media import S3Location
 
 REGION = "us-east-1"
-_ALLOW_S3 = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
+_ALLOW_ALL = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["s3:*", "iam:*"], "Resource": "*"}]})
 
 
 def free_port() -> int:
@@ -47,6 +47,21 @@ class S3Server:
             "s3", region_name=REGION, endpoint_url=self.endpoint,
             aws_access_key_id=self.access_key_id,
             aws_secret_access_key=secret_access_key or self.secret_access_key)
+
+    def key_denied_writes(self, bucket: str, keys: list[str]) -> tuple[str, str]:
+        """A new access key (id, secret) that may do anything in S3 but write those keys."""
+        iam = botocore.session.Session().create_client(
+            "iam", region_name=REGION, endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key_id, aws_secret_access_key=self.secret_access_key)
+        user = f"writer-{len(keys)}-{abs(hash(tuple(keys)))}"
+        iam.create_user(UserName=user)
+        iam.put_user_policy(UserName=user, PolicyName="some", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "s3:PutObject",
+                 "Resource": [f"arn:aws:s3:::{bucket}/{key}" for key in keys]}]}))
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        return key["AccessKeyId"], key["SecretAccessKey"]
 
     def location(self, bucket: str, **options: Any) -> S3Location:
         defaults = {"endpoint_url": self.endpoint, "addressing": "path"}
@@ -93,8 +108,8 @@ def _wait_until_up(endpoint: str, process: subprocess.Popen[bytes], log: Path) -
 
 @contextmanager
 def s3_server(workdir: Path) -> Iterator[S3Server]:
-    """Starts moto's server, makes an IAM user allowed s3:* with an access key, and then turns
-    authentication on; stops the server afterwards."""
+    """Starts moto's server, makes an IAM user allowed everything with an access key, and then
+    turns authentication on; stops the server afterwards."""
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     log = workdir / f"moto-{port}.log"
@@ -110,7 +125,7 @@ def s3_server(workdir: Path) -> Iterator[S3Server]:
             "iam", region_name=REGION, endpoint_url=endpoint, aws_access_key_id="setup",
             aws_secret_access_key="setup")
         iam.create_user(UserName="redgrid")
-        iam.put_user_policy(UserName="redgrid", PolicyName="photos", PolicyDocument=_ALLOW_S3)
+        iam.put_user_policy(UserName="redgrid", PolicyName="all", PolicyDocument=_ALLOW_ALL)
         key = iam.create_access_key(UserName="redgrid")["AccessKey"]
         # From here on every request must be signed with that key's secret.
         httpx.post(f"{endpoint}/moto-api/reset-auth", content=b"0",

@@ -16,6 +16,7 @@ import pytest
 from PIL import ExifTags
 from starlette.testclient import TestClient
 
+from resolvers.photos import clean
 from tests.conftest import Minter, http_error
 from tests.s3server import REGION, S3Server, s3_server
 from tests.web.test_photos import create, fetch_image, jpeg_with_gps
@@ -155,3 +156,22 @@ def test_a_wrong_secret_refuses_the_upload_and_writes_nothing(
             p.startswith("media: the photo store refuses") for p in ready.json()["problems"])
         assert s3.secret_access_key[6:] not in ready.text
 
+
+
+def test_objects_of_a_step_that_failed_half_way_are_removed(
+        settings: Settings, token: Minter, db: psycopg.Connection, s3: S3Server) -> None:
+    """The image is written, its thumbnail is refused (a key allowed everything but writing
+    that one object): the step fails with nothing left, the image's object removed again."""
+    bucket = s3.bucket("photos-half-way")
+    upload = jpeg_with_gps((720, 540))
+    _, thumb = clean(upload, "image/jpeg", "photos.0").names
+    key_id, secret = s3.key_denied_writes(bucket, [f"{PREFIX}/{thumb[:2]}/{thumb}"])
+    half = replace(s3_settings(settings, s3, bucket), media_s3_access_key_id=key_id,
+                   media_s3_secret_access_key=secret)
+    with TestClient(create_app(half)) as client:
+        payload = create(client, token("RESIDENT", sub="s3-half"), [("a.jpg", upload,
+                                                                      "image/jpeg")], "半途失败")
+    assert payload["ticket"] is None
+    assert payload["errors"][0]["code"] == "MEDIA_STORE_UNAVAILABLE"
+    assert written(db, "半途失败") == (0, 0)
+    assert keys(s3, bucket) == []
