@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from db.media import NAME, FolderStore, MediaStore, MediaStoreError, S3Location, S3Store
+from db.media import NAME, FolderStore, MediaStore, MediaStoreError, S3Location
 from resolvers.errors import ErrorCode
 from resolvers.photos import MEDIA_TYPE, MediaAccess, store_unavailable
 from web.errors import error_response
@@ -30,6 +30,8 @@ from web.settings import Settings
 def open_store(settings: Settings) -> MediaStore:
     """The media store `settings` name (checked by Settings.check_media)."""
     if settings.media_store == "s3":
+        from db.s3store import S3Store  # botocore is loaded only by a server that uses it
+
         return S3Store(S3Location(
             bucket=settings.media_s3_bucket, region=settings.media_s3_region,
             access_key_id=settings.media_s3_access_key_id,

@@ -1,5 +1,5 @@
-"""The media stores: the folder, and an S3-compatible bucket on a real S3 server (moto's, in a
-process of its own, checking signatures) reached over HTTP, path-style and virtual-host."""
+"""The S3-compatible media store on a real S3 server (moto's, in a process of its own,
+checking signatures) reached over HTTP, path-style and virtual-host; the folder's check."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from db.media import FolderStore, MediaStoreError, S3Store
+from db.media import FolderStore, MediaStoreError
+from db.s3store import S3Store
 from tests.s3server import S3Server, free_port, s3_server
 
 
