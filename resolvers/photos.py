@@ -9,6 +9,9 @@ decode (NOT_AN_IMAGE), or is one too many for one step (TOO_MANY_PHOTOS). An acc
 decoded and re-encoded with Pillow as JPEG: turned upright by its EXIF orientation, then every
 piece of metadata (EXIF with GPS position and device, XMP, comments, ICC) is left behind; its
 longest side is at most MAX_SIDE pixels, and a THUMB_SIDE thumbnail is made beside it.
+
+A media store that cannot be reached or refuses RedGrid (db/media.py MediaStoreError) fails the
+step with MEDIA_STORE_UNAVAILABLE: no ticket, no move, no photo row.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import contextlib
 import hashlib
 import hmac
 import io
+import logging
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -29,7 +33,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from psycopg import AsyncConnection
 
 from db.database import Database
-from db.media import MediaStore
+from db.media import MediaStore, MediaStoreError
 from db.queries.photos import PhotoRow, add_photos, photos_by_ticket, photos_named
 from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode
@@ -46,6 +50,8 @@ ACCEPTED_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"
 MEDIA_TYPE = "image/jpeg"
 EXTENSION = "jpg"
 _READ_CHUNK = 256 * 1024
+
+log = logging.getLogger("redgrid.media")
 
 
 class Upload(Protocol):
@@ -169,14 +175,21 @@ async def read_photos(uploads: Sequence[Any] | None, field: str) -> list[Photo]:
     return photos
 
 
-def store_photos(store: MediaStore, photos: Sequence[Photo]) -> list[str]:
-    """Writes the images and thumbnails; returns the names written now (not there before)."""
-    written = []
+def store_photos(store: MediaStore, photos: Sequence[Photo], written: list[str]) -> None:
+    """Writes the images and thumbnails, adding to `written` each name written now (not there
+    before) as it goes, so a store that fails half-way still tells what to remove."""
     for photo in photos:
         for name, data in zip(photo.names, (photo.image, photo.thumbnail)):
             if store.put(name, data):
                 written.append(name)
-    return written
+
+
+def store_unavailable(exc: MediaStoreError, field: str | None = None) -> DomainError:
+    """The caller's error for a store that failed: what happened is logged, not told."""
+    log.warning("media store: %s", exc.reason)
+    again = "try again shortly" if exc.retryable else "the server's photo store needs attention"
+    return DomainError(ErrorCode.MEDIA_STORE_UNAVAILABLE,
+                       f"the photo store is unavailable; nothing was stored ({again})", field)
 
 
 @dataclass(frozen=True)
@@ -203,13 +216,17 @@ class MediaAccess:
         return hmac.compare_digest(self.signature(name, int(expires)), signature)
 
 
-async def stored(media: MediaAccess | None, photos: Sequence[Photo]) -> list[str]:
-    """Writes `photos` to the media store off the event loop; the names written now."""
+async def stored(media: MediaAccess | None, photos: Sequence[Photo], written: list[str]) -> None:
+    """Writes `photos` to the media store off the event loop, adding the names written now to
+    `written`; MEDIA_STORE_UNAVAILABLE when the store fails."""
     if not photos:
-        return []
+        return
     if media is None:
         raise RuntimeError("photos came with no media store configured")
-    return await asyncio.to_thread(store_photos, media.store, photos)
+    try:
+        await asyncio.to_thread(store_photos, media.store, photos, written)
+    except MediaStoreError as exc:
+        raise store_unavailable(exc, "photos") from None
 
 
 
@@ -238,7 +255,7 @@ class Attachment:
         return self._attach if self.photos else None
 
     async def _attach(self, conn: AsyncConnection[Any], ticket_id: int) -> None:
-        self.written += await stored(self.media, self.photos)
+        await stored(self.media, self.photos, self.written)
         await add_photos(conn, ticket_id, [p.row for p in self.photos], step=self.step,
                          actor=self.actor, now=datetime.now(UTC))
 
@@ -257,9 +274,12 @@ class Attachment:
             return
 
         def remove() -> None:
-            for name in written:
-                if name.split(".")[0] not in named:
-                    store.delete(name)
+            try:
+                for name in written:
+                    if name.split(".")[0] not in named:
+                        store.delete(name)
+            except MediaStoreError as exc:  # left behind: it costs only space
+                log.warning("media store: %s; unreferenced photos stay", exc.reason)
 
         await asyncio.to_thread(remove)
 

@@ -28,7 +28,6 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from db.database import UNREACHABLE, Database
-from db.media import FolderStore
 from db.queries.places import KnownScopes, scope_codes
 from db.queries.tiles import TILE_SESSION
 from db.replica import ReadRoute
@@ -56,7 +55,7 @@ from web.heatmap import create_memos, heatmap_geojson, heatmap_tile, heatmap_til
 from web.identity import Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
 from web.logs import RequestIds
-from web.media import kept_secret
+from web.media import kept_secret, open_store
 from web.media import routes as media_routes
 from web.memo import Memo
 from web.metrics import HttpMetrics, Metrics, OperationMetrics
@@ -249,7 +248,7 @@ def create_app(settings: Settings) -> Starlette:
     settings.check_identity()
     settings.check_media()
     push = settings.push_sender()
-    media = MediaAccess(FolderStore(settings.media_folder),
+    media = MediaAccess(open_store(settings),
                         (settings.media_secret or kept_secret(settings.data_dir)).encode(),
                         ttl_s=settings.media_url_ttl_s)
     tokens = TokenVerifier(settings.jwt_secret, jwks_url=settings.jwks_url,

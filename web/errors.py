@@ -34,6 +34,7 @@ STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.MEDIA_STORE_UNAVAILABLE: 503,
     ErrorCode.TIMEOUT: 503,
 }
 

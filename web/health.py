@@ -2,13 +2,16 @@
 
 `/healthz`: the process answers (nothing else is checked, so a database outage does not get
 the process restarted). `/readyz`: the database answers, its migrations are at the head this
-code needs, and the background workers that were started are still running; 503 with the
-reasons otherwise, so a load balancer sends no traffic to a server that cannot serve it.
+code needs, the photo store can be written to (a folder, or an S3-compatible bucket that
+answers and accepts RedGrid's credentials), and the background workers that were started are
+still running; 503 with the reasons otherwise, so a load balancer sends no traffic to a
+server that cannot serve it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import orjson
@@ -18,10 +21,12 @@ from starlette.routing import Route
 
 from db import migrate
 from db.database import UNREACHABLE
+from db.media import MediaStoreError
 from resolvers.errors import ErrorCode
 from web.errors import PRIVATE, envelope
 
 READY_TIMEOUT_S = 2.0
+log = logging.getLogger("redgrid.health")
 _HEAD = migrate.head()
 
 
@@ -52,6 +57,17 @@ async def readyz(request: Request) -> Response:
         if revision != _HEAD:
             problems.append(f"migrations: the database is at {revision}, this code needs "
                             f"{_HEAD} (run `redgrid migrate`)")
+    media = getattr(request.app.state, "media", None)
+    if media is not None:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(media.store.check), READY_TIMEOUT_S)
+        except MediaStoreError as exc:  # the bucket and endpoint go to the log only
+            log.warning("readiness: media store: %s", exc.reason)
+            problems.append("media: the photo store cannot be reached" if exc.retryable else
+                            "media: the photo store refuses RedGrid (its credentials, "
+                            "permissions, bucket or folder)")
+        except TimeoutError:
+            problems.append(f"media: no answer within {READY_TIMEOUT_S:g} s")
     for name in ("jobs", "webhooks", "live"):
         worker = getattr(request.app.state, name, None)
         if worker is not None and not worker.alive():

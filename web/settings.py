@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from db.embedded import DEFAULT_DATABASE, EmbeddedCluster, ReplicaCluster
+from db.media import ADDRESSING_STYLES
 from db.urls import server_url
 from web.auth import development_secret
 from web.clients import Network, parse_networks
@@ -70,6 +71,10 @@ def _text(value: str) -> str:
     return value.strip()
 
 
+def _lower(value: str) -> str:
+    return value.strip().lower()
+
+
 def _flag(value: str) -> bool:
     if value.strip().lower() in ("1", "true", "yes", "on"):
         return True
@@ -111,7 +116,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "oidc_client_id": ("REDGRID_OIDC_CLIENT_ID", _text),
     "oidc_scope": ("REDGRID_OIDC_SCOPE", _text),
     "metrics_networks": ("REDGRID_METRICS_NETWORKS", parse_networks),
-    "log_format": ("REDGRID_LOG_FORMAT", lambda v: v.strip().lower()),
+    "log_format": ("REDGRID_LOG_FORMAT", _lower),
     "log_level": ("REDGRID_LOG_LEVEL", lambda v: v.strip().upper()),
     "access_log": ("REDGRID_ACCESS_LOG", _flag),
     "media_dir": ("REDGRID_MEDIA_DIR", _text),
@@ -119,6 +124,14 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "media_url_ttl_s": ("REDGRID_MEDIA_URL_TTL", int),
     "vapid_private_key": ("REDGRID_VAPID_PRIVATE_KEY", _text),
     "vapid_subject": ("REDGRID_VAPID_SUBJECT", _text),
+    "media_store": ("REDGRID_MEDIA_STORE", _lower),
+    "media_s3_bucket": ("REDGRID_MEDIA_S3_BUCKET", _text),
+    "media_s3_region": ("REDGRID_MEDIA_S3_REGION", _text),
+    "media_s3_endpoint": ("REDGRID_MEDIA_S3_ENDPOINT", _text),
+    "media_s3_prefix": ("REDGRID_MEDIA_S3_PREFIX", _text),
+    "media_s3_addressing": ("REDGRID_MEDIA_S3_ADDRESSING", _lower),
+    "media_s3_access_key_id": ("REDGRID_MEDIA_S3_ACCESS_KEY_ID", _text),
+    "media_s3_secret_access_key": ("REDGRID_MEDIA_S3_SECRET_ACCESS_KEY", str),
 }
 # Where /metrics may be read from unless REDGRID_METRICS_NETWORKS says otherwise.
 LOOPBACK = parse_networks("127.0.0.0/8 ::1/128")
@@ -130,6 +143,10 @@ DEVELOPMENT_DEFAULTS: dict[str, Any] = {
     "access_log": True,
 }
 LOG_FORMATS = ("json", "text")
+MEDIA_STORES = ("folder", "s3")
+# What an S3 media store cannot do without, by field (REDGRID_MEDIA_STORE=s3).
+MEDIA_S3_REQUIRED = ("media_s3_bucket", "media_s3_region", "media_s3_access_key_id",
+                     "media_s3_secret_access_key")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -231,6 +248,17 @@ class Settings:
     # key and the contact push services see (`mailto:` or `https:`). Unset: no push.
     vapid_private_key: str = field(default="", repr=False)
     vapid_subject: str = ""
+    # Where photos are kept: that `folder`, or `s3`, a bucket of an S3-compatible service
+    # (db/media.py S3Store): its name, region, endpoint ("": AWS S3), a key prefix, `virtual`
+    # or `path` addressing, and the credentials (never logged, left out of the repr).
+    media_store: str = "folder"
+    media_s3_bucket: str = ""
+    media_s3_region: str = ""
+    media_s3_endpoint: str = ""
+    media_s3_prefix: str = ""
+    media_s3_addressing: str = "virtual"
+    media_s3_access_key_id: str = field(default="", repr=False)
+    media_s3_secret_access_key: str = field(default="", repr=False)
 
     @property
     def media_folder(self) -> Path:
@@ -270,6 +298,21 @@ class Settings:
             raise ConfigError(f"REDGRID_MEDIA_SECRET must be at least {MIN_SECRET_BYTES} bytes")
         if not 10 <= self.media_url_ttl_s <= 86_400:
             raise ConfigError("REDGRID_MEDIA_URL_TTL must be 10–86400 seconds")
+        if self.media_store not in MEDIA_STORES:
+            raise ConfigError(f"REDGRID_MEDIA_STORE must be one of {', '.join(MEDIA_STORES)}, "
+                              f"got {self.media_store!r}")
+        if self.media_store != "s3":
+            return
+        missing = [VARIABLES[name][0] for name in MEDIA_S3_REQUIRED if not getattr(self, name)]
+        if missing:
+            raise ConfigError(f"REDGRID_MEDIA_STORE=s3 needs {', '.join(missing)}")
+        if self.media_s3_addressing not in ADDRESSING_STYLES:
+            raise ConfigError(f"REDGRID_MEDIA_S3_ADDRESSING must be one of "
+                              f"{', '.join(ADDRESSING_STYLES)}, got {self.media_s3_addressing!r}")
+        if self.media_s3_endpoint and not self.media_s3_endpoint.startswith(("https://",
+                                                                             "http://")):
+            raise ConfigError("REDGRID_MEDIA_S3_ENDPOINT must be an http(s):// URL, got "
+                              f"{self.media_s3_endpoint!r}")
 
     def push_sender(self) -> PushSender | None:
         """The server's VAPID identity; None when push is off (neither variable set), and
@@ -328,9 +371,11 @@ class Settings:
             trusted_proxies = parse_networks(environ.get("REDGRID_TRUSTED_PROXIES", ""))
         except ValueError as exc:
             raise ConfigError(f"REDGRID_TRUSTED_PROXIES: {exc}") from None
-        return cls(database_url=url, embedded=embedded, data_dir=data_dir,
-                   environment=environment, rate_limits=_budgets(environ, production),
-                   trusted_proxies=trusted_proxies, **values)
+        settings = cls(database_url=url, embedded=embedded, data_dir=data_dir,
+                       environment=environment, rate_limits=_budgets(environ, production),
+                       trusted_proxies=trusted_proxies, **values)
+        settings.check_media()
+        return settings
 
     def with_database(self, name: str) -> Settings:
         """The same settings pointed at another database of the same server."""

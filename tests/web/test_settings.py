@@ -116,3 +116,46 @@ def test_unreadable_settings_name_their_variable(tmp_path: Path, env: dict[str, 
                                                  message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.from_env({"REDGRID_DATA_DIR": str(tmp_path), **env})
+
+
+S3_ENV = {"REDGRID_MEDIA_STORE": "s3", "REDGRID_MEDIA_S3_BUCKET": "county-photos",
+          "REDGRID_MEDIA_S3_REGION": "cn-east-1",
+          "REDGRID_MEDIA_S3_ACCESS_KEY_ID": "AKIAEXAMPLE",
+          "REDGRID_MEDIA_S3_SECRET_ACCESS_KEY": "a-secret-that-must-not-show"}
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"REDGRID_MEDIA_STORE": "ftp"}, "REDGRID_MEDIA_STORE must be one of folder, s3, got 'ftp'"),
+    ({"REDGRID_MEDIA_STORE": "s3"}, "REDGRID_MEDIA_STORE=s3 needs REDGRID_MEDIA_S3_BUCKET, "
+     "REDGRID_MEDIA_S3_REGION, REDGRID_MEDIA_S3_ACCESS_KEY_ID, "
+     "REDGRID_MEDIA_S3_SECRET_ACCESS_KEY"),
+    ({**S3_ENV, "REDGRID_MEDIA_S3_SECRET_ACCESS_KEY": ""},
+     "needs REDGRID_MEDIA_S3_SECRET_ACCESS_KEY$"),
+    ({**S3_ENV, "REDGRID_MEDIA_S3_ADDRESSING": "dns"},
+     "REDGRID_MEDIA_S3_ADDRESSING must be one of virtual, path"),
+    ({**S3_ENV, "REDGRID_MEDIA_S3_ENDPOINT": "minio.local:9000"},
+     "REDGRID_MEDIA_S3_ENDPOINT must be an http"),
+])
+def test_media_store_settings_refuse_to_start(tmp_path: Path, env: dict[str, str],
+                                              message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({"REDGRID_DATA_DIR": str(tmp_path), **env})
+
+
+def test_the_media_store_is_a_folder_unless_told(tmp_path: Path) -> None:
+    assert Settings.from_env({"REDGRID_DATA_DIR": str(tmp_path)}).media_store == "folder"
+    s3 = Settings.from_env({"REDGRID_DATA_DIR": str(tmp_path), **S3_ENV,
+                            "REDGRID_MEDIA_S3_ENDPOINT": "https://oss-cn-hangzhou.aliyuncs.com"})
+    assert (s3.media_store, s3.media_s3_addressing) == ("s3", "virtual")
+    assert "a-secret-that-must-not-show" not in repr(s3) and "AKIAEXAMPLE" not in repr(s3)
+
+
+def test_redgrid_serve_names_the_missing_s3_setting(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDGRID_")}
+    env.update(REDGRID_DATA_DIR=str(tmp_path), REDGRID_ENV="development",
+               REDGRID_MEDIA_STORE="s3", REDGRID_MEDIA_S3_BUCKET="county-photos")
+    done = subprocess.run([sys.executable, "-m", "web.cli", "serve", "--port", "1"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "REDGRID_MEDIA_S3_REGION" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
