@@ -13,7 +13,9 @@ this module, so the rule is written once:
   the same for 0, 1 and 2.
 - Periods. Callers who do not see every record filter time by whole calendar months (Asia/
   Shanghai) only: with finer windows, the difference of two counts that are each shown could
-  single out one report. A finer period is refused with PERIOD_TOO_FINE, never rounded.
+  single out one report. A finer period is refused with PERIOD_TOO_FINE, never rounded. Patrol
+  coverage 巡查覆盖 counts tickets per week over the caller's own cells: shown to callers who
+  see those tickets as records, NULL for planners.
 """
 
 from __future__ import annotations
@@ -104,6 +106,12 @@ class Disclosure:
         every one of them, else withheld under MIN_COUNT."""
         return shown_count(n, n >= MIN_COUNT or self.exact_counts
                            or all(self.covers_area(a) for a in areas))
+
+    def week_counts(self) -> bool:
+        """Whether the caller sees ticket counts of a week for the areas its scope covers:
+        callers who see those tickets as records (who could count them by any period anyway),
+        not planners, who see no record and count by whole months."""
+        return self.fine_periods or self.records is not None
 
     def check_period(self, start: datetime | None, end: datetime | None, *,
                      start_field: str = "from", end_field: str = "to") -> None:

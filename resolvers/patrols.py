@@ -22,6 +22,7 @@ from db.vocabulary import SHANGHAI
 from geo.types import LonLat
 from resolvers import policy
 from resolvers.actor import Actor
+from resolvers.disclosure import disclosure
 from resolvers.errors import DomainError, ErrorCode, bad_input, check_same_request
 from resolvers.places import locate
 from resolvers.policy import Operation
@@ -143,7 +144,8 @@ def patrol_week(actor: Actor, day: date | None, field: str,
         day = (now or datetime.now(UTC)).astimezone(SHANGHAI).date()
     start, end = _checked_week(actor, day, field)
     scopes = policy.sql_scopes(actor, Operation.READ_PATROLS)
-    return PatrolWeek(start, end, None if scopes is None else tuple(scopes))
+    return PatrolWeek(start, end, None if scopes is None else tuple(scopes),
+                      tickets=disclosure(actor).week_counts())
 
 
 async def coverage(db: Database, actor: Actor, community_code: str,
@@ -151,13 +153,14 @@ async def coverage(db: Database, actor: Actor, community_code: str,
     """Patrol coverage of a community's grid cells in the week holding `day`."""
     operation = Operation.READ_PATROLS
     start, end = _checked_week(actor, day, "weekOf")
+    week = PatrolWeek(start, end, tickets=disclosure(actor).week_counts())
     label = f"community {community_code}"
     async with db.connection() as conn:
         if not await q.community_exists(conn, community_code):
             raise policy.missing(actor, operation, label, DomainError(
                 ErrorCode.NOT_FOUND, f"no community {community_code!r}", "communityCode"))
         policy.authorise(actor, operation, policy.place(community_code, label))
-        return start, end, await q.coverage(conn, community_code, start, end)
+        return start, end, await q.coverage(conn, community_code, week)
 
 
 async def coverage_by_community(db: Database, actor: Actor, day: date,

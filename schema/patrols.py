@@ -66,6 +66,8 @@ class PatrolVisitPayload:
 
 
 PROACTIVE = "Tickets filed on patrol or by a supervisor (未诉先办) that week."
+WEEK_COUNTS = (" Null for callers who see no ticket records (planners), who count tickets by "
+               "whole months (the disclosure rule).")
 
 
 @strawberry.type(description="One grid cell's patrols in a week.")
@@ -75,9 +77,10 @@ class CellPatrols:
     buildings_visited: int
     buildings: int
     visits_with_findings: int
-    proactive_tickets: int = strawberry.field(description=PROACTIVE)
-    resident_tickets: int = strawberry.field(
-        description="Tickets from residents' demands (hotline, online, reception day, …).")
+    proactive_tickets: int | None = strawberry.field(description=PROACTIVE + WEEK_COUNTS)
+    resident_tickets: int | None = strawberry.field(
+        description="Tickets from residents' demands (hotline, online, reception day, …)."
+        + WEEK_COUNTS)
 
 
 @strawberry.type
@@ -100,8 +103,8 @@ class CommunityPatrols:
     cells_visited: int = strawberry.field(description="Cells with at least one visit.")
     visits: int
     visits_with_findings: int
-    proactive_tickets: int = strawberry.field(description=PROACTIVE)
-    resident_tickets: int
+    proactive_tickets: int | None = strawberry.field(description=PROACTIVE + WEEK_COUNTS)
+    resident_tickets: int | None = strawberry.field(description=WEEK_COUNTS.strip())
 
     @strawberry.field(description="Cells nobody walked that week.")
     def cells_not_visited(self) -> int:

@@ -71,22 +71,24 @@ async def insert_visit(conn: AsyncConnection[Any], visit: NewVisit) -> Any | Non
 
 @dataclass(frozen=True)
 class PatrolWeek:
-    """One week of patrols as a caller sees it: [start, end) and the scope codes of the cells
-    shown (None: every cell)."""
+    """One week of patrols as a caller sees it: [start, end), the scope codes of the cells
+    shown (None: every cell), and whether the week's ticket counts are shown (else NULL)."""
 
     start: datetime
     end: datetime
     scopes: tuple[str, ...] | None = None
+    tickets: bool = True
 
     def params(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "proactive": list(PROACTIVE_CHANNELS),
-                "scopes": None if self.scopes is None else list(self.scopes)}
+                "scopes": None if self.scopes is None else list(self.scopes),
+                "tickets": self.tickets}
 
 
 def coverage_sql(cells: str) -> str:
     """Per grid cell chosen by `cells` (a condition on `grid_cells g`): visits, buildings
     visited of all, visits with findings, and tickets filed proactively or by residents in
-    [%(start)s, %(end)s)."""
+    [%(start)s, %(end)s) (NULL unless %(tickets)s)."""
     return f"""
 WITH cells AS (SELECT g.code FROM grid_cells g WHERE {cells}),
 visits AS (
@@ -110,7 +112,8 @@ SELECT c.code AS cell_code, coalesce(v.visits, 0)::int AS visits,
        coalesce(v.buildings_visited, 0)::int AS buildings_visited,
        coalesce(h.buildings, 0)::int AS buildings,
        coalesce(v.with_findings, 0)::int AS with_findings,
-       coalesce(f.proactive, 0)::int AS proactive, coalesce(f.reported, 0)::int AS reported
+       CASE WHEN %(tickets)s THEN coalesce(f.proactive, 0)::int END AS proactive,
+       CASE WHEN %(tickets)s THEN coalesce(f.reported, 0)::int END AS reported
 FROM cells c
 LEFT JOIN visits v ON v.cell_code = c.code
 LEFT JOIN homes h ON h.cell_code = c.code
@@ -121,12 +124,12 @@ LEFT JOIN filed f ON f.cell_code = c.code
 _COVERAGE = coverage_sql("g.community_code = %(community)s") + "ORDER BY c.code"
 
 
-async def coverage(conn: AsyncConnection[Any], community_code: str, start: datetime,
-                   end: datetime) -> list[Any]:
+async def coverage(conn: AsyncConnection[Any], community_code: str,
+                   week: PatrolWeek) -> list[Any]:
     """One row per grid cell of the community: visits, buildings visited of all, visits with
-    findings, and tickets filed proactively or by residents, from `start` to `end`."""
+    findings, and tickets filed proactively or by residents, in the week."""
     return await (await conn.execute(_COVERAGE, {
-        "community": community_code, **PatrolWeek(start, end).params()})).fetchall()
+        "community": community_code, **week.params()})).fetchall()
 
 
 _BY_COMMUNITY = f"""

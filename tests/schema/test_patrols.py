@@ -161,7 +161,7 @@ BY_COMMUNITY = """query ($w: Date!, $z: String) { patrolCoverageByCommunity(week
 
 def test_coverage_by_community_sums_each_communitys_cells(
         gql: GraphQLClient, token: Minter, db: psycopg.Connection) -> None:
-    county = gql.as_(token("PLANNER"))
+    county = gql.as_(token("COUNTY_OFFICE"))
     out = county.data(BY_COMMUNITY, {"w": "2024-06-26"})["patrolCoverageByCommunity"]
     assert datetime.fromisoformat(out["weekStart"]) == datetime(2024, 6, 24, tzinfo=SHANGHAI)
     rows = {c["communityCode"]: c for c in out["communities"]}
@@ -174,6 +174,32 @@ def test_coverage_by_community_sums_each_communitys_cells(
             len(cells), sum(c["visits"] > 0 for c in cells), sum(c["visits"] == 0 for c in cells))
         for field in ("visits", "visitsWithFindings", "proactiveTickets", "residentTickets"):
             assert got[field] == sum(c[field] for c in cells), field
+    assert sum(c["proactiveTickets"] + c["residentTickets"] for c in rows.values()) > 0
+
+
+def test_planners_get_patrols_without_the_weeks_ticket_counts(
+        gql: GraphQLClient, token: Minter) -> None:
+    """Planners see no ticket record and count tickets by whole months: a week's counts per
+    cell are withheld from them (null), on every way out; the visits are theirs."""
+    planner, county = gql.as_(token("PLANNER")), gql.as_(token("COUNTY_OFFICE"))
+    week = {"w": "2024-06-26"}
+    sums = planner.data(BY_COMMUNITY, week)["patrolCoverageByCommunity"]["communities"]
+    exact = county.data(BY_COMMUNITY, week)["patrolCoverageByCommunity"]["communities"]
+    assert [c["visits"] for c in sums] == [c["visits"] for c in exact]
+    assert {(c["proactiveTickets"], c["residentTickets"]) for c in sums} == {(None, None)}
+    community = sums[0]["communityCode"]
+    cells = planner.data(COVERAGE, {"c": community, **week})["patrolCoverage"]["cells"]
+    assert cells and all(c["proactiveTickets"] is None and c["residentTickets"] is None
+                         for c in cells)
+    staff = gql.as_(token("COMMUNITY_STAFF", community))
+    own = staff.data(COVERAGE, {"c": community, **week})["patrolCoverage"]["cells"]
+    assert all(isinstance(c["proactiveTickets"], int) for c in own)
+    layer = planner.data("""query ($w: Date!) { layer(name: PATROL_COVERAGE, weekOf: $w) }""",
+                         week)["layer"]
+    features = layer["features"]
+    assert len(features) == 429
+    assert all(f["properties"].get("proactive_tickets") is None
+               and f["properties"].get("resident_tickets") is None for f in features)
 
 
 def test_coverage_by_community_keeps_to_the_scope(
