@@ -9,9 +9,9 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers import places, tickets
-from schema import lookahead
 from schema.inputs import BBoxInput, PointInput, TicketFilter, bbox_or_none
 from schema.location import LOCATION_FIELDS, LOCATION_LOADERS, Location, facilities_ahead
+from schema.lookahead import prime, selected, wanted
 from schema.notices import cap_text, first_capped
 from schema.pagination import PageInfo
 from schema.scalars import FacilityKind, TicketStatus, enum_values
@@ -113,13 +113,13 @@ class PlaceQuery:
     @strawberry.field(description="The grid cell, compound, community, zone and street of a point.")
     async def locate(self, info: Info, point: PointInput) -> Location:
         where = point.wgs84()
-        fields = lookahead.selected(info)
+        fields = selected(info)
         nearest = facilities_ahead(fields)
         found = await places.locate_with(info.context.db, where,
-                                         lookahead.wanted(fields, LOCATION_FIELDS),
+                                         wanted(fields, LOCATION_FIELDS),
                                          facilities=nearest)
         facilities = found.related.pop("facilities", None)
-        lookahead.prime(found, info.context.loaders, LOCATION_LOADERS)
+        prime(found, info.context.loaders, LOCATION_LOADERS)
         return Location(point=where, found=found.row,
                         facilities={} if nearest is None else {nearest: facilities})
 
@@ -140,7 +140,7 @@ class PlaceQuery:
 
     @strawberry.field
     async def ticket(self, info: Info, code: str) -> Ticket | None:
-        related = lookahead.wanted(lookahead.selected(info), TICKET_FIELDS)
+        related = wanted(selected(info), TICKET_FIELDS)
         if not related:
             row = await tickets.visible_ticket(info.context.db, info.context.actor, code)
             return Ticket.of(row) if row else None
@@ -148,7 +148,7 @@ class PlaceQuery:
                                                   related)
         if found is None:
             return None
-        lookahead.prime(found, info.context.loaders, TICKET_LOADERS)
+        prime(found, info.context.loaders, TICKET_LOADERS)
         return Ticket.of(found.row)
 
     @strawberry.field(description="Tickets newest first, in pages with opaque cursors. "

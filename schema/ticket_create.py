@@ -17,8 +17,8 @@ from resolvers.ticket_create import (
     exact_duplicate_distances,
     possible_duplicates,
 )
-from schema import lookahead
 from schema.inputs import CreateTicketInput
+from schema.lookahead import selected
 from schema.types import DuplicateHint, Ticket, TicketPayload, user_errors
 
 PHOTOS_ARGUMENT = (
@@ -52,7 +52,7 @@ class TicketCreateMutation:
         except DomainError as err:
             return failed(err)
         row = await tickets.ticket_by_code(db, code)
-        if "possibleDuplicates" not in lookahead.selected(info):  # a statement saved
+        if "possibleDuplicates" not in selected(info):  # a statement saved
             return TicketPayload(ticket=Ticket.of(row), errors=[], possible_duplicates=[])
         exact = exact_duplicate_distances(actor)
         hints = [DuplicateHint(code=d.code, item_code=d.item_code,

@@ -39,7 +39,7 @@ class Relation:
 
 @functools.lru_cache(maxsize=256)
 def _row_class(names: tuple[str, ...]) -> type:
-    return namedtuple("Row", names)  # type: ignore[misc]  # noqa: PYI024
+    return namedtuple("Row", names)  # noqa: PYI024
 
 
 def joined_sql(base: str, relations: Sequence[Relation]) -> str:
