@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ from web.reloading import Reloading
 from web.replicas import ReplicaReads, open_replica
 from web.scheduler import JobScheduler
 from web.settings import CHECKOUT, Settings
+from web.shared_buckets import SHARED_ENV
 from web.signin import routes as signin_routes
 from web.tilecache import TileCache
 from web.tiles import CELL_COUNTS_S
@@ -245,8 +247,7 @@ async def endpoint_refused(url: str, *, allow_private: bool) -> str | None:
 
 def create_app(settings: Settings) -> Starlette:
     """The app for `settings`; ConfigError when its tokens could not be verified safely."""
-    settings.check_identity()
-    settings.check_media()
+    settings.check_serving()
     push = settings.push_sender()
     media = MediaAccess(open_store(settings),
                         (settings.media_secret or kept_secret(settings.data_dir)).encode(),
@@ -255,7 +256,9 @@ def create_app(settings: Settings) -> Starlette:
                            issuer=settings.jwt_issuer or None,
                            audience=settings.jwt_audience or None)
     # Identity first, so the limiter counts verified callers (and forged tokens by address).
-    limiter = RateLimiter(settings.rate_limits, proxies=settings.trusted_proxies)
+    shared = os.environ.get(SHARED_ENV)  # set by `serve` for its workers
+    limiter = RateLimiter(settings.rate_limits, proxies=settings.trusted_proxies,
+                          shared_dir=Path(shared) if shared else None)
     metrics = Metrics(settings.metrics_networks, settings.trusted_proxies)
     graphql = RedGridGraphQL(settings, tokens, limiter, metrics, media,
                              graphql_ide=None if settings.production else "graphiql")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from datetime import date
@@ -362,8 +363,11 @@ def token(
 
 
 def _default(name: str) -> object:
-    """A setting's default as `web/settings.py` writes it, for --help."""
-    return Settings.__dataclass_fields__[name].default
+    """A setting's default as `web/settings.py` writes it (or makes it here), for --help."""
+    spec = Settings.__dataclass_fields__[name]
+    if spec.default_factory is not dataclasses.MISSING:
+        return spec.default_factory()
+    return spec.default
 
 
 # --- Open311 GeoReport v2 clients ------------------------------------------------------------
@@ -451,6 +455,7 @@ def serve(
     count = workers or settings.workers
     if count < 1:
         _fail("--workers must be 1 or more")
+    settings.check_serving()  # here, not in each worker
     run(settings, host or settings.host, port or settings.port, count)
 
 

@@ -13,6 +13,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,6 +23,7 @@ from resolvers.errors import ErrorCode
 from web.clients import Network, client_address
 from web.errors import error_body
 from web.settings import RateBudget
+from web.shared_buckets import SharedTokenBuckets, spend
 
 # Which budget a path draws on: the first entry whose path it is or lies under.
 BUDGET_ROUTES = (
@@ -62,12 +64,7 @@ class TokenBuckets:
         now = self.clock()
         self._evict(now)
         tokens, at = self.buckets.pop(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - at) * self.rate)
-        wait = 0.0
-        if tokens >= 1:
-            tokens -= 1
-        else:
-            wait = (1 - tokens) / self.rate
+        tokens, wait = spend(tokens, now - at, self.rate, self.burst)
         self.buckets[key] = (tokens, now)
         return wait
 
@@ -81,14 +78,25 @@ class TokenBuckets:
 
 
 class RateLimiter:
-    """One set of token buckets per named budget, keyed on the verified caller."""
+    """One set of token buckets per named budget, keyed on the verified caller; with
+    `shared_dir` (the folder `redgrid serve --workers N` makes for its workers) kept in files
+    there, so that all the workers of a server draw on one budget per caller."""
 
     def __init__(self, budgets: Mapping[str, RateBudget], *, proxies: Sequence[Network] = (),
-                 max_clients: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+                 max_clients: int = 10_000, clock: Callable[[], float] = time.monotonic,
+                 shared_dir: Path | None = None) -> None:
         self.proxies = tuple(proxies)
-        self.buckets = {name: TokenBuckets(b.per_s, b.burst, max_clients=max_clients,
-                                           clock=clock)
-                        for name, b in budgets.items() if b.per_s > 0}
+        self.buckets: dict[str, TokenBuckets | SharedTokenBuckets] = {}
+        for name, b in budgets.items():
+            if b.per_s <= 0:
+                continue
+            if shared_dir is None:
+                self.buckets[name] = TokenBuckets(b.per_s, b.burst, max_clients=max_clients,
+                                                  clock=clock)
+            else:
+                self.buckets[name] = SharedTokenBuckets(
+                    shared_dir / f"rate-{name}.bin", b.per_s, b.burst, max_clients=max_clients,
+                    clock=clock)
 
     def caller_key(self, scope: Scope, actor: Actor | None) -> str:
         """The role and subject of a verified caller, else (public, or a token that failed

@@ -8,10 +8,12 @@ the app's shutdown (background workers stopped, pools closed).
 With `--workers N` uvicorn starts N processes on the same socket, each with its own pools,
 LISTEN connection (so subscriptions are delivered whichever worker a client is on), ticket
 job and webhook worker (both safe to run several times: see web/scheduler.py and the
-`SKIP LOCKED` claim in db/queries/notifications.py). What stays per process: the rate
-limiter's buckets (a caller may get up to N times its budget), the tile cache and the pools'
-gauges in `/metrics`. Request counters are shared through a Prometheus multiprocess folder,
-so any worker answers `/metrics` for all of them.
+`SKIP LOCKED` claim in db/queries/outbox.py). The rate limiter's buckets are shared through
+files in a folder `serve` makes for its workers (web/shared_buckets.py), so a caller has one
+budget whichever worker answers. What stays per process: the tile cache and the pools' gauges
+in `/metrics`. Request counters are shared through a Prometheus multiprocess folder, so any
+worker answers `/metrics` for all of them. Unset, REDGRID_WORKERS is the number of cores
+(1 in development).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from starlette.applications import Starlette
 
 from web.logs import configure
 from web.settings import Settings
+from web.shared_buckets import SHARED_ENV
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -42,15 +45,19 @@ def app_from_env() -> Starlette:
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     """Serves until SIGTERM or Ctrl-C, then drains as described above."""
     configure(settings.log_format == "json", settings.log_level, settings.access_log)
-    made_dir = None
+    made: list[str] = []
+    if workers > 1:
+        os.environ[SHARED_ENV] = tempfile.mkdtemp(prefix="redgrid-shared-")
+        made.append(os.environ[SHARED_ENV])
     if workers > 1 and not os.environ.get(MULTIPROC_ENV):
         # Set before any worker imports prometheus_client: it picks its storage on import.
-        made_dir = os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="redgrid-metrics-")
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="redgrid-metrics-")
+        made.append(os.environ[MULTIPROC_ENV])
     try:
         # log_config=None: uvicorn's lines go through RedGrid's handlers (web/logs.py).
         uvicorn.run("web.serving:app_from_env", factory=True, host=host, port=port,
                     workers=workers, timeout_graceful_shutdown=settings.shutdown_timeout_s,
                     log_config=None, access_log=False, loop="uvloop", http="httptools")
     finally:
-        if made_dir:
-            shutil.rmtree(made_dir, ignore_errors=True)
+        for folder in made:
+            shutil.rmtree(folder, ignore_errors=True)

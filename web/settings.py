@@ -135,9 +135,10 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
 }
 # Where /metrics may be read from unless REDGRID_METRICS_NETWORKS says otherwise.
 LOOPBACK = parse_networks("127.0.0.0/8 ::1/128")
-# Where a development box differs from production when the variable is unset: webhooks to
-# local receivers, readable logs with one line per request.
+# Where a development box differs from production when the variable is unset: one server
+# process, webhooks to local receivers, readable logs with one line per request.
 DEVELOPMENT_DEFAULTS: dict[str, Any] = {
+    "workers": 1,
     "webhook_allow_private": True,
     "log_format": "text",
     "access_log": True,
@@ -193,7 +194,8 @@ class Settings:
     pool_size: int = 20
     # Processes `redgrid serve` runs, and how long in-flight requests may take to finish on
     # SIGTERM before they are cancelled (the statement timeout is 5 s).
-    workers: int = 1
+    # Server processes (`redgrid serve`): one per core this process may run on.
+    workers: int = field(default_factory=lambda: len(os.sched_getaffinity(0)))
     shutdown_timeout_s: int = 10
     jwt_secret: str = ""
     # Production accepts an HS256 secret only when told to (REDGRID_ALLOW_HS256=1).
@@ -313,6 +315,14 @@ class Settings:
                                                                              "http://")):
             raise ConfigError("REDGRID_MEDIA_S3_ENDPOINT must be an http(s):// URL, got "
                               f"{self.media_s3_endpoint!r}")
+
+    def check_serving(self) -> None:
+        """The checks a server makes before it serves (ConfigError naming what to fix): run by
+        `redgrid serve` before it starts its workers, so that a bad setting ends the command
+        rather than each worker in turn."""
+        self.check_identity()
+        self.check_media()
+        self.push_sender()
 
     def push_sender(self) -> PushSender | None:
         """The server's VAPID identity; None when push is off (neither variable set), and

@@ -3,7 +3,9 @@ checks them, defaults shown, commands in a newcomer's order, a quiet restart."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from dataclasses import MISSING, fields
 from typing import Any
 
 import pytest
@@ -75,9 +77,11 @@ def test_token_takes_several_scopes(env: dict[str, str], settings: Settings,
 
 def test_serve_help_shows_the_defaults(env: dict[str, str]) -> None:
     out = " ".join(cli(env, "serve", "--help").stdout.split())
-    defaults = Settings.__dataclass_fields__
+    defaults = {f.name: f.default if f.default_factory is MISSING else f.default_factory()
+                for f in fields(Settings)}
+    assert defaults["workers"] == len(os.sched_getaffinity(0))  # one per core
     for option, name in (("--host", "host"), ("--port", "port"), ("--workers", "workers")):
-        assert option in out and f"[default: ({defaults[name].default})]" in out
+        assert option in out and f"[default: ({defaults[name]})]" in out
 
 
 def test_commands_are_listed_in_a_newcomers_order(env: dict[str, str]) -> None:

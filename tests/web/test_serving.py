@@ -31,13 +31,13 @@ START_S = 90  # a worker imports the app and opens its pools; the machine is sha
 
 
 @contextmanager
-def server(settings: Settings, log: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes],
-                                                                         str]]:
+def server(settings: Settings, log: Path, *args: str, **extra_env: str,
+           ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": settings.database_url, "REDGRID_ENV": "development",
            "REDGRID_DATA_DIR": str(settings.data_dir), "REDGRID_JOB_INTERVAL": "0",
            "REDGRID_WEBHOOK_INTERVAL": "0", "REDGRID_LOG_FORMAT": "json",
-           "REDGRID_ACCESS_LOG": "1", "REDGRID_POOL_SIZE": "4"}
+           "REDGRID_ACCESS_LOG": "1", "REDGRID_POOL_SIZE": "4", **extra_env}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with log.open("wb") as out:
         process = subprocess.Popen([str(REDGRID), "serve", "--port", str(port), *args],
@@ -128,6 +128,26 @@ def test_two_workers_both_serve_and_share_their_counts(settings: Settings,
                       if sample.name == "redgrid_http_requests_total"
                       and sample.labels["route"] == "/healthz")
         assert counted == sent  # from both workers, whichever answered the scrape
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+
+
+def test_workers_draw_on_one_budget_per_caller(settings: Settings, tmp_path: Path) -> None:
+    """Two workers, a caller allowed a burst of 6 (and next to nothing after): 6 requests
+    answered in all, whichever worker each new connection reached, the rest 429."""
+    log = tmp_path / "serve.log"
+    with server(settings, log, "--workers", "2", REDGRID_RATE_LIMIT="0.001",
+                REDGRID_RATE_BURST="6") as (process, url):
+        statuses: list[int] = []
+        pids: set[int] = set()
+        while len(pids) < 2 and len(statuses) < 200:
+            for _ in range(10):  # a new connection each: the kernel picks a worker
+                statuses.append(httpx.post(f"{url}/graphql", json={"query": "{ __typename }"},
+                                           timeout=5).status_code)
+            pids = {line["pid"] for line in _lines(log)
+                    if line["logger"] == "redgrid.access" and " /graphql " in line["message"]}
+        assert len(pids) == 2, f"one worker answered all {len(statuses)} requests"
+        assert statuses.count(200) == 6 and statuses.count(429) == len(statuses) - 6
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) in (0, -signal.SIGTERM)
 

@@ -92,11 +92,12 @@ def test_trusted_proxies_are_addresses_or_networks(tmp_path: Path) -> None:
 
 
 def test_each_default_is_written_once(tmp_path: Path) -> None:
-    from dataclasses import fields
+    from dataclasses import MISSING, fields
 
     from web.settings import DEVELOPMENT_DEFAULTS, VARIABLES
 
-    defaults = {f.name: f.default for f in fields(Settings) if f.name in VARIABLES}
+    defaults = {f.name: f.default if f.default_factory is MISSING else f.default_factory()
+                for f in fields(Settings) if f.name in VARIABLES}
     production = Settings.from_env({"REDGRID_DATA_DIR": str(tmp_path)})
     assert {name: getattr(production, name) for name in defaults} == defaults
     assert production.job_interval_s == 300 and production.log_format == "json"
