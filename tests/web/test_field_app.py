@@ -344,8 +344,11 @@ def test_a_queued_move_that_meets_a_conflict_is_shown_and_can_be_redone(
         assert ticket["code"] in listed(page)
         page.locator(f"#ticket-list .ticket[data-code='{ticket['code']}']").click()
 
-        # when: offline, the worker starts the ticket, and meanwhile the county escalates it
+        # when: offline, the worker starts the ticket with a photo, and meanwhile the county
+        # escalates it
         context.set_offline(True)
+        add_photos(page, "#move-photos", [{"name": "start.png", "mimeType": "image/png",
+                                           "buffer": (FIELD / "icons" / "icon-192.png").read_bytes()}])
         page.click("#card-actions [data-operation=START]")
         expect(page.locator("#outbox-list .queued[data-state=pending]")).to_have_count(1)
         county = gql.as_(token("COUNTY_OFFICE", sub="field-county"))
@@ -362,10 +365,11 @@ def test_a_queued_move_that_meets_a_conflict_is_shown_and_can_be_redone(
         assert db.execute("SELECT status, version FROM tickets WHERE code = %s",
                           (ticket["code"],)).fetchone() == ("DISPATCHED", 3)
 
-        # when: the worker redoes the step on the current state
+        # when: the worker redoes the step on the current state, its photo still with it
         conflict.locator("[data-redo]").click()
         expect(page.locator("#card")).to_have_attribute("data-status", "DISPATCHED")
         expect(page.locator("#card-body")).to_contain_text("版本 3")
+        expect(page.locator("#move-photos .thumbs img")).to_have_count(1)
         page.click("#card-actions [data-operation=START]")
 
         # then: it goes through once
@@ -373,8 +377,9 @@ def test_a_queued_move_that_meets_a_conflict_is_shown_and_can_be_redone(
         assert db.execute("SELECT status, version FROM tickets WHERE code = %s",
                           (ticket["code"],)).fetchone() == ("IN_PROGRESS", 4)
         assert db.execute(
-            "SELECT count(*) FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
-            "WHERE t.code = %s AND e.action = 'STARTED'", (ticket["code"],)).fetchone() == (1,)
+            "SELECT count(*), count(p.id) FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+            "LEFT JOIN ticket_photos p ON p.event_id = e.id "
+            "WHERE t.code = %s AND e.action = 'STARTED'", (ticket["code"],)).fetchone() == (1, 1)
     finally:
         context.close()
 

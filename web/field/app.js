@@ -151,7 +151,8 @@ async function loadMine() {
 const movesOf = (ticket) => (state.fieldConfig?.roles[auth.session()?.role]?.moves ?? [])
   .filter((m) => m.from.includes(ticket.status));
 
-function openCard(ticket) {
+// The card of `ticket`; `photos` are those of a step being redone on it.
+function openCard(ticket, photos = []) {
   state.ticket = ticket;
   $('card').hidden = false;
   for (const tab of document.querySelectorAll('.tab')) tab.hidden = true;
@@ -174,7 +175,7 @@ function openCard(ticket) {
     ${moves.map((m) => `<button type="button" class="primary" data-to="${m.to}"
       data-operation="${m.operation}" data-needs-note="${m.needsNote}">${MOVE_LABELS[m.operation]}</button>`).join('')}
     <p id="move-error" class="error" role="alert"></p>` : '<p class="note">您的角色在此状态下无可办理的操作。</p>';
-  state.movePhotos = moves.length ? new Picker($('move-photos')) : null;
+  state.movePhotos = moves.length ? new Picker($('move-photos'), photos) : null;
 }
 
 async function makeMove(button) {
@@ -295,7 +296,7 @@ async function outboxClick(event) {
   if (event.target.matches('[data-redo]')) {
     const listed = state.hits.find((h) => h.ticket.code === item.ticketCode)?.ticket ?? {};
     await queue.discard(seq);
-    openCard({ ...listed, ...item.current });
+    openCard({ ...listed, ...item.current }, item.photos);
   }
 }
 

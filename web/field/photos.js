@@ -21,10 +21,10 @@ export function drawThumbnails(element, photos, extra) {
 }
 
 // The picker in `element` (an empty fieldset): a file input that opens the camera, and the
-// photos picked so far.
+// photos picked so far (at first `photos`, those of a step being redone).
 export class Picker {
-  constructor(element) {
-    this.photos = [];
+  constructor(element, photos = []) {
+    this.photos = [...photos];
     element.innerHTML = `<legend>照片（最多 ${MAX_PHOTOS} 张）</legend>
       <label class="pick">拍照/选择照片
         <input type="file" accept="image/*" capture="environment" multiple></label>
@@ -40,6 +40,7 @@ export class Picker {
       this.photos.splice(Number(index), 1);
       this.draw();
     });
+    this.draw();
   }
 
   async pick() {
