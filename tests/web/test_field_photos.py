@@ -1,21 +1,23 @@
 """Photos 照片 from the grid worker's phone app in headless Chromium with a phone viewport: kept
 with their queued write in IndexedDB while offline and sent once, as one multipart request,
 when the network returns; stored without their EXIF; on a move's step; a refused photo shown
-and the write sent again without it.
+and the write sent again without it; a photo store that is away keeps the write queued.
 """
 
 from __future__ import annotations
 
 import io
 import uuid
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from PIL import Image
-from playwright.sync_api import Browser, FilePayload, Request, expect
+from playwright.sync_api import Browser, FilePayload, Request, Response, expect
 
 from db.media import FolderStore
-from tests.conftest import GraphQLClient, Minter
+from tests.conftest import GraphQLClient, Minter, serving
+from tests.s3server import s3_server
 from tests.web.test_field_app import (
     add_photos,
     browser,
@@ -27,6 +29,7 @@ from tests.web.test_field_app import (
     sign_in,
 )
 from tests.web.test_photos import jpeg_with_gps
+from tests.web.test_photos_s3 import s3_settings
 from web.settings import Settings
 
 __all__ = ["browser"]  # the module's Chromium, shared with the field app's tests
@@ -171,3 +174,38 @@ def test_a_ticket_is_resolved_with_a_note_and_a_photo_a_refused_one_taken_off(
         db, settings, "t.code = %s", (code,))
     assert (width, height, step, step_note) == (400, 300, "RESOLVED", note)
     assert not image.getexif()
+
+
+def test_a_report_whose_photo_store_is_away_waits_like_one_made_offline(
+        browser: Browser, settings: Settings, db: psycopg.Connection, tmp_path: Path) -> None:
+    cell, lon, lat = cell_with_a_point(db)
+    description = f"电梯困人，照片存储离线 {uuid.uuid4().hex[:8]}"
+    with s3_server(tmp_path) as s3:
+        down = s3_settings(settings, s3, s3.bucket("field-down"))
+        s3.stop()
+        with serving(down) as base:
+            context = phone(browser, lon, lat)
+            try:
+                page = open_app(context, base)
+                sign_in(page, "GRID_WORKER", cell, "field-store-away")
+                answers: list[Response] = []
+                page.on("response", lambda r: answers.append(r) if r.request.headers.get(
+                    "content-type", "").startswith("multipart/form-data") else None)
+                # when: a report with a photo meets MEDIA_STORE_UNAVAILABLE
+                report_elevator(page, description, [photo("a.jpg", (320, 240))])
+                queued = page.locator("#outbox-list .queued")
+                expect(queued).to_have_count(1)
+                # (the replay it started, or a new one, has had its answer)
+                page.evaluate("import('/field/queue.js').then((queue) => queue.flush())")
+                assert answers and all(
+                    r.json()["data"]["createTicket"]["errors"][0]["code"] ==
+                    "MEDIA_STORE_UNAVAILABLE" for r in answers)
+                # then: it stays queued with its photo, to go when the store is back, and is
+                # not shown as failed
+                expect(queued).to_have_attribute("data-state", "pending")
+                expect(queued.locator(".thumbs img")).to_have_count(1)
+                assert page.evaluate(KEPT)[0][1] == [["a.jpg", "image/jpeg"]]
+            finally:
+                context.close()
+    assert db.execute("SELECT count(*) FROM tickets WHERE description = %s",
+                      (description,)).fetchone() == (0,)
