@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import struct
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, Route, expect, sync_playwright
 
 from db.catalogue import load_catalogue
 from geo.datum import wgs84_to_gcj02
@@ -85,8 +85,30 @@ def cell_with_a_point(db: psycopg.Connection) -> tuple[str, float, float]:
     return row[0], row[1], row[2]
 
 
-def report_elevator(page: Page, description: str) -> None:
-    """Reports 电梯故障或困人 (P11), found by its pinyin initials, at the phone's position."""
+def add_photos(page: Page, picker: str, photos: Sequence[FilePayload]) -> None:
+    """Picks `photos` in the photo picker `picker` (a fieldset) and waits for their
+    thumbnails."""
+    before = page.locator(f"{picker} .thumbs li").count()
+    page.set_input_files(f"{picker} input[type=file]", files=list(photos))
+    expect(page.locator(f"{picker} .thumbs li img")).to_have_count(before + len(photos))
+
+
+def point_in_a_compound(db: psycopg.Connection) -> tuple[str, float, float]:
+    """A point in 翡翠星城 and its community's code. A point of its own (other tests file at
+    the compound's ST_PointOnSurface), so a ticket filed there is the nearest to the phone
+    whatever else the suite has filed there."""
+    row = db.execute(
+        "SELECT m.code, ST_X(p), ST_Y(p) FROM compounds c "
+        "JOIN communities m ON m.code = c.community_code, "
+        "ST_PointOnSurface(ST_Buffer(c.geom, -0.0001)) AS p "
+        "WHERE c.name = '翡翠星城'").fetchone()
+    assert row is not None
+    return row[0], row[1], row[2]
+
+
+def report_elevator(page: Page, description: str, photos: Sequence[FilePayload] = ()) -> None:
+    """Reports 电梯故障或困人 (P11), found by its pinyin initials, at the phone's position,
+    with `photos` picked in the report's photo picker."""
     page.click("#tabs [data-tab=report]")
     page.fill("#item-search", "dtgz")
     options = page.locator("#item-options li")
@@ -94,6 +116,8 @@ def report_elevator(page: Page, description: str) -> None:
     options.first.click()
     expect(page.locator("#item-chosen")).to_contain_text("P11")
     page.fill("#description", description)
+    if photos:
+        add_photos(page, "#report-photos", photos)
     page.click("#report-submit")
 
 
@@ -304,13 +328,7 @@ def test_a_report_made_offline_reaches_the_server_exactly_once(
 def test_a_queued_move_that_meets_a_conflict_is_shown_and_can_be_redone(
         browser: Browser, live_server: str, db: psycopg.Connection, gql: GraphQLClient,
         token: Minter) -> None:
-    # A point of its own (other tests file at the compound's ST_PointOnSurface), so the
-    # ticket is the nearest to the phone whatever else the suite has filed there.
-    community, lon, lat = db.execute(
-        "SELECT m.code, ST_X(p), ST_Y(p) FROM compounds c "
-        "JOIN communities m ON m.code = c.community_code, "
-        "ST_PointOnSurface(ST_Buffer(c.geom, -0.0001)) AS p "
-        "WHERE c.name = '翡翠星城'").fetchone()  # type: ignore[misc]
+    community, lon, lat = point_in_a_compound(db)
     resident = gql.as_(token("RESIDENT", sub="field-resident"))
     created = resident.data(
         """mutation ($input: CreateTicketInput!) { createTicket(input: $input) {
@@ -326,8 +344,11 @@ def test_a_queued_move_that_meets_a_conflict_is_shown_and_can_be_redone(
         assert ticket["code"] in listed(page)
         page.locator(f"#ticket-list .ticket[data-code='{ticket['code']}']").click()
 
-        # when: offline, the worker starts the ticket, and meanwhile the county escalates it
+        # when: offline, the worker starts the ticket with a photo, and meanwhile the county
+        # escalates it
         context.set_offline(True)
+        add_photos(page, "#move-photos", [{"name": "start.png", "mimeType": "image/png",
+                                           "buffer": (FIELD / "icons" / "icon-192.png").read_bytes()}])
         page.click("#card-actions [data-operation=START]")
         expect(page.locator("#outbox-list .queued[data-state=pending]")).to_have_count(1)
         county = gql.as_(token("COUNTY_OFFICE", sub="field-county"))
@@ -344,10 +365,11 @@ def test_a_queued_move_that_meets_a_conflict_is_shown_and_can_be_redone(
         assert db.execute("SELECT status, version FROM tickets WHERE code = %s",
                           (ticket["code"],)).fetchone() == ("DISPATCHED", 3)
 
-        # when: the worker redoes the step on the current state
+        # when: the worker redoes the step on the current state, its photo still with it
         conflict.locator("[data-redo]").click()
         expect(page.locator("#card")).to_have_attribute("data-status", "DISPATCHED")
         expect(page.locator("#card-body")).to_contain_text("版本 3")
+        expect(page.locator("#move-photos .thumbs img")).to_have_count(1)
         page.click("#card-actions [data-operation=START]")
 
         # then: it goes through once
@@ -355,8 +377,9 @@ def test_a_queued_move_that_meets_a_conflict_is_shown_and_can_be_redone(
         assert db.execute("SELECT status, version FROM tickets WHERE code = %s",
                           (ticket["code"],)).fetchone() == ("IN_PROGRESS", 4)
         assert db.execute(
-            "SELECT count(*) FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
-            "WHERE t.code = %s AND e.action = 'STARTED'", (ticket["code"],)).fetchone() == (1,)
+            "SELECT count(*), count(p.id) FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+            "LEFT JOIN ticket_photos p ON p.event_id = e.id "
+            "WHERE t.code = %s AND e.action = 'STARTED'", (ticket["code"],)).fetchone() == (1, 1)
     finally:
         context.close()
 

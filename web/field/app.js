@@ -8,6 +8,7 @@ import {
   $, beijingTime, escapeHtml, metres, notify, ROLE_LABELS, STATUS_COLOURS, STATUS_LABELS,
   useVocabulary,
 } from '/static/util.js';
+import { drawThumbnails, Picker } from './photos.js';
 import * as push from './push.js';
 import * as queue from './queue.js';
 import * as store from './store.js';
@@ -31,7 +32,13 @@ const PLACE_QUERIES = [
   [/./, 'query ($code: String!) { place: compound(code: $code) { code name geometry: center } }'],
 ];
 
-const state = { mapConfig: null, fieldConfig: null, items: [], chosen: null, hits: [], ticket: null };
+const state = {
+  mapConfig: null, fieldConfig: null, items: [], chosen: null, hits: [], ticket: null,
+  reportPhotos: null, movePhotos: null,  // the photo pickers of the report form and the card
+};
+
+// A queued write's label, with how many photos go with it.
+const withPhotos = (label, photos) => (photos.length ? `${label}（${photos.length} 张照片）` : label);
 
 // A JSON document from the network, else the copy kept from the last time it was read.
 async function kept(url, key) {
@@ -144,7 +151,8 @@ async function loadMine() {
 const movesOf = (ticket) => (state.fieldConfig?.roles[auth.session()?.role]?.moves ?? [])
   .filter((m) => m.from.includes(ticket.status));
 
-function openCard(ticket) {
+// The card of `ticket`; `photos` are those of a step being redone on it.
+function openCard(ticket, photos = []) {
   state.ticket = ticket;
   $('card').hidden = false;
   for (const tab of document.querySelectorAll('.tab')) tab.hidden = true;
@@ -163,9 +171,11 @@ function openCard(ticket) {
   $('card-actions').innerHTML = moves.length ? `
     <label>说明 <textarea id="move-note" rows="2" maxlength="2000"
       placeholder="办结、核验时必填"></textarea></label>
+    <fieldset id="move-photos" class="photos"></fieldset>
     ${moves.map((m) => `<button type="button" class="primary" data-to="${m.to}"
       data-operation="${m.operation}" data-needs-note="${m.needsNote}">${MOVE_LABELS[m.operation]}</button>`).join('')}
     <p id="move-error" class="error" role="alert"></p>` : '<p class="note">您的角色在此状态下无可办理的操作。</p>';
+  state.movePhotos = moves.length ? new Picker($('move-photos'), photos) : null;
 }
 
 async function makeMove(button) {
@@ -175,8 +185,10 @@ async function makeMove(button) {
     return;
   }
   const { ticket } = state;
+  const photos = state.movePhotos.photos;
   await queue.add({
-    kind: 'move', ticketCode: ticket.code, label: `${MOVE_LABELS[button.dataset.operation]} ${ticket.code}`,
+    kind: 'move', ticketCode: ticket.code, photos,
+    label: withPhotos(`${MOVE_LABELS[button.dataset.operation]} ${ticket.code}`, photos),
     variables: { input: { code: ticket.code, to: button.dataset.to, expectedVersion: ticket.version,
                           ...(note ? { note } : {}) } },
   });
@@ -205,11 +217,13 @@ async function report(event) {
   if (!channel) return void ($('report-error').textContent = '您的角色不能上报问题');
   const here = await whereAmI();
   if (!here) return void ($('report-error').textContent = '无法确定位置：请允许定位');
+  const photos = state.reportPhotos.photos;
   await queue.add({
-    kind: 'create', label: `上报：${state.chosen.name}`,
+    kind: 'create', label: withPhotos(`上报：${state.chosen.name}`, photos), photos,
     variables: { input: { point: here.point, itemCode: state.chosen.code, description, channel } },
   });
   $('description').value = '';
+  state.reportPhotos.clear();
   state.chosen = null;
   $('item-chosen').textContent = '';
   renderItems();
@@ -250,12 +264,25 @@ function renderOutbox(items) {
     return `<li class="queued" data-seq="${i.seq}" data-state="${i.state}">
       <b>${escapeHtml(i.label)}</b> <span class="note">${QUEUE_STATES[i.state]} · ${beijingTime(i.createdAt)}</span>
       ${i.error ? `<p class="error">${escapeHtml(i.error.message)}</p><p class="current">${escapeHtml(current)}</p>` : ''}
+      ${i.photos?.length ? '<ol class="thumbs"></ol>' : ''}
       ${i.state === 'conflict' && i.current ? '<button type="button" data-redo>按当前状态重做</button>' : ''}
       ${i.state !== 'pending' ? '<button type="button" data-discard>放弃</button>' : ''}
     </li>`;
   }).join('');
+  for (const i of mine.filter((m) => m.photos?.length)) drawQueuedPhotos(i);
   $('signin-error').textContent = !auth.session() && items.length
     ? `有 ${items.length} 条记录待发送，登录后自动发送` : '';
+}
+
+// A queued write's photos; when the server refused one, it is marked, and each photo of the
+// write can be taken off and the write sent again without it.
+function drawQueuedPhotos(item) {
+  const refused = queue.refusedPhoto(item);
+  const refusal = item.state === 'failed' && queue.PHOTO_REFUSALS.has(item.error?.code);
+  const list = document.querySelector(`#outbox-list .queued[data-seq="${item.seq}"] .thumbs`);
+  drawThumbnails(list, item.photos, (i) => (refusal ? `${i === refused ? '<b class="error">被拒收</b>' : ''}
+    <button type="button" data-without="${i}">去掉此照片并重新发送</button>` : ''));
+  if (refused !== null) list.children[refused]?.setAttribute('data-refused', 'true');
 }
 
 async function outboxClick(event) {
@@ -265,10 +292,11 @@ async function outboxClick(event) {
   const item = (await queue.items()).find((i) => i.seq === seq);
   if (!item) return;
   if (event.target.matches('[data-discard]')) await queue.discard(seq);
+  if (event.target.dataset.without) await queue.sendWithoutPhoto(seq, Number(event.target.dataset.without));
   if (event.target.matches('[data-redo]')) {
     const listed = state.hits.find((h) => h.ticket.code === item.ticketCode)?.ticket ?? {};
     await queue.discard(seq);
-    openCard({ ...listed, ...item.current });
+    openCard({ ...listed, ...item.current }, item.photos);
   }
 }
 
@@ -422,6 +450,7 @@ async function main() {
     kept('/field/items.json', 'items')]);
   useVocabulary(state.mapConfig);
   wire();
+  state.reportPhotos = new Picker($('report-photos'));
   renderItems();
   queue.onChange(renderOutbox);
   auth.onChange(sessionChanged);

@@ -2,11 +2,11 @@
 // (refreshed in the background when it is there), the configuration from the network first,
 // and Background Sync passed on to the open app, which holds the queue and the token.
 
-const SHELL = 'redgrid-field-shell-v2';
+const SHELL = 'redgrid-field-shell-v3';
 const DATA = 'redgrid-field-data-v1';
 const SHELL_FILES = [
   '/field/', '/field/app.js', '/field/queue.js', '/field/store.js', '/field/field.css',
-  '/field/push.js', '/field/items.json', '/field/manifest.webmanifest', '/field/icons/icon-192.png',
+  '/field/push.js', '/field/photos.js', '/field/items.json', '/field/manifest.webmanifest', '/field/icons/icon-192.png',
   '/field/icons/icon-512.png', '/static/session.js', '/static/api.js', '/static/util.js',
 ];
 // Answers that change with the server's settings: fresh when online, the last one offline.
