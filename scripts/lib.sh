@@ -51,8 +51,9 @@ bench_database() {
 needs_seed() {
   local want=$1 name have seeded
   name=${REDGRID_DATABASE:-the benchmark database}
-  create_db
-  $redgrid migrate
+  # Called as an `if` condition, where errexit is off: a failure here ends the script.
+  create_db || exit 1
+  $redgrid migrate || exit 1
   read -r have seeded <<<"$(.venv/bin/python bench/_db.py counts)"
   if [ "$have" -ge "$want" ]; then
     echo "==> $name already holds $have tickets: no seed"
@@ -61,8 +62,8 @@ needs_seed() {
   if [ "$seeded" != 0 ]; then
     # A partial dataset (e.g. an interrupted bulk seed): start again from an empty database.
     echo "==> $name holds only $have tickets: recreating it"
-    .venv/bin/python bench/_db.py drop
-    create_db
-    $redgrid migrate
+    .venv/bin/python bench/_db.py drop || exit 1
+    create_db || exit 1
+    $redgrid migrate || exit 1
   fi
 }
