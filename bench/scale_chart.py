@@ -39,6 +39,7 @@ def main(source: str, target: str) -> None:
         ax.set_title(title)
         ax.grid(alpha=0.3, which="both")
     left.set_yscale("log")
+    left.set_ylim(top=left.get_ylim()[1] * 12)  # room for the legend above the lines
     left.legend(fontsize=7)
     right.legend(fontsize=7)
     right.set_ylim(bottom=0)
