@@ -27,11 +27,13 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,7 +45,7 @@ from _context import machine, versions
 from _db import conninfo
 from _server import OtherCpu, Server, bench_target, cpu_activity
 from nearby_tickets import CENTRE, INDEX, api_sql, explain, make_points_at
-from peer import PEER, Case, _post, bodies, floor, make_cases
+from peer import LAT, LON, PEER, Case, _post, bodies, floor, make_cases
 
 from resolvers.actor import Role
 from web.auth import mint
@@ -55,6 +57,7 @@ QUERIES = ("Q1", "Q4")
 CONCURRENCIES = (1, 16)
 WRK_THREADS = {1: 1, 16: 2}
 CHECKED = 20  # Q1 inputs whose RedGrid answer must name the SQL floor's tickets
+UNSEEN = 200  # Q1 floor queries per size and round at points asked nowhere else in the run
 TARGET_RATIO = 1.5  # Q1 p50 at the largest size within 1.5x of the smallest's
 
 
@@ -175,8 +178,30 @@ def agree(case: Case, url: str, token: str, info: str) -> dict[str, Any]:
     return {"inputs_compared": min(CHECKED, len(case.inputs)), "empty_answers": empty}
 
 
+def unseen_points(n: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    return [{"lon": round(rng.uniform(*LON), 6), "lat": round(rng.uniform(*LAT), 6)}
+            for _ in range(n)]
+
+
+def unseen_floor(case: Case, info: str, points: list[dict[str, Any]]) -> dict[str, Any]:
+    """Q1's SQL once at each point, none asked before in this run (prepared, one connection):
+    what a point costs while its tickets' pages are not yet in PostgreSQL's shared buffers.
+    The 400 cycled inputs of the other rows keep theirs there after the first pass."""
+    ms = []
+    with psycopg.connect(info, autocommit=True, prepare_threshold=0) as conn:
+        conn.execute(case.floor_sql, case.floor_params(case.inputs[0]), prepare=True).fetchall()
+        for p in points:
+            t0 = time.perf_counter()
+            conn.execute(case.floor_sql, case.floor_params(p), prepare=True).fetchall()
+            ms.append((time.perf_counter() - t0) * 1000)
+    q = statistics.quantiles(sorted(ms), n=100, method="inclusive")
+    return {"queries": len(ms), "p50_ms": round(q[49], 3), "p99_ms": round(q[98], 3)}
+
+
 def measure_size(size: int, cases: list[Case], files: dict[str, Path], tmp: Path,
-                 duration_s: float, floor_s: float) -> dict[str, Any]:
+                 duration_s: float, floor_s: float, unseen: list[dict[str, Any]]
+                 ) -> dict[str, Any]:
     """One round on one size: the server on its database, wrk and the floor per query."""
     env, settings, info = target(size)
     with psycopg.connect(info) as conn:  # the floor's SQL: RedGrid's, as SQL functions
@@ -208,6 +233,10 @@ def measure_size(size: int, cases: list[Case], files: dict[str, Path], tmp: Path
                       f"{run['p99_ms']} ms, {run['throughput_rps']} req/s; floor p50 "
                       f"{run['floor']['p50_ms']} ms", flush=True)
             out[case.name] = res
+            if case.name == "Q1" and unseen:
+                out["Q1_unseen_floor"] = unseen_floor(case, info, unseen)
+                print(f"  {size:>10,} Q1 floor at {len(unseen)} unseen points: p50 "
+                      f"{out['Q1_unseen_floor']['p50_ms']} ms", flush=True)
         out["other_cpu_pct"] = other.pct_of_one_core()
     finally:
         server.stop()
@@ -237,6 +266,10 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
                 "server_cpu_ms_per_req": _median([r["server_cpu_ms_per_req"] for r in runs]),
                 "rounds_p50_ms": [r["p50_ms"] for r in runs],
             }
+    unseen = [r["Q1_unseen_floor"] for r in rounds if "Q1_unseen_floor" in r]
+    if unseen:
+        out["Q1_unseen_floor"] = {"p50_ms": _median([u["p50_ms"] for u in unseen]),
+                                  "p99_ms": _median([u["p99_ms"] for u in unseen])}
     out["other_cpu_pct"] = [r["other_cpu_pct"] for r in rounds]
     return out
 
@@ -265,8 +298,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"round {r + 1}/{args.rounds}: {', '.join(f'{n:,}' for n in order)}",
                   flush=True)
             for n in order:
-                per_size[n].append(measure_size(n, cases, files, tmp, args.duration,
-                                                args.floor_duration))
+                per_size[n].append(measure_size(
+                    n, cases, files, tmp, args.duration, args.floor_duration,
+                    unseen_points(args.unseen, args.seed + 1000 + r)))
         for n in sizes:
             print(f"EXPLAIN (ANALYZE, BUFFERS) of Q1 at {CENTRE} on {n:,}", flush=True)
             plan = explain(targets[n], api_sql(), make_points_at(*CENTRE))
@@ -281,7 +315,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "loadavg_end": os.getloadavg(), "versions": versions(targets[sizes[0]]),
         "method": {"queries": {c.name: c.label for c in cases}, "inputs": args.inputs,
                    "seed": args.seed, "rounds": args.rounds, "wrk_duration_s": args.duration,
-                   "floor_duration_s": args.floor_duration,
+                   "floor_duration_s": args.floor_duration, "unseen_points": args.unseen,
                    "concurrencies": list(CONCURRENCIES), "explain_point": CENTRE},
         "sizes": [{"size": n, "database": database(n), "dataset": dataset(targets[n]),
                    "seed": seeds.get(str(n)), "median": summarise(per_size[n]),
@@ -330,6 +364,14 @@ def markdown(report: dict[str, Any]) -> str:
                              f"{v['throughput_rps']:,.0f} | {v['floor_p50_ms']} | "
                              f"{v['server_cpu_ms_per_req']} | {v['rounds_p50_ms']} | "
                              f"{s['median']['other_cpu_pct']} |")
+    unseen = [(s["size"], s["median"]["Q1_unseen_floor"]) for s in report["sizes"]
+              if "Q1_unseen_floor" in s["median"]]
+    if unseen:
+        lines += ["", f"Q1's SQL floor at points asked nowhere else in the run "
+                  f"({report['method'].get('unseen_points')} per size and round, once each, "
+                  "one connection): " + "; ".join(
+                      f"{n:,}: p50 {u['p50_ms']} ms, p99 {u['p99_ms']} ms" for n, u in unseen)
+                  + "."]
     lines += ["", f"Plan of the Q1 statement at {report['method']['explain_point']} (EXPLAIN "
               "ANALYZE, prepared after 10 runs; median of 5 executions):", "",
               "| tickets | node | ordered (KNN) | rows | removed by filter | buffers "
@@ -360,6 +402,8 @@ def main(argv: list[str]) -> int:
     run_cmd.add_argument("--floor-duration", type=float, default=3.0)
     run_cmd.add_argument("--inputs", type=int, default=400)
     run_cmd.add_argument("--seed", type=int, default=14)
+    run_cmd.add_argument("--unseen", type=int, default=UNSEEN,
+                         help="Q1 floor queries at fresh points per size and round")
     run_cmd.add_argument("--seeds", type=Path, default=RESULTS / "scale_seed.json")
     run_cmd.add_argument("--out", type=Path, default=RESULTS / "scale.json")
     commands.add_parser("markdown", help="the tables again from a report").add_argument(

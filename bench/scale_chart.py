@@ -33,6 +33,10 @@ def main(source: str, target: str) -> None:
                       color=colour, linestyle=":", alpha=0.6, label=f"{name} SQL floor, c{c}")
             right.plot(tickets, [v["throughput_rps"] for v in values],
                        marker=MARKERS.get(c, "o"), color=colour, label=f"{name} RedGrid, c{c}")
+    unseen = [s["median"].get("Q1_unseen_floor") for s in sizes]
+    if all(unseen):
+        left.plot(tickets, [u["p50_ms"] for u in unseen], marker="^", color="#e67e22",
+                  linestyle="--", label="Q1 SQL floor, unseen points, c1")
     for ax, title in ((left, "p50 latency, ms (log)"), (right, "throughput, req/s")):
         ax.set_xscale("log")
         ax.set_xlabel("tickets in the database (log)")
