@@ -1,5 +1,5 @@
 # RedGrid: `make run` serves the demo, `make test` passes the tests; both set up everything.
-.PHONY: setup run test fuzz bench bench-peer lint schema clean
+.PHONY: setup run test fuzz bench bench-peer bench-scale lint schema clean
 
 setup:
 	bash scripts/setup.sh
@@ -25,6 +25,10 @@ bench: setup
 # RedGrid against PostGraphile v4 on the same database (bench/peer.py).
 bench-peer: setup
 	bash scripts/bench_peer.sh
+
+# Q1 and Q4 on 100,000, 1,000,000 and 10,000,000 tickets (bench/scale.py; seeded once).
+bench-scale: setup
+	bash scripts/bench_scale.sh
 
 lint: setup
 	.venv/bin/ruff check .

@@ -26,21 +26,7 @@ apt_install "${missing[@]}"
 
 DB="$PY bench/_db.py"
 bench_database "$BENCH_DB"
-create_db
-"$REDGRID" migrate
-
-counts=$($DB counts)
-read -r have seeded <<<"$counts"
-if [ "$have" -ge "$WANT_TICKETS" ]; then
-  echo "==> $BENCH_DB already holds $have tickets: no seed (results keep the last seed's numbers)"
-else
-  if [ "$seeded" != 0 ]; then
-    # A partial dataset (e.g. an interrupted bulk seed): start again from an empty database.
-    echo "==> $BENCH_DB holds only $have tickets: recreating it"
-    $DB drop
-    create_db
-    "$REDGRID" migrate
-  fi
+if needs_seed "$WANT_TICKETS"; then
   tmp=$(mktemp -d)
   echo "==> seeding the demo data"
   /usr/bin/time -v -o "$tmp/demo.time" "$REDGRID" seed --demo

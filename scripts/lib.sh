@@ -44,3 +44,26 @@ bench_database() {
     create_db() { $redgrid db up; }
   fi
 }
+
+# Creates and migrates the benchmark database (after bench_database) and returns 0 when it needs
+# seeding, 1 when it holds at least $1 tickets already; a partly seeded one (an interrupted
+# seed) is dropped and created again first.
+needs_seed() {
+  local want=$1 name have seeded
+  name=${REDGRID_DATABASE:-the benchmark database}
+  # Called as an `if` condition, where errexit is off: a failure here ends the script.
+  create_db || exit 1
+  $redgrid migrate || exit 1
+  read -r have seeded <<<"$(.venv/bin/python bench/_db.py counts)"
+  if [ "$have" -ge "$want" ]; then
+    echo "==> $name already holds $have tickets: no seed"
+    return 1
+  fi
+  if [ "$seeded" != 0 ]; then
+    # A partial dataset (e.g. an interrupted bulk seed): start again from an empty database.
+    echo "==> $name holds only $have tickets: recreating it"
+    .venv/bin/python bench/_db.py drop || exit 1
+    create_db || exit 1
+    $redgrid migrate || exit 1
+  fi
+}
