@@ -74,13 +74,10 @@ class Location:
 
 
 # The fields of a Location that `locate` loads ahead (schema/lookahead.py): the relation of
-# resolvers.places.LOCATION_RELATIONS each reads, and that relation's loader and key column.
+# resolvers.places.LOCATION_RELATIONS each reads (its loader bears the relation's name).
 LOCATION_FIELDS = {"gridCell": "cell", "building": "building", "compound": "compound",
                    "community": "community", "zone": "zone", "street": "street"}
-LOCATION_LOADERS = {"cell": ("cell", "cell_code"), "building": ("building", "building_code"),
-                    "compound": ("compound", "compound_code"),
-                    "community": ("community", "community_code"), "zone": ("zone", "zone_code"),
-                    "street": ("street", "street_code")}
+
 
 
 def facilities_ahead(fields: Mapping[str, list[SelectedField]]) -> tuple[str | None, int] | None:

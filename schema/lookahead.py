@@ -44,13 +44,10 @@ def wanted(fields: Mapping[str, Any], relation_of: Mapping[str, str]) -> list[st
     return [relation for name, relation in relation_of.items() if name in fields]
 
 
-def prime(found: Joined, loaders: Any, keys: Mapping[str, tuple[str, str]]) -> None:
-    """Primes the loaders (`Loaders`) with the rows found: `keys` gives, by relation name, the
-    loader's attribute and the base row's column that is its key. A base row without a key
-    has nothing to prime."""
-    for relation, rows in found.related.items():
-        attribute, key_column = keys[relation]
-        key = getattr(found.row, key_column)
+def prime(found: Joined, loaders: Any) -> None:
+    """Primes the loaders (`Loaders`, whose loader of each relation bears its name) with the
+    rows found, under each relation's key in the base row; without a key, nothing to prime."""
+    for relation, key in found.keys.items():
         if key is not None:
-            loader: DataLoader[Any, Any] = getattr(loaders, attribute)
-            loader.prime(key, rows)
+            loader: DataLoader[Any, Any] = getattr(loaders, relation)
+            loader.prime(key, found.related[relation])

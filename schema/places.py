@@ -10,14 +10,13 @@ from strawberry.types import Info
 
 from resolvers import places, tickets
 from schema.inputs import BBoxInput, PointInput, TicketFilter, bbox_or_none
-from schema.location import LOCATION_FIELDS, LOCATION_LOADERS, Location, facilities_ahead
+from schema.location import LOCATION_FIELDS, Location, facilities_ahead
 from schema.lookahead import prime, selected, wanted
 from schema.notices import cap_text, first_capped
 from schema.pagination import PageInfo
 from schema.scalars import FacilityKind, TicketStatus, enum_values
 from schema.types import (
     TICKET_FIELDS,
-    TICKET_LOADERS,
     Building,
     Community,
     Compound,
@@ -118,10 +117,9 @@ class PlaceQuery:
         found = await places.locate_with(info.context.db, where,
                                          wanted(fields, LOCATION_FIELDS),
                                          facilities=nearest)
-        facilities = found.related.pop("facilities", None)
-        prime(found, info.context.loaders, LOCATION_LOADERS)
+        prime(found, info.context.loaders)
         return Location(point=where, found=found.row,
-                        facilities={} if nearest is None else {nearest: facilities})
+                        facilities={} if nearest is None else {nearest: found.related["facilities"]})
 
     # The hottest query of grid workers' phones: `schema.fast` completes the hits' plain fields.
     @strawberry.field(description="Tickets within radiusM metres, nearest first. "
@@ -148,7 +146,7 @@ class PlaceQuery:
                                                   related)
         if found is None:
             return None
-        prime(found, info.context.loaders, TICKET_LOADERS)
+        prime(found, info.context.loaders)
         return Ticket.of(found.row)
 
     @strawberry.field(description="Tickets newest first, in pages with opaque cursors. "

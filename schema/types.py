@@ -449,12 +449,10 @@ class Ticket:
 
 
 # The fields of a Ticket that `ticket` loads ahead (schema/lookahead.py): the relation of
-# resolvers.tickets.TICKET_RELATIONS each reads, and that relation's loader and key column.
+# resolvers.tickets.TICKET_RELATIONS each reads (its loader bears the relation's name).
 TICKET_FIELDS = {"gridCell": "cell", "compound": "compound", "community": "community",
                  "responsibleUnit": "unit", "events": "events"}
-TICKET_LOADERS = {"cell": ("cell", "cell_code"), "compound": ("compound", "compound_code"),
-                  "community": ("community", "community_code"), "unit": ("unit", "unit_code"),
-                  "events": ("events", "id")}
+
 
 
 @strawberry.type

@@ -28,10 +28,12 @@ _MARK = "|"
 class Relation:
     """Rows joined to the base row: `select` is a statement over the base row's columns, which
     it reads as `base.<column>`, with its own named `params`; `many` when it gives a list (at
-    most one relation may), in the order of its columns `order`."""
+    most one relation may), in the order of its columns `order`. `key` is the base row's
+    column the rows hang from, the key a loader of them would be asked for (None: none)."""
 
     name: str
     select: str
+    key: str | None = None
     many: bool = False
     order: tuple[str, ...] = ()
     params: tuple[tuple[str, Any], ...] = ()
@@ -71,10 +73,12 @@ def _split(names: Sequence[str]) -> tuple[Part, list[tuple[str, Part]]]:
 
 @dataclass
 class Joined:
-    """A base row and its relations' rows: one row or None, or a list for a `many` relation."""
+    """A base row and its relations' rows: one row or None, or a list for a `many` relation;
+    `keys`, each relation's key in the base row (Relation.key's value)."""
 
     row: Any
     related: dict[str, Any]
+    keys: dict[str, Any]
 
 
 async def fetch_joined(conn: AsyncConnection[Any], base: str, params: Mapping[str, Any],
@@ -97,8 +101,9 @@ async def fetch_joined(conn: AsyncConnection[Any], base: str, params: Mapping[st
         key = record[b0:b1]
         joined = found.get(key)
         if joined is None:
-            joined = found[key] = Joined(_row_class(base_names)(*key),
-                                         {name: [] for name in many})
+            row = _row_class(base_names)(*key)
+            joined = found[key] = Joined(row, {name: [] for name in many}, {
+                r.name: getattr(row, r.key) for r in relations if r.key is not None})
         for name, (start, end, names) in parts:
             values = record[start:end]
             row = None if all(v is None for v in values) else _row_class(names)(*values)

@@ -129,9 +129,8 @@ async def units_by_code(conn: AsyncConnection[Any], codes: Sequence[str]) -> lis
 def related_place(name: str, table: str, via: str) -> Relation:
     """The place of `table` whose code is the base row's `via` column, with the columns
     `places_by_key` gives (so the row can stand in for the loader's)."""
-    if table == "units":
-        return Relation(name, f"SELECT {UNIT_COLUMNS} FROM units WHERE code = base.{via}")
-    return Relation(name, f"SELECT {PLACE_COLUMNS[table]} FROM {table} WHERE code = base.{via}")
+    columns = UNIT_COLUMNS if table == "units" else PLACE_COLUMNS[table]
+    return Relation(name, f"SELECT {columns} FROM {table} WHERE code = base.{via}", key=via)
 
 
 def nearest_facilities_relation(name: str, *, kind: str | None, limit: int) -> Relation:

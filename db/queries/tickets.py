@@ -170,7 +170,7 @@ async def ticket_joined(conn: AsyncConnection[Any], code: str, scope: TicketScop
 EVENT_COLUMNS = "id, ticket_id, at, action, actor, from_status, to_status, note"
 # A ticket's events as `events_by_ticket` gives them, as a relation of a ticket row.
 EVENTS = Relation("events", f"SELECT {EVENT_COLUMNS} FROM ticket_events WHERE ticket_id = base.id",
-                  many=True, order=("at", "id"))
+                  key="id", many=True, order=("at", "id"))
 
 
 async def events_by_ticket(conn: AsyncConnection[Any], ticket_ids: Sequence[int]) -> list[Any]:
