@@ -33,7 +33,7 @@ MAX_AGE = timedelta(days=30)
 CLOCK_SKEW = timedelta(minutes=5)
 # The weeks coverage is asked for (far dates would overflow the time arithmetic).
 FIRST_YEAR, LAST_YEAR = 2000, 2100
-READERS = "patrol coverage is for community, street and county staff and planners"
+READERS = "patrol coverage is for community, zone, street and county staff and planners"
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def patrol_week(actor: Actor, day: date | None, field: str,
         day = (now or datetime.now(UTC)).astimezone(SHANGHAI).date()
     start, end = _checked_week(actor, day, field)
     scopes = policy.sql_scopes(actor, Operation.READ_PATROLS)
-    return PatrolWeek(start, end, None if scopes is None else tuple(scopes),
+    return PatrolWeek(start, end, scopes=None if scopes is None else tuple(scopes),
                       tickets=disclosure(actor).week_counts())
 
 
@@ -153,7 +153,8 @@ async def coverage(db: Database, actor: Actor, community_code: str,
     """Patrol coverage of a community's grid cells in the week holding `day`."""
     operation = Operation.READ_PATROLS
     start, end = _checked_week(actor, day, "weekOf")
-    week = PatrolWeek(start, end, tickets=disclosure(actor).week_counts())
+    # One community, authorised below as a whole: its every cell.
+    week = PatrolWeek(start, end, scopes=None, tickets=disclosure(actor).week_counts())
     label = f"community {community_code}"
     async with db.connection() as conn:
         if not await q.community_exists(conn, community_code):

@@ -76,8 +76,9 @@ class PatrolWeek:
 
     start: datetime
     end: datetime
-    scopes: tuple[str, ...] | None = None
-    tickets: bool = True
+    # No defaults: every caller says which cells and whether ticket counts are shown.
+    scopes: tuple[str, ...] | None
+    tickets: bool
 
     def params(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "proactive": list(PROACTIVE_CHANNELS),

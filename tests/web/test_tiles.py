@@ -429,7 +429,8 @@ def plan(db: psycopg.Connection, sql: str, params: dict[str, Any], *, force: boo
 def test_every_layer_filters_on_its_gist_index(db: psycopg.Connection, layer: str) -> None:
     x, y = tile_of(*CENTRE, 14)
     found = LAYERS[layer]
-    week = PatrolWeek(*week_of(date(2024, 6, 24))) if found.weekly else None
+    week = PatrolWeek(*week_of(date(2024, 6, 24)), scopes=None,
+                      tickets=True) if found.weekly else None
     sql, params = tile_query(layer_source(found, week=week), TileKey(14, x, y))
     assert f"ix_{found.table}_geom" in plan(db, sql, params, force=True)
 
