@@ -103,7 +103,8 @@ def _rows(q: FeatureQuery) -> tuple[sql.Composed, dict[str, Any]]:
         if layer.is_tickets:
             inner, more = _one_ticket_feature(q.feature_id)
             params.update(more)
-    source, params = layer.from_clause(q.view, inner.as_string(), params, q.week)
+    cells = "TRUE" if q.bbox is None else sql.SQL("g.geom && {}").format(_ENVELOPE).as_string()
+    source, params = layer.from_clause(q.view, inner.as_string(), params, q.week, cells)
     query = sql.SQL("SELECT {}, {} AS g, {} AS sort_key {} WHERE {}").format(
         sql.SQL(layer.select_list()), geom, sql.SQL(layer.order), sql.SQL(source),
         sql.SQL(" AND ").join(where))

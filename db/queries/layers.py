@@ -79,17 +79,19 @@ class Layer:
 
     def from_clause(self, view: TicketView = PUBLIC_VIEW, where: str = "TRUE",
                     params: dict[str, Any] | None = None,
-                    week: PatrolWeek | None = None) -> tuple[str, dict[str, Any]]:
+                    week: PatrolWeek | None = None,
+                    cells: str = "TRUE") -> tuple[str, dict[str, Any]]:
         """`FROM ... f` with the disclosure rule applied to ticket rows. `where` is a condition
         on the tickets' own columns (alias `t`: index filters, status, period), applied
         before tickets are counted into squares, so every square drawn is complete as long
         as `where` keeps everything within `SQUARE_M` of what is drawn. A weekly layer
-        needs its `week`."""
+        needs its `week`, and counts it only for the grid cells (alias `g`) meeting `cells`."""
         params = dict(params or {})
         if self.source is not None:
             if week is None:
                 raise ValueError(f"the {self.name} layer is drawn for a week")
-            return f"FROM ({self.source}) f", {**params, **week.params()}
+            return (f"FROM ({self.source.replace(CELLS, cells)}) f",
+                    {**params, **week.params()})
         if not self.is_tickets:
             return f"FROM {self.table} f", params
         precise, scope_params = ("FALSE", {}) if view.records is None else view.records.clause("t")
@@ -130,12 +132,16 @@ FROM (SELECT floor(ST_X(t.geom_metric) / {SQUARE_M})::bigint AS ix,
 WHERE {{exact}} OR q.n >= {MIN_COUNT}"""
 
 
-# One week's patrols per grid cell, for the cells inside the caller's scope codes.
+# Where a weekly source takes its condition on the grid cells drawn (alias `g`).
+CELLS = "<cells>"
+# One week's patrols per grid cell, for the cells inside the caller's scope codes that meet
+# the condition: the week is counted for those cells only (a tile's, not the whole scope's).
 _PATROLS = ("SELECT g.code, g.community_code, g.geom, p.visits, p.buildings_visited, "
             "p.buildings, p.with_findings AS visits_with_findings, "
             "p.proactive AS proactive_tickets, p.reported AS resident_tickets, "
             f"(%(start)s AT TIME ZONE '{TIME_ZONE}')::date::text AS week_start "
-            f"FROM ({coverage_sql(in_scopes('g.code'))}) p JOIN grid_cells g ON g.code = p.cell_code")
+            f"FROM ({coverage_sql(in_scopes('g.code') + f' AND {CELLS}')}) p "
+            "JOIN grid_cells g ON g.code = p.cell_code")
 
 
 def _plain(*names: str) -> tuple[tuple[str, str], ...]:

@@ -142,7 +142,7 @@ def layer_source(layer: Layer, view: TicketView = PUBLIC_VIEW,
     if not layer.is_tickets:
         # No ORDER BY: tiles are not paged, and ordering by the key would tempt the planner
         # into walking the key's index instead of the GiST one.
-        from_sql, params = layer.from_clause(week=week)
+        from_sql, params = layer.from_clause(week=week, cells=f"g.geom && {ENVELOPE}")
         sql = f"SELECT {layer.select_list()}, {layer.geom} AS geom {from_sql} WHERE f.geom && {ENVELOPE}"
         return TileSource(layer.name, sql, tuple(name for name, _ in layer.properties), params)
     extra, params = filters.clause("t")
