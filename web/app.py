@@ -247,8 +247,7 @@ async def endpoint_refused(url: str, *, allow_private: bool) -> str | None:
 
 def create_app(settings: Settings) -> Starlette:
     """The app for `settings`; ConfigError when its tokens could not be verified safely."""
-    settings.check_serving()
-    push = settings.push_sender()
+    push = settings.check_serving()
     media = MediaAccess(open_store(settings),
                         (settings.media_secret or kept_secret(settings.data_dir)).encode(),
                         ttl_s=settings.media_url_ttl_s)

@@ -455,7 +455,7 @@ def serve(
     count = workers or settings.workers
     if count < 1:
         _fail("--workers must be 1 or more")
-    settings.check_serving()  # here, not in each worker
+    settings.check_serving()  # before the workers start: a bad setting ends the command
     run(settings, host or settings.host, port or settings.port, count)
 
 

@@ -47,6 +47,19 @@ async def _revision(request: Request) -> str | None:
     return str(row[0]) if row else None
 
 
+def _store_problem(store: Any) -> str | None:
+    """What is wrong with the photo store, or None (the bucket and endpoint go to the log
+    only)."""
+    try:
+        store.check()
+    except MediaStoreError as exc:
+        log.warning("readiness: media store: %s", exc.reason)
+        return ("media: the photo store cannot be reached" if exc.retryable else
+                "media: the photo store refuses RedGrid (its credentials, permissions, bucket "
+                "or folder)")
+    return None
+
+
 async def readyz(request: Request) -> Response:
     problems: list[str] = []
     try:
@@ -57,17 +70,20 @@ async def readyz(request: Request) -> Response:
         if revision != _HEAD:
             problems.append(f"migrations: the database is at {revision}, this code needs "
                             f"{_HEAD} (run `redgrid migrate`)")
-    media = getattr(request.app.state, "media", None)
-    if media is not None:
+    state = request.app.state
+    if getattr(state, "media", None) is not None:
+        # One check of the store at a time per process: a probe arriving while one runs
+        # waits for it, so probes never pile up threads on a store that hangs.
+        running = getattr(state, "media_check", None)
+        if running is None or running.done():
+            running = state.media_check = asyncio.ensure_future(
+                asyncio.to_thread(_store_problem, state.media.store))
         try:
-            await asyncio.wait_for(asyncio.to_thread(media.store.check), READY_TIMEOUT_S)
-        except MediaStoreError as exc:  # the bucket and endpoint go to the log only
-            log.warning("readiness: media store: %s", exc.reason)
-            problems.append("media: the photo store cannot be reached" if exc.retryable else
-                            "media: the photo store refuses RedGrid (its credentials, "
-                            "permissions, bucket or folder)")
+            problem = await asyncio.wait_for(asyncio.shield(running), READY_TIMEOUT_S)
         except TimeoutError:
-            problems.append(f"media: no answer within {READY_TIMEOUT_S:g} s")
+            problem = f"media: no answer within {READY_TIMEOUT_S:g} s"
+        if problem:
+            problems.append(problem)
     for name in ("jobs", "webhooks", "live"):
         worker = getattr(request.app.state, name, None)
         if worker is not None and not worker.alive():

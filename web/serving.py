@@ -42,6 +42,12 @@ def app_from_env() -> Starlette:
     return create_app(settings)
 
 
+def worker_pool_size(pool_size: int, workers: int) -> int:
+    """Each worker's share of REDGRID_POOL_SIZE, the server's budget of connections per pool:
+    N workers open about as many connections as one did (at least 2 per pool each)."""
+    return max(2, pool_size // workers)
+
+
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     """Serves until SIGTERM or Ctrl-C, then drains as described above."""
     configure(settings.log_format == "json", settings.log_level, settings.access_log)
@@ -49,6 +55,8 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     if workers > 1:
         os.environ[SHARED_ENV] = tempfile.mkdtemp(prefix="redgrid-shared-")
         made.append(os.environ[SHARED_ENV])
+        # Read by each worker's settings: the pools share the server's budget.
+        os.environ["REDGRID_POOL_SIZE"] = str(worker_pool_size(settings.pool_size, workers))
     if workers > 1 and not os.environ.get(MULTIPROC_ENV):
         # Set before any worker imports prometheus_client: it picks its storage on import.
         os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="redgrid-metrics-")

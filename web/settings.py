@@ -11,14 +11,16 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from db.embedded import DEFAULT_DATABASE, EmbeddedCluster, ReplicaCluster
 from db.media import ADDRESSING_STYLES
 from db.urls import server_url
 from web.auth import development_secret
 from web.clients import Network, parse_networks
-from web.push import BadKey, PushSender, read_private_key
+
+if TYPE_CHECKING:
+    from web.push import PushSender
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 BASEMAP_DATUMS = ("WGS84", "GCJ02", "BD09")
@@ -316,13 +318,13 @@ class Settings:
             raise ConfigError("REDGRID_MEDIA_S3_ENDPOINT must be an http(s):// URL, got "
                               f"{self.media_s3_endpoint!r}")
 
-    def check_serving(self) -> None:
-        """The checks a server makes before it serves (ConfigError naming what to fix): run by
-        `redgrid serve` before it starts its workers, so that a bad setting ends the command
-        rather than each worker in turn."""
+    def check_serving(self) -> PushSender | None:
+        """The checks a server makes before it serves (ConfigError naming what to fix), and
+        its push sender: run by `redgrid serve` before it starts its workers too, so that a
+        bad setting ends the command rather than each worker in turn."""
         self.check_identity()
         self.check_media()
-        self.push_sender()
+        return self.push_sender()
 
     def push_sender(self) -> PushSender | None:
         """The server's VAPID identity; None when push is off (neither variable set), and
@@ -335,6 +337,9 @@ class Settings:
         if not self.vapid_subject.startswith(("mailto:", "https://")):
             raise ConfigError("REDGRID_VAPID_SUBJECT must be a mailto: or https: URL, the "
                               "contact a push service may write to")
+        # Imported here: pywebpush and its HTTP clients cost every `redgrid` command 0.4 s.
+        from web.push import BadKey, PushSender, read_private_key
+
         try:
             return PushSender(read_private_key(self.vapid_private_key), self.vapid_subject)
         except BadKey as exc:

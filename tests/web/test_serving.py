@@ -186,3 +186,11 @@ def test_shutdown_does_not_wait_past_its_timeout(settings: Settings, conninfo: s
         assert failures and failures[0] != "no error", failures
         assert not isinstance(failures[0], str) or failures[0] == "UNAVAILABLE", failures
         locker.rollback()
+
+
+def test_workers_share_the_servers_pool_budget() -> None:
+    from web.serving import worker_pool_size
+
+    assert worker_pool_size(20, 1) == 20
+    assert worker_pool_size(20, 2) == 10 and worker_pool_size(20, 3) == 6
+    assert worker_pool_size(4, 8) == 2  # never below 2 per pool

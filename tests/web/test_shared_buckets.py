@@ -57,3 +57,4 @@ def test_many_callers_keep_their_own_buckets(tmp_path: Path) -> None:
     assert all(buckets.take(f"new:{i}") == 0 for i in range(100))
     assert all(buckets.take(k) == 0 for k in keys)
     buckets.close()
+
