@@ -21,6 +21,7 @@ from db.database import Database
 from db.queries import push as queries
 from resolvers import policy
 from resolvers.actor import Actor
+from resolvers.disclosure import disclosure
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.policy import Operation
 
@@ -97,7 +98,14 @@ async def subscribe_push(db: Database, actor: Actor, endpoints: PushEndpoints | 
     browser, now the caller's), tied to the caller's subject and scope codes."""
     policy.check_role(actor, Operation.RECEIVE_PUSH, "push notifications are for grid workers, "
                       "supervisors and community staff")
-    if not actor.scopes:
+    # Pushed messages name tickets: a phone is told of the tickets its holder sees as records,
+    # by the disclosure rule (resolvers/disclosure.py), by cell or by compound.
+    records = disclosure(actor).records
+    if records is not None and records.compound_prefixes is not None:
+        ticket_key, scopes = "compound", records.compound_prefixes
+    elif records is not None and records.cell_prefixes is not None:
+        ticket_key, scopes = "cell", records.cell_prefixes
+    else:
         raise DomainError(ErrorCode.FORBIDDEN, "your token names no cells to be notified about")
     push = _push_on(endpoints)
     p256dh, auth = _checked_keys(p256dh, auth)
@@ -105,7 +113,7 @@ async def subscribe_push(db: Database, actor: Actor, endpoints: PushEndpoints | 
     async with db.transaction() as conn:
         row = await queries.subscribe(conn, endpoint=url, p256dh=p256dh, auth=auth,
                                       subject=actor.subject, role=actor.role.value,
-                                      ticket_key=policy.ticket_key(actor), scopes=actor.scopes,
+                                      ticket_key=ticket_key, scopes=scopes,
                                       now=now or datetime.now(UTC))
     return Subscribed(row.endpoint, tuple(row.scopes), row.renewed_at)
 
