@@ -18,11 +18,10 @@ import asyncio
 import csv
 import inspect
 import io
-import math
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import IO, Any
 from urllib.parse import quote
 
@@ -35,7 +34,7 @@ from db import labels
 from db.queries.tickets import TicketFilterArgs
 from db.vocabulary import CHANNELS, SHANGHAI
 from resolvers import planning, tickets
-from resolvers.errors import DomainError, bad_input
+from resolvers.errors import DomainError
 from web import params
 from web.errors import PRIVATE, domain_error_response
 from web.identity import actor_of
@@ -45,49 +44,6 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BOM = "\ufeff"
 CSV_CHUNK_ROWS = 500
 XLSX_IN_MEMORY = 4 * 1024 * 1024  # larger workbooks go to a temporary file
-
-
-def _text(request: Request, name: str, default: str | None = None) -> str:
-    value = request.query_params.get(name, default)
-    if value is None or not value.strip():
-        raise bad_input(f"query parameter `{name}` is required", name)
-    return value.strip()
-
-
-def _number(request: Request, name: str, default: str | None = None) -> float:
-    text = _text(request, name, default)
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise bad_input(f"`{name}` must be a number, got {text!r}", name)
-    return value
-
-
-def _whole(request: Request, name: str) -> int:
-    text = _text(request, name)
-    try:
-        return int(text)
-    except ValueError:
-        raise bad_input(f"`{name}` must be a whole number, got {text!r}", name) from None
-
-
-def _flag(request: Request, name: str, default: bool) -> bool:
-    text = request.query_params.get(name, "").strip().lower()
-    if not text:
-        return default
-    if text not in ("true", "false"):
-        raise bad_input(f"`{name}` must be true or false, got {text!r}", name)
-    return text == "true"
-
-
-def _day(request: Request, name: str) -> date:
-    text = _text(request, name)
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise bad_input(f"`{name}` must be a date YYYY-MM-DD, got {text!r}", name) from None
 
 
 @dataclass(frozen=True)
@@ -160,14 +116,11 @@ async def _xlsx(table: Table) -> Response:
         **PRIVATE, "Content-Disposition": _disposition(table, "xlsx")})
 
 
-def _upper(request: Request, name: str, default: str | None = None) -> str:
-    return _text(request, name, default).upper()
-
-
 async def _coverage(request: Request) -> Table:
     result = await planning.coverage(
-        request.app.state.db, actor_of(request), kind=_upper(request, "kind"),
-        radius_m=_number(request, "radiusM"), weight=_upper(request, "weight", "HOUSEHOLDS"))
+        request.app.state.db, actor_of(request), kind=params.word(request, "kind"),
+        radius_m=params.number(request, "radiusM"),
+        weight=params.word(request, "weight", "HOUSEHOLDS"))
     return Table("coverage", "覆盖分析", (
         "compound_code", "compound_name", "community_code", "community_name", "zone_code",
         "street_code", "weight", "nearest_code", "distance_m", "covered",
@@ -178,11 +131,12 @@ async def _coverage(request: Request) -> Table:
 
 async def _suggestions(request: Request) -> Table:
     req = planning.SiteRequest(
-        kind=_upper(request, "kind"), count=_whole(request, "count"),
-        radius_m=_number(request, "radiusM"), weight=_upper(request, "weight", "HOUSEHOLDS"),
-        candidates=_upper(request, "candidates", "COMPOUND_CENTERS"),
-        keep_existing=_flag(request, "keepExisting", True),
-        time_limit_s=_number(request, "timeLimitS", "10"))
+        kind=params.word(request, "kind"), count=params.whole(request, "count"),
+        radius_m=params.number(request, "radiusM"),
+        weight=params.word(request, "weight", "HOUSEHOLDS"),
+        candidates=params.word(request, "candidates", "COMPOUND_CENTERS"),
+        keep_existing=params.flag(request, "keepExisting", True),
+        time_limit_s=params.number(request, "timeLimitS", 10.0))
     s = await planning.suggest_sites(request.app.state.db, actor_of(request), req)
     return Table("suggestions", "选址建议", (
         "rank", "lon", "lat", "compound_code", "service_room_code", "gain", "share_after",
@@ -197,10 +151,13 @@ def _share(shares: Sequence[planning.Share], key: str) -> float | None:
 
 
 async def _area_stats(request: Request) -> Table:
+    first = params.day(request, "from", required=True)
+    last = params.day(request, "to", required=True)
+    assert first is not None and last is not None
     rows = await planning.area_stats(
-        request.app.state.db, actor_of(request), level=_upper(request, "level"),
-        first=_day(request, "from"), last=_day(request, "to"),
-        code=request.query_params.get("code") or None, by_zone=_flag(request, "byZone", False))
+        request.app.state.db, actor_of(request), level=params.word(request, "level"),
+        first=first, last=last, code=params.text(request, "code"),
+        by_zone=params.flag(request, "byZone", False))
     return Table("area-stats", "区域统计", (
         "code", "name", "exact", "tickets", "resolved", "on_time_rate", "mean_handling_hours",
         "rated", "mean_rating", "month_on_month", "year_on_year",

@@ -1,14 +1,14 @@
 """Query-string parameters of the HTTP routes outside GraphQL (tiles, the heat map, OGC API
-Features), parsed once so that every route accepts the same formats and refuses a bad value
-with BAD_USER_INPUT naming the parameter — never a 500.
+Features, exports), parsed once so that every route accepts the same formats and refuses a bad
+value with BAD_USER_INPUT naming the parameter — never a 500.
 
 - Times: a date `YYYY-MM-DD` (a whole Asia/Shanghai day: `from` starts it, `to` includes it)
   or an ISO 8601 date-time; without an offset it is Asia/Shanghai time. A `+` in a URL means
-  a space, so `2024-01-01T00:00:00 08:00` is read with its `+` put back. Years FIRST_YEAR to
-  LAST_YEAR.
+  a space, so `2024-01-01T00:00:00 08:00` is read with its `+` put back. Years as GraphQL
+  periods allow them (`resolvers.inputs.PERIOD_YEARS`).
 - Boxes: four finite numbers `west,south,east,north`.
 - Datums: WGS84, GCJ02 or BD09, in any case.
-- Integers: digits within stated bounds.
+- Integers: digits within stated bounds; numbers: finite decimals; flags: true or false.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from starlette.requests import Request
 from db.vocabulary import SHANGHAI, TICKET_STATUSES
 from geo.types import Crs
 from resolvers.errors import bad_input
+from resolvers.inputs import PERIOD_YEARS
 
-FIRST_YEAR = 1970
-LAST_YEAR = 2199
+FIRST_YEAR, LAST_YEAR = PERIOD_YEARS
 _DIGITS = re.compile(r"[0-9]{1,18}")
 
 
@@ -64,9 +64,9 @@ def parse_moment(name: str, raw: str, *, end: bool = False) -> datetime:
     return found
 
 
-def day(request: Request, name: str) -> date | None:
+def day(request: Request, name: str, *, required: bool = False) -> date | None:
     """A date `YYYY-MM-DD` in FIRST_YEAR–LAST_YEAR; None when absent."""
-    raw = text(request, name)
+    raw = text(request, name, required=required)
     if raw is None:
         return None
     try:
@@ -130,6 +130,48 @@ def parse_integer(name: str, raw: str, *, low: int, high: int | None = None,
     if not _DIGITS.fullmatch(raw) or int(raw) < low or (high is not None and int(raw) > high):
         raise bad_input(f"`{name}` must be an integer of {bounds}, got {raw!r}", name)
     return min(int(raw), cap) if cap is not None else int(raw)
+
+
+def number(request: Request, name: str, default: float | None = None) -> float:
+    """A finite decimal; `default` when absent (BAD_USER_INPUT when there is none)."""
+    raw = text(request, name, required=default is None)
+    if raw is None:
+        assert default is not None
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise bad_input(f"`{name}` must be a number, got {raw!r}", name)
+    return value
+
+
+def whole(request: Request, name: str) -> int:
+    """A required whole number, its bounds left to the resolver (which names them)."""
+    raw = text(request, name, required=True)
+    assert raw is not None
+    try:
+        return int(raw)
+    except ValueError:
+        raise bad_input(f"`{name}` must be a whole number, got {raw!r}", name) from None
+
+
+def flag(request: Request, name: str, default: bool) -> bool:
+    """`true` or `false` in any case; `default` when absent."""
+    raw = (text(request, name) or "").lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false"):
+        raise bad_input(f"`{name}` must be true or false, got {raw!r}", name)
+    return raw == "true"
+
+
+def word(request: Request, name: str, default: str | None = None) -> str:
+    """A required name (a kind, a weight, a level) in upper case; `default` when absent."""
+    raw = text(request, name, required=default is None) or default
+    assert raw is not None
+    return raw.upper()
 
 
 def statuses(request: Request, name: str = "status") -> tuple[str, ...] | None:

@@ -1,5 +1,5 @@
-"""Query-string parameters are parsed once (web/params.py): tiles, the heat map and OGC API
-Features accept the same formats and refuse every bad value with a stable code, never a 500."""
+"""Query-string parameters are parsed once (web/params.py): tiles, the heat map, OGC API
+Features and exports accept the same formats and refuse every bad value with a stable code, never a 500."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from web.params import parse_integer, parse_moment
 TILE = "/tiles/tickets/15/27184/12988.mvt"
 HEAT = "/heatmap.geojson?bbox=118.64,34.90,118.67,34.93"
 MONTH = "from=2024-01-01&to=2024-01-31"
+STATS = "/exports/area-stats.csv?level=COMMUNITY"
+COVERAGE = "/exports/coverage.csv?kind=STATION"
+SITES = "/exports/suggestions.csv?kind=STATION"
 SHANGHAI = timezone(timedelta(hours=8))
 
 
@@ -56,11 +59,21 @@ BAD = [
     (f"/heatmap.geojson?bbox=118,34,inf,35&{MONTH}", "bbox", "BAD_USER_INPUT"),
     (f"/heatmap.geojson?bbox=a,b,c,d&{MONTH}", "bbox", "BAD_USER_INPUT"),
     (f"{HEAT}&{MONTH}&status=OPEN", "status", "BAD_USER_INPUT"),
+    # Exports read their parameters with the same parsers.
+    (f"{STATS}&from=2024-01-01&to=9999-12-31", "to", "BAD_USER_INPUT"),
+    (f"{STATS}&from=2024-1-1&to=2024-01-31", "from", "BAD_USER_INPUT"),
+    (f"{STATS}&to=2024-01-31", "from", "BAD_USER_INPUT"),
+    (f"{STATS}&{MONTH}&byZone=yes", "byZone", "BAD_USER_INPUT"),
+    (f"{COVERAGE}&radiusM=nan", "radiusM", "BAD_USER_INPUT"),
+    (f"{COVERAGE}&radiusM=", "radiusM", "BAD_USER_INPUT"),
+    (f"{SITES}&count=2.5&radiusM=500", "count", "BAD_USER_INPUT"),
+    (f"{SITES}&count=3&radiusM=500&keepExisting=1", "keepExisting", "BAD_USER_INPUT"),
+    (f"/exports/tickets.csv?{MONTH}&status=OPEN", "status", "BAD_USER_INPUT"),
 ]
 
 
 @pytest.mark.parametrize(("path", "field", "code"), BAD)
-def test_bad_values_on_tiles_and_the_heat_map(client: TestClient, token: Minter, path: str,
+def test_bad_values_on_tiles_the_heat_map_and_exports(client: TestClient, token: Minter, path: str,
                                               field: str, code: str) -> None:
     headers = {"Authorization": f"Bearer {token('COUNTY_OFFICE', sub='params')}"}
     response = client.get(path, headers=headers)
