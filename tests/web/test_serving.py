@@ -108,20 +108,62 @@ def test_sigterm_drains_the_request_in_flight_and_closes_websockets(
     assert "Waiting for connections to close. (CTRL+C to force quit)" in messages
 
 
+def _answered_by(log: Path, path: str) -> set[int]:
+    return {line["pid"] for line in _lines(log)
+            if line["logger"] == "redgrid.access" and f" {path} " in line["message"]}
+
+
+def _started_workers(log: Path, count: int) -> set[int]:
+    """The workers' process ids, once `count` of them have finished starting (readiness of
+    the first says nothing of the others)."""
+    deadline = time.monotonic() + START_S
+    while True:
+        started = {line["pid"] for line in _lines(log)
+                   if line["message"] == "Application startup complete."}
+        if len(started) >= count:
+            return started
+        assert time.monotonic() < deadline, f"{len(started)} of {count} workers started"
+        time.sleep(0.2)
+
+
+@contextmanager
+def _paused(pid: int) -> Iterator[None]:
+    """A worker stopped (SIGSTOP) for a while: the connections made meanwhile can only be
+    accepted by the others, so a test reaches every worker whatever the kernel prefers."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def _through_both(log: Path, path: str, send: Any, batch: int) -> int:
+    """Sends `batch` requests on new connections, then, while the worker that answered them
+    is paused, `batch` more: both workers answer. Returns how many were sent."""
+    for _ in range(batch):
+        send()
+    answered = _answered_by(log, path)
+    assert answered, "no access line for the first requests"
+    if len(answered) < 2:
+        with _paused(answered.pop()):
+            for _ in range(batch):
+                send()
+        return 2 * batch
+    return batch
+
+
 def test_two_workers_both_serve_and_share_their_counts(settings: Settings,
                                                        tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
     with server(settings, log, "--workers", "2") as (process, url):
-        sent = 0
-        pids: set[int] = set()
-        while len(pids) < 2 and sent < 400:
-            for _ in range(20):  # a new connection each: the kernel picks a worker
-                assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
-                sent += 1
-            pids = {line["pid"] for line in _lines(log)
-                    if line["logger"] == "redgrid.access" and " /healthz " in line["message"]}
-        assert len(pids) == 2, f"one worker answered all {sent} requests"
-        assert process.pid not in pids  # the supervisor serves nothing itself
+        workers = _started_workers(log, 2)
+
+        def send() -> None:
+            assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+
+        sent = _through_both(log, "/healthz", send, 10)
+        assert _answered_by(log, "/healthz") == workers
+        assert process.pid not in workers  # the supervisor serves nothing itself
         body = httpx.get(f"{url}/metrics", timeout=5).text
         counted = sum(sample.value for family in text_string_to_metric_families(body)
                       for sample in family.samples
@@ -138,15 +180,15 @@ def test_workers_draw_on_one_budget_per_caller(settings: Settings, tmp_path: Pat
     log = tmp_path / "serve.log"
     with server(settings, log, "--workers", "2", REDGRID_RATE_LIMIT="0.001",
                 REDGRID_RATE_BURST="6") as (process, url):
+        workers = _started_workers(log, 2)
         statuses: list[int] = []
-        pids: set[int] = set()
-        while len(pids) < 2 and len(statuses) < 200:
-            for _ in range(10):  # a new connection each: the kernel picks a worker
-                statuses.append(httpx.post(f"{url}/graphql", json={"query": "{ __typename }"},
-                                           timeout=5).status_code)
-            pids = {line["pid"] for line in _lines(log)
-                    if line["logger"] == "redgrid.access" and " /graphql " in line["message"]}
-        assert len(pids) == 2, f"one worker answered all {len(statuses)} requests"
+
+        def send() -> None:
+            statuses.append(httpx.post(f"{url}/graphql", json={"query": "{ __typename }"},
+                                       timeout=5).status_code)
+
+        _through_both(log, "/graphql", send, 10)
+        assert _answered_by(log, "/graphql") == workers
         assert statuses.count(200) == 6 and statuses.count(429) == len(statuses) - 6
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) in (0, -signal.SIGTERM)
