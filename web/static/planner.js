@@ -11,7 +11,7 @@ import {
   $, CHANNEL_LABELS, escapeHtml, metres, number,
 } from './util.js';
 
-const READERS = new Set(['PLANNER', 'ZONE_OFFICER', 'STREET_OFFICER', 'COUNTY_OFFICE']);
+const READERS = new Set(['PLANNER', 'STREET_OFFICER', 'COUNTY_OFFICE']);
 const EMPTY = { type: 'FeatureCollection', features: [] };
 const GROUP_COLOURS = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#e6ab02',
   '#a6761d', '#1f78b4', '#b2df8a', '#fb9a99', '#cab2d6', '#ff7f00', '#6a3d9a', '#b15928'];
