@@ -324,6 +324,20 @@ def test_market_groups_partition_the_communities_into_contiguous_groups_of_3_to_
                 assert cost(na) + cost(nb) >= base - 1e-6, (i, j, na, nb)
 
 
+def test_a_market_groups_venue_is_the_compound_nearest_its_weighted_centre(
+        planner: GraphQLClient, compounds: list[Place]) -> None:
+    for g in planner.data(MARKET)["marketGroups"]:
+        members = g["communities"]
+        people = sum(c["population"] for c in members)
+        centroids = [shapely.geometry.shape(c["geometry"]).centroid for c in members]
+        centre = (sum(p.x * c["population"] for p, c in zip(centroids, members)) / people,
+                  sum(p.y * c["population"] for p, c in zip(centroids, members)) / people)
+        codes = {c["code"] for c in members}
+        away = {p.code: metres(centre, (p.lon, p.lat)) for p in compounds if p.areas[0] in codes}
+        # ranked on the projected column: within a metre of the geodesic nearest
+        assert away[g["venue"]["code"]] <= min(away.values()) + 1.0, g["number"]
+
+
 def test_market_groups_bad_sizes(planner: GraphQLClient) -> None:
     for variables, field in (({"min": 4, "max": 3}, "minSize"), ({"min": 0, "max": 3}, "minSize"),
                              ({"min": 3, "max": 40}, "maxSize"), ({"min": 5, "max": 5}, "minSize")):
