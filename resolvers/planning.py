@@ -17,11 +17,11 @@ from typing import Any
 
 from db.database import Database
 from db.queries import planning as queries
-from db.vocabulary import LEVELS, SHANGHAI
+from db.vocabulary import CHANNELS, LEVELS, SHANGHAI
 from geo.types import LonLat
 from resolvers import grouping, policy, siting
 from resolvers.actor import Actor
-from resolvers.disclosure import disclosure, shown_count
+from resolvers.disclosure import MIN_COUNT, disclosure, shown_count
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import period_year
 from resolvers.inputs import radius as checked_radius
@@ -41,8 +41,8 @@ LIFE_CIRCLE_RADII_M = (300.0, 500.0, 1000.0)
 
 
 def require_planner(actor: Actor) -> None:
-    policy.check_role(actor, Operation.PLAN, "planner analytics are for planners, zone and "
-                      "street officers and the county office")
+    policy.check_role(actor, Operation.PLAN, "planner analytics are for planners, street "
+                      "officers and the county office")
 
 
 def _choice(value: str, allowed: Sequence[str], field: str) -> str:
@@ -399,16 +399,33 @@ def _change(now: int, before: int) -> float | None:
     return (now - before) / before if before else None
 
 
-def _shares(rows: list[Any], code: str, total: int, exact: bool, names: dict[str, str],
-            *, ordered_by_count: bool, first: int | None = None) -> list[Share]:
-    mine = [r for r in rows if r.code == code]
-    mine.sort(key=(lambda r: (-r.tickets, r.key)) if ordered_by_count else (lambda r: r.key))
+def _shares(rows: list[Any], code: str, total: int, exact: bool, names: dict[str, str], *,
+            every: Sequence[str] = (), ordered_by_count: bool,
+            first: int | None = None) -> list[Share]:
+    """One area's tickets by channel, item or month.
+
+    Exact counts list the keys with tickets and `every` key besides with 0. Otherwise a count
+    under MIN_COUNT is withheld as null whether it is 0, 1 or 2 (resolvers/disclosure.py), so
+    every key of `every` is listed and no other key under MIN_COUNT: an absent key must not
+    tell 0 from a withheld 1 or 2, nor the order of withheld keys their counts.
+    """
+    counts = {r.key: r.tickets for r in rows if r.code == code}
+    shown: dict[str, int | None] = {k: shown_count(counts.get(k, 0), exact) for k in every}
+    shown.update((k, n) for k, n in counts.items() if exact or n >= MIN_COUNT)
+    keys = sorted(shown, key=(lambda k: (shown[k] is None, -(shown[k] or 0), k))
+                  if ordered_by_count else None)
     out = []
-    for r in mine[:first]:
-        n = shown_count(r.tickets, exact)
-        out.append(Share(r.key, names.get(r.key, r.key), n,
-                         n / total if n is not None and total else None))
+    for k in keys[:first]:
+        n = shown[k]
+        out.append(Share(k, names.get(k, k), n, n / total if n is not None and total else None))
     return out
+
+
+def _month_keys(first: date, last: date) -> list[str]:
+    """The months first..last touches, as `YYYY-MM`."""
+    count = (last.year - first.year) * 12 + last.month - first.month + 1
+    return [f"{d.year:04d}-{d.month:02d}"
+            for d in (shift_months(first.replace(day=1), i) for i in range(count))]
 
 
 async def area_stats(db: Database, actor: Actor, *, level: str, first: date, last: date,
@@ -444,10 +461,10 @@ async def area_stats(db: Database, actor: Actor, *, level: str, first: date, las
         items = await queries.area_breakdown(conn, unit, now, code, "item")
         months = await queries.area_breakdown(conn, unit, now, code, "month")
         item_names = await queries.item_names(conn)
+    month_keys = _month_keys(first, last)
     out = []
     for area_code, (name, scope_code) in areas.items():
-        # a zone's own officer reads it exactly too (zone codes prefix nothing)
-        exact = rule.covers_area(scope_code) or rule.covers_area(area_code)
+        exact = rule.covers_area(scope_code)
         t = totals.get(area_code)
         tickets = t.tickets if t else 0
         shown = shown_count(tickets, exact)
@@ -468,9 +485,11 @@ async def area_stats(db: Database, actor: Actor, *, level: str, first: date, las
                             if ok and shown_count(last_month, exact) is not None else None),
             year_on_year=(_change(tickets, last_year)
                           if ok and shown_count(last_year, exact) is not None else None),
-            channels=_shares(channels, area_code, tickets, exact, {}, ordered_by_count=True),
+            channels=_shares(channels, area_code, tickets, exact, {},
+                             every=() if exact else CHANNELS, ordered_by_count=True),
             top_items=_shares(items, area_code, tickets, exact, item_names,
                               ordered_by_count=True, first=TOP_ITEMS),
-            months=_shares(months, area_code, tickets, exact, {}, ordered_by_count=False),
+            months=_shares(months, area_code, tickets, exact, {}, every=month_keys,
+                           ordered_by_count=False),
         ))
     return out

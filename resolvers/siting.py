@@ -6,7 +6,8 @@ demand it reaches (the candidate–demand table). It is first reduced (demand wi
 reaching candidates merged, candidates that reach nothing dropped, candidates reaching the
 same demand kept once), then solved as a MILP with PuLP + CBC under a time limit. Lazy greedy
 with swap improvement runs too: it is the answer when CBC proves nothing better in time,
-and `bound` (CBC's optimum, or else the LP relaxation) says how far from optimal it can be.
+and `bound` (CBC's optimum, or else the LP relaxation solved in what is left of the time
+limit, or bounds that need no solver) says how far from optimal it can be.
 """
 
 from __future__ import annotations
@@ -183,11 +184,23 @@ def cbc(time_limit_s: float | None = None) -> pulp.COIN_CMD:
     return pulp.COIN_CMD(path=CBC_PATH, msg=False, timeLimit=time_limit_s)
 
 
-def lp_bound(r: _Reduced) -> float:
-    """The LP relaxation's optimum: an upper bound on any selection's covered weight."""
+def lp_bound(r: _Reduced, time_limit_s: float) -> float | None:
+    """The LP relaxation's optimum: an upper bound on any selection's covered weight. None
+    when CBC does not prove it within the time limit (a simplex stopped early bounds nothing)."""
     prob, _ = _model(r, relaxed=True)
-    prob.solve(cbc())
+    prob.solve(cbc(time_limit_s))
+    if prob.status != pulp.LpStatusOptimal or prob.sol_status != pulp.LpSolutionOptimal:
+        return None
     return float(pulp.value(prob.objective) or 0.0)
+
+
+def quick_bound(r: _Reduced, greedy_covered: float) -> float:
+    """Upper bounds that need no solver: the `count` widest reaches together, all the demand
+    within reach, and greedy's guarantee (it covers at least 1 - (1 - 1/count)^count of the
+    optimum: Nemhauser, Wolsey and Fisher 1978), the least of them."""
+    widest = sorted((sum(r.weights[d] for d in reach) for reach in r.reaches), reverse=True)
+    guarantee = 1 - (1 - 1 / r.count) ** r.count if r.count > 0 else 1.0
+    return min(sum(widest[:r.count]), sum(r.weights), greedy_covered / guarantee)
 
 
 def _milp(r: _Reduced, time_limit_s: float) -> tuple[list[int], bool]:
@@ -240,7 +253,12 @@ def solve(instance: Instance, time_limit_s: float, *, use_milp: bool = True) -> 
     else:  # every useful candidate fits: choosing them all is optimal
         chosen, optimal, method = list(range(len(r.reaches))), True, METHOD_ALL
     covered = _total(r, chosen)
-    bound = covered if optimal else max(covered, lp_bound(r))
+    bound = covered
+    if not optimal:  # the LP relaxation, in what is left of the time limit
+        left = time_limit_s - (time.monotonic() - started)
+        lp = lp_bound(r, left) if left > 0 else None
+        quick = quick_bound(r, _total(r, greedy))
+        bound = max(covered, quick if lp is None else min(lp, quick))
     order, gains = _rank(r, chosen)
     return Solution(chosen=[r.original[k] for k in order], gains=gains, covered=covered,
                     optimal=optimal, bound=bound, method=method,

@@ -249,12 +249,14 @@ class AreaStats:
     year_on_year: float | None = strawberry.field(
         description="Relative change of volume on the same days a year before.")
     channels: list[TicketShare] = strawberry.field(
-        description="Volume by channel. One per channel with tickets: at most 8.")
+        description="Volume by channel: at most 8. With exact counts one per channel with "
+                    "tickets; otherwise every channel, null under 3 (0, 1 and 2 alike).")
     top_items: list[TicketShare] = strawberry.field(
-        description="The commonest demand items. At most 5.")
+        description="The commonest demand items: at most 5. Without exact counts only items "
+                    "with at least 3 tickets.")
     months: list[TicketShare] = strawberry.field(
-        description="Volume by month (Asia/Shanghai). One per month of from..to: at most 37 "
-                    "(a period is at most 3 years).")
+        description="Volume by month (Asia/Shanghai). One per month of from..to, null under 3 "
+                    "without exact counts: at most 37 (a period is at most 3 years).")
 
     @classmethod
     def of(cls, a: planning.AreaStats) -> AreaStats:

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from db import vocabulary
 from db.catalogue import load_catalogue
+from db.demo.timeline import today
 from db.queries.disclosure import MIN_COUNT
 from db.queries.places import KnownScopes, known_codes
 from db.vocabulary import TIME_ZONE
@@ -73,27 +74,45 @@ def months(first: date, last: date) -> list[str]:
     return out
 
 
-async def data_months(request: Request) -> list[str]:
-    """The months the data covers (the heat map's time slider steps through them): the
-    demo's, as its seeding recorded them, else those of the tickets; read once per server."""
+@dataclass(frozen=True)
+class DataSpan:
+    """What the data covers: its months (the heat map's time slider steps through them) and
+    its last day (the planner panel's periods end with it)."""
+
+    months: list[str]
+    last_day: date | None
+
+    def last_day_by(self, day: date) -> date | None:
+        """The data's last day as of `day`: a demo seeded for a later day ends today."""
+        return None if self.last_day is None else min(self.last_day, day)
+
+
+async def data_span(request: Request) -> DataSpan:
+    """The demo's span as its seeding recorded it (its months and as-of day), else that of the
+    tickets; read once per server."""
     state = request.app.state
-    found: list[str] | None = getattr(state, "data_months", None)
+    found: DataSpan | None = getattr(state, "data_span", None)
     if found is None:
         async with state.db.connection() as conn:
-            row = await (await conn.execute(_MONTHS)).fetchone()
-        first, last = (row[0], row[1]) if row is not None else (None, None)
-        found = [] if first is None else months(date.fromisoformat(f"{first}-01"),
-                                                date.fromisoformat(f"{last}-01"))
-        state.data_months = found
+            row = await (await conn.execute(_SPAN)).fetchone()
+        first, last, last_day = row if row is not None else (None, None, None)
+        found = DataSpan(
+            [] if first is None else months(date.fromisoformat(f"{first}-01"),
+                                            date.fromisoformat(f"{last}-01")),
+            None if last_day is None else date.fromisoformat(last_day))
+        state.data_span = found
     return found
 
 
-_MONTHS = f"""SELECT coalesce((SELECT value FROM dataset_info WHERE key = 'first_month'),
+_SPAN = f"""SELECT coalesce((SELECT value FROM dataset_info WHERE key = 'first_month'),
     (SELECT to_char(min(created_at) AT TIME ZONE '{TIME_ZONE}', 'YYYY-MM') FROM tickets))
     AS first,
   coalesce((SELECT value FROM dataset_info WHERE key = 'last_month'),
     (SELECT to_char(max(created_at) AT TIME ZONE '{TIME_ZONE}', 'YYYY-MM') FROM tickets))
-    AS last"""
+    AS last,
+  coalesce((SELECT value FROM dataset_info WHERE key = 'as_of'),
+    (SELECT to_char(max(created_at) AT TIME ZONE '{TIME_ZONE}', 'YYYY-MM-DD') FROM tickets))
+    AS last_day"""
 
 
 @lru_cache(maxsize=1)
@@ -137,7 +156,7 @@ def _local(request: Request, settings: Settings) -> bool:
 
 
 def map_config(settings: Settings, local: bool = True,
-               data: list[str] | None = None) -> dict[str, Any]:
+               data: DataSpan | None = None) -> dict[str, Any]:
     """The page's configuration; nothing secret (it goes to every browser)."""
     mode = sign_in_mode(settings, local)
     sign_in: dict[str, Any] = {"mode": mode}
@@ -151,7 +170,9 @@ def map_config(settings: Settings, local: bool = True,
     if settings.basemap_url:
         basemap = {"url": settings.basemap_url, "crs": settings.basemap_crs,
                    "attribution": settings.basemap_attribution}
-    return {"signIn": sign_in, "basemap": basemap, "months": data or [], **catalogue(),
+    last_day = data.last_day_by(today()) if data else None
+    return {"signIn": sign_in, "basemap": basemap, "months": data.months if data else [],
+            "lastDay": last_day.isoformat() if last_day else None, **catalogue(),
             **vocabulary_config()}
 
 
@@ -231,7 +252,7 @@ def routes(settings: Settings) -> list[Route]:
     """The sign-in routes for these settings: no dev-token route in production."""
 
     async def config(request: Request) -> Response:
-        return _json(map_config(settings, _local(request, settings), await data_months(request)),
+        return _json(map_config(settings, _local(request, settings), await data_span(request)),
                      headers={"Cache-Control": "private, no-cache"})
 
     async def dev_token(request: Request) -> Response:

@@ -25,6 +25,9 @@ SUPERVISORS = 110
 STATION_KINDS = ("助老", "骑士爱心", "儿童之家", "志愿服务", "党群服务")
 # Shares of a compound's residents that decide its station's kind.
 ELDERLY_HEAVY, CHILDREN_HEAVY, YOUNG_ELDERLY = 0.225, 0.17, 0.175
+# Residents from which a compound's station is a party-and-masses service hub 党群服务 (the
+# branch's meeting place as well); smaller ones host volunteer service 志愿服务.
+PARTY_HUB_POPULATION = 2_000
 # Of the 64 service rooms (about 16,000 m²): idle ones are candidate sites, rented ones bring
 # income to the compounds' public accounts (3,000+ m²).
 ROOMS_RENTED, ROOMS_IDLE = 12, 16
@@ -106,10 +109,11 @@ def _gate(compound: CompoundPlan) -> Point:
     return Point((xmin + xmax) / 2, ymin + 6)
 
 
-def station_kind(cp: CompoundPlan, n: int) -> str:
+def station_kind(cp: CompoundPlan) -> str:
     """The kind of a compound's station 驿站, by who lives there: elderly-heavy compounds get
     elderly help 助老, many children a children's home 儿童之家, young high-rise compounds
-    (where delivery riders rent) rider care 骑士爱心; the rest alternate."""
+    (where delivery riders rent) rider care 骑士爱心; of the rest, large compounds a party-and-
+    masses hub 党群服务 and the others volunteer service 志愿服务."""
     elderly = cp.elderly / cp.population if cp.population else 0.0
     children = cp.children / cp.population if cp.population else 0.0
     if elderly >= ELDERLY_HEAVY:
@@ -119,14 +123,14 @@ def station_kind(cp: CompoundPlan, n: int) -> str:
     high_rise = sum(b.households for b in cp.buildings if b.floors >= 18)
     if elderly < YOUNG_ELDERLY and high_rise * 2 > cp.households:
         return "骑士爱心"
-    return ("志愿服务", "党群服务")[n % 2]
+    return "党群服务" if cp.population >= PARTY_HUB_POPULATION else "志愿服务"
 
 
 def plan_facilities(rng: random.Random, places: Places) -> list[FacilityPlan]:
     out: list[FacilityPlan] = []
     by_size = sorted(places.compounds, key=lambda c: (-c.households, c.code))
     for n, cp in enumerate(sorted(by_size[:STATION_COUNT], key=lambda c: c.code), start=1):
-        kind = station_kind(cp, n)
+        kind = station_kind(cp)
         out.append(FacilityPlan(f"ST{n:03d}", f"{cp.name}{kind}驿站", "STATION", kind,
                                 cp.community_code, cp.code, None, _gate(cp)))
     comms = places.communities

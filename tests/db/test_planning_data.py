@@ -3,9 +3,18 @@ operator, service-room status, and the metric demand points."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import psycopg
 
-from db.demo.services import CHILDREN_HEAVY, ELDERLY_HEAVY
+from db.demo.services import (
+    CHILDREN_HEAVY,
+    ELDERLY_HEAVY,
+    PARTY_HUB_POPULATION,
+    STATION_COUNT,
+    STATION_KINDS,
+    YOUNG_ELDERLY,
+)
 
 
 def test_resident_mix_is_realistic(db: psycopg.Connection) -> None:
@@ -31,18 +40,29 @@ def test_older_compounds_are_older(db: psycopg.Connection) -> None:
 
 def test_station_kinds_follow_the_resident_mix(db: psycopg.Connection) -> None:
     rows = db.execute("""
-        SELECT f.subtype, c.elderly::float / c.population AS e, c.children::float / c.population AS k
+        SELECT f.subtype, c.elderly::float / c.population AS e,
+               c.children::float / c.population AS k, c.population, c.households,
+               (SELECT coalesce(sum(b.households), 0) FROM buildings b
+                WHERE b.compound_code = c.code AND b.floors >= 18) AS high_rise
         FROM facilities f JOIN compounds c ON c.code = f.compound_code WHERE f.kind = 'STATION'
     """).fetchall()
-    kinds = {r[0] for r in rows}
-    assert {"助老", "骑士爱心", "儿童之家"} <= kinds
-    for subtype, elderly, children in rows:
-        assert (subtype == "助老") == (elderly >= ELDERLY_HEAVY)
-        if subtype == "儿童之家":
-            assert children >= CHILDREN_HEAVY
+    assert len(rows) == STATION_COUNT
+
+    def by_mix(elderly: float, children: float, population: int, households: int,
+               high_rise: int) -> str:
+        if elderly >= ELDERLY_HEAVY:
+            return "助老"
+        if children >= CHILDREN_HEAVY:
+            return "儿童之家"
+        if elderly < YOUNG_ELDERLY and high_rise * 2 > households:
+            return "骑士爱心"
+        return "党群服务" if population >= PARTY_HUB_POPULATION else "志愿服务"
+
+    assert [r[0] for r in rows] == [by_mix(*r[1:]) for r in rows]
+    kinds = Counter(r[0] for r in rows)
+    assert set(kinds) == set(STATION_KINDS) and min(kinds.values()) >= 10
     # Elderly-help stations sit where the elderly share is highest, not round-robin.
-    mean = {k: sum(e for s, e, _ in rows if s == k) / sum(1 for s, *_ in rows if s == k)
-            for k in kinds}
+    mean = {k: sum(e for s, e, *_ in rows if s == k) / n for k, n in kinds.items()}
     assert mean["助老"] == max(mean.values())
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import random
 
+import pulp
 import pytest
 
 from resolvers import grouping, siting
@@ -49,6 +50,36 @@ def test_fallback_bound_is_valid(seed: int) -> None:
     assert solution.covered <= best + 1e-9
     assert solution.bound >= best - 1e-9
     assert 0.0 <= solution.gap == pytest.approx((solution.bound - solution.covered) / solution.bound)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_bounds_without_a_solver_are_valid(seed: int) -> None:
+    instance = _instance(seed, demand=60, candidates=16, count=4)
+    reduced = siting.reduce(instance)
+    greedy = siting.covered_weight(instance, [reduced.original[k]
+                                              for k in siting.lazy_greedy(reduced)])
+    assert greedy <= _optimum(instance) <= siting.quick_bound(reduced, greedy) + 1e-9
+
+
+def test_the_lp_bound_keeps_to_what_is_left_of_the_time_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    limits: list[float | None] = []
+    real = siting.cbc
+
+    def watched(time_limit_s: float | None = None) -> pulp.COIN_CMD:
+        limits.append(time_limit_s)
+        return real(time_limit_s)
+
+    monkeypatch.setattr(siting, "cbc", watched)
+    instance = _instance(5, demand=60, candidates=16, count=4)
+    best = _optimum(instance)
+    solution = siting.solve(instance, time_limit_s=3, use_milp=False)
+    assert len(limits) == 1 and limits[0] is not None and 0 < limits[0] <= 3
+    assert solution.bound >= best - 1e-9
+    # no time left after greedy: no CBC run, and still a valid bound
+    limits.clear()
+    late = siting.solve(instance, time_limit_s=1e-9, use_milp=False)
+    assert limits == [] and not late.optimal and late.bound >= best - 1e-9
 
 
 def test_fewer_useful_candidates_than_sites() -> None:

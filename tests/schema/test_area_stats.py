@@ -11,7 +11,10 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
+from db.vocabulary import CHANNELS
+from resolvers.actor import Role
 from tests.conftest import GraphQLClient, Minter
+from tests.schema.planner_callers import REFUSED, caller_as
 
 SH = timezone(timedelta(hours=8))
 COMMUNITY, OTHER = "371329001001", "371329001002"
@@ -41,6 +44,10 @@ TICKETS = [
     (COMMUNITY, t("2019-02-20", 9), t("2019-02-21", 9), None, None, "QR_CODE", "P01"),
     (COMMUNITY, t("2018-03-20", 9), t("2018-03-21", 9), None, None, "QR_CODE", "P01"),
     (OTHER, t("2019-03-15", 9), t("2019-03-16", 9), t("2019-03-15", 12), 4, "ONLINE", "P05"),
+    # May: one channel and one item over the threshold, one channel and item under it.
+    *((COMMUNITY, t("2019-05-06", h), t("2019-05-07", h), None, None, "HOTLINE_12345", "P06")
+      for h in (9, 10, 11)),
+    (COMMUNITY, t("2019-05-08", 9), t("2019-05-09", 9), None, None, "QR_CODE", "P07"),
 ]
 
 
@@ -106,12 +113,38 @@ def test_counts_under_3_are_withheld_outside_the_officers_scope(
     rows = {s["code"]: s for s in outside.data(STATS, {"level": "COMMUNITY", **MARCH})["areaStats"]}
     mine, other = rows[COMMUNITY], rows[OTHER]
     assert mine["exact"] is False and mine["tickets"] == 4
-    assert {c["key"]: c["tickets"] for c in mine["channels"]} == {
-        "HOTLINE_12345": None, "DOOR_KNOCKING": None, "QR_CODE": None}
+    # 2, 1, 1 and 0 tickets: every channel is listed, withheld alike, in the order of its key
+    assert mine["channels"] == [{"key": c, "tickets": None, "share": None} for c in sorted(CHANNELS)]
+    assert mine["topItems"] == []  # P01 2, P02 1, P03 1: none of them shown
+    assert mine["months"] == [{"key": "2019-03", "tickets": 4}]
     assert other["tickets"] is None and other["meanRating"] is None
     inside = gql.as_(token("STREET_OFFICER", "371329001"))
     row = inside.data(STATS, {"level": "COMMUNITY", "code": OTHER, **MARCH})["areaStats"][0]
     assert row["exact"] is True and row["tickets"] == 1 and row["meanRating"] == 4.0
+
+
+def test_a_withheld_count_looks_the_same_for_0_and_1(hand_built: None, gql: GraphQLClient,
+                                                     token: Minter) -> None:
+    outside = gql.as_(token("STREET_OFFICER", "371329002"))
+    may = outside.data(STATS, {"level": "COMMUNITY", "code": COMMUNITY, "from": "2019-05-01",
+                               "to": "2019-05-31"})["areaStats"][0]
+    assert may["exact"] is False and may["tickets"] == 4
+    channels = {c["key"]: c for c in may["channels"]}
+    assert may["channels"][0] == {"key": "HOTLINE_12345", "tickets": 3, "share": 0.75}
+    assert set(channels) == set(CHANNELS)
+    # QR_CODE has 1 ticket, ONLINE none: they read the same
+    assert channels["QR_CODE"] == {**channels["ONLINE"], "key": "QR_CODE"} == {
+        "key": "QR_CODE", "tickets": None, "share": None}
+    assert [(i["key"], i["tickets"]) for i in may["topItems"]] == [("P06", 3)]  # not P07 (1)
+    # January has no ticket, February 2: both withheld
+    winter = outside.data(STATS, {"level": "COMMUNITY", "code": COMMUNITY, "from": "2019-01-01",
+                                  "to": "2019-02-28"})["areaStats"][0]
+    assert winter["months"] == [{"key": "2019-01", "tickets": None},
+                                {"key": "2019-02", "tickets": None}]
+    planner = gql.as_(token("PLANNER")).data(STATS, {
+        "level": "COMMUNITY", "code": COMMUNITY, "from": "2019-01-01", "to": "2019-02-28"})
+    assert planner["areaStats"][0]["months"] == [{"key": "2019-01", "tickets": 0},
+                                                 {"key": "2019-02", "tickets": 2}]
 
 
 @pytest.mark.parametrize(("variables", "code", "field"), [
@@ -129,8 +162,7 @@ def test_bad_input(gql: GraphQLClient, token: Minter, variables: dict[str, objec
     assert error["extensions"]["code"] == code and error["extensions"]["field"] == field
 
 
-@pytest.mark.parametrize("role", ["PUBLIC", "RESIDENT", "GRID_WORKER", "COMMUNITY_STAFF"])
-def test_others_are_forbidden(gql: GraphQLClient, token: Minter, role: str) -> None:
-    caller = gql if role == "PUBLIC" else gql.as_(token(role, COMMUNITY))
-    error = caller.error(STATS, {"level": "COMMUNITY", **MARCH})
+@pytest.mark.parametrize("role", REFUSED)
+def test_others_are_forbidden(gql: GraphQLClient, token: Minter, role: Role) -> None:
+    error = caller_as(gql, token, role).error(STATS, {"level": "COMMUNITY", **MARCH})
     assert error["extensions"]["code"] == "FORBIDDEN"

@@ -12,8 +12,11 @@ import openpyxl
 import pytest
 from starlette.testclient import TestClient
 
+from db.vocabulary import CHANNELS
 from resolvers import tickets
+from resolvers.actor import Role
 from tests.conftest import GraphQLClient, Minter, http_error
+from tests.schema.planner_callers import ALLOWED, REFUSED, token_of
 
 
 def _rows(body: bytes) -> list[dict[str, str]]:
@@ -106,6 +109,55 @@ def test_errors(client: TestClient, token: Minter, path: str, role: str | None, 
     got, body, headers = _get(client, path, tok)
     assert got == status and headers["content-type"].startswith("application/json")
     assert http_error(body)["code"] == code
+
+
+PLANNER_EXPORTS = ("/exports/coverage.{}?kind=STATION&radiusM=300",
+                   "/exports/suggestions.{}?kind=STATION&count=1&radiusM=300",
+                   "/exports/area-stats.{}?level=COUNTY&from=2024-01-01&to=2024-06-30")
+
+
+@pytest.mark.parametrize("role", REFUSED)
+def test_only_planners_and_officers_may_export_planner_analytics(
+        client: TestClient, token: Minter, role: Role) -> None:
+    tok = token_of(token, role)
+    for path in PLANNER_EXPORTS:
+        for extension in ("csv", "xlsx"):
+            status, body, _ = _get(client, path.format(extension), tok)
+            assert status == 403 and http_error(body)["code"] == "FORBIDDEN", (path, extension)
+
+
+@pytest.mark.parametrize("role", ALLOWED)
+def test_planners_and_officers_may_export_planner_analytics(
+        client: TestClient, token: Minter, role: Role) -> None:
+    for path in PLANNER_EXPORTS:
+        assert _get(client, path.format("csv"), token_of(token, role))[0] == 200, path
+
+
+def test_area_stats_csv_withholds_0_as_it_withholds_1(client: TestClient, token: Minter,
+                                                      county: GraphQLClient) -> None:
+    """Outside the street officer's street a channel with 1 ticket and one with none read the
+    same, and the top items are those shown exactly."""
+    period = "from=2024-01-01&to=2024-03-31"
+    officer = token("STREET_OFFICER", "371329002", sub="exports-outside")
+    status, body, _ = _get(client, f"/exports/area-stats.csv?level=COMMUNITY&{period}", officer)
+    assert status == 200
+    exact = {a["code"]: a for a in county.data(
+        "{ areaStats(level: COMMUNITY, from: \"2024-01-01\", to: \"2024-03-31\") "
+        "{ code tickets channels { key tickets } topItems { key tickets } } }")["areaStats"]}
+    seen = {0: False, 1: False}
+    for r in _rows(body):
+        if r["code"].startswith("371329002"):
+            assert r["exact"] == "true"
+            continue
+        counts = {c["key"]: c["tickets"] for c in exact[r["code"]]["channels"]}
+        for channel in CHANNELS:
+            n = counts.get(channel, 0)
+            if n < 3:
+                assert r[f"share_{channel.lower()}"] == "", (r["code"], channel, n)
+                seen[min(n, 1)] = True
+        shown = [f"{i['key']} " for i in exact[r["code"]]["topItems"] if i["tickets"] >= 3]
+        assert [i.split(" ")[0] + " " for i in r["top_items"].split("; ") if i] == shown
+    assert seen == {0: True, 1: True}  # both cases were met
 
 
 def test_a_bad_token_is_401(client: TestClient) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from pyproj import Geod
 
 from tests.conftest import GraphQLClient, Minter
 from tests.web.test_map_page import (  # noqa: F401 - the browser fixture
@@ -23,6 +24,7 @@ from tests.web.test_map_page import (  # noqa: F401 - the browser fixture
     wait_idle,
 )
 
+GEOD = Geod(ellps="WGS84")
 SOURCE_CODES_JS = """(source) => [...new Set(window.redgridMap.querySourceFeatures(source)
   .map((f) => f.properties.code ?? f.properties.rank))].length"""
 
@@ -125,12 +127,54 @@ def test_market_groups_are_coloured(planner_page: tuple[Page, PageProblems],
     problems.assert_clean()
 
 
+@pytest.mark.parametrize("preset", [300, 500])
+def test_life_circle_presets_draw_rings_of_their_radius(planner_page: tuple[Page, PageProblems],
+                                                        api: GraphQLClient, preset: int) -> None:
+    page, problems = planner_page
+    page.select_option("#plan-kind", "CLINIC")
+    page.locator(f"#planner [data-preset='{preset}']").click()
+    assert page.input_value("#plan-radius") == str(preset)
+    page.select_option("#plan-weight", "HOUSEHOLDS")
+    page.locator("#plan-coverage").click()
+    shown = loaded(page, "#plan-result")
+    want = api.data("query ($r: Float!) { coverage(kind: CLINIC, radiusM: $r) { share } "
+                    "facilities(kind: CLINIC) { code geometry } }", {"r": float(preset)})
+    assert float(shown["share"]) == pytest.approx(want["coverage"]["share"])
+    rings = page.evaluate("async () => (await window.redgridMap.getSource('plan-rings')"
+                          ".getData()).features")
+    centres = {f["code"]: f["geometry"]["coordinates"] for f in want["facilities"]}
+    assert sorted(r["properties"]["code"] for r in rings) == sorted(centres)
+    for ring in rings:
+        lon, lat = centres[ring["properties"]["code"]]
+        for x, y in ring["geometry"]["coordinates"][0]:
+            assert GEOD.inv(lon, lat, x, y)[2] == pytest.approx(preset, rel=1e-3)
+    problems.assert_clean()
+
+
+@pytest.mark.parametrize(("last_day", "period"), [
+    ("2024-06-30", ("2024-01-01", "2024-06-30")),  # the tests' demo: June is whole
+    ("2026-11-15", ("2026-05-01", "2026-10-31")),  # a demo seeded mid-November
+    ("2026-01-10", ("2025-07-01", "2025-12-31")),
+    ("2024-02-29", ("2023-09-01", "2024-02-29")),
+])
+def test_the_default_period_is_the_last_6_whole_months_of_the_data(
+        planner_page: tuple[Page, PageProblems], last_day: str, period: tuple[str, str]) -> None:
+    page, _ = planner_page
+    got = page.evaluate("(day) => import('/static/planner.js').then((p) => p.defaultPeriod(day))",
+                        last_day)
+    assert (got["from"], got["to"]) == period
+
+
 def test_dashboard_charts_and_csv_export(planner_page: tuple[Page, PageProblems],
-                                         api: GraphQLClient) -> None:
+                                         api: GraphQLClient, live_server: str) -> None:
     page, problems = planner_page
     page.select_option("#plan-level", "STREET")
-    page.fill("#plan-from", "2024-01-01")
-    page.fill("#plan-to", "2024-06-30")
+    # the panel opens on the data's last 6 whole months, here the tests' demo (as of 2024-06-30)
+    last_day = page.evaluate("(url) => fetch(url).then((r) => r.json()).then((c) => c.lastDay)",
+                             live_server + "/map-config.json")
+    assert last_day == "2024-06-30"
+    assert page.input_value("#plan-from") == "2024-01-01"
+    assert page.input_value("#plan-to") == "2024-06-30"
     page.locator("#plan-stats").click()
     shown = loaded(page, "#plan-dashboard")
     want = api.data('{ areaStats(level: STREET, from: "2024-01-01", to: "2024-06-30") '
@@ -148,6 +192,27 @@ def test_dashboard_charts_and_csv_export(planner_page: tuple[Page, PageProblems]
     assert len(rows) == 230 and rows[0]["compound_name"]
     screenshot(page, "planner-dashboard.png")
 
+    page.locator("#signout-button").click()
+    expect(page.locator("#planner")).to_be_hidden()
+    problems.assert_clean()
+
+
+@pytest.mark.parametrize(("role", "scope", "shown"), [
+    ("ZONE_OFFICER", "Z1", False), ("COMMUNITY_STAFF", "371329001001", False),
+    ("STREET_OFFICER", "371329001", True), ("COUNTY_OFFICE", "", True)])
+def test_the_panel_is_shown_to_the_apis_callers_only(planner_page: tuple[Page, PageProblems],
+                                                     role: str, scope: str, shown: bool) -> None:
+    page, problems = planner_page
+    page.locator("#signin-button").click()
+    page.select_option("#signin-role", role)
+    page.fill("#signin-scopes", scope)
+    page.locator("#signin-submit").click()
+    expect(page.locator("#signout-button")).to_be_visible()
+    panel = expect(page.locator("#planner"))
+    if shown:
+        panel.to_be_visible()
+    else:
+        panel.to_be_hidden()
     page.locator("#signout-button").click()
     expect(page.locator("#planner")).to_be_hidden()
     problems.assert_clean()

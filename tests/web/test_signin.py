@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from web.app import create_app
 from web.auth import actor_from_header
 from web.clients import parse_networks
 from web.settings import ConfigError, Settings
+from web.signin import DataSpan
 
 NEARBY = """{ nearbyTickets(point: {lon: 118.657, lat: 34.918}, radiusM: 300, first: 3) {
   distanceM } }"""
@@ -59,10 +60,18 @@ def test_the_development_config_offers_dev_sign_in_and_the_demo_catalogue(
     assert config["basemap"] is None
     months = config["months"]
     assert (len(months), months[0], months[-1]) == (18, "2023-01", "2024-06")
+    assert config["lastDay"] == "2024-06-30"  # the seed's as-of day
     assert [c["code"] for c in config["categories"]] == ["C1", "C2", "C3", "C4", "C5"]
     assert config["categories"][0]["name"] == "物业服务"
     assert len(config["items"]) == 46
     assert config["items"]["P01"] == {"name": "公共区域保洁不到位", "category": "C1"}
+
+
+def test_the_data_ends_no_later_than_today() -> None:
+    span = DataSpan(["2099-01"], date(2099, 1, 31))
+    assert span.last_day_by(date(2026, 11, 30)) == date(2026, 11, 30)
+    assert span.last_day_by(date(2100, 1, 1)) == date(2099, 1, 31)
+    assert DataSpan([], None).last_day_by(date(2026, 11, 30)) is None
 
 
 def test_production_config_names_the_provider_and_the_basemap(production: TestClient) -> None:

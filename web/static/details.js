@@ -174,11 +174,18 @@ export function openDetails(map, event, clickable) {
     .setLngLat(event.lngLat).setDOMContent(root).addTo(map);
 }
 
-// A polygon of `radius` metres around a point, in the map's degrees (good to a few metres
-// at this size, in whichever datum the map is drawn).
+// A polygon of `radius` metres around a point, in the map's degrees, from the WGS-84
+// ellipsoid's radii of curvature at the point (within 0.1% of the geodesic radius up to a few
+// kilometres, in whichever datum the map is drawn).
 export function circle(lon, lat, radius, steps = 64) {
-  const dLat = radius / 111320;
-  const dLon = dLat / Math.cos((lat * Math.PI) / 180);
+  const a = 6378137;
+  const e2 = 0.00669437999014;
+  const phi = (lat * Math.PI) / 180;
+  const w = 1 - e2 * Math.sin(phi) ** 2;
+  const meridian = (a * (1 - e2)) / w ** 1.5; // metres per radian of latitude
+  const normal = a / Math.sqrt(w); // the prime vertical: per radian of longitude × cos(lat)
+  const dLat = ((radius / meridian) * 180) / Math.PI;
+  const dLon = ((radius / (normal * Math.cos(phi))) * 180) / Math.PI;
   const ring = Array.from({ length: steps + 1 }, (_, i) => {
     const a = (2 * Math.PI * i) / steps;
     return [lon + dLon * Math.cos(a), lat + dLat * Math.sin(a)];

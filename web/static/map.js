@@ -233,7 +233,7 @@ async function main() {
   setTicketWindow(map, { from: p.fromDay, to: p.toDay });
   await map.once('load');
   addLayers(map, config.basemap, minzooms);
-  planner.setup(map);
+  planner.setup(map, config);
   actions.signIn = setupAccount(config, map);
   for (const box of switcher.elements) {
     applyVisibility(map, box);

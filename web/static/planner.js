@@ -11,7 +11,7 @@ import {
   $, CHANNEL_LABELS, escapeHtml, metres, number,
 } from './util.js';
 
-const READERS = new Set(['PLANNER', 'ZONE_OFFICER', 'STREET_OFFICER', 'COUNTY_OFFICE']);
+const READERS = new Set(['PLANNER', 'STREET_OFFICER', 'COUNTY_OFFICE']);
 const EMPTY = { type: 'FeatureCollection', features: [] };
 const GROUP_COLOURS = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#e6ab02',
   '#a6761d', '#1f78b4', '#b2df8a', '#fb9a99', '#cab2d6', '#ff7f00', '#6a3d9a', '#b15928'];
@@ -186,6 +186,20 @@ function exportCsv(which) {
     .catch((error) => { $('plan-result').textContent = `导出失败：${error.message}`; });
 }
 
+const isoDay = (d) => d.toISOString().slice(0, 10);
+
+// The dashboard's default period: the 6 whole months ending with the last whole month of the
+// data (`lastDay`, YYYY-MM-DD, from /map-config.json), so a demo seeded today opens on its own
+// months. Null when the data has no day.
+export function defaultPeriod(lastDay) {
+  if (!lastDay) return null;
+  const [year, month, day] = lastDay.split('-').map(Number);
+  const whole = day === new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const last = whole ? month : month - 1; // 1-based; 0 is December of the year before
+  return { from: isoDay(new Date(Date.UTC(year, last - 6, 1))),
+    to: isoDay(new Date(Date.UTC(year, last, 0))) };
+}
+
 // In what-if mode a click on the map adds a candidate point (in the map's datum) and returns
 // true; otherwise the click is left to the feature details.
 export function handleClick(map, event) {
@@ -225,8 +239,13 @@ function clear(map) {
   $('plan-dashboard').textContent = '';
 }
 
-export function setup(map) {
+export function setup(map, config) {
   addLayers(map);
+  const period = defaultPeriod(config.lastDay);
+  if (period) {
+    $('plan-from').value = period.from;
+    $('plan-to').value = period.to;
+  }
   const visible = (s) => {
     $('planner').hidden = !(s && READERS.has(s.role));
     if ($('planner').hidden) clear(map);
