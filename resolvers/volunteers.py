@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from db.database import Database
+from db.duty import MIN_PARTICIPATIONS as MIN_PARTICIPATIONS
 from db.duty import MISSED, PARTICIPATION, Assessment, assess
 from db.queries import ticket_updates
 from db.queries import volunteers as queries

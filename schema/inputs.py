@@ -6,9 +6,9 @@ from datetime import datetime
 
 import strawberry
 
-from db.queries.tickets import TicketFilterArgs
 from geo.types import BBox, Crs, LonLat
 from resolvers.inputs import bbox_wgs84, point_wgs84
+from resolvers.tickets import TicketFilterArgs
 from schema.scalars import Channel, TicketStatus, enum_values
 
 

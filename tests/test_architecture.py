@@ -43,6 +43,15 @@ def test_imports_only_run_down_the_layers() -> None:
     assert upward == []
 
 
+def test_the_schema_asks_resolvers_not_the_data_layer() -> None:
+    """schema/ imports resolvers (and geo types), never db/: its DataLoaders batch through
+    resolvers/loaders.py and the vocabulary it exposes comes through resolvers/vocabulary.py."""
+    direct = [f"{module} → {target}" for module, imports in _graph().items()
+              if module.split(".")[0] == "schema"
+              for target in sorted(imports) if target.split(".")[0] == "db"]
+    assert direct == []
+
+
 def test_no_import_circle() -> None:
     graph = _graph()
     state: dict[str, int] = {}  # 1: on the current path, 2: done
