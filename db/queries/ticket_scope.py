@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
+
+from psycopg import sql
 
 
 def in_scopes(*columns: str) -> str:
@@ -25,22 +28,33 @@ class TicketScope:
 
     def clause(self, table: str = "tickets") -> tuple[str, dict[str, Any]]:
         """A SQL condition on `table` and its parameters."""
-        parts: list[str] = []
         params: dict[str, Any] = {}
         if self.cell_prefixes is not None:
-            parts.append(f"{table}.cell_code LIKE ANY(%(scope_cells)s)")
             params["scope_cells"] = [p + "%" for p in self.cell_prefixes]
         if self.compound_prefixes is not None:
-            parts.append(f"{table}.compound_code LIKE ANY(%(scope_compounds)s)")
             params["scope_compounds"] = [p + "%" for p in self.compound_prefixes]
         if self.units is not None:
-            parts.append(f"EXISTS (SELECT 1 FROM ticket_units su WHERE su.ticket_id = {table}.id "
-                         "AND su.unit_code = ANY(%(scope_units)s))")
             params["scope_units"] = list(self.units)
         if self.reporter is not None:
-            parts.append(f"{table}.reporter_subject = %(scope_reporter)s")
             params["scope_reporter"] = self.reporter
-        return (" AND ".join(parts) or "TRUE"), params
+        return _condition(table, tuple(params)), params
+
+
+_CONDITIONS = {
+    "scope_cells": sql.SQL("{}.cell_code LIKE ANY(%(scope_cells)s)"),
+    "scope_compounds": sql.SQL("{}.compound_code LIKE ANY(%(scope_compounds)s)"),
+    "scope_units": sql.SQL("EXISTS (SELECT 1 FROM ticket_units su WHERE su.ticket_id = {}.id "
+                           "AND su.unit_code = ANY(%(scope_units)s))"),
+    "scope_reporter": sql.SQL("{}.reporter_subject = %(scope_reporter)s"),
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _condition(table: str, restricting: tuple[str, ...]) -> str:
+    """The condition on `table` of a scope restricting by those parameters, composed once
+    per shape (a handful per table) rather than on every request."""
+    parts = [_CONDITIONS[p].format(sql.Identifier(table)) for p in restricting]
+    return sql.SQL(" AND ").join(parts).as_string() if parts else "TRUE"
 
 
 EVERYTHING = TicketScope()
