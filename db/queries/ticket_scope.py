@@ -12,9 +12,10 @@ from psycopg import sql
 def in_scopes(*columns: str) -> str:
     """A SQL condition: one of `columns` (place codes) lies inside the `%(scopes)s` codes (a code
     covers every code it prefixes); NULL scopes let every row through."""
-    covered = " OR ".join(f"starts_with({c}, s.code)" for c in columns)
-    return ("(%(scopes)s::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest(%(scopes)s::text[]) "
-            f"AS s(code) WHERE {covered}))")
+    covered = sql.SQL(" OR ").join(sql.SQL("starts_with({}, s.code)").format(
+        sql.Identifier(*c.split("."))) for c in columns)
+    return sql.SQL("(%(scopes)s::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest(%(scopes)s::text[]) "
+                   "AS s(code) WHERE {}))").format(covered).as_string()
 
 
 @dataclass(frozen=True)
