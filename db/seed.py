@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 import shapely
+from psycopg import sql
 from shapely.geometry import LineString, MultiLineString, MultiPolygon
 from shapely.geometry.base import BaseGeometry
 
@@ -69,9 +70,9 @@ def _multi(geom: BaseGeometry) -> BaseGeometry:
 def _copy(conn: psycopg.Connection, table: str, columns: Sequence[str],
           rows: Iterable[Sequence[Any]]) -> int:
     n = 0
-    with conn.cursor() as cur, cur.copy(
-        f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    ) as copy:
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
+    with conn.cursor() as cur, cur.copy(statement) as copy:
         for row in rows:
             copy.write_row(row)
             n += 1
@@ -316,8 +317,8 @@ def _write_committees(conn: psycopg.Connection, plans: list[CommitteePlan]) -> d
              for i, (_, m) in enumerate(members) if m.vetted_on)),
     }
     for table in ("owners_committees", "committee_members"):
-        conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                     f"(SELECT max(id) FROM {table}))")
+        conn.execute(sql.SQL("SELECT setval(pg_get_serial_sequence({}, 'id'), "
+                             "(SELECT max(id) FROM {}))").format(table, sql.Identifier(table)))
     return counts
 
 

@@ -26,6 +26,26 @@ MIN_MEMBERS, MAX_MEMBERS = 3, 15
 MAX_NAME = 32
 
 
+@dataclass(frozen=True)
+class Rules:
+    """The owners' committee rules as published: qualifications and negative list by code."""
+
+    qualifications: dict[str, str]
+    negative_list: dict[str, str]
+    party_share: Fraction
+    max_term_years: int
+
+
+RULES = Rules(rules.QUALIFICATIONS, rules.NEGATIVE_LIST, rules.PARTY_SHARE, rules.MAX_TERM_YEARS)
+
+
+def members_meet_party_share(members: list[Any]) -> bool:
+    """Whether party members hold the share of the chair and vice-chair seats among a
+    committee's member rows (removed members do not count)."""
+    leaders = [m for m in members if m.removed_at is None and m.role in rules.LEADER_ROLES]
+    return rules.meets_party_share(sum(m.party_member for m in leaders), len(leaders))
+
+
 def shows_names(actor: Actor) -> bool:
     return policy.may(actor, Operation.READ_COMMITTEE_NAMES)
 

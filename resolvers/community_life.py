@@ -110,6 +110,17 @@ def _target(row: Any, label: str) -> policy.Target:
     return policy.place(row.compound_code or row.community_code, label)
 
 
+def _authorised(actor: Actor, operation: Operation, row: Any, label: str, missing: str,
+                field: str) -> Any:
+    """`row` (a room or an application), once it is found and within the caller's scope for
+    `operation`; NOT_FOUND with `missing` at `field` when there is no such row."""
+    if row is None:
+        raise policy.missing(actor, operation, label,
+                             DomainError(ErrorCode.NOT_FOUND, missing, field))
+    policy.authorise(actor, operation, _target(row, label))
+    return row
+
+
 async def apply(db: Database, actor: Actor, *, room_code: str, use: str, purpose: str,
                 note: str | None, now: datetime) -> int:
     operation = Operation.APPLY_SERVICE_ROOM
@@ -121,12 +132,9 @@ async def apply(db: Database, actor: Actor, *, room_code: str, use: str, purpose
     if not 1 <= len(purpose) <= MAX_PURPOSE:
         raise bad_input(f"`purpose` must be 1–{MAX_PURPOSE} characters", "input.purpose")
     async with db.transaction() as conn:
-        room = await q.room(conn, room_code)
-        label = f"service room {room_code}"
-        if room is None:
-            raise policy.missing(actor, operation, label, DomainError(
-                ErrorCode.NOT_FOUND, f"no service room {room_code!r}", "input.roomCode"))
-        policy.authorise(actor, operation, _target(room, label))
+        room = _authorised(actor, operation, await q.room(conn, room_code),
+                           f"service room {room_code}", f"no service room {room_code!r}",
+                           "input.roomCode")
         if room.status != "IDLE":
             raise DomainError(ErrorCode.INVALID_TRANSITION, f"{room_code} is {room.status}: only "
                               "an idle room is applied for", "input.roomCode")
@@ -152,12 +160,9 @@ async def decide(db: Database, actor: Actor, step: str, *, application_id: int,
     operation, start, yes = STEPS[step]
     policy.check_role(actor, operation)
     async with db.transaction() as conn:
-        row = await q.application(conn, application_id)
         label = f"service-room application {application_id}"
-        if row is None:
-            raise policy.missing(actor, operation, label, DomainError(
-                ErrorCode.NOT_FOUND, f"no application {application_id}", "input.id"))
-        policy.authorise(actor, operation, _target(row, label))
+        row = _authorised(actor, operation, await q.application(conn, application_id), label,
+                          f"no application {application_id}", "input.id")
         if row.version != expected_version:
             raise DomainError(ErrorCode.CONFLICT, f"{label} has changed (version {row.version}); "
                               "read it again", "input.expectedVersion")

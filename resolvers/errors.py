@@ -5,6 +5,9 @@ from __future__ import annotations
 import enum
 from typing import Any
 
+# The failures that mean the database is away (a fault to report, not a bug to mask).
+from db.database import UNREACHABLE as UNREACHABLE
+
 
 class ErrorCode(str, enum.Enum):  # noqa: UP042 - str values are the stable wire codes
     """Every stable error code RedGrid answers with, over GraphQL (`extensions.code`, the

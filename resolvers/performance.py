@@ -302,13 +302,13 @@ async def move_bond(db: Database, actor: Actor, kind: str, move: BondMove, *,
             contract.compound_code, f"compound {contract.compound_code}"))
         ticket_id = await _ticket_id(conn, move.ticket_code, contract.compound_code)
         if kind == "DRAWDOWN":
-            balance = await queries.take_from_balance(conn, contract.id, amount)
+            balance = await queries.move_balance(conn, contract.id, -amount)
             if balance is None:
                 held = await _held(conn, contract)
                 raise DomainError(ErrorCode.BOND_INSUFFICIENT, f"the bond holds {held} yuan, "
                                   f"less than the {amount} asked for", "input.amount")
         else:
-            balance = await queries.add_to_balance(conn, contract.id, amount)
+            balance = await queries.move_balance(conn, contract.id, amount)
             if balance is None:
                 held = await _held(conn, contract)
                 raise bad_input(f"a top-up of {amount} would raise the balance {held} above the "

@@ -13,8 +13,10 @@ from db.database import Database
 from db.queries import places as place_queries
 from db.queries import tickets as queries
 from db.queries.joined import Joined
+from db.queries.ticket_filter import TicketConditions as TicketConditions
+from db.queries.ticket_filter import TicketFilterArgs
 from db.queries.ticket_scope import EVERYTHING, TicketScope
-from db.queries.tickets import NearestQuery, TicketFilterArgs
+from db.queries.tickets import NearestQuery
 from geo.projection import to_metric
 from geo.types import LonLat
 from resolvers import policy

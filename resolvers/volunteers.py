@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from db.database import Database
+from db.duty import MIN_PARTICIPATIONS as MIN_PARTICIPATIONS
 from db.duty import MISSED, PARTICIPATION, Assessment, assess
 from db.queries import ticket_updates
 from db.queries import volunteers as queries
@@ -168,11 +169,7 @@ async def compliance(db: Database, actor: Actor, *, year: int, community_code: s
     policy.check_role(actor, operation, "service records are visible to community staff, "
                       "street officers and the county office")
     now = now or datetime.now(UTC)
-    _year(year, now)
-    _check_places(actor, operation, {"communityCode": community_code})
-    start, end, complete = year_window(year, now)
-    f = VolunteerFilter(policy.sql_scopes(actor, operation), community_code=community_code,
-                        role=role)
+    f, start, end, complete = _year_of_members(actor, operation, year, community_code, role, now)
     async with db.connection() as conn:
         rows = await queries.services_in_period(conn, f, start=start, end=end)
     return [MemberCompliance(r, assess(r.kinds)) for r in rows], complete
@@ -181,6 +178,17 @@ async def compliance(db: Database, actor: Actor, *, year: int, community_code: s
 def _year(year: int, now: datetime) -> None:
     if not 2000 <= year <= now.astimezone(SHANGHAI).year:
         raise bad_input(f"year must be 2000–{now.astimezone(SHANGHAI).year}, got {year}", "year")
+
+
+def _year_of_members(actor: Actor, operation: Operation, year: int, community_code: str | None,
+                     role: str, now: datetime) -> tuple[VolunteerFilter, datetime, datetime, bool]:
+    """The members in the caller's scope (one community with `community_code`) and the year's
+    window (`year_window`), once the year and the community are checked."""
+    _year(year, now)
+    _check_places(actor, operation, {"communityCode": community_code})
+    f = VolunteerFilter(policy.sql_scopes(actor, operation), community_code=community_code,
+                        role=role)
+    return (f, *year_window(year, now))
 
 
 async def report_year(db: Database, actor: Actor, *, year: int, community_code: str | None,
@@ -192,13 +200,9 @@ async def report_year(db: Database, actor: Actor, *, year: int, community_code: 
     policy.check_role(actor, operation, "members' years are reported by community staff, "
                       "street officers or the county office")
     now = now or datetime.now(UTC)
-    _year(year, now)
-    _check_places(actor, operation, {"communityCode": community_code})
-    start, end, complete = year_window(year, now)
+    f, start, end, complete = _year_of_members(actor, operation, year, community_code, role, now)
     if not complete:
         raise bad_input(f"{year} is not over yet: a year is reported once it has ended", "year")
-    f = VolunteerFilter(policy.sql_scopes(actor, operation), community_code=community_code,
-                        role=role)
     async with db.transaction() as conn:
         rows = await queries.services_in_period(conn, f, start=start, end=end)
         records = [year_record(r, year) for r in rows]

@@ -9,9 +9,8 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from db import labels
-from db.catalogue import DEADLINES
 from resolvers import catalogue
+from resolvers.vocabulary import DEADLINES, labels
 
 
 @strawberry.enum(description="How long a demand item may take (12345 hotline practice): "

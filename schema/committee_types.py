@@ -10,7 +10,6 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from db import committees as rules
 from resolvers import committees
 
 
@@ -62,8 +61,7 @@ class OwnersCommittee:
                                   "vice-chair seats.")
     async def meets_party_share(self, info: Info) -> bool:
         rows = await info.context.loaders.committee_members.load(self.id)
-        leaders = [r for r in rows if r.removed_at is None and r.role in rules.LEADER_ROLES]
-        return rules.meets_party_share(sum(r.party_member for r in leaders), len(leaders))
+        return committees.members_meet_party_share(rows)
 
     @classmethod
     def of(cls, row: Any) -> OwnersCommittee:

@@ -8,7 +8,6 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from db import committees as rules
 from resolvers import committees
 from resolvers.committees import CandidateArgs, Compliance, ElectionArgs
 from resolvers.errors import DomainError
@@ -137,10 +136,11 @@ class CommitteeQuery:
     @strawberry.field(description="The owners' committee rules: 6 qualifications, the 8-item "
                                   "negative list, the party share and the longest term (public).")
     def owners_committee_rules(self) -> CommitteeRules:
-        return CommitteeRules(qualifications=_conditions(rules.QUALIFICATIONS),
-                              negative_list=_conditions(rules.NEGATIVE_LIST),
-                              party_share=float(rules.PARTY_SHARE),
-                              max_term_years=rules.MAX_TERM_YEARS)
+        rules = committees.RULES
+        return CommitteeRules(qualifications=_conditions(rules.qualifications),
+                              negative_list=_conditions(rules.negative_list),
+                              party_share=float(rules.party_share),
+                              max_term_years=rules.max_term_years)
 
     @strawberry.field(description="Compounds without an owners' committee, committees below the "
                                   "party share and members removed by the negative list, in "

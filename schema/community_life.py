@@ -11,9 +11,9 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from db import labels
 from resolvers import community_life as life
 from resolvers.errors import DomainError
+from resolvers.vocabulary import labels
 from schema.notices import USER_ERRORS, cap_text
 from schema.types import Community, Compound, UserError, compound_of, user_errors
 

@@ -9,8 +9,7 @@ import psycopg
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from db.database import UNREACHABLE
-from resolvers.errors import DomainError
+from resolvers.errors import UNREACHABLE, DomainError
 from schema.limits import code_for_message
 from schema.request_ids import NO_REQUEST, current_request_id
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import fields
 
 import strawberry
 
-from db.queries.tickets import TicketFilterArgs
 from geo.types import BBox, Crs, LonLat
 from resolvers.inputs import bbox_wgs84, point_wgs84
+from resolvers.tickets import TicketConditions, TicketFilterArgs
 from schema.scalars import Channel, TicketStatus, enum_values
 
 
@@ -40,24 +40,14 @@ def bbox_or_none(bbox: BBoxInput | None) -> BBox | None:
 
 
 @strawberry.input
-class TicketFilter:
-    status: list[TicketStatus] | None = None
+class TicketFilter(TicketConditions):
     zone_code: str | None = strawberry.field(default=None,
                                              description="Tickets in a zone 片区's communities.")
-    community_code: str | None = None
-    cell_code: str | None = None
-    item_code: str | None = None
-    overdue: bool | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
+    status: list[TicketStatus] | None = None
 
     def args(self) -> TicketFilterArgs:
-        return TicketFilterArgs(
-            statuses=enum_values(self.status), zone_code=self.zone_code,
-            community_code=self.community_code,
-            cell_code=self.cell_code, item_code=self.item_code, overdue=self.overdue,
-            created_from=self.created_from, created_to=self.created_to,
-        )
+        conditions = {f.name: getattr(self, f.name) for f in fields(TicketConditions)}
+        return TicketFilterArgs(statuses=enum_values(self.status), **conditions)
 
 
 @strawberry.input

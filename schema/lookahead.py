@@ -19,7 +19,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 from strawberry.types.nodes import SelectedField, Selection
 
-from db.queries.joined import Joined
+from resolvers.tickets import Joined
 
 
 def selected(info: Info) -> dict[str, list[SelectedField]]:

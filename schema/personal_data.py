@@ -16,8 +16,8 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
-from db.queries.access_log import AccessFilter
 from resolvers import personal_data
+from resolvers.personal_data import AccessFilter
 from resolvers.tickets import MAX_PAGE, encode_cursor
 from schema.notices import PAGE_EDGES, cap_text
 from schema.pagination import PageInfo

@@ -8,9 +8,8 @@ from typing import Any, NewType
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
-from db import vocabulary
 from geo.types import Crs as GeoCrs
-from resolvers import errors
+from resolvers import errors, vocabulary
 
 GeoJSON = NewType("GeoJSON", object)
 SCALAR_MAP: dict[object, ScalarDefinition] = {
@@ -26,7 +25,8 @@ Crs = GeoCrs
 strawberry.enum(GeoCrs, description="Datum of coordinates: WGS-84, GCJ-02 or BD-09.")
 
 
-# The ticket vocabulary's enums are db/vocabulary.py's own, exposed as they are.
+# The ticket vocabulary's enums are db/vocabulary.py's own (through resolvers/vocabulary.py),
+# exposed as they are.
 Channel = vocabulary.Channel
 TicketStatus = vocabulary.TicketStatus
 Level = vocabulary.Level

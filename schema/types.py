@@ -12,10 +12,10 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from db import labels
 from geo.types import Crs
 from resolvers import committees, places
 from resolvers.errors import DomainError, ErrorCode
+from resolvers.vocabulary import labels
 from schema.catalogue import DemandItem
 from schema.committee_types import OwnersCommittee
 from schema.geometry import place_geometry, point_geometry

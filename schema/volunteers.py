@@ -10,7 +10,6 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from db.duty import MIN_PARTICIPATIONS
 from resolvers import volunteers
 from resolvers.errors import DomainError
 from resolvers.volunteers import MAX_PAGE, MemberCompliance, ServiceArgs
@@ -245,7 +244,7 @@ class VolunteerQuery:
         records = [MemberComplianceRecord.of(m) for m in members]
         flagged = [r for r in records if r.talk_reminder]
         return VolunteerCompliance(
-            year=year, year_complete=complete, minimum_participations=MIN_PARTICIPATIONS,
+            year=year, year_complete=complete, minimum_participations=volunteers.MIN_PARTICIPATIONS,
             member_count=len(records), flagged_count=len(flagged),
             public_criticism_count=sum(r.public_criticism for r in records),
             members=flagged if flagged_only else records)

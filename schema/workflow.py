@@ -4,6 +4,7 @@ efficiency-office referrals and ratings."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -83,7 +84,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _payload(info: Info, code: str) -> TicketPayload:
+async def _moved(info: Info, step: Awaitable[str]) -> TicketPayload:
+    """The payload of a workflow step: the ticket it moved (by the code the step returns),
+    or the step's errors with nothing written."""
+    try:
+        code = await step
+    except DomainError as err:
+        return failed(err)
     row = await tickets.ticket_by_code(info.context.db, code)
     return TicketPayload(ticket=Ticket.of(row), errors=[])
 
@@ -99,34 +106,25 @@ class WorkflowMutation:
         req = Request(target=input.to.value, note=input.note,
                       reason=input.reason.value if input.reason else None,
                       unit_code=input.unit_code, rating=input.rating)
-        try:
-            code = await workflow.transition(info.context.db, info.context.actor, input.code,
-                                             input.expected_version, req, _now(),
-                                             photos=photos, media=info.context.media)
-        except DomainError as err:
-            return failed(err)
-        return await _payload(info, code)
+        ctx = info.context
+        return await _moved(info, workflow.transition(
+            ctx.db, ctx.actor, input.code, input.expected_version, req, _now(), photos=photos,
+            media=ctx.media))
 
     @strawberry.mutation(description="Escalates an open ticket: community → street → county.")
     async def escalate_ticket(self, info: Info, input: EscalateTicketInput) -> TicketPayload:
-        try:
-            code = await workflow.escalate(info.context.db, info.context.actor, input.code,
-                                           input.expected_version, input.note, _now())
-        except DomainError as err:
-            return failed(err)
-        return await _payload(info, code)
+        return await _moved(info, workflow.escalate(
+            info.context.db, info.context.actor, input.code, input.expected_version, input.note,
+            _now()))
 
     @strawberry.mutation(description="A zone 片区 takes over a community-level ticket that is "
                                      "stuck, before it is escalated to the street: once per "
                                      "ticket, with a fresh deadline, shown in its events as "
                                      "ZONE_COORDINATED. Zone officers (and the county office).")
     async def coordinate_ticket(self, info: Info, input: CoordinateTicketInput) -> TicketPayload:
-        try:
-            code = await workflow.coordinate(info.context.db, info.context.actor, input.code,
-                                             input.expected_version, input.note, _now())
-        except DomainError as err:
-            return failed(err)
-        return await _payload(info, code)
+        return await _moved(info, workflow.coordinate(
+            info.context.db, info.context.actor, input.code, input.expected_version, input.note,
+            _now()))
 
     @strawberry.mutation(description="Adds the caller's support to an open ticket.")
     async def cosign_ticket(self, info: Info, code: str, note: str | None = None) -> TicketPayload:
@@ -140,12 +138,9 @@ class WorkflowMutation:
 
     @strawberry.mutation(description="Folds a duplicate into its original ticket.")
     async def merge_tickets(self, info: Info, input: MergeTicketsInput) -> TicketPayload:
-        try:
-            code = await workflow.merge(info.context.db, info.context.actor, input.duplicate_code,
-                                        input.original_code, input.expected_version, _now())
-        except DomainError as err:
-            return failed(err)
-        return await _payload(info, code)
+        return await _moved(info, workflow.merge(
+            info.context.db, info.context.actor, input.duplicate_code, input.original_code,
+            input.expected_version, _now()))
 
 
 @strawberry.type

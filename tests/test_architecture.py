@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +44,15 @@ def test_imports_only_run_down_the_layers() -> None:
     assert upward == []
 
 
+def test_the_schema_asks_resolvers_not_the_data_layer() -> None:
+    """schema/ imports resolvers (and geo types), never db/: its DataLoaders batch through
+    resolvers/loaders.py and the vocabulary it exposes comes through resolvers/vocabulary.py."""
+    direct = [f"{module} → {target}" for module, imports in _graph().items()
+              if module.split(".")[0] == "schema"
+              for target in sorted(imports) if target.split(".")[0] == "db"]
+    assert direct == []
+
+
 def test_no_import_circle() -> None:
     graph = _graph()
     state: dict[str, int] = {}  # 1: on the current path, 2: done
@@ -70,6 +80,49 @@ def test_the_data_layer_needs_no_type_ignore() -> None:
                for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
                if "type: ignore" in line]
     assert ignored == []
+
+
+# SQL in an f-string: a statement's keywords or a named parameter among its literal parts.
+_SQL = re.compile(r"\b(SELECT|FROM|JOIN|WHERE|UPDATE|INSERT|DELETE|COPY)\b|%\(\w+\)s")
+# Where a formatted value stands for a name: after FROM, JOIN, INTO, UPDATE, TABLE or COPY, in
+# double quotes, or qualified by or qualifying another name (`base.{via}`, `{table}.id`).
+_NAME_BEFORE = re.compile(r"(\b(FROM|JOIN|INTO|UPDATE|TABLE|COPY)\s+|\w\.|\")$", re.IGNORECASE)
+_NAME_AFTER = re.compile(r"^(\.[\w\"]|\")")
+
+
+def _formatted_names(tree: ast.AST) -> list[tuple[int, str]]:
+    """Values formatted into SQL f-strings where a table or column name stands. A module
+    constant (an UPPER_CASE name: SQL text fixed at import, such as a subquery) may stand
+    there; so may anything in an exception's message, which is not SQL."""
+    messages = {id(n) for r in ast.walk(tree) if isinstance(r, ast.Raise) for n in ast.walk(r)}
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.JoinedStr) or id(node) in messages:
+            continue
+        parts = node.values
+        literal = "".join(v.value for v in parts if isinstance(v, ast.Constant))
+        if not _SQL.search(str(literal)):
+            continue
+        for i, value in enumerate(parts):
+            if not isinstance(value, ast.FormattedValue) or (
+                    isinstance(value.value, ast.Name) and value.value.id.isupper()):
+                continue
+            before = parts[i - 1] if i > 0 else None
+            after = parts[i + 1] if i + 1 < len(parts) else None
+            text_before = before.value if isinstance(before, ast.Constant) else ""
+            text_after = after.value if isinstance(after, ast.Constant) else ""
+            if _NAME_BEFORE.search(str(text_before)) or _NAME_AFTER.search(str(text_after)):
+                found.append((node.lineno, ast.unparse(value.value)))
+    return found
+
+
+def test_sql_names_are_composed_not_formatted() -> None:
+    """No file of db/ formats a table or column name into SQL with an f-string: names go
+    through psycopg.sql.Identifier (statements built once stay built once)."""
+    formatted = [f"{p.relative_to(ROOT)}:{line}: {{{name}}}" for p in sorted((ROOT / "db").rglob("*.py"))
+                 if "migrations" not in p.parts
+                 for line, name in _formatted_names(ast.parse(p.read_text(encoding="utf-8")))]
+    assert formatted == []
 
 
 def test_planner_and_feature_sql_is_composed_not_formatted() -> None:

@@ -19,6 +19,7 @@ from db.demo import names
 from db.demo.places import Places
 from db.demo.services import HUAFENG_REPLACED, ContractPlan, sample_points
 from db.demo.timeline import Timeline
+from db.queries.ticket_writes import TicketPlacement
 from db.responsibility import route_unit, route_units
 from db.vocabulary import SHANGHAI, TICKET_STATUSES
 from geo import hexagons
@@ -49,7 +50,7 @@ class Item:
 
 
 @dataclass
-class TicketRow:
+class TicketRow(TicketPlacement):
     id: int
     item: Item
     channel: str
@@ -60,12 +61,6 @@ class TicketRow:
     lat: float
     h3_9: int
     h3_8: int
-    cell_code: str
-    compound_code: str | None
-    community_code: str
-    zone_code: str
-    street_code: str
-    unit_code: str | None
     created_at: datetime
     cooperating_units: tuple[str, ...] = ()  # routed as the lead unit is, never the lead
     status: str = "SUBMITTED"

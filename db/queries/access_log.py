@@ -9,6 +9,8 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from db.queries.conditions import Conditions
+
 
 @dataclass(frozen=True)
 class Access:
@@ -47,23 +49,18 @@ _SOURCE = sql.SQL("personal_data_access l JOIN tickets t ON t.id = l.ticket_id")
 async def access_page(conn: AsyncConnection[Any], f: AccessFilter, *, limit: int,
                       after: tuple[datetime, int] | None) -> tuple[list[Any], int]:
     """A page of log rows, newest first, after an (at, id) keyset; and the total count."""
-    where: list[sql.Composable] = [sql.SQL("TRUE")]
-    params: dict[str, Any] = {}
-    if f.subject is not None:
-        where.append(sql.SQL("l.subject = %(subject)s"))
-        params["subject"] = f.subject
-    if f.ticket_code is not None:
-        where.append(sql.SQL("t.code = %(ticket_code)s"))
-        params["ticket_code"] = f.ticket_code
-    count = sql.SQL("SELECT count(*) AS n FROM {} WHERE {}").format(
-        _SOURCE, sql.SQL(" AND ").join(where))
+    where = Conditions()
+    where.add("l.subject = %(subject)s", "subject", f.subject)
+    where.add("t.code = %(ticket_code)s", "ticket_code", f.ticket_code)
+    params = where.params
+    count = sql.SQL("SELECT count(*) AS n FROM {} WHERE {}").format(_SOURCE, where.clause())
     total = await (await conn.execute(count, params)).fetchone()
     if after is not None:
-        where.append(sql.SQL("(l.at, l.id) < (%(after_at)s, %(after_id)s)"))
+        where.parts.append(sql.SQL("(l.at, l.id) < (%(after_at)s, %(after_id)s)"))
         params.update(after_at=after[0], after_id=after[1])
     params["limit"] = limit + 1
     page = sql.SQL("SELECT l.id, l.at, l.subject, l.role, t.code AS ticket_code, l.fields "
                    "FROM {} WHERE {} ORDER BY l.at DESC, l.id DESC LIMIT %(limit)s").format(
-        _SOURCE, sql.SQL(" AND ").join(where))
+        _SOURCE, where.clause())
     rows = await (await conn.execute(page, params)).fetchall()
     return rows, int(total.n) if total else 0

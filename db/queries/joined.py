@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import tuple_row
 
 # Marker columns are named `|name`: no column of a RedGrid table starts with `|`.
@@ -48,15 +48,25 @@ def joined_sql(base: str, relations: Sequence[Relation]) -> str:
     """The statement: the base rows as `base`, each relation joined laterally after its marker."""
     if sum(r.many for r in relations) > 1:
         raise ValueError("at most one relation may give a list")
-    columns = ["base.*"]
-    joins = []
-    order = []
-    for i, r in enumerate(relations):
-        columns.append(f'NULL AS "{_MARK}{r.name}", r{i}.*')
-        joins.append(f"LEFT JOIN LATERAL ({r.select}) r{i} ON TRUE")
-        order += [f"r{i}.{c}" for c in r.order]
-    return (f"SELECT {', '.join(columns)} FROM ({base}) base " + " ".join(joins)
-            + (f" ORDER BY {', '.join(order)}" if order else ""))
+    return _joined_sql(base, tuple((r.name, r.select, r.order) for r in relations))
+
+
+@functools.lru_cache(maxsize=256)
+def _joined_sql(base: str, relations: tuple[tuple[str, str, tuple[str, ...]], ...]) -> str:
+    """`joined_sql`, composed once per base statement and choice of relations."""
+    columns: list[sql.Composable] = [sql.SQL("base.*")]
+    joins: list[sql.Composable] = []
+    order: list[sql.Composable] = []
+    for i, (name, select, by) in enumerate(relations):
+        alias = sql.Identifier(f"r{i}")
+        columns.append(sql.SQL("NULL AS {}, {}.*").format(sql.Identifier(_MARK + name), alias))
+        joins.append(sql.SQL("LEFT JOIN LATERAL ({}) {} ON TRUE").format(sql.SQL(select), alias))
+        order += [sql.Identifier(f"r{i}", c) for c in by]
+    statement = sql.SQL("SELECT {} FROM ({}) base {}").format(
+        sql.SQL(", ").join(columns), sql.SQL(base), sql.SQL(" ").join(joins))
+    if order:
+        statement += sql.SQL(" ORDER BY {}").format(sql.SQL(", ").join(order))
+    return statement.as_string()
 
 
 Part = tuple[int, int, tuple[str, ...]]  # where a part's columns start and end, their names

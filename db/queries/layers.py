@@ -14,8 +14,11 @@ caller's scope covers: the same numbers as `patrolCoverage`, from the same SQL.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
+
+from psycopg import sql
 
 from db import labels
 from db.queries.disclosure import MIN_COUNT, SQUARE_M
@@ -93,12 +96,18 @@ class Layer:
             return (f"FROM ({self.source.replace(CELLS, cells)}) f",
                     {**params, **week.params()})
         if not self.is_tickets:
-            return f"FROM {self.table} f", params
+            return _from_table(self.table), params
         precise, scope_params = ("FALSE", {}) if view.records is None else view.records.clause("t")
         params.update(scope_params)
         exact = "TRUE" if view.exact_counts else "FALSE"
         return (f"FROM ({_RECORDS.format(precise=precise, where=where)} UNION ALL "
                 f"{_SQUARES.format(precise=precise, where=where, exact=exact)}) f"), params
+
+
+@functools.cache
+def _from_table(table: str) -> str:
+    """`FROM <table> f`, composed once per layer table."""
+    return sql.SQL("FROM {} f").format(sql.Identifier(table)).as_string()
 
 
 def iso_local(column: str) -> str:

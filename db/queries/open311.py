@@ -11,6 +11,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.errors import UniqueViolation
 
+from db.queries.conditions import Conditions
 from db.queries.ticket_scope import TicketScope
 from geo.types import BBox
 
@@ -122,28 +123,19 @@ async def requests(conn: AsyncConnection[Any], q: RequestQuery, *, scope: Ticket
         scope_sql, scope_params = scope.clause("t")
         visible = sql.SQL("({} OR {})").format(own, sql.SQL(scope_sql))  # the scope's own SQL
         params.update(scope_params)
-    where: list[sql.Composable] = [visible]
-    if q.codes is not None:
-        where.append(sql.SQL("t.code = ANY(%(codes)s)"))
-        params["codes"] = list(q.codes)
-    if q.item_code is not None:
-        where.append(sql.SQL("t.item_code = %(item_code)s"))
-        params["item_code"] = q.item_code
-    if q.start is not None:
-        where.append(sql.SQL("t.created_at >= %(start)s"))
-        params["start"] = q.start
-    if q.end is not None:
-        where.append(sql.SQL("t.created_at < %(end)s"))
-        params["end"] = q.end
-    if q.statuses is not None:
-        where.append(sql.SQL("t.status = ANY(%(statuses)s)"))
-        params["statuses"] = list(q.statuses)
+    where = Conditions(visible)
+    where.add("t.code = ANY(%(codes)s)", "codes", q.codes)
+    where.add("t.item_code = %(item_code)s", "item_code", q.item_code)
+    where.add("t.created_at >= %(start)s", "start", q.start)
+    where.add("t.created_at < %(end)s", "end", q.end)
+    where.add("t.status = ANY(%(statuses)s)", "statuses", q.statuses)
     if q.bbox is not None:
-        where.append(sql.SQL("t.geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, "
-                             "%(north)s, 4326)"))
+        where.parts.append(sql.SQL("t.geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, "
+                                   "%(north)s, 4326)"))
         params.update(west=q.bbox.west, south=q.bbox.south, east=q.bbox.east,
                       north=q.bbox.north)
+    params.update(where.params)
     query = sql.SQL("SELECT {} {} WHERE {} ORDER BY t.created_at DESC, t.id DESC "
                     "LIMIT %(limit)s OFFSET %(offset)s").format(
-        _REQUEST_COLUMNS, _REQUEST_FROM, sql.SQL(" AND ").join(where))
+        _REQUEST_COLUMNS, _REQUEST_FROM, where.clause())
     return await (await conn.execute(query, params)).fetchall()

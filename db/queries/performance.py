@@ -99,29 +99,18 @@ async def ledger(conn: AsyncConnection[Any], contract_ids: Sequence[int]) -> lis
     return await cur.fetchall()
 
 
-async def take_from_balance(conn: AsyncConnection[Any], contract_id: int,
-                            amount: Decimal) -> Decimal | None:
-    """Lowers the balance by `amount` if it holds that much; the new balance, or None.
+async def move_balance(conn: AsyncConnection[Any], contract_id: int,
+                       change: Decimal) -> Decimal | None:
+    """Moves the balance by `change` (negative: a drawdown, positive: a top-up) if it stays
+    between 0 and the bond amount; the new balance, or None.
 
-    One conditional UPDATE: a concurrent drawdown waits on the row lock and then re-checks
-    the condition against the committed balance, so two can never overdraw it together.
+    One conditional UPDATE: a concurrent move waits on the row lock and then re-checks the
+    condition against the committed balance, so two can never overdraw (or overfill) it.
     """
     cur = await conn.execute(
-        "UPDATE property_contracts SET bond_balance = bond_balance - %(amount)s "
-        "WHERE id = %(id)s AND bond_balance >= %(amount)s RETURNING bond_balance",
-        {"id": contract_id, "amount": amount})
-    row = await cur.fetchone()
-    return None if row is None else Decimal(row.bond_balance)
-
-
-async def add_to_balance(conn: AsyncConnection[Any], contract_id: int,
-                         amount: Decimal) -> Decimal | None:
-    """Raises the balance by `amount` if that keeps it within the bond amount; the new
-    balance, or None."""
-    cur = await conn.execute(
-        "UPDATE property_contracts SET bond_balance = bond_balance + %(amount)s "
-        "WHERE id = %(id)s AND bond_balance + %(amount)s <= bond_amount RETURNING bond_balance",
-        {"id": contract_id, "amount": amount})
+        "UPDATE property_contracts SET bond_balance = bond_balance + %(change)s "
+        "WHERE id = %(id)s AND bond_balance + %(change)s BETWEEN 0 AND bond_amount "
+        "RETURNING bond_balance", {"id": contract_id, "change": change})
     row = await cur.fetchone()
     return None if row is None else Decimal(row.bond_balance)
 

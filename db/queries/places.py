@@ -129,8 +129,10 @@ async def units_by_code(conn: AsyncConnection[Any], codes: Sequence[str]) -> lis
 def related_place(name: str, table: str, via: str) -> Relation:
     """The place of `table` whose code is the base row's `via` column, with the columns
     `places_by_key` gives (so the row can stand in for the loader's)."""
-    columns = UNIT_COLUMNS if table == "units" else PLACE_COLUMNS[table]
-    return Relation(name, f"SELECT {columns} FROM {table} WHERE code = base.{via}", key=via)
+    columns = sql.SQL(UNIT_COLUMNS) if table == "units" else _columns(table)
+    select = sql.SQL("SELECT {} FROM {} WHERE code = base.{}").format(
+        columns, sql.Identifier(table), sql.Identifier(via))
+    return Relation(name, select.as_string(), key=via)
 
 
 def nearest_facilities_relation(name: str, *, kind: str | None, limit: int) -> Relation:

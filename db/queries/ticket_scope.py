@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
+
+from psycopg import sql
 
 
 def in_scopes(*columns: str) -> str:
     """A SQL condition: one of `columns` (place codes) lies inside the `%(scopes)s` codes (a code
     covers every code it prefixes); NULL scopes let every row through."""
-    covered = " OR ".join(f"starts_with({c}, s.code)" for c in columns)
-    return ("(%(scopes)s::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest(%(scopes)s::text[]) "
-            f"AS s(code) WHERE {covered}))")
+    covered = sql.SQL(" OR ").join(sql.SQL("starts_with({}, s.code)").format(
+        sql.Identifier(*c.split("."))) for c in columns)
+    return sql.SQL("(%(scopes)s::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest(%(scopes)s::text[]) "
+                   "AS s(code) WHERE {}))").format(covered).as_string()
 
 
 @dataclass(frozen=True)
@@ -25,22 +29,33 @@ class TicketScope:
 
     def clause(self, table: str = "tickets") -> tuple[str, dict[str, Any]]:
         """A SQL condition on `table` and its parameters."""
-        parts: list[str] = []
         params: dict[str, Any] = {}
         if self.cell_prefixes is not None:
-            parts.append(f"{table}.cell_code LIKE ANY(%(scope_cells)s)")
             params["scope_cells"] = [p + "%" for p in self.cell_prefixes]
         if self.compound_prefixes is not None:
-            parts.append(f"{table}.compound_code LIKE ANY(%(scope_compounds)s)")
             params["scope_compounds"] = [p + "%" for p in self.compound_prefixes]
         if self.units is not None:
-            parts.append(f"EXISTS (SELECT 1 FROM ticket_units su WHERE su.ticket_id = {table}.id "
-                         "AND su.unit_code = ANY(%(scope_units)s))")
             params["scope_units"] = list(self.units)
         if self.reporter is not None:
-            parts.append(f"{table}.reporter_subject = %(scope_reporter)s")
             params["scope_reporter"] = self.reporter
-        return (" AND ".join(parts) or "TRUE"), params
+        return _condition(table, tuple(params)), params
+
+
+_CONDITIONS = {
+    "scope_cells": sql.SQL("{}.cell_code LIKE ANY(%(scope_cells)s)"),
+    "scope_compounds": sql.SQL("{}.compound_code LIKE ANY(%(scope_compounds)s)"),
+    "scope_units": sql.SQL("EXISTS (SELECT 1 FROM ticket_units su WHERE su.ticket_id = {}.id "
+                           "AND su.unit_code = ANY(%(scope_units)s))"),
+    "scope_reporter": sql.SQL("{}.reporter_subject = %(scope_reporter)s"),
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _condition(table: str, restricting: tuple[str, ...]) -> str:
+    """The condition on `table` of a scope restricting by those parameters, composed once
+    per shape (a handful per table) rather than on every request."""
+    parts = [_CONDITIONS[p].format(sql.Identifier(table)) for p in restricting]
+    return sql.SQL(" AND ").join(parts).as_string() if parts else "TRUE"
 
 
 EVERYTHING = TicketScope()

@@ -84,8 +84,22 @@ async def routing(conn: AsyncConnection[Any], item_code: str, compound_code: str
                                                 "day": day})).fetchone()
 
 
-@dataclass(frozen=True)
-class NewTicket:
+@dataclass
+class TicketPlacement:
+    """Where a ticket 工单 lies (its grid cell, compound, community, zone and street, by
+    containment) and the unit routed to lead it: the columns every written ticket fills,
+    live (`NewTicket`) or generated for the demo (`db/demo/tickets.py`)."""
+
+    cell_code: str
+    compound_code: str | None
+    community_code: str
+    zone_code: str
+    street_code: str
+    unit_code: str | None
+
+
+@dataclass
+class NewTicket(TicketPlacement):
     item_code: str
     channel: str
     description: str
@@ -93,12 +107,6 @@ class NewTicket:
     reporter_phone: str | None
     lon: float
     lat: float
-    cell_code: str
-    compound_code: str | None
-    community_code: str
-    zone_code: str
-    street_code: str
-    unit_code: str | None
     now: datetime
     due_at: datetime
     caller: str

@@ -9,7 +9,9 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from db.queries.conditions import Conditions
 from db.queries.joined import Joined, Relation, fetch_joined
+from db.queries.ticket_filter import TicketFilterArgs
 from db.queries.ticket_scope import EVERYTHING, TicketScope
 from db.vocabulary import OPEN_STATUSES, TICKET_STATUSES
 from geo.projection import METRIC_SCALE_TOLERANCE
@@ -92,40 +94,19 @@ async def nearest_tickets(conn: AsyncConnection[Any], q: NearestQuery) -> list[A
         params["k"] *= 4
 
 
-@dataclass(frozen=True)
-class TicketFilterArgs:
-    statuses: Sequence[str] | None = None
-    zone_code: str | None = None
-    community_code: str | None = None
-    cell_code: str | None = None
-    item_code: str | None = None
-    overdue: bool | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
-
-
 def _filter(f: TicketFilterArgs) -> tuple[list[sql.Composable], dict[str, Any]]:
-    where: list[sql.Composable] = [sql.SQL("TRUE")]
-    params: dict[str, Any] = {}
-    if f.statuses is not None:
-        where.append(sql.SQL("status = ANY(%(statuses)s)"))
-        params["statuses"] = list(f.statuses)
-    for column in ("zone_code", "community_code", "cell_code", "item_code"):
-        value = getattr(f, column)
-        if value is not None:
-            where.append(sql.SQL("{} = {}").format(sql.Identifier(column),
-                                                   sql.Placeholder(column)))
-            params[column] = value
+    where = Conditions()
+    where.add("status = ANY(%(statuses)s)", "statuses", f.statuses)
+    where.add("zone_code = %(zone_code)s", "zone_code", f.zone_code)
+    where.add("community_code = %(community_code)s", "community_code", f.community_code)
+    where.add("cell_code = %(cell_code)s", "cell_code", f.cell_code)
+    where.add("item_code = %(item_code)s", "item_code", f.item_code)
     if f.overdue is not None:
         late = sql.SQL(f"(status IN {status_list(OPEN_STATUSES)} AND due_at < now())")
-        where.append(late if f.overdue else sql.SQL("NOT {}").format(late))
-    if f.created_from is not None:
-        where.append(sql.SQL("created_at >= %(created_from)s"))
-        params["created_from"] = f.created_from
-    if f.created_to is not None:
-        where.append(sql.SQL("created_at < %(created_to)s"))
-        params["created_to"] = f.created_to
-    return where, params
+        where.parts.append(late if f.overdue else sql.SQL("NOT {}").format(late))
+    where.add("created_at >= %(created_from)s", "created_from", f.created_from)
+    where.add("created_at < %(created_to)s", "created_to", f.created_to)
+    return where.parts, where.params
 
 
 async def ticket_page(conn: AsyncConnection[Any], f: TicketFilterArgs, *, limit: int,

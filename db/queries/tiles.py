@@ -9,12 +9,13 @@ Catalogue layers become sources through `layer_source`; rows that are already co
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from db.queries.disclosure import SQUARE_M
 from db.queries.layers import PUBLIC_VIEW, Layer, TicketView
@@ -69,18 +70,27 @@ class TicketFilters:
 
     def clause(self, alias: str) -> tuple[str, dict[str, Any]]:
         """` AND ...` conditions on `alias` (empty without filters) and their parameters."""
-        parts: list[str] = []
         params: dict[str, Any] = {}
         if self.statuses is not None:
-            parts.append(f"{alias}.status = ANY(%(statuses)s)")
             params["statuses"] = list(self.statuses)
         if self.created_from is not None:
-            parts.append(f"{alias}.created_at >= %(created_from)s")
             params["created_from"] = self.created_from
         if self.created_to is not None:
-            parts.append(f"{alias}.created_at < %(created_to)s")
             params["created_to"] = self.created_to
-        return "".join(f" AND {p}" for p in parts), params
+        return _filter_sql(alias, tuple(params)), params
+
+
+_FILTERS = {
+    "statuses": sql.SQL(" AND {}.status = ANY(%(statuses)s)"),
+    "created_from": sql.SQL(" AND {}.created_at >= %(created_from)s"),
+    "created_to": sql.SQL(" AND {}.created_at < %(created_to)s"),
+}
+
+
+@functools.lru_cache(maxsize=32)
+def _filter_sql(alias: str, filtering: tuple[str, ...]) -> str:
+    """The conditions on `alias` of the filters given, composed once per shape."""
+    return sql.Composed([_FILTERS[f].format(sql.Identifier(alias)) for f in filtering]).as_string()
 
 
 NO_FILTERS = TicketFilters()
@@ -143,12 +153,13 @@ def layer_source(layer: Layer, view: TicketView = PUBLIC_VIEW,
         # No ORDER BY: tiles are not paged, and ordering by the key would tempt the planner
         # into walking the key's index instead of the GiST one.
         from_sql, params = layer.from_clause(week=week, cells=f"g.geom && {ENVELOPE}")
-        sql = f"SELECT {layer.select_list()}, {layer.geom} AS geom {from_sql} WHERE f.geom && {ENVELOPE}"
-        return TileSource(layer.name, sql, tuple(name for name, _ in layer.properties), params)
+        statement = (f"SELECT {layer.select_list()}, {layer.geom} AS geom {from_sql} "
+                     f"WHERE f.geom && {ENVELOPE}")
+        return TileSource(layer.name, statement, tuple(name for name, _ in layer.properties), params)
     extra, params = filters.clause("t")
     from_sql, params = layer.from_clause(view, f"t.geom && {ENVELOPE}{extra}", params)
-    sql = f"SELECT {layer.select_list()}, {layer.geom} AS geom {from_sql}"
-    return TileSource(layer.name, sql, tuple(name for name, _ in layer.properties), params,
+    statement = f"SELECT {layer.select_list()}, {layer.geom} AS geom {from_sql}"
+    return TileSource(layer.name, statement, tuple(name for name, _ in layer.properties), params,
                       margin_m=SQUARE_M)
 
 
@@ -177,14 +188,14 @@ class CellValues:
 
 def cells_source(name: str, cells: CellValues) -> TileSource:
     """Cells with their values as a source; a few hundred rows, so no index filter needed."""
-    sql = ("SELECT c.id, c.count, c.withheld, c.hotspot, c.z_score, "
+    statement = ("SELECT c.id, c.count, c.withheld, c.hotspot, c.z_score, "
            "ST_SetSRID(ST_GeomFromGeoJSON(c.geometry), 4326) AS geom "
            "FROM unnest(%(ids)s::text[], %(geometries)s::text[], %(counts)s::int[], "
            "%(withheld)s::bool[], %(hotspots)s::text[], %(z_scores)s::float8[]) "
            "AS c(id, geometry, count, withheld, hotspot, z_score)")
     params = {"ids": cells.ids, "geometries": cells.geometries, "counts": cells.counts,
               "withheld": cells.withheld, "hotspots": cells.hotspots, "z_scores": cells.z_scores}
-    return TileSource(name, sql, ("id", "count", "withheld", "hotspot", "z_score"), params)
+    return TileSource(name, statement, ("id", "count", "withheld", "hotspot", "z_score"), params)
 
 
 _CELL_COUNTS = """
@@ -206,10 +217,10 @@ def ticket_cell_counts(codes: list[str], counts: list[int | None]) -> TileSource
     """Tickets aggregated per grid cell, drawn at the cell's point on surface: `counts[i]`
     for cell `codes[i]`, as the caller may see them; None (withheld) is left out, so a
     withheld cell looks like an empty one."""
-    sql = ("SELECT c.code AS cell_code, n.count, ST_PointOnSurface(c.geom) AS geom "
+    statement = ("SELECT c.code AS cell_code, n.count, ST_PointOnSurface(c.geom) AS geom "
            "FROM grid_cells c JOIN unnest(%(codes)s::text[], %(counts)s::int[]) AS n(code, count) "
            f"ON n.code = c.code WHERE c.geom && {ENVELOPE} AND n.count IS NOT NULL")
-    return count_source("tickets", sql, {"codes": codes, "counts": counts},
+    return count_source("tickets", statement, {"codes": codes, "counts": counts},
                         ("cell_code", "count"))
 
 
@@ -245,8 +256,8 @@ def tile_query(source: TileSource, key: TileKey) -> tuple[str, dict[str, Any]]:
 
 async def render(conn: AsyncConnection[Any], source: TileSource, key: TileKey) -> bytes:
     """The tile's bytes; empty when nothing is drawn there."""
-    sql, params = tile_query(source, key)
-    cur = await conn.execute(sql, params)
+    statement, params = tile_query(source, key)
+    cur = await conn.execute(statement, params)
     row = await cur.fetchone()
     return bytes(row[0]) if row is not None and row[0] is not None else b""
 
