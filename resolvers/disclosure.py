@@ -12,10 +12,18 @@ this module, so the rule is written once:
   outside their scope, sees a count under MIN_COUNT as withheld: `null` with `withheld: true`,
   the same for 0, 1 and 2.
 - Periods. Callers who do not see every record filter time by whole calendar months (Asia/
-  Shanghai) only: with finer windows, the difference of two counts that are each shown could
-  single out one report. A finer period is refused with PERIOD_TOO_FINE, never rounded. Patrol
-  coverage 巡查覆盖 counts tickets per week over the caller's own cells: shown to callers who
-  see those tickets as records, NULL for planners.
+  Shanghai) only; a finer period is refused with PERIOD_TOO_FINE, never rounded. Callers
+  without exact counts everywhere ask for exactly one calendar month (PERIOD_NOT_ONE_MONTH
+  otherwise): were two windows allowed, (March–April) − (March) would give April's count of
+  1 or 2. Series of months show each month as its own count. Patrol coverage 巡查覆盖 counts
+  tickets per week over the caller's own cells: shown to callers who see those tickets as
+  records, NULL for planners.
+- Filters. Callers without exact counts everywhere do not filter counts by status, category or
+  item (FILTER_NOT_ALLOWED): all categories minus one would single out a report as well.
+- Derived measures. A count of some of an area's tickets (resolved of those created, on time
+  of those resolved, rated ...) is shown without exact counts only where both it and the rest
+  are at least MIN_COUNT (`shown_part`), and a rate or mean only over a count that is shown:
+  `tickets` − `resolved` must not give "1 unresolved".
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from resolvers.errors import DomainError, ErrorCode
 from resolvers.tickets import ticket_scope
 
 __all__ = ["MIN_COUNT", "SQUARE_M", "Disclosure", "disclosure", "months_before",
-           "period_too_fine", "shown_count", "whole_months"]
+           "period_too_fine", "shown_count", "shown_part", "whole_months"]
 
 # Roles that see exact counts everywhere.
 EXACT_COUNTS = ALL_SEEING | {Role.PLANNER}
@@ -45,6 +53,18 @@ def shown_count(n: int, exact: bool) -> int | None:
     """`n` as a caller sees it: itself where their counts are `exact` or it is at least
     MIN_COUNT, else None (withheld)."""
     return n if exact or n >= MIN_COUNT else None
+
+
+def shown_part(whole: int | None, part: int, exact: bool) -> int | None:
+    """`part`, a count of some of `whole` tickets (resolved of those created, on time of those
+    resolved), as a caller sees it: itself where their counts are `exact`; else only where
+    `whole` is shown (not None) and both `part` and the rest, `whole` − `part`, are at least
+    MIN_COUNT, so that no difference of two shown counts is a count under MIN_COUNT."""
+    if exact:
+        return part
+    if whole is None or part < MIN_COUNT or whole - part < MIN_COUNT:
+        return None
+    return part
 
 
 def period_too_fine(field: str) -> DomainError:
@@ -115,13 +135,37 @@ class Disclosure:
 
     def check_period(self, start: datetime | None, end: datetime | None, *,
                      start_field: str = "from", end_field: str = "to") -> None:
-        """PERIOD_TOO_FINE unless the caller may use any period or both ends fall on months."""
+        """PERIOD_TOO_FINE unless the caller may use any period or both ends fall on months;
+        for callers without exact counts, PERIOD_NOT_ONE_MONTH unless the period is exactly
+        one calendar month or not given at all (every ticket, as whole layers count)."""
         if self.fine_periods:
             return
         if start is not None and not _month_start(start):
             raise period_too_fine(start_field)
         if end is not None and not _month_start(end):
             raise period_too_fine(end_field)
+        if self.exact_counts or (start is None and end is None):
+            return
+        if start is None or end is None or whole_months(start, end) != 1:
+            raise DomainError(
+                ErrorCode.PERIOD_NOT_ONE_MONTH,
+                "callers without exact counts ask for exactly one calendar month (Asia/"
+                "Shanghai), from the 1st at 00:00 to the next month's 1st, so that two "
+                "answers cannot be differenced", start_field if start is None else end_field)
+
+    def check_filters(self, **given: object) -> None:
+        """FILTER_NOT_ALLOWED for the first filter given (not None) by a caller without exact
+        counts: counts filtered by status, category or item, against the unfiltered ones,
+        would give the count of the rest."""
+        if self.exact_counts:
+            return
+        for field, value in given.items():
+            if value is not None:
+                raise DomainError(
+                    ErrorCode.FILTER_NOT_ALLOWED,
+                    f"`{field}` filters counts for callers with exact counts only (the county "
+                    "office and planners): filtered and unfiltered counts of the same month "
+                    "would single out a report", field)
 
 
 def disclosure(actor: Actor) -> Disclosure:

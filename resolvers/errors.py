@@ -25,6 +25,10 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042 - str values are the stable wire
     RATE_LIMITED = "RATE_LIMITED"
     BOND_INSUFFICIENT = "BOND_INSUFFICIENT"
     PERIOD_TOO_FINE = "PERIOD_TOO_FINE"
+    # The disclosure rule (resolvers/disclosure.py): callers without exact counts ask for
+    # exactly one calendar month and no filters, so two answers cannot be differenced.
+    PERIOD_NOT_ONE_MONTH = "PERIOD_NOT_ONE_MONTH"
+    FILTER_NOT_ALLOWED = "FILTER_NOT_ALLOWED"
     OFFSET_TOO_LARGE = "OFFSET_TOO_LARGE"
     WEBHOOK_NOT_VERIFIED = "WEBHOOK_NOT_VERIFIED"
     # Web Push subscriptions (resolvers/push.py).

@@ -3,9 +3,11 @@ their change against earlier periods, and Getis-Ord Gi* hot and cold spots.
 
 Privacy, as the disclosure rule (`resolvers/disclosure.py`) has it. Where a caller has no exact
 counts (the public, residents, and staff outside their scope), they never see a count under
-MIN_COUNT (0, 1 or 2 are all shown as withheld) nor a change whose either side is under it,
-and periods are whole months, so no single report can be singled out from a count or a
-difference. Planners and the county office see exact counts. Gi* itself runs on
+MIN_COUNT (0, 1 or 2 are all shown as withheld) nor a change whose either side is under it
+(the month before and the same month a year earlier are whole months too). Callers without
+exact counts everywhere (all but planners and the county office) ask for exactly one calendar
+month and filter by no category, item or status, so no two answers differ by a single
+report. Planners and the county office see exact counts. Gi* itself runs on
 the true counts of every cell of the county (never only the box asked for, so a cell's class
 does not move as the map pans): a z-score pools a cell with all its neighbours against the
 whole county's mean and spread, so it speaks of a neighbourhood, not of a report.
@@ -222,6 +224,8 @@ async def heatmap(db: Database, actor: Actor, args: HeatmapArgs) -> Heatmap:
     rule = disclosure(actor)
     span = periods(args.start, args.end)
     rule.check_period(span.start, span.end)
+    rule.check_filters(categoryCode=args.category_code, itemCode=args.item_code,
+                       status=args.statuses)
     bbox = await study_box(db, args.bbox)
     zone = await _zone(db, args.zone_code)
     tickets = await _ticket_filter(db, args)

@@ -21,7 +21,7 @@ from db.vocabulary import CHANNELS, LEVELS, SHANGHAI
 from geo.types import LonLat
 from resolvers import grouping, policy, siting
 from resolvers.actor import Actor
-from resolvers.disclosure import MIN_COUNT, disclosure, shown_count
+from resolvers.disclosure import MIN_COUNT, disclosure, shown_count, shown_part
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import period_year
 from resolvers.inputs import radius as checked_radius
@@ -469,15 +469,21 @@ async def area_stats(db: Database, actor: Actor, *, level: str, first: date, las
         tickets = t.tickets if t else 0
         shown = shown_count(tickets, exact)
         ok = shown is not None
-        # A rate or mean is shown only where the count under it is: a mean over one rated
-        # ticket is that resident's rating, a change on a withheld count gives the count away.
-        resolved = shown_count(t.resolved, exact) if t and ok else (0 if ok else None)
-        rated = shown_count(t.rated, exact) if t and ok else (0 if ok else None)
+        # A part of the tickets is shown only where the rest is too (`tickets` − `resolved`
+        # must not read "1 unresolved"), and a rate or mean only over a count that is: a mean
+        # over one rated ticket is that resident's rating, an on-time rate over 4 resolved
+        # gives the one late ticket away, a change on a withheld count gives the count away.
+        resolved = shown_part(shown, t.resolved if t else 0, exact)
+        rated = shown_part(shown, t.rated if t else 0, exact)
+        if rated is not None and resolved is not None:  # rated tickets are resolved ones
+            rated = shown_part(resolved, rated, exact)
+        on_time = shown_part(resolved, t.on_time, exact) if t else None
         last_month, last_year = mom.get(area_code, 0), yoy.get(area_code, 0)
         out.append(AreaStats(
             code=area_code, name=name, exact=exact, tickets=shown,
             resolved=resolved,
-            on_time_rate=t.on_time / t.resolved if t and resolved else None,
+            on_time_rate=t.on_time / t.resolved if t and resolved and on_time is not None
+            else None,
             mean_handling_hours=float(t.handling_hours) if t and resolved else None,
             rated=rated,
             mean_rating=t.rating if t and rated else None,

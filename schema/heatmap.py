@@ -20,7 +20,12 @@ From = Annotated[datetime, strawberry.argument(name="from",
 To = Annotated[datetime, strawberry.argument(description="End of the period (excluded); at "
                                                         "most 3 years after `from`. Callers "
                                                         "who do not see every ticket give "
-                                                        "whole months (PERIOD_TOO_FINE).")]
+                                                        "whole months (PERIOD_TOO_FINE); "
+                                                        "callers without exact counts "
+                                                        "everywhere exactly one month "
+                                                        "(PERIOD_NOT_ONE_MONTH) and no "
+                                                        "category, item or status filter "
+                                                        "(FILTER_NOT_ALLOWED).")]
 
 strawberry.enum(HotspotClass, description="Gi* hot/cold spot at 99/95/90% confidence, "
                 "or neither.")

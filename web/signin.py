@@ -30,6 +30,7 @@ from db.queries.disclosure import MIN_COUNT
 from db.queries.places import KnownScopes, known_codes
 from db.vocabulary import TIME_ZONE
 from resolvers.actor import Actor, Role
+from resolvers.disclosure import EXACT_COUNTS
 from resolvers.errors import ErrorCode
 from web.auth import AuthError, check_scopes, mint
 from web.clients import client_address, is_loopback
@@ -126,14 +127,16 @@ def catalogue() -> dict[str, Any]:
 
 
 def vocabulary_config() -> dict[str, Any]:
-    """The ticket vocabulary with its Chinese labels, and the count under which the public's
-    counts are withheld, so the page keeps no copy of its own."""
+    """The ticket vocabulary with its Chinese labels, the count under which the public's
+    counts are withheld and the roles with exact counts (who alone may ask the heat map for
+    several months or one category), so the page keeps no copy of its own."""
     return {
         "statuses": {s.value: label for s, label in vocabulary.STATUS_LABELS.items()},
         "openStatuses": list(vocabulary.OPEN_STATUSES),
         "levels": {v.value: label for v, label in vocabulary.LEVEL_LABELS.items()},
         "channels": {c.value: label for c, label in vocabulary.CHANNEL_LABELS.items()},
         "withheldUnder": MIN_COUNT,
+        "exactCountRoles": sorted(role.value for role in EXACT_COUNTS),
     }
 
 

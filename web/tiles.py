@@ -4,7 +4,8 @@ Every layer of the catalogue (`db/queries/layers.py`) is served. Tickets 工单 
 counts per grid cell 网格 for everyone, from a county-wide count kept for a minute; from 15 on
 they are records where the caller's scope covers them and counts per 100 m square elsewhere.
 Both follow the disclosure rule (`resolvers/disclosure.py`): counts under 3 withheld outside
-the caller's scope, and `from`/`to` whole months for callers who do not see every ticket.
+the caller's scope, `from`/`to` whole months for callers who do not see every ticket, and for
+callers without exact counts everywhere exactly one month (or none) and no `status`.
 Patrol coverage 巡查覆盖 is drawn for the week holding `week` (a date; this week when left
 out) over the grid cells the caller's scope covers, for whom `patrolCoverage` is; anyone
 else gets 403 FORBIDDEN. A tile below a layer's `min_zoom`, or with nothing in it, is a 200
@@ -128,13 +129,20 @@ def cached(request: Request, body: bytes, media_type: str, headers: dict[str, st
     return Response(body, media_type=media_type, headers=headers)
 
 
+def allowed_filters(request: Request, layer: Layer, rule: Disclosure) -> TicketFilters:
+    """The ticket filters of the request, as the disclosure rule lets the caller filter."""
+    filters = parse_filters(request, layer)
+    rule.check_period(filters.created_from, filters.created_to)
+    rule.check_filters(status=filters.statuses)
+    return filters
+
+
 async def tile(request: Request) -> Response:
     rule = disclosure(actor_of(request))
     try:
         layer = parse_layer(request.path_params["layer"])
         key = parse_key(request)
-        filters = parse_filters(request, layer)
-        rule.check_period(filters.created_from, filters.created_to)
+        filters = allowed_filters(request, layer, rule)
         week = parse_week(request, layer, rule.actor)
     except DomainError as exc:
         return domain_error_response(exc)
@@ -172,7 +180,7 @@ async def layer_tilejson(request: Request) -> Response:
     try:
         layer = parse_layer(request.path_params["layer"])
         crs = parse_crs(request)
-        parse_filters(request, layer)
+        allowed_filters(request, layer, disclosure(actor_of(request)))
         day = params.day(request, "week")
         if not layer.weekly:  # refuses `week`; patrol coverage's TileJSON is public metadata
             week_view(actor_of(request), layer, day, "week")

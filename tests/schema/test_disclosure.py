@@ -237,13 +237,16 @@ AREA_FIGURES = """query ($code: String!) {
 def test_area_rates_and_means_are_shown_only_over_counts_that_are(
         gql: GraphQLClient, token: Minter) -> None:
     # The hand-built community: 4 tickets in March 2019 (3 resolved, 2 rated: 5 and 3),
-    # 2 in February. A mean over 2 ratings, or a change on 2, would give the small count away.
+    # 2 in February. A mean over 2 ratings, or a change on 2, would give the small count away;
+    # 3 resolved of 4 would read "1 unresolved", so neither it nor a rate or mean over it is
+    # shown.
     inside = gql.as_(token("STREET_OFFICER", "371329001", sub="officer-inside"))
     outside = gql.as_(token("STREET_OFFICER", "371329002", sub="officer-outside"))
     [mine] = inside.data(AREA_FIGURES, {"code": COMMUNITY})["areaStats"]
     [theirs] = outside.data(AREA_FIGURES, {"code": COMMUNITY})["areaStats"]
     assert (mine["rated"], mine["meanRating"], mine["monthOnMonth"]) == (2, 4.0, 1.0)
-    assert (theirs["tickets"], theirs["resolved"]) == (4, 3)
+    assert (mine["tickets"], mine["resolved"]) == (4, 3)
+    assert mine["onTimeRate"] is not None and mine["meanHandlingHours"] is not None
+    assert (theirs["tickets"], theirs["resolved"]) == (4, None)
     assert (theirs["rated"], theirs["meanRating"], theirs["monthOnMonth"]) == (None, None, None)
-    assert theirs["onTimeRate"] == mine["onTimeRate"] is not None
-    assert theirs["meanHandlingHours"] == mine["meanHandlingHours"] is not None
+    assert theirs["onTimeRate"] is None and theirs["meanHandlingHours"] is None

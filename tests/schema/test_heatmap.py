@@ -411,12 +411,12 @@ BOXES = [
 def test_gi_star_classes_do_not_depend_on_the_box(county: GraphQLClient, gql: GraphQLClient,
                                                   resolution: str) -> None:
     """Gi* runs over the whole county for the period and category, so panning the map never
-    changes a cell's class; for the public too (its z-scores are rounded, the same way)."""
-    for client in (county, gql):
-        whole = {c["id"]: c for c in heatmap(client, WHOLE, r=resolution, cat="C2")["cells"]}
+    changes a cell's class; for the public too (its z-scores are rounded, the same way; it
+    asks for one month and no category)."""
+    for client, asked in ((county, {**WHOLE, "cat": "C2"}), (gql, MONTH)):
+        whole = {c["id"]: c for c in heatmap(client, asked, r=resolution)["cells"]}
         for box in BOXES:
-            part = client.data(HEATMAP, {"b": box, **WHOLE, "r": resolution,
-                                         "cat": "C2"})["heatmap"]["cells"]
+            part = client.data(HEATMAP, {"b": box, **asked, "r": resolution})["heatmap"]["cells"]
             assert part and len(part) < len(whole)
             for c in part:
                 assert (c["zScore"], c["pValue"], c["hotspot"]) == (

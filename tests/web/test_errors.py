@@ -26,7 +26,7 @@ def local(settings: Settings) -> Iterator[TestClient]:
     ("GET", "/tiles/tickets/15/27184/12988.mvt?status=OPEN", None, "BAD_USER_INPUT", "status"),
     ("GET", "/tiles/nothing/12/0/0.mvt", None, "NOT_FOUND", "layer"),
     ("GET", "/heatmap.geojson?bbox=1,2,3", None, "BAD_USER_INPUT", "bbox"),
-    ("GET", "/heatmap.geojson?bbox=100,20,101,21&from=2024-01-01T00:00:00%2B08:00"
+    ("GET", "/heatmap.geojson?bbox=100,20,101,21&from=2024-03-01T00:00:00%2B08:00"
      "&to=2024-04-01T00:00:00%2B08:00", None, "OUTSIDE_COVERAGE", "bbox"),
     ("GET", "/exports/area-stats.csv?level=NOWHERE&from=2023-01-01&to=2023-01-31", None,
      "BAD_USER_INPUT", "level"),

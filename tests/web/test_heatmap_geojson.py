@@ -80,9 +80,10 @@ def test_concurrent_misses_compute_the_heat_map_once(server: str, token: Minter,
         return await compute(*args, **kwargs)
 
     monkeypatch.setattr(resolver, "heatmap", counted)
-    # Parameters no other test asks for, so the first request is a miss.
-    url = (f"{server}/heatmap.geojson?bbox=118.60,34.88,118.71,34.96&categoryCode=C4"
-           "&from=2023-05-01T00:00:00%2B08:00&to=2023-08-01T00:00:00%2B08:00")
+    # Parameters no other test asks for, so the first request is a miss (one month and no
+    # category, as the public may ask).
+    url = (f"{server}/heatmap.geojson?bbox=118.60,34.88,118.71,34.96&resolution=H3_8"
+           "&from=2023-06-01T00:00:00%2B08:00&to=2023-07-01T00:00:00%2B08:00")
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: httpx.get(url, timeout=60), range(8)))
     assert [a.status_code for a in answers] == [200] * 8

@@ -315,7 +315,17 @@ def test_the_heat_map_follows_the_time_slider_and_the_category(
     assert page.evaluate(CANVAS_HASH_JS) != frame_june
     expect(page.locator("#heat-period")).to_have_text("2023-01")
 
-    # when: a 6-month window, then one category only
+    # and: the public has one month and every category, nothing else to choose from
+    expect(page.locator("#heat-window")).to_be_disabled()
+    expect(page.locator("#heat-window")).to_have_value("1")
+    expect(page.locator("#heat-category")).to_be_hidden()
+
+    # when: a planner (exact counts) asks for a 6-month window, then one category only
+    page.locator("#signin-button").click()
+    page.select_option("#signin-role", "PLANNER")
+    page.locator("#signin-submit").click()
+    expect(page.locator("#who")).to_contain_text("规划人员")
+    expect(page.locator("#heat-window")).to_be_enabled()
     page.select_option("#heat-window", "6")
     half_year = heat_loaded(page, "2023-01|2023-06|ALL|GRID_CELL|count|WGS84")
     expect(page.locator("#heat-period")).to_have_text("2023-01 至 2023-06")
@@ -334,8 +344,13 @@ def test_the_heat_map_follows_the_time_slider_and_the_category(
     screenshot(page, "map-heat.png")
 
     page.select_option("#heat-colour", "count")
-    page.select_option("#heat-category", "")
-    page.select_option("#heat-window", "1")
+    heat_loaded(page, "2023-01|2023-06|C3|GRID_CELL|count|WGS84")
+
+    # when: signing out, the window and the category go back to what the public may ask
+    page.locator("#signout-button").click()
+    heat_loaded(page, "2023-01|2023-01|ALL|GRID_CELL|count|WGS84")
+    expect(page.locator("#heat-window")).to_be_disabled()
+    expect(page.locator("#heat-category")).to_be_hidden()
     slide_to(page, 17)
     heat_loaded(page, "2024-06|2024-06|ALL|GRID_CELL|count|WGS84")
     set_layer(page, "民情气象图", False)

@@ -1,7 +1,9 @@
 // The heat map 民情气象图: tickets per cell over a month or a window of months, by category,
-// coloured by count or by hot/cold-spot class, with its legend.
+// coloured by count or by hot/cold-spot class, with its legend. A window of several months and
+// a category are for callers with exact counts (planners, the county office).
 
 import { getJson } from './api.js';
+import { onChange as onSessionChange, session } from './session.js';
 import {
   $, DISCLOSURE, escapeHtml, number, withheldLabel,
 } from './util.js';
@@ -53,6 +55,19 @@ export function period() {
     fromDay: `${first}-01`, toDay: lastDay };
 }
 
+// Callers without exact counts (the public, residents, staff) see one month and every
+// category: the server refuses them more, lest two answers differ by a single report.
+function useCaller(current) {
+  const exact = DISCLOSURE.exactCountRoles.includes(current?.role ?? 'PUBLIC');
+  if (!exact) {
+    controls.window.value = '1';
+    controls.category.value = '';
+  }
+  controls.window.disabled = !exact;
+  controls.category.disabled = !exact;
+  controls.category.closest('label').hidden = !exact;
+}
+
 export function setup(config) {
   months = config.months;
   controls.month.min = '0';
@@ -60,6 +75,9 @@ export function setup(config) {
   controls.category.innerHTML = '<option value="">全部类别</option>' + config.categories
     .map((c) => `<option value="${escapeHtml(c.code)}">${escapeHtml(c.code)} ${escapeHtml(c.name)}</option>`)
     .join('');
+  // Registered before the page's own listener, which redraws the heat map.
+  onSessionChange(useCaller);
+  useCaller(session());
   showPeriod();
 }
 

@@ -34,7 +34,7 @@ export const STATUS_LABELS = {};
 export const OPEN_STATUSES = [];
 export const LEVEL_LABELS = {};
 export const CHANNEL_LABELS = {};
-export const DISCLOSURE = { withheldUnder: null };
+export const DISCLOSURE = { withheldUnder: null, exactCountRoles: [] };
 
 export function useVocabulary(config) {
   Object.assign(STATUS_LABELS, config.statuses);
@@ -42,6 +42,7 @@ export function useVocabulary(config) {
   Object.assign(LEVEL_LABELS, config.levels);
   Object.assign(CHANNEL_LABELS, config.channels);
   DISCLOSURE.withheldUnder = config.withheldUnder;
+  DISCLOSURE.exactCountRoles = config.exactCountRoles;
 }
 
 export const withheldLabel = () => `少于 ${DISCLOSURE.withheldUnder} 件（不公开）`;
