@@ -23,7 +23,9 @@ this module, so the rule is written once:
 - Derived measures. A count of some of an area's tickets (resolved of those created, on time
   of those resolved, rated ...) is shown without exact counts only where both it and the rest
   are at least MIN_COUNT (`shown_part`), and a rate or mean only over a count that is shown:
-  `tickets` − `resolved` must not give "1 unresolved".
+  `tickets` − `resolved` must not give "1 unresolved". Shares of an area's tickets (by channel,
+  by item) are withheld together (`shown_shares`): the total minus the shares shown must not
+  give a withheld share either.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from resolvers.errors import DomainError, ErrorCode
 from resolvers.tickets import ticket_scope
 
 __all__ = ["MIN_COUNT", "SQUARE_M", "Disclosure", "disclosure", "months_before",
-           "period_too_fine", "shown_count", "shown_part", "whole_months"]
+           "period_too_fine", "shown_count", "shown_part", "shown_shares", "whole_months"]
 
 # Roles that see exact counts everywhere.
 EXACT_COUNTS = ALL_SEEING | {Role.PLANNER}
@@ -65,6 +67,25 @@ def shown_part(whole: int | None, part: int, exact: bool) -> int | None:
     if whole is None or part < MIN_COUNT or whole - part < MIN_COUNT:
         return None
     return part
+
+
+def shown_shares(shares: dict[str, int], total: int, exact: bool) -> dict[str, int | None]:
+    """Shares of `total` tickets (by channel, by item) as a caller sees them: all of them where
+    their counts are `exact`; else those under MIN_COUNT withheld, and with them the smallest
+    shown ones until the tickets not shown (total − the shown shares) are none or at least
+    MIN_COUNT: the rest must not be a count of 1 or 2 of a withheld share, nor 0 telling that
+    every withheld share is 0."""
+    if exact:
+        return dict(shares)
+    shown: dict[str, int | None] = {k: (n if n >= MIN_COUNT else None) for k, n in shares.items()}
+    rest = total - sum(n for n in shown.values() if n is not None)
+    withheld = any(n is None for n in shown.values()) or rest > 0
+    for k in sorted((k for k, n in shown.items() if n is not None), key=lambda k: (shares[k], k)):
+        if not withheld or rest >= MIN_COUNT:
+            break
+        rest += shares[k]
+        shown[k] = None
+    return shown
 
 
 def period_too_fine(field: str) -> DomainError:

@@ -21,7 +21,7 @@ from db.vocabulary import CHANNELS, LEVELS, SHANGHAI
 from geo.types import LonLat
 from resolvers import grouping, policy, siting
 from resolvers.actor import Actor
-from resolvers.disclosure import MIN_COUNT, disclosure, shown_count, shown_part
+from resolvers.disclosure import disclosure, shown_count, shown_part, shown_shares
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import period_year
 from resolvers.inputs import radius as checked_radius
@@ -410,8 +410,9 @@ def _shares(rows: list[Any], code: str, total: int, exact: bool, names: dict[str
     tell 0 from a withheld 1 or 2, nor the order of withheld keys their counts.
     """
     counts = {r.key: r.tickets for r in rows if r.code == code}
-    shown: dict[str, int | None] = {k: shown_count(counts.get(k, 0), exact) for k in every}
-    shown.update((k, n) for k, n in counts.items() if exact or n >= MIN_COUNT)
+    shown = shown_shares({**dict.fromkeys(every, 0), **counts}, total, exact)
+    if not exact:  # every key listed, and no other one withheld
+        shown = {k: n for k, n in shown.items() if k in every or n is not None}
     keys = sorted(shown, key=(lambda k: (shown[k] is None, -(shown[k] or 0), k))
                   if ordered_by_count else None)
     out = []

@@ -13,6 +13,7 @@ import mapbox_vector_tile
 import pytest
 from starlette.testclient import TestClient
 
+from resolvers.disclosure import shown_shares
 from tests.conftest import Minter, http_error
 from tests.schema.test_disclosure import _box, _tiles
 
@@ -184,3 +185,25 @@ def test_area_stats_counts_do_not_differ_by_a_report(client: TestClient, token: 
         assert two == "PERIOD_NOT_ONE_MONTH"
     else:
         assert isinstance(two, dict)
+
+
+@pytest.mark.parametrize(("shares", "total", "expected"), [
+    # 4 tickets, 3 by hotline: showing the 3 would give the rest, 1, by difference.
+    ({"HOTLINE": 3, "QR": 1, "ONLINE": 0}, 4, {"HOTLINE": None, "QR": None, "ONLINE": None}),
+    # The withheld share is none: 7 − 4 − 3 = 0 must not tell it; B joins it (rest 3).
+    ({"A": 4, "B": 3, "C": 0}, 7, {"A": 4, "B": None, "C": None}),
+    # The rest is 3 or more once the smallest shown share joins it.
+    ({"A": 9, "B": 3, "C": 1, "D": 0}, 13, {"A": 9, "B": None, "C": None, "D": None}),
+    # Enough withheld already; nothing else hidden.
+    ({"A": 5, "B": 2, "C": 1}, 8, {"A": 5, "B": None, "C": None}),
+    ({"A": 5, "B": 4}, 9, {"A": 5, "B": 4}),
+    # Items beyond those listed are part of the rest.
+    ({"P1": 6, "P2": 3}, 10, {"P1": 6, "P2": None}),
+])
+def test_shares_are_withheld_together(shares: dict[str, int], total: int,
+                                      expected: dict[str, int | None]) -> None:
+    shown = shown_shares(shares, total, exact=False)
+    assert shown == expected
+    rest = total - sum(n for n in shown.values() if n is not None)
+    assert rest == 0 and None not in shown.values() or rest >= 3
+    assert shown_shares(shares, total, exact=True) == shares
