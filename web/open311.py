@@ -24,11 +24,11 @@ from starlette.routing import Route
 from resolvers import open311
 from resolvers.disclosure import SHANGHAI
 from resolvers.errors import DomainError, ErrorCode, bad_input
-from web.errors import PRIVATE
+from web.errors import OPEN311_FORMATS, PRIVATE, open311_response
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-30T00:00:00+08:00"
-FORMATS = {"json": "application/json", "xml": "text/xml"}
+FORMATS = OPEN311_FORMATS
 STATUS = {ErrorCode.UNAUTHENTICATED: 403, ErrorCode.FORBIDDEN: 403, ErrorCode.NOT_FOUND: 404,
           ErrorCode.IDEMPOTENCY_CONFLICT: 409, ErrorCode.CONFLICT: 409,
           ErrorCode.RATE_LIMITED: 429}
@@ -70,12 +70,8 @@ def render(fmt: str, root: str, body: Any, status: int = 200,
 
 
 def error(fmt: str, exc: DomainError) -> Response:
-    return _error(fmt, STATUS.get(exc.code, 400), exc.code.value, exc.message, exc.field)
-
-
-def _error(fmt: str, status: int, code: str, description: str, field: str | None) -> Response:
-    return render(fmt, "errors", [{"code": status, "description": description,
-                                   "redgrid_code": code, "field": field}], status, PRIVATE)
+    return open311_response(fmt, exc.code, exc.message, exc.field,
+                            status=STATUS.get(exc.code, 400))
 
 
 class FormTooLarge(Exception):
@@ -112,8 +108,8 @@ def route(path: str, handler: Handler, methods: list[str]) -> Route:
         except DomainError as exc:
             return error(fmt, exc)
         except FormTooLarge:
-            return _error(fmt, 413, "PAYLOAD_TOO_LARGE",
-                          f"the form exceeds {MAX_FORM_BYTES:,} bytes", None)
+            return open311_response(fmt, ErrorCode.PAYLOAD_TOO_LARGE,
+                                    f"the form exceeds {MAX_FORM_BYTES:,} bytes")
 
     return Route(path + ".{format}", endpoint, methods=methods)
 
