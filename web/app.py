@@ -314,7 +314,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.ticket_cell_counts = Memo(CELL_COUNTS_S)
         for name, memo in create_memos().items():
             setattr(app.state, name, memo)
-        graphql.live = app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
+        graphql.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
         await live.start()
         webhooks = app.state.webhooks = WebhookWorker(
             db, settings.webhook_interval_s, allow_private=settings.webhook_allow_private,

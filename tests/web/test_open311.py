@@ -23,8 +23,7 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from db.models import OPEN_STATUSES
-from db.vocabulary import SHANGHAI
+from db.vocabulary import OPEN_STATUSES, SHANGHAI
 from web.app import create_app
 from web.settings import RateBudget, Settings
 
