@@ -53,7 +53,8 @@ def moment(request: Request, name: str, *, end: bool = False,
 
 
 def parse_moment(name: str, raw: str, *, end: bool = False) -> datetime:
-    problem = (f"`{name}` must be a date (YYYY-MM-DD) or an ISO 8601 date-time in "
+    problem = (f"`{name}` must be a date (YYYY-MM-DD) or an ISO 8601 date-time "
+               f"(YYYY-MM-DDThh:mm[:ss], then Z or ±hh:mm or nothing for +08:00) in "
                f"{FIRST_YEAR}–{LAST_YEAR}, got {raw!r}")
     stamp = raw.replace(" ", "+")
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import orjson
 import pytest
@@ -15,7 +16,7 @@ from schema import build_schema
 from tests.conftest import Minter, http_error
 from web.app import create_app
 from web.errors import status_of
-from web.settings import Settings
+from web.settings import RateBudget, Settings
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +164,18 @@ def test_every_refusal_answers_in_the_body_of_its_path(
     if status == 401:
         assert response.headers["www-authenticate"] == "Bearer"
 
+
+
+def test_a_spent_rate_budget_answers_in_the_body_of_its_path(settings: Settings) -> None:
+    once = RateBudget(0.001, 1)
+    limited = replace(settings, rate_limits={"ogc": once, "tiles": once, "open311": once})
+    with TestClient(create_app(limited), client=("203.0.113.11", 4000)) as client:
+        for path, read in (("/ogc/collections", _ogc),
+                           ("/tiles/compounds/15/27184/12988.mvt", _envelope),
+                           ("/open311/v2/services.xml", _open311_xml)):
+            assert client.get(path).status_code in (200, 204), path
+            refused = client.get(path)
+            assert refused.status_code == 429 and refused.headers["retry-after"], path
+            code, message, stated_status = read(refused.content)
+            assert (code, stated_status in (None, 429)) == ("RATE_LIMITED", True), path
+            assert message == "Too many requests."
