@@ -371,7 +371,8 @@ def create_app(settings: Settings) -> Starlette:
     # request refused by the guard has one.
     middleware = [Middleware(CutOff), Middleware(RequestIds),
                   Middleware(HttpMetrics, metrics=metrics), identity, guard]
-    handlers: dict[Any, ExceptionHandler] = {StarletteHTTPException: refused_by_router,
-                **{exc: database_unavailable for exc in UNREACHABLE}}
+    handlers: dict[Any, ExceptionHandler] = {
+        StarletteHTTPException: refused_by_router,
+        **{exc: database_unavailable for exc in UNREACHABLE}}
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                      exception_handlers=handlers)

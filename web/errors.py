@@ -124,7 +124,8 @@ def error_at(path: str, code: ErrorCode, message: str, field: str | None = None,
     """The error answer for a request to `path`, in the body its standard asks for (see the
     module's docstring); for checks that run before any route (sign-in, limits, the router)."""
     if _under(path, "/ogc"):
-        return ogc_response(code, message, field, status=status, headers={**PRIVATE, **(headers or {})})
+        return ogc_response(code, message, field, status=status,
+                            headers={**PRIVATE, **(headers or {})})
     if _under(path, "/open311"):
         return open311_response("xml" if path.endswith(".xml") else "json", code, message,
                                 field, status=status, headers=headers)

@@ -227,5 +227,3 @@ class Guard:
             return pending.pop() if pending else await receive()
 
         return replay
-
-

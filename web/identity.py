@@ -4,8 +4,8 @@ A pure ASGI middleware puts the actor in the request state (`request.state.actor
 means the public, and an expired or forged one is a 401 `UNAUTHENTICATED` before any route
 runs, charged to the client address's rate-limit bucket (a 429 once that is empty), so a
 flood of forged tokens is limited like any other. Both answer in the error body of the path
-(`web/errors.error_at`: OGC's under /ogc, Open311's under /open311). Websockets carry their token in
-`connection_init` instead (see `web/live.py`).
+(`web/errors.error_at`: OGC's under /ogc, Open311's under /open311). Websockets carry their
+token in `connection_init` instead (see `web/live.py`).
 """
 
 from __future__ import annotations
