@@ -238,6 +238,10 @@ class Load:
         if errors:
             record.codes = tuple(str((e.get("extensions") or {}).get("code")) for e in errors)
             messages = [str(e.get("message", "")) for e in errors]
+        elif response.status_code >= 400 and isinstance(payload, dict) and "code" in payload:
+            # OGC API Features' exception body (web/errors.py), under /ogc
+            record.codes = (str(payload["code"]),)
+            messages = [str(payload.get("description", ""))]
         elif response.status_code >= 400 and payload is None:
             record.codes = ("NOT_JSON",)
             messages = [response.text[:500]]

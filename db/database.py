@@ -148,11 +148,12 @@ logging.getLogger("psycopg.pool").addFilter(_QuietReconnects())
 class Database:
     """A pool of connections to one PostGIS database."""
 
-    def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 20,
+    def __init__(self, conninfo: str, *, max_size: int, min_size: int = 2,
                  statement_timeout_ms: int = 0, session: dict[str, str] | None = None,
                  acquire_timeout_s: float = 0.5, busy_timeout_s: float = 30.0,
                  check: bool = False) -> None:
         """Args:
+            max_size: the most connections it opens (the server's REDGRID_POOL_SIZE).
             statement_timeout_ms: PostgreSQL cancels any statement running longer (0: never).
             session: further PostgreSQL settings for every connection of the pool.
             acquire_timeout_s: how long a request waits for a connection while the database

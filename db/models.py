@@ -6,8 +6,9 @@ station 驿站, clinic point 诊疗点, canteen 幸福食堂, service room 社�
 The models describe the schema at the newest migration: 0001 was generated from them, later
 migrations are written in SQL, and `tests/db/test_migrations.py` runs Alembic's comparison
 against a migrated database so that the two cannot drift apart (an autogenerate would
-otherwise propose dropping live tables). Runtime queries are SQL through psycopg
-(`db/queries/`); the models serve Alembic and the demo loader.
+otherwise propose dropping live tables). The models serve Alembic only: runtime queries are
+SQL through psycopg (`db/queries/`), and the demo loader (`db/demo/`) and the place import
+write SQL too.
 """
 
 from __future__ import annotations

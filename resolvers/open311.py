@@ -23,10 +23,10 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from db.database import Database
-from db.models import OPEN_STATUSES, TICKET_STATUSES
 from db.queries import open311 as queries
 from db.queries.open311 import RequestExtras, RequestQuery
 from db.queries.places import zone_communities
+from db.vocabulary import OPEN_STATUSES, TICKET_STATUSES
 from geo.types import BBox, Crs
 from resolvers.actor import Actor, Role
 from resolvers.disclosure import SHANGHAI, disclosure

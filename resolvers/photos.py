@@ -198,7 +198,7 @@ class MediaAccess:
 
     store: MediaStore
     secret: bytes
-    ttl_s: int = 300
+    ttl_s: int  # REDGRID_MEDIA_URL_TTL (web/settings.py)
 
     def signature(self, name: str, expires: int) -> str:
         message = f"{name}\n{expires}".encode()

@@ -32,12 +32,14 @@ class RedGridSchema(strawberry.Schema):
         return None
 
 
-def build_schema(production: bool = False, limits: Limits = Limits(),  # noqa: B008
+def build_schema(production: bool = False, limits: Limits | None = None,
                  extensions: Sequence[Callable[[], SchemaExtension]] = (),
                  fast_path: bool = True) -> strawberry.Schema:
     """The schema, with `limits` enforced; no introspection in production.
 
     Args:
+        limits: the bounds on one document; the server passes its settings' (web/app.py).
+            None, for the SDL and tests of the types, bounds nothing.
         extensions: factories of further extensions (the server's metrics), run last.
         fast_path: False leaves every field to Strawberry and graphql-core (the reference the
             fast path is tested against).

@@ -102,24 +102,28 @@ DEFAULT_LIST_SIZE = 20
 
 @dataclass(frozen=True)
 class Limits:
-    """How much one document may ask for."""
+    """How much one document may ask for; the server's come from its settings
+    (`REDGRID_MAX_QUERY_*`, defaults in web/settings.py), written nowhere else."""
 
-    max_depth: int = 12
-    max_aliases: int = 30
-    max_tokens: int = 5_000
-    max_cost: int = 50_000
+    max_depth: int
+    max_aliases: int
+    max_tokens: int
+    max_cost: int
 
 
 def code_for_message(message: str) -> str | None:
     return next((code for text, code in MESSAGE_CODES if text in message), None)
 
 
-def limit_extensions(limits: Limits, *, production: bool) -> list[Any]:
-    """Schema extension factories enforcing `limits` (and no introspection in production)."""
-    rules: list[type[ASTValidationRule]] = [depth_validator(limits.max_depth, None),
-                                         aliases_validator(limits.max_aliases)]
+def limit_extensions(limits: Limits | None, *, production: bool) -> list[Any]:
+    """Schema extension factories enforcing `limits` (none: no bound on a document) and no
+    introspection in production."""
+    rules: list[type[ASTValidationRule]] = [] if limits is None else [
+        depth_validator(limits.max_depth, None), aliases_validator(limits.max_aliases)]
     if production:
         rules.append(NoSchemaIntrospectionCustomRule)
+    if limits is None:
+        return [lambda: AddValidationRules(rules)]
     costs = CostCache()
     return [lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
             lambda: AddValidationRules(rules),

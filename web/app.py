@@ -14,12 +14,13 @@ import orjson
 from cross_web import HTTPException
 from psycopg.errors import QueryCanceled
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import ExceptionHandler, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -45,7 +46,7 @@ from schema.errors import code_for_unlabelled
 from schema.geometry import RawJSON
 from schema.limits import Limits
 from web.auth import TokenVerifier, UnknownKey
-from web.errors import PRIVATE, CutOff, error_response
+from web.errors import PRIVATE, CutOff, error_at, error_response
 from web.exports import export_routes
 from web.field import routes as field_routes
 from web.graphiql import PAGE as GRAPHIQL_PAGE
@@ -233,7 +234,25 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     code, message = ((ErrorCode.TIMEOUT, "The query took too long.") if timed_out else
                      (ErrorCode.UNAVAILABLE, "The database is unavailable; try again shortly."))
     log.warning("%s on %s: %s", code.value, request.url.path, type(exc).__name__)
-    return error_response(code, message, retryable=True, headers={"Retry-After": "1"})
+    return error_at(request.url.path, code, message, retryable=True,
+                    headers={"Retry-After": "1"})
+
+
+async def refused_by_router(request: Request, exc: Exception) -> Response:
+    """A path nothing serves (404) or a method its route does not take (405, with `Allow`),
+    from the router, a mount or the static files: in the error body of the path, not
+    Starlette's plain text."""
+    assert isinstance(exc, StarletteHTTPException)
+    status, path = exc.status_code, request.url.path
+    if status == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        message = f"{request.method} is not allowed on {path}; use {allowed or 'another method'}"
+    elif status == 404:
+        message = f"nothing is served at {path}"
+    else:
+        message = exc.detail
+    return error_at(path, HTTP_CODES.get(status, ErrorCode.BAD_REQUEST), message, status=status,
+                    headers=exc.headers)
 
 
 async def endpoint_refused(url: str, *, allow_private: bool) -> str | None:
@@ -295,7 +314,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.ticket_cell_counts = Memo(CELL_COUNTS_S)
         for name, memo in create_memos().items():
             setattr(app.state, name, memo)
-        graphql.live = app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
+        graphql.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
         await live.start()
         webhooks = app.state.webhooks = WebhookWorker(
             db, settings.webhook_interval_s, allow_private=settings.webhook_allow_private,
@@ -352,5 +371,8 @@ def create_app(settings: Settings) -> Starlette:
     # request refused by the guard has one.
     middleware = [Middleware(CutOff), Middleware(RequestIds),
                   Middleware(HttpMetrics, metrics=metrics), identity, guard]
+    handlers: dict[Any, ExceptionHandler] = {
+        StarletteHTTPException: refused_by_router,
+        **{exc: database_unavailable for exc in UNREACHABLE}}
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
-                     exception_handlers={exc: database_unavailable for exc in UNREACHABLE})
+                     exception_handlers=handlers)

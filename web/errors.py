@@ -1,17 +1,26 @@
 """One error envelope for every HTTP route outside GraphQL (tiles, heat map, sign-in, exports,
-health, metrics): the body a GraphQL error has,
+health, metrics, the map's files): the body a GraphQL error has,
 
     {"errors": [{"message": "...", "extensions": {"code": "BAD_USER_INPUT", "field": "to"}}]}
 
 with the stable codes of `resolvers/errors.ErrorCode`, so a client reads every failure the
-same way. OGC API Features keeps the exception body its standard asks for (`ogc_http.py`) with
-the same codes.
+same way: a path nothing serves (404), a method a route does not take (405), a refused token
+(401), a body too large (413) or a rate limit (429) included.
+
+Two standards keep the error body they require, with the same stable codes, for every error on
+their paths (those raised before any route runs too; `error_at` picks the body by path):
+
+- OGC API Features under `/ogc`: the exception body `{"code", "description"}` (`ogc_body`).
+- Open311 GeoReport v2 under `/open311`: a list `[{"code": <HTTP status>, "description"}]`
+  in JSON or, for a path ending `.xml`, XML (`open311_response`), with the stable code as
+  `redgrid_code` and the parameter at fault as `field`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,10 +63,6 @@ def envelope(code: ErrorCode, message: str, field: str | None = None, *,
     return {"errors": [{"message": message, "extensions": extensions}]}
 
 
-def error_body(code: ErrorCode, message: str, field: str | None = None) -> bytes:
-    return orjson.dumps(envelope(code, message, field))
-
-
 def error_response(code: ErrorCode, message: str, field: str | None = None, *,
                    status: int | None = None, retryable: bool = False,
                    headers: Mapping[str, str] | None = None) -> Response:
@@ -70,6 +75,62 @@ def error_response(code: ErrorCode, message: str, field: str | None = None, *,
 def domain_error_response(exc: DomainError, *, status: int | None = None,
                           headers: Mapping[str, str] | None = None) -> Response:
     return error_response(exc.code, exc.message, exc.field, status=status, headers=headers)
+
+
+def ogc_body(code: ErrorCode, message: str, field: str | None = None) -> dict[str, str]:
+    """OGC API Features' exception body (`code`, `description`) with RedGrid's stable code."""
+    body = {"code": code.value, "description": message}
+    if field:
+        body["field"] = field
+    return body
+
+
+def ogc_response(code: ErrorCode, message: str, field: str | None = None, *,
+                 status: int | None = None, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(ogc_body(code, message, field)),
+                    status_code=status or status_of(code), media_type="application/json",
+                    headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+# Open311's formats, by the suffix of the path.
+OPEN311_FORMATS = {"json": "application/json", "xml": "text/xml"}
+
+
+def open311_response(fmt: str, code: ErrorCode, message: str, field: str | None = None, *,
+                     status: int | None = None,
+                     headers: Mapping[str, str] | None = None) -> Response:
+    """Open311's error list in `fmt` (json or xml); its `code` is the HTTP status."""
+    status = status or status_of(code)
+    item = {"code": status, "description": message, "redgrid_code": code.value, "field": field}
+    if fmt == "xml":
+        root = ET.Element("errors")
+        error = ET.SubElement(root, "error")
+        for name, value in item.items():
+            ET.SubElement(error, name).text = None if value is None else str(value)
+        content = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    else:
+        fmt, content = "json", orjson.dumps([item])
+    return Response(content, status_code=status, headers={**PRIVATE, **(headers or {})},
+                    media_type=f"{OPEN311_FORMATS[fmt]}; charset=utf-8")
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def error_at(path: str, code: ErrorCode, message: str, field: str | None = None, *,
+             status: int | None = None, retryable: bool = False,
+             headers: Mapping[str, str] | None = None) -> Response:
+    """The error answer for a request to `path`, in the body its standard asks for (see the
+    module's docstring); for checks that run before any route (sign-in, limits, the router)."""
+    if _under(path, "/ogc"):
+        return ogc_response(code, message, field, status=status,
+                            headers={**PRIVATE, **(headers or {})})
+    if _under(path, "/open311"):
+        return open311_response("xml" if path.endswith(".xml") else "json", code, message,
+                                field, status=status, headers=headers)
+    return error_response(code, message, field, status=status, retryable=retryable,
+                          headers=headers)
 
 
 class CutOff:
@@ -96,7 +157,8 @@ class CutOff:
         except asyncio.CancelledError:
             if not started:
                 with contextlib.suppress(Exception):
-                    await error_response(
-                        ErrorCode.UNAVAILABLE, "The server is shutting down; try again shortly.",
+                    await error_at(
+                        scope["path"], ErrorCode.UNAVAILABLE,
+                        "The server is shutting down; try again shortly.",
                         retryable=True, headers={"Retry-After": "1"})(scope, receive, send)
             raise

@@ -16,12 +16,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resolvers.actor import PUBLIC, Actor, Role
 from resolvers.errors import ErrorCode
 from web.clients import Network, client_address
-from web.errors import error_body
+from web.errors import error_at
 from web.settings import RateBudget
 from web.shared_buckets import SharedTokenBuckets, spend
 
@@ -35,6 +36,8 @@ BUDGET_ROUTES = (
     ("/open311", "open311"),
     ("/media/", "media"),
 )
+# The routes whose JSON bodies are read whole: bounded by `max_body_bytes` before they are.
+BODY_PATHS = ("/graphql", "/auth/dev-token")
 
 
 def budget_of(path: str) -> str | None:
@@ -113,19 +116,10 @@ class RateLimiter:
         return buckets.take(self.caller_key(scope, actor)) if buckets else 0.0
 
 
-def _error(status: int, code: ErrorCode, message: str,
-           headers: dict[str, str] | None = None) -> list[Message]:
-    body = error_body(code, message)
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    return [{"type": "http.response.start", "status": status, "headers": raw},
-            {"type": "http.response.body", "body": body}]
-
-
-def too_many_requests(wait: float) -> list[Message]:
-    """The 429 for a caller whose next request is due in `wait` seconds."""
-    return _error(429, ErrorCode.RATE_LIMITED, "Too many requests.",
-                  {"Retry-After": str(max(1, math.ceil(wait)))})
+def too_many_requests(path: str, wait: float) -> Response:
+    """The 429 for a caller of `path` whose next request is due in `wait` seconds."""
+    return error_at(path, ErrorCode.RATE_LIMITED, "Too many requests.",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
 class _BodyTooLarge(Exception):
@@ -133,19 +127,20 @@ class _BodyTooLarge(Exception):
 
 
 class Guard:
-    """Rate-limits HTTP requests by budget and bounds the bodies of requests to `body_path`.
+    """Rate-limits HTTP requests by budget and bounds the bodies of requests to `body_paths`.
 
     Args:
-        max_body_bytes: the largest body accepted on `body_path`; 0 turns the limit off.
+        max_body_bytes: the largest body accepted on `body_paths`; 0 turns the limit off.
         max_upload_bytes: the same for a multipart body (a GraphQL multipart request with
             photos), counted as it streams through rather than read whole; 0: max_body_bytes.
     """
 
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, body_path: str = "/graphql",
-                 max_body_bytes: int = 0, max_upload_bytes: int = 0) -> None:
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter,
+                 body_paths: tuple[str, ...] = BODY_PATHS, max_body_bytes: int = 0,
+                 max_upload_bytes: int = 0) -> None:
         self.app = app
         self.limiter = limiter
-        self.body_path = body_path
+        self.body_paths = body_paths
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes or max_body_bytes
 
@@ -156,25 +151,23 @@ class Guard:
         actor: Actor = scope.get("state", {}).get("actor", PUBLIC)
         wait = self.limiter.take(scope, actor)
         if wait > 0:
-            await reply(send, too_many_requests(wait))
+            await too_many_requests(scope["path"], wait)(scope, receive, send)
             return
-        if self.max_body_bytes > 0 and scope["path"] == self.body_path:
+        if self.max_body_bytes > 0 and scope["path"] in self.body_paths:
             content_type = Headers(scope=scope).get("content-type", "").lower()
             if content_type.startswith("multipart/"):
                 await self._stream_bounded(scope, receive, send)
                 return
             replay = await self._read_body(scope, receive)
             if replay is None:
-                await reply(send, _error(413, ErrorCode.PAYLOAD_TOO_LARGE,
-                                         f"The request body exceeds {self.max_body_bytes} "
-                                         "bytes."))
+                await self._too_large(scope["path"], self.max_body_bytes)(scope, receive, send)
                 return
             receive = replay
         await self.app(scope, receive, send)
 
-    def _too_large(self, limit: int) -> list[Message]:
-        return _error(413, ErrorCode.PAYLOAD_TOO_LARGE,
-                      f"The request body exceeds {limit} bytes.")
+    def _too_large(self, path: str, limit: int) -> Response:
+        return error_at(path, ErrorCode.PAYLOAD_TOO_LARGE,
+                        f"The request body exceeds {limit} bytes.")
 
     async def _stream_bounded(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Passes a multipart body on as it arrives, and answers 413 once it grows past the
@@ -182,7 +175,7 @@ class Guard:
         limit = self.max_upload_bytes
         length = Headers(scope=scope).get("content-length", "")
         if length.isdigit() and int(length) > limit:
-            await reply(send, self._too_large(limit))
+            await self._too_large(scope["path"], limit)(scope, receive, send)
             return
         size = 0
         started = False
@@ -205,7 +198,7 @@ class Guard:
             await self.app(scope, counted, tracked)
         except _BodyTooLarge:
             if not started:
-                await reply(send, self._too_large(limit))
+                await self._too_large(scope["path"], limit)(scope, receive, send)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> Receive | None:
         """The body read whole, to replay to the app; None if it is too large."""
@@ -234,8 +227,3 @@ class Guard:
             return pending.pop() if pending else await receive()
 
         return replay
-
-
-async def reply(send: Send, messages: list[Message]) -> None:
-    for message in messages:
-        await send(message)

@@ -3,8 +3,9 @@
 A pure ASGI middleware puts the actor in the request state (`request.state.actor`); no token
 means the public, and an expired or forged one is a 401 `UNAUTHENTICATED` before any route
 runs, charged to the client address's rate-limit bucket (a 429 once that is empty), so a
-flood of forged tokens is limited like any other. Websockets carry their token in
-`connection_init` instead (see `web/live.py`).
+flood of forged tokens is limited like any other. Both answer in the error body of the path
+(`web/errors.error_at`: OGC's under /ogc, Open311's under /open311). Websockets carry their
+token in `connection_init` instead (see `web/live.py`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from resolvers.actor import PUBLIC, Actor
 from resolvers.errors import ErrorCode
 from web.auth import AuthError, TokenVerifier
-from web.errors import error_response
-from web.guard import RateLimiter, reply, too_many_requests
+from web.errors import error_at
+from web.guard import RateLimiter, too_many_requests
 
 
 class Identity:
@@ -35,18 +36,18 @@ class Identity:
                 actor = await self.tokens.authenticate(Headers(scope=scope).get("authorization"))
             except AuthError as exc:
                 wait = self.limiter.take(scope, None)
-                if wait > 0:
-                    await reply(send, too_many_requests(wait))
-                else:
-                    await unauthenticated(str(exc))(scope, receive, send)
+                refusal = too_many_requests(scope["path"], wait) if wait > 0 else \
+                    unauthenticated(scope["path"], str(exc))
+                await refusal(scope, receive, send)
                 return
             scope.setdefault("state", {})["actor"] = actor
         await self.app(scope, receive, send)
 
 
-def unauthenticated(message: str) -> Response:
-    return error_response(ErrorCode.UNAUTHENTICATED, message,
-                          headers={"WWW-Authenticate": "Bearer"})
+def unauthenticated(path: str, message: str) -> Response:
+    """The 401 for a refused token, in the error body of `path` (web/errors.py)."""
+    return error_at(path, ErrorCode.UNAUTHENTICATED, message,
+                    headers={"WWW-Authenticate": "Bearer"})
 
 
 def actor_of(connection: HTTPConnection) -> Actor:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -13,7 +12,7 @@ from geo.types import BBox, GeoInputError
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from web import params
 from web.caching import none_match
-from web.errors import PRIVATE, status_of
+from web.errors import PRIVATE, ogc_response
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -34,18 +33,12 @@ class NotAcceptable(Exception):
 def error_response(exc: DomainError, *, status: int | None = None) -> Response:
     """An OGC exception body (`code`, `description`, as the standard asks) with RedGrid's stable
     code and the status every other route gives it."""
-    body: dict[str, str] = {"code": exc.code.value, "description": exc.message}
-    if exc.field:
-        body["field"] = exc.field
-    return Response(orjson.dumps(body), status_code=status or status_of(exc.code),
-                    media_type=JSON, headers={"Cache-Control": "no-store"})
+    return ogc_response(exc.code, exc.message, exc.field, status=status)
 
 
 def not_acceptable(offered: Iterable[str]) -> Response:
-    body = {"code": ErrorCode.NOT_ACCEPTABLE.value,
-            "description": f"this resource comes as {', '.join(offered)} (or use f=json)"}
-    return Response(orjson.dumps(body), status_code=406, media_type=JSON,
-                    headers={"Cache-Control": "no-store"})
+    return ogc_response(ErrorCode.NOT_ACCEPTABLE,
+                        f"this resource comes as {', '.join(offered)} (or use f=json)")
 
 
 def check_params(request: Request, allowed: frozenset[str]) -> None:

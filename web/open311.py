@@ -22,13 +22,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from resolvers import open311
-from resolvers.disclosure import SHANGHAI
 from resolvers.errors import DomainError, ErrorCode, bad_input
-from web.errors import PRIVATE
+from web.errors import OPEN311_FORMATS, PRIVATE, open311_response
+from web.params import parse_box, parse_integer, parse_moment, parse_names
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-30T00:00:00+08:00"
-FORMATS = {"json": "application/json", "xml": "text/xml"}
+FORMATS = OPEN311_FORMATS
 STATUS = {ErrorCode.UNAUTHENTICATED: 403, ErrorCode.FORBIDDEN: 403, ErrorCode.NOT_FOUND: 404,
           ErrorCode.IDEMPOTENCY_CONFLICT: 409, ErrorCode.CONFLICT: 409,
           ErrorCode.RATE_LIMITED: 429}
@@ -70,12 +70,8 @@ def render(fmt: str, root: str, body: Any, status: int = 200,
 
 
 def error(fmt: str, exc: DomainError) -> Response:
-    return _error(fmt, STATUS.get(exc.code, 400), exc.code.value, exc.message, exc.field)
-
-
-def _error(fmt: str, status: int, code: str, description: str, field: str | None) -> Response:
-    return render(fmt, "errors", [{"code": status, "description": description,
-                                   "redgrid_code": code, "field": field}], status, PRIVATE)
+    return open311_response(fmt, exc.code, exc.message, exc.field,
+                            status=STATUS.get(exc.code, 400))
 
 
 class FormTooLarge(Exception):
@@ -112,8 +108,8 @@ def route(path: str, handler: Handler, methods: list[str]) -> Route:
         except DomainError as exc:
             return error(fmt, exc)
         except FormTooLarge:
-            return _error(fmt, 413, "PAYLOAD_TOO_LARGE",
-                          f"the form exceeds {MAX_FORM_BYTES:,} bytes", None)
+            return open311_response(fmt, ErrorCode.PAYLOAD_TOO_LARGE,
+                                    f"the form exceeds {MAX_FORM_BYTES:,} bytes")
 
     return Route(path + ".{format}", endpoint, methods=methods)
 
@@ -156,41 +152,24 @@ def _params(request: Request, body: bytes = b"") -> MultiDict:
     return MultiDict(pairs)
 
 
-def _datetime(params: MultiDict, name: str) -> datetime | None:
-    text = (params.get(name) or "").strip()
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise bad_input(f"`{name}` must be a W3C datetime, got {text!r}", name) from None
-    return value if value.tzinfo else value.replace(tzinfo=SHANGHAI)
+def _moment(params: MultiDict, name: str, *, end: bool = False) -> datetime | None:
+    """A W3C datetime (or a whole day, YYYY-MM-DD) as every HTTP route reads one (web/params)."""
+    raw = (params.get(name) or "").strip()
+    return parse_moment(name, raw, end=end) if raw else None
 
 
-def _int(params: MultiDict, name: str, default: int) -> int:
-    text = (params.get(name) or "").strip()
-    if not text:
-        return default
-    try:
-        return int(text)
-    except ValueError:
-        raise bad_input(f"`{name}` must be a whole number, got {text!r}", name) from None
+def _page(params: MultiDict, name: str, default: int) -> int:
+    raw = (params.get(name) or "").strip()
+    return parse_integer(name, raw, low=1) if raw else default
 
 
-def _list(params: MultiDict, name: str) -> list[str] | None:
-    parts = [p.strip() for p in (params.get(name) or "").split(",") if p.strip()]
-    return parts or None
+def _names(params: MultiDict, name: str) -> list[str] | None:
+    return parse_names(params.get(name) or "")
 
 
 def _bbox(params: MultiDict) -> tuple[float, float, float, float] | None:
-    parts = _list(params, "bbox")
-    if parts is None:
-        return None
-    try:
-        west, south, east, north = (float(p) for p in parts)
-    except ValueError:
-        raise bad_input("`bbox` is west,south,east,north in WGS-84 degrees", "bbox") from None
-    return west, south, east, north
+    raw = (params.get("bbox") or "").strip()
+    return parse_box("bbox", raw) if raw else None
 
 
 async def post_request(request: Request, fmt: str) -> Response:
@@ -215,10 +194,10 @@ async def get_requests(request: Request, fmt: str) -> Response:
     params = _params(request)
     client = await open311.authenticate(_db(request), params.get("api_key"))
     f = open311.RequestFilter(
-        codes=_list(params, "service_request_id"), service_code=params.get("service_code"),
-        start=_datetime(params, "start_date"), end=_datetime(params, "end_date"),
-        status=_list(params, "status"), bbox=_bbox(params), page=_int(params, "page", 1),
-        page_size=_int(params, "page_size", open311.DEFAULT_PAGE_SIZE))
+        codes=_names(params, "service_request_id"), service_code=params.get("service_code"),
+        start=_moment(params, "start_date"), end=_moment(params, "end_date", end=True),
+        status=_names(params, "status"), bbox=_bbox(params), page=_page(params, "page", 1),
+        page_size=_page(params, "page_size", open311.DEFAULT_PAGE_SIZE))
     found = await open311.find_requests(_db(request), client, f)
     return render(fmt, "service_requests", found, headers=PRIVATE)
 

@@ -3,10 +3,13 @@ Features, exports), parsed once so that every route accepts the same formats and
 value with BAD_USER_INPUT naming the parameter — never a 500.
 
 - Times: a date `YYYY-MM-DD` (a whole Asia/Shanghai day: `from` starts it, `to` includes it)
-  or an ISO 8601 date-time; without an offset it is Asia/Shanghai time. A `+` in a URL means
-  a space, so `2024-01-01T00:00:00 08:00` is read with its `+` put back. Years as GraphQL
-  periods allow them (`resolvers.inputs.PERIOD_YEARS`).
-- Boxes: four finite numbers `west,south,east,north`.
+  or an ISO 8601 date-time in the extended format, `YYYY-MM-DDThh:mm[:ss[.ffffff]]` with an
+  optional `Z` or `±hh:mm`; without an offset it is Asia/Shanghai time. A `+` in a URL means
+  a space, so `2024-01-01T00:00:00 08:00` is read with its `+` put back. The basic format
+  (`20240630`, which would read as a midnight and leave the day out of `to`), week and
+  ordinal dates and a bare hour are refused. Years as GraphQL periods allow them
+  (`resolvers.inputs.PERIOD_YEARS`).
+- Boxes: four finite numbers `west,south,east,north`; lists: comma-separated names.
 - Datums: WGS84, GCJ02 or BD09, in any case.
 - Integers: digits within stated bounds; numbers: finite decimals; flags: true or false.
 """
@@ -26,6 +29,9 @@ from resolvers.inputs import PERIOD_YEARS
 
 FIRST_YEAR, LAST_YEAR = PERIOD_YEARS
 _DIGITS = re.compile(r"[0-9]{1,18}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+                        r"(Z|[+-][0-9]{2}:[0-9]{2})?")
 
 
 def text(request: Request, name: str, *, required: bool = False) -> str | None:
@@ -47,15 +53,19 @@ def moment(request: Request, name: str, *, end: bool = False,
 
 
 def parse_moment(name: str, raw: str, *, end: bool = False) -> datetime:
-    problem = (f"`{name}` must be a date (YYYY-MM-DD) or an ISO 8601 date-time in "
+    problem = (f"`{name}` must be a date (YYYY-MM-DD) or an ISO 8601 date-time "
+               f"(YYYY-MM-DDThh:mm[:ss], then Z or ±hh:mm or nothing for +08:00) in "
                f"{FIRST_YEAR}–{LAST_YEAR}, got {raw!r}")
+    stamp = raw.replace(" ", "+")
     try:
-        if len(raw) == 10:
+        if _DATE.fullmatch(raw):
             found = datetime.combine(date.fromisoformat(raw) + timedelta(days=int(end)), time(),
                                      SHANGHAI)
-        else:
-            found = datetime.fromisoformat(raw.replace(" ", "+"))
+        elif _DATE_TIME.fullmatch(stamp):
+            found = datetime.fromisoformat(stamp)
             found = found if found.tzinfo else found.replace(tzinfo=SHANGHAI)
+        else:
+            raise ValueError(raw)
         in_range = FIRST_YEAR <= found.astimezone(SHANGHAI).year <= LAST_YEAR
     except (ValueError, OverflowError):
         in_range = False
@@ -70,7 +80,7 @@ def day(request: Request, name: str, *, required: bool = False) -> date | None:
     if raw is None:
         return None
     try:
-        found = date.fromisoformat(raw) if len(raw) == 10 else None
+        found = date.fromisoformat(raw) if _DATE.fullmatch(raw) else None
     except ValueError:
         found = None
     if found is None or not FIRST_YEAR <= found.year <= LAST_YEAR:
@@ -103,8 +113,10 @@ def box(request: Request, name: str = "bbox", *,
     """Four finite numbers west,south,east,north (checked as a box by the caller, who knows its
     datum)."""
     raw = text(request, name, required=required)
-    if raw is None:
-        return None
+    return None if raw is None else parse_box(name, raw)
+
+
+def parse_box(name: str, raw: str) -> tuple[float, float, float, float]:
     try:
         numbers = tuple(float(p) for p in raw.split(","))
     except ValueError:
@@ -113,6 +125,11 @@ def box(request: Request, name: str = "bbox", *,
         raise bad_input(f"`{name}` must be four numbers west,south,east,north, got {raw!r}", name)
     west, south, east, north = numbers
     return west, south, east, north
+
+
+def parse_names(raw: str) -> list[str] | None:
+    """Comma-separated names, stripped; None when there are none."""
+    return [p.strip() for p in raw.split(",") if p.strip()] or None
 
 
 def integer(request: Request, name: str, *, default: int, low: int, high: int | None = None,

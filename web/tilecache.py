@@ -10,7 +10,7 @@ and change all day: they are never kept.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 
 from web.memo import Memo
 
@@ -26,10 +26,3 @@ class TileCache(Memo[tuple[bytes, str]]):
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(ttl_s, max_bytes, clock, getsizeof=lambda tile: len(tile[0]),
                          max_item=max_bytes // 16)
-
-    def get_tile(self, key: Hashable) -> tuple[bytes, str] | None:
-        """The tile's bytes and ETag, while fresh."""
-        return self.peek(key)
-
-    def put_tile(self, key: Hashable, body: bytes, etag: str = "") -> None:
-        self.put(key, (body, etag))

@@ -63,14 +63,14 @@ def test_signatures() -> None:
     assert not access.valid(media_name("b" * 64), "1060", sig, now=1_000)  # another photo
     assert not access.valid(name, "1061", sig, now=1_000)  # a longer life
     assert not access.valid(name, "-1", sig, now=1_000)
-    other = MediaAccess(access.store, b"x" * 32)
+    other = MediaAccess(access.store, b"x" * 32, ttl_s=60)
     assert not other.valid(name, "1060", sig, now=1_000)  # another server's secret
 
 
 async def test_undo_keeps_files_another_row_names(pool: Database, db: psycopg.Connection,
                                                   tmp_path: Path) -> None:
     store = FolderStore(tmp_path)
-    access = MediaAccess(store, b"k" * 32)
+    access = MediaAccess(store, b"k" * 32, ttl_s=60)
     shared, own = "1" * 64, "2" * 64
     store.put(media_name(shared), b"shared")
     store.put(media_name(own), b"own")

@@ -23,7 +23,7 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from db.models import OPEN_STATUSES
+from db.vocabulary import OPEN_STATUSES, SHANGHAI
 from web.app import create_app
 from web.settings import RateBudget, Settings
 
@@ -281,11 +281,43 @@ def test_a_large_form_is_refused_before_it_is_read_whole(fms: Open311,
     assert _count(db, "SELECT count(*) FROM tickets") == before
 
 
+@pytest.mark.parametrize(("params", "field"), [
+    ({"start_date": "20240630"}, "start_date"),  # the basic format: not a W3C datetime
+    ({"end_date": "2024-06-30T12"}, "end_date"),
+    ({"start_date": "2024-W26-1"}, "start_date"),
+    ({"end_date": "yesterday"}, "end_date"),
+    ({"page": "abc"}, "page"),
+    ({"page": "1.5"}, "page"),
+    ({"page_size": "-5"}, "page_size"),
+    ({"bbox": "118.6,34.8,118.7"}, "bbox"),
+    ({"bbox": "nan,34.8,118.7,35.0"}, "bbox"),
+])
+def test_bad_read_parameters_answer_in_the_error_format(fms: Open311, params: dict[str, str],
+                                                        field: str) -> None:
+    """Open311's query parameters are read as every HTTP route reads them (web/params.py)."""
+    status, body = fms.json("requests.json", params)
+    assert status == 400, body
+    assert body == [{"code": 400, "description": body[0]["description"],
+                     "redgrid_code": "BAD_USER_INPUT", "field": field}]
+
+
+def test_an_end_date_that_is_a_day_includes_that_day(fms: Open311) -> None:
+    form = {"service_code": "P02", **POINT, "description": "路灯不亮", "token": "fms-day"}
+    status, posted = fms.json("requests.json", form=form)
+    assert status == 201
+    today = datetime.now(SHANGHAI).date().isoformat()
+    status, found = fms.json("requests.json", {"start_date": today, "end_date": today})
+    assert status == 200
+    assert posted[0]["service_request_id"] in {r["service_request_id"] for r in found}
+
+
 def test_open311_has_a_rate_budget(settings: Settings, resident_key: str) -> None:
     limited = replace(settings, rate_limits={"open311": RateBudget(0.001, 2)})
     with TestClient(create_app(limited), client=("203.0.113.9", 4000)) as client:
-        codes = [client.get("/open311/v2/services.json").status_code for _ in range(3)]
-        assert codes == [200, 200, 429]
+        answers = [client.get("/open311/v2/services.json") for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        assert answers[-1].json() == [{"code": 429, "description": "Too many requests.",
+                                       "redgrid_code": "RATE_LIMITED", "field": None}]
         assert client.post("/graphql", json={"query": "{ zones { code } }"}).status_code == 200
 
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from starlette.testclient import TestClient
 
+from resolvers.errors import DomainError, ErrorCode
 from tests.conftest import Minter, http_error
 from web.params import parse_integer, parse_moment
 
@@ -31,6 +32,18 @@ def test_times_in_every_accepted_form(raw: str, end: bool, expected: datetime) -
     assert parse_moment("to", raw, end=end) == expected
 
 
+@pytest.mark.parametrize("raw", [
+    "20240630",  # the basic format would read as midnight, leaving the day out of `to`
+    "2024-W26-7", "2024-182", "2024-06-30T12", "20240630T120000", "2024-06-30T1200",
+    "2024-06-30T12:00:00+0800", "2024-06-30 12:00", "2024-6-30", "２０２４-06-30",
+    "2024-06-30T12:00:00.1234567",
+])
+def test_odd_forms_of_a_time_are_refused(raw: str) -> None:
+    with pytest.raises(DomainError) as refused:
+        parse_moment("to", raw, end=True)
+    assert (refused.value.code, refused.value.field) == (ErrorCode.BAD_USER_INPUT, "to")
+
+
 def test_integers_are_bounded_and_capped() -> None:
     assert parse_integer("limit", "5000", low=1, cap=1000) == 1000
     assert parse_integer("z", "16", low=0, high=22) == 16
@@ -42,6 +55,8 @@ BAD = [
     (f"{TILE}?from=0001-01-01T00:00:00", "from", "BAD_USER_INPUT"),
     (f"{TILE}?from=2024-13-01", "from", "BAD_USER_INPUT"),
     (f"{TILE}?from=yesterday", "from", "BAD_USER_INPUT"),
+    (f"{TILE}?to=20240630", "to", "BAD_USER_INPUT"),
+    (f"{HEAT}&from=20240101&to=2024-02-01", "from", "BAD_USER_INPUT"),
     (f"{TILE}?from=2024-02-01&to=2024-01-01", "from", "BAD_USER_INPUT"),
     (f"{TILE}?status=OPEN", "status", "BAD_USER_INPUT"),
     (f"{TILE}?status=,", "status", "BAD_USER_INPUT"),
@@ -62,6 +77,7 @@ BAD = [
     # Exports read their parameters with the same parsers.
     (f"{STATS}&from=2024-01-01&to=9999-12-31", "to", "BAD_USER_INPUT"),
     (f"{STATS}&from=2024-1-1&to=2024-01-31", "from", "BAD_USER_INPUT"),
+    (f"{STATS}&from=2024-W01-1&to=2024-01-31", "from", "BAD_USER_INPUT"),
     (f"{STATS}&to=2024-01-31", "from", "BAD_USER_INPUT"),
     (f"{STATS}&{MONTH}&byZone=yes", "byZone", "BAD_USER_INPUT"),
     (f"{COVERAGE}&radiusM=nan", "radiusM", "BAD_USER_INPUT"),

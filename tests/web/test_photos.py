@@ -290,7 +290,8 @@ def test_urls_refused_when_tampered_or_expired(app: TestClient, with_photo: dict
         assert r.status_code == 403 and http_error(r.json())["code"] == "FORBIDDEN", bad
     # Signed with the server's own secret, but an hour old.
     secret = kept_secret(photo_settings.data_dir).encode()
-    access = MediaAccess(FolderStore(Path(photo_settings.media_dir)), secret)
+    access = MediaAccess(FolderStore(Path(photo_settings.media_dir)), secret,
+                         ttl_s=photo_settings.media_url_ttl_s)
     assert access.valid(name, params["exp"], params["sig"])
     expired, _ = access.url(name, now=time.time() - 3600)
     r = app.get(expired)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -106,6 +108,65 @@ def test_each_default_is_written_once(tmp_path: Path) -> None:
     differ = {name for name in defaults if getattr(development, name) != defaults[name]}
     assert differ == set(DEVELOPMENT_DEFAULTS) | {"jwt_secret"}
     assert (development.log_format, development.access_log) == ("text", True)
+
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+PACKAGES = ("bench", "db", "geo", "resolvers", "schema", "web")
+# Code that takes a setting's value under a name of its own: it has no default of its own, so
+# the one written in `Settings` is the only one.
+CONSUMERS = {
+    ("db/database.py", "Database.__init__", "max_size"): "pool_size",
+    ("resolvers/photos.py", "MediaAccess", "ttl_s"): "media_url_ttl_s",
+    ("schema/limits.py", "Limits", "max_depth"): "max_query_depth",
+    ("schema/limits.py", "Limits", "max_aliases"): "max_query_aliases",
+    ("schema/limits.py", "Limits", "max_tokens"): "max_query_tokens",
+    ("schema/limits.py", "Limits", "max_cost"): "max_query_cost",
+}
+
+
+def _parameters(tree: ast.Module) -> Iterator[tuple[str, str, ast.expr | None]]:
+    """(owner, name, default or None) of every function parameter and class-level field."""
+    def walk(node: ast.AST, owner: str) -> Iterator[tuple[str, str, ast.expr | None]]:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                name = f"{owner}.{child.name}".lstrip(".")
+                for item in child.body:
+                    if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                        yield name, item.target.id, item.value
+                yield from walk(child, name)
+            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                name = f"{owner}.{child.name}".lstrip(".")
+                args = child.args
+                positional = args.posonlyargs + args.args
+                defaults: list[ast.expr | None] = \
+                    [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+                for arg, default in zip(positional, defaults, strict=True):
+                    yield name, arg.arg, default
+                for arg, kw_default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+                    yield name, arg.arg, kw_default
+                yield from walk(child, name)
+    yield from walk(tree, "")
+
+
+def test_no_module_writes_a_settings_default_again() -> None:
+    """A setting's default lives in `Settings` only: no other parameter or field of the same
+    name has it as its literal default (0, "" or None saying "off" or "not given" aside), and
+    the code taking it under another name has no default at all."""
+    settings = {f.name: f.default for f in fields(Settings)}
+    again, consumers = [], {}
+    for package in PACKAGES:
+        for path in sorted((CHECKOUT / package).rglob("*.py")):
+            relative = path.relative_to(CHECKOUT).as_posix()
+            for owner, name, default in _parameters(ast.parse(path.read_text("utf-8"))):
+                if (relative, owner, name) in CONSUMERS:
+                    consumers[relative, owner, name] = default
+                elif (name in settings and relative != "web/settings.py"
+                        and isinstance(default, ast.Constant) and default.value
+                        and default.value == settings[name]):
+                    again.append(f"{relative}: {owner}({name}={default.value!r})")
+    assert again == []
+    assert set(consumers) == set(CONSUMERS)  # each still takes the setting
+    assert {key: ast.unparse(d) for key, d in consumers.items() if d is not None} == {}
 
 
 @pytest.mark.parametrize(("env", "message"), [

@@ -28,24 +28,24 @@ class Clock:
 def test_a_tile_lives_for_its_ttl() -> None:
     clock = Clock()
     cache = TileCache(ttl_s=300, clock=clock)
-    cache.put_tile("a", b"tile")
+    cache.put("a", (b"tile", ""))
     clock.now += 299.9
-    assert cache.get_tile("a") == (b"tile", "")
+    assert cache.peek("a") == (b"tile", "")
     clock.now += 0.2
-    assert cache.get_tile("a") is None and len(cache) == 0 and cache.size == 0
+    assert cache.peek("a") is None and len(cache) == 0 and cache.size == 0
 
 
 def test_the_least_recently_used_go_first_within_the_budget() -> None:
     cache = TileCache(max_bytes=1600)  # at most 100 bytes a tile: 1/16 of the budget
     for key in "abcdefghijklmnop":
-        cache.put_tile(key, b"x" * 100)
+        cache.put(key, (b"x" * 100, ""))
     assert cache.size == 1600
-    assert cache.get_tile("a") is not None  # now the most recently used
-    cache.put_tile("q", b"x" * 100)
-    assert cache.get_tile("b") is None  # the least recently used made room
-    assert cache.get_tile("a") is not None and cache.get_tile("q") is not None and cache.size == 1600
-    cache.put_tile("huge", b"x" * 101)  # one tile must not flush the others
-    assert cache.get_tile("huge") is None and cache.get_tile("c") is not None and cache.size == 1600
+    assert cache.peek("a") is not None  # now the most recently used
+    cache.put("q", (b"x" * 100, ""))
+    assert cache.peek("b") is None  # the least recently used made room
+    assert cache.peek("a") is not None and cache.peek("q") is not None and cache.size == 1600
+    cache.put("huge", (b"x" * 101, ""))  # one tile must not flush the others
+    assert cache.peek("huge") is None and cache.peek("c") is not None and cache.size == 1600
 
 
 def statements(client: TestClient) -> AbstractContextManager[list[str]]:
