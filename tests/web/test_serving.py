@@ -152,6 +152,38 @@ def test_workers_draw_on_one_budget_per_caller(settings: Settings, tmp_path: Pat
         assert process.wait(timeout=30) in (0, -signal.SIGTERM)
 
 
+def _statuses_rotating_forwarded_for(url: str, count: int) -> list[int]:
+    return [httpx.post(f"{url}/graphql", json={"query": "{ __typename }"}, timeout=5,
+                       headers={"X-Forwarded-For": f"203.0.113.{n + 1}"}).status_code
+            for n in range(count)]
+
+
+def test_forwarded_for_from_loopback_is_not_believed_without_trusted_proxies(
+        settings: Settings, tmp_path: Path) -> None:
+    """A caller on loopback allowed a burst of 3 who names a new client address in each
+    request's X-Forwarded-For still draws on one budget: the header is believed only from
+    REDGRID_TRUSTED_PROXIES, which is unset here (uvicorn's own default trusts 127.0.0.1)."""
+    with server(settings, tmp_path / "serve.log", REDGRID_RATE_LIMIT="0.001",
+                REDGRID_RATE_BURST="3", REDGRID_TRUSTED_PROXIES="") as (process, url):
+        statuses = _statuses_rotating_forwarded_for(url, 6)
+        assert statuses == [200] * 3 + [429] * 3
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+
+
+def test_forwarded_for_from_a_trusted_proxy_names_the_client(settings: Settings,
+                                                             tmp_path: Path) -> None:
+    """With loopback listed as a trusted proxy, each forwarded client has a budget of its own
+    (three clients, two requests each, a burst of 2), and a client's third request is 429."""
+    with server(settings, tmp_path / "serve.log", REDGRID_RATE_LIMIT="0.001",
+                REDGRID_RATE_BURST="2", REDGRID_TRUSTED_PROXIES="127.0.0.1") as (process, url):
+        statuses = [s for _ in range(2) for s in _statuses_rotating_forwarded_for(url, 3)]
+        assert statuses == [200] * 6
+        assert _statuses_rotating_forwarded_for(url, 1) == [429]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+
+
 def test_shutdown_does_not_wait_past_its_timeout(settings: Settings, conninfo: str,
                                                  db: psycopg.Connection, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
