@@ -34,6 +34,7 @@ BUDGET_ROUTES = (
     ("/ogc", "ogc"),
     ("/open311", "open311"),
     ("/media/", "media"),
+    ("/exports", "exports"),
 )
 
 

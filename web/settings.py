@@ -41,7 +41,8 @@ class RateBudget:
 
 # The rate-limit budgets (web/guard.py says which routes draw on which), each with its
 # production value and the variables that set it: <stem>_LIMIT per second, <stem>_BURST.
-# A map opens dozens of tiles at once, hence the tiles' large burst. In development a budget
+# A map opens dozens of tiles at once, hence the tiles' large burst; an export may run a site
+# solve of up to 10 s, hence the exports' small one. In development a budget
 # is off unless its <stem>_LIMIT is set.
 RATE_BUDGETS: dict[str, tuple[str, RateBudget]] = {
     "graphql": ("REDGRID_RATE", RateBudget(50, 100)),
@@ -50,6 +51,7 @@ RATE_BUDGETS: dict[str, tuple[str, RateBudget]] = {
     "heatmap": ("REDGRID_HEATMAP_RATE", RateBudget(50, 200)),
     "open311": ("REDGRID_OPEN311_RATE", RateBudget(10, 30)),
     "media": ("REDGRID_MEDIA_RATE", RateBudget(50, 200)),
+    "exports": ("REDGRID_EXPORTS_RATE", RateBudget(0.1, 5)),
 }
 
 
