@@ -4,15 +4,10 @@ count their requests in one `/metrics`."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -22,47 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.conftest import _free_port
+from tests.conftest import log_lines as _lines
+from tests.conftest import serve_process as server
 from web.settings import Settings
 
-REDGRID = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "redgrid"
 ZONES = {"query": "{ zones { code } }"}
-START_S = 90  # a worker imports the app and opens its pools; the machine is shared
-
-
-@contextmanager
-def server(settings: Settings, log: Path, *args: str, **extra_env: str,
-           ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDGRID_ENV": "development",
-           "REDGRID_DATA_DIR": str(settings.data_dir), "REDGRID_JOB_INTERVAL": "0",
-           "REDGRID_WEBHOOK_INTERVAL": "0", "REDGRID_LOG_FORMAT": "json",
-           "REDGRID_ACCESS_LOG": "1", "REDGRID_POOL_SIZE": "4", **extra_env}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    with log.open("wb") as out:
-        process = subprocess.Popen([str(REDGRID), "serve", "--port", str(port), *args],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_S
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start: " + log.read_text()
-            time.sleep(0.2)
-        yield process, url
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-def _lines(log: Path) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
 
 
 def _lock_waiters(db: psycopg.Connection) -> int:
