@@ -61,6 +61,7 @@ from web.media import routes as media_routes
 from web.memo import Memo
 from web.metrics import HttpMetrics, Metrics, OperationMetrics
 from web.metrics import routes as metrics_routes
+from web.ogc import create_memos as ogc_memos
 from web.ogc import routes as ogc_routes
 from web.open311 import routes as open311_routes
 from web.push import worker_pass as push_pass
@@ -293,7 +294,7 @@ def create_app(settings: Settings) -> Starlette:
         # The answers kept in memory, with single-flight on misses (web/memo.py).
         app.state.tile_cache = TileCache()
         app.state.ticket_cell_counts = Memo(CELL_COUNTS_S)
-        for name, kept in create_state(settings).items():
+        for name, kept in {**create_state(settings), **ogc_memos()}.items():
             setattr(app.state, name, kept)
         graphql.live = app.state.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
         await live.start()
