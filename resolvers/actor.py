@@ -27,9 +27,6 @@ class Role(str, enum.Enum):  # noqa: UP042 - the values are the token's wire nam
     SYSTEM = "SYSTEM"
 
 
-STAFF = frozenset({Role.COMMUNITY_STAFF, Role.ZONE_OFFICER, Role.STREET_OFFICER,
-                   Role.COUNTY_OFFICE})
-FIELD = frozenset({Role.GRID_WORKER, Role.SUPERVISOR})
 ALL_SEEING = frozenset({Role.COUNTY_OFFICE, Role.SYSTEM})
 
 
@@ -51,10 +48,20 @@ class Actor:
         return any(code and (code in self.zones or code.startswith(self.scopes))
                    for code in codes)
 
+    @property
+    def signed_in(self) -> bool:
+        """Whether the caller presented a verified token (anyone but the public)."""
+        return self.role is not Role.PUBLIC
+
+    @property
+    def names_zones(self) -> bool:
+        """Whether the token's scope codes are zones, to be read as their communities."""
+        return self.role is Role.ZONE_OFFICER
+
     def in_zones(self, communities: Mapping[str, Sequence[str]]) -> Actor:
         """A ZONE_OFFICER whose token named zones, answering for those zones' communities
         (`communities`: zone code → its community codes); other roles as they are."""
-        if self.role is not Role.ZONE_OFFICER:
+        if not self.names_zones:
             return self
         return replace(self, scopes=tuple(c for z in self.scopes for c in communities.get(z, ())),
                        zones=self.scopes)

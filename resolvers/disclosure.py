@@ -37,18 +37,13 @@ from datetime import datetime
 from db.queries.disclosure import MIN_COUNT, SQUARE_M
 from db.queries.ticket_scope import TicketScope
 from db.vocabulary import SHANGHAI
-from resolvers.actor import ALL_SEEING, FIELD, STAFF, Actor, Role
+from resolvers import policy
+from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.tickets import ticket_scope
 
 __all__ = ["MIN_COUNT", "SQUARE_M", "Disclosure", "disclosure", "months_before",
            "period_too_fine", "shown_count", "shown_part", "shown_shares", "whole_months"]
-
-# Roles that see exact counts everywhere.
-EXACT_COUNTS = ALL_SEEING | {Role.PLANNER}
-# Roles whose scope codes name areas (streets, communities, cells, compounds), so that counts
-# for an area their scope covers are exact for them.
-AREA_SCOPED = STAFF | FIELD
 
 
 def shown_count(n: int, exact: bool) -> int | None:
@@ -127,14 +122,15 @@ class Disclosure:
         """Whether counts for the area `code` (a cell, community or compound code) are exact."""
         if self.exact_counts:
             return True
-        return self.actor.role in AREA_SCOPED and self.actor.covers([code])
+        return code is not None and policy.may(self.actor, policy.Operation.COUNT_EXACTLY,
+                                               policy.place(code))
 
     def counts_key(self) -> tuple[object, ...]:
         """What decides which counts the caller sees exactly: callers with equal keys get
         equal aggregates (a key for caches of aggregates)."""
         if self.exact_counts:
             return (True,)
-        if self.actor.role in AREA_SCOPED:
+        if policy.rule_of(self.actor, policy.Operation.COUNT_EXACTLY) is policy.Scope.IN_SCOPE:
             return (False, tuple(sorted(self.actor.scopes)))
         return (False,)
 
@@ -197,5 +193,6 @@ def disclosure(actor: Actor) -> Disclosure:
         if exc.code is not ErrorCode.FORBIDDEN:
             raise
         records = None
-    return Disclosure(actor, records, exact_counts=actor.role in EXACT_COUNTS,
-                      fine_periods=actor.role in ALL_SEEING)
+    exactly = policy.rule_of(actor, policy.Operation.COUNT_EXACTLY)
+    return Disclosure(actor, records, exact_counts=exactly is policy.Scope.ANY,
+                      fine_periods=policy.may(actor, policy.Operation.COUNT_ANY_PERIOD))

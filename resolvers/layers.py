@@ -103,6 +103,18 @@ async def extents(db: Database) -> dict[str, Extent | None]:
     return {name: found.get(name, county) for name in LAYERS}
 
 
+# What the place layers' extents are drawn from: their tables and the streets (the county's
+# extent, given to tickets and patrol coverage).
+_EXTENT_TABLES = tuple(dict.fromkeys(
+    [layer.table for layer in LAYERS.values() if not layer.per_caller] + ["streets"]))
+
+
+async def places_version(db: Database) -> tuple[tuple[int, int], ...]:
+    """Changes whenever a place the extents are drawn from changes (`extents` is kept on it)."""
+    async with db.connection() as conn:
+        return await queries.places_version(conn, _EXTENT_TABLES)
+
+
 def not_found(layer: Layer, feature_id: str) -> DomainError:
     return DomainError(ErrorCode.NOT_FOUND,
                        f"no feature {feature_id!r} in {layer.name}", "featureId")

@@ -23,7 +23,7 @@ from typing import Any
 
 from db.vocabulary import OPEN_STATUSES
 from resolvers import policy
-from resolvers.actor import FIELD, Actor, Role
+from resolvers.actor import Actor, Role
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.policy import Operation
 
@@ -101,7 +101,9 @@ class Request:
 def needs_note(role: Role, target: str) -> bool:
     """Whether a move by `role` to `target` needs a note: what was done to resolve a ticket,
     what a grid worker or supervisor found when verifying it on site."""
-    return target == "RESOLVED" or (target == "CLOSED" and role in FIELD)
+    how = policy.CLOSING.get(role)
+    return target == "RESOLVED" or (target == "CLOSED" and how is not None
+                                    and how.needs == "note")
 
 
 def check_needs(actor: Actor, ticket: Any, req: Request, now: datetime) -> None:
@@ -120,10 +122,11 @@ def check_needs(actor: Actor, ticket: Any, req: Request, now: datetime) -> None:
     if req.rating is not None and not 1 <= req.rating <= 5:
         raise DomainError(ErrorCode.BAD_USER_INPUT, f"rating must be 1–5, got {req.rating}",
                           "input.rating")
-    if req.target == "CLOSED" and actor.role is Role.RESIDENT and req.rating is None:
+    closing = policy.closing(actor) if req.target == "CLOSED" else None
+    if closing is not None and closing.needs == "rating" and req.rating is None:
         raise DomainError(ErrorCode.BAD_USER_INPUT, "rate the outcome 1–5 to close your ticket",
                           "input.rating")
-    if req.target == "CLOSED" and actor.role is Role.SYSTEM and (
+    if closing is not None and closing.needs == "wait" and (
             ticket.resolved_at is None or now - ticket.resolved_at < AUTO_CLOSE_AFTER):
         raise DomainError(ErrorCode.INVALID_TRANSITION, "closes by itself only 7 days after "
                           "resolution")

@@ -20,7 +20,7 @@ from db.queries import notifications as queries
 from geo.codes import code_kind
 from geo.types import BBox
 from resolvers import policy
-from resolvers.actor import Actor, Role
+from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import limit
 from resolvers.policy import Operation
@@ -116,12 +116,10 @@ def _may_watch(actor: Actor, f: EventFilter) -> bool:
     its compound (a cell or community may hold other compounds), others a place in scope."""
     if policy.rule_of(actor, Operation.WATCH_EVENTS) is policy.Scope.ANY:
         return True
-    if actor.role is Role.UNIT:
-        places = [f.unit_code]
-    elif actor.role is Role.SUPERVISOR:
-        places = [f.compound_code]
-    else:
-        places = [f.cell_code, f.community_code, f.compound_code]
+    places = {policy.ScopeKey.UNIT: [f.unit_code],
+              policy.ScopeKey.COMPOUND: [f.compound_code],
+              policy.ScopeKey.CELL: [f.cell_code, f.community_code, f.compound_code],
+              }[policy.scope_key(actor)]
     return any(code is not None
                and policy.may(actor, Operation.WATCH_EVENTS, policy.place(code))
                for code in places)

@@ -19,7 +19,7 @@ from db.queries import tickets as ticket_queries
 from db.queries.performance import NewEntry
 from db.vocabulary import SHANGHAI
 from resolvers import policy
-from resolvers.actor import Actor, Role
+from resolvers.actor import Actor
 from resolvers.disclosure import Disclosure, disclosure
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.policy import Operation
@@ -226,7 +226,7 @@ async def compound_bonds(db: Database, actor: Actor, compound_code: str) -> list
     """The bonds of a compound's contracts, newest contract first."""
     policy.check_role(actor, Operation.READ_BONDS, "bonds are for staff and property companies")
     # A unit is judged contract by contract (by its company); staff by the compound first.
-    by_compound = actor.role is not Role.UNIT
+    by_compound = policy.scope_key(actor) is not policy.ScopeKey.UNIT
     if by_compound and not policy.may(actor, Operation.READ_BONDS, policy.place(compound_code)):
         raise policy.outside_scope(compound_code)
     async with db.connection() as conn:

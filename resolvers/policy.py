@@ -14,7 +14,9 @@ the scope rule holds for the ticket or place at hand:
   lists to them as possible duplicates.
 
 `authorise` raises FORBIDDEN; a caller outside the scope hears the same whether or not the
-ticket exists (`outside_scope`). The README's role table is rendered from `POLICY`.
+ticket exists (`outside_scope`). The README's role table is rendered from `POLICY`. Beside it,
+two smaller tables say what a role's scope codes name (`SCOPE_KEYS`) and how each role that
+may close a ticket closes it (`CLOSING`); resolvers read roles through these, never directly.
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ class Operation(enum.Enum):
     RECEIVE_PUSH = "push notifications on a phone: `subscribePush` (tickets in scope)"
     READ_PATROLS = "patrol coverage: `patrolCoverage`, `patrolCoverageByCommunity`, the " \
         "`patrol_coverage` layer 巡查覆盖"
+    COUNT_EXACTLY = "exact ticket counts, also under 3 (else withheld): every aggregate route"
+    COUNT_ANY_PERIOD = "ticket counts over periods finer than whole months"
 
 
 Rule = Mapping[Role, Scope]
@@ -153,6 +157,11 @@ POLICY: Mapping[Operation, Rule] = {
     Operation.RECORD_PATROL: {**_FIELD},
     Operation.RECEIVE_PUSH: {**_FIELD, Role.COMMUNITY_STAFF: _IN},
     Operation.READ_PATROLS: {**_STAFF, Role.PLANNER: _ANY},
+    # Planners count for analysis (never seeing a record); staff and field workers count what
+    # they see as records anyway; everyone else sees counts under 3 withheld.
+    Operation.COUNT_EXACTLY: {**_FIELD, **_STAFF, Role.PLANNER: _ANY, Role.SYSTEM: _ANY},
+    # Finer periods would let two windows be differenced down to one report.
+    Operation.COUNT_ANY_PERIOD: {Role.COUNTY_OFFICE: _ANY, Role.SYSTEM: _ANY},
 }
 
 # Who files on which channel (`createTicket`). Residents file for themselves; staff and field
@@ -174,9 +183,36 @@ FILING_CHANNELS: Mapping[Role, frozenset[str]] = {
 NEARBY_RADIUS_M = 100.0
 NEARBY_WINDOW = timedelta(days=30)
 
-# The ticket key each scoped role is judged by (IN_SCOPE).
-_BY_COMPOUND = frozenset({Role.SUPERVISOR})
-_BY_UNIT = frozenset({Role.UNIT})
+class ScopeKey(enum.Enum):
+    """What a role's scope codes name, and so which of a ticket's codes IN_SCOPE reads."""
+
+    CELL = "cell"  # areas (street, community, grid cell): a ticket by its grid cell
+    COMPOUND = "compound"  # compounds only: a ticket by its compound, never a wider area
+    UNIT = "unit"  # units (a property company, a department): a ticket by its lead unit,
+    # members by their employer, contracts by their company
+
+
+# Roles whose scope codes are not areas; every other role's are.
+SCOPE_KEYS: Mapping[Role, ScopeKey] = {Role.SUPERVISOR: ScopeKey.COMPOUND,
+                                       Role.UNIT: ScopeKey.UNIT}
+
+
+@dataclass(frozen=True)
+class Closing:
+    """How a role closes a ticket (CLOSE): what the move must carry and the event it writes."""
+
+    needs: str  # "rating" (1–5), "note" (what was found on site) or "wait" (7 days resolved)
+    action: str
+
+
+# One row for every role with CLOSE: a resident rates its own ticket, field workers verify on
+# site, the server's job closes what has stayed resolved for 7 days.
+CLOSING: Mapping[Role, Closing] = {
+    Role.RESIDENT: Closing("rating", "RATED"),
+    Role.GRID_WORKER: Closing("note", "VERIFIED"),
+    Role.SUPERVISOR: Closing("note", "VERIFIED"),
+    Role.SYSTEM: Closing("wait", "AUTO_CLOSED"),
+}
 
 
 @dataclass(frozen=True)
@@ -220,6 +256,11 @@ def contract(row: Any) -> Target:
 def rule_of(actor: Actor, operation: Operation) -> Scope | None:
     """The caller's scope rule for an operation; None when the role may not perform it."""
     return POLICY[operation].get(actor.role)
+
+
+def anywhere(operation: Operation) -> frozenset[Role]:
+    """The roles that may perform an operation anywhere (scope ANY)."""
+    return frozenset(role for role, scope in POLICY[operation].items() if scope is Scope.ANY)
 
 
 def may(actor: Actor, operation: Operation, target: Target | None = None) -> bool:
@@ -282,20 +323,35 @@ def _holds(actor: Actor, scope: Scope, target: Target) -> bool:
         return own
     if scope is Scope.OWN_OR_NEARBY:
         return own or target.nearby_own
-    if actor.role in _BY_UNIT:
+    key = scope_key(actor)
+    if key is ScopeKey.UNIT:
         return (target.unit_code or target.place_code) in actor.scopes
     if target.place_code is not None:
         return actor.covers([target.place_code])
-    if actor.role in _BY_COMPOUND:
+    if key is ScopeKey.COMPOUND:
         return actor.covers([target.compound_code])
     return actor.covers([target.cell_code])
 
 
+def scope_key(actor: Actor) -> ScopeKey:
+    """What the caller's scope codes name (`SCOPE_KEYS`)."""
+    return SCOPE_KEYS.get(actor.role, ScopeKey.CELL)
+
+
 def ticket_key(actor: Actor) -> str:
     """Which of a ticket's codes the caller's IN_SCOPE rule reads: `cell`, `compound` or `unit`."""
-    if actor.role in _BY_UNIT:
-        return "unit"
-    return "compound" if actor.role in _BY_COMPOUND else "cell"
+    return scope_key(actor).value
+
+
+def closing(actor: Actor) -> Closing | None:
+    """How the caller closes a ticket; None for a role without CLOSE."""
+    return CLOSING.get(actor.role)
+
+
+def files_own_reports(actor: Actor) -> bool:
+    """Whether what the caller files is its own report (read back under an OWN rule), so the
+    ticket keeps the caller as its reporter."""
+    return rule_of(actor, Operation.READ_TICKETS) is Scope.OWN
 
 
 ROLES_SHOWN = (Role.PUBLIC, Role.RESIDENT, Role.GRID_WORKER, Role.SUPERVISOR,

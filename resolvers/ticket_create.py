@@ -19,7 +19,7 @@ from db.responsibility import route_unit, route_units
 from db.vocabulary import SHANGHAI
 from geo.types import LonLat
 from resolvers import policy
-from resolvers.actor import Actor, Role
+from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode, bad_input, check_same_request
 from resolvers.photos import MediaAccess, attaching, read_photos
 from resolvers.places import locate_on
@@ -34,7 +34,7 @@ def check_channel(actor: Actor, channel: str) -> None:
     FILE_TICKET and its channel table)."""
     allowed = FILING_CHANNELS.get(actor.role, frozenset())
     if not policy.may(actor, Operation.FILE_TICKET) or not allowed:
-        who = "sign in as a resident" if actor.role is Role.PUBLIC else "ask the community"
+        who = "ask the community" if actor.signed_in else "sign in as a resident"
         raise DomainError(ErrorCode.FORBIDDEN, f"{actor.role.value} callers do not file "
                           f"tickets; {who}", "input.channel")
     if channel not in allowed:
@@ -116,7 +116,7 @@ async def _create_ticket(db: Database, args: CreateTicketArgs, *, idempotency_ke
                          actor: Actor, now: datetime | None, on_created: Hook | None,
                          extra: str) -> str:
     caller = actor.subject
-    reporter_subject = actor.subject if actor.role is Role.RESIDENT else None
+    reporter_subject = actor.subject if policy.files_own_reports(actor) else None
     args = _validated(args)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
         raise bad_input("idempotencyKey must be 1–128 characters", "idempotencyKey")

@@ -26,7 +26,7 @@ from db.queries.volunteers import (
 )
 from db.vocabulary import SHANGHAI
 from resolvers import policy
-from resolvers.actor import Actor, Role
+from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode, bad_input
 from resolvers.inputs import limit
 from resolvers.policy import Operation
@@ -228,7 +228,7 @@ async def year_records(db: Database, actor: Actor, *, year: int, community_code:
     _year(year, now or datetime.now(UTC))
     n = limit(first, cap=MAX_PAGE)
     after_code = decode_cursor(after) if after else None
-    by_employer = actor.role is Role.UNIT
+    by_employer = policy.scope_key(actor) is policy.ScopeKey.UNIT
     if not by_employer:
         _check_places(actor, operation, {"communityCode": community_code})
     f = YearRecordFilter(year, None if by_employer else policy.sql_scopes(actor, operation),

@@ -19,7 +19,7 @@ from db.database import Database
 from db.queries import ticket_updates as q
 from db.vocabulary import LEVELS
 from resolvers import policy
-from resolvers.actor import Actor, Role
+from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.lifecycle import (
     OPEN,
@@ -91,7 +91,9 @@ def _action(ticket: Any, req: Request, actor: Actor) -> str:
     if req.target == "DISPATCHED" and ticket.status in ("RESOLVED", "CLOSED"):
         return "REOPENED"
     if req.target == "CLOSED":
-        return {Role.RESIDENT: "RATED", Role.SYSTEM: "AUTO_CLOSED"}.get(actor.role, "VERIFIED")
+        how = policy.closing(actor)
+        assert how is not None  # CLOSE was authorised: every role with it has a row
+        return how.action
     return {"DISPATCHED": "DISPATCHED", "IN_PROGRESS": "STARTED", "RESOLVED": "RESOLVED",
             "REJECTED": "REJECTED"}[req.target]
 

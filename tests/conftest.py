@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 import uvicorn
@@ -203,6 +206,48 @@ def serving(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+REDGRID = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "redgrid"
+START_S = 90  # a worker imports the app and opens its pools; the machine is shared
+
+
+@contextmanager
+def serve_process(settings: Settings, log: Path, *args: str, **extra_env: str,
+                  ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`redgrid serve` in its own process as operators run it (development, JSON logs with an
+    access line per request into `log`), on a free loopback port; killed by its PID after."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDGRID_ENV": "development",
+           "REDGRID_DATA_DIR": str(settings.data_dir), "REDGRID_JOB_INTERVAL": "0",
+           "REDGRID_WEBHOOK_INTERVAL": "0", "REDGRID_LOG_FORMAT": "json",
+           "REDGRID_ACCESS_LOG": "1", "REDGRID_POOL_SIZE": "4", **extra_env}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    with log.open("wb") as out:
+        process = subprocess.Popen([str(REDGRID), "serve", "--port", str(port), *args],
+                                   env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_S
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start: " + log.read_text()
+            time.sleep(0.2)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def log_lines(log: Path) -> list[dict[str, Any]]:
+    """The JSON lines of a `serve_process` log."""
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
 
 
 @pytest.fixture(scope="session")

@@ -53,7 +53,7 @@ from web.graphiql import PAGE as GRAPHIQL_PAGE
 from web.graphiql import routes as graphiql_routes
 from web.guard import Guard, RateLimiter
 from web.health import ROUTES as health_routes
-from web.heatmap import create_memos, heatmap_geojson, heatmap_tile, heatmap_tilejson
+from web.heatmap import create_state, heatmap_geojson, heatmap_tile, heatmap_tilejson
 from web.identity import Identity, actor_of
 from web.live import Broadcaster, WebSocketContext, websocket_actor
 from web.logs import RequestIds
@@ -62,6 +62,7 @@ from web.media import routes as media_routes
 from web.memo import Memo
 from web.metrics import HttpMetrics, Metrics, OperationMetrics
 from web.metrics import routes as metrics_routes
+from web.ogc import create_memos as ogc_memos
 from web.ogc import routes as ogc_routes
 from web.open311 import routes as open311_routes
 from web.push import worker_pass as push_pass
@@ -312,8 +313,8 @@ def create_app(settings: Settings) -> Starlette:
         # The answers kept in memory, with single-flight on misses (web/memo.py).
         app.state.tile_cache = TileCache()
         app.state.ticket_cell_counts = Memo(CELL_COUNTS_S)
-        for name, memo in create_memos().items():
-            setattr(app.state, name, memo)
+        for name, kept in {**create_state(settings), **ogc_memos()}.items():
+            setattr(app.state, name, kept)
         graphql.live = live = Broadcaster(psycopg_conninfo(settings.database_url))
         await live.start()
         webhooks = app.state.webhooks = WebhookWorker(

@@ -35,6 +35,7 @@ BUDGET_ROUTES = (
     ("/ogc", "ogc"),
     ("/open311", "open311"),
     ("/media/", "media"),
+    ("/exports", "exports"),
 )
 # The routes whose JSON bodies are read whole: bounded by `max_body_bytes` before they are.
 BODY_PATHS = ("/graphql", "/auth/dev-token")

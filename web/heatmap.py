@@ -4,12 +4,17 @@ Query parameters mirror the GraphQL field: bbox=w,s,e,n (WGS-84, or `bboxCrs`), 
 (ISO 8601), resolution, crs, categoryCode, itemCode, status (comma-separated). Counts depend
 on the caller, so the response may be cached only privately, and per Authorization. The
 server keeps each answer for a minute per parameters and kind of caller (which counts they
-see exactly), as it does for the heat-map tiles, and computes concurrent misses once.
+see exactly), as it does for the heat-map tiles, and computes concurrent misses once. At most
+REDGRID_HEATMAP_CONCURRENCY heat maps are computed at once per process (`Slots`); a miss
+beyond that waits up to REDGRID_HEATMAP_QUEUE_S for a slot, then gets 503 UNAVAILABLE with
+Retry-After, so that a burst of distinct misses cannot crowd out the server's other requests.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import orjson
@@ -20,16 +25,47 @@ from db.queries import tiles as tile_queries
 from geo.types import BBox, Crs
 from resolvers import heatmap as resolver
 from resolvers.disclosure import disclosure
-from resolvers.errors import DomainError
+from resolvers.errors import DomainError, ErrorCode
 from resolvers.inputs import bbox_wgs84
 from web import params, tiles
-from web.errors import domain_error_response
+from web.errors import domain_error_response, error_response
 from web.identity import actor_of
 from web.memo import Memo
+from web.settings import Settings
 from web.tilejson import HEATMAP_PARAMS, heatmap_tilejson_document
 
 HEADERS = {"Cache-Control": "private, max-age=60", "Vary": "Authorization"}
 MEDIA_TYPE = "application/geo+json"
+T = TypeVar("T")
+
+
+class Busy(Exception):
+    """Every heat-map slot stayed taken for as long as a miss may wait."""
+
+
+class Slots:
+    """At most `count` heat maps computed at once in this process; a computation waits up to
+    `wait_s` for a slot, else `Busy`."""
+
+    def __init__(self, count: int, wait_s: float) -> None:
+        self.wait_s = wait_s
+        self._free = asyncio.Semaphore(max(1, count))
+
+    async def run(self, compute: Callable[[], Awaitable[T]]) -> T:
+        try:
+            await asyncio.wait_for(self._free.acquire(), self.wait_s)
+        except TimeoutError:
+            raise Busy from None
+        try:
+            return await compute()
+        finally:
+            self._free.release()
+
+
+def _busy() -> Response:
+    return error_response(ErrorCode.UNAVAILABLE,
+                          "Too many heat maps are being computed; try again shortly.",
+                          retryable=True, headers={"Retry-After": "1"})
 
 
 def _bbox(request: Request) -> BBox:
@@ -87,9 +123,11 @@ async def heatmap_geojson(request: Request) -> Response:
             return _collection(await resolver.heatmap(request.app.state.db, actor, args))
 
         body = await _memo(request, "heatmap_geojson").get(
-            (args, disclosure(actor).counts_key()), compute)
+            (args, disclosure(actor).counts_key()), lambda: _slots(request).run(compute))
     except DomainError as exc:
         return domain_error_response(exc)
+    except Busy:
+        return _busy()
     return Response(body, media_type=MEDIA_TYPE, headers=HEADERS)
 
 
@@ -103,14 +141,23 @@ _CACHE_ENTRIES = 64
 MEMOS = ("heatmap_geojson", "heatmap_tiles")
 
 
-def create_memos() -> dict[str, Memo[Any]]:
-    """The heat map's memos, by their name on the app's state (made in the lifespan)."""
-    return {name: Memo(_CACHE_S, _CACHE_ENTRIES) for name in MEMOS}
+def create_state(settings: Settings) -> dict[str, Memo[Any] | Slots]:
+    """The heat map's memos and computing slots, by their name on the app's state (made in
+    the lifespan)."""
+    state: dict[str, Memo[Any] | Slots] = {
+        name: Memo(_CACHE_S, _CACHE_ENTRIES) for name in MEMOS}
+    state["heatmap_slots"] = Slots(settings.heatmap_concurrency, settings.heatmap_queue_s)
+    return state
 
 
 def _memo(request: Request, name: str) -> Memo[Any]:
     memo: Memo[Any] = getattr(request.app.state, name)
     return memo
+
+
+def _slots(request: Request) -> Slots:
+    slots: Slots = request.app.state.heatmap_slots
+    return slots
 
 
 async def _county_heatmap(request: Request, args: resolver.HeatmapArgs) -> resolver.Heatmap:
@@ -120,7 +167,7 @@ async def _county_heatmap(request: Request, args: resolver.HeatmapArgs) -> resol
         return await resolver.heatmap(request.app.state.db, actor, args)
 
     found: resolver.Heatmap = await _memo(request, "heatmap_tiles").get(
-        (args, disclosure(actor).counts_key()), compute)
+        (args, disclosure(actor).counts_key()), lambda: _slots(request).run(compute))
     return found
 
 
@@ -163,6 +210,8 @@ async def heatmap_tile(request: Request) -> Response:
         h = await _county_heatmap(request, args)
     except DomainError as exc:
         return domain_error_response(exc)
+    except Busy:
+        return _busy()
     cells = tile_queries.CellValues(
         ids=[c.id for c in h.cells],
         geometries=[orjson.dumps(c.geometry).decode() for c in h.cells],

@@ -23,6 +23,7 @@ from resolvers import layers
 from resolvers.errors import DomainError
 from web import params
 from web.identity import actor_of
+from web.memo import Memo
 from web.ogc_http import (
     CRS84,
     GEOJSON,
@@ -141,13 +142,28 @@ def _collection(base: str, layer: Layer,
     }
 
 
+# How long the places' data version (resolvers/layers.py) is trusted before it is read again,
+# and how long extents are kept even when it has not changed.
+VERSION_CHECK_S = 10.0
+EXTENTS_KEPT_S = 3600.0
+
+
+def create_memos() -> dict[str, Memo[Any]]:
+    """The OGC API's memos, by their name on the app's state (made in the lifespan): the
+    places' data version, and the layers' extents by that version."""
+    return {"ogc_places_version": Memo(VERSION_CHECK_S, 1),
+            "ogc_extents": Memo(EXTENTS_KEPT_S, 2)}
+
+
 async def _extents(request: Request) -> dict[str, layers.Extent | None]:
-    """The layers' extents, computed once per server: places change only when the data is
-    reloaded, and tickets are given the county's extent."""
+    """The layers' extents, computed once per change of the places (an import, a seed): kept
+    by the places' data version, which is read at most every VERSION_CHECK_S. Tickets are
+    given the county's extent. Concurrent misses share one computation."""
     state = request.app.state
-    found: dict[str, layers.Extent | None] | None = getattr(state, "ogc_extents", None)
-    if found is None:
-        found = state.ogc_extents = await layers.extents(state.db)
+    db = state.db
+    version = await state.ogc_places_version.get((), lambda: layers.places_version(db))
+    found: dict[str, layers.Extent | None] = await state.ogc_extents.get(
+        version, lambda: layers.extents(db))
     return found
 
 

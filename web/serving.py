@@ -63,9 +63,12 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         made.append(os.environ[MULTIPROC_ENV])
     try:
         # log_config=None: uvicorn's lines go through RedGrid's handlers (web/logs.py).
+        # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from loopback;
+        # the app reads it only from REDGRID_TRUSTED_PROXIES (web/clients.py).
         uvicorn.run("web.serving:app_from_env", factory=True, host=host, port=port,
                     workers=workers, timeout_graceful_shutdown=settings.shutdown_timeout_s,
-                    log_config=None, access_log=False, loop="uvloop", http="httptools")
+                    log_config=None, access_log=False, loop="uvloop", http="httptools",
+                    proxy_headers=False)
     finally:
         for folder in made:
             shutil.rmtree(folder, ignore_errors=True)

@@ -41,7 +41,8 @@ class RateBudget:
 
 # The rate-limit budgets (web/guard.py says which routes draw on which), each with its
 # production value and the variables that set it: <stem>_LIMIT per second, <stem>_BURST.
-# A map opens dozens of tiles at once, hence the tiles' large burst. In development a budget
+# A map opens dozens of tiles at once, hence the tiles' large burst; an export may run a site
+# solve of up to 10 s, hence the exports' small one. In development a budget
 # is off unless its <stem>_LIMIT is set.
 RATE_BUDGETS: dict[str, tuple[str, RateBudget]] = {
     "graphql": ("REDGRID_RATE", RateBudget(50, 100)),
@@ -50,6 +51,7 @@ RATE_BUDGETS: dict[str, tuple[str, RateBudget]] = {
     "heatmap": ("REDGRID_HEATMAP_RATE", RateBudget(50, 200)),
     "open311": ("REDGRID_OPEN311_RATE", RateBudget(10, 30)),
     "media": ("REDGRID_MEDIA_RATE", RateBudget(50, 200)),
+    "exports": ("REDGRID_EXPORTS_RATE", RateBudget(0.1, 5)),
 }
 
 
@@ -110,6 +112,8 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "max_query_cost": ("REDGRID_MAX_QUERY_COST", int),
     "max_body_bytes": ("REDGRID_MAX_BODY_BYTES", int),
     "statement_timeout_ms": ("REDGRID_STATEMENT_TIMEOUT_MS", int),
+    "heatmap_concurrency": ("REDGRID_HEATMAP_CONCURRENCY", int),
+    "heatmap_queue_s": ("REDGRID_HEATMAP_QUEUE_S", float),
     "basemap_url": ("REDGRID_BASEMAP_URL", _text),
     "basemap_crs": ("REDGRID_BASEMAP_CRS", lambda v: v.strip().upper()),
     "basemap_attribution": ("REDGRID_BASEMAP_ATTRIBUTION", _text),
@@ -224,6 +228,10 @@ class Settings:
     # Proxies whose X-Forwarded-For names the client (addresses or CIDRs); none by default.
     trusted_proxies: tuple[Network, ...] = ()
     statement_timeout_ms: int = 5_000
+    # Heat maps computed at once per process, and how long a miss waits for a slot before it
+    # is answered 503 (web/heatmap.py): distinct misses must not crowd out other requests.
+    heatmap_concurrency: int = 2
+    heatmap_queue_s: float = 2.0
     # The map page's basemap: an XYZ raster tile URL template and the datum its tiles are in
     # (WGS84, GCJ02 for AMap/Tencent, BD09 for Baidu). Empty: a plain background, offline.
     basemap_url: str = ""

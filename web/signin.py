@@ -29,8 +29,8 @@ from db.demo.timeline import today
 from db.queries.disclosure import MIN_COUNT
 from db.queries.places import KnownScopes, known_codes
 from db.vocabulary import TIME_ZONE
+from resolvers import policy
 from resolvers.actor import Actor, Role
-from resolvers.disclosure import EXACT_COUNTS
 from resolvers.errors import ErrorCode
 from web.auth import AuthError, check_scopes, mint
 from web.clients import client_address, is_loopback
@@ -136,7 +136,8 @@ def vocabulary_config() -> dict[str, Any]:
         "levels": {v.value: label for v, label in vocabulary.LEVEL_LABELS.items()},
         "channels": {c.value: label for c, label in vocabulary.CHANNEL_LABELS.items()},
         "withheldUnder": MIN_COUNT,
-        "exactCountRoles": sorted(role.value for role in EXACT_COUNTS),
+        "exactCountRoles": sorted(role.value for role in policy.anywhere(
+            policy.Operation.COUNT_EXACTLY) if role is not Role.SYSTEM),
     }
 
 

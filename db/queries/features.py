@@ -9,6 +9,7 @@ catalogue's expressions (`db/queries/layers.py`, fixed in code) as SQL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,6 +195,19 @@ async def feature(conn: AsyncConnection[Any], q: FeatureQuery) -> str | None:
     query = sql.SQL("SELECT ({})::text AS feature FROM ({}) p LIMIT 1").format(feature_sql, rows)
     row = await (await conn.execute(query, params)).fetchone()
     return None if row is None else str(row.feature)
+
+
+async def places_version(conn: AsyncConnection[Any],
+                         tables: Sequence[str]) -> tuple[tuple[int, int], ...]:
+    """A cheap version of these tables' rows: per table its row count and newest inserting or
+    updating transaction (`xmin`), so an insert, update or delete — an import, a seed — gives
+    a new value. One scan of each small place table, no geometry read."""
+    parts = [sql.SQL("SELECT {}::text AS t, count(*), coalesce(max(xmin::text::bigint), 0) "
+                     "FROM {}").format(sql.Literal(t), sql.Identifier(t)) for t in tables]
+    query = sql.SQL(" UNION ALL ").join(parts)
+    rows = await (await conn.execute(query)).fetchall()
+    by_table = {row[0]: (int(row[1]), int(row[2])) for row in rows}
+    return tuple(by_table[t] for t in tables)
 
 
 async def extent(conn: AsyncConnection[Any],

@@ -95,3 +95,48 @@ def test_missing_codes_are_forbidden_unless_the_caller_acts_anywhere() -> None:
     assert (out.code.value, out.message) == ("FORBIDDEN", "ticket T9 is outside your scope")
     assert policy.missing(county, Operation.ESCALATE, "ticket T9", not_found) is not_found
     assert policy.rule_of(county, Operation.ESCALATE) is Scope.ANY
+
+
+ROOT = Path(__file__).resolve().parents[2]
+# A role compared or looked up outside the policy: `Role.X` named in an expression, or a role
+# tested with is / == / != / in against a role, a set of roles or a literal.
+ROLE_CHECK = re.compile(r"\bRole\.[A-Z_]+\b|\brole\s+(?:is not|is|==|!=|not in|in)\s+"
+                        r"(?:Role\b|[A-Z][A-Z_]+\b|[{(\[])")
+# What must stay, with the reason.
+ALLOWED = {
+    # The role model itself: what a role is, which roles see everything (`covers`) and which
+    # token names zones. The policy is built on it.
+    "resolvers/actor.py",
+    # The table itself.
+    "resolvers/policy.py",
+}
+
+
+def test_no_role_check_outside_the_policy() -> None:
+    """Who may do what is read from `resolvers/policy.py`: no resolver or schema module
+    branches on a role of its own (volunteer roles, `VolunteerRole`, are another thing)."""
+    found = []
+    for path in sorted([*ROOT.glob("resolvers/**/*.py"), *ROOT.glob("schema/**/*.py")]):
+        name = path.relative_to(ROOT).as_posix()
+        if name in ALLOWED:
+            continue
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if ROLE_CHECK.search(code.replace("VolunteerRole.", "")):
+                found.append(f"{name}:{n}: {line.strip()}")
+    assert found == []
+
+
+def test_every_role_that_closes_says_how() -> None:
+    assert set(policy.CLOSING) == set(POLICY[Operation.CLOSE])
+    assert {how.needs for how in policy.CLOSING.values()} <= {"rating", "note", "wait"}
+
+
+def test_exact_counts_and_fine_periods_are_rows_of_the_table() -> None:
+    """Planners and the county office count exactly everywhere; staff and field workers in
+    their scope; only the county office (and the server's jobs) counts by finer periods."""
+    exactly = POLICY[Operation.COUNT_EXACTLY]
+    assert {r for r, s in exactly.items() if s is Scope.ANY} == {
+        Role.PLANNER, Role.COUNTY_OFFICE, Role.SYSTEM}
+    assert Role.PUBLIC not in exactly and Role.RESIDENT not in exactly
+    assert set(POLICY[Operation.COUNT_ANY_PERIOD]) == {Role.COUNTY_OFFICE, Role.SYSTEM}

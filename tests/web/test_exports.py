@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import datetime
 from urllib.parse import unquote
 
@@ -17,6 +18,8 @@ from resolvers import tickets
 from resolvers.actor import Role
 from tests.conftest import GraphQLClient, Minter, http_error
 from tests.schema.planner_callers import ALLOWED, REFUSED, token_of
+from web.app import create_app
+from web.settings import RateBudget, Settings
 
 
 def _rows(body: bytes) -> list[dict[str, str]]:
@@ -288,3 +291,20 @@ def test_tickets_export_is_capped_before_any_row(client: TestClient, token: Mint
                            token("COUNTY_OFFICE"))
     assert status == 400 and http_error(body)["code"] == "EXPORT_TOO_LARGE"
     assert "at most 25" in http_error(body)["message"]
+
+
+def test_exports_draw_on_a_budget_of_their_own(settings: Settings, planner_token: str) -> None:
+    """A site solve behind one export runs up to 10 s: a caller gets its burst of exports, then
+    429 in the envelope with Retry-After, while GraphQL (another budget) still answers."""
+    limited = replace(settings, rate_limits={"exports": RateBudget(0.001, 2),
+                                             "graphql": RateBudget(0.001, 5)})
+    path = "/exports/coverage.csv?kind=CLINIC&radiusM=500"
+    with TestClient(create_app(limited)) as client:
+        answers = [_get(client, path, planner_token) for _ in range(3)]
+        assert [status for status, _, _ in answers] == [200, 200, 429]
+        _, body, headers = answers[2]
+        assert http_error(body)["code"] == "RATE_LIMITED" and int(headers["retry-after"]) >= 1
+        # another caller (the public, by its address) has a burst of its own
+        assert [_get(client, "/exports/tickets.csv", None)[0] for _ in range(3)] == \
+            [403, 403, 429]
+        assert client.post("/graphql", json={"query": "{ zones { code } }"}).status_code == 200

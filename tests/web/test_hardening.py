@@ -207,12 +207,12 @@ def test_production_limits_every_budget_and_development_none(tmp_path: Path) -> 
     production = Settings.from_env(env).rate_limits
     assert {name: b.per_s > 0 for name, b in production.items()} == {
         "graphql": True, "tiles": True, "ogc": True, "heatmap": True, "open311": True,
-        "media": True}
+        "media": True, "exports": True}
     assert production["tiles"].burst >= 500  # a map opens dozens of tiles at once
     development = Settings.from_env({**env, "REDGRID_ENV": "development",
                                      "REDGRID_TILES_RATE_LIMIT": "10"}).rate_limits
     assert {name: b.per_s for name, b in development.items()} == {
-        "graphql": 0, "tiles": 10, "ogc": 0, "heatmap": 0, "open311": 0, "media": 0}
+        "graphql": 0, "tiles": 10, "ogc": 0, "heatmap": 0, "open311": 0, "media": 0, "exports": 0}
 
 
 def test_idle_buckets_are_dropped_and_memory_is_bounded() -> None:

@@ -104,6 +104,47 @@ def test_every_catalogue_layer_is_a_collection_with_its_extent(client: TestClien
     assert rels(compounds)["items"].endswith("/ogc/collections/compounds/items")
 
 
+def test_extents_follow_a_change_of_the_places_and_are_computed_once_per_change(
+        settings: Settings, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kept by the places' data version (read here on every request): unchanged places are
+    not measured again; a facility moved 0.05° east moves the collection's extent with it."""
+    from resolvers import layers
+    from web import ogc
+    from web.app import create_app
+
+    monkeypatch.setattr(ogc, "VERSION_CHECK_S", 0.0)
+    computed = 0
+    measure = layers.extents
+
+    async def counted(*args: Any) -> dict[str, layers.Extent | None]:
+        nonlocal computed
+        computed += 1
+        return await measure(*args)
+
+    monkeypatch.setattr(layers, "extents", counted)
+    code, east = one(db, "SELECT code, ST_X(geom) FROM facilities ORDER BY ST_X(geom) DESC "
+                         "LIMIT 1")
+
+    def facilities_east(client: TestClient) -> float:
+        bbox = client.get("/ogc/collections/facilities").json()["extent"]["spatial"]["bbox"]
+        return float(bbox[0][2])
+
+    with TestClient(create_app(settings)) as client:
+        assert [facilities_east(client) for _ in range(2)] == [pytest.approx(east)] * 2
+        client.get("/ogc/collections")
+        assert computed == 1
+        db.execute("UPDATE facilities SET geom = ST_Translate(geom, 0.05, 0) WHERE code = %s",
+                   (code,))
+        try:
+            assert [facilities_east(client) for _ in range(2)] == \
+                [pytest.approx(east + 0.05)] * 2
+            assert computed == 2
+        finally:
+            db.execute("UPDATE facilities SET geom = ST_Translate(geom, -0.05, 0) "
+                       "WHERE code = %s", (code,))
+        assert facilities_east(client) == pytest.approx(east) and computed == 3
+
+
 def test_collections_have_chinese_titles_and_facilities_their_kind_names(
         client: TestClient, db: psycopg.Connection) -> None:
     titles = {c["id"]: c["title"] for c in client.get("/ogc/collections").json()["collections"]}

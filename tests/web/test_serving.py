@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -22,47 +21,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.conftest import _free_port
+from tests.conftest import START_S
+from tests.conftest import log_lines as _lines
+from tests.conftest import serve_process as server
 from web.settings import Settings
 
-REDGRID = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "redgrid"
 ZONES = {"query": "{ zones { code } }"}
-START_S = 90  # a worker imports the app and opens its pools; the machine is shared
-
-
-@contextmanager
-def server(settings: Settings, log: Path, *args: str, **extra_env: str,
-           ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDGRID_ENV": "development",
-           "REDGRID_DATA_DIR": str(settings.data_dir), "REDGRID_JOB_INTERVAL": "0",
-           "REDGRID_WEBHOOK_INTERVAL": "0", "REDGRID_LOG_FORMAT": "json",
-           "REDGRID_ACCESS_LOG": "1", "REDGRID_POOL_SIZE": "4", **extra_env}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    with log.open("wb") as out:
-        process = subprocess.Popen([str(REDGRID), "serve", "--port", str(port), *args],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_S
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start: " + log.read_text()
-            time.sleep(0.2)
-        yield process, url
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-def _lines(log: Path) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
 
 
 def _lock_waiters(db: psycopg.Connection) -> int:
@@ -190,6 +154,38 @@ def test_workers_draw_on_one_budget_per_caller(settings: Settings, tmp_path: Pat
         _through_both(log, "/graphql", send, 10)
         assert _answered_by(log, "/graphql") == workers
         assert statuses.count(200) == 6 and statuses.count(429) == len(statuses) - 6
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+
+
+def _statuses_rotating_forwarded_for(url: str, count: int) -> list[int]:
+    return [httpx.post(f"{url}/graphql", json={"query": "{ __typename }"}, timeout=5,
+                       headers={"X-Forwarded-For": f"203.0.113.{n + 1}"}).status_code
+            for n in range(count)]
+
+
+def test_forwarded_for_from_loopback_is_not_believed_without_trusted_proxies(
+        settings: Settings, tmp_path: Path) -> None:
+    """A caller on loopback allowed a burst of 3 who names a new client address in each
+    request's X-Forwarded-For still draws on one budget: the header is believed only from
+    REDGRID_TRUSTED_PROXIES, which is unset here (uvicorn's own default trusts 127.0.0.1)."""
+    with server(settings, tmp_path / "serve.log", REDGRID_RATE_LIMIT="0.001",
+                REDGRID_RATE_BURST="3", REDGRID_TRUSTED_PROXIES="") as (process, url):
+        statuses = _statuses_rotating_forwarded_for(url, 6)
+        assert statuses == [200] * 3 + [429] * 3
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+
+
+def test_forwarded_for_from_a_trusted_proxy_names_the_client(settings: Settings,
+                                                             tmp_path: Path) -> None:
+    """With loopback listed as a trusted proxy, each forwarded client has a budget of its own
+    (three clients, two requests each, a burst of 2), and a client's third request is 429."""
+    with server(settings, tmp_path / "serve.log", REDGRID_RATE_LIMIT="0.001",
+                REDGRID_RATE_BURST="2", REDGRID_TRUSTED_PROXIES="127.0.0.1") as (process, url):
+        statuses = [s for _ in range(2) for s in _statuses_rotating_forwarded_for(url, 3)]
+        assert statuses == [200] * 6
+        assert _statuses_rotating_forwarded_for(url, 1) == [429]
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) in (0, -signal.SIGTERM)
 
