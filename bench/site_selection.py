@@ -48,7 +48,7 @@ import shapely
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _server import Server, bench_env, run_with_server_log  # noqa: E402
+from _server import Server, bench_env, end_on_signals, run_with_server_log  # noqa: E402
 from _site_county import (  # noqa: E402
     SCRATCH,
     add_compounds,
@@ -236,6 +236,7 @@ def county_race(args: argparse.Namespace, settings: Settings, client: httpx.Clie
 def served(args: argparse.Namespace, res: dict[str, Any]) -> dict[str, Any]:
     """The scratch database and a `redgrid serve` on it: the demo cases, then the race; both
     are gone when this returns (the server stopped by PID, the database dropped)."""
+    end_on_signals()  # from here on, also while seeding
     race: dict[str, Any] = {}
     with scratch_database(bench_env(SCRATCH)) as (env, settings):
         token = mint(Settings.from_env(env).jwt_secret, subject="bench-planner",
