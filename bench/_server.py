@@ -254,16 +254,23 @@ class OtherCpu:
         return round(max(0.0, other) / elapsed * 100, 1)
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def end_on_signals() -> None:
+    """SIGTERM and SIGHUP end the run through its finally blocks (servers stopped by PID,
+    scratch databases dropped)."""
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+
+
 def run_with_server_log(prefix: str, res: dict[str, Any], run: Callable[[Path], Any]) -> None:
     """Runs `run(folder)` in a temporary folder (where the server writes server.log), with
     SIGTERM/SIGHUP ending the run through its finally blocks (the server is stopped by PID);
     the log's last 20 lines go into `res["server_log_tail"]`, and the machine's load and
     activity at the end into `res["machine"]`."""
-    def _terminate(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
+    end_on_signals()
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         log_path = Path(tmp) / "server.log"
         try:

@@ -231,6 +231,15 @@ def test_extra_candidates_are_used(planner: GraphQLClient, compounds: list[Place
     assert got["coveredAfter"] >= heavy.weights["POPULATION"]
 
 
+def test_three_hundred_extra_candidates_are_taken(planner: GraphQLClient,
+                                                  compounds: list[Place]) -> None:
+    # The benchmark's instance: 300 candidates given as points (every centre, then again).
+    extra = [{"lon": c.lon, "lat": c.lat} for c in (compounds * 2)[:300]]
+    got = planner.data(SUGGEST, {"kind": "STATION", "n": 1, "r": 100.0, "c": "SERVICE_ROOMS",
+                                 "keep": False, "extra": extra})["suggestSites"]
+    assert got["coveredAfter"] >= max(c.weights["HOUSEHOLDS"] for c in compounds)
+
+
 BAD = [
     (SUGGEST, {"kind": "STATION", "n": 0, "r": 300.0}, "BAD_USER_INPUT", "count"),
     (SUGGEST, {"kind": "STATION", "n": 10_000, "r": 300.0}, "BAD_USER_INPUT", "count"),
@@ -239,6 +248,9 @@ BAD = [
     (SUGGEST, {"kind": "STATION", "n": 5, "r": 300.0, "t": 0.0}, "BAD_USER_INPUT", "timeLimitS"),
     (SUGGEST, {"kind": "STATION", "n": 5, "r": 300.0, "extra": [{"lon": 118.0, "lat": 34.0}]},
      "OUTSIDE_COVERAGE", "extraCandidates.0"),
+    (SUGGEST, {"kind": "STATION", "n": 5, "r": 300.0,
+               "extra": [{"lon": 118.657, "lat": 34.918}] * 501}, "BAD_USER_INPUT",
+     "extraCandidates"),
     (COVERAGE, {"kind": "STATION", "r": -1.0}, "BAD_USER_INPUT", "radiusM"),
     (COVERAGE, {"kind": "HOSPITAL", "r": 300.0}, "BAD_USER_INPUT", None),
     (WHAT_IF, {"kind": "STATION", "r": 300.0, "add": [{"lon": 120.0, "lat": 35.0}]},
