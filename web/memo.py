@@ -47,6 +47,10 @@ class Memo(Generic[V]):
             return  # one huge value must not flush everything else
         self._values[key] = value
 
+    def clear(self) -> None:
+        """Forgets every value kept (computations in flight still finish)."""
+        self._values.clear()
+
     async def get(self, key: Hashable, compute: Callable[[], Awaitable[V]]) -> V:
         """The value of `key`, from memory while fresh, else from `compute` (shared with
         every caller missing the same key meanwhile). A failure is not kept."""
