@@ -13,7 +13,17 @@ from datetime import timedelta, timezone
 
 # Days, months and years are counted in China Standard Time (no daylight saving since 1991).
 TIME_ZONE = "Asia/Shanghai"
-SHANGHAI = timezone(timedelta(hours=8), TIME_ZONE)
+UTC_OFFSET = timedelta(hours=8)
+SHANGHAI = timezone(UTC_OFFSET, TIME_ZONE)
+
+
+def _iso_offset(offset: timedelta) -> str:
+    minutes = int(offset.total_seconds()) // 60
+    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+# The offset as ISO 8601 writes it after a time: "+08:00".
+UTC_OFFSET_ISO = _iso_offset(UTC_OFFSET)
 
 
 class TicketStatus(enum.Enum):

@@ -107,14 +107,16 @@ def catalogue() -> dict[str, Any]:
 
 
 def vocabulary_config() -> dict[str, Any]:
-    """The ticket vocabulary with its Chinese labels, and the count under which the public's
-    counts are withheld, so the page keeps no copy of its own."""
+    """The ticket vocabulary with its Chinese labels, the time zone days are counted in, and
+    the count under which the public's counts are withheld, so the page keeps no copy of its
+    own."""
     return {
         "statuses": {s.value: label for s, label in vocabulary.STATUS_LABELS.items()},
         "openStatuses": list(vocabulary.OPEN_STATUSES),
         "levels": {v.value: label for v, label in vocabulary.LEVEL_LABELS.items()},
         "channels": {c.value: label for c, label in vocabulary.CHANNEL_LABELS.items()},
         "withheldUnder": MIN_COUNT,
+        "timeZone": {"name": vocabulary.TIME_ZONE, "utcOffset": vocabulary.UTC_OFFSET_ISO},
     }
 
 

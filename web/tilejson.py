@@ -104,14 +104,14 @@ def _document(name: str, description: str, minzoom: int, layer_fields: dict[str,
 
 
 def index_document(base: str, query: str) -> dict[str, Any]:
-    """Every layer with its TileJSON and tile URLs, the heat map last."""
+    """Every layer with its zooms, TileJSON and tile URLs, the heat map last."""
     entries = [(layer.name, layer.title, layer.title_zh,
                 "Point" if layer.is_tickets else layer.geometry_type, layer.min_zoom)
                for layer in LAYERS.values()]
     entries.append((HEATMAP, HEATMAP_TITLE, HEATMAP_TITLE_ZH, "Polygon", 0))
     return {"layers": [{
         "name": name, "title": title, "title_zh": title_zh, "geometry_type": geometry_type,
-        "minzoom": minzoom,
+        "minzoom": minzoom, "maxzoom": MAXZOOM,
         "tilejson": _url(base, f"/tiles/{name}.json", query),
         "tiles": _url(base, f"/tiles/{name}/{{z}}/{{x}}/{{y}}.mvt", query),
     } for name, title, title_zh, geometry_type, minzoom in entries]}
