@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from db.queries.disclosure import MIN_COUNT
 from db.queries.layers import LAYERS, Layer
 from db.queries.tiles import DETAIL_ZOOM
 from geo.datum import from_wgs84
@@ -61,7 +62,7 @@ HEATMAP_PARAMS = ("crs", "from", "to", "resolution", "categoryCode", "itemCode",
 HEATMAP_FIELDS = {
     "id": "String (grid cell code, or H3 index in hex)",
     "count": "Number (absent where withheld)",
-    "withheld": "Boolean (a count under 3 the caller may not see)",
+    "withheld": f"Boolean (a count under {MIN_COUNT} the caller may not see)",
     "hotspot": "String (Gi* class over the whole county: HOT_99 … COLD_99, NOT_SIGNIFICANT)",
     "z_score": "Number (Gi*)",
 }

@@ -3,7 +3,7 @@
 Every layer of the catalogue (`db/queries/layers.py`) is served. Tickets 工单 below zoom 15 are
 counts per grid cell 网格 for everyone, from a county-wide count kept for a minute; from 15 on
 they are records where the caller's scope covers them and counts per 100 m square elsewhere.
-Both follow the disclosure rule (`resolvers/disclosure.py`): counts under 3 withheld outside
+Both follow the disclosure rule (`resolvers/disclosure.py`): counts under MIN_COUNT withheld outside
 the caller's scope, and `from`/`to` whole months for callers who do not see every ticket.
 Patrol coverage 巡查覆盖 is drawn for the week holding `week` (a date; this week when left
 out) over the grid cells the caller's scope covers, for whom `patrolCoverage` is; anyone
