@@ -26,8 +26,9 @@ def _iso_offset(offset: timedelta) -> str:
 UTC_OFFSET_ISO = _iso_offset(UTC_OFFSET)
 
 
-class TicketStatus(enum.Enum):
-    """Where a ticket 工单 stands in its workflow."""
+class TicketStatus(enum.StrEnum):
+    """Where a ticket 工单 stands in its workflow; a member is its name as a string too, so
+    the workflow compares it with what the database holds."""
 
     SUBMITTED = "SUBMITTED"
     DISPATCHED = "DISPATCHED"
@@ -83,6 +84,7 @@ LEVEL_LABELS: Mapping[Level, str] = {
 
 TICKET_STATUSES: tuple[str, ...] = tuple(s.value for s in TicketStatus)
 # "Open" 待办: not yet resolved, closed or rejected (the partial indexes' predicate too).
-OPEN_STATUSES: tuple[str, ...] = ("SUBMITTED", "DISPATCHED", "IN_PROGRESS")
+OPEN_STATUSES: tuple[str, ...] = tuple(s.value for s in (
+    TicketStatus.SUBMITTED, TicketStatus.DISPATCHED, TicketStatus.IN_PROGRESS))
 CHANNELS: tuple[str, ...] = tuple(c.value for c in Channel)
 LEVELS: tuple[str, ...] = tuple(v.value for v in Level)
