@@ -2,6 +2,7 @@
 // modules, MapLibre as a global; the field app's service worker as a worker script.
 import js from '@eslint/js';
 import globals from 'globals';
+import escapedHtml from './eslint-rules/escaped-html.mjs';
 
 export default [
   js.configs.recommended,
@@ -12,7 +13,9 @@ export default [
       sourceType: 'module',
       globals: { ...globals.browser, maplibregl: 'readonly' },
     },
+    plugins: { redgrid: { rules: { 'escaped-html': escapedHtml } } },
     rules: {
+      'redgrid/escaped-html': 'error',
       'no-unused-vars': ['error', { args: 'after-used', argsIgnorePattern: '^_' }],
       'no-implicit-globals': 'error',
       'no-restricted-syntax': ['error', {

@@ -9,6 +9,9 @@ import psycopg
 from create_jobs import FLOOR_SUBJECT, HTTP_SUBJECT, Job
 from psycopg.rows import namedtuple_row
 
+from db.queries.tickets import status_list
+from db.vocabulary import OPEN_STATUSES, TicketStatus
+
 
 def http_notifications(conninfo: str) -> int:
     """Notification rows of the HTTP side's tickets written so far (by the webhook worker)."""
@@ -36,17 +39,18 @@ def verify(conninfo: str, jobs: dict[str, list[Job]], created: dict[str, int],
                        (SELECT count(DISTINCT idempotency_key) FROM t) AS keys,
                        (SELECT count(*) FROM t JOIN unnest(%(keys)s::text[]) AS k (key)
                                                ON k.key = t.idempotency_key) AS expected_keys,
-                       (SELECT count(*) FROM t WHERE status = 'DISPATCHED') AS dispatched,
+                       (SELECT count(*) FROM t WHERE status = %(dispatched)s) AS dispatched,
                        (SELECT count(*) FROM ticket_events e JOIN t ON t.id = e.ticket_id) AS events,
                        (SELECT count(*) FROM ticket_units u JOIN t ON t.id = u.ticket_id) AS units,
                        (SELECT count(*) FROM t CROSS JOIN LATERAL (
                             SELECT t.unit_code WHERE t.unit_code IS NOT NULL
                             UNION SELECT tu.unit_code FROM ticket_units tu
                                   WHERE tu.ticket_id = t.id AND tu.role = 'COOPERATING') u
-                        WHERE t.status = 'DISPATCHED') AS notifications_expected,
+                        WHERE t.status = %(dispatched)s) AS notifications_expected,
                        (SELECT count(*) FROM notifications n JOIN t ON t.id = n.ticket_id
                         WHERE n.kind = 'DISPATCHED') AS notifications
-                """, {"s": subject, "prefix": f"{side}-{phase}-%", "keys": keys}).fetchone()
+                """, {"s": subject, "prefix": f"{side}-{phase}-%", "keys": keys,
+                      "dispatched": TicketStatus.DISPATCHED}).fetchone()
 
         # The HTTP side's notifications come from the worker's next pass after the run.
         t0 = time.monotonic()
@@ -123,8 +127,8 @@ def dataset(conninfo: str) -> dict[str, Any]:
     with psycopg.connect(conninfo, row_factory=namedtuple_row) as conn:
         r = conn.execute("""SELECT current_database() AS database,
             (SELECT count(*) FROM tickets) AS tickets,
-            (SELECT count(*) FROM tickets WHERE status IN ('SUBMITTED', 'DISPATCHED',
-                                                          'IN_PROGRESS')) AS open_tickets,
+            (SELECT count(*) FROM tickets WHERE status IN """ + status_list(OPEN_STATUSES) + """)
+              AS open_tickets,
             (SELECT count(*) FROM ticket_events) AS ticket_events,
             (SELECT count(*) FROM notifications) AS notifications,
             (SELECT count(*) FROM compounds) AS compounds,

@@ -8,7 +8,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -21,9 +21,9 @@ from db.queries import places as place_queries
 from db.queries import ticket_writes as writes
 from db.queries.tickets import TICKET_COLUMNS
 from db.responsibility import route_unit, route_units
+from db.vocabulary import SHANGHAI
 from resolvers.policy import NEARBY_RADIUS_M, NEARBY_WINDOW
 
-SHANGHAI = timezone(timedelta(hours=8))
 DUPLICATE_RADIUS_M = NEARBY_RADIUS_M
 DUPLICATE_WINDOW = NEARBY_WINDOW
 

@@ -50,6 +50,8 @@ from db import migrate
 from db.embedded import EmbeddedCluster
 from db.seed import seed_demo
 from resolvers.actor import Role
+from resolvers.lifecycle import MOVES
+from resolvers.policy import Operation
 from web.auth import development_secret, mint
 
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -92,7 +94,10 @@ CREATE = ("mutation T($input: CreateTicketInput!, $key: String) { createTicket(i
 TICKET = "query Q($code: String!) { ticket(code: $code) { status version } }"
 MOVE = ("mutation M($input: TransitionTicketInput!) { transitionTicket(input: $input) "
         "{ ticket { status version } errors { code message } } }")
-NEXT = {"SUBMITTED": "DISPATCHED", "DISPATCHED": "IN_PROGRESS", "IN_PROGRESS": "RESOLVED"}
+# An open ticket's next step forward (dispatch, start, resolve), from the lifecycle.
+NEXT = {source: m.target for m in MOVES
+        if m.operation in (Operation.DISPATCH, Operation.START, Operation.RESOLVE)
+        for source in m.source}
 LAYER = "{ layer(name: ZONES) }"
 
 

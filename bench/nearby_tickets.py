@@ -40,7 +40,8 @@ from _server import (
 )
 from psycopg.rows import namedtuple_row
 
-from db.queries.tickets import nearest_sql
+from db.queries.tickets import nearest_sql, status_list
+from db.vocabulary import OPEN_STATUSES
 from geo.projection import METRIC_SCALE_TOLERANCE, to_metric
 from resolvers.actor import Role
 from web.auth import mint
@@ -48,7 +49,7 @@ from web.settings import Settings
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE = "redgrid_bench"
-OPEN = ["SUBMITTED", "DISPATCHED", "IN_PROGRESS"]
+OPEN = list(OPEN_STATUSES)
 INDEX = "ix_tickets_geom_metric_open"
 RADIUS_M = 1000.0
 FIRST = 20
@@ -62,7 +63,7 @@ WRK_THREADS = {1: 1, 16: 2}  # wrk threads per concurrency (2 cores)
 REQUEST_TIMEOUT_S = 30.0
 
 GRAPHQL = """query NearbyTickets($point: PointInput!) {
-  nearbyTickets(point: $point, radiusM: 1000, status: [SUBMITTED, DISPATCHED, IN_PROGRESS],
+  nearbyTickets(point: $point, radiusM: 1000, status: [""" + ", ".join(OPEN) + """],
                 first: 20) {
     distanceM
     ticket { code status geometry }
@@ -376,7 +377,7 @@ def dataset(conninfo: str) -> dict[str, Any]:
     with psycopg.connect(conninfo) as conn:
         total, open_ = conn.execute(
             "SELECT count(*), count(*) FILTER (WHERE status IN "
-            "('SUBMITTED', 'DISPATCHED', 'IN_PROGRESS')) FROM tickets").fetchone()
+            f"{status_list(OPEN)}) FROM tickets").fetchone()
         size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('tickets')), "
                             f"pg_size_pretty(pg_relation_size('{INDEX}'))").fetchone()
         name = conn.execute("SELECT current_database()").fetchone()[0]

@@ -28,6 +28,8 @@ from _context import machine
 from _db import conninfo as configured_conninfo
 from _db import server_conninfo
 
+from db.queries.tickets import status_list
+from db.vocabulary import OPEN_STATUSES, TICKET_STATUSES, TicketStatus
 from web.settings import Settings
 
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -37,11 +39,14 @@ COUNTIES = ("371329", "371321", "371322", "371323", "371324", "371325", "371326"
             "371328", "371302")
 MONTHS = 12
 BATCH = 500_000
+# The tickets' statuses in turn: the workflow's path, rejections aside.
+LOADED_STATUSES = [s for s in TICKET_STATUSES if s != TicketStatus.REJECTED]
 LOAD = """
 INSERT INTO province_tickets (county_code, code, status, item_code, cell_code, created_at, geom,
                               geom_metric)
-SELECT %(county)s::text, 'T' || %(county)s::text || '-' || g, (ARRAY['SUBMITTED','DISPATCHED',
-        'IN_PROGRESS','RESOLVED','CLOSED'])[1 + g %% 5], 'P' || lpad((1 + g %% 46)::text, 2, '0'),
+SELECT %(county)s::text, 'T' || %(county)s::text || '-' || g,
+       (%(statuses)s::text[])[1 + g %% cardinality(%(statuses)s::text[])],
+       'P' || lpad((1 + g %% 46)::text, 2, '0'),
        %(county)s::text || lpad((g %% 999)::text, 9, '0'),
        '2024-01-01'::timestamptz + (g %% 365) * interval '1 day' + (g %% 86400) * interval '1 s',
        p, ST_Transform(p, 4549)
@@ -52,7 +57,7 @@ FROM generate_series(%(start)s::bigint, %(stop)s::bigint) g,
 COUNT = ("SELECT count(*) FROM province_tickets WHERE county_code = %(c)s "
          "AND created_at >= '2024-03-01' AND created_at < '2024-04-01'")
 NEAREST = """SELECT code FROM province_tickets
-WHERE county_code = %(c)s AND status IN ('SUBMITTED', 'DISPATCHED', 'IN_PROGRESS')
+WHERE county_code = %(c)s AND status IN """ + status_list(OPEN_STATUSES) + """
 ORDER BY geom_metric <-> ST_Transform(ST_SetSRID(ST_MakePoint(%(lon)s, 34.83), 4326), 4549)
 LIMIT 20"""
 
@@ -102,7 +107,7 @@ def main() -> int:
             for start in range(1, per_county + 1, BATCH):
                 stop = min(per_county, start + BATCH - 1)
                 conn.execute(LOAD, {"county": county, "start": start, "stop": stop,
-                                    "lon": 118.5 + i * 0.2})
+                                    "lon": 118.5 + i * 0.2, "statuses": LOADED_STATUSES})
                 done = i * per_county + stop
                 print(f"\rloaded {done:,} of {per_county * len(COUNTIES):,} tickets "
                       f"({time.monotonic() - started:.0f} s)", end="", file=sys.stderr)

@@ -64,6 +64,7 @@ from _server import (
 )
 from psycopg import sql
 
+from db.vocabulary import OPEN_STATUSES
 from resolvers.actor import Role
 from web.auth import mint
 from web.settings import Settings
@@ -113,7 +114,7 @@ def _lonlat(p: dict[str, Any]) -> dict[str, Any]:
 
 
 Q1_REDGRID = """query Q1($point: PointInput!) {
-  nearbyTickets(point: $point, radiusM: 1000, status: [SUBMITTED, DISPATCHED, IN_PROGRESS],
+  nearbyTickets(point: $point, radiusM: 1000, status: [""" + ", ".join(OPEN_STATUSES) + """],
                 first: 20) { distanceM ticket { code status geometry } } }"""
 Q1_PEER = """query Q1($lon: Float!, $lat: Float!) {
   nearbyTicketsList(lon: $lon, lat: $lat, radiusM: 1000, n: 20) {

@@ -47,6 +47,8 @@ from _server import OtherCpu, Server, bench_target, cpu_activity
 from nearby_tickets import CENTRE, INDEX, api_sql, explain, make_points_at
 from peer import LAT, LON, PEER, Case, _post, bodies, floor, make_cases
 
+from db.queries.tickets import status_list
+from db.vocabulary import OPEN_STATUSES
 from resolvers.actor import Role
 from web.auth import mint
 
@@ -126,8 +128,7 @@ def dataset(info: str) -> dict[str, Any]:
     with psycopg.connect(info) as conn:
         row = conn.execute(
             "SELECT (SELECT count(*) FROM tickets), "
-            "(SELECT count(*) FROM tickets WHERE status IN "
-            "('SUBMITTED', 'DISPATCHED', 'IN_PROGRESS')), "
+            f"(SELECT count(*) FROM tickets WHERE status IN {status_list(OPEN_STATUSES)}), "
             "pg_database_size(current_database()), pg_total_relation_size('tickets'), "
             "pg_relation_size(%s::regclass)", (INDEX,)).fetchone()
     assert row is not None

@@ -13,11 +13,22 @@ from datetime import timedelta, timezone
 
 # Days, months and years are counted in China Standard Time (no daylight saving since 1991).
 TIME_ZONE = "Asia/Shanghai"
-SHANGHAI = timezone(timedelta(hours=8), TIME_ZONE)
+UTC_OFFSET = timedelta(hours=8)
+SHANGHAI = timezone(UTC_OFFSET, TIME_ZONE)
 
 
-class TicketStatus(enum.Enum):
-    """Where a ticket 工单 stands in its workflow."""
+def _iso_offset(offset: timedelta) -> str:
+    minutes = int(offset.total_seconds()) // 60
+    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+# The offset as ISO 8601 writes it after a time: "+08:00".
+UTC_OFFSET_ISO = _iso_offset(UTC_OFFSET)
+
+
+class TicketStatus(enum.StrEnum):
+    """Where a ticket 工单 stands in its workflow; a member is its name as a string too, so
+    the workflow compares it with what the database holds."""
 
     SUBMITTED = "SUBMITTED"
     DISPATCHED = "DISPATCHED"
@@ -73,6 +84,7 @@ LEVEL_LABELS: Mapping[Level, str] = {
 
 TICKET_STATUSES: tuple[str, ...] = tuple(s.value for s in TicketStatus)
 # "Open" 待办: not yet resolved, closed or rejected (the partial indexes' predicate too).
-OPEN_STATUSES: tuple[str, ...] = ("SUBMITTED", "DISPATCHED", "IN_PROGRESS")
+OPEN_STATUSES: tuple[str, ...] = tuple(s.value for s in (
+    TicketStatus.SUBMITTED, TicketStatus.DISPATCHED, TicketStatus.IN_PROGRESS))
 CHANNELS: tuple[str, ...] = tuple(c.value for c in Channel)
 LEVELS: tuple[str, ...] = tuple(v.value for v in Level)

@@ -12,6 +12,7 @@ from datetime import datetime
 from db import labels
 from db.database import Database
 from db.queries import ticket_updates as q
+from db.vocabulary import TicketStatus
 from resolvers.actor import SYSTEM
 from resolvers.errors import DomainError
 from resolvers.lifecycle import AUTO_CLOSE_AFTER, Request
@@ -46,7 +47,7 @@ async def run_jobs(db: Database, now: datetime, batch: int = BATCH) -> JobReport
             continue
         try:
             await transition(db, SYSTEM, code, ticket.version,
-                             Request("CLOSED", note=labels.AUTO_CLOSED), now)
+                             Request(TicketStatus.CLOSED, note=labels.AUTO_CLOSED), now)
             closed += 1
         except DomainError:
             skipped += 1

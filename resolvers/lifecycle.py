@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from db.vocabulary import OPEN_STATUSES
+from db.vocabulary import TicketStatus as Status
 from resolvers import policy
 from resolvers.actor import Actor, Role
 from resolvers.errors import DomainError, ErrorCode
@@ -41,12 +42,12 @@ class Move:
 
 
 MOVES = (
-    Move(frozenset({"SUBMITTED"}), "DISPATCHED", Operation.DISPATCH),
-    Move(frozenset({"DISPATCHED"}), "IN_PROGRESS", Operation.START),
-    Move(frozenset({"IN_PROGRESS"}), "RESOLVED", Operation.RESOLVE),
-    Move(frozenset({"RESOLVED"}), "CLOSED", Operation.CLOSE),
-    Move(frozenset({"SUBMITTED", "DISPATCHED"}), "REJECTED", Operation.REJECT),
-    Move(frozenset({"RESOLVED", "CLOSED"}), "DISPATCHED", Operation.REOPEN),
+    Move(frozenset({Status.SUBMITTED}), Status.DISPATCHED, Operation.DISPATCH),
+    Move(frozenset({Status.DISPATCHED}), Status.IN_PROGRESS, Operation.START),
+    Move(frozenset({Status.IN_PROGRESS}), Status.RESOLVED, Operation.RESOLVE),
+    Move(frozenset({Status.RESOLVED}), Status.CLOSED, Operation.CLOSE),
+    Move(frozenset({Status.SUBMITTED, Status.DISPATCHED}), Status.REJECTED, Operation.REJECT),
+    Move(frozenset({Status.RESOLVED, Status.CLOSED}), Status.DISPATCHED, Operation.REOPEN),
 )
 
 
@@ -102,8 +103,8 @@ def needs_note(role: Role, target: str) -> bool:
     """Whether a move by `role` to `target` needs a note: what was done to resolve a ticket,
     what a grid worker or supervisor found when verifying it on site."""
     how = policy.CLOSING.get(role)
-    return target == "RESOLVED" or (target == "CLOSED" and how is not None
-                                    and how.needs == "note")
+    return target == Status.RESOLVED or (target == Status.CLOSED and how is not None
+                                         and how.needs == "note")
 
 
 def check_needs(actor: Actor, ticket: Any, req: Request, now: datetime) -> None:
@@ -114,15 +115,15 @@ def check_needs(actor: Actor, ticket: Any, req: Request, now: datetime) -> None:
                           "input.note")
     if needs_note(actor.role, req.target) and not note:
         raise DomainError(ErrorCode.BAD_USER_INPUT, "say what was done: a note is required "
-                          "to resolve a ticket" if req.target == "RESOLVED" else
+                          "to resolve a ticket" if req.target == Status.RESOLVED else
                           "an on-site verification needs a note", "input.note")
-    if req.target == "REJECTED" and req.reason not in REJECT_REASONS:
+    if req.target == Status.REJECTED and req.reason not in REJECT_REASONS:
         raise DomainError(ErrorCode.BAD_USER_INPUT, "a rejection needs a reason: DUPLICATE, "
                           "OUT_OF_SCOPE or INVALID", "input.reason")
     if req.rating is not None and not 1 <= req.rating <= 5:
         raise DomainError(ErrorCode.BAD_USER_INPUT, f"rating must be 1–5, got {req.rating}",
                           "input.rating")
-    closing = policy.closing(actor) if req.target == "CLOSED" else None
+    closing = policy.closing(actor) if req.target == Status.CLOSED else None
     if closing is not None and closing.needs == "rating" and req.rating is None:
         raise DomainError(ErrorCode.BAD_USER_INPUT, "rate the outcome 1–5 to close your ticket",
                           "input.rating")
@@ -130,14 +131,14 @@ def check_needs(actor: Actor, ticket: Any, req: Request, now: datetime) -> None:
             ticket.resolved_at is None or now - ticket.resolved_at < AUTO_CLOSE_AFTER):
         raise DomainError(ErrorCode.INVALID_TRANSITION, "closes by itself only 7 days after "
                           "resolution")
-    if req.unit_code and req.target != "DISPATCHED":
+    if req.unit_code and req.target != Status.DISPATCHED:
         raise DomainError(ErrorCode.BAD_USER_INPUT, "a unitCode goes only with to: DISPATCHED",
                           "input.unitCode")
-    if ticket.status in ("RESOLVED", "CLOSED") and req.target == "DISPATCHED" and (
+    if req.target == Status.DISPATCHED and ticket.status in (Status.RESOLVED, Status.CLOSED) and (
             ticket.resolved_at is None or now - ticket.resolved_at > REOPEN_WINDOW):
         raise DomainError(ErrorCode.INVALID_TRANSITION, "a ticket can be reopened only within "
                           "30 days of its resolution", "input.to")
-    if req.target == "DISPATCHED" and ticket.status == "SUBMITTED" and not (
+    if req.target == Status.DISPATCHED and ticket.status == Status.SUBMITTED and not (
             req.unit_code or ticket.unit_code):
         raise DomainError(ErrorCode.BAD_USER_INPUT, "name the unit to dispatch to",
                           "input.unitCode")

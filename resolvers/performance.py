@@ -72,7 +72,7 @@ class MonthTickets:
 async def compound_monthly(db: Database, actor: Actor, compound_code: str, *, from_: str,
                            to: str) -> list[MonthTickets]:
     """A compound's tickets in each month (Asia/Shanghai), per 100 households too; months
-    under 3 withheld from callers without exact counts for the compound."""
+    under MIN_COUNT withheld from callers without exact counts for the compound."""
     rule = disclosure(actor)
     first, last = _months(from_, to)
     async with db.connection() as conn:

@@ -18,6 +18,7 @@ from db.catalogue import DEADLINES
 from db.database import Database
 from db.queries import ticket_updates as q
 from db.vocabulary import LEVELS
+from db.vocabulary import TicketStatus as Status
 from resolvers import policy
 from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode
@@ -70,40 +71,44 @@ async def load(conn: Any, actor: Actor, operation: Operation, code: str, *,
 def _changes(ticket: Any, req: Request, actor: Actor, now: datetime) -> dict[str, Any]:
     target = req.target
     changes: dict[str, Any] = {"status": target}
-    if target == "DISPATCHED":
+    if target == Status.DISPATCHED:
         if req.unit_code:
             changes["unit_code"] = req.unit_code
-        if ticket.status in ("RESOLVED", "CLOSED"):  # reopened: a fresh deadline, no outcome
+        if ticket.status in (Status.RESOLVED, Status.CLOSED):  # reopened: a fresh deadline, no outcome
             changes.update(due_at=now + DEADLINES[ticket.deadline_class], resolved_at=None,
                            closed_at=None, rating=None)
-    elif target == "RESOLVED":
+    elif target == Status.RESOLVED:
         changes["resolved_at"] = now
-    elif target == "CLOSED":
+    elif target == Status.CLOSED:
         changes["closed_at"] = now
         if req.rating is not None:
             changes.update(rating=req.rating, rating_comment=(req.note or "").strip() or None)
-    elif target == "REJECTED":
+    elif target == Status.REJECTED:
         changes["reject_reason"] = req.reason
     return changes
 
 
+# The event a move to each status writes, reopening and closing aside (`_action`).
+_ACTIONS: dict[str, str] = {Status.DISPATCHED: "DISPATCHED", Status.IN_PROGRESS: "STARTED",
+                            Status.RESOLVED: "RESOLVED", Status.REJECTED: "REJECTED"}
+
+
 def _action(ticket: Any, req: Request, actor: Actor) -> str:
-    if req.target == "DISPATCHED" and ticket.status in ("RESOLVED", "CLOSED"):
+    if req.target == Status.DISPATCHED and ticket.status in (Status.RESOLVED, Status.CLOSED):
         return "REOPENED"
-    if req.target == "CLOSED":
+    if req.target == Status.CLOSED:
         how = policy.closing(actor)
         assert how is not None  # CLOSE was authorised: every role with it has a row
         return how.action
-    return {"DISPATCHED": "DISPATCHED", "IN_PROGRESS": "STARTED", "RESOLVED": "RESOLVED",
-            "REJECTED": "REJECTED"}[req.target]
+    return _ACTIONS[req.target]
 
 
 def _note(req: Request) -> str | None:
     """The note a move writes in its event."""
     note = (req.note or "").strip() or None
-    if req.target == "REJECTED" and req.reason:
+    if req.target == Status.REJECTED and req.reason:
         note = labels.rejected(req.reason, note)
-    if req.target == "CLOSED" and req.rating is not None:
+    if req.target == Status.CLOSED and req.rating is not None:
         note = labels.rated(req.rating, note)
     return note
 
@@ -163,12 +168,12 @@ async def _transition(db: Database, actor: Actor, code: str, expected_version: i
             raise _conflict(code)
         if on_applied is not None:
             await on_applied(conn, ticket.id)
-        if req.target == "DISPATCHED" and req.unit_code:
+        if req.target == Status.DISPATCHED and req.unit_code:
             await q.set_lead_unit(conn, ticket.id, req.unit_code)
         if reassigned:
             await q.add_event(conn, ticket.id, now, "REASSIGNED", actor.subject,
                               labels.reassigned(ticket.unit_code or "", req.unit_code or ""))
-        if req.target == "CLOSED" and ticket.level == "COUNTY" and ticket.unit_code:
+        if req.target == Status.CLOSED and ticket.level == "COUNTY" and ticket.unit_code:
             await q.refer_if_three_at_county(conn, ticket.unit_code, now)
     return code
 
@@ -264,12 +269,12 @@ async def merge(db: Database, actor: Actor, duplicate_code: str, original_code: 
         if duplicate.status not in OPEN:
             raise DomainError(ErrorCode.INVALID_TRANSITION, f"{duplicate_code} is "
                               f"{duplicate.status}: only open tickets can be merged")
-        if original.status == "REJECTED":
+        if original.status == Status.REJECTED:
             raise DomainError(ErrorCode.INVALID_TRANSITION, f"{original_code} was rejected and "
                               "cannot take merges", "input.originalCode")
-        changes = {"status": "CLOSED", "closed_at": now, "merged_into_id": original.id}
+        changes = {"status": Status.CLOSED, "closed_at": now, "merged_into_id": original.id}
         event = {"action": "MERGED", "actor": actor.subject, "from_status": duplicate.status,
-                 "to_status": "CLOSED", "note": labels.merged_into(original_code)}
+                 "to_status": Status.CLOSED, "note": labels.merged_into(original_code)}
         if await q.apply_change(conn, duplicate.id, duplicate.version, now, changes, event) is None:
             raise _conflict(duplicate_code)
         added = await q.move_cosigners(conn, duplicate.id, original.id,

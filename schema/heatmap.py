@@ -12,6 +12,7 @@ from strawberry.types import Info
 from geo.hotspots import HotspotClass
 from geo.types import Crs
 from resolvers import heatmap as resolver
+from resolvers.disclosure import MIN_COUNT
 from schema.inputs import BBoxInput
 from schema.scalars import GeoJSON, TicketStatus, enum_values
 
@@ -43,7 +44,7 @@ class HeatmapCell:
     id: str = strawberry.field(description="Grid cell code, or the H3 index in hex.")
     geometry: GeoJSON = strawberry.field(description="The cell's polygon in the requested datum.")
     count: int | None = strawberry.field(
-        description="Tickets in the period; null when withheld (under 3, for callers "
+        description=f"Tickets in the period; null when withheld (under {MIN_COUNT}, for callers "
                     "without exact counts for the cell: the public, residents, staff outside "
                     "their scope).")
     withheld: bool
@@ -53,7 +54,8 @@ class HeatmapCell:
         description="count minus the count of the same period a year earlier.")
     z_score: float | None = strawberry.field(
         description="Getis-Ord Gi* z-score. For callers without ticket scope: rounded to 0.1, "
-                    "and null where the cell and its neighbours hold fewer than 3 tickets.")
+                    f"and null where the cell and its neighbours hold fewer than {MIN_COUNT} "
+                    "tickets.")
     p_value: float | None = strawberry.field(description="Two-sided p-value of the z-score.")
     hotspot: HotspotClass | None = strawberry.field(
         description="Hot/cold class from the z-score; null where the z-score is.")
@@ -75,7 +77,7 @@ class Heatmap:
     last_year_from: datetime
     last_year_to: datetime
     exact: bool = strawberry.field(description="Whether every count is exact; false where "
-                                               "counts under 3 may be withheld (cells outside "
+                                               f"counts under {MIN_COUNT} may be withheld (cells outside "
                                                "the caller's scope).")
     cells: list[HeatmapCell] = strawberry.field(
         description="One per grid cell of the county (429 in the demo) or per H3 hexagon over "

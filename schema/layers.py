@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from geo.types import Crs
 from resolvers import layers
+from resolvers.disclosure import MIN_COUNT, SQUARE_M
 from schema.inputs import BBoxInput, bbox_or_none
 from schema.scalars import GeoJSON
 
@@ -34,9 +35,9 @@ class LayerName(enum.Enum):
 class LayerQuery:
     @strawberry.field(description="Every feature of a layer intersecting bbox, as a GeoJSON "
                                   "FeatureCollection in crs. Tickets outside the caller's "
-                                  "scope are only counted per 100 m square (at its centre; "
-                                  "squares under 3 left out unless the caller sees exact "
-                                  "counts); without bbox every ticket is counted so, and a "
+                                  f"scope are only counted per {SQUARE_M} m square (at its "
+                                  f"centre; squares under {MIN_COUNT} left out unless the "
+                                  "caller sees exact counts); without bbox every ticket is counted so, and a "
                                   "box reaching over 10,000 records is refused. "
                                   "PATROL_COVERAGE 巡查覆盖: every grid cell the caller's "
                                   "scope covers, with the patrols of the Monday-to-Sunday "

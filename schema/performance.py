@@ -12,7 +12,7 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers import performance
-from resolvers.disclosure import Disclosure
+from resolvers.disclosure import MIN_COUNT, Disclosure
 from resolvers.errors import DomainError
 from resolvers.performance import BondMove, Ranking, Standing
 from schema.notices import USER_ERRORS
@@ -28,7 +28,7 @@ OptionalFrom = Annotated[str | None, strawberry.argument(name="from",
 class MonthlyTickets:
     month: str = strawberry.field(description="YYYY-MM, counted in Asia/Shanghai time.")
     tickets: int | None = strawberry.field(
-        description="Null when withheld: under 3, for callers without exact counts for the "
+        description=f"Null when withheld: under {MIN_COUNT}, for callers without exact counts for the "
                     "compound (the public, residents, staff outside their scope).")
     per_hundred_households: float | None = strawberry.field(
         description="Null when `tickets` is withheld.")
@@ -42,7 +42,7 @@ class PropertyStanding:
     compounds: int
     household_months: float
     tickets: int | None = strawberry.field(
-        description="Null when withheld: under 3, for staff without exact counts for every "
+        description=f"Null when withheld: under {MIN_COUNT}, for staff without exact counts for every "
                     "compound of the standing.")
     tickets_per_hundred_households_per_month: float | None = strawberry.field(
         description="Null when `tickets` is withheld.")

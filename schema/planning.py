@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from geo.types import Crs, LonLat
 from resolvers import planning
+from resolvers.disclosure import MIN_COUNT
 from schema.geometry import point_geometry
 from schema.inputs import PointInput
 from schema.scalars import FacilityKind, GeoJSON, Level
@@ -217,7 +218,7 @@ class MarketGroup:
 
 
 @strawberry.type(description="A count and its share of the area's tickets; null where withheld "
-                             "(fewer than 3 for callers without exact counts).")
+                             f"(fewer than {MIN_COUNT} for callers without exact counts).")
 class TicketShare:
     key: str = strawberry.field(description="Channel, item code or month (YYYY-MM).")
     name: str
@@ -231,11 +232,12 @@ class TicketShare:
 
 
 @strawberry.type(description="Tickets created in a period in one area. Null counts are withheld "
-                             "(fewer than 3, for callers outside the area's scope).")
+                             f"(fewer than {MIN_COUNT}, for callers outside the area's scope).")
 class AreaStats:
     code: str
     name: str
-    exact: bool = strawberry.field(description="Whether counts are exact (else under 3 withheld).")
+    exact: bool = strawberry.field(
+        description=f"Whether counts are exact (else under {MIN_COUNT} withheld).")
     tickets: int | None
     resolved: int | None
     on_time_rate: float | None = strawberry.field(

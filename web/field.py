@@ -2,8 +2,9 @@
 service worker, icons) served from the project's own files, with no build step.
 
 `GET /field/config.json` tells the app, per role, the channel its reports are filed on and
-the moves it may make, derived from the policy table and the lifecycle (the app keeps no copy
-of either). The server still checks every move; this only decides which buttons to show.
+the moves it may make, and which statuses "my cells" lists, derived from the policy table,
+the lifecycle and the vocabulary (the app keeps no copy of any). The server still checks
+every move; this only decides which buttons to show.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from db.vocabulary import OPEN_STATUSES
 from resolvers import policy
 from resolvers.actor import Actor, Role
 from resolvers.lifecycle import MOVES, needs_note
@@ -29,6 +31,10 @@ CHANNEL_PREFERENCE = ("GRID_PATROL", "SUPERVISOR", "DOOR_KNOCKING", "ONLINE")
 FIELD_OPERATIONS = frozenset({Operation.DISPATCH, Operation.START, Operation.RESOLVE,
                               Operation.CLOSE, Operation.REOPEN})
 NO_CACHE = {"Cache-Control": "no-cache"}
+# What "my cells" lists: open tickets, and resolved ones waiting for an on-site check (where a
+# CLOSE starts).
+LISTED = (*OPEN_STATUSES,
+          *sorted(s for m in MOVES if m.operation is Operation.CLOSE for s in m.source))
 
 
 def role_config(role: Role) -> dict[str, Any]:
@@ -45,9 +51,10 @@ def role_config(role: Role) -> dict[str, Any]:
 
 
 def field_config(push_public_key: str | None = None) -> dict[str, Any]:
-    """The roles' channels and moves, and the VAPID public key the app subscribes to push
-    with (None: the server sends no push)."""
+    """The roles' channels and moves, the statuses "my cells" lists, and the VAPID public key
+    the app subscribes to push with (None: the server sends no push)."""
     return {"roles": {r.value: role_config(r) for r in Role if r not in (Role.SYSTEM,)},
+            "listed": list(LISTED),
             "push": {"publicKey": push_public_key} if push_public_key else None}
 
 

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from db.queries.layers import LAYERS, Layer
 from resolvers import layers
+from resolvers.disclosure import MIN_COUNT, SQUARE_M
 from resolvers.errors import DomainError
 from web import params
 from web.identity import actor_of
@@ -126,8 +127,9 @@ def _collection(base: str, layer: Layer,
         "id": layer.name,
         "title": layer.title_zh,
         "description": f"{layer.title_zh} ({layer.title}), {layer.geometry_type} features"
-                       + ("; outside the caller's scope, tickets are only counted per 100 m "
-                          "square (squares under 3 left out), with no code or working fields"
+                       + ("; outside the caller's scope, tickets are only counted per "
+                          f"{SQUARE_M} m square (squares under {MIN_COUNT} left out), with no "
+                          "code or working fields"
                           if layer.is_tickets else "")
                        + ("; the grid cells of the caller's scope with the patrols of the week "
                           "holding `week` (YYYY-MM-DD, this week when left out), for community, "

@@ -127,9 +127,10 @@ def catalogue() -> dict[str, Any]:
 
 
 def vocabulary_config() -> dict[str, Any]:
-    """The ticket vocabulary with its Chinese labels, the count under which the public's
-    counts are withheld and the roles with exact counts (who alone may ask the heat map for
-    several months or one category), so the page keeps no copy of its own."""
+    """The ticket vocabulary with its Chinese labels, the time zone days are counted in, the
+    count under which the public's counts are withheld and the roles with exact counts (who
+    alone may ask the heat map for several months or one category), so the page keeps no copy
+    of its own."""
     return {
         "statuses": {s.value: label for s, label in vocabulary.STATUS_LABELS.items()},
         "openStatuses": list(vocabulary.OPEN_STATUSES),
@@ -138,6 +139,7 @@ def vocabulary_config() -> dict[str, Any]:
         "withheldUnder": MIN_COUNT,
         "exactCountRoles": sorted(role.value for role in policy.anywhere(
             policy.Operation.COUNT_EXACTLY) if role is not Role.SYSTEM),
+        "timeZone": {"name": vocabulary.TIME_ZONE, "utcOffset": vocabulary.UTC_OFFSET_ISO},
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from db.queries.disclosure import MIN_COUNT
 from db.queries.layers import LAYERS, Layer
 from db.queries.tiles import DETAIL_ZOOM
 from geo.datum import from_wgs84
@@ -61,7 +62,7 @@ HEATMAP_PARAMS = ("crs", "from", "to", "resolution", "categoryCode", "itemCode",
 HEATMAP_FIELDS = {
     "id": "String (grid cell code, or H3 index in hex)",
     "count": "Number (absent where withheld)",
-    "withheld": "Boolean (a count under 3 the caller may not see)",
+    "withheld": f"Boolean (a count under {MIN_COUNT} the caller may not see)",
     "hotspot": "String (Gi* class over the whole county: HOT_99 … COLD_99, NOT_SIGNIFICANT)",
     "z_score": "Number (Gi*)",
 }
@@ -104,14 +105,14 @@ def _document(name: str, description: str, minzoom: int, layer_fields: dict[str,
 
 
 def index_document(base: str, query: str) -> dict[str, Any]:
-    """Every layer with its TileJSON and tile URLs, the heat map last."""
+    """Every layer with its zooms, TileJSON and tile URLs, the heat map last."""
     entries = [(layer.name, layer.title, layer.title_zh,
                 "Point" if layer.is_tickets else layer.geometry_type, layer.min_zoom)
                for layer in LAYERS.values()]
     entries.append((HEATMAP, HEATMAP_TITLE, HEATMAP_TITLE_ZH, "Polygon", 0))
     return {"layers": [{
         "name": name, "title": title, "title_zh": title_zh, "geometry_type": geometry_type,
-        "minzoom": minzoom,
+        "minzoom": minzoom, "maxzoom": MAXZOOM,
         "tilejson": _url(base, f"/tiles/{name}.json", query),
         "tiles": _url(base, f"/tiles/{name}/{{z}}/{{x}}/{{y}}.mvt", query),
     } for name, title, title_zh, geometry_type, minzoom in entries]}

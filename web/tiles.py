@@ -3,9 +3,9 @@
 Every layer of the catalogue (`db/queries/layers.py`) is served. Tickets 工单 below zoom 15 are
 counts per grid cell 网格 for everyone, from a county-wide count kept for a minute; from 15 on
 they are records where the caller's scope covers them and counts per 100 m square elsewhere.
-Both follow the disclosure rule (`resolvers/disclosure.py`): counts under 3 withheld outside
-the caller's scope, `from`/`to` whole months for callers who do not see every ticket, and for
-callers without exact counts everywhere exactly one month (or none) and no `status`.
+Both follow the disclosure rule (`resolvers/disclosure.py`): counts under MIN_COUNT withheld
+outside the caller's scope, `from`/`to` whole months for callers who do not see every ticket,
+and for callers without exact counts everywhere exactly one month (or none) and no `status`.
 Patrol coverage 巡查覆盖 is drawn for the week holding `week` (a date; this week when left
 out) over the grid cells the caller's scope covers, for whom `patrolCoverage` is; anyone
 else gets 403 FORBIDDEN. A tile below a layer's `min_zoom`, or with nothing in it, is a 200

@@ -24,7 +24,7 @@ from db import labels
 from db.queries.disclosure import MIN_COUNT, SQUARE_M
 from db.queries.patrols import PatrolWeek, coverage_sql
 from db.queries.ticket_scope import TicketScope, in_scopes
-from db.vocabulary import TIME_ZONE
+from db.vocabulary import TIME_ZONE, UTC_OFFSET_ISO
 
 
 @dataclass(frozen=True)
@@ -111,11 +111,11 @@ def _from_table(table: str) -> str:
 
 
 def iso_local(column: str) -> str:
-    """SQL for a timestamptz as ISO 8601 in Asia/Shanghai with its offset
+    """SQL for a timestamptz as ISO 8601 in the county's time zone with its offset
     (2024-06-30T18:00:00+08:00): outputs always carry one, and GDAL reads it as a DateTime
-    (China keeps +08:00 all year)."""
+    (the zone keeps one offset all year)."""
     return (f"to_char({column} AT TIME ZONE '{TIME_ZONE}', "
-            "'YYYY-MM-DD\"T\"HH24:MI:SS\"+08:00\"')")
+            f"'YYYY-MM-DD\"T\"HH24:MI:SS\"{UTC_OFFSET_ISO}\"')")
 
 
 # Tickets the caller sees as records. `sort_key` keeps pages stable: ids for records,

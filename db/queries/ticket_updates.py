@@ -10,6 +10,7 @@ from psycopg import AsyncConnection, sql
 
 from db.queries.tickets import status_list
 from db.vocabulary import OPEN_STATUSES
+from db.vocabulary import TicketStatus as Status
 
 _TICKET = """
 SELECT t.id, t.code, t.status, t.level, t.version, t.item_code, t.unit_code, t.cell_code,
@@ -172,7 +173,8 @@ async def overdue_open(conn: AsyncConnection[Any], now: datetime, limit: int) ->
 
 async def resolved_before(conn: AsyncConnection[Any], before: datetime, limit: int) -> list[Any]:
     cur = await conn.execute(
-        "SELECT code FROM tickets WHERE status = 'RESOLVED' AND resolved_at < %(b)s "
+        f"SELECT code FROM tickets WHERE status IN {status_list([Status.RESOLVED])} "
+        "AND resolved_at < %(b)s "
         "ORDER BY resolved_at LIMIT %(n)s", {"b": before, "n": limit})
     return [r.code for r in await cur.fetchall()]
 

@@ -11,6 +11,7 @@ from psycopg import AsyncConnection
 from db import labels
 from db.queries.tickets import status_list
 from db.vocabulary import OPEN_STATUSES, TIME_ZONE
+from db.vocabulary import TicketStatus as Status
 from geo import hexagons
 
 # What routing a new ticket needs, in one statement: the demand item, the compound's property
@@ -55,9 +56,9 @@ INSERT INTO ticket_events (ticket_id, at, action, actor, from_status, to_status,
 SELECT t.id, %(now)s, x.action, x.actor, x.from_status, x.to_status, x.note
 FROM t CROSS JOIN LATERAL (
     SELECT 1 AS step, 'CREATED' AS action, %(actor)s::text AS actor, NULL::text AS from_status,
-           'SUBMITTED' AS to_status, NULL::text AS note
+           %(submitted)s::text AS to_status, NULL::text AS note
     UNION ALL
-    SELECT 2, 'DISPATCHED', 'routing', 'SUBMITTED', 'DISPATCHED', %(prefix)s || u.name
+    SELECT 2, 'DISPATCHED', 'routing', %(submitted)s, %(dispatched)s, %(prefix)s || u.name
     FROM units u WHERE u.code = %(unit_code)s
 ) x
 ORDER BY x.step
@@ -122,7 +123,8 @@ def insert_params(t: NewTicket) -> dict[str, Any]:
     units = [(t.unit_code, "LEAD")] if t.unit_code else []
     units += [(u, "COOPERATING") for u in t.cooperating if u != t.unit_code]
     fields = {k: v for k, v in t.__dict__.items() if k != "cooperating"}
-    return {**fields, "status": "DISPATCHED" if t.unit_code else "SUBMITTED",
+    return {**fields, "status": Status.DISPATCHED if t.unit_code else Status.SUBMITTED,
+            "submitted": Status.SUBMITTED, "dispatched": Status.DISPATCHED,
             "version": 2 if t.unit_code else 1, "prefix": labels.DISPATCHED_TO,
             "h3_9": hexagons.cell_of(t.lon, t.lat, 9), "h3_8": hexagons.cell_of(t.lon, t.lat, 8),
             "unit_codes": [u for u, _ in units], "unit_roles": [r for _, r in units]}

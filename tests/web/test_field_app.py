@@ -22,6 +22,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, Route, expect, sync_playwright
 
 from db.catalogue import load_catalogue
+from db.vocabulary import OPEN_STATUSES, TICKET_STATUSES
 from geo.datum import wgs84_to_gcj02
 from resolvers import policy
 from resolvers.actor import Actor, Role
@@ -195,6 +196,18 @@ def test_the_config_offers_each_role_the_moves_the_policy_allows(live_server: st
     assert roles["GRID_WORKER"]["channel"] == "GRID_PATROL"
     assert {m["operation"] for m in roles["COMMUNITY_STAFF"]["moves"]} >= {"START", "RESOLVE"}
     assert roles["PLANNER"] == {"channel": None, "moves": []}
+
+
+def test_my_cells_list_the_open_tickets_and_those_a_grid_worker_may_check(
+        live_server: str) -> None:
+    config = httpx.get(live_server + "/field/config.json").json()
+    checks = {s for m in config["roles"]["GRID_WORKER"]["moves"] if m["operation"] == "CLOSE"
+              for s in m["from"]}
+    assert checks and not checks & set(OPEN_STATUSES)
+    assert config["listed"] == [*OPEN_STATUSES, *sorted(checks)]
+    assert set(config["listed"]) < set(TICKET_STATUSES)
+    app = (FIELD / "app.js").read_text(encoding="utf-8")
+    assert not [s for s in TICKET_STATUSES if f"'{s}'" in app]
 
 
 def test_the_ticket_list_is_read_from_the_phone_with_no_network(

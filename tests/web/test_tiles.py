@@ -412,7 +412,11 @@ def test_tiles_index_lists_every_layer(client: TestClient) -> None:
     doc = client.get("/tiles.json").json()
     assert [entry["name"] for entry in doc["layers"]] == [*LAYERS, "heatmap"]
     for entry in doc["layers"]:
-        assert client.get(entry["tilejson"].removeprefix("http://testserver")).status_code == 200
+        tilejson = client.get(entry["tilejson"].removeprefix("http://testserver"))
+        assert tilejson.status_code == 200
+        # The page reads each layer's zooms from the index alone: they are its TileJSON's.
+        assert (entry["minzoom"], entry["maxzoom"]) == (tilejson.json()["minzoom"],
+                                                        tilejson.json()["maxzoom"])
 
 
 # --------------------------------------------------------------------------- the plan

@@ -5,7 +5,7 @@
 import { getJson, graphql } from '/static/api.js';
 import * as auth from '/static/session.js';
 import {
-  $, beijingTime, escapeHtml, metres, notify, ROLE_LABELS, STATUS_COLOURS, STATUS_LABELS,
+  $, beijingTime, escapeHtml, metres, notify, ROLE_LABELS, STATUS_LABELS, statusColour,
   useVocabulary,
 } from '/static/util.js';
 import { drawThumbnails, Picker } from './photos.js';
@@ -13,8 +13,6 @@ import * as push from './push.js';
 import * as queue from './queue.js';
 import * as store from './store.js';
 
-// What "my cells" lists: open tickets, and resolved ones waiting for an on-site check.
-const LISTED = ['SUBMITTED', 'DISPATCHED', 'IN_PROGRESS', 'RESOLVED'];
 const RADIUS_M = 5000;
 const LISTED_AT_MOST = 100;
 const POSITION_TIMEOUT_MS = 8000;
@@ -108,7 +106,7 @@ async function whereAmI() {
 
 // --- My cells ---------------------------------------------------------------------------
 
-const statusBadge = (status) => `<span class="status" style="background:${STATUS_COLOURS[status]}">${
+const statusBadgeHtml = (status) => `<span class="status" style="background:${escapeHtml(statusColour(status))}">${
   escapeHtml(STATUS_LABELS[status] ?? status)}</span>`;
 
 function renderList(hits, note) {
@@ -117,7 +115,7 @@ function renderList(hits, note) {
   $('mine-source').textContent = note;
   $('ticket-list').innerHTML = hits.map(({ distanceM, ticket }) => `
     <li class="ticket" data-code="${escapeHtml(ticket.code)}" tabindex="0">
-      ${statusBadge(ticket.status)} <b>${escapeHtml(ticket.itemName)}</b>
+      ${statusBadgeHtml(ticket.status)} <b>${escapeHtml(ticket.itemName)}</b>
       <div class="meta">${escapeHtml(ticket.code)} · ${metres(distanceM)} ·
         ${escapeHtml(ticket.compound?.name ?? ticket.gridCell.code)} · 期限 ${beijingTime(ticket.dueAt)}</div>
     </li>`).join('');
@@ -129,8 +127,9 @@ async function loadMine() {
   try {
     const here = await whereAmI();
     if (!here) throw new Error('无法确定位置：请允许定位，或确认管辖编码');
-    const data = await graphql(NEARBY, { point: here.point, radius: RADIUS_M, status: LISTED,
-                                        first: LISTED_AT_MOST });
+    // What "my cells" lists (open tickets, resolved ones waiting for a check): the server's.
+    const data = await graphql(NEARBY, { point: here.point, radius: RADIUS_M,
+                                        status: state.fieldConfig.listed, first: LISTED_AT_MOST });
     await store.keep(key, { hits: data.nearbyTickets, source: here.source });
     renderList(data.nearbyTickets, `位置：${here.source}`);
   } catch (error) {
@@ -160,7 +159,7 @@ function openCard(ticket, photos = []) {
   $('card').dataset.status = ticket.status;
   $('card-body').innerHTML = `
     <h2>${escapeHtml(ticket.itemName ?? ticket.code)}</h2>
-    <p>${statusBadge(ticket.status)} <span class="note">${escapeHtml(ticket.code)} · 版本 ${ticket.version}</span></p>
+    <p>${statusBadgeHtml(ticket.status)} <span class="note">${escapeHtml(ticket.code)} · 版本 ${escapeHtml(ticket.version)}</span></p>
     ${ticket.description ? `<p>${escapeHtml(ticket.description)}</p>` : ''}
     ${ticket.dueAt ? `<p class="note">期限 ${beijingTime(ticket.dueAt)}</p>` : ''}
     <h3>流转记录</h3>
@@ -172,8 +171,9 @@ function openCard(ticket, photos = []) {
     <label>说明 <textarea id="move-note" rows="2" maxlength="2000"
       placeholder="办结、核验时必填"></textarea></label>
     <fieldset id="move-photos" class="photos"></fieldset>
-    ${moves.map((m) => `<button type="button" class="primary" data-to="${m.to}"
-      data-operation="${m.operation}" data-needs-note="${m.needsNote}">${MOVE_LABELS[m.operation]}</button>`).join('')}
+    ${moves.map((m) => `<button type="button" class="primary" data-to="${escapeHtml(m.to)}"
+      data-operation="${escapeHtml(m.operation)}" data-needs-note="${escapeHtml(m.needsNote)}">${
+      escapeHtml(MOVE_LABELS[m.operation] ?? m.operation)}</button>`).join('')}
     <p id="move-error" class="error" role="alert"></p>` : '<p class="note">您的角色在此状态下无可办理的操作。</p>';
   state.movePhotos = moves.length ? new Picker($('move-photos'), photos) : null;
 }
@@ -202,8 +202,8 @@ function renderItems() {
   const text = $('item-search').value.trim().toLowerCase();
   const found = state.items.filter((i) => !text || i.name.includes(text) || i.initials.startsWith(text)
     || i.initials.includes(text) || i.code.toLowerCase() === text);
-  $('item-options').innerHTML = found.map((i) => `<li role="option" data-code="${i.code}"
-    aria-selected="${state.chosen?.code === i.code}">${escapeHtml(i.name)}
+  $('item-options').innerHTML = found.map((i) => `<li role="option" data-code="${escapeHtml(i.code)}"
+    aria-selected="${escapeHtml(state.chosen?.code === i.code)}">${escapeHtml(i.name)}
     <span class="note">${escapeHtml(i.categoryName)}</span></li>`).join('');
 }
 
@@ -260,10 +260,12 @@ function renderOutbox(items) {
   $('outbox-summary').textContent = `${mine.length ? `共 ${mine.length} 条` : '没有待发送的记录'}${
     queue.sentCount() ? `；本次已发送 ${queue.sentCount()} 条` : ''}`;
   $('outbox-list').innerHTML = mine.map((i) => {
-    const current = i.current ? `当前状态：${STATUS_LABELS[i.current.status] ?? i.current.status}（版本 ${i.current.version}）` : '';
-    return `<li class="queued" data-seq="${i.seq}" data-state="${i.state}">
-      <b>${escapeHtml(i.label)}</b> <span class="note">${QUEUE_STATES[i.state]} · ${beijingTime(i.createdAt)}</span>
-      ${i.error ? `<p class="error">${escapeHtml(i.error.message)}</p><p class="current">${escapeHtml(current)}</p>` : ''}
+    const currentHtml = i.current ? `当前状态：${escapeHtml(STATUS_LABELS[i.current.status] ?? i.current.status)}`
+      + `（版本 ${escapeHtml(i.current.version)}）` : '';
+    return `<li class="queued" data-seq="${escapeHtml(i.seq)}" data-state="${escapeHtml(i.state)}">
+      <b>${escapeHtml(i.label)}</b> <span class="note">${escapeHtml(QUEUE_STATES[i.state] ?? i.state)} · ${
+      beijingTime(i.createdAt)}</span>
+      ${i.error ? `<p class="error">${escapeHtml(i.error.message)}</p><p class="current">${currentHtml}</p>` : ''}
       ${i.photos?.length ? '<ol class="thumbs"></ol>' : ''}
       ${i.state === 'conflict' && i.current ? '<button type="button" data-redo>按当前状态重做</button>' : ''}
       ${i.state !== 'pending' ? '<button type="button" data-discard>放弃</button>' : ''}
@@ -281,7 +283,7 @@ function drawQueuedPhotos(item) {
   const refusal = item.state === 'failed' && queue.PHOTO_REFUSALS.has(item.error?.code);
   const list = document.querySelector(`#outbox-list .queued[data-seq="${item.seq}"] .thumbs`);
   drawThumbnails(list, item.photos, (i) => (refusal ? `${i === refused ? '<b class="error">被拒收</b>' : ''}
-    <button type="button" data-without="${i}">去掉此照片并重新发送</button>` : ''));
+    <button type="button" data-without="${escapeHtml(i)}">去掉此照片并重新发送</button>` : ''));
   if (refused !== null) list.children[refused]?.setAttribute('data-refused', 'true');
 }
 

@@ -10,14 +10,15 @@ export const MAX_PHOTOS = 5;  // the server's limit for one step (resolvers/phot
 // Object URLs of the thumbnails shown in `element`, let go when it is drawn again.
 const shown = new WeakMap();
 
-// Draws `photos` ({blob, name, type}) as thumbnails in the list `element`; `extra(i)` adds
-// to each one's row (a button).
-export function drawThumbnails(element, photos, extra) {
+// Draws `photos` ({blob, name, type}) as thumbnails in the list `element`; `extraHtml(i)`
+// adds to each one's row (a button).
+export function drawThumbnails(element, photos, extraHtml) {
   for (const url of shown.get(element) ?? []) URL.revokeObjectURL(url);
   const urls = photos.map((p) => URL.createObjectURL(p.blob));
   shown.set(element, urls);
-  element.innerHTML = photos.map((p, i) => `<li class="thumb" data-index="${i}">
-    <img src="${urls[i]}" alt="照片 ${i + 1}：${escapeHtml(p.name)}">${extra(i)}</li>`).join('');
+  element.innerHTML = photos.map((p, i) => `<li class="thumb" data-index="${escapeHtml(i)}">
+    <img src="${escapeHtml(urls[i])}" alt="照片 ${escapeHtml(i + 1)}：${escapeHtml(p.name)}">${
+    extraHtml(i)}</li>`).join('');
 }
 
 // The picker in `element` (an empty fieldset): a file input that opens the camera, and the

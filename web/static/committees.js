@@ -3,7 +3,7 @@
 
 import { graphql } from './api.js';
 import { readsStaffLayers } from './session.js';
-import { $, escapeHtml } from './util.js';
+import { $, escapeHtml, number } from './util.js';
 
 const QUERY = `{ ownersCommitteeCompliance { compoundCount committeeCount
   compoundsWithoutCommittee { code } committeesBelowPartyShare { compound { code } } } }`;
@@ -20,9 +20,10 @@ function clear(map) {
 }
 
 function legend(box, c) {
-  const items = Object.entries(LABELS).map(([k, label]) => `<li><span class="dot" `
+  const itemsHtml = Object.entries(LABELS).map(([k, label]) => `<li><span class="dot" `
     + `style="background:${COMMITTEE_COLOURS[k]}"></span>${escapeHtml(label)}</li>`).join('');
-  box.innerHTML = `<p>${c.committeeCount} / ${c.compoundCount} 个小区已成立业委会</p><ul>${items}</ul>`;
+  box.innerHTML = `<p>${number(c.committeeCount)} / ${number(c.compoundCount)} 个小区已成立业委会</p>`
+    + `<ul>${itemsHtml}</ul>`;
 }
 
 // Called when the layer is switched on, and again when who is signed in changes.

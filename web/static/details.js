@@ -110,10 +110,10 @@ const CARDS = {
 };
 
 function cardHtml(title, rows) {
-  const cells = rows.filter(([, value]) => value != null && value !== '')
+  const cellsHtml = rows.filter(([, value]) => value != null && value !== '')
     .map(([label, value]) => `<dt>${escapeHtml(label)}</dt><dd>${escapeHtml(value)}</dd>`)
     .join('');
-  return `<h2>${escapeHtml(title)}</h2><dl>${cells}</dl>`;
+  return `<h2>${escapeHtml(title)}</h2><dl>${cellsHtml}</dl>`;
 }
 
 function nearbyActionHtml() {
@@ -221,13 +221,13 @@ async function showNearby(map, point) {
     return;
   }
   const who = ROLE_LABELS[session()?.role] ?? '';
-  const statusLabel = (t) => escapeHtml(STATUS_LABELS[t.status] ?? t.status);
+  const statusLabelHtml = (t) => escapeHtml(STATUS_LABELS[t.status] ?? t.status);
   summary.textContent = `${NEARBY_RADIUS_M} 米内共 ${hits.length} 件待办工单（${who}可见范围，按距离排序）`;
   list.innerHTML = hits.map(({ distanceM, ticket: t }) => `
     <li data-distance="${Number(distanceM)}" data-code="${escapeHtml(t.code)}">
       <span class="distance">${metres(distanceM)}</span>
       <span class="what">${escapeHtml(itemName(t.itemCode))}</span>
-      <span class="meta">${escapeHtml(t.code)} · ${statusLabel(t)}
+      <span class="meta">${escapeHtml(t.code)} · ${statusLabelHtml(t)}
         · 时限 ${beijingTime(t.dueAt)}${t.compound ? ` · ${escapeHtml(t.compound.name)}` : ''}</span>
     </li>`).join('');
   const features = [circle(point.lon, point.lat, NEARBY_RADIUS_M), ...hits.map(({ ticket: t }) => (

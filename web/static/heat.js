@@ -5,7 +5,7 @@
 import { getJson } from './api.js';
 import { onChange as onSessionChange, session } from './session.js';
 import {
-  $, DISCLOSURE, escapeHtml, number, withheldLabel,
+  $, DISCLOSURE, TIME_ZONE, escapeHtml, number, withheldLabel,
 } from './util.js';
 
 const COUNT_COLOURS = ['#ffffb2', '#fecc5c', '#fd8d3c', '#f03b20', '#bd0026'];
@@ -33,7 +33,7 @@ const controls = {
 let months = [];
 let latest = 0;
 
-const monthStart = (month) => `${month}-01T00:00:00+08:00`;
+const monthStart = (month) => `${month}-01T00:00:00${TIME_ZONE.utcOffset}`;
 
 function addMonths(month, n) {
   const [y, m] = month.split('-').map(Number);
@@ -138,8 +138,8 @@ function legendHtml(collection, mode, breaks) {
   const total = collection.features.reduce((sum, f) => sum + (f.properties.count ?? 0), 0);
   const note = collection.exact ? ''
     : `（公开数据：少于 ${DISCLOSURE.withheldUnder} 件的网格不显示数量）`;
-  return `<p class="heat-total">合计 ${number(total)} 件工单${note}</p><ul>${rows
-    .map(([c, l]) => `<li><span class="swatch" style="background:${c}"></span>${escapeHtml(l)}</li>`)
+  return `<p class="heat-total">合计 ${number(total)} 件工单${escapeHtml(note)}</p><ul>${rows
+    .map(([c, l]) => `<li><span class="swatch" style="background:${escapeHtml(c)}"></span>${escapeHtml(l)}</li>`)
     .join('')}</ul>`;
 }
 

@@ -1,13 +1,12 @@
 // The vector tile sources and map layers, the layer switcher and the datum of the tiles.
 
 import { COMMITTEE_COLOURS } from './committees.js';
-import { FACILITY_KINDS, STATUS_COLOURS } from './util.js';
+import { FACILITY_KINDS, OTHER_STATUS_COLOUR, STATUS_COLOURS } from './util.js';
 
-// Vector tile layers of the server (/tiles/{layer}/{z}/{x}/{y}.mvt); their first zooms come
-// from the server's TileJSON index (/tiles.json).
+// Vector tile layers of the server (/tiles/{layer}/{z}/{x}/{y}.mvt); their first and last
+// zooms come from the server's TileJSON index (/tiles.json).
 const TILE_SOURCES = ['waters', 'roads', 'streets', 'zones', 'communities', 'compounds',
   'grid_cells', 'buildings', 'facilities', 'tickets'];
-const TILE_MAXZOOM = 16;
 // The style has no glyph service: MapLibre draws every label with these local fonts, in order
 // (Chinese through localIdeographFontFamily too, see map.js), so nothing is fetched for text.
 export const LABEL_FONTS = ['Noto Sans CJK SC', 'Noto Sans', 'DejaVu Sans', 'sans-serif'];
@@ -49,8 +48,9 @@ function tileUrl(name) {
   return `${window.location.origin}/tiles/${name}/{z}/{x}/{y}.mvt${query ? `?${query}` : ''}`;
 }
 
-// `minzooms`: the first zoom of each tile layer, by name.
-export function addLayers(map, basemap, minzooms) {
+// `zooms`: the first and last zoom of each tile layer ({ minzoom, maxzoom }), by name; past
+// its last zoom MapLibre overzooms a layer's tiles.
+export function addLayers(map, basemap, zooms) {
   if (basemap) {
     map.addSource('basemap', { type: 'raster', tiles: [basemap.url], tileSize: 256,
       attribution: basemap.attribution || undefined });
@@ -58,8 +58,8 @@ export function addLayers(map, basemap, minzooms) {
   }
   for (const name of TILE_SOURCES) {
     // promoteId keeps the string codes as feature ids.
-    map.addSource(name, { type: 'vector', tiles: [tileUrl(name)], minzoom: minzooms[name] ?? 0,
-      maxzoom: TILE_MAXZOOM, promoteId: { [name]: 'code' } });
+    map.addSource(name, { type: 'vector', tiles: [tileUrl(name)],
+      minzoom: zooms[name].minzoom, maxzoom: zooms[name].maxzoom, promoteId: { [name]: 'code' } });
   }
   map.addSource('heat', { type: 'geojson', data: EMPTY });
   map.addSource('patrols', { type: 'geojson', data: EMPTY });
@@ -70,7 +70,7 @@ export function addLayers(map, basemap, minzooms) {
   kindColor.push('#555555');
   const statusColor = ['match', ['get', 'status']];
   for (const [status, color] of Object.entries(STATUS_COLOURS)) statusColor.push(status, color);
-  statusColor.push('#555555');
+  statusColor.push(OTHER_STATUS_COLOUR);
   const tiles = (id, source, type, paint, extra = {}) => map.addLayer({
     id, type, source, 'source-layer': source, paint, ...extra });
 

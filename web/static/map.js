@@ -15,7 +15,7 @@ const CJK_FONTS = "'Noto Sans CJK SC', 'Source Han Sans SC', 'WenQuanYi Micro He
 import * as planner from './planner.js';
 import * as auth from './session.js';
 import {
-  $, DATUM_LABELS, FACILITY_KINDS, ROLE_LABELS, STATUS_COLOURS, STATUS_LABELS, escapeHtml,
+  $, DATUM_LABELS, FACILITY_KINDS, ROLE_LABELS, STATUS_LABELS, escapeHtml, statusColour,
   notify, useVocabulary,
 } from './util.js';
 
@@ -66,7 +66,7 @@ function createMap(config, [west, south, east, north]) {
     canvasContextAttributes: { preserveDrawingBuffer: true },
   });
   // The whole county is in view at the start, on a phone too: compounds and grid cells
-  // appear from their first tiled zoom (`minzooms`), one step in.
+  // appear from their first tiled zoom (`zooms`), one step in.
   window.redgridMap = map;
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-right');
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
@@ -86,20 +86,20 @@ function setPanel(open) {
   $('panel-toggle').setAttribute('aria-expanded', String(open));
 }
 
-const legendItem = (color, label) => `<li><span class="dot" style="background:${escapeHtml(color)}">`
+const legendItemHtml = (color, label) => `<li><span class="dot" style="background:${escapeHtml(color)}">`
   + `</span>${escapeHtml(label)}</li>`;
 
 function setupPanel() {
   setPanel(!phone.matches);
   $('panel-toggle').addEventListener('click', () => setPanel($('panel').hidden));
   $('legend').innerHTML = Object.values(FACILITY_KINDS)
-    .map(({ label, color }) => legendItem(color, label)).join('');
+    .map(({ label, color }) => legendItemHtml(color, label)).join('');
 }
 
 // Once the vocabulary has come with the page's configuration.
 function showTicketLegend() {
   $('ticket-legend').innerHTML = Object.entries(STATUS_LABELS)
-    .map(([s, label]) => legendItem(STATUS_COLOURS[s], label)).join('');
+    .map(([s, label]) => legendItemHtml(statusColour(s), label)).join('');
 }
 
 // Returns how to start signing in, for the details popup's 登录 button.
@@ -220,9 +220,9 @@ async function main() {
   await auth.completeOidc(config.signIn.mode === 'oidc' ? config.signIn : null);
   auth.restore();
   const datum = config.basemap?.crs ?? 'WGS84';
-  // Each tile layer's first zoom, from the server's TileJSON index.
-  const minzooms = Object.fromEntries((await getJson('/tiles.json')).layers
-    .map((layer) => [layer.name, layer.minzoom]));
+  // Each tile layer's first and last zoom, from the server's TileJSON index.
+  const zooms = Object.fromEntries((await getJson('/tiles.json')).layers
+    .map(({ name, minzoom, maxzoom }) => [name, { minzoom, maxzoom }]));
   const map = createMap(config, await bounds(datum));
   heat.setup(config);
   patrols.setup(config);
@@ -232,7 +232,7 @@ async function main() {
   const p = heat.period();
   setTicketWindow(map, { from: p.fromDay, to: p.toDay });
   await map.once('load');
-  addLayers(map, config.basemap, minzooms);
+  addLayers(map, config.basemap, zooms);
   planner.setup(map, config);
   actions.signIn = setupAccount(config, map);
   for (const box of switcher.elements) {

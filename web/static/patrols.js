@@ -4,7 +4,7 @@
 
 import { graphql } from './api.js';
 import { readsStaffLayers } from './session.js';
-import { $, escapeHtml } from './util.js';
+import { $, TIME_ZONE, escapeHtml, number } from './util.js';
 
 const QUERY = `query ($week: Date, $crs: Crs) {
   layer(name: PATROL_COVERAGE, weekOf: $week, crs: $crs) }`;
@@ -30,7 +30,7 @@ function classOf(visits) {
 // Today in Beijing time, or the last day of the data when it ends before this month (a demo
 // seeded as of another day): the week picker's "this week".
 function referenceDay(months) {
-  const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(new Date());
+  const today = new Intl.DateTimeFormat('en-CA', { timeZone: TIME_ZONE.name }).format(new Date());
   const last = months[months.length - 1];
   if (!last || today.slice(0, 7) <= last) return today;
   const [year, month] = last.split('-').map(Number);
@@ -41,23 +41,23 @@ function referenceDay(months) {
 export function setup(config) {
   const ref = new Date(`${referenceDay(config.months ?? [])}T00:00:00Z`);
   const monday = new Date(ref.getTime() - ((ref.getUTCDay() + 6) % 7) * 86_400_000);
-  const options = [];
+  const optionsHtml = [];
   for (let n = 0; n < WEEKS; n++) {
     const start = day(new Date(monday.getTime() - n * 7 * 86_400_000));
     const name = n === 0 ? '本周' : n === 1 ? '上周' : `${n} 周前`;
-    options.push(`<option value="${start}">${name}（${shortDay(start)}起）</option>`);
+    optionsHtml.push(`<option value="${escapeHtml(start)}">${escapeHtml(name)}（${shortDay(start)}起）</option>`);
   }
-  $('patrol-week').innerHTML = options.join('');
+  $('patrol-week').innerHTML = optionsHtml.join('');
 }
 
 function legend(box, features, weekStart) {
   const counts = PATROL_CLASSES.map(() => 0);
   for (const f of features) counts[PATROL_CLASSES.indexOf(classOf(f.properties.visits))]++;
-  const items = PATROL_CLASSES.map(([, colour, label], i) => `<li><span class="dot" `
-    + `style="background:${colour}"></span>${escapeHtml(label)}：${counts[i]} 个网格</li>`).join('');
+  const itemsHtml = PATROL_CLASSES.map(([, colour, label], i) => `<li><span class="dot" `
+    + `style="background:${escapeHtml(colour)}"></span>${escapeHtml(label)}：${number(counts[i])} 个网格</li>`).join('');
   const walked = features.length - counts[0];
-  box.innerHTML = `<p>${escapeHtml(shortDay(weekStart))}起一周：${walked} / ${features.length} `
-    + `个网格有巡查</p><ul>${items}</ul>`;
+  box.innerHTML = `<p>${escapeHtml(shortDay(weekStart))}起一周：${number(walked)} / ${number(features.length)} `
+    + `个网格有巡查</p><ul>${itemsHtml}</ul>`;
 }
 
 // Called when the layer is switched on, the week or the datum changes, or who is signed in.

@@ -92,7 +92,7 @@ function suggest(map) {
     out.innerHTML = `<p>新增后覆盖 <b>${pct(s.shareAfter)}</b>（${number(s.coveredBefore)} → `
       + `${number(s.coveredAfter)}），${s.optimal ? '已证明最优' : `与上界差 ${pct(s.gap)}`}，`
       + `${escapeHtml(s.method)}，${Math.round(s.solveMs)} 毫秒</p><ol class="plan-list">${s.sites
-        .map((x) => `<li data-gain="${x.gain}">${x.compound ? escapeHtml(x.compound.name) : '候选点'}`
+        .map((x) => `<li data-gain="${escapeHtml(x.gain)}">${x.compound ? escapeHtml(x.compound.name) : '候选点'}`
           + ` · 增加 ${number(x.gain)}</li>`).join('')}</ol>`;
   });
 }
@@ -126,15 +126,15 @@ function groups(map) {
 }
 
 // A horizontal bar chart as inline SVG: [label, value, text] rows, values 0..max.
-function bars(rows, max, cls) {
+function barsHtml(rows, max, cls) {
   const h = 16;
-  const body = rows.map(([label, value, text], i) => {
+  const bodyHtml = rows.map(([label, value, text], i) => {
     const w = max > 0 ? Math.max(0, (value / max) * 150) : 0;
-    return `<g class="${cls}" transform="translate(0 ${i * h})"><text x="0" y="12">`
+    return `<g class="${escapeHtml(cls)}" transform="translate(0 ${i * h})"><text x="0" y="12">`
       + `${escapeHtml(label)}</text><rect x="80" y="3" width="${w.toFixed(1)}" height="10"></rect>`
       + `<text x="${(84 + w).toFixed(1)}" y="12">${escapeHtml(text)}</text></g>`;
   }).join('');
-  return `<svg class="chart" width="280" height="${rows.length * h}" role="img">${body}</svg>`;
+  return `<svg class="chart" width="280" height="${rows.length * h}" role="img">${bodyHtml}</svg>`;
 }
 
 function dashboard() {
@@ -157,10 +157,10 @@ function dashboard() {
       pct(a.onTimeRate)]);
     out.dataset.months = String(monthRows.length);
     out.dataset.total = String(total);
-    out.innerHTML = `<h3>工单量（按月，共 ${number(total)} 件）</h3>${bars(monthRows,
+    out.innerHTML = `<h3>工单量（按月，共 ${number(total)} 件）</h3>${barsHtml(monthRows,
       Math.max(...monthRows.map((r) => r[1]), 0), 'bar-month')}`
-      + `<h3>按期办结率</h3>${bars(onTime, 1, 'bar-ontime')}`
-      + `<h3>渠道占比</h3>${bars(channelRows, 1, 'bar-channel')}`;
+      + `<h3>按期办结率</h3>${barsHtml(onTime, 1, 'bar-ontime')}`
+      + `<h3>渠道占比</h3>${barsHtml(channelRows, 1, 'bar-channel')}`;
   });
 }
 

@@ -9,11 +9,18 @@ export const number = (n) => (n == null ? '—' : Number(n).toLocaleString('zh-C
 
 export const metres = (m) => `${Math.round(m).toLocaleString('zh-CN')} 米`;
 
-// "2024-03-05T10:00:00+08:00" -> "2024-03-05 10:00" in Beijing time, whatever the browser's zone.
+// An ISO 8601 time -> "2024-03-05 10:00" in the county's time (TIME_ZONE), whatever the
+// browser's zone.
 export function beijingTime(iso) {
   if (!iso) return '—';
-  const shifted = new Date(new Date(iso).getTime() + 8 * 3600 * 1000);
+  const shifted = new Date(new Date(iso).getTime() + offsetMs(TIME_ZONE.utcOffset));
   return shifted.toISOString().slice(0, 16).replace('T', ' ');
+}
+
+// An offset "±hh:mm" -> milliseconds.
+function offsetMs(offset) {
+  const [, sign, hours, minutes] = /^([+-])(\d\d):(\d\d)$/.exec(offset);
+  return (sign === '-' ? -1 : 1) * (Number(hours) * 60 + Number(minutes)) * 60_000;
 }
 
 export const ROLE_LABELS = {
@@ -28,33 +35,38 @@ export const ROLE_LABELS = {
   UNIT: '责任单位',
 };
 
-// The ticket vocabulary (statuses, the open ones, levels, channels, with their Chinese labels)
-// and the disclosure threshold come from the server's /map-config.json: `useVocabulary` fills these once it is loaded.
+// The ticket vocabulary (statuses, the open ones, levels, channels, with their Chinese labels),
+// the time zone days are counted in and the disclosure threshold come from the server's
+// /map-config.json: `useVocabulary` fills these once it is loaded.
 export const STATUS_LABELS = {};
 export const OPEN_STATUSES = [];
 export const LEVEL_LABELS = {};
 export const CHANNEL_LABELS = {};
 export const DISCLOSURE = { withheldUnder: null, exactCountRoles: [] };
+export const TIME_ZONE = { name: null, utcOffset: null };  // IANA name, "±hh:mm"
+// A status's colour on the map, by its place in the vocabulary; one the palette has no colour
+// for (a status added later) is drawn grey rather than not at all.
+export const STATUS_COLOURS = {};
+const STATUS_PALETTE = ['#e31a1c', '#ff7f00', '#d4a017', '#33a02c', '#8c8c8c', '#6a3d9a',
+  '#1f78b4', '#b15928'];
+export const OTHER_STATUS_COLOUR = '#636363';
+
+export const statusColour = (status) => STATUS_COLOURS[status] ?? OTHER_STATUS_COLOUR;
 
 export function useVocabulary(config) {
   Object.assign(STATUS_LABELS, config.statuses);
+  Object.keys(config.statuses).forEach((status, i) => {
+    STATUS_COLOURS[status] = STATUS_PALETTE[i] ?? OTHER_STATUS_COLOUR;
+  });
   OPEN_STATUSES.splice(0, OPEN_STATUSES.length, ...config.openStatuses);
   Object.assign(LEVEL_LABELS, config.levels);
   Object.assign(CHANNEL_LABELS, config.channels);
   DISCLOSURE.withheldUnder = config.withheldUnder;
   DISCLOSURE.exactCountRoles = config.exactCountRoles;
+  Object.assign(TIME_ZONE, config.timeZone);
 }
 
 export const withheldLabel = () => `少于 ${DISCLOSURE.withheldUnder} 件（不公开）`;
-
-export const STATUS_COLOURS = {
-  SUBMITTED: '#e31a1c',
-  DISPATCHED: '#ff7f00',
-  IN_PROGRESS: '#d4a017',
-  RESOLVED: '#33a02c',
-  CLOSED: '#8c8c8c',
-  REJECTED: '#6a3d9a',
-};
 
 export const FACILITY_KINDS = {
   STATION: { label: '驿站', color: '#c0392b' },
