@@ -91,7 +91,8 @@ class Operation(enum.Enum):
     RECEIVE_PUSH = "push notifications on a phone: `subscribePush` (tickets in scope)"
     READ_PATROLS = "patrol coverage: `patrolCoverage`, `patrolCoverageByCommunity`, the " \
         "`patrol_coverage` layer 巡查覆盖"
-    COUNT_EXACTLY = "exact ticket counts, also under 3 (else withheld): every aggregate route"
+    COUNT_EXACTLY = "exact ticket counts, the small ones too (else withheld): every aggregate " \
+        "route"
     COUNT_ANY_PERIOD = "ticket counts over periods finer than whole months"
 
 
@@ -158,7 +159,7 @@ POLICY: Mapping[Operation, Rule] = {
     Operation.RECEIVE_PUSH: {**_FIELD, Role.COMMUNITY_STAFF: _IN},
     Operation.READ_PATROLS: {**_STAFF, Role.PLANNER: _ANY},
     # Planners count for analysis (never seeing a record); staff and field workers count what
-    # they see as records anyway; everyone else sees counts under 3 withheld.
+    # they see as records anyway; everyone else sees small counts withheld (disclosure.py).
     Operation.COUNT_EXACTLY: {**_FIELD, **_STAFF, Role.PLANNER: _ANY, Role.SYSTEM: _ANY},
     # Finer periods would let two windows be differenced down to one report.
     Operation.COUNT_ANY_PERIOD: {Role.COUNTY_OFFICE: _ANY, Role.SYSTEM: _ANY},

@@ -252,13 +252,16 @@ class AreaStats:
         description="Relative change of volume on the same days a year before.")
     channels: list[TicketShare] = strawberry.field(
         description="Volume by channel: at most 8. With exact counts one per channel with "
-                    "tickets; otherwise every channel, null under 3 (0, 1 and 2 alike).")
+                    f"tickets; otherwise every channel, null under {MIN_COUNT} (0, 1 and 2 "
+                    "alike) and, with those, the smallest others until the tickets not shown "
+                    f"are none or at least {MIN_COUNT}.")
     top_items: list[TicketShare] = strawberry.field(
         description="The commonest demand items: at most 5. Without exact counts only items "
-                    "with at least 3 tickets.")
+                    f"with at least {MIN_COUNT} tickets, withheld together as channels are.")
     months: list[TicketShare] = strawberry.field(
-        description="Volume by month (Asia/Shanghai). One per month of from..to, null under 3 "
-                    "without exact counts: at most 37 (a period is at most 3 years).")
+        description="Volume by month (Asia/Shanghai). One per month of from..to, null under "
+                    f"{MIN_COUNT} without exact counts: at most 37 (a period is at most 3 "
+                    "years).")
 
     @classmethod
     def of(cls, a: planning.AreaStats) -> AreaStats:
