@@ -287,7 +287,10 @@ async def suggest_sites(db: Database, actor: Actor, request: SiteRequest) -> Sit
         rows = await queries.candidates(conn, req.candidates)
         cands = [Candidate(LonLat(r.lon, r.lat), r.compound_code, r.room_code) for r in rows]
         cands += [Candidate(p) for p in req.extra_candidates]
-        reaches = _reaches(await queries.reach(conn, req.kind), req.weight)
+        # Without today's facilities, their distances are not needed: the weights are.
+        demand = await (queries.reach(conn, req.kind) if req.keep_existing
+                        else queries.demand(conn))
+        reaches = _reaches(demand, req.weight)
         pairs = await queries.candidate_demand(conn, [c.point for c in cands], req.radius_m)
     instance = site_instance(reaches, pairs, len(cands), req.radius_m, req.count,
                              req.keep_existing)

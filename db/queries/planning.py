@@ -34,15 +34,19 @@ def _arrays(points: Sequence[LonLat]) -> dict[str, list[float]]:
     return {"lons": [p.lon for p in points], "lats": [p.lat for p in points]}
 
 
-_REACH = sql.SQL("""
-WITH added AS MATERIALIZED ({points})
-SELECT c.code, c.name, c.community_code, m.name AS community_name, m.zone_code, z.name AS zone_name,
-       m.street_code, s.name AS street_name, c.households, c.population, c.elderly,
-       c.children, n.code AS nearest_code, n.idx AS nearest_added, n.distance_m
-FROM compounds c
+# Every compound with its area's names and its weights.
+_DEMAND_COLUMNS = sql.SQL("""c.code, c.name, c.community_code, m.name AS community_name,
+       m.zone_code, z.name AS zone_name, m.street_code, s.name AS street_name, c.households,
+       c.population, c.elderly, c.children""")
+_DEMAND_FROM = sql.SQL("""FROM compounds c
 JOIN communities m ON m.code = c.community_code
 JOIN zones z ON z.code = m.zone_code
-JOIN streets s ON s.code = m.street_code
+JOIN streets s ON s.code = m.street_code""")
+
+_REACH = sql.SQL("""
+WITH added AS MATERIALIZED ({points})
+SELECT {columns}, n.code AS nearest_code, n.idx AS nearest_added, n.distance_m
+{compounds}
 LEFT JOIN LATERAL (
     SELECT k.code, k.idx, ST_Distance(k.g::geography, ST_PointOnSurface(c.geom)::geography)
                AS distance_m
@@ -56,7 +60,16 @@ LEFT JOIN LATERAL (
     LIMIT 1
 ) n ON TRUE
 ORDER BY c.code
-""").format(points=_POINTS, knn=sql.Literal(KNN_MEASURED))
+""").format(points=_POINTS, columns=_DEMAND_COLUMNS, compounds=_DEMAND_FROM,
+            knn=sql.Literal(KNN_MEASURED))
+
+# The same rows without the nearest site, for a plan that keeps no facility of today's.
+_DEMAND = sql.SQL("""
+SELECT {columns}, NULL::text AS nearest_code, NULL::int AS nearest_added,
+       NULL::float8 AS distance_m
+{compounds}
+ORDER BY c.code
+""").format(columns=_DEMAND_COLUMNS, compounds=_DEMAND_FROM)
 
 
 async def reach(conn: AsyncConnection[Any], kind: str, *, added: Sequence[LonLat] = (),
@@ -66,6 +79,12 @@ async def reach(conn: AsyncConnection[Any], kind: str, *, added: Sequence[LonLat
     centre; no site at all gives nulls."""
     params = {"kind": kind, "removed": list(removed), **_arrays(added)}
     return await (await conn.execute(_REACH, params)).fetchall()
+
+
+async def demand(conn: AsyncConnection[Any]) -> list[Any]:
+    """The rows of `reach` without a nearest site (nulls): every compound, its area and its
+    weights, when no facility of today's is counted."""
+    return await (await conn.execute(_DEMAND)).fetchall()
 
 
 async def outside_county(conn: AsyncConnection[Any], points: Sequence[LonLat]) -> list[int]:

@@ -41,7 +41,7 @@ WHAT_IF = """query ($kind: FacilityKind!, $r: Float!, $add: [PointInput!], $remo
     newlyUncovered { weight distanceM compound { code } } } }"""
 MARKET = """query ($min: Int, $max: Int) { marketGroups(minSize: $min, maxSize: $max) {
   number maxDistanceM venue { code community { code } } communities { code population geometry } } }"""
-AREA_STATS = """{ areaStats(level: COUNTY, from: "2024-01-01", to: "2024-06-30") { code tickets } }"""
+AREA_STATS = """{ areaStats(level: COUNTY, from: "2024-06-01", to: "2024-06-30") { code tickets } }"""
 
 
 @dataclass(frozen=True)
@@ -218,6 +218,9 @@ def test_suggestions_match_brute_force_on_a_small_instance(
         assert got["optimal"] is True
         assert got["coveredBefore"] == 0.0
         assert got["coveredAfter"] == pytest.approx(best)
+        # Without today's facilities the share is still of every compound's weight.
+        assert got["shareAfter"] == pytest.approx(best / sum(weight.values()))
+        assert got["curve"][-1] == pytest.approx(got["shareAfter"])
         assert got["bound"] >= best - 1e-6
         assert all(s["serviceRoom"]["status"] == "IDLE" for s in got["sites"])
 
@@ -284,8 +287,6 @@ def test_planners_and_officers_may_ask(gql: GraphQLClient, token: Minter, role: 
     caller = caller_as(gql, token, role)
     assert caller.data(COVERAGE, {"kind": "CLINIC", "r": 500.0})["coverage"]["total"] > 0
     assert len(caller.data(AREA_STATS)["areaStats"]) == 1
-
-
 
 
 def test_market_groups_partition_the_communities_into_contiguous_groups_of_3_to_4(
