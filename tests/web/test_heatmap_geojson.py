@@ -70,9 +70,10 @@ def test_a_hostile_box_is_refused_at_once_and_the_server_keeps_answering(
     while a normal heat map asked for at the same time is answered."""
     url, log = served
     headers = {"Authorization": f"Bearer {token(role, sub='county-hostile')}"} if role else {}
-    normal = (f"{url}/heatmap.geojson?bbox=118.60,34.88,118.71,34.96&itemCode=P03"
-              f"&from=2023-0{2 if role else 3}-01T00:00:00%2B08:00"
-              "&to=2023-06-01T00:00:00%2B08:00")
+    # A heat map the caller may ask for: the public one month and no filter.
+    normal = f"{url}/heatmap.geojson?bbox=118.60,34.88,118.71,34.96" + (
+        "&itemCode=P03&from=2023-02-01T00:00:00%2B08:00&to=2023-06-01T00:00:00%2B08:00" if role
+        else "&from=2023-03-01T00:00:00%2B08:00&to=2023-04-01T00:00:00%2B08:00")
     before = len(_server_ms(log, "/heatmap.geojson", 400))
     with ThreadPoolExecutor(2) as pool:
         other = pool.submit(timed, normal, headers)
@@ -148,9 +149,10 @@ def test_heat_maps_computed_at_once_are_bounded(settings: Settings,
         return await compute(*args, **kwargs)
 
     monkeypatch.setattr(resolver, "heatmap", held)
-    period = "&from=2023-09-01T00:00:00%2B08:00&to=2023-11-01T00:00:00%2B08:00"
-    first = f"/heatmap.geojson?bbox=118.60,34.88,118.71,34.96&categoryCode=C2{period}"
-    second = f"/heatmap.geojson?bbox=118.60,34.88,118.71,34.96&categoryCode=C3{period}"
+    # Two distinct misses the public may ask for: one month each, no filter.
+    box = "/heatmap.geojson?bbox=118.60,34.88,118.71,34.96"
+    first = f"{box}&from=2023-09-01T00:00:00%2B08:00&to=2023-10-01T00:00:00%2B08:00"
+    second = f"{box}&from=2023-10-01T00:00:00%2B08:00&to=2023-11-01T00:00:00%2B08:00"
     bounded = replace(settings, heatmap_concurrency=1, heatmap_queue_s=0.3)
     with serving(bounded) as url, ThreadPoolExecutor(1) as pool:
         try:
