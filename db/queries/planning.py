@@ -22,6 +22,10 @@ from geo.types import SRID_METRIC, LonLat
 KNN_MEASURED = 4
 # The projected prefilter radius for a geodesic radius: wide enough for the scale error.
 PREFILTER = sql.SQL("%(radius)s * 1.001 + 1")
+# Within this projected distance a pair is within the geodesic radius whatever the scale error
+# (the Gauss-Krüger scale is at least 1, so projected metres never fall short of geodesic
+# ones): only pairs between the two are measured on the ellipsoid.
+WITHIN = sql.SQL("%(radius)s * 0.999 - 1")
 
 _POINTS = sql.SQL("""
 SELECT ord::int - 1 AS idx, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS g,
@@ -123,9 +127,10 @@ _CANDIDATE_DEMAND = sql.SQL("""
 WITH cand AS MATERIALIZED ({points})
 SELECT cand.idx AS candidate, c.code AS compound_code
 FROM cand JOIN compounds c ON ST_DWithin(c.center_metric, cand.gm, {prefilter})
-WHERE ST_Distance(cand.g::geography, ST_PointOnSurface(c.geom)::geography) <= %(radius)s
+WHERE ST_DWithin(c.center_metric, cand.gm, {within})
+   OR ST_Distance(cand.g::geography, ST_PointOnSurface(c.geom)::geography) <= %(radius)s
 ORDER BY cand.idx, c.code
-""").format(points=_POINTS, prefilter=PREFILTER)
+""").format(points=_POINTS, prefilter=PREFILTER, within=WITHIN)
 
 
 async def candidate_demand(conn: AsyncConnection[Any], sites: Sequence[LonLat],
