@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from db.database import Database
 from db.queries import planning as queries
@@ -59,10 +59,9 @@ def _radius(radius_m: float) -> float:
     return checked_radius(radius_m, maximum=MAX_RADIUS_M)
 
 
-@dataclass(frozen=True)
-class Reach:
+class Reach(NamedTuple):
     """A compound, its weight and its nearest open site (a facility code, or the index of a
-    proposed point) in geodesic metres."""
+    proposed point) in geodesic metres. A tuple: thousands are made per request."""
 
     code: str
     name: str
