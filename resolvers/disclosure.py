@@ -19,7 +19,10 @@ this module, so the rule is written once:
   tickets per week over the caller's own cells: shown to callers who see those tickets as
   records, NULL for planners.
 - Filters. Callers without exact counts everywhere do not filter counts by status, category or
-  item (FILTER_NOT_ALLOWED): all categories minus one would single out a report as well.
+  item (FILTER_NOT_ALLOWED): all categories minus one would single out a report as well. Nor
+  do they give ticket tiles a period: tiles, layers and OGC count every ticket for them, and
+  all time minus one month would be a difference of two windows too. They count by month on
+  the heat map's hexagons.
 - Derived measures. A count of some of an area's tickets (resolved of those created, on time
   of those resolved, rated ...) is shown without exact counts only where both it and the rest
   are at least MIN_COUNT (`shown_part`), and a rate or mean only over a count that is shown:
@@ -169,6 +172,21 @@ class Disclosure:
                 "callers without exact counts ask for exactly one calendar month (Asia/"
                 "Shanghai), from the 1st at 00:00 to the next month's 1st, so that two "
                 "answers cannot be differenced", start_field if start is None else end_field)
+
+    def check_every_ticket(self, start: datetime | None, end: datetime | None) -> None:
+        """Counts drawn over every ticket (ticket tiles, as `layer` and OGC count squares):
+        FILTER_NOT_ALLOWED for a period given by a caller without exact counts. The same cell
+        or square counted for all time and for one month would give the other months' count
+        by difference; such callers count by month on the heat map."""
+        if self.exact_counts:
+            return
+        for field, value in (("from", start), ("to", end)):
+            if value is not None:
+                raise DomainError(
+                    ErrorCode.FILTER_NOT_ALLOWED,
+                    "ticket tiles count every ticket for callers without exact counts (the "
+                    "county office and planners may give a period): one month's count beside "
+                    "all time's would single out a report; the heat map counts by month", field)
 
     def check_filters(self, **given: object) -> None:
         """FILTER_NOT_ALLOWED for the first filter given (not None) by a caller without exact

@@ -5,7 +5,8 @@ counts per grid cell 网格 for everyone, from a county-wide count kept for a mi
 they are records where the caller's scope covers them and counts per 100 m square elsewhere.
 Both follow the disclosure rule (`resolvers/disclosure.py`): counts under MIN_COUNT withheld
 outside the caller's scope, `from`/`to` whole months for callers who do not see every ticket,
-and for callers without exact counts everywhere exactly one month (or none) and no `status`.
+and for callers without exact counts everywhere no `from`/`to` and no `status` (every ticket,
+as layers and OGC count).
 Patrol coverage 巡查覆盖 is drawn for the week holding `week` (a date; this week when left
 out) over the grid cells the caller's scope covers, for whom `patrolCoverage` is; anyone
 else gets 403 FORBIDDEN. A tile below a layer's `min_zoom`, or with nothing in it, is a 200
@@ -133,6 +134,7 @@ def allowed_filters(request: Request, layer: Layer, rule: Disclosure) -> TicketF
     """The ticket filters of the request, as the disclosure rule lets the caller filter."""
     filters = parse_filters(request, layer)
     rule.check_period(filters.created_from, filters.created_to)
+    rule.check_every_ticket(filters.created_from, filters.created_to)
     rule.check_filters(status=filters.statuses)
     return filters
 

@@ -191,10 +191,10 @@ export function setCrs(map, crs) {
   for (const name of TILE_SOURCES) reload(map, name);
 }
 
-// Tickets follow the heat map's period; their tiles also depend on who asks.
+// Tickets follow the heat map's period for callers with exact counts (every ticket for the
+// others, see map.js); their tiles also depend on who asks.
 export function setTicketWindow(map, window) {
   state.ticketWindow = window;
   reload(map, 'tickets');
 }
 
-export const reloadTickets = (map) => reload(map, 'tickets');

@@ -6,7 +6,7 @@ import * as details from './details.js';
 import * as heat from './heat.js';
 import * as patrols from './patrols.js';
 import {
-  CLICKABLE, addLayers, applyVisibility, currentCrs, isShown, reloadTickets, setCrs,
+  CLICKABLE, addLayers, applyVisibility, currentCrs, isShown, setCrs,
   setTicketWindow,
 } from './layers.js';
 
@@ -15,7 +15,8 @@ const CJK_FONTS = "'Noto Sans CJK SC', 'Source Han Sans SC', 'WenQuanYi Micro He
 import * as planner from './planner.js';
 import * as auth from './session.js';
 import {
-  $, DATUM_LABELS, FACILITY_KINDS, ROLE_LABELS, STATUS_LABELS, escapeHtml, statusColour,
+  $, DATUM_LABELS, DISCLOSURE, FACILITY_KINDS, ROLE_LABELS, STATUS_LABELS, escapeHtml,
+  statusColour,
   notify, useVocabulary,
 } from './util.js';
 
@@ -150,7 +151,7 @@ function setupAccount(config, map) {
     show(s);
     details.closePopup();
     details.clearNearby(map);
-    reloadTickets(map);
+    setTicketWindow(map, ticketWindow());
     if (isShown(map, 'heat')) refreshHeat(map);
     if (isShown(map, 'committees')) committees.refresh(map);
     if (isShown(map, 'patrols')) patrols.refresh(map, currentCrs());
@@ -158,9 +159,17 @@ function setupAccount(config, map) {
   return signIn;
 }
 
-async function refreshHeat(map) {
+// Ticket tiles count the heat map's months for callers with exact counts, and every ticket for
+// the others: the server refuses them a period, lest all time minus one month single out a
+// report (they count by month on the heat map's hexagons).
+function ticketWindow() {
+  if (!DISCLOSURE.exactCountRoles.includes(auth.session()?.role ?? 'PUBLIC')) return null;
   const p = heat.period();
-  setTicketWindow(map, { from: p.fromDay, to: p.toDay });
+  return { from: p.fromDay, to: p.toDay };
+}
+
+async function refreshHeat(map) {
+  setTicketWindow(map, ticketWindow());
   if (!isShown(map, 'heat')) return;
   try {
     await heat.refresh(map, { bbox: await bounds('WGS84'), crs: currentCrs() });
@@ -229,8 +238,7 @@ async function main() {
   const actions = { openPanel: () => setPanel(true), signIn: () => {} };
   details.setup(map, config, actions);
   setupDatum(config, map);
-  const p = heat.period();
-  setTicketWindow(map, { from: p.fromDay, to: p.toDay });
+  setTicketWindow(map, ticketWindow());
   await map.once('load');
   addLayers(map, config.basemap, zooms);
   planner.setup(map, config);
