@@ -178,29 +178,30 @@ class Disclosure:
         FILTER_NOT_ALLOWED for a period given by a caller without exact counts. The same cell
         or square counted for all time and for one month would give the other months' count
         by difference; such callers count by month on the heat map."""
-        if self.exact_counts:
-            return
-        for field, value in (("from", start), ("to", end)):
-            if value is not None:
-                raise DomainError(
-                    ErrorCode.FILTER_NOT_ALLOWED,
-                    "ticket tiles count every ticket for callers without exact counts (the "
-                    "county office and planners may give a period): one month's count beside "
-                    "all time's would single out a report; the heat map counts by month", field)
+        self._refuse_given(
+            {"from": start, "to": end},
+            "ticket tiles count every ticket for callers without exact counts (the county "
+            "office and planners may give a period): one month's count beside all time's "
+            "would single out a report; the heat map counts by month")
 
     def check_filters(self, **given: object) -> None:
         """FILTER_NOT_ALLOWED for the first filter given (not None) by a caller without exact
         counts: counts filtered by status, category or item, against the unfiltered ones,
         would give the count of the rest."""
+        self._refuse_given(
+            given, "`{field}` filters counts for callers with exact counts only (the county "
+            "office and planners): filtered and unfiltered counts of the same month would "
+            "single out a report")
+
+    def _refuse_given(self, given: dict[str, object], message: str) -> None:
+        """FILTER_NOT_ALLOWED, with `message` (its `{field}` filled in), for the first of
+        `given` that is not None, unless the caller sees exact counts everywhere."""
         if self.exact_counts:
             return
         for field, value in given.items():
             if value is not None:
-                raise DomainError(
-                    ErrorCode.FILTER_NOT_ALLOWED,
-                    f"`{field}` filters counts for callers with exact counts only (the county "
-                    "office and planners): filtered and unfiltered counts of the same month "
-                    "would single out a report", field)
+                raise DomainError(ErrorCode.FILTER_NOT_ALLOWED, message.format(field=field),
+                                  field)
 
 
 def disclosure(actor: Actor) -> Disclosure:
