@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +28,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resolvers.errors import DomainError, ErrorCode
+from web.open311_format import render
 
 # An answer for one caller: no shared cache keeps it.
 PRIVATE = {"Cache-Control": "private, no-store", "Vary": "Authorization"}
@@ -92,26 +92,13 @@ def ogc_response(code: ErrorCode, message: str, field: str | None = None, *,
                     headers={"Cache-Control": "no-store", **(headers or {})})
 
 
-# Open311's formats, by the suffix of the path.
-OPEN311_FORMATS = {"json": "application/json", "xml": "text/xml"}
-
-
 def open311_response(fmt: str, code: ErrorCode, message: str, field: str | None = None, *,
                      status: int | None = None,
                      headers: Mapping[str, str] | None = None) -> Response:
     """Open311's error list in `fmt` (json or xml); its `code` is the HTTP status."""
     status = status or status_of(code)
     item = {"code": status, "description": message, "redgrid_code": code.value, "field": field}
-    if fmt == "xml":
-        root = ET.Element("errors")
-        error = ET.SubElement(root, "error")
-        for name, value in item.items():
-            ET.SubElement(error, name).text = None if value is None else str(value)
-        content = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    else:
-        fmt, content = "json", orjson.dumps([item])
-    return Response(content, status_code=status, headers={**PRIVATE, **(headers or {})},
-                    media_type=f"{OPEN311_FORMATS[fmt]}; charset=utf-8")
+    return render(fmt, "errors", [item], status, {**PRIVATE, **(headers or {})})
 
 
 def _under(path: str, prefix: str) -> bool:

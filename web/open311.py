@@ -9,13 +9,11 @@ and the parameter at fault (`field`) beside them.
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
 from starlette.datastructures import MultiDict
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,50 +21,20 @@ from starlette.routing import Route
 
 from resolvers import open311
 from resolvers.errors import DomainError, ErrorCode, bad_input
-from web.errors import OPEN311_FORMATS, PRIVATE, open311_response
+from web.errors import PRIVATE, open311_response
+from web.open311_format import FORMATS, render
 from web.params import parse_box, parse_integer, parse_moment, parse_names
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-30T00:00:00+08:00"
-FORMATS = OPEN311_FORMATS
 STATUS = {ErrorCode.UNAUTHENTICATED: 403, ErrorCode.FORBIDDEN: 403, ErrorCode.NOT_FOUND: 404,
           ErrorCode.IDEMPOTENCY_CONFLICT: 409, ErrorCode.CONFLICT: 409,
           ErrorCode.RATE_LIMITED: 429}
-# The element name of one item of each list, in the XML format.
-ITEM_TAGS = {"services": "service", "attributes": "attribute", "values": "value",
-             "endpoints": "endpoint", "formats": "format", "service_requests": "request",
-             "errors": "error"}
 _ATTRIBUTE = re.compile(r"^attribute\[([^\]]{1,64})\]$")
 FORM = "application/x-www-form-urlencoded"
 # The largest form accepted: a 2,000-character description and every other field fit in far
 # less. Read in chunks and refused past it, before anything is parsed.
 MAX_FORM_BYTES = 64 * 1024
-
-
-def _element(tag: str, value: Any) -> ET.Element:
-    node = ET.Element(tag)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            node.append(_element(key, item))
-    elif isinstance(value, list):
-        for item in value:
-            node.append(_element(ITEM_TAGS.get(tag, "item"), item))
-    elif isinstance(value, bool):
-        node.text = "true" if value else "false"
-    elif value is not None:
-        node.text = str(value)
-    return node
-
-
-def render(fmt: str, root: str, body: Any, status: int = 200,
-           headers: Mapping[str, str] | None = None) -> Response:
-    """`body` as JSON, or as XML under the element `root` (lists as one element per item)."""
-    if fmt == "xml":
-        content = ET.tostring(_element(root, body), encoding="utf-8", xml_declaration=True)
-    else:
-        content = orjson.dumps(body)
-    return Response(content, status_code=status, headers=dict(headers or {}),
-                    media_type=f"{FORMATS.get(fmt, FORMATS['json'])}; charset=utf-8")
 
 
 def error(fmt: str, exc: DomainError) -> Response:

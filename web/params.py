@@ -165,13 +165,11 @@ def number(request: Request, name: str, default: float | None = None) -> float:
 
 
 def whole(request: Request, name: str) -> int:
-    """A required whole number, its bounds left to the resolver (which names them)."""
+    """A required whole number (digits), its upper bound left to the resolver (which names
+    it)."""
     raw = text(request, name, required=True)
     assert raw is not None
-    try:
-        return int(raw)
-    except ValueError:
-        raise bad_input(f"`{name}` must be a whole number, got {raw!r}", name) from None
+    return parse_integer(name, raw, low=0)
 
 
 def flag(request: Request, name: str, default: bool) -> bool:
