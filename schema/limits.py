@@ -118,16 +118,24 @@ def code_for_message(message: str) -> str | None:
 def limit_extensions(limits: Limits | None, *, production: bool) -> list[Any]:
     """Schema extension factories enforcing `limits` (none: no bound on a document) and no
     introspection in production."""
-    rules: list[type[ASTValidationRule]] = [] if limits is None else [
-        depth_validator(limits.max_depth, None), aliases_validator(limits.max_aliases)]
-    if production:
-        rules.append(NoSchemaIntrospectionCustomRule)
+    rules = validation_rules(limits, production=production)
     if limits is None:
         return [lambda: AddValidationRules(rules)]
     costs = CostCache()
     return [lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
             lambda: AddValidationRules(rules),
             lambda: CostLimit(limits.max_cost, costs)]
+
+
+def validation_rules(limits: Limits | None, *,
+                     production: bool) -> list[type[ASTValidationRule]]:
+    """The validation rules beyond the specification's that bound a document: its depth and
+    aliases, and no introspection in production."""
+    rules: list[type[ASTValidationRule]] = [] if limits is None else [
+        depth_validator(limits.max_depth, None), aliases_validator(limits.max_aliases)]
+    if production:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return rules
 
 
 class CostCache:

@@ -15,16 +15,59 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from graphql import Visitor, visit
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 from strawberry.types.nodes import SelectedField, Selection
 
 from resolvers.tickets import Joined
 
+# Selections already read, by the identity of their field nodes (kept, so that an identity is
+# never another node's): a document's selection is the same on every request unless it names
+# a variable. Converting it into Strawberry's SelectedField objects cost more than the SQL
+# of a `ticket` with its relations.
+_KNOWN: dict[tuple[int, ...], tuple[tuple[Any, ...], dict[str, list[SelectedField]] | None]] = {}
+MAX_KNOWN = 512
+
+
+class _Variables(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def enter_variable(self, *_: Any) -> Any:
+        self.found = True
+        return self.BREAK
+
+
+def _names_variable(nodes: Iterable[Any], fragments: Mapping[str, Any]) -> bool:
+    finder = _Variables()
+    for node in (*nodes, *fragments.values()):
+        if node.selection_set is not None:
+            visit(node.selection_set, finder)
+    return finder.found
+
 
 def selected(info: Info) -> dict[str, list[SelectedField]]:
     """The fields selected on the answer of the field being resolved, by name, through
-    fragments; a name selected under several aliases lists each."""
+    fragments; a name selected under several aliases lists each. Read once per document when
+    the selection names no variable."""
+    raw = info._raw_info  # noqa: SLF001
+    nodes = tuple(raw.field_nodes)
+    key = tuple(map(id, nodes))
+    known = _KNOWN.get(key)
+    if known is not None and all(a is b for a, b in zip(known[0], nodes, strict=True)):
+        if known[1] is not None:
+            return known[1]
+        return _selected(info)
+    found = _selected(info)
+    if len(_KNOWN) >= MAX_KNOWN:
+        _KNOWN.clear()
+    _KNOWN[key] = (nodes, None if _names_variable(nodes, raw.fragments) else found)
+    return found
+
+
+def _selected(info: Info) -> dict[str, list[SelectedField]]:
     found: dict[str, list[SelectedField]] = defaultdict(list)
 
     def walk(selections: Iterable[Selection]) -> None:
@@ -36,7 +79,7 @@ def selected(info: Info) -> dict[str, list[SelectedField]]:
 
     for field in info.selected_fields:
         walk(field.selections)
-    return found
+    return dict(found)
 
 
 def wanted(fields: Mapping[str, Any], relation_of: Mapping[str, str]) -> list[str]:

@@ -6,9 +6,10 @@ import contextlib
 import functools
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from cross_web import HTTPException
@@ -45,6 +46,7 @@ from schema.context import Context
 from schema.errors import code_for_unlabelled
 from schema.geometry import RawJSON
 from schema.limits import Limits
+from schema.prepared import Declined, PreparedQueries
 from web.auth import TokenVerifier, UnknownKey
 from web.errors import PRIVATE, CutOff, error_at, error_response
 from web.exports import export_routes
@@ -67,7 +69,7 @@ from web.ogc import routes as ogc_routes
 from web.open311 import routes as open311_routes
 from web.push import worker_pass as push_pass
 from web.reloading import Reloading
-from web.replicas import ReplicaReads, open_replica
+from web.replicas import REPLICA_FIELDS, ReplicaReads, open_replica
 from web.scheduler import JobScheduler
 from web.settings import CHECKOUT, Settings
 from web.shared_buckets import SHARED_ENV
@@ -107,6 +109,9 @@ class RedGridGraphQL(GraphQL):
         self.reads: ReadRoute | None = None  # map reads on the replica, when there is one
         schema = build_schema(settings.production, limits, extensions=[
             lambda: OperationMetrics(metrics), lambda: ReplicaReads(lambda: self.reads)])
+        # Query documents seen before skip the view's and the executor's per-request work.
+        self.prepared = PreparedQueries(schema, limits, production=settings.production)
+        self.metrics = metrics
         # Photos come as GraphQL multipart requests; parse_http_body keeps them CSRF-safe.
         super().__init__(schema, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
                          multipart_uploads_enabled=True, **kwargs)
@@ -166,12 +171,46 @@ class RedGridGraphQL(GraphQL):
             return
         request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(request)
+            response = await self.prepared_answer(request) or await self.run(request)
         except HTTPException as exc:  # a malformed request: a JSON error with a stable code
             response = http_error(exc.status_code, exc.reason)
         finally:
             await request.close()  # a multipart form's spooled files
         await response(scope, receive, send)
+
+    async def prepared_answer(self, request: Request) -> Response | None:
+        """The answer of a JSON POST of a query the lane has compiled (schema/prepared.py), or
+        None for the full path. The body stays read on the request for the full path."""
+        if (request.method != "POST" or not self.prepared.enabled
+                or request.headers.get("content-type", "").partition(";")[0].strip().lower()
+                != "application/json"):
+            return None
+        try:
+            payload = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(payload, dict):
+            return None
+        query, name, variables = (payload.get(k) for k in ("query", "operationName",
+                                                           "variables"))
+        if not isinstance(query, str) or not isinstance(name, str | None) \
+                or not isinstance(variables, dict | None):
+            return None
+        prepared = self.prepared.prepare(query, name)
+        if prepared is None:
+            return None
+        started = time.perf_counter()
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, sub_response)
+        if self.reads is not None and prepared.root_fields <= REPLICA_FIELDS:
+            context.db = cast(Database, self.reads)
+        try:
+            data = await self.prepared.answer(prepared, context, variables)
+        except Declined:
+            return None
+        self.metrics.observe_operation(prepared.name, "query", "ok",
+                                       time.perf_counter() - started)
+        return self.create_response({"data": data}, sub_response)
 
     async def parse_http_body(self, request: Any) -> Any:
         # A multipart form is a "simple" request: a page on another site may post one with the

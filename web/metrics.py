@@ -102,6 +102,13 @@ class Metrics:
         self.counts = Reloading("the metrics' database counts", load, ttl_s=COUNTS_TTL_S,
                                 min_interval_s=COUNTS_TTL_S / 2)
 
+    def observe_operation(self, name: str | None, kind: str, outcome: str,
+                          seconds: float) -> None:
+        """Counts and times one GraphQL operation."""
+        label = self.operation_label(name)
+        self.operations.labels(label, kind, outcome).inc()
+        self.operation_latency.labels(label, kind).observe(seconds)
+
     def operation_label(self, name: str | None) -> str:
         if not name:
             return "anonymous"
@@ -227,10 +234,9 @@ class OperationMetrics(SchemaExtension):
             kind = context.operation_type.value
         except Exception:  # noqa: BLE001 - a document that did not parse has no type
             kind = "invalid"
-        name = self.metrics.operation_label(context.operation_name)
         outcome = "error" if getattr(context.result, "errors", None) else "ok"
-        self.metrics.operations.labels(name, kind, outcome).inc()
-        self.metrics.operation_latency.labels(name, kind).observe(time.perf_counter() - started)
+        self.metrics.observe_operation(context.operation_name, kind, outcome,
+                                       time.perf_counter() - started)
 
 
 def routes(metrics: Metrics) -> list[Route]:

@@ -20,6 +20,8 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import tuple_row
 
+from db.database import generic_plan
+
 # Marker columns are named `|name`: no column of a RedGrid table starts with `|`.
 _MARK = "|"
 
@@ -81,6 +83,24 @@ def _split(names: Sequence[str]) -> tuple[Part, list[tuple[str, Part]]]:
     return base, relations
 
 
+# Where each part's columns lie, by statement and number of columns: reading the columns'
+# names from a result costs a lookup per column (a ticket with its relations has ~70).
+_LAYOUTS: dict[tuple[str, int], tuple[Part, list[tuple[str, Part]]]] = {}
+
+
+def _layout(cur: Any, statement: str) -> tuple[Part, list[tuple[str, Part]]] | None:
+    result = cur.pgresult
+    if result is None or not result.nfields:
+        return None
+    key = (statement, result.nfields)
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        if len(_LAYOUTS) >= 512:
+            _LAYOUTS.clear()
+        layout = _LAYOUTS[key] = _split([c.name for c in cur.description])
+    return layout
+
+
 @dataclass
 class Joined:
     """A base row and its relations' rows: one row or None, or a list for a `many` relation;
@@ -101,11 +121,14 @@ async def fetch_joined(conn: AsyncConnection[Any], base: str, params: Mapping[st
     every = dict(params)
     for r in relations:
         every.update(r.params)
-    await cur.execute(joined_sql(base, relations), every)
+    statement = joined_sql(base, relations)
+    async with generic_plan(conn):
+        await cur.execute(statement, every)
     records = await cur.fetchall()
-    if cur.description is None:
+    layout = _layout(cur, statement)
+    if layout is None:
         return []
-    (b0, b1, base_names), parts = _split([c.name for c in cur.description])
+    (b0, b1, base_names), parts = layout
     found: dict[Any, Joined] = {}
     for record in records:
         key = record[b0:b1]

@@ -8,13 +8,14 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 
-from db.database import PROBE_S, Database, Reachability
+from db.database import PROBE_S, Database, Reachability, generic_plan
 from db.queries.tiles import TILE_SESSION
 from db.urls import psycopg_conninfo, server_url
 from tests.conftest import create_database, drop_database
@@ -137,3 +138,21 @@ async def test_requests_queued_when_the_database_goes_away_fail_fast_and_after_i
         await holder
     finally:
         await db.close()
+
+
+async def test_generic_plans_hold_inside_the_block_only(pool: Database) -> None:
+    async def mode(conn: psycopg.AsyncConnection[Any]) -> str:
+        return str((await (await conn.execute("SHOW plan_cache_mode")).fetchone())[0])
+
+    async with pool.connection() as conn:
+        assert await mode(conn) == "auto"
+        async with generic_plan(conn):
+            assert await mode(conn) == "force_generic_plan"
+        assert await mode(conn) == "auto"
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            async with generic_plan(conn):
+                await conn.execute("SELECT 1 / 0")
+        assert await mode(conn) == "auto"  # reset after a failed statement too
+    async with pool.transaction() as conn:  # a transaction's statements keep their plans
+        async with generic_plan(conn):
+            assert await mode(conn) == "auto"

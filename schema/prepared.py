@@ -1,0 +1,446 @@
+"""Prepared queries: a document seen before is answered without the per-request machinery of
+Strawberry's view and graphql-core's executor, by the same resolvers.
+
+A query spends most of its CPU around its resolvers, not in them: the view and seven schema
+extensions set up and tear down hooks, graphql-core builds a path, a resolve-info object and
+a chain of completion calls for every one of the ~100 fields of a `nearbyTickets` answer.
+`PreparedQueries` parses, validates and bounds a document once, and compiles its selection
+into a `Selection` per object: plain fields read by attribute and coerced as their type
+coerces (`schema.fast.LEAVES`), every other field through the graphql-core resolver the
+schema gives it (Strawberry's wrapper with its argument conversion, or `schema.fast`'s), with
+the same arguments graphql-core would pass. Loads of one depth are awaited together, so
+DataLoaders batch as they do under graphql-core.
+
+The lane answers only what it answers exactly as the full path would: one query operation
+whose fields are all known to it, whose variables coerce and whose cost is within budget,
+and which runs without an error, a null on a non-null field or a notice. Anything else
+(`Declined`) goes to the full path, which answers it as it always does: errors with their
+codes, masks and paths. Queries only: re-running one that failed here writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import strawberry
+from cachetools import LRUCache
+from graphql import (
+    ArgumentNode,
+    FieldNode,
+    GraphQLArgument,
+    GraphQLError,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    GraphQLString,
+    OperationDefinitionNode,
+    OperationType,
+    is_leaf_type,
+    parse,
+    specified_rules,
+    validate,
+)
+from graphql.execution.values import VariableValues, coerce_argument, get_variable_values
+from graphql.language import VariableNode, Visitor, visit
+from graphql.pyutils import Path, gather_with_cancel, is_awaitable
+from graphql.type.definition import GraphQLLeafType, GraphQLResolveInfoHelpers
+
+from schema.fast import LEAVES
+from schema.limits import CostCache, Limits, validation_rules
+from schema.nul import holds_nul, nul_in_document
+
+# Documents kept compiled (or known not to compile): the distinct query texts of the clients.
+MAX_DOCUMENTS = 256
+
+
+class Declined(Exception):  # noqa: N818 - not an error: the full path answers instead
+    """The lane cannot answer this request exactly as the full path would."""
+
+
+class _NotCompiled(Exception):  # noqa: N818
+    """A document with something the lane does not answer."""
+
+
+Completion = Callable[[Any, "_Run", Path | None], Any]
+
+
+@dataclass(slots=True)
+class _Field:
+    key: str
+    node: FieldNode
+    definition: GraphQLField
+    parent: GraphQLObjectType
+    complete: Completion
+    # A plain field's getter (schema.fast.LEAVES); its resolver answers when the getter cannot.
+    get: Callable[[Any], Any] | None
+    non_null: bool
+    # The arguments coerced once: literals and defaults; those naming a variable (`dynamic`,
+    # None when there are none) are coerced per request over them.
+    args: dict[str, Any]
+    dynamic: list[tuple[str, GraphQLArgument, ArgumentNode]] | None
+    # Whether anything below needs a response path (a field answered by its resolver).
+    deep: bool
+
+
+@dataclass(slots=True)
+class _Selection:
+    """The fields one object type answers for one selection set."""
+
+    type: GraphQLObjectType
+    fields: list[_Field] = field(default_factory=list)
+    deep: bool = False
+
+    def fill(self, source: Any, out: dict[str, Any], run: _Run, path: Path | None) -> None:
+        name = self.type.name
+        for f in self.fields:
+            if f.get is not None:
+                try:
+                    value = f.get(source)
+                except Exception:  # noqa: BLE001 - the field's resolver answers instead
+                    value = _RESOLVE
+                if value.__class__ in _PLAIN or (value is None and not f.non_null):
+                    out[f.key] = f.complete(value, run, None)
+                    continue
+                if value is not _RESOLVE and value is not None \
+                        and not isinstance(value, Exception) and not is_awaitable(value):
+                    out[f.key] = f.complete(value, run, Path(path, f.key, name) if f.deep
+                                            else None)
+                    continue
+            here = Path(path, f.key, name)
+            value = f.definition.resolve(source, run.info(f, here),  # type: ignore[misc]
+                                         **(f.args if f.dynamic is None else run.args(f)))
+            if is_awaitable(value):
+                out[f.key] = None
+                run.later(value, f, out, here)
+            else:
+                out[f.key] = f.complete(value, run, here)
+
+
+# Values a plain field completes without a look at what else they might be.
+_PLAIN = frozenset({str, int, float, bool})
+_RESOLVE = object()
+
+
+class _Run:
+    """One request: its context, variables and the loads still to await."""
+
+    __slots__ = ("context", "operation", "pending", "prepared", "variables")
+
+    def __init__(self, prepared: Prepared, context: Any, variables: VariableValues) -> None:
+        self.prepared = prepared
+        self.context = context
+        self.variables = variables
+        self.pending: list[tuple[Awaitable[Any], _Field, dict[str, Any], Path]] = []
+
+    def info(self, f: _Field, path: Path | None) -> GraphQLResolveInfo:
+        p = self.prepared
+        return GraphQLResolveInfo(f.node.name.value, [f.node], f.definition.type, f.parent,
+                                  path, p.schema, {}, None, p.operation,  # type: ignore[arg-type]
+                                  self.variables, self.context, is_awaitable, None, _HELPERS)
+
+    def args(self, f: _Field) -> dict[str, Any]:
+        values = dict(f.args)
+        for name, definition, node in f.dynamic or ():
+            values.pop(definition.out_name or name, None)
+            coerce_argument(values, f.node, name, definition, node, self.variables, None)
+        return values
+
+    def later(self, value: Awaitable[Any], f: _Field, out: dict[str, Any], path: Path) -> None:
+        self.pending.append((value, f, out, path))
+
+    def abandon(self) -> None:
+        """Drops the loads not awaited (the full path answers instead)."""
+        for value, *_ in self.pending:
+            if asyncio.iscoroutine(value):
+                value.close()
+            elif isinstance(value, asyncio.Future):
+                value.cancel()
+        self.pending = []
+
+    async def settle(self) -> None:
+        """Awaits the loads of each depth together (DataLoaders batch them), completing each
+        value where it belongs; completing may start loads of the next depth."""
+        while self.pending:
+            batch, self.pending = self.pending, []
+            values = await asyncio.gather(*(value for value, *_ in batch),
+                                          return_exceptions=True)
+            for (_, f, out, path), value in zip(batch, values, strict=True):
+                if isinstance(value, BaseException):
+                    raise Declined from value
+                out[f.key] = f.complete(value, self, path)
+
+
+def _track(values: Any) -> None:
+    raise Declined  # a resolver that leaves work behind: the full path tracks it
+
+
+async def _gather(values: Sequence[Awaitable[Any]]) -> list[Any]:
+    return await gather_with_cancel(*values)
+
+
+_HELPERS = GraphQLResolveInfoHelpers(_gather, _track)
+
+
+def _non_null(inner: Completion) -> Completion:
+    def complete(value: Any, run: _Run, path: Path | None) -> Any:
+        if value is None:
+            raise Declined  # an error in the full path
+        return inner(value, run, path)
+    complete.deep = getattr(inner, "deep", False)  # type: ignore[attr-defined]
+    return complete
+
+
+def _listed(item: Completion) -> Completion:
+    deep = getattr(item, "deep", False)
+
+    def complete(value: Any, run: _Run, path: Path | None) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__iter__"):
+            raise Declined
+        if deep:
+            return [item(v, run, Path(path, i, None)) for i, v in enumerate(value)]
+        return [item(v, run, None) for v in value]
+    complete.deep = deep  # type: ignore[attr-defined]
+    return complete
+
+
+def _leaf(leaf_type: GraphQLLeafType) -> Completion:
+    coerce = leaf_type.coerce_output_value
+
+    def complete(value: Any, run: _Run, path: Path | None) -> Any:
+        if value is None:
+            return None
+        coerced = coerce(value)
+        if coerced is None:
+            raise Declined
+        return coerced
+    return complete
+
+
+def _object(selection: _Selection) -> Completion:
+    def complete(value: Any, run: _Run, path: Path | None) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, Exception):
+            raise Declined
+        out: dict[str, Any] = {}
+        selection.fill(value, out, run, path)
+        return out
+    complete.deep = selection.deep  # type: ignore[attr-defined]
+    return complete
+
+
+class _Variables(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def enter_variable(self, node: VariableNode, *_: Any) -> Any:
+        self.found = True
+        return self.BREAK
+
+
+def _names_variable(node: ArgumentNode) -> bool:
+    finder = _Variables()
+    visit(node, finder)
+    return finder.found
+
+
+def _arguments(definition: GraphQLField, node: FieldNode) -> tuple[
+        dict[str, Any], list[tuple[str, GraphQLArgument, ArgumentNode]] | None]:
+    """A field's arguments coerced once (literals and defaults), and those naming a variable,
+    coerced per request as graphql-core's `get_argument_values` coerces each."""
+    given = {a.name.value: a for a in node.arguments or ()}
+    dynamic = [(name, definition.args[name], a) for name, a in given.items()
+               if _names_variable(a)]
+    static: dict[str, Any] = {}
+    for name, argument in definition.args.items():
+        if not any(name == d[0] for d in dynamic):
+            coerce_argument(static, node, name, argument, given.get(name), None, None)
+    return static, dynamic or None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A parsed, validated query operation with its root selection compiled."""
+
+    schema: GraphQLSchema
+    query: str
+    operation: OperationDefinitionNode
+    root: _Selection
+    root_fields: frozenset[str]
+
+    @property
+    def name(self) -> str | None:
+        return self.operation.name.value if self.operation.name else None
+
+
+class _Compiler:
+    def __init__(self, schema: GraphQLSchema) -> None:
+        self.schema = schema
+
+    def selection(self, object_type: GraphQLObjectType, nodes: list[FieldNode]) -> _Selection:
+        selection = _Selection(object_type)
+        for node in nodes:
+            if node.selection_set is None:
+                raise _NotCompiled
+            for child in node.selection_set.selections:
+                self.add(selection, child)
+        return selection
+
+    def add(self, selection: _Selection, node: Any) -> None:
+        if not isinstance(node, FieldNode) or node.directives:
+            raise _NotCompiled  # fragments, @include / @skip: the full path
+        key = node.alias.value if node.alias else node.name.value
+        if any(f.key == key for f in selection.fields):
+            raise _NotCompiled  # fields merged under one key
+        name = node.name.value
+        parent = selection.type
+        if name == "__typename":
+            definition = GraphQLField(GraphQLNonNull(GraphQLString),
+                                      resolve=lambda *_: parent.name)
+        elif name.startswith("__") or name not in parent.fields:
+            raise _NotCompiled
+        else:
+            definition = parent.fields[name]
+        if definition.resolve is None or definition.subscribe is not None:
+            raise _NotCompiled
+        leaf = LEAVES.get(parent, {}).get(name)
+        get = leaf.get if leaf is not None and not node.arguments else None
+        if name == "__typename":
+            get = lambda _: parent.name  # noqa: E731
+        complete = self.completion(definition.type, [node])
+        args, dynamic = _arguments(definition, node)
+        deep = getattr(complete, "deep", False)
+        selection.fields.append(_Field(key, node, definition, parent, complete, get,
+                                       isinstance(definition.type, GraphQLNonNull), args,
+                                       dynamic, deep))
+        selection.deep = selection.deep or deep or get is None
+
+    def completion(self, output: GraphQLOutputType, nodes: list[FieldNode]) -> Completion:
+        if isinstance(output, GraphQLNonNull):
+            return _non_null(self.completion(output.of_type, nodes))
+        if isinstance(output, GraphQLList):
+            return _listed(self.completion(output.of_type, nodes))
+        if is_leaf_type(output):
+            if any(n.selection_set for n in nodes):
+                raise _NotCompiled
+            return _leaf(output)  # type: ignore[arg-type]
+        if isinstance(output, GraphQLObjectType) and output.is_type_of is None:
+            return _object(self.selection(output, nodes))
+        raise _NotCompiled  # interfaces and unions: the full path resolves their types
+
+
+class PreparedQueries:
+    """Compiled query documents by text; `answer` runs one or declines it.
+
+    Args:
+        schema: the Strawberry schema the full path runs (with `schema.fast` installed).
+        limits: the same bounds the full path enforces; None bounds nothing.
+        production: refuse introspection, as the full path does.
+    """
+
+    def __init__(self, schema: strawberry.Schema, limits: Limits | None, *,
+                 production: bool) -> None:
+        self.schema = schema._schema
+        self.limits = limits
+        self.rules = [*specified_rules, *validation_rules(limits, production=production)]
+        self.costs = CostCache()
+        self._compiler = _Compiler(self.schema)
+        self._known: LRUCache[str, Prepared | None] = LRUCache(MAX_DOCUMENTS)
+        # Any resolve hook of a schema extension wraps resolvers as middleware: then the
+        # lane would skip it, so it stays off.
+        self.enabled = not _has_middleware(schema)
+        self.answered = 0  # requests answered here (the rest went to the full path)
+
+    def prepare(self, query: str, operation_name: str | None) -> Prepared | None:
+        """The compiled operation of a query text, or None where the full path must answer."""
+        key = query if operation_name is None else f"{operation_name}\0{query}"
+        try:
+            return self._known[key]
+        except KeyError:
+            pass
+        prepared = self._compile(query, operation_name)
+        self._known[key] = prepared
+        return prepared
+
+    def _compile(self, query: str, operation_name: str | None) -> Prepared | None:
+        try:
+            document = parse(query, max_tokens=self.limits.max_tokens if self.limits else None)
+        except GraphQLError:
+            return None
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if len(document.definitions) != 1 or len(operations) != 1:
+            return None  # several operations, or fragments
+        operation = operations[0]
+        if operation.operation is not OperationType.QUERY or operation.directives or (
+                operation_name is not None and (operation.name is None
+                                                or operation.name.value != operation_name)):
+            return None
+        if nul_in_document(query, document) is not None or validate(self.schema, document,
+                                                                     self.rules):
+            return None
+        root = self.schema.query_type
+        assert root is not None
+        try:
+            selection = self._compiler.selection(root, [_Root(operation)])  # type: ignore[list-item]
+        except _NotCompiled:
+            return None
+        fields = frozenset(f.node.name.value for f in selection.fields)
+        return Prepared(self.schema, query, operation, selection, fields)
+
+    async def answer(self, prepared: Prepared, context: Any,
+                     variables: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The `data` of a prepared operation; Declined where the full path must answer."""
+        raw = dict(variables or {})
+        if holds_nul(raw):
+            raise Declined
+        if self.limits is not None and self.costs.cost(
+                self.schema, prepared.query, prepared.operation, (prepared.operation,),
+                prepared.name, raw) > self.limits.max_cost:
+            raise Declined
+        coerced = get_variable_values(self.schema, prepared.operation.variable_definitions or (),
+                                      raw, max_errors=50)
+        if not isinstance(coerced, VariableValues):
+            raise Declined
+        run = _Run(prepared, context, coerced)
+        data: dict[str, Any] = {}
+        try:
+            prepared.root.fill(None, data, run, None)
+            await run.settle()
+        except BaseException as exc:
+            run.abandon()
+            if isinstance(exc, Exception) and not isinstance(exc, Declined):
+                raise Declined from exc
+            raise
+        if getattr(context, "notices", None):
+            raise Declined  # the full path reports them in `extensions`
+        self.answered += 1
+        return data
+
+
+@dataclass(frozen=True)
+class _Root:
+    """An operation seen as the field node its root selection hangs from."""
+
+    operation: OperationDefinitionNode
+
+    @property
+    def selection_set(self) -> Any:
+        return self.operation.selection_set
+
+
+def _has_middleware(schema: strawberry.Schema) -> bool:
+    """Whether a schema extension has a resolve hook (Strawberry runs those as graphql-core
+    middleware around every resolver, which the lane would skip), or the schema has directives
+    (Strawberry applies those as an extension too)."""
+    return bool(schema.directives) or any(
+        e._implements_resolve() for e in schema.get_extensions())  # noqa: SLF001

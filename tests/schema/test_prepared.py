@@ -1,0 +1,234 @@
+"""Prepared queries (schema/prepared.py) answer exactly as the full path does, or leave the
+request to it: on a schema of awkward values, and on the demo county over HTTP for every kind
+of caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import strawberry
+from starlette.routing import Route
+from starlette.testclient import TestClient
+from strawberry.extensions import SchemaExtension
+
+from db.vocabulary import OPEN_STATUSES
+from schema.fast import FastExecutionContext, plain_fields
+from schema.limits import Limits, limit_extensions
+from schema.prepared import Declined, PreparedQueries
+from tests.schema.awkward import Query
+from web.app import RedGridGraphQL, create_app
+from web.settings import Settings
+
+# -- a schema of awkward values ---------------------------------------------------------------
+
+
+class Shout(SchemaExtension):
+    def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+        return _next(root, info, *args, **kwargs)
+
+
+def _schema(extensions: list[Any] | None = None) -> strawberry.Schema:
+    return plain_fields(strawberry.Schema(Query, execution_context_class=FastExecutionContext,
+                                          extensions=extensions or []))
+
+
+ANSWERED = [  # (query, variables): the lane answers these
+    ("{ items(good: true) { name count kind ratio } }", None),
+    ("{ items(good: true) { a: name b: name count kind __typename } }", None),
+    ("query Q($i: Int!) { item(index: $i) { name main { label later } } }", {"i": 0}),
+    ("query Q($t: Int = 3) { item(index: 0) { part { later(times: $t) } } }", None),
+    ("query Q($t: Int) { item(index: 0) { part { later(times: $t) } } }", {"t": 5}),
+    ("{ item(index: 0) { parts(first: 3) { label weight later } } }", None),
+    ("query Q($n: Int!) { item(index: 0) { parts(first: $n) { label } } }", {"n": 0}),
+]
+DECLINED = [  # the full path answers these with errors: the lane must leave them to it
+    ("{ items { name count kind ratio } }", None),  # null on non-null, a refused value, NaN
+    ("{ items { part { label later } main { weight later } } }", None),  # an async failure
+    ("{ item(index: 0) { name secret } }", None),  # a permission class denies
+    ("{ item(index: 2) { name main { label } } }", None),  # null deep on a non-null field
+    ("query Q($i: Int!) { item(index: $i) { name } }", {"i": "zero"}),  # a bad variable
+    ("query Q($i: Int!) { item(index: $i) { name } }", {}),  # a missing variable
+]
+NOT_COMPILED = [  # fragments, directives, several operations, introspection, invalid
+    "{ items(good: true) { ...F } } fragment F on Item { name }",
+    "{ items(good: true) { name @include(if: false) kind } }",
+    "query A { items { name } } query B { item(index: 0) { name } }",
+    "{ __schema { queryType { name } } }",
+    "{ items { nope } }",
+    "mutation { nothing }",
+    "{ items(good: true) { name } items(good: true) { kind } }",  # merged under one key
+]
+
+
+@pytest.mark.parametrize(("query", "variables"), ANSWERED)
+async def test_the_lane_answers_what_the_full_path_answers(query: str,
+                                                           variables: Any) -> None:
+    schema = _schema()
+    lane = PreparedQueries(schema, None, production=False)
+    prepared = lane.prepare(query, None)
+    assert prepared is not None
+    got = await lane.answer(prepared, None, variables)
+    expected = await schema.execute(query, variable_values=variables)
+    assert expected.errors is None
+    assert got == expected.data
+
+
+@pytest.mark.parametrize(("query", "variables"), DECLINED)
+async def test_the_lane_declines_what_the_full_path_answers_with_errors(query: str,
+                                                                        variables: Any) -> None:
+    schema = _schema()
+    lane = PreparedQueries(schema, None, production=False)
+    prepared = lane.prepare(query, None)
+    assert prepared is not None
+    with pytest.raises(Declined):
+        await lane.answer(prepared, None, variables)
+    assert (await schema.execute(query, variable_values=variables)).errors
+
+
+@pytest.mark.parametrize("query", NOT_COMPILED)
+def test_documents_the_lane_does_not_take(query: str) -> None:
+    lane = PreparedQueries(_schema(), None, production=False)
+    assert lane.prepare(query, None) is None
+
+
+BOUNDED = [  # (depth, aliases, tokens, query)
+    (1, 5, 1000, "{ item(index: 0) { main { label } } }"),
+    (2, 5, 1000, "{ item(index: 0) { main { label } } }"),
+    (5, 1, 1000, "{ a: items(good: true) { name } b: items(good: true) { name } }"),
+    (5, 2, 1000, "{ a: items(good: true) { name } b: items(good: true) { name } }"),
+    (5, 5, 8, "{ item(index: 0) { main { label } } }"),
+    (5, 5, 30, "{ item(index: 0) { main { label } } }"),
+]
+
+
+@pytest.mark.parametrize(("depth", "aliases", "tokens", "query"), BOUNDED)
+async def test_bounds_are_checked_once_per_document_as_the_full_path_checks_them(
+        depth: int, aliases: int, tokens: int, query: str) -> None:
+    limits = Limits(max_depth=depth, max_aliases=aliases, max_tokens=tokens, max_cost=1000)
+    full = await _schema(limit_extensions(limits, production=False)).execute(query)
+    lane = PreparedQueries(_schema(), limits, production=False)
+    prepared = lane.prepare(query, None)
+    assert (prepared is None) == bool(full.errors), full.errors
+    assert lane.prepare(query, None) is prepared  # parsed and validated once
+
+
+def test_introspection_and_other_operation_names_are_left_to_the_full_path() -> None:
+    lane = PreparedQueries(_schema(), None, production=True)
+    assert lane.prepare("{ __type(name: \"Item\") { name } }", None) is None
+    assert lane.prepare("query Q { items { name } }", "P") is None
+    assert lane.prepare("query Q { items { name } }", "Q") is not None
+
+
+async def test_cost_over_budget_is_left_to_the_full_path() -> None:
+    query = "query Q($n: Int!) { item(index: 0) { parts(first: $n) { label } } }"
+    lane = PreparedQueries(_schema(), Limits(10, 10, 1000, max_cost=30), production=False)
+    prepared = lane.prepare(query, None)
+    assert prepared is not None
+    assert await lane.answer(prepared, None, {"n": 2}) == {
+        "item": {"parts": [{"label": "ok0"}, {"label": "ok1"}]}}
+    with pytest.raises(Declined):
+        await lane.answer(prepared, None, {"n": 500})
+
+
+async def test_nul_in_a_variable_is_left_to_the_full_path() -> None:
+    lane = PreparedQueries(_schema(), None, production=False)
+    prepared = lane.prepare("query Q($i: Int!) { item(index: $i) { name } }", None)
+    assert prepared is not None
+    with pytest.raises(Declined):
+        await lane.answer(prepared, None, {"i": 0, "x": "a\x00b"})
+
+
+def test_a_resolve_hook_turns_the_lane_off() -> None:
+    assert PreparedQueries(_schema(), None, production=False).enabled
+    assert not PreparedQueries(_schema([Shout]), None, production=False).enabled
+
+
+# -- the demo county over HTTP ----------------------------------------------------------------
+
+STATUSES = ", ".join(OPEN_STATUSES)
+DOCUMENTS: list[tuple[str, dict[str, Any]]] = [
+    (f"""query Q1($point: PointInput!) {{ nearbyTickets(point: $point, radiusM: 1000,
+        status: [{STATUSES}], first: 20) {{ distanceM ticket {{ code status geometry }} }} }}""",
+     {"point": {"lon": 118.64, "lat": 34.93}}),
+    ("""query Q2($bbox: BBoxInput!) { communities(bbox: $bbox) { code name geometry
+        __typename } }""",
+     {"bbox": {"west": 118.62, "south": 34.90, "east": 118.66, "north": 34.95}}),
+    ("""query Q4($point: PointInput!) { locate(point: $point) {
+        gridCell { code households } compound { code name } community { code name }
+        zone { code name } street { code name }
+        nearestFacilities(kind: CLINIC, first: 2) { distanceM facility { code name } } } }""",
+     {"point": {"lon": 118.64, "lat": 34.93}}),
+    ("""query { zones { code name communities { code gridCells { code } } } }""", {}),
+    # a notice (first above its cap) and a point outside the county: the full path answers
+    (f"""query Q1($point: PointInput!) {{ nearbyTickets(point: $point, radiusM: 1000,
+        status: [{STATUSES}], first: 500) {{ ticket {{ code }} }} }}""",
+     {"point": {"lon": 118.64, "lat": 34.93}}),
+    ("""query Q4($point: PointInput!) { locate(point: $point) { gridCell { code } } }""",
+     {"point": {"lon": 100.0, "lat": 30.0}}),
+]
+TICKET = """query Q3($code: String!) { ticket(code: $code) {
+  code status level itemCode createdAt dueAt version gridCell { code households }
+  compound { code name } community { code name } responsibleUnit { code name kind }
+  events { at action fromStatus toStatus note } } }"""
+
+
+@pytest.fixture(scope="module")
+def app_client(settings: Settings) -> Iterator[tuple[TestClient, RedGridGraphQL]]:
+    app = create_app(settings)
+    view = next(r.endpoint for r in app.routes
+                if isinstance(r, Route) and r.path == "/graphql")
+    assert isinstance(view, RedGridGraphQL)
+    with TestClient(app) as client:
+        yield client, view
+
+
+def _both(client: TestClient, view: RedGridGraphQL, query: str, variables: dict[str, Any],
+          token: str | None) -> tuple[Any, Any, int]:
+    """The answer with the lane and without it, and how many requests the lane answered."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    before = view.prepared.answered
+    answers = []
+    for enabled in (True, False):
+        view.prepared.enabled = enabled
+        try:
+            response = client.post("/graphql", json={"query": query, "variables": variables},
+                                   headers=headers)
+        finally:
+            view.prepared.enabled = True
+        answers.append((response.status_code, response.headers.get("cache-control"),
+                        response.content))
+    return answers[0], answers[1], view.prepared.answered - before
+
+
+CALLERS = [("COUNTY_OFFICE",), ("GRID_WORKER", "371329001003"), ("GRID_WORKER", "371329002"),
+           ("RESIDENT",), ("PLANNER",), None]
+
+
+@pytest.mark.parametrize("caller", CALLERS, ids=lambda c: "PUBLIC" if c is None else c[0])
+@pytest.mark.parametrize(("query", "variables"), DOCUMENTS)
+def test_every_caller_gets_the_full_paths_answer(app_client: Any, token: Any, caller: Any,
+                                                 query: str, variables: dict[str, Any]) -> None:
+    client, view = app_client
+    bearer = token(*caller) if caller else None
+    lane, full, answered = _both(client, view, query, variables, bearer)
+    assert lane == full
+    body = full[2].decode()
+    # errors and notices come from the full path; everything else from the lane
+    assert answered == int('"errors"' not in body and '"extensions"' not in body)
+
+
+def test_a_ticket_with_its_relations_in_scope_and_out_of_it(app_client: Any, token: Any,
+                                                            db: Any) -> None:
+    client, view = app_client
+    code, cell = db.execute("SELECT code, cell_code FROM tickets WHERE cell_code LIKE "
+                            "'371329001003%' ORDER BY code LIMIT 1").fetchone()
+    for caller, shown in ((("COUNTY_OFFICE",), True), (("GRID_WORKER", cell), True),
+                          (("GRID_WORKER", "371329002"), False), (("RESIDENT",), False),
+                          (("PLANNER",), False), (None, False)):
+        lane, full, answered = _both(client, view, TICKET, {"code": code},
+                                     token(*caller) if caller else None)
+        assert lane == full, caller
+        assert answered == int(b'"errors"' not in full[2]), caller
+        assert (code.encode() in full[2] and b'"events":[{' in full[2]) == shown, caller
