@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import AsyncConnection, AsyncCursor, OperationalError
-from psycopg.pq import TransactionStatus
 from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout, pool_async
 from psycopg_pool.base import AttemptWithBackoff
@@ -152,7 +151,8 @@ class Database:
     def __init__(self, conninfo: str, *, max_size: int, min_size: int = 2,
                  statement_timeout_ms: int = 0, session: dict[str, str] | None = None,
                  acquire_timeout_s: float = 0.5, busy_timeout_s: float = 30.0,
-                 check: bool = False) -> None:
+                 check: bool = False, generic_plans_size: int = 0,
+                 observers: list[Observer] | None = None) -> None:
         """Args:
             max_size: the most connections it opens (the server's REDGRID_POOL_SIZE).
             statement_timeout_ms: PostgreSQL cancels any statement running longer (0: never).
@@ -161,19 +161,36 @@ class Database:
                 looks away; `busy_timeout_s`, while it does not.
             check: check each connection as it is handed out (one round trip), replacing a
                 dead one; for a replica, whose loss must be seen before a query is sent.
+            generic_plans_size: the most connections of a pool beside this one whose prepared
+                statements are planned once (`connection(generic_plans=True)`); 0: none, those
+                connections come from this pool.
+            observers: called with every statement run (tests); the pool beside this one
+                shares this one's.
         """
-        self.observers: list[Observer] = []
+        self.observers: list[Observer] = observers if observers is not None else []
+        # Statements whose best plan does not depend on their parameters' values but whose
+        # planning costs more than running them: a point's cell, compound, community, zone,
+        # street and nearest clinics in one statement plans in 0.6 ms and runs in 0.2 ms.
+        # PostgreSQL keeps planning them per run (PostGIS estimates a given point better than a
+        # parameter), unless told to plan them once; told for every statement of a connection,
+        # it would plan once statements whose best plan does depend on their values (a month
+        # of tickets against all of them), so those keep this pool.
+        self.generic: Database | None = None if generic_plans_size <= 0 else Database(
+            conninfo, max_size=generic_plans_size, min_size=1,
+            statement_timeout_ms=statement_timeout_ms,
+            session={**(session or {}), **GENERIC_PLANS}, acquire_timeout_s=acquire_timeout_s,
+            busy_timeout_s=busy_timeout_s, check=check, observers=self.observers)
         self._checking: asyncio.Task[None] | None = None
         self.acquire_timeout_s = acquire_timeout_s
         self.busy_timeout_s = busy_timeout_s
         self.reach = reach = _REACH.setdefault(conninfo, Reachability())
         self._loop: asyncio.AbstractEventLoop | None = None
         self._returning: set[asyncio.Future[None]] = set()
-        observers = self.observers
+        watching = self.observers
 
         class ObservedCursor(AsyncCursor[Any]):
             async def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-                for observe in observers:
+                for observe in watching:
                     observe(str(query))
                 return await super().execute(query, params, **kwargs)
 
@@ -210,16 +227,26 @@ class Database:
         self._loop = asyncio.get_running_loop()
         _OPEN.add(self)
         await self.pool.open(wait=wait, timeout=30)
+        if self.generic is not None:
+            await self.generic.open(wait=wait)
 
     async def close(self) -> None:
+        if self.generic is not None:
+            await self.generic.close()
         _OPEN.discard(self)
         if self._checking is not None:
             await self._checking
         await self.pool.close()
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
-        """An autocommit connection for reads."""
+    async def connection(self, *, generic_plans: bool = False,
+                         ) -> AsyncIterator[AsyncConnection[Any]]:
+        """An autocommit connection for reads; with `generic_plans`, one whose prepared
+        statements are planned once (see `generic_plans_size`), where there is such a pool."""
+        if generic_plans and self.generic is not None:
+            async with self.generic.connection() as conn:
+                yield conn
+            return
         async with self._pooled() as conn, self._watched(conn):
             yield conn
 
@@ -328,34 +355,8 @@ class Database:
         loop.call_soon_threadsafe(check)
 
 
-@asynccontextmanager
-async def generic_plan(conn: AsyncConnection[Any]) -> AsyncIterator[None]:
-    """Runs the statements of the block with PostgreSQL's generic plan: planned once per
-    connection, not once per run.
-
-    For statements whose best plan does not depend on their parameters' values but whose
-    planning costs more than running them: a joined `locate` (a point's cell, compound,
-    community, zone, street and nearest clinics) plans in 0.6 ms and runs in 0.2 ms. PostgreSQL
-    keeps planning it per run because PostGIS estimates a point it knows better than a
-    parameter. The setting is set and reset around the block in one round trip (a pipeline),
-    so it never outlives it; outside an autocommit connection's idle state the block runs as
-    it is.
-    """
-    if not conn.autocommit or conn.info.transaction_status != TransactionStatus.IDLE:
-        yield
-        return
-    # A plain cursor: observers (tests counting a request's statements) see queries, not
-    # the session setting around them.
-    setting = AsyncCursor(conn)
-    try:
-        async with conn.pipeline():
-            await setting.execute("SET plan_cache_mode = force_generic_plan", prepare=False)
-            yield
-            await setting.execute("RESET plan_cache_mode", prepare=False)
-    except BaseException:
-        if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
-            await setting.execute("RESET plan_cache_mode", prepare=False)
-        raise
+# The session of connections whose prepared statements are planned once.
+GENERIC_PLANS = {"plan_cache_mode": "force_generic_plan"}
 
 
 def _first_line(exc: Exception) -> str:

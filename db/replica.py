@@ -120,7 +120,9 @@ class ReadRoute:
         self.health = health
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+    async def connection(self, *, generic_plans: bool = False,
+                         ) -> AsyncIterator[AsyncConnection[Any]]:
+        # The replica's connections plan as it decides; `generic_plans` is the primary's.
         conn = None
         if self.health.up:
             try:
@@ -128,7 +130,7 @@ class ReadRoute:
             except UNREACHABLE:
                 self.health.mark_down("gave no connection")
         if conn is None:
-            async with self.primary.connection() as conn:
+            async with self.primary.connection(generic_plans=generic_plans) as conn:
                 yield conn
             return
         try:

@@ -66,7 +66,7 @@ async def locate_with(db: Database, point: LonLat, related: Sequence[str], *,
         kind, first = facilities
         relations.append(queries.nearest_facilities_relation(
             "facilities", kind=kind, limit=limit(first, cap=MAX_FACILITIES)))
-    async with db.connection() as conn:
+    async with db.connection(generic_plans=True) as conn:
         found = await queries.locate_joined(conn, point.lon, point.lat, relations)
     if found is None:
         raise outside_coverage(point, field)

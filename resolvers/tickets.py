@@ -92,7 +92,7 @@ async def visible_ticket_with(db: Database, actor: Actor, code: str,
                               related: Sequence[str]) -> Joined | None:
     """`visible_ticket` with the named `TICKET_RELATIONS` in the same statement."""
     scope = ticket_scope(actor)
-    async with db.connection() as conn:
+    async with db.connection(generic_plans=True) as conn:
         return await queries.ticket_joined(conn, code, scope,
                                            [TICKET_RELATIONS[name] for name in related])
 

@@ -105,12 +105,12 @@ class Leaf:
 LEAVES: dict[GraphQLObjectType, dict[str, Leaf]] = {}
 
 
-def _remembered(coerce: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def remembered(coerce: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """An enum's output coercion, remembered per value it accepts (a handful: the members and
     their values); anything else goes to `coerce` every time."""
     accepted: dict[Any, Any] = {}
 
-    def remembered(value: Any) -> Any:
+    def coerce_known(value: Any) -> Any:
         try:
             return accepted[value]
         except KeyError:
@@ -121,7 +121,7 @@ def _remembered(coerce: Callable[[Any], Any]) -> Callable[[Any], Any]:
         except TypeError:  # unhashable
             return coerce(value)
 
-    return remembered
+    return coerce_known
 
 
 def _leaf(graphql_type: GraphQLOutputType, get: Callable[[Any], Any]) -> Leaf | None:
@@ -134,7 +134,7 @@ def _leaf(graphql_type: GraphQLOutputType, get: Callable[[Any], Any]) -> Leaf | 
     assert isinstance(inner, GraphQLLeafType)
     coerce = inner.coerce_output_value
     if isinstance(inner, GraphQLEnumType):
-        coerce = _remembered(coerce)
+        coerce = remembered(coerce)
     return Leaf(get, non_null, coerce=coerce, declared=graphql_type)
 
 

@@ -23,6 +23,8 @@ from schema.notices import PAGE_EDGES, cap_text
 from schema.pagination import PageInfo
 
 Read = tuple[int, str]
+# The fields whose unmasked read is logged (type, field): `reporter_field`'s callers.
+LOGGED_FIELDS = frozenset({("Ticket", "reporterName"), ("Ticket", "reporterPhone")})
 _RECORDER = "personal_data_recorder"
 
 

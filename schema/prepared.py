@@ -12,10 +12,11 @@ the same arguments graphql-core would pass. Loads of one depth are awaited toget
 DataLoaders batch as they do under graphql-core.
 
 The lane answers only what it answers exactly as the full path would: one query operation
-whose fields are all known to it, whose variables coerce and whose cost is within budget,
-and which runs without an error, a null on a non-null field or a notice. Anything else
+seen before, whose fields are all known to it, whose variables coerce and whose cost is within
+budget, and which runs without an error or a null on a non-null field. Anything else
 (`Declined`) goes to the full path, which answers it as it always does: errors with their
-codes, masks and paths. Queries only: re-running one that failed here writes nothing.
+codes, masks and paths. Queries only, and none reading a logged field (a reporter's name or
+phone, schema/personal_data.py): re-running one the lane declined writes nothing twice.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from graphql import (
     ArgumentNode,
     FieldNode,
     GraphQLArgument,
+    GraphQLEnumType,
     GraphQLError,
     GraphQLField,
     GraphQLList,
@@ -45,19 +47,23 @@ from graphql import (
     is_leaf_type,
     parse,
     specified_rules,
-    validate,
 )
 from graphql.execution.values import VariableValues, coerce_argument, get_variable_values
 from graphql.language import VariableNode, Visitor, visit
 from graphql.pyutils import Path, gather_with_cancel, is_awaitable
 from graphql.type.definition import GraphQLLeafType, GraphQLResolveInfoHelpers
+from strawberry.schema.schema import validate_document
 
-from schema.fast import LEAVES
+from schema.fast import LEAVES, remembered
 from schema.limits import CostCache, Limits, validation_rules
 from schema.nul import holds_nul, nul_in_document
+from schema.personal_data import LOGGED_FIELDS
 
 # Documents kept compiled (or known not to compile): the distinct query texts of the clients.
 MAX_DOCUMENTS = 256
+# Longer documents are not compiled: a client's are a few kilobytes (the map page's longest is
+# under 2,000 characters); a long one costs the full path no more than it always did.
+MAX_DOCUMENT_CHARS = 20_000
 
 
 class Declined(Exception):  # noqa: N818 - not an error: the full path answers instead
@@ -80,6 +86,8 @@ class _Field:
     complete: Completion
     # A plain field's getter (schema.fast.LEAVES); its resolver answers when the getter cannot.
     get: Callable[[Any], Any] | None
+    # A plain scalar or enum field's output coercion (as schema.fast coerces it).
+    coerce: Callable[[Any], Any] | None
     non_null: bool
     # The arguments coerced once: literals and defaults; those naming a variable (`dynamic`,
     # None when there are none) are coerced per request over them.
@@ -105,13 +113,25 @@ class _Selection:
                     value = f.get(source)
                 except Exception:  # noqa: BLE001 - the field's resolver answers instead
                     value = _RESOLVE
-                if value.__class__ in _PLAIN or (value is None and not f.non_null):
-                    out[f.key] = f.complete(value, run, None)
-                    continue
-                if value is not _RESOLVE and value is not None \
-                        and not isinstance(value, Exception) and not is_awaitable(value):
-                    out[f.key] = f.complete(value, run, Path(path, f.key, name) if f.deep
-                                            else None)
+                cls = value.__class__
+                if cls not in _SETTLED:
+                    if value is None and not f.non_null:
+                        out[f.key] = None
+                        continue
+                    if value is _RESOLVE or value is None or isinstance(value, Exception) \
+                            or is_awaitable(value):
+                        cls = None  # the field's resolver answers (and reports) it
+                    else:
+                        _SETTLED.add(cls)
+                if cls is not None:
+                    if f.coerce is not None:
+                        coerced = f.coerce(value)
+                        if coerced is None:
+                            raise Declined  # an error in the full path
+                        out[f.key] = coerced
+                    else:
+                        out[f.key] = f.complete(value, run, Path(path, f.key, name) if f.deep
+                                                else None)
                     continue
             here = Path(path, f.key, name)
             value = f.definition.resolve(source, run.info(f, here),  # type: ignore[misc]
@@ -123,9 +143,14 @@ class _Selection:
                 out[f.key] = f.complete(value, run, here)
 
 
-# Values a plain field completes without a look at what else they might be.
-_PLAIN = frozenset({str, int, float, bool})
-_RESOLVE = object()
+class _Resolve:
+    """A plain field's getter failed: its resolver answers."""
+
+
+_RESOLVE = _Resolve()
+# Classes of values seen to be settled (neither awaitable nor an exception: both are
+# properties of a class), so that the next value of one needs no further look.
+_SETTLED: set[type] = set()
 
 
 class _Run:
@@ -214,6 +239,8 @@ def _listed(item: Completion) -> Completion:
 
 def _leaf(leaf_type: GraphQLLeafType) -> Completion:
     coerce = leaf_type.coerce_output_value
+    if isinstance(leaf_type, GraphQLEnumType):
+        coerce = remembered(coerce)
 
     def complete(value: Any, run: _Run, path: Path | None) -> Any:
         if value is None:
@@ -307,20 +334,23 @@ class _Compiler:
         if name == "__typename":
             definition = GraphQLField(GraphQLNonNull(GraphQLString),
                                       resolve=lambda *_: parent.name)
-        elif name.startswith("__") or name not in parent.fields:
-            raise _NotCompiled
+        elif name.startswith("__") or name not in parent.fields \
+                or (parent.name, name) in LOGGED_FIELDS:
+            raise _NotCompiled  # a logged read must not be logged again if the lane declines
         else:
             definition = parent.fields[name]
         if definition.resolve is None or definition.subscribe is not None:
             raise _NotCompiled
         leaf = LEAVES.get(parent, {}).get(name)
-        get = leaf.get if leaf is not None and not node.arguments else None
+        plain = leaf is not None and not node.arguments
+        get = leaf.get if plain and leaf is not None else None
+        coerce = leaf.coerce if plain and leaf is not None else None
         if name == "__typename":
             get = lambda _: parent.name  # noqa: E731
         complete = self.completion(definition.type, [node])
         args, dynamic = _arguments(definition, node)
         deep = getattr(complete, "deep", False)
-        selection.fields.append(_Field(key, node, definition, parent, complete, get,
+        selection.fields.append(_Field(key, node, definition, parent, complete, get, coerce,
                                        isinstance(definition.type, GraphQLNonNull), args,
                                        dynamic, deep))
         selection.deep = selection.deep or deep or get is None
@@ -352,23 +382,36 @@ class PreparedQueries:
                  production: bool) -> None:
         self.schema = schema._schema
         self.limits = limits
-        self.rules = [*specified_rules, *validation_rules(limits, production=production)]
+        self.rules = (*specified_rules, *validation_rules(limits, production=production))
         self.costs = CostCache()
         self._compiler = _Compiler(self.schema)
-        self._known: LRUCache[str, Prepared | None] = LRUCache(MAX_DOCUMENTS)
+        self._known: LRUCache[tuple[str, str | None], Prepared | None] = LRUCache(
+            MAX_DOCUMENTS)
+        self._seen: LRUCache[tuple[str, str | None], None] = LRUCache(MAX_DOCUMENTS)
         # Any resolve hook of a schema extension wraps resolvers as middleware: then the
         # lane would skip it, so it stays off.
         self.enabled = not _has_middleware(schema)
         self.answered = 0  # requests answered here (the rest went to the full path)
 
     def prepare(self, query: str, operation_name: str | None) -> Prepared | None:
-        """The compiled operation of a query text, or None where the full path must answer."""
-        key = query if operation_name is None else f"{operation_name}\0{query}"
+        """The compiled operation of a query text, or None where the full path must answer:
+        a document seen for the first time (a client that writes its values into the text
+        would otherwise pay for compiling every request), or longer than MAX_DOCUMENT_CHARS,
+        or one the lane does not take."""
+        if len(query) > MAX_DOCUMENT_CHARS:
+            return None
+        key = (query, operation_name)
         try:
             return self._known[key]
         except KeyError:
             pass
-        prepared = self._compile(query, operation_name)
+        if key not in self._seen:
+            self._seen[key] = None
+            return None
+        try:
+            prepared = self._compile(query, operation_name)
+        except Exception:  # noqa: BLE001 - whatever it is, the full path reports it
+            prepared = None
         self._known[key] = prepared
         return prepared
 
@@ -385,8 +428,8 @@ class PreparedQueries:
                 operation_name is not None and (operation.name is None
                                                 or operation.name.value != operation_name)):
             return None
-        if nul_in_document(query, document) is not None or validate(self.schema, document,
-                                                                     self.rules):
+        if nul_in_document(query, document) is not None or validate_document(
+                self.schema, document, self.rules):
             return None
         root = self.schema.query_type
         assert root is not None
@@ -399,32 +442,35 @@ class PreparedQueries:
 
     async def answer(self, prepared: Prepared, context: Any,
                      variables: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The `data` of a prepared operation; Declined where the full path must answer."""
-        raw = dict(variables or {})
-        if holds_nul(raw):
-            raise Declined
-        if self.limits is not None and self.costs.cost(
-                self.schema, prepared.query, prepared.operation, (prepared.operation,),
-                prepared.name, raw) > self.limits.max_cost:
-            raise Declined
-        coerced = get_variable_values(self.schema, prepared.operation.variable_definitions or (),
-                                      raw, max_errors=50)
-        if not isinstance(coerced, VariableValues):
-            raise Declined
-        run = _Run(prepared, context, coerced)
-        data: dict[str, Any] = {}
+        """The answer (`data`, and `extensions` with the notices, if any) of a prepared
+        operation; Declined where the full path must answer."""
+        run: _Run | None = None
         try:
+            raw = dict(variables or {})
+            if holds_nul(raw) or (self.limits is not None and self.costs.cost(
+                    self.schema, prepared.query, prepared.operation, (prepared.operation,),
+                    prepared.name, raw) > self.limits.max_cost):
+                raise Declined
+            coerced = get_variable_values(self.schema,
+                                          prepared.operation.variable_definitions or (), raw,
+                                          max_errors=50)
+            if not isinstance(coerced, VariableValues):
+                raise Declined
+            run = _Run(prepared, context, coerced)
+            data: dict[str, Any] = {}
             prepared.root.fill(None, data, run, None)
             await run.settle()
         except BaseException as exc:
-            run.abandon()
+            if run is not None:
+                run.abandon()
             if isinstance(exc, Exception) and not isinstance(exc, Declined):
                 raise Declined from exc
             raise
-        if getattr(context, "notices", None):
-            raise Declined  # the full path reports them in `extensions`
         self.answered += 1
-        return data
+        # What schema.notices.Notices adds on the full path.
+        notices = getattr(context, "notices", None)
+        return {"data": data, "extensions": {"notices": list(notices)}} if notices \
+            else {"data": data}
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
@@ -181,9 +182,9 @@ class RedGridGraphQL(GraphQL):
     async def prepared_answer(self, request: Request) -> Response | None:
         """The answer of a JSON POST of a query the lane has compiled (schema/prepared.py), or
         None for the full path. The body stays read on the request for the full path."""
-        if (request.method != "POST" or not self.prepared.enabled
-                or request.headers.get("content-type", "").partition(";")[0].strip().lower()
-                != "application/json"):
+        # The full path's own test of a JSON body (Strawberry's parse_http_body).
+        if request.method != "POST" or not self.prepared.enabled or "application/json" not in \
+                parse_content_type(request.headers.get("content-type", ""))[0]:
             return None
         try:
             payload = orjson.loads(await request.body())
@@ -194,8 +195,9 @@ class RedGridGraphQL(GraphQL):
         query, name, variables = (payload.get(k) for k in ("query", "operationName",
                                                            "variables"))
         if not isinstance(query, str) or not isinstance(name, str | None) \
-                or not isinstance(variables, dict | None):
-            return None
+                or not isinstance(variables, dict | None) \
+                or payload.get("extensions") not in (None, {}):
+            return None  # request extensions, and bodies the full path refuses, go to it
         prepared = self.prepared.prepare(query, name)
         if prepared is None:
             return None
@@ -205,12 +207,12 @@ class RedGridGraphQL(GraphQL):
         if self.reads is not None and prepared.root_fields <= REPLICA_FIELDS:
             context.db = cast(Database, self.reads)
         try:
-            data = await self.prepared.answer(prepared, context, variables)
+            answer = await self.prepared.answer(prepared, context, variables)
         except Declined:
             return None
         self.metrics.observe_operation(prepared.name, "query", "ok",
                                        time.perf_counter() - started)
-        return self.create_response({"data": data}, sub_response)
+        return self.create_response(answer, sub_response)
 
     async def parse_http_body(self, request: Any) -> Any:
         # A multipart form is a "simple" request: a page on another site may post one with the
@@ -327,7 +329,8 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(psycopg_conninfo(settings.database_url), max_size=settings.pool_size,
-                      statement_timeout_ms=settings.statement_timeout_ms)
+                      statement_timeout_ms=settings.statement_timeout_ms,
+                      generic_plans_size=max(2, settings.pool_size // 2))
         await db.open()
         graphql.db = app.state.db = db
         app.state.media = media

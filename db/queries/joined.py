@@ -20,8 +20,6 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import tuple_row
 
-from db.database import generic_plan
-
 # Marker columns are named `|name`: no column of a RedGrid table starts with `|`.
 _MARK = "|"
 
@@ -122,8 +120,7 @@ async def fetch_joined(conn: AsyncConnection[Any], base: str, params: Mapping[st
     for r in relations:
         every.update(r.params)
     statement = joined_sql(base, relations)
-    async with generic_plan(conn):
-        await cur.execute(statement, every)
+    await cur.execute(statement, every)
     records = await cur.fetchall()
     layout = _layout(cur, statement)
     if layout is None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from db.database import GENERIC_PLANS
 from db.queries.disclosure import SQUARE_M
 from db.queries.layers import PUBLIC_VIEW, Layer, TicketView
 from db.queries.patrols import PatrolWeek
@@ -35,7 +36,7 @@ ENVELOPE = "ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)"
 # envelope took 7–27 ms to plan and ran no faster than the generic plan (measured over the
 # 1,000,000-ticket database, z12–z16); left to choose, PostgreSQL switched between the two per
 # connection, so the same tile took 9 ms on one connection and 16 ms on the next.
-TILE_SESSION = {"plan_cache_mode": "force_generic_plan"}
+TILE_SESSION = GENERIC_PLANS
 
 _R = 6378137.0
 _HALF = math.pi * _R

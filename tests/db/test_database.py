@@ -15,7 +15,7 @@ import pytest
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 
-from db.database import PROBE_S, Database, Reachability, generic_plan
+from db.database import PROBE_S, Database, Reachability
 from db.queries.tiles import TILE_SESSION
 from db.urls import psycopg_conninfo, server_url
 from tests.conftest import create_database, drop_database
@@ -140,19 +140,25 @@ async def test_requests_queued_when_the_database_goes_away_fail_fast_and_after_i
         await db.close()
 
 
-async def test_generic_plans_hold_inside_the_block_only(pool: Database) -> None:
-    async def mode(conn: psycopg.AsyncConnection[Any]) -> str:
-        return str((await (await conn.execute("SHOW plan_cache_mode")).fetchone())[0])
 
-    async with pool.connection() as conn:
-        assert await mode(conn) == "auto"
-        async with generic_plan(conn):
+async def test_generic_plan_connections_come_from_their_own_pool(conninfo: str) -> None:
+    async def mode(conn: psycopg.AsyncConnection[Any]) -> str:
+        row = await (await conn.execute("SHOW plan_cache_mode")).fetchone()
+        return str(row[0])
+
+    db = Database(conninfo, max_size=2, generic_plans_size=1)
+    plain = Database(conninfo, max_size=2)
+    await db.open()
+    await plain.open()
+    try:
+        async with db.connection() as conn:
+            assert await mode(conn) == "auto"  # a month's tickets still planned for the month
+        async with db.connection(generic_plans=True) as conn:
             assert await mode(conn) == "force_generic_plan"
-        assert await mode(conn) == "auto"
-        with pytest.raises(psycopg.errors.DivisionByZero):
-            async with generic_plan(conn):
-                await conn.execute("SELECT 1 / 0")
-        assert await mode(conn) == "auto"  # reset after a failed statement too
-    async with pool.transaction() as conn:  # a transaction's statements keep their plans
-        async with generic_plan(conn):
+        async with db.transaction() as conn:
             assert await mode(conn) == "auto"
+        async with plain.connection(generic_plans=True) as conn:  # no such pool: the main one
+            assert await mode(conn) == "auto"
+    finally:
+        await db.close()
+        await plain.close()

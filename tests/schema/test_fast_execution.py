@@ -268,7 +268,7 @@ def test_enum_outputs_are_remembered_only_when_accepted() -> None:
             raise ValueError("not a member")
         return str(value).upper()
 
-    remembered = fast._remembered(coerce)  # noqa: SLF001
+    remembered = fast.remembered(coerce)
     assert [remembered("a"), remembered("a")] == ["A", "A"] and calls == ["a"]
     for _ in range(2):
         with pytest.raises(ValueError, match="not a member"):
