@@ -25,6 +25,10 @@ this module, so the rule is written once:
   the heat map's H3 hexagons only (`heatmap_resolution`): low-zoom ticket tiles, layers, OGC
   and the heat map's tiles count every ticket per grid cell 网格, so one month per grid cell
   beside them would give the other months' count; no route counts all time per hexagon.
+- Totals over areas and periods of the caller's choosing (the property ranking's standings:
+  a manager's compounds over any months, cut at contract days) are shown to callers without
+  exact counts only where their scope covers every area (`count_over`): such a total beside
+  another window, or beside the compound's months, gives a month's count by difference.
 - Derived measures. A count of some of an area's tickets (resolved of those created, on time
   of those resolved, rated ...) is shown without exact counts only where both it and the rest
   are at least MIN_COUNT (`shown_part`), and a rate or mean only over a count that is shown:
@@ -151,10 +155,13 @@ class Disclosure:
         return shown_count(n, n >= MIN_COUNT or self.covers_area(area))
 
     def count_over(self, n: int, areas: Iterable[str]) -> int | None:
-        """`n` for a total over several areas: exact where the caller has exact counts for
-        every one of them, else withheld under MIN_COUNT."""
-        return shown_count(n, n >= MIN_COUNT or self.exact_counts
-                           or all(self.covers_area(a) for a in areas))
+        """`n` for a total over several areas and a period of the caller's choosing (the
+        property ranking's standings: any months, and within them the days of contracts that
+        begin or end mid-month): exact where the caller has exact counts for every one of the
+        areas, else withheld whatever its size. Two windows, or a standing of one compound
+        against that compound's months (`compoundMonthlyTickets`), would give a month's count,
+        or a part of one, of 1 or 2."""
+        return n if self.exact_counts or all(self.covers_area(a) for a in areas) else None
 
     def week_counts(self) -> bool:
         """Whether the caller sees ticket counts of a week for the areas its scope covers:

@@ -429,3 +429,64 @@ def test_no_route_pair_singles_out_a_lone_report_in_a_grid_cell(
                     } == {0}
         else:
             assert not small(found.values()), {k: v for k, v in found.items() if v in (1, 2)}
+
+
+RANKING = """query ($from: String, $to: String) { propertyRanking(from: $from, to: $to) {
+  managers { ranked { company { code } managerName tickets ratedTickets
+                      supervisorFindings } } } }"""
+COMPOUND_MONTHS = """query ($code: String!) {
+  compoundMonthlyTickets(compoundCode: $code, from: "2023-03", to: "2023-04") {
+    month tickets } }"""
+# Managers with one compound, theirs alone, over March and April 2023: their standing for a
+# month counts that compound's month.
+MANAGER_COMPOUNDS = """
+WITH m AS (
+    SELECT company_code, manager_name, min(compound_code) AS compound FROM property_contracts
+    WHERE start_date < '2023-05-01' AND (end_date IS NULL OR end_date > '2023-03-01')
+    GROUP BY 1, 2
+    HAVING count(DISTINCT compound_code) = 1 AND min(start_date) <= '2023-03-01'
+       AND bool_and(end_date IS NULL OR end_date >= '2023-05-01'))
+SELECT * FROM m WHERE NOT EXISTS (
+    SELECT 1 FROM property_contracts o WHERE o.compound_code = m.compound
+      AND o.start_date < '2023-05-01' AND (o.end_date IS NULL OR o.end_date > '2023-03-01')
+      AND (o.company_code, o.manager_name) <> (m.company_code, m.manager_name))
+ORDER BY 3 LIMIT 12"""
+
+
+@pytest.mark.parametrize("role", ["COMMUNITY_STAFF", "PLANNER"])
+def test_property_rankings_do_not_single_out_a_report(
+        client: TestClient, token: Minter, db: psycopg.Connection, role: str) -> None:
+    """The ranking's standings count a manager's compounds over any months (and over the
+    days of contracts that start or end within a month): two windows, or a standing of one
+    compound against that compound's months, would give a month's count of 1 or 2. Staff
+    outside a standing's compounds see none of its counts; a planner's do differ."""
+    # Community staff of one grid cell: no compound lies wholly in their scope.
+    caller = Caller(client, token(role, *(["371329002001001"] if role == "COMMUNITY_STAFF"
+                                          else []), sub="ranking-differencing"))
+
+    def standings(first: str, last: str) -> dict[tuple[str, str], dict[str, Any]]:
+        found = caller.graphql(RANKING, {"from": first, "to": last})
+        assert isinstance(found, dict), found
+        return {(s["company"]["code"], s["managerName"]): s
+                for s in found["propertyRanking"]["managers"]["ranked"]}
+
+    both, march, april = (standings("2023-03", "2023-04"), standings("2023-03", "2023-03"),
+                          standings("2023-04", "2023-04"))
+    found: set[int] = set()
+    for key in both.keys() & march.keys():
+        for field in ("tickets", "ratedTickets", "supervisorFindings"):
+            if both[key][field] is not None and march[key][field] is not None:
+                found.add(both[key][field] - march[key][field])
+    # One manager's one compound: its standing for a month against the compound's month.
+    for company, manager, compound in db.execute(MANAGER_COMPOUNDS):
+        months = caller.graphql(COMPOUND_MONTHS, {"code": compound})
+        assert isinstance(months, dict), months
+        counts = {m["month"]: m["tickets"] for m in months["compoundMonthlyTickets"]}
+        for month, answer in (("2023-03", march), ("2023-04", april)):
+            standing = answer.get((company, manager), {}).get("tickets")
+            if standing is not None and counts[month] is not None:
+                found.add(counts[month] - standing)
+    assert bool(small(found)) is (role == "PLANNER"), found
+    if role == "COMMUNITY_STAFF":
+        outside = [s for s in both.values() if s["tickets"] is not None]
+        assert not outside, outside[:3]
