@@ -25,6 +25,10 @@ this module, so the rule is written once:
   the heat map's H3 hexagons only (`heatmap_resolution`): low-zoom ticket tiles, layers, OGC
   and the heat map's tiles count every ticket per grid cell 网格, so one month per grid cell
   beside them would give the other months' count; no route counts all time per hexagon.
+- Months of unions of grid cells (`areaStats`' communities, zones, streets, the county) are
+  shown to callers without exact counts only where their counts are exact
+  (`shows_month_of`): ticket tiles count every ticket per grid cell for them, and an area's
+  all time (the sum of its cells) minus its months shown would give its withheld months.
 - Totals over areas and periods of the caller's choosing (the property ranking's standings:
   a manager's compounds over any months, cut at contract days) are shown to callers without
   exact counts only where their scope covers every area (`count_over`): such a total beside
@@ -153,6 +157,14 @@ class Disclosure:
     def count(self, n: int, area: str | None = None) -> int | None:
         """`n` as the caller sees it for `area`: itself, or None (withheld)."""
         return shown_count(n, n >= MIN_COUNT or self.covers_area(area))
+
+    def shows_month_of(self, code: str | None) -> bool:
+        """Whether the caller sees any count of an area's month (`areaStats` rows: a community,
+        zone, street or the county): only where its counts are exact. Those areas are unions of
+        grid cells, whose counts of every ticket ticket tiles show callers without exact counts
+        (each cell at least MIN_COUNT); their sum minus the area's months shown would give the
+        count of its withheld months, such as this month's first report."""
+        return self.covers_area(code)
 
     def count_over(self, n: int, areas: Iterable[str]) -> int | None:
         """`n` for a total over several areas and a period of the caller's choosing (the

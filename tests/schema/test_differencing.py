@@ -358,7 +358,7 @@ def lone_report(base_settings: Settings) -> Iterator[dict[str, Any]]:
                               "h3_9": h3.str_to_int(h3.latlng_to_cell(lat, lon, 9))})
         with TestClient(create_app(s)) as own:
             yield {"cell": cell, "lon": lon, "lat": lat, "months": ["2019-03", "2019-05"],
-                   "client": own}
+                   "community": community, "street": street, "client": own}
     finally:
         drop_database(base_settings, name)
 
@@ -490,3 +490,37 @@ def test_property_rankings_do_not_single_out_a_report(
     if role == "COMMUNITY_STAFF":
         outside = [s for s in both.values() if s["tickets"] is not None]
         assert not outside, outside[:3]
+
+
+LONE_STATS = """query ($code: String!, $from: Date!, $to: Date!) {
+  areaStats(level: COMMUNITY, code: $code, from: $from, to: $to) {
+    exact tickets resolved rated channels { tickets } months { tickets } } }"""
+
+
+@pytest.mark.parametrize("role", ["STREET_OFFICER", "PLANNER"])
+def test_area_months_against_the_tiles_cells_do_not_single_out_a_lone_report(
+        lone_report: dict[str, Any], token: Minter, role: str) -> None:
+    """A community is a union of grid cells: the ticket tiles' count of every ticket per cell,
+    summed over it, minus its months in `areaStats` would give its withheld months. A street
+    officer of the other street (no exact counts there) sees no count of those months; a
+    planner's give the lone report's 0 left over (the two count the same tickets)."""
+    other = "371329002" if lone_report["street"] == "371329001" else "371329001"
+    caller = Caller(lone_report["client"], token(
+        role, *([other] if role == "STREET_OFFICER" else []), sub=f"{role.lower()}-lone"))
+    community = lone_report["community"]
+    every = every_ticket(caller, lone_report["lon"], lone_report["lat"])
+    all_time = sum(n or 0 for area, n in every.items()
+                   if area is not None and area.startswith(community))
+    assert all_time == 5  # every cell's count is shown: the lone cell's 5, no other tickets
+    shown = []
+    for first, last in (("2019-03-01", "2019-03-31"), ("2019-05-01", "2019-05-31")):
+        found = caller.graphql(LONE_STATS, {"code": community, "from": first, "to": last})
+        assert isinstance(found, dict), found
+        [row] = found["areaStats"]
+        counts = [row[k] for k in ("tickets", "resolved", "rated")] + [
+            s["tickets"] for k in ("channels", "months") for s in row[k]]
+        shown.append(row["tickets"])
+        if role == "STREET_OFFICER":
+            assert row["exact"] is False and set(counts) == {None}, row
+    if role == "PLANNER":
+        assert shown == [4, 1] and all_time - sum(shown) == 0
