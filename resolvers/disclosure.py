@@ -22,7 +22,17 @@ this module, so the rule is written once:
   item (FILTER_NOT_ALLOWED): all categories minus one would single out a report as well. Nor
   do they give ticket tiles a period: tiles, layers and OGC count every ticket for them, and
   all time minus one month would be a difference of two windows too. They count by month on
-  the heat map's hexagons.
+  the heat map's H3 hexagons only (`heatmap_resolution`): low-zoom ticket tiles, layers, OGC
+  and the heat map's tiles count every ticket per grid cell 网格, so one month per grid cell
+  beside them would give the other months' count; no route counts all time per hexagon.
+- Months of unions of grid cells (`areaStats`' communities, zones, streets, the county) are
+  shown to callers without exact counts only where their counts are exact
+  (`shows_month_of`): ticket tiles count every ticket per grid cell for them, and an area's
+  all time (the sum of its cells) minus its months shown would give its withheld months.
+- Totals over areas and periods of the caller's choosing (the property ranking's standings:
+  a manager's compounds over any months, cut at contract days) are shown to callers without
+  exact counts only where their scope covers every area (`count_over`): such a total beside
+  another window, or beside the compound's months, gives a month's count by difference.
 - Derived measures. A count of some of an area's tickets (resolved of those created, on time
   of those resolved, rated ...) is shown without exact counts only where both it and the rest
   are at least MIN_COUNT (`shown_part`), and a rate or mean only over a count that is shown:
@@ -45,8 +55,15 @@ from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.tickets import ticket_scope
 
-__all__ = ["MIN_COUNT", "SQUARE_M", "Disclosure", "disclosure", "months_before",
-           "period_too_fine", "shown_count", "shown_part", "shown_shares", "whole_months"]
+__all__ = ["GRID_CELL", "MIN_COUNT", "PUBLIC_RESOLUTION", "SQUARE_M", "Disclosure",
+           "disclosure", "months_before", "period_too_fine", "shown_count", "shown_part",
+           "shown_shares", "whole_months"]
+
+# The heat map's cells: grid cells, counted for all time elsewhere (ticket tiles below the
+# detail zoom), for callers with exact counts only; H3 hexagons of resolution 8 for the others
+# when they name none.
+GRID_CELL = "GRID_CELL"
+PUBLIC_RESOLUTION = "H3_8"
 
 
 def shown_count(n: int, exact: bool) -> int | None:
@@ -141,11 +158,22 @@ class Disclosure:
         """`n` as the caller sees it for `area`: itself, or None (withheld)."""
         return shown_count(n, n >= MIN_COUNT or self.covers_area(area))
 
+    def shows_month_of(self, code: str | None) -> bool:
+        """Whether the caller sees any count of an area's month (`areaStats` rows: a community,
+        zone, street or the county): only where its counts are exact. Those areas are unions of
+        grid cells, whose counts of every ticket ticket tiles show callers without exact counts
+        (each cell at least MIN_COUNT); their sum minus the area's months shown would give the
+        count of its withheld months, such as this month's first report."""
+        return self.covers_area(code)
+
     def count_over(self, n: int, areas: Iterable[str]) -> int | None:
-        """`n` for a total over several areas: exact where the caller has exact counts for
-        every one of them, else withheld under MIN_COUNT."""
-        return shown_count(n, n >= MIN_COUNT or self.exact_counts
-                           or all(self.covers_area(a) for a in areas))
+        """`n` for a total over several areas and a period of the caller's choosing (the
+        property ranking's standings: any months, and within them the days of contracts that
+        begin or end mid-month): exact where the caller has exact counts for every one of the
+        areas, else withheld whatever its size. Two windows, or a standing of one compound
+        against that compound's months (`compoundMonthlyTickets`), would give a month's count,
+        or a part of one, of 1 or 2."""
+        return n if self.exact_counts or all(self.covers_area(a) for a in areas) else None
 
     def week_counts(self) -> bool:
         """Whether the caller sees ticket counts of a week for the areas its scope covers:
@@ -183,6 +211,23 @@ class Disclosure:
             "ticket tiles count every ticket for callers without exact counts (the county "
             "office and planners may give a period): one month's count beside all time's "
             "would single out a report; the heat map counts by month")
+
+    def heatmap_resolution(self, asked: str | None) -> str:
+        """The heat map's cells for the caller: `asked`, or when None grid cells for callers
+        with exact counts and PUBLIC_RESOLUTION hexagons for the others. FILTER_NOT_ALLOWED
+        (field `resolution`) for grid cells asked by a caller without exact counts: ticket
+        tiles, layers and OGC count every ticket per grid cell for them, so all time minus
+        the months shown (or one month against all time) would give a cell's count of 1 or 2."""
+        if asked is None:
+            return GRID_CELL if self.exact_counts else PUBLIC_RESOLUTION
+        if asked == GRID_CELL and not self.exact_counts:
+            raise DomainError(
+                ErrorCode.FILTER_NOT_ALLOWED,
+                "the heat map counts by grid cell for callers with exact counts only (the "
+                "county office and planners): one month per grid cell beside the ticket "
+                "tiles' all-time counts per grid cell would single out a report; ask for H3 "
+                "hexagons (H3_8, H3_9)", "resolution")
+        return asked
 
     def check_filters(self, **given: object) -> None:
         """FILTER_NOT_ALLOWED for the first filter given (not None) by a caller without exact

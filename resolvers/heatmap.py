@@ -6,8 +6,10 @@ counts (the public, residents, and staff outside their scope), they never see a 
 MIN_COUNT (0, 1 or 2 are all shown as withheld) nor a change whose either side is under it
 (the month before and the same month a year earlier are whole months too). Callers without
 exact counts everywhere (all but planners and the county office) ask for exactly one calendar
-month and filter by no category, item or status, so no two answers differ by a single
-report. Planners and the county office see exact counts. Gi* itself runs on
+month, on H3 hexagons (H3_8 when they name no resolution; grid cells are FILTER_NOT_ALLOWED,
+as ticket tiles count every ticket per grid cell for them), and filter by no category, item
+or status, so no two answers differ by a single report. Planners and the county office see
+exact counts, on grid cells by default. Gi* itself runs on
 the true counts of every cell of the county (never only the box asked for, so a cell's class
 does not move as the map pans): a z-score pools a cell with all its neighbours against the
 whole county's mean and spread, so it speaks of a neighbourhood, not of a report.
@@ -27,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +45,7 @@ from geo.hotspots import HotspotClass, classify, gi_star, p_value
 from geo.types import BBox, Crs
 from resolvers.actor import Actor
 from resolvers.disclosure import (
+    GRID_CELL,
     MIN_COUNT,
     disclosure,
     months_before,
@@ -55,7 +58,7 @@ MAX_YEARS = 3
 # Degrees of margin around the county's extent that a box is clipped to (about 1 km).
 STUDY_MARGIN_DEG = 0.01
 MAX_H3_CELLS = 5_000
-RESOLUTIONS = ("GRID_CELL", "H3_8", "H3_9")
+RESOLUTIONS = (GRID_CELL, "H3_8", "H3_9")
 STATUSES = frozenset(TICKET_STATUSES)
 
 
@@ -67,7 +70,7 @@ class HeatmapArgs:
     category_code: str | None = None
     item_code: str | None = None
     statuses: tuple[str, ...] | None = None
-    resolution: str = "GRID_CELL"
+    resolution: str | None = None  # None: the caller's default (`Disclosure.heatmap_resolution`)
     crs: Crs = Crs.WGS84
     zone_code: str | None = None
 
@@ -166,7 +169,7 @@ async def county_cells(db: Database, resolution: str) -> CountyCells | None:
             if outline is None:
                 return None
             rows = await queries.grid_cells_in(conn, BBox(*shapely.from_geojson(outline).bounds))
-        if resolution == "GRID_CELL":
+        if resolution == GRID_CELL:
             adjacency = await queries.grid_adjacency(db)
             keys = [r.id for r in rows]
             shapes = [json.loads(r.geojson) for r in rows]
@@ -219,9 +222,11 @@ async def study_box(db: Database, bbox: BBox) -> BBox:
 
 async def heatmap(db: Database, actor: Actor, args: HeatmapArgs) -> Heatmap:
     """Cells overlapping the box with counts, changes and Gi* hot/cold classes."""
-    if args.resolution not in RESOLUTIONS:
-        raise bad_input(f"resolution must be one of {', '.join(RESOLUTIONS)}", "resolution")
     rule = disclosure(actor)
+    if args.resolution is not None and args.resolution not in RESOLUTIONS:
+        raise bad_input(f"resolution must be one of {', '.join(RESOLUTIONS)}", "resolution")
+    resolution = rule.heatmap_resolution(args.resolution)
+    args = replace(args, resolution=resolution)
     span = periods(args.start, args.end)
     rule.check_period(span.start, span.end)
     rule.check_filters(categoryCode=args.category_code, itemCode=args.item_code,
@@ -229,17 +234,18 @@ async def heatmap(db: Database, actor: Actor, args: HeatmapArgs) -> Heatmap:
     bbox = await study_box(db, args.bbox)
     zone = await _zone(db, args.zone_code)
     tickets = await _ticket_filter(db, args)
-    county = await county_cells(db, args.resolution)
+    county = await county_cells(db, resolution)
     if county is None:
-        return Heatmap(resolution=args.resolution, periods=span, exact=True, cells=[])
+        return Heatmap(resolution=resolution, periods=span, exact=True, cells=[])
     async with db.connection() as conn:
-        counted = await queries.period_counts(conn, resolution=args.resolution, ids=county.keys,
+        counted = await queries.period_counts(conn, resolution=resolution, ids=county.keys,
                                               periods=span, tickets=tickets)
-    grid = args.resolution == "GRID_CELL"
-    exact = [rule.covers_area(str(k)) if grid else rule.exact_counts for k in county.keys]
+    # Grid cells only for callers with exact counts everywhere; hexagons cross the scopes'
+    # borders, so they are exact for those callers alone too.
+    exact = [rule.exact_counts] * len(county.keys)
     cells, shown = await asyncio.to_thread(_cells, args, county, bbox, counted, exact, zone)
     # `exact`: every count of the answer is exact (the caller's scope covers every cell).
-    return Heatmap(resolution=args.resolution, periods=span, exact=all(shown), cells=cells)
+    return Heatmap(resolution=resolution, periods=span, exact=all(shown), cells=cells)
 
 
 async def _zone(db: Database, code: str | None) -> Any:
@@ -275,7 +281,7 @@ def _cells(args: HeatmapArgs, county: CountyCells, bbox: BBox,
         n, prev, last = triples[i]
         pooled = n + sum(counts[j] for j in near[i])
         cells.append(_cell(
-            str(key) if args.resolution == "GRID_CELL" else hexagons.hex_id(key),
+            str(key) if args.resolution == GRID_CELL else hexagons.hex_id(key),
             shapes[i] if args.crs is Crs.WGS84 else transform_geojson(shapes[i], args.crs),
             n, prev, last, float(z[i]), pooled, exact[i],
             exact[i] and all(exact[j] for j in near[i])))

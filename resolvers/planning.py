@@ -438,7 +438,8 @@ async def area_stats(db: Database, actor: Actor, *, level: str, first: date, las
                      code: str | None = None, by_zone: bool = False) -> list[AreaStats]:
     """Tickets created in first..last (Asia/Shanghai days) per community, zone, street or the
     county: volume, on-time resolution rate, mean hours to resolution, mean rating, change on
-    the period a month and a year before, channel shares, top items and volume by month."""
+    the period a month and a year before, channel shares, top items and volume by month.
+    Rows outside the caller's exact counts show no count at all (`Disclosure.shows_month_of`)."""
     require_planner(actor)
     _choice(level, LEVELS, "level")
     if by_zone and level != "STREET":
@@ -471,7 +472,11 @@ async def area_stats(db: Database, actor: Actor, *, level: str, first: date, las
     out = []
     for area_code, (name, scope_code) in areas.items():
         exact = rule.covers_area(scope_code)
-        t = totals.get(area_code)
+        # Outside them nothing of the area's month is shown: every count of the row withheld,
+        # as for an area without tickets.
+        shown_month = rule.shows_month_of(scope_code)
+        t = totals.get(area_code) if shown_month else None
+        by_channel, by_item, by_month = (channels, items, months) if shown_month else ([], [], [])
         tickets = t.tickets if t else 0
         shown = shown_count(tickets, exact)
         ok = shown is not None
@@ -497,11 +502,11 @@ async def area_stats(db: Database, actor: Actor, *, level: str, first: date, las
                             if ok and shown_count(last_month, exact) is not None else None),
             year_on_year=(_change(tickets, last_year)
                           if ok and shown_count(last_year, exact) is not None else None),
-            channels=_shares(channels, area_code, tickets, exact, {},
+            channels=_shares(by_channel, area_code, tickets, exact, {},
                              every=() if exact else CHANNELS, ordered_by_count=True),
-            top_items=_shares(items, area_code, tickets, exact, item_names,
+            top_items=_shares(by_item, area_code, tickets, exact, item_names,
                               ordered_by_count=True, first=TOP_ITEMS),
-            months=_shares(months, area_code, tickets, exact, {}, every=month_keys,
+            months=_shares(by_month, area_code, tickets, exact, {}, every=month_keys,
                            ordered_by_count=False),
         ))
     return out

@@ -70,7 +70,8 @@ class HeatmapCell:
 
 @strawberry.type(description="Tickets per cell with changes and Gi* hot/cold spots.")
 class Heatmap:
-    resolution: HeatmapResolution
+    resolution: HeatmapResolution = strawberry.field(
+        description="The cells answered: those asked for, or the caller's default.")
     from_: datetime = strawberry.field(name="from")
     to: datetime
     previous_from: datetime
@@ -98,7 +99,14 @@ class HeatmapQuery:
     async def heatmap(self, info: Info, bbox: BBoxInput, from_: From, to: To,
                       category_code: str | None = None, item_code: str | None = None,
                       status: list[TicketStatus] | None = None,
-                      resolution: HeatmapResolution = HeatmapResolution.GRID_CELL,
+                      resolution: Annotated[HeatmapResolution | None, strawberry.argument(
+                          description="Grid cells 网格 or H3 hexagons. Null or not given: "
+                                      "GRID_CELL for callers with exact counts everywhere (the "
+                                      "county office, planners), H3_8 for everyone else. "
+                                      "GRID_CELL is for those callers only (FILTER_NOT_ALLOWED, "
+                                      "field `resolution`): ticket tiles count every ticket per "
+                                      "grid cell, so a month's count per grid cell beside them "
+                                      "would single out a report.")] = None,
                       crs: Crs | None = Crs.WGS84,
                       zone_code: Annotated[str | None, strawberry.argument(
                           description="Only the cells (or hexagons) whose inner point lies "
@@ -108,5 +116,6 @@ class HeatmapQuery:
         args = resolver.HeatmapArgs(
             bbox=bbox.wgs84(), start=from_, end=to, category_code=category_code,
             item_code=item_code, statuses=tuple(statuses) if statuses is not None else None,
-            resolution=resolution.value, crs=crs or Crs.WGS84, zone_code=zone_code)
+            resolution=resolution.value if resolution else None, crs=crs or Crs.WGS84,
+            zone_code=zone_code)
         return Heatmap.of(await resolver.heatmap(info.context.db, info.context.actor, args))

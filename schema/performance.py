@@ -42,8 +42,10 @@ class PropertyStanding:
     compounds: int
     household_months: float
     tickets: int | None = strawberry.field(
-        description=f"Null when withheld: under {MIN_COUNT}, for staff without exact counts for every "
-                    "compound of the standing.")
+        description="Null when withheld: for staff without exact counts for every compound of "
+                    "the standing, whatever its size (standings count any months, cut at "
+                    "contract days: two windows, or a standing against its compound's months, "
+                    "would give a small count by difference).")
     tickets_per_hundred_households_per_month: float | None = strawberry.field(
         description="Null when `tickets` is withheld.")
     rated_tickets: int | None = strawberry.field(description="Null when withheld, as tickets.")

@@ -231,13 +231,15 @@ class TicketShare:
                    share=None if s.share is None else round(s.share, 6))
 
 
-@strawberry.type(description="Tickets created in a period in one area. Null counts are withheld "
-                             f"(fewer than {MIN_COUNT}, for callers outside the area's scope).")
+@strawberry.type(description="Tickets created in a period in one area. Null counts are withheld: "
+                             "every count of the row for callers outside the area's scope.")
 class AreaStats:
     code: str
     name: str
     exact: bool = strawberry.field(
-        description=f"Whether counts are exact (else under {MIN_COUNT} withheld).")
+        description="Whether counts are exact; false: every count withheld (an area is a "
+                    "union of grid cells, whose counts of every ticket ticket tiles show, and "
+                    "their sum minus the area's months would give its withheld months).")
     tickets: int | None
     resolved: int | None
     on_time_rate: float | None = strawberry.field(

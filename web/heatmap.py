@@ -74,8 +74,16 @@ def _bbox(request: Request) -> BBox:
     return bbox_wgs84(*numbers, params.datum(request, "bboxCrs"), field="bbox")
 
 
+def _resolution(request: Request) -> str:
+    """The heat map's cells for the caller (`Disclosure.heatmap_resolution`): the one asked
+    for, or the caller's default; refused before any work where the caller may not have it."""
+    asked = params.text(request, "resolution")
+    return disclosure(actor_of(request)).heatmap_resolution(asked.upper() if asked else None)
+
+
 def _args(request: Request, bbox: BBox | None = None,
           crs: Crs | None = None) -> resolver.HeatmapArgs:
+    resolution = _resolution(request)
     bbox = bbox or _bbox(request)
     start, end = params.period(request, required=True)
     assert start is not None and end is not None
@@ -84,7 +92,7 @@ def _args(request: Request, bbox: BBox | None = None,
         category_code=params.text(request, "categoryCode"),
         item_code=params.text(request, "itemCode"),
         statuses=params.statuses(request),
-        resolution=(params.text(request, "resolution") or "GRID_CELL").upper(),
+        resolution=resolution,
         crs=crs or params.datum(request),
         zone_code=params.text(request, "zoneCode"),
     )
@@ -182,9 +190,11 @@ async def _county_bounds(request: Request) -> tuple[float, float, float, float] 
 
 
 async def heatmap_tilejson(request: Request) -> Response:
-    """`/tiles/heatmap.json`: TileJSON of the heat map's tiles, listed in /tiles.json too."""
+    """`/tiles/heatmap.json`: TileJSON of the heat map's tiles, listed in /tiles.json too;
+    a resolution the caller may not have is refused here as on the tiles."""
     try:
         crs = params.datum(request)
+        _resolution(request)
     except DomainError as exc:
         return domain_error_response(exc)
     q = request.query_params

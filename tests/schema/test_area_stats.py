@@ -107,16 +107,19 @@ def test_street_zone_and_county_levels_add_up(hand_built: None, gql: GraphQLClie
     assert len(everyone) == 43 and sum(c["tickets"] for c in everyone) == 5
 
 
-def test_counts_under_3_are_withheld_outside_the_officers_scope(
+def test_rows_outside_the_officers_scope_show_no_count(
         hand_built: None, gql: GraphQLClient, token: Minter) -> None:
+    # A community's month beside the ticket tiles' count of every ticket per grid cell (their
+    # sum over the community) would give its withheld months: outside the officer's exact
+    # counts nothing of the month is shown, 4 tickets no more than 1 (test_differencing.py).
     outside = gql.as_(token("STREET_OFFICER", "371329002"))
     rows = {s["code"]: s for s in outside.data(STATS, {"level": "COMMUNITY", **MARCH})["areaStats"]}
     mine, other = rows[COMMUNITY], rows[OTHER]
-    assert mine["exact"] is False and mine["tickets"] == 4
-    # 2, 1, 1 and 0 tickets: every channel is listed, withheld alike, in the order of its key
+    assert mine["exact"] is False and mine["tickets"] is None
+    # Every channel is listed, withheld alike, in the order of its key
     assert mine["channels"] == [{"key": c, "tickets": None, "share": None} for c in sorted(CHANNELS)]
-    assert mine["topItems"] == []  # P01 2, P02 1, P03 1: none of them shown
-    assert mine["months"] == [{"key": "2019-03", "tickets": 4}]
+    assert mine["topItems"] == []
+    assert mine["months"] == [{"key": "2019-03", "tickets": None}]
     assert other["tickets"] is None and other["meanRating"] is None
     inside = gql.as_(token("STREET_OFFICER", "371329001"))
     row = inside.data(STATS, {"level": "COMMUNITY", "code": OTHER, **MARCH})["areaStats"][0]
@@ -128,11 +131,11 @@ def test_a_withheld_count_looks_the_same_for_0_and_1(hand_built: None, gql: Grap
     outside = gql.as_(token("STREET_OFFICER", "371329002"))
     may = outside.data(STATS, {"level": "COMMUNITY", "code": COMMUNITY, "from": "2019-05-01",
                                "to": "2019-05-31"})["areaStats"][0]
-    assert may["exact"] is False and may["tickets"] == 4
+    assert may["exact"] is False and may["tickets"] is None
     channels = {c["key"]: c for c in may["channels"]}
     assert set(channels) == set(CHANNELS)
-    # QR_CODE has 1 ticket, ONLINE none: they read the same. HOTLINE_12345's 3 are withheld
-    # with them, or 4 − 3 would give QR_CODE's 1; likewise P06's 3 among the items.
+    # QR_CODE has 1 ticket, ONLINE none: they read the same, and so do HOTLINE_12345's 3 (no
+    # count of the month is shown outside the scope); likewise P06's 3 among the items.
     assert channels["QR_CODE"] == {**channels["ONLINE"], "key": "QR_CODE"} == {
         "key": "QR_CODE", "tickets": None, "share": None}
     assert all(c["tickets"] is None for c in may["channels"])

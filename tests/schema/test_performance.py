@@ -323,28 +323,36 @@ def test_who_reads_bonds(gql: GraphQLClient, token: Minter, db: psycopg.Connecti
                for b in bonds)
 
 
-def test_ranking_counts_under_3_are_withheld_from_staff_outside_the_compounds(
-        gql: GraphQLClient, token: Minter) -> None:
+def test_ranking_counts_are_withheld_from_staff_outside_the_compounds(
+        gql: GraphQLClient, token: Minter, db: psycopg.Connection) -> None:
+    # Standings count any months, cut at contract days: outside the caller's scope none of
+    # their counts is shown, whatever its size (test_differencing.py differences them).
+    community = "371329001001"
     month = {"from": "2024-06", "to": "2024-06"}
     exact = gql.as_(token("PLANNER", sub="planner-ranking")).data(RANKING, month)[
         "propertyRanking"]
-    staff = gql.as_(token("COMMUNITY_STAFF", "371329001001", sub="staff-ranking")).data(
+    staff = gql.as_(token("COMMUNITY_STAFF", community, sub="staff-ranking")).data(
         RANKING, month)["propertyRanking"]
     pairs = [(e, s) for kind in ("companies", "managers")
              for e, s in zip(exact[kind]["ranked"], staff[kind]["ranked"], strict=True)]
     assert any(e["tickets"] < 3 for e, _ in pairs)  # the month has small standings
-    withheld = 0
+    inside = {(r[0], r[1]) for r in db.execute(
+        "SELECT company_code, manager_name FROM property_contracts WHERE start_date < "
+        "'2024-07-01' AND (end_date IS NULL OR end_date > '2024-06-01') GROUP BY 1, 2 "
+        "HAVING bool_and(compound_code LIKE %s)", (community + "%",))}
+    assert inside  # managers whose compounds all lie in the community
+    shown = 0
     for e, s in pairs:
         assert (e["rank"], e["managerName"], e["company"]) == (
             s["rank"], s["managerName"], s["company"])
-        if e["tickets"] >= 3:
-            assert s["tickets"] == e["tickets"]
-        elif s["tickets"] is None:
-            withheld += 1
+        if s["managerName"] is not None and (s["company"]["code"], s["managerName"]) in inside:
+            shown += 1
+            assert (s["tickets"], s["ratedTickets"]) == (e["tickets"], e["ratedTickets"])
+        else:
+            assert (s["tickets"], s["ratedTickets"]) == (None, None)
             assert s["ticketsPerHundredHouseholdsPerMonth"] is None
-        if s["ratedTickets"] is None:
-            assert e["ratedTickets"] < 3 and s["averageRating"] is None
-    assert withheld
+            assert s["averageRating"] is None
+    assert shown
 
 
 FINDINGS = """query ($from: String, $to: String) { propertyRanking(from: $from, to: $to) {
@@ -373,11 +381,11 @@ def test_supervisors_findings_count_in_the_ranking(gql: GraphQLClient, token: Mi
     got = {s["company"]["code"]: s["supervisorFindings"] for s in r["companies"]["ranked"]}
     assert {k: v for k, v in got.items() if v} == want and sum(want.values()) == 530
     assert sum(s["supervisorFindings"] for s in r["managers"]["ranked"]) == 530
-    # Staff outside a company's compounds see its small counts withheld, as its tickets.
-    outside = gql.as_(token("COMMUNITY_STAFF", "371329001001")).data(FINDINGS, ask)[
+    # Staff outside a company's compounds (here of one grid cell, which holds no compound
+    # wholly) see none of its counts, as its tickets.
+    outside = gql.as_(token("COMMUNITY_STAFF", "371329002001001")).data(FINDINGS, ask)[
         "propertyRanking"]["managers"]["ranked"]
-    small = [s for s in outside if s["supervisorFindings"] is None]
-    assert small and all(s["company"]["code"] in got for s in small)
+    assert outside and all(s["supervisorFindings"] is None for s in outside)
 
 
 SUMMONS = """query ($year: Int!) { summonsRecords(year: $year) { id at reason

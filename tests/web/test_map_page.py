@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import h3
 import httpx
 import jwt
 import psycopg
@@ -300,15 +301,21 @@ def test_the_heat_map_follows_the_time_slider_and_the_category(
         desktop: tuple[Page, PageProblems]) -> None:
     page, problems = desktop
     set_layer(page, "民情气象图", True)
-    june = heat_loaded(page, "2024-06|2024-06|ALL|GRID_CELL|count|WGS84")
-    assert len(june) == 429
+    # The public starts on H3_8 hexagons and is not offered grid cells: the server refuses
+    # them grid cells, which ticket tiles count for all time.
+    expect(page.locator("#heat-resolution")).to_have_value("H3_8")
+    grid_cells = page.locator("#heat-resolution option[value='GRID_CELL']")
+    expect(grid_cells).to_be_disabled()
+    assert grid_cells.evaluate("(o) => o.hidden") is True
+    june = heat_loaded(page, "2024-06|2024-06|ALL|H3_8|count|WGS84")
+    assert june and all(h3.is_valid_cell(k) and h3.get_resolution(k) == 8 for k in june)
     assert page.evaluate(RENDERED_COUNTS_JS, ["heat-fill"])["heat-fill"] > 0
     frame_june = page.evaluate(CANVAS_HASH_JS)
     expect(page.locator("#heat-period")).to_have_text("2024-06")
 
     # when: the slider goes to the first demo month
     slide_to(page, 0)
-    january = heat_loaded(page, "2023-01|2023-01|ALL|GRID_CELL|count|WGS84")
+    january = heat_loaded(page, "2023-01|2023-01|ALL|H3_8|count|WGS84")
 
     # then: other counts and colours are drawn
     assert january.keys() == june.keys() and january != june
@@ -326,6 +333,10 @@ def test_the_heat_map_follows_the_time_slider_and_the_category(
     page.locator("#signin-submit").click()
     expect(page.locator("#who")).to_contain_text("规划人员")
     expect(page.locator("#heat-window")).to_be_enabled()
+    # and: grid cells are offered, and the planner's default
+    expect(page.locator("#heat-resolution")).to_have_value("GRID_CELL")
+    expect(grid_cells).to_be_enabled()
+    assert len(heat_loaded(page, "2023-01|2023-01|ALL|GRID_CELL|count|WGS84")) == 429
     page.select_option("#heat-window", "6")
     half_year = heat_loaded(page, "2023-01|2023-06|ALL|GRID_CELL|count|WGS84")
     expect(page.locator("#heat-period")).to_have_text("2023-01 至 2023-06")
@@ -348,11 +359,12 @@ def test_the_heat_map_follows_the_time_slider_and_the_category(
 
     # when: signing out, the window and the category go back to what the public may ask
     page.locator("#signout-button").click()
-    heat_loaded(page, "2023-01|2023-01|ALL|GRID_CELL|count|WGS84")
+    heat_loaded(page, "2023-01|2023-01|ALL|H3_8|count|WGS84")
     expect(page.locator("#heat-window")).to_be_disabled()
     expect(page.locator("#heat-category")).to_be_hidden()
+    expect(grid_cells).to_be_disabled()
     slide_to(page, 17)
-    heat_loaded(page, "2024-06|2024-06|ALL|GRID_CELL|count|WGS84")
+    heat_loaded(page, "2024-06|2024-06|ALL|H3_8|count|WGS84")
     set_layer(page, "民情气象图", False)
     problems.assert_clean()
 

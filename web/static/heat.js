@@ -1,6 +1,6 @@
 // The heat map 民情气象图: tickets per cell over a month or a window of months, by category,
-// coloured by count or by hot/cold-spot class, with its legend. A window of several months and
-// a category are for callers with exact counts (planners, the county office).
+// coloured by count or by hot/cold-spot class, with its legend. A window of several months, a
+// category and grid cells are for callers with exact counts (planners, the county office).
 
 import { getJson } from './api.js';
 import { onChange as onSessionChange, session } from './session.js';
@@ -32,6 +32,8 @@ const controls = {
 
 let months = [];
 let latest = 0;
+// Whether the resolution was picked by hand; until then it follows the caller's default.
+let resolutionPicked = false;
 
 const monthStart = (month) => `${month}-01T00:00:00${TIME_ZONE.utcOffset}`;
 
@@ -55,17 +57,27 @@ export function period() {
     fromDay: `${first}-01`, toDay: lastDay };
 }
 
-// Callers without exact counts (the public, residents, staff) see one month and every
-// category: the server refuses them more, lest two answers differ by a single report.
+// Callers without exact counts (the public, residents, staff) see one month, every category
+// and H3 hexagons (H3_8 to start with): the server refuses them more, lest two answers differ
+// by a single report (ticket tiles count every ticket per grid cell for them). Callers with
+// exact counts start on grid cells, the server's default for them.
 function useCaller(current) {
   const exact = DISCLOSURE.exactCountRoles.includes(current?.role ?? 'PUBLIC');
+  const gridCells = controls.resolution.querySelector('option[value="GRID_CELL"]');
   if (!exact) {
     controls.window.value = '1';
     controls.category.value = '';
+    if (controls.resolution.value === 'GRID_CELL' || !resolutionPicked) {
+      controls.resolution.value = 'H3_8';
+    }
+  } else if (!resolutionPicked) {
+    controls.resolution.value = 'GRID_CELL';
   }
   controls.window.disabled = !exact;
   controls.category.disabled = !exact;
   controls.category.closest('label').hidden = !exact;
+  gridCells.disabled = !exact;
+  gridCells.hidden = !exact;
 }
 
 export function setup(config) {
@@ -75,6 +87,7 @@ export function setup(config) {
   controls.category.innerHTML = '<option value="">全部类别</option>' + config.categories
     .map((c) => `<option value="${escapeHtml(c.code)}">${escapeHtml(c.code)} ${escapeHtml(c.name)}</option>`)
     .join('');
+  controls.resolution.addEventListener('change', () => { resolutionPicked = true; });
   // Registered before the page's own listener, which redraws the heat map.
   onSessionChange(useCaller);
   useCaller(session());
@@ -137,7 +150,7 @@ function legendHtml(collection, mode, breaks) {
   }
   const total = collection.features.reduce((sum, f) => sum + (f.properties.count ?? 0), 0);
   const note = collection.exact ? ''
-    : `（公开数据：少于 ${DISCLOSURE.withheldUnder} 件的网格不显示数量）`;
+    : `（公开数据：少于 ${DISCLOSURE.withheldUnder} 件的单元不显示数量）`;
   return `<p class="heat-total">合计 ${number(total)} 件工单${escapeHtml(note)}</p><ul>${rows
     .map(([c, l]) => `<li><span class="swatch" style="background:${escapeHtml(c)}"></span>${escapeHtml(l)}</li>`)
     .join('')}</ul>`;
