@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from typing import Any
 
 import strawberry
@@ -52,7 +52,19 @@ from graphql.execution.values import VariableValues, coerce_argument, get_variab
 from graphql.language import VariableNode, Visitor, visit
 from graphql.pyutils import Path, gather_with_cancel, is_awaitable
 from graphql.type.definition import GraphQLLeafType, GraphQLResolveInfoHelpers
+from strawberry.relay.types import GlobalID
 from strawberry.schema.schema import validate_document
+from strawberry.types.arguments import _is_leaf_type, _is_optional_leaf_type
+from strawberry.types.base import (
+    StrawberryList,
+    StrawberryMaybe,
+    StrawberryOptional,
+    has_object_definition,
+)
+from strawberry.types.enum import has_enum_definition
+from strawberry.types.field import StrawberryField
+from strawberry.types.lazy_type import LazyType
+from strawberry.types.unset import UNSET
 
 from schema.fast import LEAVES, remembered
 from schema.limits import CostCache, Limits, validation_rules
@@ -95,6 +107,9 @@ class _Field:
     dynamic: list[tuple[str, GraphQLArgument, ArgumentNode]] | None
     # Whether anything below needs a response path (a field answered by its resolver).
     deep: bool
+    # The field's resolver: its declared one called directly where that is what Strawberry's
+    # wrapper would do (`direct_resolver`), else the graphql-core resolver the schema has.
+    resolve: Callable[..., Any]
 
 
 @dataclass(slots=True)
@@ -134,8 +149,8 @@ class _Selection:
                                                 else None)
                     continue
             here = Path(path, f.key, name)
-            value = f.definition.resolve(source, run.info(f, here),  # type: ignore[misc]
-                                         **(f.args if f.dynamic is None else run.args(f)))
+            value = f.resolve(source, run.info(f, here),
+                              **(f.args if f.dynamic is None else run.args(f)))
             if is_awaitable(value):
                 out[f.key] = None
                 run.later(value, f, out, here)
@@ -310,9 +325,124 @@ class Prepared:
         return self.operation.name.value if self.operation.name else None
 
 
+Convert = Callable[[Any], Any]
+
+
+def _converter(type_: Any, registry: Mapping[object, Any], config: Any) -> Convert | None:
+    """The conversion of a coerced GraphQL input value of `type_` into its Python value, as
+    Strawberry's `convert_argument` converts it, decided once; None for a type it does not
+    cover (Maybe, GlobalID, lazy types, inputs that build themselves)."""
+    if isinstance(type_, StrawberryMaybe):
+        return None
+    if isinstance(type_, StrawberryOptional):
+        return _converter(type_.of_type, registry, config)
+    if isinstance(type_, StrawberryList):
+        if _is_leaf_type(type_.of_type, registry, skip_classes=(GlobalID,)) or \
+                _is_optional_leaf_type(type_.of_type, registry, skip_classes=(GlobalID,)):
+            return _settled(list)  # a copy: graphql-core shares its defaults between requests
+        item = _converter(type_.of_type, registry, config)
+        return None if item is None else _settled(lambda value: [item(v) for v in value])
+    if isinstance(type_, LazyType) or type_ is GlobalID:
+        return None
+    if _is_leaf_type(type_, registry):
+        return _settled(lambda value: value)
+    if has_enum_definition(type_):
+        return _converter(type_.__strawberry_definition__, registry, config)
+    if not has_object_definition(type_):
+        return None
+    definition = type_.__strawberry_definition__
+    if definition.from_input is not None:
+        return None
+    fields = []
+    for f in definition.fields:
+        convert = _converter(f.resolve_type(type_definition=definition), registry, config)
+        if convert is None:
+            return None
+        fields.append((config.name_converter.from_field(f), f.python_name, convert))
+    unset = {f.python_name: None for f in definition.fields if definition.is_input
+             and f.default_value is MISSING and f.default_factory is MISSING}
+
+    def build(value: Mapping[str, Any]) -> Any:
+        kwargs = dict(unset)
+        for name, python_name, convert in fields:
+            if name in value:
+                kwargs[python_name] = convert(value[name])
+        return type_(**kwargs)
+    return _settled(build)
+
+
+def _settled(convert: Convert) -> Convert:
+    """`convert`, with Strawberry's answers for null and unset first."""
+    def settled(value: Any) -> Any:
+        if value is None or value is UNSET:
+            return value
+        return convert(value)
+    return settled
+
+
+def argument_converter(schema: strawberry.Schema, field: StrawberryField) -> Callable[
+        [Mapping[str, Any]], dict[str, Any]] | None:
+    """A field's coerced GraphQL arguments converted as Strawberry's `convert_arguments`
+    converts them (by Python name), decided once; None where a type is not covered."""
+    config, registry = schema.config, schema.schema_converter.scalar_registry
+    arguments = []
+    for argument in field.arguments:
+        convert = _converter(argument.type, registry, config)
+        if convert is None or argument.python_name is None:
+            return None
+        arguments.append((config.name_converter.from_argument(argument), argument.python_name,
+                          convert))
+
+    def converted(args: Mapping[str, Any]) -> dict[str, Any]:
+        return {python_name: convert(args[name])
+                for name, python_name, convert in arguments if name in args}
+    return converted
+
+
+def direct_resolver(schema: strawberry.Schema, graphql_field: GraphQLField) -> Callable[
+        ..., Any] | None:
+    """A graphql-core resolver calling a Strawberry field's declared resolver as Strawberry's
+    own wrapper calls it (arguments converted, `self`, `root`, `parent` and `info` given),
+    with the conversion decided once; None where the wrapper does more (field extensions or
+    permission classes, exception handlers, argument types it converts by itself)."""
+    field = (graphql_field.extensions or {}).get("strawberry-definition")
+    if not isinstance(field, StrawberryField) or field.base_resolver is None \
+            or field.extensions or field.permission_classes \
+            or schema.schema_converter._get_field_exception_handlers(field):  # noqa: SLF001
+        return None
+    converted = argument_converter(schema, field)
+    if converted is None:
+        return None
+    resolver = field.base_resolver
+    with_self = resolver.self_parameter is not None
+    given = [p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p]
+    info_name = resolver.info_parameter.name if resolver.info_parameter else None
+    info_class = schema.config.info_class
+
+    def resolve(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        kwargs = converted(args)
+        for name in given:
+            kwargs[name] = source
+        if info_name is not None:
+            kwargs[info_name] = info_class(_raw_info=info, _field=field)
+        return resolver(source, **kwargs) if with_self else resolver(**kwargs)
+    return resolve
+
+
 class _Compiler:
-    def __init__(self, schema: GraphQLSchema) -> None:
-        self.schema = schema
+    def __init__(self, schema: strawberry.Schema) -> None:
+        self.strawberry = schema
+        self.schema = schema._schema
+        # Each field's direct resolver, decided once (None: its graphql-core resolver).
+        self.direct: dict[int, Callable[..., Any] | None] = {}
+
+    def resolver(self, definition: GraphQLField) -> Callable[..., Any]:
+        key = id(definition)
+        if key not in self.direct:
+            self.direct[key] = direct_resolver(self.strawberry, definition)
+        found = self.direct[key]
+        assert definition.resolve is not None
+        return found if found is not None else definition.resolve
 
     def selection(self, object_type: GraphQLObjectType, nodes: list[FieldNode]) -> _Selection:
         selection = _Selection(object_type)
@@ -352,7 +482,9 @@ class _Compiler:
         deep = getattr(complete, "deep", False)
         selection.fields.append(_Field(key, node, definition, parent, complete, get, coerce,
                                        isinstance(definition.type, GraphQLNonNull), args,
-                                       dynamic, deep))
+                                       dynamic, deep,
+                                       definition.resolve if name == "__typename"
+                                       else self.resolver(definition)))
         selection.deep = selection.deep or deep or get is None
 
     def completion(self, output: GraphQLOutputType, nodes: list[FieldNode]) -> Completion:
@@ -384,7 +516,7 @@ class PreparedQueries:
         self.limits = limits
         self.rules = (*specified_rules, *validation_rules(limits, production=production))
         self.costs = CostCache()
-        self._compiler = _Compiler(self.schema)
+        self._compiler = _Compiler(schema)
         self._known: LRUCache[tuple[str, str | None], Prepared | None] = LRUCache(
             MAX_DOCUMENTS)
         self._seen: LRUCache[tuple[str, str | None], None] = LRUCache(MAX_DOCUMENTS)

@@ -10,14 +10,30 @@ from typing import Any
 import orjson
 import pytest
 import strawberry
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+)
 from starlette.routing import Route
 from starlette.testclient import TestClient
 from strawberry.extensions import SchemaExtension
+from strawberry.types.arguments import convert_arguments
+from strawberry.types.field import StrawberryField
 
 from db.vocabulary import OPEN_STATUSES
+from schema import build_schema
 from schema.fast import FastExecutionContext, plain_fields
 from schema.limits import Limits, limit_extensions
-from schema.prepared import MAX_DOCUMENT_CHARS, Declined, PreparedQueries
+from schema.prepared import (
+    MAX_DOCUMENT_CHARS,
+    Declined,
+    PreparedQueries,
+    argument_converter,
+    direct_resolver,
+)
 from tests.schema.awkward import Query
 from web.app import RedGridGraphQL, create_app
 from web.settings import Settings
@@ -296,3 +312,65 @@ def test_bodies_as_the_full_path_reads_them(app_client: Any, content_type: str,
             view.prepared.enabled = True
         answers.append((response.status_code, response.content))
     assert answers[0] == answers[1]
+
+
+# -- arguments converted once, as Strawberry converts them ------------------------------------
+
+
+def _sample(graphql_type: Any, nulls: bool) -> Any:
+    """A coerced value of an input type: every field given (null where nullable, if `nulls`)."""
+    if isinstance(graphql_type, GraphQLNonNull):
+        return _sample(graphql_type.of_type, False)
+    if nulls:
+        return None
+    if isinstance(graphql_type, GraphQLList):
+        return [_sample(graphql_type.of_type, False), _sample(graphql_type.of_type, False)]
+    if isinstance(graphql_type, GraphQLInputObjectType):
+        return {name: _sample(f.type, nulls) for name, f in graphql_type.fields.items()}
+    if isinstance(graphql_type, GraphQLEnumType):
+        return next(iter(graphql_type.values.values())).value
+    return {"Int": 3, "Float": 2.5, "String": "s", "Boolean": True, "ID": "7"}.get(
+        graphql_type.name, OPAQUE)
+
+
+OPAQUE = object()  # a custom scalar's parsed value: passed on as it is
+
+
+def test_arguments_are_converted_as_strawberry_converts_them() -> None:
+    schema = build_schema()
+    registry = schema.schema_converter.scalar_registry
+    covered = set()
+    for graphql_type in schema._schema.type_map.values():
+        if not isinstance(graphql_type, GraphQLObjectType) or graphql_type.name.startswith("__"):
+            continue
+        for name, graphql_field in graphql_type.fields.items():
+            field = (graphql_field.extensions or {}).get("strawberry-definition")
+            if not isinstance(field, StrawberryField) or not graphql_field.args:
+                continue
+            converted = argument_converter(schema, field)
+            if converted is None:
+                continue
+            covered.add(f"{graphql_type.name}.{name}")
+            for nulls in (False, True):
+                args = {n: _sample(a.type, nulls) for n, a in graphql_field.args.items()}
+                for given in (args, {}):  # every argument, and none (the defaults' absence)
+                    assert converted(given) == convert_arguments(
+                        given, field.arguments, scalar_registry=registry,
+                        config=schema.config), f"{graphql_type.name}.{name}"
+    assert {"Query.nearbyTickets", "Query.communities", "Query.locate", "Query.ticket",
+            "Query.tickets", "Location.nearestFacilities"} <= covered
+    assert len(covered) >= 40, covered
+
+
+def test_the_hot_fields_call_their_declared_resolvers_directly() -> None:
+    schema = build_schema()
+    query = schema._schema.query_type
+    assert query is not None
+    for name in ("nearbyTickets", "communities", "locate", "ticket"):
+        assert direct_resolver(schema, query.fields[name]) is not None, name
+    # a permission class keeps Strawberry's wrapper
+    toy = _schema()
+    item = toy._schema.type_map["Item"]
+    assert isinstance(item, GraphQLObjectType)
+    assert direct_resolver(toy, item.fields["secret"]) is None
+    assert direct_resolver(toy, item.fields["parts"]) is not None
