@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -124,6 +125,10 @@ class RedGridGraphQL(GraphQL):
         self.live: Broadcaster | None = None
         self.webhook_verifier: UrlVerifier | None = None
         self.push: PushEndpoints | None = None  # set when push is on
+        # HTTP operations run at most as many at a time as the pool has connections; the others
+        # wait their turn here. Waiting in the pool instead cost each of them a task and two
+        # timers (at 64 concurrent requests on a pool of 20: 0.13 ms of CPU more a request).
+        self.running = asyncio.Semaphore(settings.pool_size)
         # Sockets draw on the same per-caller GraphQL budget as HTTP requests.
         self.socket_gate = SocketGate(limiter, max_message_bytes=settings.max_body_bytes)
 
@@ -172,7 +177,8 @@ class RedGridGraphQL(GraphQL):
             return
         request = Request(scope=scope, receive=receive)
         try:
-            response = await self.prepared_answer(request) or await self.run(request)
+            async with self.running:
+                response = await self.prepared_answer(request) or await self.run(request)
         except HTTPException as exc:  # a malformed request: a JSON error with a stable code
             response = http_error(exc.status_code, exc.reason)
         finally:
