@@ -51,14 +51,16 @@ def ticket_scope(actor: Actor) -> TicketScope:
 
 
 async def nearby_tickets(db: Database, actor: Actor, point: LonLat, *, radius_m: float,
-                         statuses: Sequence[str] | None, first: int) -> list[Any]:
+                         statuses: Sequence[str] | None, first: int,
+                         columns: Sequence[str] | None = None) -> list[Any]:
     """Tickets within `radius_m` of a point that the caller may see, nearest first by
-    geodesic metres."""
+    geodesic metres; each row with the named `columns` (and id and code) only, or all."""
     scope = ticket_scope(actor)
     r = radius(radius_m)
     n = limit(first, cap=MAX_PAGE)
     x, y = to_metric(point.lon, point.lat)
-    q = NearestQuery(point.lon, point.lat, x, y, r, statuses, n, scope)
+    q = NearestQuery(point.lon, point.lat, x, y, r, statuses, n, scope,
+                     *(() if columns is None else (queries.ticket_columns(columns),)))
     async with db.connection() as conn:
         return await queries.nearest_tickets(conn, q)
 

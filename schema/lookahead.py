@@ -12,7 +12,7 @@ never a wrong answer: the primed rows are the ones the loader would have read.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from graphql import Visitor, visit
@@ -69,17 +69,23 @@ def selected(info: Info) -> dict[str, list[SelectedField]]:
 
 def _selected(info: Info) -> dict[str, list[SelectedField]]:
     found: dict[str, list[SelectedField]] = defaultdict(list)
-
-    def walk(selections: Iterable[Selection]) -> None:
-        for s in selections:
-            if isinstance(s, SelectedField):
-                found[s.name].append(s)
-            else:
-                walk(s.selections)
-
-    for field in info.selected_fields:
-        walk(field.selections)
+    for field in _fields(f for top in info.selected_fields for f in top.selections):
+        found[field.name].append(field)
     return dict(found)
+
+
+def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
+    """The fields of selections, those of fragments among them included."""
+    for s in selections:
+        if isinstance(s, SelectedField):
+            yield s
+        else:
+            yield from _fields(s.selections)
+
+
+def names_under(fields: Iterable[SelectedField]) -> frozenset[str]:
+    """The names of the fields selected under these fields, through fragments."""
+    return frozenset(f.name for f in _fields(s for field in fields for s in field.selections))
 
 
 def wanted(fields: Mapping[str, Any], relation_of: Mapping[str, str]) -> list[str]:

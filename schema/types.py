@@ -6,11 +6,14 @@ ticket 工单.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
+from strawberry.types.base import get_object_definition
+from strawberry.utils.str_converters import to_camel_case
 
 from geo.types import Crs
 from resolvers import committees, places
@@ -452,6 +455,28 @@ class Ticket:
 # resolvers.tickets.TICKET_RELATIONS each reads (its loader bears the relation's name).
 TICKET_FIELDS = {"gridCell": "cell", "compound": "compound", "community": "community",
                  "responsibleUnit": "unit", "events": "events"}
+# Ticket fields with a resolver, by the ticket columns they read; a plain field reads the
+# column of its Python name. A selection with any other field reads every column.
+TICKET_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "geometry": ("lon", "lat"), "itemName": ("item_code",), "categoryCode": ("item_code",),
+    "categoryName": ("item_code",), "__typename": ()}
+
+
+@functools.lru_cache(maxsize=256)
+def ticket_columns(names: frozenset[str]) -> tuple[str, ...] | None:
+    """The ticket columns a selection of these Ticket fields reads, or None: all of them."""
+    plain = {field.graphql_name or to_camel_case(field.python_name): field.python_name
+             for field in get_object_definition(Ticket, strict=True).fields
+             if field.base_resolver is None}
+    columns: list[str] = []
+    for name in sorted(names):
+        if name in plain:
+            columns.append(plain[name])
+        elif name in TICKET_FIELD_COLUMNS:
+            columns.extend(TICKET_FIELD_COLUMNS[name])
+        else:
+            return None
+    return tuple(columns)
 
 
 

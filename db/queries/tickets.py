@@ -23,6 +23,20 @@ TICKET_COLUMNS = (
     "reporter_subject, ST_X(geom) AS lon, ST_Y(geom) AS lat"
 )
 _COLUMNS = sql.SQL(TICKET_COLUMNS)
+# Each column of TICKET_COLUMNS by the name it has in a row.
+_COLUMN = {part.strip().rsplit(" AS ", 1)[-1]: part.strip() for part in TICKET_COLUMNS.split(",")
+           if part.strip()}
+_COLUMN.update(lon="ST_X(geom) AS lon", lat="ST_Y(geom) AS lat")
+
+
+def ticket_columns(names: Sequence[str]) -> str:
+    """The select list of these columns of TICKET_COLUMNS (by row name), with `id` and `code`;
+    ValueError for a name it does not hold."""
+    unknown = set(names) - set(_COLUMN)
+    if unknown:
+        raise ValueError(f"not ticket columns: {sorted(unknown)}")
+    wanted = {"id", "code", *names}
+    return ", ".join(expression for name, expression in _COLUMN.items() if name in wanted)
 
 
 def status_list(statuses: Sequence[str]) -> str:
@@ -34,7 +48,8 @@ def status_list(statuses: Sequence[str]) -> str:
     return "(" + ", ".join(f"'{s}'" for s in sorted(set(statuses))) + ")"
 
 
-def nearest_sql(statuses: Sequence[str] | None, scope: str = "TRUE") -> str:
+def nearest_sql(statuses: Sequence[str] | None, scope: str = "TRUE",
+                columns: str = TICKET_COLUMNS) -> str:
     """KNN on the indexed EPSG:4549 column, with exact geodesic metres for the rows returned.
 
     The reach is a plain box (`&&`), not ST_DWithin: the planner misjudges ST_DWithin's
@@ -46,7 +61,7 @@ def nearest_sql(statuses: Sequence[str] | None, scope: str = "TRUE") -> str:
     else:  # no status asked for matches no ticket, as `status = ANY('{}')` in ticket pages
         status = f"status IN {status_list(statuses)}" if statuses else "FALSE"
     return f"""
-SELECT {TICKET_COLUMNS}, dp,
+SELECT {columns}, dp,
        ST_Distance(geom::geography,
                    ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography) AS distance_m
 FROM (
@@ -69,6 +84,8 @@ class NearestQuery:
     statuses: Sequence[str] | None
     limit: int
     scope: TicketScope = EVERYTHING
+    # The columns of each row (`ticket_columns`): the ones the answer reads.
+    columns: str = TICKET_COLUMNS
 
 
 async def nearest_tickets(conn: AsyncConnection[Any], q: NearestQuery) -> list[Any]:
@@ -78,7 +95,8 @@ async def nearest_tickets(conn: AsyncConnection[Any], q: NearestQuery) -> list[A
     rows cannot prove the cut exact (projection scale error), it asks again for more.
     """
     scope, scope_params = q.scope.clause()
-    query = sql.SQL(nearest_sql(q.statuses, scope))  # built from closed sets and the scope
+    # Built from closed sets, the scope and `ticket_columns`.
+    query = sql.SQL(nearest_sql(q.statuses, scope, q.columns))
     params = {"lon": q.lon, "lat": q.lat, "x": q.x, "y": q.y, "reach": q.radius_m * 1.001 + 1,
               "k": q.limit + max(8, q.limit // 2), **scope_params}
     while True:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import psycopg
 import pytest
 from pyproj import Geod
+from starlette.testclient import TestClient
 
 from db.queries.tickets import nearest_sql
 from geo.projection import to_metric
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, observed
 
 NEARBY = """query ($p: PointInput!, $r: Float!, $s: [TicketStatus!], $n: Int) {
   nearbyTickets(point: $p, radiusM: $r, status: $s, first: $n) {
@@ -104,3 +106,48 @@ def test_open_query_uses_the_partial_metric_index(db: psycopg.Connection) -> Non
                                "reach": 1002.0, "k": 30}).fetchall())
     assert "ix_tickets_geom_metric_open" in plan, plan
     assert "Index Scan" in plan
+
+
+def _leaf_fields(client: GraphQLClient) -> list[str]:
+    """Every Ticket field answered without arguments or a selection of its own."""
+    fields = client.data("""{ __type(name: "Ticket") { fields { name args { name }
+        type { kind ofType { kind ofType { kind ofType { kind } } } } } } }""")[
+        "__type"]["fields"]
+
+    def leaf(t: dict[str, Any]) -> bool:
+        while t["kind"] in ("NON_NULL", "LIST"):
+            t = t["ofType"]
+        return t["kind"] in ("SCALAR", "ENUM")
+
+    return [f["name"] for f in fields if leaf(f["type"]) and not f["args"]
+            or f["name"] == "geometry"]
+
+
+def test_every_ticket_field_answers_as_the_ticket_itself(county: GraphQLClient,
+                                                         client: TestClient) -> None:
+    """Hits read only the columns their selection needs: each field, alone and all together,
+    answers as `ticket(code)` answers it."""
+    names = _leaf_fields(county)
+    assert {"code", "status", "geometry", "itemName", "reporterPhone"} <= set(names)
+    point = {"lon": 118.64, "lat": 34.93}
+    for selection in [*([name] for name in names), names]:
+        fields = " ".join(selection)
+        with observed(client.app.state.db) as statements:  # type: ignore[attr-defined]
+            hits = county.data(f"""query($p: PointInput!) {{ nearbyTickets(point: $p,
+                radiusM: 800, first: 5) {{ ticket {{ code {fields} }} }} }}""",
+                               {"p": point})["nearbyTickets"]
+        assert hits, selection
+        nearest = next(s for s in statements if "geom_metric <->" in s)
+        # the columns read: every one for fields with resolvers of their own, else a few
+        assert ("reporter_phone" in nearest) == any(
+            n not in PLAIN_OR_LISTED for n in selection), selection
+        for hit in hits[:2]:
+            alone = county.data(f"""query($c: String!) {{ ticket(code: $c) {{
+                code {fields} }} }}""", {"c": hit["ticket"]["code"]})["ticket"]
+            assert hit["ticket"] == alone, selection
+
+
+# Fields answered from the nearest rows' own columns (the rest read all of them).
+PLAIN_OR_LISTED = {"code", "status", "level", "itemCode", "channel", "description", "priority",
+                   "createdAt", "dueAt", "updatedAt", "version", "rating", "resolvedAt",
+                   "closedAt", "geometry", "itemName", "categoryCode", "categoryName"}
