@@ -197,24 +197,98 @@ class _Run:
 
     def abandon(self) -> None:
         """Drops the loads not awaited (the full path answers instead)."""
-        for value, *_ in self.pending:
-            if asyncio.iscoroutine(value):
-                value.close()
-            elif isinstance(value, asyncio.Future):
-                value.cancel()
+        _drop(self.pending)
         self.pending = []
 
     async def settle(self) -> None:
         """Awaits the loads of each depth together (DataLoaders batch them), completing each
-        value where it belongs; completing may start loads of the next depth."""
+        value where it belongs; completing may start loads of the next depth.
+
+        Each resolver's coroutine takes its first step here: most of a nested answer's
+        resolvers read loaders primed with their rows and finish at once, without a task of
+        their own (a task, its scheduling and its callbacks cost about as much as the
+        resolver). Only those that wait are awaited, together.
+        """
         while self.pending:
             batch, self.pending = self.pending, []
-            values = await asyncio.gather(*(value for value, *_ in batch),
-                                          return_exceptions=True)
-            for (_, f, out, path), value in zip(batch, values, strict=True):
-                if isinstance(value, BaseException):
-                    raise Declined from value
-                out[f.key] = f.complete(value, self, path)
+            waiting: list[tuple[Any, _Field, dict[str, Any], Path]] = []
+            try:
+                while batch:
+                    value, f, out, path = batch.pop(0)
+                    if asyncio.iscoroutine(value):
+                        try:
+                            step = value.send(None)
+                        except StopIteration as done:
+                            out[f.key] = f.complete(done.value, self, path)
+                            continue
+                        value = _Resumed.after(value, step)
+                    waiting.append((value, f, out, path))
+            except BaseException:
+                _drop(batch)
+                _drop(waiting)
+                raise
+            results = await asyncio.gather(*(w[0] for w in waiting), return_exceptions=True)
+            for (_, f, out, path), result in zip(waiting, results, strict=True):
+                if isinstance(result, BaseException):
+                    raise Declined from result
+                out[f.key] = f.complete(result, self, path)
+
+
+class _Resumed:
+    """A coroutine that took its first step and waits on what it yielded: awaited, it goes on
+    as `await coroutine` would have (what it yields goes to the task awaiting this, what is
+    thrown in goes to it)."""
+
+    __slots__ = ("blocking", "coroutine", "step")
+
+    def __init__(self, coroutine: Any, step: Any, blocking: bool) -> None:
+        self.coroutine = coroutine
+        self.step = step
+        self.blocking = blocking
+
+    @classmethod
+    def after(cls, coroutine: Any, step: Any) -> _Resumed:
+        """The coroutine after a first step that yielded `step`. A future it awaits is marked
+        as awaited (`_asyncio_future_blocking`) until a task takes it; the mark is taken off
+        here and put back when this is awaited, as another coroutine may await the same
+        future meanwhile (asyncio refuses a future awaited while marked)."""
+        blocking = getattr(step, "_asyncio_future_blocking", False) is True
+        if blocking:
+            step._asyncio_future_blocking = False
+        return cls(coroutine, step, blocking)
+
+    def __await__(self) -> Any:
+        step = self.step
+        waits = not (self.blocking and step.done())  # a future done meanwhile: nothing to wait
+        if waits and self.blocking:
+            step._asyncio_future_blocking = True
+        while True:
+            if waits:
+                try:
+                    yield step
+                except BaseException as exc:  # noqa: BLE001 - passed on to the coroutine
+                    try:
+                        step = self.coroutine.throw(exc)
+                    except StopIteration as done:
+                        return done.value
+                    continue
+            waits = True
+            try:
+                step = self.coroutine.send(None)
+            except StopIteration as done:
+                return done.value
+
+    def close(self) -> None:
+        self.coroutine.close()
+
+
+def _drop(pending: Sequence[tuple[Any, ...]]) -> None:
+    """Closes the coroutines and cancels the futures of loads that will not be awaited."""
+    for value, *_ in pending:
+        if asyncio.iscoroutine(value) or isinstance(value, _Resumed):
+            value.close()
+        elif isinstance(value, asyncio.Future):
+            value.cancel()
 
 
 def _track(values: Any) -> None:

@@ -4,6 +4,7 @@ of caller."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,9 +32,11 @@ from schema.prepared import (
     MAX_DOCUMENT_CHARS,
     Declined,
     PreparedQueries,
+    _Resumed,
     argument_converter,
     direct_resolver,
 )
+from tests.conftest import observed
 from tests.schema.awkward import Query
 from web.app import RedGridGraphQL, create_app
 from web.settings import Settings
@@ -374,3 +377,64 @@ def test_the_hot_fields_call_their_declared_resolvers_directly() -> None:
     assert isinstance(item, GraphQLObjectType)
     assert direct_resolver(toy, item.fields["secret"]) is None
     assert direct_resolver(toy, item.fields["parts"]) is not None
+
+
+def test_loads_of_one_depth_are_batched_as_the_full_path_batches_them(app_client: Any) -> None:
+    """Resolvers of a depth take their first steps together, so a DataLoader sees all their
+    keys at once: the same statements with the lane as without it."""
+    client, view = app_client
+    query = "{ zones { code communities { code compounds { code } gridCells { code } } } }"
+    view.prepared.prepare(query, None)
+    before = view.prepared.answered
+    seen = []
+    for enabled in (True, False):
+        view.prepared.enabled = enabled
+        try:
+            with observed(client.app.state.db) as statements:  # type: ignore[attr-defined]
+                response = client.post("/graphql", json={"query": query})
+        finally:
+            view.prepared.enabled = True
+        assert response.status_code == 200 and "errors" not in response.json()
+        seen.append(sorted(statements))
+    assert view.prepared.answered == before + 1
+    assert seen[0] == seen[1]
+    assert len(seen[0]) == 4  # zones, then one statement per relation for all their keys
+
+
+async def test_resumed_coroutines_go_on_as_awaited_ones() -> None:
+    """Coroutines that took a first step and wait: on one future together (asyncio refuses a
+    future awaited twice while marked), on one done meanwhile, through bare yields, with an
+    exception, and cancelled."""
+    loop = asyncio.get_running_loop()
+    shared, failing, hanging = loop.create_future(), loop.create_future(), loop.create_future()
+
+    async def plus_one() -> int:
+        return int(await shared) + 1
+
+    async def twice() -> int:
+        await asyncio.sleep(0)
+        value = await shared
+        await asyncio.sleep(0.001)
+        return int(value) * 2
+
+    async def wait(future: asyncio.Future[Any]) -> Any:
+        return await future
+
+    def stepped(coroutine: Any) -> _Resumed:
+        return _Resumed.after(coroutine, coroutine.send(None))
+
+    resumed = [stepped(plus_one()), stepped(plus_one()), stepped(twice())]
+    loop.call_later(0.001, shared.set_result, 20)
+    assert await asyncio.gather(*resumed) == [21, 21, 40]
+    done_meanwhile = loop.create_future()
+    late = stepped(wait(done_meanwhile))
+    done_meanwhile.set_result("ok")
+    assert await late == "ok"
+    loop.call_soon(failing.set_exception, ValueError("refused"))
+    with pytest.raises(ValueError, match="refused"):
+        await stepped(wait(failing))
+    task = asyncio.ensure_future(stepped(wait(hanging)))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
