@@ -188,9 +188,8 @@ class RedGridGraphQL(GraphQL):
     async def prepared_answer(self, request: Request) -> Response | None:
         """The answer of a JSON POST of a query the lane has compiled (schema/prepared.py), or
         None for the full path. The body stays read on the request for the full path."""
-        # The full path's own test of a JSON body (Strawberry's parse_http_body).
-        if request.method != "POST" or not self.prepared.enabled or "application/json" not in \
-                parse_content_type(request.headers.get("content-type", ""))[0]:
+        if request.method != "POST" or not self.prepared.enabled \
+                or not json_body(request.headers.get("content-type", "")):
             return None
         try:
             payload = orjson.loads(await request.body())
@@ -257,6 +256,13 @@ class RedGridGraphQL(GraphQL):
             extensions = error.setdefault("extensions", {})
             extensions.setdefault("code", code_for_unlabelled(error.get("message", "")))
         return response
+
+
+@functools.lru_cache(maxsize=64)
+def json_body(content_type: str) -> bool:
+    """Whether the full path reads a body of this content type as JSON (Strawberry's own test
+    in parse_http_body), remembered per header value: a client sends one."""
+    return "application/json" in parse_content_type(content_type)[0]
 
 
 def raw_json(value: object) -> object:
