@@ -22,9 +22,11 @@ this module, so the rule is written once:
   item (FILTER_NOT_ALLOWED): all categories minus one would single out a report as well. Nor
   do they give ticket tiles a period: tiles, layers and OGC count every ticket for them, and
   all time minus one month would be a difference of two windows too. They count by month on
-  the heat map's H3 hexagons only (`heatmap_resolution`): low-zoom ticket tiles, layers, OGC
+  the heat map's H3_8 hexagons only (`heatmap_resolution`): low-zoom ticket tiles, layers, OGC
   and the heat map's tiles count every ticket per grid cell 网格, so one month per grid cell
-  beside them would give the other months' count; no route counts all time per hexagon.
+  beside them would give the other months' count; no route counts all time per hexagon; and
+  on one resolution, as an H3_8 hexagon's month minus its H3_9 children's months shown would
+  give the withheld children's count.
 - Months of unions of grid cells (`areaStats`' communities, zones, streets, the county) are
   shown to callers without exact counts only where their counts are exact
   (`shows_month_of`): ticket tiles count every ticket per grid cell for them, and an area's
@@ -214,19 +216,23 @@ class Disclosure:
 
     def heatmap_resolution(self, asked: str | None) -> str:
         """The heat map's cells for the caller: `asked`, or when None grid cells for callers
-        with exact counts and PUBLIC_RESOLUTION hexagons for the others. FILTER_NOT_ALLOWED
-        (field `resolution`) for grid cells asked by a caller without exact counts: ticket
-        tiles, layers and OGC count every ticket per grid cell for them, so all time minus
-        the months shown (or one month against all time) would give a cell's count of 1 or 2."""
+        with exact counts and PUBLIC_RESOLUTION hexagons for the others, who count on that one
+        resolution only. FILTER_NOT_ALLOWED (field `resolution`) for any other asked by a caller
+        without exact counts: ticket tiles, layers and OGC count every ticket per grid cell for
+        them, so all time minus the months shown (or one month against all time) would give a
+        cell's count of 1 or 2; and an H3_8 hexagon's month minus its seven H3_9 children's
+        months shown gives the withheld children's count (1 or 2 for 306 of 1,514 shown
+        hexagon-months on the demo)."""
         if asked is None:
             return GRID_CELL if self.exact_counts else PUBLIC_RESOLUTION
-        if asked == GRID_CELL and not self.exact_counts:
+        if asked != PUBLIC_RESOLUTION and not self.exact_counts:
             raise DomainError(
                 ErrorCode.FILTER_NOT_ALLOWED,
-                "the heat map counts by grid cell for callers with exact counts only (the "
-                "county office and planners): one month per grid cell beside the ticket "
-                "tiles' all-time counts per grid cell would single out a report; ask for H3 "
-                "hexagons (H3_8, H3_9)", "resolution")
+                f"the heat map counts on {PUBLIC_RESOLUTION} hexagons only for callers without "
+                "exact counts (grid cells and H3_9 are for the county office and planners): "
+                "one month per grid cell beside the ticket tiles' all-time counts per grid "
+                f"cell, or an {PUBLIC_RESOLUTION} hexagon's month beside its smaller children's, "
+                "would single out a report", "resolution")
         return asked
 
     def check_filters(self, **given: object) -> None:

@@ -6,8 +6,9 @@ counts (the public, residents, and staff outside their scope), they never see a 
 MIN_COUNT (0, 1 or 2 are all shown as withheld) nor a change whose either side is under it
 (the month before and the same month a year earlier are whole months too). Callers without
 exact counts everywhere (all but planners and the county office) ask for exactly one calendar
-month, on H3 hexagons (H3_8 when they name no resolution; grid cells are FILTER_NOT_ALLOWED,
-as ticket tiles count every ticket per grid cell for them), and filter by no category, item
+month, on H3_8 hexagons only (grid cells and H3_9 are FILTER_NOT_ALLOWED: ticket tiles count
+every ticket per grid cell for them, and a hexagon's month minus its children's would give a
+withheld child's count), and filter by no category, item
 or status, so no two answers differ by a single report. Planners and the county office see
 exact counts, on grid cells by default. Gi* itself runs on
 the true counts of every cell of the county (never only the box asked for, so a cell's class
@@ -47,6 +48,7 @@ from resolvers.actor import Actor
 from resolvers.disclosure import (
     GRID_CELL,
     MIN_COUNT,
+    Disclosure,
     disclosure,
     months_before,
     whole_months,
@@ -220,12 +222,18 @@ async def study_box(db: Database, bbox: BBox) -> BBox:
     return BBox(w, s, e, n)
 
 
+def resolution_for(rule: Disclosure, asked: str | None) -> str:
+    """The heat map's cells for a caller: BAD_USER_INPUT for a resolution that does not
+    exist, whoever asks; else the disclosure rule's (`Disclosure.heatmap_resolution`)."""
+    if asked is not None and asked not in RESOLUTIONS:
+        raise bad_input(f"resolution must be one of {', '.join(RESOLUTIONS)}", "resolution")
+    return rule.heatmap_resolution(asked)
+
+
 async def heatmap(db: Database, actor: Actor, args: HeatmapArgs) -> Heatmap:
     """Cells overlapping the box with counts, changes and Gi* hot/cold classes."""
     rule = disclosure(actor)
-    if args.resolution is not None and args.resolution not in RESOLUTIONS:
-        raise bad_input(f"resolution must be one of {', '.join(RESOLUTIONS)}", "resolution")
-    resolution = rule.heatmap_resolution(args.resolution)
+    resolution = resolution_for(rule, args.resolution)
     args = replace(args, resolution=resolution)
     span = periods(args.start, args.end)
     rule.check_period(span.start, span.end)

@@ -103,9 +103,11 @@ class HeatmapQuery:
                           description="Grid cells 网格 or H3 hexagons. Null or not given: "
                                       "GRID_CELL for callers with exact counts everywhere (the "
                                       "county office, planners), H3_8 for everyone else. "
-                                      "GRID_CELL is for those callers only (FILTER_NOT_ALLOWED, "
-                                      "field `resolution`): ticket tiles count every ticket per "
-                                      "grid cell, so a month's count per grid cell beside them "
+                                      "GRID_CELL and H3_9 are for those callers only "
+                                      "(FILTER_NOT_ALLOWED, field `resolution`): ticket tiles "
+                                      "count every ticket per grid cell, and an H3_8 hexagon "
+                                      "holds seven H3_9 ones, so a month's count per grid cell "
+                                      "beside them, or a hexagon's month beside its children's, "
                                       "would single out a report.")] = None,
                       crs: Crs | None = Crs.WGS84,
                       zone_code: Annotated[str | None, strawberry.argument(

@@ -75,10 +75,12 @@ def _bbox(request: Request) -> BBox:
 
 
 def _resolution(request: Request) -> str:
-    """The heat map's cells for the caller (`Disclosure.heatmap_resolution`): the one asked
-    for, or the caller's default; refused before any work where the caller may not have it."""
+    """The heat map's cells for the caller (`resolver.resolution_for`): the one asked for, or
+    the caller's default; refused before any work where it does not exist or the caller may
+    not have it."""
     asked = params.text(request, "resolution")
-    return disclosure(actor_of(request)).heatmap_resolution(asked.upper() if asked else None)
+    return resolver.resolution_for(disclosure(actor_of(request)),
+                                   asked.upper() if asked else None)
 
 
 def _args(request: Request, bbox: BBox | None = None,

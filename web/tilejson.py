@@ -76,8 +76,8 @@ def heatmap_tilejson_document(base: str, query: str,
     description = (f"{HEATMAP_TITLE} ({HEATMAP_TITLE_ZH}) of RedGrid, datum {crs.value}: tickets "
                    "per grid cell or H3 hexagon for the period `from`–`to` (required on the "
                    "tile URL), with Getis-Ord Gi* hot and cold spots computed over the county; "
-                   "grid cells for the county office and planners only, whose default they "
-                   "are (H3_8 for everyone else)")
+                   "grid cells and H3_9 hexagons for the county office and planners only "
+                   "(grid cells their default), H3_8 hexagons only for everyone else")
     return _document(HEATMAP, description, 0, HEATMAP_FIELDS, base, query, bounds, crs)
 
 

@@ -107,3 +107,100 @@ def test_owners_committees_count_as_the_share_of_compliant_compounds(
                                     if c["component"] == "OWNERS_COMMITTEES") for s in scores}
     assert got == pytest.approx({k: float(v) for k, v in shares.items()}, abs=0.01)
     assert min(got.values()) < 100  # some compounds have no committee (200 of 230 do)
+
+
+HANDLING = """
+SELECT m.code, m.street_code, count(t.id), count(t.resolved_at),
+       count(t.id) FILTER (WHERE t.resolved_at <= t.due_at), count(t.rating),
+       count(t.id) FILTER (WHERE EXISTS (SELECT 1 FROM ticket_events e
+                                         WHERE e.ticket_id = t.id AND e.action = 'ESCALATED')),
+       count(t.id) FILTER (WHERE EXISTS (SELECT 1 FROM ticket_events e
+                                         WHERE e.ticket_id = t.id AND e.action = 'REOPENED'))
+FROM communities m
+LEFT JOIN tickets t ON t.community_code = m.code AND t.channel = 'HOTLINE_12345'
+     AND t.created_at >= '2023-01-01T00:00:00+08:00' AND t.created_at < '2024-01-01T00:00:00+08:00'
+GROUP BY m.code"""
+WITHHELD = """query ($y: Int!) { communityAssessment(year: $y) { communityCode zoneCode
+  streetCode tickets withheld total rankInZone rankInStreet
+  components { component weight score withheld } } }"""
+
+
+def _counted(db: psycopg.Connection) -> dict[str, dict[str, Any]]:
+    """Each community's hotline tickets of 2023 counted directly, and for each ticket
+    component the counts it rests on: (part, whole) pairs, the rate's own first. An on-time
+    rate, 29 of 34 resolved, would also give back 34 resolved of 35 tickets (1 unresolved)."""
+    out = {}
+    for code, street, tickets, resolved, on_time, rated, escalated, reopened in db.execute(
+            HANDLING):
+        out[code] = {"street": street, "tickets": tickets, "parts": {
+            "ON_TIME": [(on_time, resolved), (resolved, tickets)],
+            "RATING": [(rated, tickets), (rated, resolved)],
+            "ESCALATIONS": [(escalated, tickets)], "REOPENINGS": [(reopened, tickets)]}}
+    return out
+
+
+@pytest.mark.parametrize(("role", "scope"), [("COMMUNITY_STAFF", "371329001001"),
+                                             ("STREET_OFFICER", "371329002")])
+def test_staff_outside_a_community_get_no_count_under_3_nor_a_score_that_gives_one_back(
+        gql: GraphQLClient, token: Minter, db: psycopg.Connection, role: str,
+        scope: str) -> None:
+    counted = _counted(db)
+    # The demo's 2023 has communities with 1 or 2 escalated tickets, which the escalation
+    # score and the ticket count gave back to staff anywhere.
+    few = {code for code, c in counted.items() if 1 <= c["parts"]["ESCALATIONS"][0][0] <= 2}
+    assert few
+    county = {s["communityCode"]: s for s in
+              gql.as_(token("COUNTY_OFFICE", sub="county-scores")).data(
+                  WITHHELD, {"y": 2023})["communityAssessment"]}
+    for code in few:  # the county office keeps the exact numbers
+        c, escalated = county[code], counted[code]["parts"]["ESCALATIONS"][0][0]
+        mine = {x["component"]: x for x in c["components"]}
+        assert (c["tickets"], c["withheld"]) == (counted[code]["tickets"], False)
+        assert mine["ESCALATIONS"]["withheld"] is False
+        assert mine["ESCALATIONS"]["score"] == pytest.approx(
+            100 - 100 * escalated / c["tickets"], abs=0.01)
+        assert c["total"] is not None and c["rankInZone"] is not None
+
+    scores = gql.as_(token(role, scope, sub=f"{role.lower()}-scores")).data(
+        WITHHELD, {"y": 2023})["communityAssessment"]
+    assert len(scores) == len(counted) == 43
+    outside = 0
+    for s in scores:
+        code, c = s["communityCode"], counted[s["communityCode"]]
+        if code.startswith(scope):  # a community's code begins with its street's
+            # Exact inside the scope (ranked among the totals the caller sees).
+            assert {**s, "rankInZone": 0, "rankInStreet": 0} == {
+                **county[code], "rankInZone": 0, "rankInStreet": 0}
+            continue
+        outside += 1
+        tickets = c["tickets"]
+        assert (s["tickets"], s["withheld"]) == ((tickets, False) if tickets >= 3
+                                                 else (None, True))
+        components = {x["component"]: x for x in s["components"]}
+        for name, parts in c["parts"].items():
+            x = components[name]
+            # Shown only where each count it rests on and the rest are both at least 3: then
+            # no count of 1 or 2 (nor one resident's rating) can be read from it.
+            hidden = tickets < 3 or any(part < 3 or whole - part < 3 for part, whole in parts)
+            assert x["withheld"] is hidden, (code, name, parts)
+            if hidden:
+                assert x["score"] is None
+            else:
+                assert x["score"] == next(y["score"] for y in county[code]["components"]
+                                          if y["component"] == name)
+        if any(x["withheld"] and x["weight"] > 0 for x in s["components"]):
+            # The weights and the other components would give the withheld one back.
+            assert (s["total"], s["rankInZone"], s["rankInStreet"]) == (None, None, None)
+        else:
+            assert s["total"] == county[code]["total"]
+        if code in few:
+            assert components["ESCALATIONS"]["score"] is None and s["total"] is None
+    assert outside and any(s["total"] is not None for s in scores)
+    # Ranks run among the totals shown, so none stands in for a withheld one.
+    for key, rank in (("zoneCode", "rankInZone"), ("streetCode", "rankInStreet")):
+        for area in {s[key] for s in scores}:
+            shown = sorted((s for s in scores if s[key] == area and s[rank] is not None),
+                           key=lambda s: s[rank])
+            assert [s[rank] for s in shown] == list(range(1, len(shown) + 1))
+            totals = [s["total"] for s in shown if s["total"] is not None]
+            assert totals == sorted(totals, reverse=True)

@@ -286,18 +286,30 @@ def _is_hexagon(cell_id: object, resolution: int) -> bool:
             and h3.get_resolution(cell_id) == resolution)
 
 
-def test_grid_cells_are_refused_on_every_heat_map_route_without_exact_counts(
-        heat_caller: tuple[Caller, bool], db: psycopg.Connection) -> None:
+def _is_cell_of(cell_id: object, resolution: str) -> bool:
+    """Whether `cell_id` is a cell of `resolution`: a grid cell's 15-digit code, or an H3
+    index of the hexagons' resolution."""
+    if resolution == "GRID_CELL":
+        return isinstance(cell_id, str) and len(cell_id) == 15 and cell_id.isdigit()
+    return _is_hexagon(cell_id, int(resolution[-1]))
+
+
+@pytest.mark.parametrize("resolution", ["GRID_CELL", "H3_9"])
+def test_grid_cells_and_h3_9_are_refused_on_every_heat_map_route_without_exact_counts(
+        heat_caller: tuple[Caller, bool], db: psycopg.Connection, resolution: str) -> None:
+    """Callers without exact counts count on H3_8 only: grid cells beside the ticket tiles'
+    all-time counts per grid cell, and H3_9 hexagons beside their H3_8 parent's month, would
+    each give a withheld count by difference."""
     caller, exact_counts = heat_caller
     before = db.execute("SELECT count(*), max(updated_at) FROM tickets").fetchone()
-    for resolution in ("GRID_CELL", "grid_cell"):  # the HTTP routes take either case
-        found = heat_routes(caller, resolution, HEAT_MONTH)
+    for asked in (resolution, resolution.lower()):  # the HTTP routes take either case
+        found = heat_routes(caller, asked, HEAT_MONTH)
         assert set(found) == ({"graphql", "geojson", "tile", "tilejson"}
-                              if resolution == "GRID_CELL" else {"geojson", "tile", "tilejson"})
+                              if asked == resolution else {"geojson", "tile", "tilejson"})
         if exact_counts:
             for route, (answered, counts) in found.items():
-                assert answered in (None, "GRID_CELL"), (route, answered)
-                assert all(len(k) == 15 and k.isdigit() for k in counts), route  # cell codes
+                assert answered in (None, resolution), (route, answered)
+                assert all(_is_cell_of(k, resolution) for k in counts), route
             assert found["tile"][1], found  # the tile drew cells
         else:
             assert all(v == ("FILTER_NOT_ALLOWED", "resolution") for v in found.values()), found
@@ -311,10 +323,8 @@ def test_the_default_heat_map_is_h3_8_without_exact_counts_and_grid_cells_with(
     assert set(found) == {"graphql", "geojson", "tile", "tilejson"}
     for route, (answered, counts) in found.items():
         assert answered in (None, "GRID_CELL" if exact_counts else "H3_8"), (route, answered)
-        if exact_counts:
-            assert all(len(k) == 15 and k.isdigit() for k in counts), route
-        else:
-            assert all(_is_hexagon(k, 8) for k in counts), route
+        assert all(_is_cell_of(k, "GRID_CELL" if exact_counts else "H3_8") for k in counts), \
+            route
     assert found["graphql"][1] and found["geojson"][1] and found["tile"][1]
     # The same cells and counts on every route that draws them.
     assert found["graphql"][1] == found["geojson"][1]
@@ -414,7 +424,7 @@ def test_no_route_pair_singles_out_a_lone_report_in_a_grid_cell(
                     if route == "tilejson":
                         continue
                     if answer == ("FILTER_NOT_ALLOWED", "resolution"):
-                        assert who == "PUBLIC" and resolution == "GRID_CELL"
+                        assert who == "PUBLIC" and resolution != "H3_8"
                         continue
                     counts = answer[1]
                     assert isinstance(counts, dict), (route, answer)

@@ -111,7 +111,7 @@ def test_callers_without_exact_counts_never_see_a_count_under_3(
     caller = gql if role == "PUBLIC" else gql.as_(token(role, *(
         ["371329002001001"] if role == "GRID_WORKER" else []), sub=f"{role.lower()}-heat"))
     box = {"west": 118.62, "south": 34.90, "east": 118.66, "north": 34.93}
-    asked = {"b": box, **MONTH, "r": "H3_9"}
+    asked = {"b": box, **MONTH, "r": "H3_8"}
     exact = {c["id"]: c for c in county.data(HEATMAP, asked)["heatmap"]["cells"]}
     assert {1, 2} <= {c["count"] for c in exact.values()}  # the month has small counts
     body = caller(HEATMAP, asked)
@@ -337,8 +337,10 @@ def test_public_z_scores_are_coarse_and_absent_for_sparse_neighbourhoods(
     # An exact z-score is linear in its neighbourhood's total, and in a sparse month one
     # ticket would light up its own block: the public gets 0.1 steps, and nothing there.
     # Every hexagon of the county (the box reaches past it), so each one's neighbours are
-    # all in the answer.
-    asked = {"b": WIDE_BOX, **MONTH, "r": "H3_9"}
+    # all in the answer; on H3_8, the public's one resolution, in February 2024, a month with
+    # a neighbourhood of fewer than 3 tickets (at the county's edge).
+    february = {"from": "2024-02-01T00:00:00+08:00", "to": "2024-03-01T00:00:00+08:00"}
+    asked = {"b": WIDE_BOX, **february, "r": "H3_8"}
     exact = county.data(HEATMAP, asked)["heatmap"]["cells"]
     public = gql.data(HEATMAP, asked)["heatmap"]["cells"]
     count = {c["id"]: c["count"] for c in exact}
@@ -404,8 +406,9 @@ def test_gi_star_classes_do_not_depend_on_the_box(county: GraphQLClient, gql: Gr
     """Gi* runs over the whole county for the period and category, so panning the map never
     changes a cell's class; for the public too (its z-scores are rounded, the same way; it
     asks for one month and no category)."""
-    # Grid cells are the county office's and planners' only: a planner asks for one month.
-    public = gql if resolution != "GRID_CELL" else gql.as_(token("PLANNER", sub="planner-gi"))
+    # Grid cells and H3_9 are the county office's and planners' only: a planner asks for one
+    # month there.
+    public = gql if resolution == "H3_8" else gql.as_(token("PLANNER", sub="planner-gi"))
     for client, asked in ((county, {**WHOLE, "cat": "C2"}), (public, MONTH)):
         whole = {c["id"]: c for c in heatmap(client, asked, r=resolution)["cells"]}
         for box in BOXES:

@@ -55,7 +55,7 @@ def test_the_county_tiles_hold_every_cell_with_the_geojson_values(
 def test_a_detail_tile_keeps_the_county_wide_classes(client: TestClient,
                                                     db: psycopg.Connection) -> None:
     x, y = tile_of(118.657, 34.918, 15)
-    query = f"{PERIOD}&resolution=H3_9"
+    query = f"{PERIOD}&resolution=H3_8"
     tiled = tile_cells(client, 15, x, y, query)
     expected = geojson_cells(client, db, query)
     assert 0 < len(tiled) < len(expected)
@@ -66,7 +66,7 @@ def test_a_detail_tile_keeps_the_county_wide_classes(client: TestClient,
 
 def test_the_public_never_gets_a_count_under_3(client: TestClient) -> None:
     x, y = tile_of(118.657, 34.918, 12)
-    tiled = tile_cells(client, 12, x, y, f"{PERIOD}&resolution=H3_9")
+    tiled = tile_cells(client, 12, x, y, f"{PERIOD}&resolution=H3_8")
     assert tiled
     withheld = [p for p in tiled.values() if p["withheld"]]
     assert withheld and all("count" not in p for p in withheld)

@@ -301,12 +301,15 @@ def test_the_heat_map_follows_the_time_slider_and_the_category(
         desktop: tuple[Page, PageProblems]) -> None:
     page, problems = desktop
     set_layer(page, "民情气象图", True)
-    # The public starts on H3_8 hexagons and is not offered grid cells: the server refuses
-    # them grid cells, which ticket tiles count for all time.
+    # The public counts on H3_8 hexagons and is offered nothing else: the server refuses
+    # them grid cells, which ticket tiles count for all time, and H3_9 hexagons, whose months
+    # an H3_8 hexagon's month would be differenced against.
     expect(page.locator("#heat-resolution")).to_have_value("H3_8")
     grid_cells = page.locator("#heat-resolution option[value='GRID_CELL']")
-    expect(grid_cells).to_be_disabled()
-    assert grid_cells.evaluate("(o) => o.hidden") is True
+    small_hexagons = page.locator("#heat-resolution option[value='H3_9']")
+    for refused in (grid_cells, small_hexagons):
+        expect(refused).to_be_disabled()
+        assert refused.evaluate("(o) => o.hidden") is True
     june = heat_loaded(page, "2024-06|2024-06|ALL|H3_8|count|WGS84")
     assert june and all(h3.is_valid_cell(k) and h3.get_resolution(k) == 8 for k in june)
     assert page.evaluate(RENDERED_COUNTS_JS, ["heat-fill"])["heat-fill"] > 0
@@ -336,6 +339,7 @@ def test_the_heat_map_follows_the_time_slider_and_the_category(
     # and: grid cells are offered, and the planner's default
     expect(page.locator("#heat-resolution")).to_have_value("GRID_CELL")
     expect(grid_cells).to_be_enabled()
+    expect(small_hexagons).to_be_enabled()
     assert len(heat_loaded(page, "2023-01|2023-01|ALL|GRID_CELL|count|WGS84")) == 429
     page.select_option("#heat-window", "6")
     half_year = heat_loaded(page, "2023-01|2023-06|ALL|GRID_CELL|count|WGS84")
@@ -356,13 +360,20 @@ def test_the_heat_map_follows_the_time_slider_and_the_category(
 
     page.select_option("#heat-colour", "count")
     heat_loaded(page, "2023-01|2023-06|C3|GRID_CELL|count|WGS84")
+    # and: on H3_9 hexagons, which planners may pick
+    page.select_option("#heat-resolution", "H3_9")
+    small = heat_loaded(page, "2023-01|2023-06|C3|H3_9|count|WGS84")
+    assert small and all(h3.is_valid_cell(k) and h3.get_resolution(k) == 9 for k in small)
 
-    # when: signing out, the window and the category go back to what the public may ask
+    # when: signing out, the window, the category and the cells go back to what the public
+    # may ask
     page.locator("#signout-button").click()
     heat_loaded(page, "2023-01|2023-01|ALL|H3_8|count|WGS84")
     expect(page.locator("#heat-window")).to_be_disabled()
     expect(page.locator("#heat-category")).to_be_hidden()
+    expect(page.locator("#heat-resolution")).to_have_value("H3_8")
     expect(grid_cells).to_be_disabled()
+    expect(small_hexagons).to_be_disabled()
     slide_to(page, 17)
     heat_loaded(page, "2024-06|2024-06|ALL|H3_8|count|WGS84")
     set_layer(page, "民情气象图", False)

@@ -58,26 +58,29 @@ export function period() {
 }
 
 // Callers without exact counts (the public, residents, staff) see one month, every category
-// and H3 hexagons (H3_8 to start with): the server refuses them more, lest two answers differ
-// by a single report (ticket tiles count every ticket per grid cell for them). Callers with
-// exact counts start on grid cells, the server's default for them.
+// and H3_8 hexagons only: the server refuses them more, lest two answers differ by a single
+// report (ticket tiles count every ticket per grid cell for them, and an H3_8 hexagon's month
+// minus its H3_9 children's would give a withheld child's count). Callers with exact counts
+// start on grid cells, the server's default for them.
+const PUBLIC_RESOLUTION = 'H3_8';
+
 function useCaller(current) {
   const exact = DISCLOSURE.exactCountRoles.includes(current?.role ?? 'PUBLIC');
-  const gridCells = controls.resolution.querySelector('option[value="GRID_CELL"]');
   if (!exact) {
     controls.window.value = '1';
     controls.category.value = '';
-    if (controls.resolution.value === 'GRID_CELL' || !resolutionPicked) {
-      controls.resolution.value = 'H3_8';
-    }
+    controls.resolution.value = PUBLIC_RESOLUTION;
   } else if (!resolutionPicked) {
     controls.resolution.value = 'GRID_CELL';
   }
   controls.window.disabled = !exact;
   controls.category.disabled = !exact;
   controls.category.closest('label').hidden = !exact;
-  gridCells.disabled = !exact;
-  gridCells.hidden = !exact;
+  for (const option of controls.resolution.options) {
+    const offered = exact || option.value === PUBLIC_RESOLUTION;
+    option.disabled = !offered;
+    option.hidden = !offered;
+  }
 }
 
 export function setup(config) {
