@@ -6,10 +6,16 @@ extensions set up and tear down hooks, graphql-core builds a path, a resolve-inf
 a chain of completion calls for every one of the ~100 fields of a `nearbyTickets` answer.
 `PreparedQueries` parses, validates and bounds a document once, and compiles its selection
 into a `Selection` per object: plain fields read by attribute and coerced as their type
-coerces (`schema.fast.LEAVES`), every other field through the graphql-core resolver the
-schema gives it (Strawberry's wrapper with its argument conversion, or `schema.fast`'s), with
-the same arguments graphql-core would pass. Loads of one depth are awaited together, so
-DataLoaders batch as they do under graphql-core.
+coerces (`schema.fast.LEAVES`); every other field through its declared resolver, called as
+Strawberry's wrapper would call it with the arguments graphql-core would pass, converted as
+Strawberry converts them (`direct_resolver`), or through the wrapper itself where it does
+more (field extensions, permission classes). Each resolver's first step is taken at once and
+those that wait are awaited together, depth by depth, so DataLoaders batch as they do under
+graphql-core.
+
+It leans on internals of graphql-core (checked by `schema.fast`) and of Strawberry
+(`STRAWBERRY_VERSION`, checked when the lane is made); tests/schema/test_prepared.py compares
+its answers with the full path's and its argument conversion with Strawberry's.
 
 The lane answers only what it answers exactly as the full path would: one query operation
 seen before, whose fields are all known to it, whose variables coerce and whose cost is within
@@ -24,6 +30,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field
+from importlib.metadata import version
 from typing import Any
 
 import strawberry
@@ -66,11 +73,14 @@ from strawberry.types.field import StrawberryField
 from strawberry.types.lazy_type import LazyType
 from strawberry.types.unset import UNSET
 
-from schema.fast import LEAVES, remembered
+from schema.fast import LEAVES, FastPathError, remembered
 from schema.limits import CostCache, Limits, validation_rules
 from schema.nul import holds_nul, nul_in_document
 from schema.personal_data import LOGGED_FIELDS
 
+# The Strawberry release whose resolver wrapper, argument conversion and validation the lane
+# was written against (`direct_resolver`, `_converter`, `validate_document`).
+STRAWBERRY_VERSION = "0.341.2"
 # Documents kept compiled (or known not to compile): the distinct query texts of the clients.
 MAX_DOCUMENTS = 256
 # Longer documents are not compiled: a client's are a few kilobytes (the map page's longest is
@@ -586,6 +596,13 @@ class PreparedQueries:
 
     def __init__(self, schema: strawberry.Schema, limits: Limits | None, *,
                  production: bool) -> None:
+        found = version("strawberry-graphql")
+        if found != STRAWBERRY_VERSION:
+            raise FastPathError(
+                f"schema.prepared was written for strawberry-graphql {STRAWBERRY_VERSION}, found "
+                f"{found}: check direct_resolver and _converter against Strawberry's resolver "
+                "wrapper and convert_argument, run tests/schema/test_prepared.py, then update "
+                "STRAWBERRY_VERSION")
         self.schema = schema._schema
         self.limits = limits
         self.rules = (*specified_rules, *validation_rules(limits, production=production))

@@ -25,8 +25,8 @@ from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
 
 from db.vocabulary import OPEN_STATUSES
-from schema import build_schema
-from schema.fast import FastExecutionContext, plain_fields
+from schema import build_schema, prepared
+from schema.fast import FastExecutionContext, FastPathError, plain_fields
 from schema.limits import Limits, limit_extensions
 from schema.prepared import (
     MAX_DOCUMENT_CHARS,
@@ -438,3 +438,10 @@ async def test_resumed_coroutines_go_on_as_awaited_ones() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+def test_the_lane_refuses_a_strawberry_it_was_not_written_for(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prepared, "STRAWBERRY_VERSION", "0.0.1")
+    with pytest.raises(FastPathError, match="written for strawberry-graphql 0.0.1"):
+        PreparedQueries(_schema(), None, production=False)
