@@ -18,6 +18,7 @@ worker answers `/metrics` for all of them. Unset, REDGRID_WORKERS is the number 
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -39,7 +40,14 @@ def app_from_env() -> Starlette:
 
     settings = Settings.from_env()
     configure(settings.log_format == "json", settings.log_level, settings.access_log)
-    return create_app(settings)
+    app = create_app(settings)
+    # What the worker made so far (its modules, the schema) lives as long as the process:
+    # moved out of the collector's generations, a full collection no longer walks it. It took
+    # about 100 ms, every second or so under load: 16 concurrent map requests had a p99 of
+    # 110-117 ms, and of 11-13 ms once frozen.
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def worker_pool_size(pool_size: int, workers: int) -> int:

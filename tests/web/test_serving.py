@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -232,3 +234,16 @@ def test_workers_share_the_servers_pool_budget() -> None:
     assert worker_pool_size(20, 1) == 20
     assert worker_pool_size(20, 2) == 10 and worker_pool_size(20, 3) == 6
     assert worker_pool_size(4, 8) == 2  # never below 2 per pool
+
+
+def test_a_worker_freezes_what_it_made_at_start(settings: Settings) -> None:
+    """A worker's start-up objects leave the collector's generations (gc.freeze), so a full
+    collection under load does not walk the schema and the modules again."""
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDGRID_ENV": "development"}
+    probe = ("import gc; from web.serving import app_from_env; "
+             "before = gc.get_freeze_count(); app_from_env(); "
+             "print(before, gc.get_freeze_count())")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2], timeout=120)
+    before, after = map(int, out.stdout.split()[-2:])
+    assert before == 0 and after > 100_000, out.stdout
