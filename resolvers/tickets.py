@@ -90,13 +90,15 @@ TICKET_RELATIONS = {
 }
 
 
-async def visible_ticket_with(db: Database, actor: Actor, code: str,
-                              related: Sequence[str]) -> Joined | None:
-    """`visible_ticket` with the named `TICKET_RELATIONS` in the same statement."""
+async def visible_ticket_with(db: Database, actor: Actor, code: str, related: Sequence[str],
+                              *, columns: Sequence[str] | None = None) -> Joined | None:
+    """`visible_ticket` with the named `TICKET_RELATIONS` in the same statement; the ticket
+    row with the named `columns` only (and those the relations hang from), or all."""
     scope = ticket_scope(actor)
     async with db.connection(generic_plans=True) as conn:
         return await queries.ticket_joined(conn, code, scope,
-                                           [TICKET_RELATIONS[name] for name in related])
+                                           [TICKET_RELATIONS[name] for name in related],
+                                           columns=columns)
 
 
 def encode_cursor(created_at: datetime, ticket_id: int) -> str:

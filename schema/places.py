@@ -140,16 +140,20 @@ class PlaceQuery:
 
     @strawberry.field
     async def ticket(self, info: Info, code: str) -> Ticket | None:
-        related = wanted(selected(info), TICKET_FIELDS)
+        fields = selected(info)
+        related = wanted(fields, TICKET_FIELDS)
         if not related:
             row = await tickets.visible_ticket(info.context.db, info.context.actor, code)
             return Ticket.of(row) if row else None
+        columns = ticket_columns(frozenset(fields))
         found = await tickets.visible_ticket_with(info.context.db, info.context.actor, code,
-                                                  related)
+                                                  related, columns=columns)
         if found is None:
             return None
         prime(found, info.context.loaders)
-        return Ticket.of(found.row)
+        # With the columns its selection reads only, the row serves as the Ticket (as
+        # nearbyTickets' rows do: the fields read the same attributes).
+        return Ticket.of(found.row) if columns is None else found.row
 
     @strawberry.field(description="Tickets newest first, in pages with opaque cursors. "
                       + cap_text(tickets.MAX_PAGE) + " Page on with `after: endCursor`.")

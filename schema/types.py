@@ -459,7 +459,10 @@ TICKET_FIELDS = {"gridCell": "cell", "compound": "compound", "community": "commu
 # column of its Python name. A selection with any other field reads every column.
 TICKET_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
     "geometry": ("lon", "lat"), "itemName": ("item_code",), "categoryCode": ("item_code",),
-    "categoryName": ("item_code",), "__typename": ()}
+    "categoryName": ("item_code",), "demandItem": ("item_code",), "gridCell": ("cell_code",),
+    "compound": ("compound_code",), "community": ("community_code",),
+    "responsibleUnit": ("unit_code",), "events": ("id",), "cooperatingUnits": ("id",),
+    "__typename": ()}
 
 
 @functools.lru_cache(maxsize=256)

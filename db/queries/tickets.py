@@ -158,10 +158,14 @@ async def tickets_by_code(conn: AsyncConnection[Any], codes: Sequence[str],
 
 
 async def ticket_joined(conn: AsyncConnection[Any], code: str, scope: TicketScope,
-                        relations: Sequence[Relation]) -> Joined | None:
-    """`tickets_by_code` for one code with related rows in the same statement."""
+                        relations: Sequence[Relation], *,
+                        columns: Sequence[str] | None = None) -> Joined | None:
+    """`tickets_by_code` for one code with related rows in the same statement; the ticket row
+    with the named columns (`ticket_columns`) and the keys the relations hang from, or all."""
     scope_sql, scope_params = scope.clause()
-    base = f"SELECT {TICKET_COLUMNS} FROM tickets WHERE code = %(code)s AND {scope_sql}"
+    selected = TICKET_COLUMNS if columns is None else ticket_columns(
+        [*columns, *(r.key for r in relations if r.key)])
+    base = f"SELECT {selected} FROM tickets WHERE code = %(code)s AND {scope_sql}"
     found = await fetch_joined(conn, base, {"code": code, **scope_params}, relations)
     return found[0] if found else None
 

@@ -145,6 +145,14 @@ def test_every_ticket_field_answers_as_the_ticket_itself(county: GraphQLClient,
             alone = county.data(f"""query($c: String!) {{ ticket(code: $c) {{
                 code {fields} }} }}""", {"c": hit["ticket"]["code"]})["ticket"]
             assert hit["ticket"] == alone, selection
+            # with a relation, read in one statement with the columns the selection needs;
+            # with a reporter field as well, with every column (as a Ticket)
+            for extra in ("", "reporterPhone"):
+                joined = county.data(f"""query($c: String!) {{ ticket(code: $c) {{
+                    code {fields} gridCell {{ code }} events {{ action }} {extra} }} }}""",
+                                     {"c": hit["ticket"]["code"]})["ticket"]
+                assert {k: joined[k] for k in alone} == alone, (selection, extra)
+                assert joined["gridCell"]["code"] and joined["events"], (selection, extra)
 
 
 # Fields answered from the nearest rows' own columns (the rest read all of them).
