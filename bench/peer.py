@@ -693,7 +693,9 @@ def main() -> int:
                         help="only py-spy flame graphs of RedGrid per query (no race)")
     args = parser.parse_args()
 
-    env = bench_env(BENCH_DATABASE)
+    # No access log, as PostGraphile runs with --disable-query-log (RedGrid's is off by
+    # default in production; the development environment turns it on).
+    env = {**bench_env(BENCH_DATABASE), "REDGRID_ACCESS_LOG": "0"}
     settings = Settings.from_env(env)
     conninfo = configured_conninfo(settings)
     cases = make_cases(conninfo, args.inputs, args.seed)

@@ -69,14 +69,15 @@ def _joined_sql(base: str, relations: tuple[tuple[str, str, tuple[str, ...]], ..
     return statement.as_string()
 
 
-Part = tuple[int, int, tuple[str, ...]]  # where a part's columns start and end, their names
+# Where a part's columns start and end, and the row class of its names.
+Part = tuple[int, int, type]
 
 
 def _split(names: Sequence[str]) -> tuple[Part, list[tuple[str, Part]]]:
     """Where the base row's columns lie, and each relation's (by name) after its marker."""
     marks = [i for i, name in enumerate(names) if name.startswith(_MARK)] + [len(names)]
-    base = (0, marks[0], tuple(names[:marks[0]]))
-    relations = [(names[m][len(_MARK):], (m + 1, end, tuple(names[m + 1:end])))
+    base = (0, marks[0], _row_class(tuple(names[:marks[0]])))
+    relations = [(names[m][len(_MARK):], (m + 1, end, _row_class(tuple(names[m + 1:end]))))
                  for m, end in zip(marks, marks[1:], strict=False)]
     return base, relations
 
@@ -97,6 +98,13 @@ def _layout(cur: Any, statement: str) -> tuple[Part, list[tuple[str, Part]]] | N
             _LAYOUTS.clear()
         layout = _LAYOUTS[key] = _split([c.name for c in cur.description])
     return layout
+
+
+def _related(record: tuple[Any, ...], part: Part) -> Any:
+    """A relation's row of a record, or None where all its columns are null."""
+    start, end, row = part
+    values = record[start:end]
+    return None if values.count(None) == len(values) else row(*values)
 
 
 @dataclass
@@ -125,21 +133,21 @@ async def fetch_joined(conn: AsyncConnection[Any], base: str, params: Mapping[st
     layout = _layout(cur, statement)
     if layout is None:
         return []
-    (b0, b1, base_names), parts = layout
+    (b0, b1, base_row), parts = layout
+    listed = [(name, part) for name, part in parts if name in many]
     found: dict[Any, Joined] = {}
     for record in records:
         key = record[b0:b1]
         joined = found.get(key)
         if joined is None:
-            row = _row_class(base_names)(*key)
+            row = base_row(*key)
             joined = found[key] = Joined(row, {name: [] for name in many}, {
                 r.name: getattr(row, r.key) for r in relations if r.key is not None})
-        for name, (start, end, names) in parts:
-            values = record[start:end]
-            row = None if all(v is None for v in values) else _row_class(names)(*values)
-            if name in many:
-                if row is not None:
-                    joined.related[name].append(row)
-            else:
-                joined.related[name] = row
+            for name, part in parts:  # a one-row relation repeats with each listed row
+                if name not in many:
+                    joined.related[name] = _related(record, part)
+        for name, part in listed:
+            related = _related(record, part)
+            if related is not None:
+                joined.related[name].append(related)
     return list(found.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,11 @@ _COLUMN.update(lon="ST_X(geom) AS lon", lat="ST_Y(geom) AS lat")
 def ticket_columns(names: Sequence[str]) -> str:
     """The select list of these columns of TICKET_COLUMNS (by row name), with `id` and `code`;
     ValueError for a name it does not hold."""
+    return _ticket_columns(tuple(names))
+
+
+@functools.lru_cache(maxsize=256)
+def _ticket_columns(names: tuple[str, ...]) -> str:
     unknown = set(names) - set(_COLUMN)
     if unknown:
         raise ValueError(f"not ticket columns: {sorted(unknown)}")
