@@ -40,12 +40,19 @@ class _Variables(Visitor):
         return self.BREAK
 
 
-def _names_variable(nodes: Iterable[Any], fragments: Mapping[str, Any]) -> bool:
+def names_variable(nodes: Iterable[Any]) -> bool:
+    """Whether any of these document nodes names a variable anywhere within."""
     finder = _Variables()
-    for node in (*nodes, *fragments.values()):
-        if node.selection_set is not None:
-            visit(node.selection_set, finder)
-    return finder.found
+    for node in nodes:
+        visit(node, finder)
+        if finder.found:
+            return True
+    return False
+
+
+def _names_variable(nodes: Iterable[Any], fragments: Mapping[str, Any]) -> bool:
+    return names_variable(node.selection_set for node in (*nodes, *fragments.values())
+                          if node.selection_set is not None)
 
 
 def selected(info: Info) -> dict[str, list[SelectedField]]:

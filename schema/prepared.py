@@ -56,7 +56,6 @@ from graphql import (
     specified_rules,
 )
 from graphql.execution.values import VariableValues, coerce_argument, get_variable_values
-from graphql.language import VariableNode, Visitor, visit
 from graphql.pyutils import Path, gather_with_cancel, is_awaitable
 from graphql.type.definition import GraphQLLeafType, GraphQLResolveInfoHelpers
 from strawberry.relay.types import GlobalID
@@ -75,6 +74,7 @@ from strawberry.types.unset import UNSET
 
 from schema.fast import LEAVES, FastPathError, remembered
 from schema.limits import CostCache, Limits, validation_rules
+from schema.lookahead import names_variable
 from schema.nul import holds_nul, nul_in_document
 from schema.personal_data import LOGGED_FIELDS
 
@@ -364,29 +364,13 @@ def _object(selection: _Selection) -> Completion:
     return complete
 
 
-class _Variables(Visitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.found = False
-
-    def enter_variable(self, node: VariableNode, *_: Any) -> Any:
-        self.found = True
-        return self.BREAK
-
-
-def _names_variable(node: ArgumentNode) -> bool:
-    finder = _Variables()
-    visit(node, finder)
-    return finder.found
-
-
 def _arguments(definition: GraphQLField, node: FieldNode) -> tuple[
         dict[str, Any], list[tuple[str, GraphQLArgument, ArgumentNode]] | None]:
     """A field's arguments coerced once (literals and defaults), and those naming a variable,
     coerced per request as graphql-core's `get_argument_values` coerces each."""
     given = {a.name.value: a for a in node.arguments or ()}
     dynamic = [(name, definition.args[name], a) for name, a in given.items()
-               if _names_variable(a)]
+               if names_variable([a])]
     static: dict[str, Any] = {}
     for name, argument in definition.args.items():
         if not any(name == d[0] for d in dynamic):

@@ -27,7 +27,6 @@ _COLUMNS = sql.SQL(TICKET_COLUMNS)
 # Each column of TICKET_COLUMNS by the name it has in a row.
 _COLUMN = {part.strip().rsplit(" AS ", 1)[-1]: part.strip() for part in TICKET_COLUMNS.split(",")
            if part.strip()}
-_COLUMN.update(lon="ST_X(geom) AS lon", lat="ST_Y(geom) AS lat")
 
 
 def ticket_columns(names: Sequence[str]) -> str:
