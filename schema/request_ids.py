@@ -7,10 +7,9 @@ it names it without passing it around; `-` outside any request (background jobs,
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 from strawberry.extensions import SchemaExtension
 
@@ -19,7 +18,8 @@ _request_id: ContextVar[str] = ContextVar("redgrid_request_id", default=NO_REQUE
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex[:16]
+    """16 hex digits, 64 random bits (as many as the first half of a uuid4, for less)."""
+    return os.urandom(8).hex()
 
 
 def current_request_id() -> str:
@@ -33,14 +33,22 @@ def request_id_or_new() -> str:
     return new_request_id() if current == NO_REQUEST else current
 
 
-@contextmanager
-def serving_request(request_id: str) -> Iterator[None]:
-    """Makes `request_id` the current id for the block."""
-    token = _request_id.set(request_id)
-    try:
-        yield
-    finally:
-        _request_id.reset(token)
+class serving_request:  # noqa: N801 - used as the context manager it is
+    """Makes `request_id` the current id for the block (a class: a generator-based context
+    manager cost every request 2 µs)."""
+
+    __slots__ = ("_token", "request_id")
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self._token: Token[str] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _request_id.set(self.request_id)
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._token is not None
+        _request_id.reset(self._token)
 
 
 class OperationIds(SchemaExtension):

@@ -87,6 +87,9 @@ STATIC = Path(__file__).resolve().parent / "static"
 MAPLIBRE = CHECKOUT / "node_modules" / "maplibre-gl" / "dist"
 # How long the codes a token's scope may name are trusted before they are read again.
 SCOPE_CODES_TTL_S = 300.0
+# PRIVATE as a response's raw headers.
+_PRIVATE_RAW = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in PRIVATE.items()]
+_PRIVATE_KEYS = frozenset(k for k, _ in _PRIVATE_RAW)
 # Headers a browser sends cross-site only after a CORS preflight: a multipart request must
 # carry one (see RedGridGraphQL.parse_http_body).
 PREFLIGHT_HEADERS = ("authorization", "x-apollo-operation-name", "apollo-require-preflight",
@@ -244,7 +247,11 @@ class RedGridGraphQL(GraphQL):
                         sub_response: Response) -> Response:
         # What a caller sees depends on who asks: never from a shared cache.
         response = super().create_response(response_data, sub_response)
-        response.headers.update(PRIVATE)
+        raw = response.raw_headers
+        if any(key in _PRIVATE_KEYS for key, _ in raw):  # a resolver set one of them
+            response.headers.update(PRIVATE)
+        else:  # as the update would append them, without its scans
+            raw.extend(_PRIVATE_RAW)
         return response
 
     async def process_result(self, request: Request,  # type: ignore[override]

@@ -108,9 +108,15 @@ class RequestIds:
         given = Headers(scope=scope).get("x-request-id", "")
         request_id = given if _CALLER_ID.fullmatch(given) else new_request_id()
 
+        header = (b"x-request-id", request_id.encode("latin-1"))
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["X-Request-Id"] = request_id
+                headers = message.get("headers", ())
+                if any(key.lower() == b"x-request-id" for key, _ in headers):
+                    MutableHeaders(scope=message)["X-Request-Id"] = request_id
+                else:
+                    message["headers"] = [*headers, header]
             await send(message)
 
         with serving_request(request_id):
