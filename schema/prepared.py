@@ -299,10 +299,21 @@ async def _together(values: list[Awaitable[Any]]) -> list[Any]:
     cost a task, its scheduling and a turn of the loop (about 4 % of a small answer's CPU)."""
     if len(values) != 1:
         return await asyncio.gather(*values, return_exceptions=True)
+    # Cancelled is the request when its task was asked to stop meanwhile; a load cancelled
+    # by someone else (a shared task stopped at shutdown) is a result, as gather gives it.
+    task = asyncio.current_task()
+    asked = task.cancelling() if task is not None else 0
     try:
-        return [await values[0]]
+        result = await values[0]
+    except asyncio.CancelledError as exc:
+        if task is None or task.cancelling() > asked:
+            raise
+        return [exc]
     except Exception as exc:  # noqa: BLE001 - reported as gather reports it
         return [exc]
+    if task is not None and task.cancelling() > asked:
+        raise asyncio.CancelledError  # the load took the request's cancellation for its own
+    return [result]
 
 
 def _drop(pending: Sequence[tuple[Any, ...]]) -> None:

@@ -440,6 +440,44 @@ async def test_resumed_coroutines_go_on_as_awaited_ones() -> None:
         await task
 
 
+async def test_a_single_load_gives_what_gather_would() -> None:
+    """One waiting load is awaited in the request's own task, with gather's outcomes: a value,
+    an exception, a load cancelled by someone else as a result; the request's own
+    cancellation goes through, even to a load that swallows it."""
+    loop = asyncio.get_running_loop()
+
+    async def value() -> int:
+        await asyncio.sleep(0)
+        return 7
+
+    async def failing() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("refused")
+
+    assert await prepared._together([value()]) == [7]
+    assert isinstance((await prepared._together([failing()]))[0], ValueError)
+    shared = loop.create_future()  # a shared task's future, cancelled elsewhere
+    loop.call_soon(shared.cancel)
+    got = await prepared._together([shared])
+    assert isinstance(got[0], asyncio.CancelledError)
+    gathered = await asyncio.gather(shared, return_exceptions=True)
+    assert isinstance(gathered[0], asyncio.CancelledError)  # what gather gave before
+
+    async def stubborn() -> str:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            return "carried on"
+        return "slept"
+
+    for load in (lambda: asyncio.sleep(10), stubborn):
+        request = asyncio.ensure_future(prepared._together([load()]))
+        await asyncio.sleep(0)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+
+
 def test_the_lane_refuses_a_strawberry_it_was_not_written_for(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prepared, "STRAWBERRY_VERSION", "0.0.1")
