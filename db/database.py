@@ -22,9 +22,11 @@ database restart the dead ones are replaced at once rather than failing one requ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -181,6 +183,7 @@ class Database:
             session={**(session or {}), **GENERIC_PLANS}, acquire_timeout_s=acquire_timeout_s,
             busy_timeout_s=busy_timeout_s, check=check, observers=self.observers)
         self._checking: asyncio.Task[None] | None = None
+        self.slots = _Slots(max_size)
         self.acquire_timeout_s = acquire_timeout_s
         self.busy_timeout_s = busy_timeout_s
         self.reach = reach = _REACH.setdefault(conninfo, Reachability())
@@ -248,18 +251,8 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection[Any]]:
         """A connection inside a transaction that commits on success, rolls back on error."""
-        async with self._pooled() as conn, self._watched(conn), conn.transaction():
+        async with _Lease(self) as conn, conn.transaction():
             yield conn
-
-    @asynccontextmanager
-    async def _watched(self, conn: AsyncConnection[Any]) -> AsyncIterator[None]:
-        """Marks the database suspect when the connection breaks under a request (a statement
-        timeout or a lock wait leaves it working)."""
-        try:
-            yield
-        except OperationalError as exc:
-            self._lost(conn, exc)
-            raise
 
     def _lost(self, conn: AsyncConnection[Any], exc: OperationalError) -> None:
         if conn.broken and not self.pool.closed:
@@ -273,16 +266,6 @@ class Database:
             return True
         except (*UNREACHABLE, OSError):
             return False
-
-    @asynccontextmanager
-    async def _pooled(self) -> AsyncIterator[AsyncConnection[Any]]:
-        """As the pool's own `connection()`, waiting as `_getconn` does."""
-        conn = await self._getconn()
-        try:
-            async with conn:
-                yield conn
-        finally:
-            await self.pool.putconn(conn)
 
     async def _getconn(self) -> AsyncConnection[Any]:
         """A connection: waited for at most `acquire_timeout_s` while the database looks
@@ -354,8 +337,10 @@ class Database:
 
 
 class _Lease:
-    """`Database.connection()`: a pooled connection for the block, given back after it, and
-    the database marked suspect when the connection broke under it (as `_watched` does).
+    """A pooled connection for a block (`Database.connection()`, `transaction()`): a slot
+    taken first (see `_Slots`), the connection given back after the block, and the database
+    marked suspect when the connection broke under it (a statement timeout or a lock wait
+    leaves it working).
 
     A class rather than generator-based context managers: three nested ones (the connection,
     the pool's lease, the watch) cost each read three async generators and a commit that an
@@ -363,14 +348,21 @@ class _Lease:
     in a transaction or mid-statement is the pool's to roll back or discard on `putconn`.
     """
 
-    __slots__ = ("conn", "db")
+    __slots__ = ("conn", "db", "slotted")
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.conn: AsyncConnection[Any] | None = None
+        self.slotted = False
 
     async def __aenter__(self) -> AsyncConnection[Any]:
-        self.conn = await self.db._getconn()  # noqa: SLF001 - the lease is the pool's client
+        db = self.db
+        self.slotted = await db.slots.take(db.reach, db.acquire_timeout_s, db.busy_timeout_s)
+        try:
+            self.conn = await db._getconn()  # noqa: SLF001 - the lease is the pool's client
+        except BaseException:
+            self._free()
+            raise
         return self.conn
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
@@ -381,7 +373,83 @@ class _Lease:
             if isinstance(exc, OperationalError):
                 self.db._lost(conn, exc)  # noqa: SLF001
         finally:
-            await self.db.pool.putconn(conn)
+            try:
+                await self.db.pool.putconn(conn)
+            finally:
+                self._free()
+
+    def _free(self) -> None:
+        if self.slotted:
+            self.slotted = False
+            self.db.slots.give()
+
+
+class _Slots:
+    """A pool's connections as slots, handed out first come, first served. A request that
+    finds none free waits here on a future of its own, not in psycopg_pool's queue, where
+    each waiter costs a task and a timer and `Database._getconn` adds another of each to
+    watch the database (a ticket with its relations at 64 concurrent requests, on a pool of
+    10: nearly every request waited). The wait is as `_getconn`'s: it ends with PoolTimeout
+    once the database looks away (looked at every `acquire_timeout_s`) or after
+    `busy_timeout_s`; while it looks away, no slot is waited for (the pool answers at once).
+    """
+
+    __slots__ = ("free", "waiting")
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiting: deque[asyncio.Future[None]] = deque()
+
+    async def take(self, reach: Reachability, acquire_timeout_s: float,
+                   busy_timeout_s: float) -> bool:
+        """Waits for a slot; False where none was taken (the database looks away)."""
+        if self.free > 0 and not self.waiting:
+            self.free -= 1
+            return True
+        if reach.away:
+            return False
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[None] = loop.create_future()
+        self.waiting.append(turn)
+        deadline = loop.time() + busy_timeout_s
+        timer: asyncio.TimerHandle | None = None
+
+        def look() -> None:
+            nonlocal timer
+            if turn.done():
+                return
+            if reach.away:
+                turn.set_exception(PoolTimeout("the database went away while the request "
+                                               "waited for a connection"))
+            elif loop.time() >= deadline:
+                turn.set_exception(PoolTimeout(f"couldn't get a connection after "
+                                               f"{busy_timeout_s:.2f} sec"))
+            else:
+                timer = loop.call_later(min(acquire_timeout_s, deadline - loop.time()), look)
+
+        timer = loop.call_later(min(acquire_timeout_s, busy_timeout_s), look)
+        try:
+            await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled() and turn.exception() is None:
+                self.give()  # handed a slot as it was cancelled: the next one's
+            else:
+                with contextlib.suppress(ValueError):
+                    self.waiting.remove(turn)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        return True
+
+    def give(self) -> None:
+        """A slot back: to the first request still waiting, else free."""
+        while self.waiting:
+            turn = self.waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self.free += 1
 
 
 # The session of connections whose prepared statements are planned once.

@@ -162,3 +162,58 @@ async def test_generic_plan_connections_come_from_their_own_pool(conninfo: str) 
     finally:
         await db.close()
         await plain.close()
+
+
+async def test_a_busy_pool_hands_its_connections_out_in_turn_without_queueing_in_psycopg_pool(
+        conninfo: str) -> None:
+    """Requests past the pool's size wait for a slot, first come first served; each gets a
+    connection the moment one is given back, and psycopg_pool never queues them."""
+    db = Database(conninfo, min_size=2, max_size=2)
+    await db.open()
+    order: list[int] = []
+    release = asyncio.Event()
+
+    async def request(n: int) -> None:
+        async with db.connection() as conn:
+            order.append(n)
+            await (await conn.execute("SELECT 1")).fetchone()
+            if n < 2:
+                await release.wait()
+
+    try:
+        holders = [asyncio.create_task(request(n)) for n in range(2)]
+        await asyncio.sleep(0.05)
+        waiting = [asyncio.create_task(request(n)) for n in range(2, 8)]
+        await asyncio.sleep(0.05)
+        assert order == [0, 1] and len(db.slots.waiting) == 6
+        release.set()
+        await asyncio.gather(*holders, *waiting)
+        assert order == list(range(8))
+        assert db.pool.get_stats().get("requests_queued", 0) == 0
+        assert db.slots.free == 2 and not db.slots.waiting
+    finally:
+        await db.close()
+
+
+async def test_a_request_waiting_for_a_slot_gives_up_after_the_busy_timeout_or_when_cancelled(
+        conninfo: str) -> None:
+    db = Database(conninfo, min_size=1, max_size=1, busy_timeout_s=0.3)
+    await db.open()
+    try:
+        async with db.connection():
+            started = time.monotonic()
+            with pytest.raises(PoolTimeout, match="after 0.30 sec"):
+                async with db.connection():
+                    pass
+            assert 0.25 < time.monotonic() - started < 2.0
+            cancelled = asyncio.create_task(db.connection().__aenter__())
+            await asyncio.sleep(0.05)
+            cancelled.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await cancelled
+            assert not db.slots.waiting  # neither left anything in the queue
+        async with db.connection() as conn:  # and the slot came back
+            assert await (await conn.execute("SELECT 2")).fetchone() == (2,)
+        assert db.slots.free == 1
+    finally:
+        await db.close()
