@@ -24,7 +24,8 @@ Before timing, both servers answer the first inputs of every query and must agre
 1e-6). Then wrk (bench/wrk_cycle.lua) cycles through hundreds of inputs, one body per line, at
 concurrency 1, 16 and 64, one server after the other, alternating which goes first, for
 `--rounds` rounds; the tables give the round of median throughput. Statements per request come
-from pg_stat_statements over a sequential batch. One server process on each side. Writes
+from pg_stat_statements over a sequential batch. One server process on each side, each with a
+pool of `--pool` (10, PostGraphile's default) database connections. Writes
 bench/results/peer.json and peer.md.
 """
 
@@ -76,6 +77,8 @@ BENCH_DATABASE = "redgrid_bench"
 LON = (118.613, 118.701)
 LAT = (34.886, 34.950)
 CONCURRENCIES = (1, 16, 64)
+# Database connections of each server: PostGraphile's default pool size, given to both.
+PEER_POOL = 10
 WRK_THREADS = {1: 1, 16: 2, 64: 2}
 CHECKED = 40  # inputs of each query both servers must answer alike before timing
 STATEMENT_BATCH = 50  # sequential requests per server for pg_stat_statements
@@ -370,7 +373,7 @@ class Peer:
     """PostGraphile v4 from bench/peer/node_modules (not npx: its wrapper would leave the server
     running as an orphan), on a free loopback port; stopped by its PID."""
 
-    def __init__(self, database_url: str, log_path: Path) -> None:
+    def __init__(self, database_url: str, log_path: Path, pool: int) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
@@ -378,6 +381,7 @@ class Peer:
                         "--schema", "peer", "--append-plugins", "@graphile/postgis",
                         "--dynamic-json", "--disable-query-log", "--simple-collections", "only",
                         "--disable-default-mutations", "--disable-graphiql",
+                        "--max-pool-size", str(pool),
                         "--host", "127.0.0.1", "--port", str(self.port)]
         self.proc = subprocess.Popen(self.command, cwd=PEER, stdout=self.log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -632,11 +636,13 @@ def profile(case: Case, url: str, pid: int, token: str, tmp: Path, duration_s: f
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# RedGrid against PostGraphile v4 on the same PostGIS ({report['date']})", "",
              f"Commit {report['commit']}; database `{report['database']}` "
-             f"({report['tickets']:,} tickets); one server process on each side "
-             f"(RedGrid: one uvicorn process, pool {report['redgrid_pool']}; PostGraphile "
+             f"({report['tickets']:,} tickets); one server process on each side, each with a "
+             f"pool of {report['pool']} database connections (RedGrid: one uvicorn process, "
+             f"REDGRID_POOL_SIZE={report['pool']}; PostGraphile "
              f"{report['peer_versions']['postgraphile']} with @graphile/postgis "
              f"{report['peer_versions']['@graphile/postgis']}, one node process, "
-             "`--dynamic-json --disable-query-log --simple-collections only`); "
+             "`--dynamic-json --disable-query-log --simple-collections only "
+             f"--max-pool-size {report['pool']}`); "
              f"wrk {report['duration_s']} s per run, {report['rounds']} alternating rounds, the "
              "round of median throughput shown; the floor is the same SQL through psycopg 3 "
              "(prepared, asyncio, one connection per concurrent client).", "",
@@ -688,6 +694,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", nargs="*", help="query names (Q1 Q2s Q2m Q2c Q3 Q4)")
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--pool", type=int, default=PEER_POOL,
+                        help="database connections of each side (PostGraphile's default: 10)")
     parser.add_argument("--out", type=Path, default=RESULTS / "peer.json")
     parser.add_argument("--profile", action="store_true",
                         help="only py-spy flame graphs of RedGrid per query (no race)")
@@ -695,7 +703,9 @@ def main() -> int:
 
     # No access log, as PostGraphile runs with --disable-query-log (RedGrid's is off by
     # default in production; the development environment turns it on).
-    env = {**bench_env(BENCH_DATABASE), "REDGRID_ACCESS_LOG": "0"}
+    # The same number of database connections on each side: PostGraphile's default pool.
+    env = {**bench_env(BENCH_DATABASE), "REDGRID_ACCESS_LOG": "0",
+           "REDGRID_POOL_SIZE": str(args.pool)}
     settings = Settings.from_env(env)
     conninfo = configured_conninfo(settings)
     cases = make_cases(conninfo, args.inputs, args.seed)
@@ -719,7 +729,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         server = Server(env, tmp / "redgrid.log")
-        peer = Peer(node_url(conninfo), tmp / "postgraphile.log")
+        peer = Peer(node_url(conninfo), tmp / "postgraphile.log", args.pool)
         try:
             server.wait_ready()
             peer.wait_ready()
@@ -760,7 +770,7 @@ def main() -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit,
         "database": psycopg.conninfo.conninfo_to_dict(conninfo).get("dbname"),
         "tickets": tickets,
-        "duration_s": args.duration, "rounds": args.rounds, "redgrid_pool": settings.pool_size,
+        "duration_s": args.duration, "rounds": args.rounds, "pool": args.pool,
         "peer_versions": package, "peer_command": " ".join(peer.command[3:]),
         "machine": started, "activity_end": cpu_activity(), "versions": versions(conninfo),
         "rss_q1": rss_q1,
