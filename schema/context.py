@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, overload
 
 from strawberry.dataloader import DataLoader
 
@@ -18,9 +18,31 @@ from resolvers.push import PushEndpoints
 from schema.request_ids import request_id_or_new
 
 
-def _lazy(make: Callable[[Database], Batch]) -> cached_property[DataLoader[Any, Any]]:
-    """A loader of `Loaders` over a batch function of resolvers/loaders.py, made on first use."""
-    return cached_property(lambda self: DataLoader(load_fn=make(self.db)))
+class _Lazy:
+    """A loader of `Loaders` over a batch function of resolvers/loaders.py, made on first use
+    and kept on the instance, as `functools.cached_property` would, without its lock: Python
+    3.11's takes one at every first use (a ticket with its relations makes 10 loaders), and
+    a request's loaders live on one event loop."""
+
+    def __init__(self, make: Callable[[Database], Batch]) -> None:
+        self.make = make
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, loaders: None, owner: type) -> _Lazy: ...
+
+    @overload
+    def __get__(self, loaders: Loaders, owner: type) -> DataLoader[Any, Any]: ...
+
+    def __get__(self, loaders: Loaders | None, owner: type) -> Any:
+        if loaders is None:
+            return self
+        made = loaders.__dict__[self.name] = DataLoader(load_fn=self.make(loaders.db))
+        return made
+
 
 
 class Loaders:
@@ -31,25 +53,25 @@ class Loaders:
         self.db = db
         self._geometry: dict[str, DataLoader[str, str | None]] = {}
 
-    street = _lazy(lambda db: batch.place(db, "streets"))
-    zone = _lazy(lambda db: batch.place(db, "zones"))
-    community = _lazy(lambda db: batch.place(db, "communities"))
-    compound = _lazy(lambda db: batch.place(db, "compounds"))
-    cell = _lazy(lambda db: batch.place(db, "grid_cells"))
-    building = _lazy(lambda db: batch.place(db, "buildings"))
-    buildings_by_compound = _lazy(lambda db: batch.places_in(db, "buildings", "compound_code"))
-    facility = _lazy(lambda db: batch.place(db, "facilities"))
-    unit = _lazy(batch.units)
-    communities_by_zone = _lazy(lambda db: batch.places_in(db, "communities", "zone_code"))
-    compounds_by_community = _lazy(lambda db: batch.places_in(db, "compounds", "community_code"))
-    cells_by_community = _lazy(lambda db: batch.places_in(db, "grid_cells", "community_code"))
-    events = _lazy(batch.ticket_events)
-    zone_staff = _lazy(batch.zone_staff)
-    cooperating_units = _lazy(batch.cooperating_units)
-    demand_category = _lazy(batch.demand_categories)
-    demand_item = _lazy(batch.demand_items)
-    owners_committee = _lazy(batch.owners_committees)
-    committee_members = _lazy(batch.committee_members)
+    street = _Lazy(lambda db: batch.place(db, "streets"))
+    zone = _Lazy(lambda db: batch.place(db, "zones"))
+    community = _Lazy(lambda db: batch.place(db, "communities"))
+    compound = _Lazy(lambda db: batch.place(db, "compounds"))
+    cell = _Lazy(lambda db: batch.place(db, "grid_cells"))
+    building = _Lazy(lambda db: batch.place(db, "buildings"))
+    buildings_by_compound = _Lazy(lambda db: batch.places_in(db, "buildings", "compound_code"))
+    facility = _Lazy(lambda db: batch.place(db, "facilities"))
+    unit = _Lazy(batch.units)
+    communities_by_zone = _Lazy(lambda db: batch.places_in(db, "communities", "zone_code"))
+    compounds_by_community = _Lazy(lambda db: batch.places_in(db, "compounds", "community_code"))
+    cells_by_community = _Lazy(lambda db: batch.places_in(db, "grid_cells", "community_code"))
+    events = _Lazy(batch.ticket_events)
+    zone_staff = _Lazy(batch.zone_staff)
+    cooperating_units = _Lazy(batch.cooperating_units)
+    demand_category = _Lazy(batch.demand_categories)
+    demand_item = _Lazy(batch.demand_items)
+    owners_committee = _Lazy(batch.owners_committees)
+    committee_members = _Lazy(batch.committee_members)
 
     def geometry(self, table: str) -> DataLoader[str, str | None]:
         """GeoJSON text of places of one table, by code."""
