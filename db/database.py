@@ -267,10 +267,11 @@ class Database:
         except (*UNREACHABLE, OSError):
             return False
 
-    async def _getconn(self) -> AsyncConnection[Any]:
+    async def _getconn(self, busy_timeout_s: float | None = None) -> AsyncConnection[Any]:
         """A connection: waited for at most `acquire_timeout_s` while the database looks
-        away; otherwise as long as a busy pool takes, unless the database goes away meanwhile
-        (checked every `acquire_timeout_s`, keeping the request's place in the queue)."""
+        away; otherwise as long as a busy pool takes (at most `busy_timeout_s`, by default the
+        pool's), unless the database goes away meanwhile (checked every `acquire_timeout_s`,
+        keeping the request's place in the queue)."""
         if self._idle():  # no wait: none to watch
             try:
                 return await self.pool.getconn(timeout=self.acquire_timeout_s)
@@ -279,7 +280,8 @@ class Database:
                     raise
         if self.reach.away and not await self.reach.answer(self.acquire_timeout_s):
             raise PoolTimeout(f"the database did not answer within {self.acquire_timeout_s} s")
-        waiting = asyncio.ensure_future(self.pool.getconn(timeout=self.busy_timeout_s))
+        waiting = asyncio.ensure_future(self.pool.getconn(
+            timeout=self.busy_timeout_s if busy_timeout_s is None else busy_timeout_s))
         try:
             while not waiting.done() and not self.reach.away:
                 await asyncio.wait((waiting,), timeout=self.acquire_timeout_s)
@@ -357,9 +359,13 @@ class _Lease:
 
     async def __aenter__(self) -> AsyncConnection[Any]:
         db = self.db
+        started = time.monotonic()
         self.slotted = await db.slots.take(db.reach, db.acquire_timeout_s, db.busy_timeout_s)
+        # What is left of the busy timeout for the pool (a slot's holder rarely waits there:
+        # only for a connection held without a slot, or one the pool is still opening).
+        left = max(db.acquire_timeout_s, db.busy_timeout_s - (time.monotonic() - started))
         try:
-            self.conn = await db._getconn()  # noqa: SLF001 - the lease is the pool's client
+            self.conn = await db._getconn(left)  # noqa: SLF001 - the lease is the pool's client
         except BaseException:
             self._free()
             raise
@@ -374,7 +380,10 @@ class _Lease:
                 self.db._lost(conn, exc)  # noqa: SLF001
         finally:
             try:
-                await self.db.pool.putconn(conn)
+                # Shielded: cancelled again while the pool rolls it back, the connection would
+                # be neither returned nor closed, and its slot free for a connection that
+                # is not there.
+                await asyncio.shield(self.db.pool.putconn(conn))
             finally:
                 self._free()
 

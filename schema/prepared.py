@@ -317,6 +317,8 @@ async def _together(values: list[Awaitable[Any]]) -> list[Any]:
             raise
         return [exc]
     except Exception as exc:  # noqa: BLE001 - reported as gather reports it
+        if task is not None and task.cancelling() > asked:
+            raise asyncio.CancelledError from exc  # the load turned the cancellation into this
         return [exc]
     if task is not None and task.cancelling() > asked:
         raise asyncio.CancelledError  # the load took the request's cancellation for its own

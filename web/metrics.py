@@ -167,7 +167,7 @@ class _Gauges(Collector):
         self.metrics = metrics
 
     def collect(self) -> Iterator[Metric]:
-        pools = {name: db.pool.get_stats() for name, db in self.metrics.pools.items()}
+        pools = {name: pool_stats(db) for name, db in self.metrics.pools.items()}
         for metric, key, text in (
                 ("redgrid_db_pool_connections", "pool_size", "Connections the pool holds"),
                 ("redgrid_db_pool_idle", "pool_available", "Connections idle in the pool"),
@@ -262,6 +262,13 @@ class OperationMetrics(SchemaExtension):
         outcome = "error" if getattr(context.result, "errors", None) else "ok"
         self.metrics.observe_operation(context.operation_name, kind, outcome,
                                        time.perf_counter() - started)
+
+
+def pool_stats(db: Database) -> dict[str, int]:
+    """A pool's figures; the requests waiting for a slot (db/database.py) count as waiting."""
+    stats = db.pool.get_stats()
+    stats["requests_waiting"] = stats.get("requests_waiting", 0) + len(db.slots.waiting)
+    return stats
 
 
 def routes(metrics: Metrics) -> list[Route]:

@@ -217,3 +217,25 @@ async def test_a_request_waiting_for_a_slot_gives_up_after_the_busy_timeout_or_w
         assert db.slots.free == 1
     finally:
         await db.close()
+
+
+async def test_a_request_waits_at_most_the_busy_timeout_for_a_slot_and_a_connection_together(
+        conninfo: str) -> None:
+    """A slot's holder may still wait in the pool (for a connection held without a slot):
+    the request behind it waits for the slot and then the pool within one busy timeout."""
+    db = Database(conninfo, min_size=1, max_size=1, busy_timeout_s=0.4, acquire_timeout_s=0.05)
+    await db.open()
+    outside = await db.pool.getconn()  # the pool's only connection, held without a slot
+    try:
+        first = asyncio.create_task(db.connection().__aenter__())  # takes the slot, then waits
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        with pytest.raises(PoolTimeout):
+            async with db.connection():
+                pass
+        assert time.monotonic() - started < 0.7  # the old wait was 0.4 for the slot + 0.4
+        with pytest.raises(PoolTimeout):
+            await first
+    finally:
+        await db.pool.putconn(outside)
+        await db.close()

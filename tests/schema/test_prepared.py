@@ -470,7 +470,13 @@ async def test_a_single_load_gives_what_gather_would() -> None:
             return "carried on"
         return "slept"
 
-    for load in (lambda: asyncio.sleep(10), stubborn):
+    async def converting() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise ValueError("stopped") from None
+
+    for load in (lambda: asyncio.sleep(10), stubborn, converting):
         request = asyncio.ensure_future(prepared._together([load()]))
         await asyncio.sleep(0)
         request.cancel()

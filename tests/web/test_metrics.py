@@ -3,6 +3,7 @@ requested and with SQL; served to the monitoring network only."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -11,9 +12,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
+from db.database import Database
 from web.app import create_app
 from web.clients import parse_networks
-from web.metrics import MAX_OPERATION_NAMES
+from web.metrics import MAX_OPERATION_NAMES, pool_stats
 from web.settings import Settings
 from web.webhooks import MAX_ATTEMPTS
 
@@ -88,6 +90,23 @@ def test_pools_tickets_and_outbox_match_the_database(monitor: TestClient, settin
     assert value(samples, "redgrid_webhook_failing") == failing
     assert value(samples, "redgrid_webhook_given_up") == given_up
     assert abs(value(samples, "redgrid_outbox_oldest_pending_seconds") - float(oldest)) < 30
+
+
+async def test_requests_waiting_for_a_slot_count_as_waiting(conninfo: str) -> None:
+    db = Database(conninfo, min_size=1, max_size=1)
+    await db.open()
+    try:
+        async with db.connection():
+            waiting = asyncio.create_task(db.connection().__aenter__())
+            await asyncio.sleep(0.05)
+            assert pool_stats(db)["requests_waiting"] == 1
+            assert db.pool.get_stats().get("requests_waiting", 0) == 0  # not in the pool
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+        assert pool_stats(db)["requests_waiting"] == 0
+    finally:
+        await db.close()
 
 
 def test_operation_names_are_bounded(settings: Settings) -> None:
