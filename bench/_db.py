@@ -13,6 +13,7 @@ benchmark and the server it starts always agree. Commands:
 from __future__ import annotations
 
 import sys
+from typing import TypeVar
 
 import psycopg
 from sqlalchemy import make_url
@@ -25,6 +26,16 @@ except ImportError:  # pragma: no cover - older layout
     from db.engine import psycopg_conninfo, server_url  # type: ignore[no-redef]
 
 PROTECTED = {"redgrid", "postgres", "template0", "template1"}
+
+R = TypeVar("R")
+
+
+def one(cur: psycopg.Cursor[R]) -> R:
+    """The row of a query that always returns one (an aggregate, SHOW, ...); an error if none."""
+    row = cur.fetchone()
+    if row is None:
+        raise RuntimeError(f"expected a row, the query returned none ({cur.statusmessage})")
+    return row
 
 
 def conninfo(settings: Settings | None = None) -> str:
@@ -54,8 +65,8 @@ def counts(settings: Settings) -> tuple[int, int]:
             "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
         if not {"tickets", "dataset_info"} <= tables:
             return 0, 0
-        seeded = conn.execute("SELECT count(*) FROM dataset_info WHERE key = 'seed'").fetchone()
-        n = conn.execute("SELECT count(*) FROM tickets").fetchone()
+        seeded = one(conn.execute("SELECT count(*) FROM dataset_info WHERE key = 'seed'"))
+        n = one(conn.execute("SELECT count(*) FROM tickets"))
     return int(n[0]), int(bool(seeded[0]))
 
 

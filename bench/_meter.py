@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from _db import one
 from _server import OtherCpu, process_cpu_s
 
 
@@ -17,7 +18,7 @@ def pg_pids(conn: psycopg.Connection[Any]) -> set[int]:
     """Backends of this database, the cluster's background processes and the postmaster."""
     rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname IS NULL "
                         "OR datname = current_database()").fetchall()
-    own = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    own = one(conn.execute("SELECT pg_backend_pid()"))[0]
     pids = {r[0] for r in rows} - {own}
     try:
         stat = Path(f"/proc/{own}/stat").read_text()

@@ -21,13 +21,17 @@ import psycopg
 CHECKOUT = Path(__file__).resolve().parent.parent
 
 
-def process_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a process, from /proc/PID/stat."""
+def process_cpu_s(pid: int, reaped: bool = False) -> float | None:
+    """User + system CPU seconds of a process, from /proc/PID/stat; with `reaped`, also those of
+    its children that have ended and been waited for."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class RssSampler:
@@ -198,11 +202,15 @@ class OtherCpu:
     """CPU used during a timed run by anything but the benchmark: the machine's user + system
     time (/proc/stat) minus that of this process, its children (wrk), the server and the
     PostgreSQL processes of the benchmark's database (its backends, the postmaster and the
-    background processes). Tells whether a run shared the machine. Kernel time charged to no
-    process counts as other, so a quiet machine shows a few %."""
+    background processes) and the backends that ended meanwhile (the postmaster's reaped
+    children: the floor's connections, which close before the end of the run; also any
+    autovacuum worker that ended, which is the cluster's own work). Tells whether a run shared
+    the machine. Kernel time charged to no process counts as other, so a quiet machine shows
+    a few %."""
 
     def __init__(self, conninfo: str, server_pid: int | None = None) -> None:
         self.conninfo, self.server_pid = conninfo, server_pid
+        self.postmaster: int | None = None
         pids = self._pg_pids()
         self.t0 = time.monotonic()
         self.machine0, self.ours0 = self._machine_s(), self._ours(pids)
@@ -217,7 +225,8 @@ class OtherCpu:
         if own:  # the postmaster: the parent of any backend
             try:
                 stat = Path(f"/proc/{own[0]}/stat").read_text()
-                pids.add(int(stat.rsplit(")", 1)[1].split()[1]))
+                self.postmaster = int(stat.rsplit(")", 1)[1].split()[1])
+                pids.add(self.postmaster)
             except OSError:
                 pass  # a server on another machine: its CPU is not on this one
             pids.discard(own[0])
@@ -230,15 +239,15 @@ class OtherCpu:
         cols = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
         return (int(cols[0]) + int(cols[1]) + int(cols[2])) / os.sysconf("SC_CLK_TCK")
 
-    @staticmethod
-    def _ours(pids: set[int]) -> dict[int, float]:
-        """CPU seconds per process: pid 0 stands for this process and its waited children."""
+    def _ours(self, pids: set[int]) -> dict[int, float]:
+        """CPU seconds per process: pid 0 stands for this process and its waited children; the
+        postmaster's include its ended children."""
         ru_self = resource.getrusage(resource.RUSAGE_SELF)
         ru_children = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = {0: ru_self.ru_utime + ru_self.ru_stime + ru_children.ru_utime
                + ru_children.ru_stime}
         for pid in pids:
-            cpu = process_cpu_s(pid)
+            cpu = process_cpu_s(pid, reaped=pid == self.postmaster)
             if cpu is not None:
                 out[pid] = cpu
         return out

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import psycopg
+from _db import one
 from create_jobs import FLOOR_SUBJECT, HTTP_SUBJECT, Job
 from psycopg.rows import namedtuple_row
 
@@ -16,9 +17,9 @@ from db.vocabulary import OPEN_STATUSES, TicketStatus
 def http_notifications(conninfo: str) -> int:
     """Notification rows of the HTTP side's tickets written so far (by the webhook worker)."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        return int(conn.execute(
+        return int(one(conn.execute(
             "SELECT count(*) FROM notifications n JOIN tickets t ON t.id = n.ticket_id "
-            "WHERE t.idempotency_caller = %s", (HTTP_SUBJECT,)).fetchone()[0])
+            "WHERE t.idempotency_caller = %s", (HTTP_SUBJECT,)))[0])
 
 
 def verify(conninfo: str, jobs: dict[str, list[Job]], created: dict[str, int],
@@ -27,11 +28,13 @@ def verify(conninfo: str, jobs: dict[str, list[Job]], created: dict[str, int],
     once), events, units and notifications (waiting for the webhook worker's pass on the HTTP
     side); and whether each HTTP ticket was routed like its floor twin."""
     out: dict[str, Any] = {"phases": {}}
-    with psycopg.connect(conninfo, autocommit=True, row_factory=namedtuple_row) as conn:
+    # Connection[Any]: psycopg types named-tuple rows as bare NamedTuple, without their fields.
+    with psycopg.Connection[Any].connect(conninfo, autocommit=True,
+                                         row_factory=namedtuple_row) as conn:
         def counts(side: str, phase: str) -> Any:
             subject = HTTP_SUBJECT if side == "http" else FLOOR_SUBJECT
             keys = [j.key(side) for j in jobs[phase]]
-            return conn.execute("""
+            return one(conn.execute("""
                 WITH t AS MATERIALIZED (
                     SELECT * FROM tickets WHERE idempotency_caller = %(s)s
                                             AND idempotency_key LIKE %(prefix)s)
@@ -50,7 +53,7 @@ def verify(conninfo: str, jobs: dict[str, list[Job]], created: dict[str, int],
                        (SELECT count(*) FROM notifications n JOIN t ON t.id = n.ticket_id
                         WHERE n.kind = 'DISPATCHED') AS notifications
                 """, {"s": subject, "prefix": f"{side}-{phase}-%", "keys": keys,
-                      "dispatched": TicketStatus.DISPATCHED}).fetchone()
+                      "dispatched": TicketStatus.DISPATCHED}))
 
         # The HTTP side's notifications come from the worker's next pass after the run.
         t0 = time.monotonic()
@@ -74,7 +77,7 @@ def verify(conninfo: str, jobs: dict[str, list[Job]], created: dict[str, int],
                 ok &= good
                 out["phases"][f"{side}-{phase}"] = {**c._asdict(), "successful_requests": want,
                                                     "ok": good}
-        twins = conn.execute("""
+        twins = one(conn.execute("""
             WITH mine AS (
                 SELECT t.*, split_part(idempotency_key, '-', 1) AS side,
                        split_part(idempotency_key, '-', 2) || '-'
@@ -110,13 +113,13 @@ def verify(conninfo: str, jobs: dict[str, list[Job]], created: dict[str, int],
                    count(*) FILTER (WHERE f.u IS DISTINCT FROM h.u) AS units_differing,
                    count(*) FILTER (WHERE f.n IS DISTINCT FROM h.n) AS notifications_differing
             FROM f JOIN h USING (k)
-            """, {"fs": FLOOR_SUBJECT, "hs": HTTP_SUBJECT}).fetchone()
+            """, {"fs": FLOOR_SUBJECT, "hs": HTTP_SUBJECT}))
         out["twins"] = twins._asdict()
         ok &= twins.pairs == sum(len(v) for v in jobs.values()) and twins.differing == 0 \
             and twins.units_differing == 0 and twins.notifications_differing == 0
-        dup = conn.execute("""SELECT count(*) AS n FROM (
+        dup = one(conn.execute("""SELECT count(*) AS n FROM (
             SELECT idempotency_caller, idempotency_key FROM tickets
-            WHERE idempotency_key IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1) d""").fetchone()
+            WHERE idempotency_key IS NOT NULL GROUP BY 1, 2 HAVING count(*) > 1) d"""))
         out["duplicate_keys"] = dup.n
         ok &= dup.n == 0
     out["ok"] = ok
@@ -125,7 +128,7 @@ def verify(conninfo: str, jobs: dict[str, list[Job]], created: dict[str, int],
 
 def dataset(conninfo: str) -> dict[str, Any]:
     with psycopg.connect(conninfo, row_factory=namedtuple_row) as conn:
-        r = conn.execute("""SELECT current_database() AS database,
+        r = one(conn.execute("""SELECT current_database() AS database,
             (SELECT count(*) FROM tickets) AS tickets,
             (SELECT count(*) FROM tickets WHERE status IN """ + status_list(OPEN_STATUSES) + """)
               AS open_tickets,
@@ -137,5 +140,5 @@ def dataset(conninfo: str) -> dict[str, Any]:
             (SELECT count(*) FROM units) AS units,
             (SELECT count(*) FROM property_contracts) AS property_contracts,
             (SELECT count(*) FROM demand_items) AS demand_items,
-            pg_size_pretty(pg_database_size(current_database())) AS database_size""").fetchone()
+            pg_size_pretty(pg_database_size(current_database())) AS database_size"""))
     return r._asdict()

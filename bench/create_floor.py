@@ -54,6 +54,8 @@ async def floor_create(conn: psycopg.AsyncConnection[Any], job: Job) -> str:
         item = await (await conn.execute(writes._ROUTING, {
             "code": job.item, "compound": place.compound_code,
             "day": now.astimezone(SHANGHAI).date()})).fetchone()
+        if item is None:
+            raise RuntimeError(f"no demand item {job.item!r}")
         where = {"community_code": place.community_code, "street_code": place.street_code,
                  "company_code": item.company_code, "county_units": item.county_units or {}}
         unit = route_unit(item.lead_unit_kind, **where)  # type: ignore[arg-type]
@@ -75,6 +77,7 @@ async def floor_create(conn: psycopg.AsyncConnection[Any], job: Job) -> str:
     back = await (await conn.execute(TICKETS_BY_CODE, {"codes": [code]})).fetchone()
     assert back is not None
     head = await (await conn.execute(DUPLICATE_HEAD, {"c": code})).fetchone()
+    assert head is not None
     await (await conn.execute(writes._DUPLICATES, {
         "lon": head.lon, "lat": head.lat, "item": head.item_code,
         "since": head.created_at - DUPLICATE_WINDOW, "code": code,
@@ -115,7 +118,7 @@ async def floor_run(conninfo: str, jobs: list[Job], warmup: list[Job],
                     concurrency: int) -> dict[str, Any]:
     """The floor at one concurrency: connections set up like the API's pool (autocommit,
     server-side prepared from a statement's 2nd run, named-tuple rows), warmed up first."""
-    conns = [await psycopg.AsyncConnection.connect(
+    conns: list[psycopg.AsyncConnection[Any]] = [await psycopg.AsyncConnection.connect(
         conninfo, autocommit=True, prepare_threshold=1, row_factory=namedtuple_row)
         for _ in range(concurrency)]
     try:
@@ -127,7 +130,9 @@ async def floor_run(conninfo: str, jobs: list[Job], warmup: list[Job],
         for conn in conns:
             cur = await conn.execute("SELECT count(*) AS n FROM pg_prepared_statements",
                                      prepare=False)
-            prepared += (await cur.fetchone()).n
+            row = await cur.fetchone()
+            assert row is not None
+            prepared += row.n
     finally:
         for conn in conns:
             await conn.close()

@@ -7,6 +7,7 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg.rows import namedtuple_row
@@ -69,7 +70,9 @@ def make_jobs(conninfo: str, sizes: dict[str, int], seed: int) -> dict[str, list
     ST_GeneratePoints with a fixed seed per compound), kept only where the API's locate finds a
     grid cell; items drawn uniformly from P01–P46."""
     rng = random.Random(seed)
-    with psycopg.connect(conninfo, autocommit=True, row_factory=namedtuple_row) as conn:
+    # Connection[Any]: psycopg types named-tuple rows as bare NamedTuple, without their fields.
+    with psycopg.Connection[Any].connect(conninfo, autocommit=True,
+                                         row_factory=namedtuple_row) as conn:
         codes = [r.code for r in conn.execute("SELECT code FROM compounds ORDER BY code")]
         items = {r.code for r in conn.execute("SELECT code FROM demand_items")}
         missing = set(ITEMS) - items

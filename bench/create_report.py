@@ -32,7 +32,7 @@ def verdicts(res: dict[str, Any]) -> None:
     res["targets"] = [
         {"name": "createTicket throughput at concurrency 16, HTTP (wrk) / SQL floor",
          "measured": (f"{h16['tickets_per_s']:.1f} / {f16['tickets_per_s']:.1f} tickets/s = "
-                      f"{ratio:.3f}×") if ratio is not None else "n/a",
+                      f"{ratio:.3f}×") if ratio is not None and f16 and h16 else "n/a",
          "limit": f"≥ {TARGET_RATIO}×", "pass": ratio is not None and ratio >= TARGET_RATIO},
         {"name": "every HTTP request answered 200 with a created ticket (no errors, no "
                  "socket errors or timeouts)",

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import _db
 import _wrk
 import httpx
 import psycopg
@@ -183,7 +184,7 @@ async def floor_run(conninfo: str, sql: str, points: list[Point], warmup: list[P
                     concurrency: int) -> dict[str, Any]:
     """The API's SQL straight through psycopg 3, one connection per worker, set up like the
     API's pool (autocommit, prepared from the 2nd run, named-tuple rows)."""
-    conns = [await psycopg.AsyncConnection.connect(
+    conns: list[psycopg.AsyncConnection[Any]] = [await psycopg.AsyncConnection.connect(
         conninfo, prepare_threshold=1, autocommit=True, row_factory=namedtuple_row,
         options="-c statement_timeout=30000")
         for _ in range(concurrency)]
@@ -232,7 +233,7 @@ def explain(conninfo: str, sql: str, point: Point, repeats: int = 5) -> dict[str
     params = point.params()
     out: dict[str, Any] = {"point": {"lon": point.lon, "lat": point.lat}, "params": params}
     with psycopg.connect(conninfo, autocommit=True, prepare_threshold=0) as conn:
-        out["plan_cache_mode"] = conn.execute("SHOW plan_cache_mode").fetchone()[0]
+        out["plan_cache_mode"] = _db.one(conn.execute("SHOW plan_cache_mode"))[0]
         runs = []
         for _ in range(repeats):
             rows = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params,
@@ -242,18 +243,19 @@ def explain(conninfo: str, sql: str, point: Point, repeats: int = 5) -> dict[str
 
         for _ in range(10):
             conn.execute(sql, params).fetchall()
-        name, types = conn.execute(
+        name, types = _db.one(conn.execute(
             "SELECT name, parameter_types::text[] FROM pg_prepared_statements "
             "WHERE statement LIKE '%geom_metric <->%' "
-            "AND statement NOT LIKE '%pg_prepared_statements%'", prepare=False).fetchone()
+            "AND statement NOT LIKE '%pg_prepared_statements%'", prepare=False))
         args = ", ".join(repr(params[k]) for k in param_order(sql))
         runs = []
         for _ in range(repeats):
             rows = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE {name}({args})",
                                 prepare=False).fetchall()
             runs.append("\n".join(r[0] for r in rows))
-        gp, cp = conn.execute("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-                              "WHERE name = %s", (name,), prepare=False).fetchone()
+        gp, cp = _db.one(conn.execute("SELECT generic_plans, custom_plans "
+                                      "FROM pg_prepared_statements WHERE name = %s", (name,),
+                                      prepare=False))
         out["prepared"] = _plan_summary(runs)
         out["prepared"].update({"parameter_types": types, "generic_plans": gp,
                                 "custom_plans": cp, "generic_plan_used": "$3" in runs[-1]})
@@ -375,12 +377,12 @@ def check_bodies(bodies: list[bytes], expected: list[list[str] | None]) -> dict[
 
 def dataset(conninfo: str) -> dict[str, Any]:
     with psycopg.connect(conninfo) as conn:
-        total, open_ = conn.execute(
+        total, open_ = _db.one(conn.execute(
             "SELECT count(*), count(*) FILTER (WHERE status IN "
-            f"{status_list(OPEN)}) FROM tickets").fetchone()
-        size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('tickets')), "
-                            f"pg_size_pretty(pg_relation_size('{INDEX}'))").fetchone()
-        name = conn.execute("SELECT current_database()").fetchone()[0]
+            f"{status_list(OPEN)}) FROM tickets"))
+        size = _db.one(conn.execute("SELECT pg_size_pretty(pg_total_relation_size('tickets')), "
+                                    f"pg_size_pretty(pg_relation_size('{INDEX}'))"))
+        name = _db.one(conn.execute("SELECT current_database()"))[0]
     return {"database": name, "tickets": total, "open_tickets": open_,
             "tickets_total_size": size[0], "open_index_size": size[1]}
 

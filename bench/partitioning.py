@@ -117,7 +117,7 @@ def main() -> int:
         total = conn.execute("SELECT count(*) FROM province_tickets").fetchone()
         size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))"
                             ).fetchone()
-        res = {
+        res: dict[str, Any] = {
             "benchmark": "province partitioning", "date": datetime.now(UTC).isoformat(
                 timespec="seconds"), "machine": machine(),
             "tickets": total[0] if total else 0, "counties": len(COUNTIES), "months": MONTHS,

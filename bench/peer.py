@@ -54,6 +54,7 @@ import httpx
 import psycopg
 from _context import machine, versions
 from _db import conninfo as configured_conninfo
+from _db import one
 from _server import (
     OtherCpu,
     RssSampler,
@@ -279,9 +280,9 @@ def check_filed(conninfo: str) -> int:
 
 def count_filed(conninfo: str, caller: str, tag: str) -> int:
     with psycopg.connect(conninfo) as conn:
-        return int(conn.execute(
+        return int(one(conn.execute(
             "SELECT count(*) FROM tickets WHERE idempotency_caller = %s "
-            "AND idempotency_key LIKE %s", (caller, f"{tag}-%")).fetchone()[0])  # type: ignore[index]
+            "AND idempotency_key LIKE %s", (caller, f"{tag}-%")))[0])
 
 
 def delete_filed(conninfo: str) -> int:
@@ -317,7 +318,8 @@ def make_cases(conninfo: str, n: int, seed: int) -> list[Case]:
             "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM compounds "
             "ORDER BY random() LIMIT %s) k", (n,))]
         items = [r[0] for r in conn.execute("SELECT code FROM demand_items ORDER BY code")]
-        covered = []  # Q4 points inside the grid: elsewhere locate is an error by contract
+        # Q4 points inside the grid: elsewhere locate is an error by contract
+        covered: list[dict[str, Any]] = []
         while len(covered) < n:
             p = {"lon": round(rng.uniform(*LON), 6), "lat": round(rng.uniform(*LAT), 6)}
             inside = conn.execute(
@@ -712,7 +714,7 @@ def main() -> int:
     if args.only:
         cases = [c for c in cases if c.name in args.only]
     with psycopg.connect(conninfo) as conn:
-        tickets = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
+        tickets = one(conn.execute("SELECT count(*) FROM tickets"))[0]
         conn.execute((PEER / "schema.sql").read_text())
         conn.commit()
     token = mint(settings.jwt_secret, subject="bench-peer", role=Role.COUNTY_OFFICE, scopes=[])

@@ -228,7 +228,7 @@ def measure_size(size: int, cases: list[Case], files: dict[str, Path], tmp: Path
                 if not _wrk.clean(run["check"]):
                     raise SystemExit(f"{case.name} at {size:,}: bad responses {run['check']}")
                 run.pop("wrk")
-                run["floor"] = asyncio.run(floor(case, info, c, floor_s))
+                run["floor"] = asyncio.run(floor(case, info, c, floor_s, f"scale-{size}-c{c}"))
                 res[str(c)] = run
                 print(f"  {size:>10,} {case.name} c{c}: p50 {run['p50_ms']} ms, p99 "
                       f"{run['p99_ms']} ms, {run['throughput_rps']} req/s; floor p50 "
