@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import AsyncConnection, AsyncCursor, OperationalError
+from psycopg.pq import TransactionStatus
 from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout, pool_async
 from psycopg_pool.base import AttemptWithBackoff
@@ -380,10 +381,13 @@ class _Lease:
                 self.db._lost(conn, exc)  # noqa: SLF001
         finally:
             try:
-                # Shielded: cancelled again while the pool rolls it back, the connection would
-                # be neither returned nor closed, and its slot free for a connection that
-                # is not there.
-                await asyncio.shield(self.db.pool.putconn(conn))
+                if conn.pgconn.transaction_status == TransactionStatus.IDLE:
+                    await self.db.pool.putconn(conn)  # nothing to roll back: no server round trip
+                else:
+                    # Shielded: cancelled again while the pool rolls it back, the connection
+                    # would be neither returned nor closed, and its slot free for a connection
+                    # that is not there. (A task of its own: 13 us, so not for every request.)
+                    await asyncio.shield(self.db.pool.putconn(conn))
             finally:
                 self._free()
 

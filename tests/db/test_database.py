@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 from psycopg_pool import PoolTimeout
 
 from db.database import PROBE_S, Database, Reachability
@@ -238,4 +239,34 @@ async def test_a_request_waits_at_most_the_busy_timeout_for_a_slot_and_a_connect
             await first
     finally:
         await db.pool.putconn(outside)
+        await db.close()
+
+
+async def test_a_connection_left_in_a_transaction_comes_back_rolled_back_though_the_request_is_cancelled(  # noqa: E501
+        conninfo: str) -> None:
+    """Cancelled while the pool rolls its connection back, a request still returns it: the
+    pool's only connection serves the next request, with nothing of the transaction left."""
+    db = Database(conninfo, min_size=1, max_size=1, busy_timeout_s=1.0)
+    await db.open()
+    try:
+        inside = asyncio.Event()
+
+        async def request() -> None:
+            async with db.connection() as conn:
+                await conn.execute("BEGIN")
+                await conn.execute("CREATE TEMP TABLE left_behind (n int)")
+                inside.set()
+
+        task = asyncio.create_task(request())
+        await inside.wait()
+        task.cancel()  # lands while the connection's ROLLBACK is on its way
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with db.connection() as conn:
+            assert conn.pgconn.transaction_status == TransactionStatus.IDLE
+            row = await (await conn.execute(
+                "SELECT to_regclass('pg_temp.left_behind')::text")).fetchone()
+            assert row is not None and row[0] is None
+        assert db.slots.free == 1
+    finally:
         await db.close()
