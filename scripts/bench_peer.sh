@@ -43,12 +43,20 @@ with psycopg.connect(conninfo(), autocommit=True) as c:
 preload=$(psql_bench "SHOW shared_preload_libraries")
 if [[ "$preload" != *pg_stat_statements* ]] && [ -z "${DATABASE_URL:-}" ]; then
   echo "==> loading pg_stat_statements in the embedded cluster (restored at exit)"
-  # Beside what the cluster preloads already (PostGIS, see db/embedded.py).
-  psql_bench "ALTER SYSTEM SET shared_preload_libraries = '${preload:+$preload,}pg_stat_statements'"
+  # Beside what the cluster preloads already (PostGIS, see db/embedded.py). A list setting
+  # takes one quoted item each: 'a,b' as a single string would name a library "a,b". SHOW
+  # double-quotes an item such as "postgis-3"; those quotes are not part of the name.
+  items() { local out="" lib; IFS=', ' read -ra libs <<<"${1//\"/}"
+            for lib in "${libs[@]}"; do [ -z "$lib" ] || out+="${out:+, }'$lib'"; done
+            echo "$out"; }
+  # Whether the value came from ALTER SYSTEM (postgresql.auto.conf) or the cluster's own file.
+  altered=$(psql_bench "SELECT count(*) FROM pg_file_settings WHERE name =
+    'shared_preload_libraries' AND sourcefile LIKE '%postgresql.auto.conf'")
+  psql_bench "ALTER SYSTEM SET shared_preload_libraries = $(items "$preload,pg_stat_statements")"
   restore() {
     echo "==> restoring shared_preload_libraries"
-    if [ -n "$preload" ]; then
-      psql_bench "ALTER SYSTEM SET shared_preload_libraries = '$preload'" || true
+    if [ "$altered" != 0 ]; then
+      psql_bench "ALTER SYSTEM SET shared_preload_libraries = $(items "$preload")" || true
     else
       psql_bench "ALTER SYSTEM RESET shared_preload_libraries" || true
     fi
