@@ -268,11 +268,11 @@ class Database:
         except (*UNREACHABLE, OSError):
             return False
 
-    async def _getconn(self, busy_timeout_s: float | None = None) -> AsyncConnection[Any]:
+    async def _getconn(self, busy_timeout_s: float) -> AsyncConnection[Any]:
         """A connection: waited for at most `acquire_timeout_s` while the database looks
-        away; otherwise as long as a busy pool takes (at most `busy_timeout_s`, by default the
-        pool's), unless the database goes away meanwhile (checked every `acquire_timeout_s`,
-        keeping the request's place in the queue)."""
+        away; otherwise as long as a busy pool takes (at most `busy_timeout_s`), unless the
+        database goes away meanwhile (checked every `acquire_timeout_s`, keeping the request's
+        place in the queue)."""
         if self._idle():  # no wait: none to watch
             try:
                 return await self.pool.getconn(timeout=self.acquire_timeout_s)
@@ -281,8 +281,7 @@ class Database:
                     raise
         if self.reach.away and not await self.reach.answer(self.acquire_timeout_s):
             raise PoolTimeout(f"the database did not answer within {self.acquire_timeout_s} s")
-        waiting = asyncio.ensure_future(self.pool.getconn(
-            timeout=self.busy_timeout_s if busy_timeout_s is None else busy_timeout_s))
+        waiting = asyncio.ensure_future(self.pool.getconn(timeout=busy_timeout_s))
         try:
             while not waiting.done() and not self.reach.away:
                 await asyncio.wait((waiting,), timeout=self.acquire_timeout_s)

@@ -44,7 +44,6 @@ class _Lazy:
         return made
 
 
-
 class Loaders:
     """DataLoaders of one request: each batches its keys into one SQL statement. Each is made
     on first use: a request needs few of them (making all 12 cost 4 % of a Q2 request)."""

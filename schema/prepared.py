@@ -128,15 +128,17 @@ class _Selection:
     """The fields one object type answers for one selection set."""
 
     type: GraphQLObjectType
-    fields: list[_Field] = field(default_factory=list)
     deep: bool = False
     # Each field with what `fill` reads of it, unpacked once (7 attribute reads a field of
     # every object answered cost a ticket with its relations 2 % of its CPU).
     plan: list[tuple[_Field, str, Callable[[Any], Any] | None, Callable[[Any], Any] | None,
                      bool, bool, Completion]] = field(default_factory=list)
 
+    @property
+    def fields(self) -> list[_Field]:
+        return [p[0] for p in self.plan]
+
     def add(self, f: _Field) -> None:
-        self.fields.append(f)
         self.plan.append((f, f.key, f.get, f.coerce, f.non_null, f.deep, f.complete))
 
     def fill(self, source: Any, out: dict[str, Any], run: _Run, path: Path | None) -> None:
