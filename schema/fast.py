@@ -42,6 +42,7 @@ from strawberry.types.field import StrawberryField
 
 from geo.types import Crs
 from schema.geometry import known_outline
+from schema.types import NOT_CARRIED, TICKET_CARRIED, TICKET_FIELDS, carried
 
 # `FastExecutionContext` overrides graphql-core internals (`execute_fields` with its position
 # context, `collect_subfields` returning three values, `complete_list_item_value`) whose
@@ -98,6 +99,8 @@ class Leaf:
     coerce: Callable[[Any], Any] | None = None
     object_type: GraphQLObjectType | None = None
     declared: GraphQLOutputType | None = None
+    # A list (of objects): answered here by schema.prepared only, which completes any type.
+    listed: bool = False
 
 
 # Object type → field name → Leaf; filled by `install`, read by the execution context. Keyed
@@ -232,7 +235,7 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """The completed value of a plain field, or Undefined to let graphql-core do it."""
         node = details[0].node
         leaf = leaves.get(node.name.value)
-        if leaf is None or node.arguments:
+        if leaf is None or node.arguments or leaf.listed:
             return Undefined
         try:
             value = leaf.get(source)
@@ -356,4 +359,28 @@ def install(schema: strawberry.Schema) -> strawberry.Schema:
             leaf = _leaf(geometry.type, known_outline)
             assert leaf is not None
             LEAVES.setdefault(object_type, {})["geometry"] = leaf
+    carried_relations(schema)
     return schema
+
+
+def _carried(relation: str, make: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def get(ticket: Any) -> Any:
+        rows = carried(ticket, relation)
+        return rows if rows is NOT_CARRIED else make(rows)  # NOT_CARRIED: the resolver answers
+
+    return get
+
+
+def carried_relations(schema: strawberry.Schema) -> None:
+    """A ticket's relation fields (`TICKET_CARRIED`) answered from the rows it was read with,
+    when it carries them; the resolver answers otherwise."""
+    ticket = _object_type(schema, "Ticket")
+    for name, make in TICKET_CARRIED.items():
+        graphql_field, _ = _declared(ticket, name)
+        if graphql_field.args:
+            raise FastPathError(f"Ticket.{name} takes arguments: its rows may not answer them")
+        get = _carried(TICKET_FIELDS[name], make)
+        leaf = _leaf(graphql_field.type, get) or Leaf(
+            get, isinstance(graphql_field.type, GraphQLNonNull), declared=graphql_field.type,
+            listed=True)
+        LEAVES.setdefault(ticket, {})[name] = leaf

@@ -2,11 +2,12 @@
 
 `ticket` and `locate` answer with an object whose nested fields (a ticket's grid cell,
 compound, community, unit and events; a point's places and nearest facilities) each load
-through a DataLoader: one statement each. Their resolvers read the selection first, ask for the
-selected relations in the base row's statement (db/queries/joined.py), and prime the loaders
-with the rows, so the nested fields, which keep their own resolvers and checks, find their rows
-loaded. A relation looked ahead but not resolved (under a skipped directive, say) costs a join,
-never a wrong answer: the primed rows are the ones the loader would have read.
+through a DataLoader: one statement each. Their resolvers read the selection first and ask for
+the selected relations in the base row's statement (db/queries/joined.py). A ticket carries
+the rows (`Ticket.related`), which its relation fields answer from; `locate` primes the
+loaders with them, so the nested fields, which keep their own resolvers and checks, find their
+rows loaded. A relation looked ahead but not resolved (under a skipped directive, say) costs a
+join, never a wrong answer: the rows are the ones the loader would have read.
 """
 
 from __future__ import annotations

@@ -150,9 +150,9 @@ class PlaceQuery:
                                                   related, columns=columns)
         if found is None:
             return None
-        prime(found, info.context.loaders)
-        # With the columns its selection reads only, the row serves as the Ticket (as
-        # nearbyTickets' rows do: the fields read the same attributes).
+        # The row carries its relations' rows, which the relation fields answer from
+        # (Ticket.related). With the columns its selection reads only, it serves as the
+        # Ticket (as nearbyTickets' rows do: the fields read the same attributes).
         return Ticket.of(found.row) if columns is None else found.row
 
     @strawberry.field(description="Tickets newest first, in pages with opaque cursors. "

@@ -7,6 +7,7 @@ server CPU than its SQL. Here the base query and each relation's own statement (
 lists the loaders use, so the rows are the same) run as one: every relation is a `LEFT JOIN
 LATERAL`, and a marker column before each relation's columns tells where its columns begin.
 At most one relation may be a list (`many`): the base row then repeats once per list row.
+The base row carries its relations' rows as its last field, `related` (`Joined.related`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from psycopg.rows import tuple_row
 
 # Marker columns are named `|name`: no column of a RedGrid table starts with `|`.
 _MARK = "|"
+# The base row's last field: its relations' rows by name (`Joined.related`), so that the row,
+# standing in for a GraphQL object, takes them along to its fields.
+RELATED = "related"
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,9 @@ Part = tuple[int, int, type]
 def _split(names: Sequence[str]) -> tuple[Part, list[tuple[str, Part]]]:
     """Where the base row's columns lie, and each relation's (by name) after its marker."""
     marks = [i for i, name in enumerate(names) if name.startswith(_MARK)] + [len(names)]
-    base = (0, marks[0], _row_class(tuple(names[:marks[0]])))
+    if RELATED in names[:marks[0]]:
+        raise ValueError(f"a base statement may not select a column named {RELATED!r}")
+    base = (0, marks[0], _row_class((*names[:marks[0]], RELATED)))
     relations = [(names[m][len(_MARK):], (m + 1, end, _row_class(tuple(names[m + 1:end]))))
                  for m, end in zip(marks, marks[1:], strict=False)]
     return base, relations
@@ -109,8 +115,9 @@ def _related(record: tuple[Any, ...], part: Part) -> Any:
 
 @dataclass
 class Joined:
-    """A base row and its relations' rows: one row or None, or a list for a `many` relation;
-    `keys`, each relation's key in the base row (Relation.key's value)."""
+    """A base row and its relations' rows: one row or None, or a list for a `many` relation
+    (the same dict as the row's `related`); `keys`, each relation's key in the base row
+    (Relation.key's value)."""
 
     row: Any
     related: dict[str, Any]
@@ -140,8 +147,9 @@ async def fetch_joined(conn: AsyncConnection[Any], base: str, params: Mapping[st
         key = record[b0:b1]
         joined = found.get(key)
         if joined is None:
-            row = base_row(*key)
-            joined = found[key] = Joined(row, {name: [] for name in many}, {
+            related: dict[str, Any] = {name: [] for name in many}
+            row = base_row(*key, related)
+            joined = found[key] = Joined(row, related, {
                 r.name: getattr(row, r.key) for r in relations if r.key is not None})
             for name, part in parts:  # a one-row relation repeats with each listed row
                 if name not in many:

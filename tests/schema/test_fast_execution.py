@@ -32,6 +32,7 @@ from schema.fast import (
     plain_fields,
 )
 from schema.geometry import RawJSON
+from schema.types import TICKET_CARRIED
 from tests.schema.awkward import ROWS, Query, Row, _part
 from web.settings import Settings
 
@@ -121,8 +122,9 @@ class Allowed(BasePermission):
         return True
 
 
-def _places(declared: Any) -> strawberry.Schema:
-    """A schema with the types `install` takes over, `Facility.geometry` declared as given."""
+def _places(declared: Any, grid_cell: Any = None) -> strawberry.Schema:
+    """A schema with the types `install` takes over, `Facility.geometry` declared as given,
+    and `Ticket.gridCell` (a relation answered from carried rows) when given."""
 
     def object_type(name: str, **fields: Any) -> Any:
         annotations = {k: v for k, v in fields.items() if isinstance(v, type)}
@@ -130,7 +132,12 @@ def _places(declared: Any) -> strawberry.Schema:
         return strawberry.type(type(name, (), {"__annotations__": annotations, **values}))
 
     types = {name: object_type(name, geometry=strawberry.field(resolver=_geometry))
-             for name in ("Ticket", *fast.PLACES)}
+             for name in fast.PLACES}
+    relations = {name: strawberry.field(resolver=_events if name == "events" else _related,
+                                        name=name) for name in TICKET_CARRIED}
+    relations["gridCell"] = grid_cell or relations["gridCell"]
+    types["Ticket"] = object_type("Ticket", geometry=strawberry.field(resolver=_geometry),
+                                  **{f"relation_{i}": v for i, v in enumerate(relations.values())})
     types["Facility"] = object_type("Facility", geometry=declared)
     query = object_type("Query", **{name.lower(): t for name, t in types.items()})
     return strawberry.Schema(query, execution_context_class=FastExecutionContext)
@@ -138,6 +145,14 @@ def _places(declared: Any) -> strawberry.Schema:
 
 def _geometry(self: Any, crs: Crs | None = Crs.WGS84) -> str:
     return f"point in {crs}"
+
+
+def _related(self: Any) -> str:
+    return "by its resolver"
+
+
+def _events(self: Any) -> list[str]:
+    return ["by its resolver"]
 
 
 def test_install_takes_over_a_plain_declared_geometry() -> None:
@@ -151,6 +166,15 @@ def test_install_takes_over_a_plain_declared_geometry() -> None:
 def test_install_refuses_a_field_it_would_strip(geometry: Any) -> None:
     with pytest.raises(FastPathError, match="Facility.geometry has extensions or permission"):
         install(_places(geometry))
+
+
+@pytest.mark.parametrize("grid_cell", [
+    strawberry.field(resolver=_related, name="gridCell", permission_classes=[Allowed]),
+    strawberry.field(resolver=_related, name="gridCell", extensions=[Logged()]),
+], ids=["permission class", "field extension"])
+def test_install_refuses_a_relation_it_would_answer_from_rows(grid_cell: Any) -> None:
+    with pytest.raises(FastPathError, match="Ticket.gridCell has extensions or permission"):
+        install(_places(strawberry.field(resolver=_geometry), grid_cell))
 
 
 def test_install_refuses_another_graphql_core(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -218,6 +242,48 @@ async def test_the_real_schema_answers_as_without_the_fast_path(database: Databa
         assert hits >= 5 and slow_fields == 1 + hits * 3
     if query is LISTED:  # the outlines came with the list: only the root field is resolved
         assert len(got.data["communities"]) == 43 and slow_fields == 1
+
+
+TICKET = """query ($code: String!) { ticket(code: $code) { code status
+  gridCell { code households } compound { code name } community { code name }
+  responsibleUnit { code name kind } events { at action fromStatus toStatus note } } }"""
+
+
+async def test_a_tickets_relations_are_answered_from_the_rows_read_with_it(
+        database: Database, conninfo: str) -> None:
+    """`ticket` reads its grid cell, compound, community, unit and events in its own
+    statement, and the ticket carries their rows: the fast path answers the four places from
+    them without their resolvers, and events (a list) through its resolver, which takes the
+    same rows. No DataLoader is made. The answers are those of the schema without the fast
+    path (through the loaders), for a ticket with a compound and one without."""
+    with psycopg.connect(conninfo) as conn:
+        codes = [r[0] for r in conn.execute(
+            "(SELECT code FROM tickets WHERE compound_code IS NULL ORDER BY id LIMIT 1) "
+            "UNION ALL (SELECT t.code FROM tickets t WHERE compound_code IS NOT NULL AND "
+            "EXISTS (SELECT FROM ticket_events e WHERE e.ticket_id = t.id) ORDER BY id LIMIT 1)")]
+    assert len(codes) == 2
+    fast_schema, plain = build_schema(), build_schema(fast_path=False)
+    resolved: list[str] = []
+
+    class Counting(FastExecutionContext):
+        def execute_field(self, parent_type: Any, source: Any, field_details: Any,
+                          *args: Any, **kwargs: Any) -> Any:
+            resolved.append(field_details[0].node.name.value)
+            return super().execute_field(parent_type, source, field_details, *args, **kwargs)
+
+    fast_schema.execution_context_class = Counting
+    county = Actor("fast-test", Role.COUNTY_OFFICE)
+    for code in codes:
+        resolved.clear()
+        context = Context(db=database, actor=county)
+        got = await fast_schema.execute(TICKET, variable_values={"code": code},
+                                        context_value=context)
+        expected = await plain.execute(TICKET, variable_values={"code": code},
+                                       context_value=Context(db=database, actor=county))
+        assert got.errors is None and expected.errors is None
+        assert got.data == expected.data and got.data and got.data["ticket"]
+        assert resolved == ["ticket", "events"]
+        assert not any(isinstance(v, DataLoader) for v in vars(context.loaders).values())
 
 
 def test_nearby_tickets_runs_its_declared_resolver() -> None:
