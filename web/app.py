@@ -50,6 +50,7 @@ from schema.geometry import RawJSON
 from schema.limits import Limits
 from schema.prepared import Declined, PreparedQueries
 from web.auth import TokenVerifier, UnknownKey
+from web.clients import request_header
 from web.errors import PRIVATE, CutOff, error_at, error_response
 from web.exports import export_routes
 from web.field import routes as field_routes
@@ -90,6 +91,7 @@ SCOPE_CODES_TTL_S = 300.0
 # PRIVATE as a response's raw headers.
 _PRIVATE_RAW = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in PRIVATE.items()]
 _PRIVATE_KEYS = frozenset(k for k, _ in _PRIVATE_RAW)
+_JSON_PRIVATE_RAW = [(b"content-type", b"application/json"), *_PRIVATE_RAW]
 # Headers a browser sends cross-site only after a CORS preflight: a multipart request must
 # carry one (see RedGridGraphQL.parse_http_body).
 PREFLIGHT_HEADERS = ("authorization", "x-apollo-operation-name", "apollo-require-preflight",
@@ -188,11 +190,11 @@ class RedGridGraphQL(GraphQL):
             await request.close()  # a multipart form's spooled files
         await response(scope, receive, send)
 
-    async def prepared_answer(self, request: Request) -> Response | None:
+    async def prepared_answer(self, request: Request) -> Response | JsonAnswer | None:
         """The answer of a JSON POST of a query the lane has compiled (schema/prepared.py), or
         None for the full path. The body stays read on the request for the full path."""
         if request.method != "POST" or not self.prepared.enabled \
-                or not json_body(request.headers.get("content-type", "")):
+                or not json_body(request_header(request.scope, b"content-type")):
             return None
         try:
             payload = orjson.loads(await request.body())
@@ -220,7 +222,10 @@ class RedGridGraphQL(GraphQL):
             return None
         self.metrics.observe_operation(prepared.name, "query", "ok",
                                        time.perf_counter() - started)
-        return self.create_response(answer, sub_response)
+        if sub_response.headers.raw or sub_response.background is not None \
+                or sub_response.status_code:
+            return self.create_response(answer, sub_response)
+        return JsonAnswer(self.encode_json(answer))  # what create_response gives, made directly
 
     async def parse_http_body(self, request: Any) -> Any:
         # A multipart form is a "simple" request: a page on another site may post one with the
@@ -263,6 +268,21 @@ class RedGridGraphQL(GraphQL):
             extensions = error.setdefault("extensions", {})
             extensions.setdefault("code", code_for_unlabelled(error.get("message", "")))
         return response
+
+
+class JsonAnswer:
+    """A 200 JSON answer with the headers `RedGridGraphQL.create_response` gives one when no
+    resolver set any (in the same order), sent without building a Response."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-length", str(len(self.body)).encode()), *_JSON_PRIVATE_RAW]})
+        await send({"type": "http.response.body", "body": self.body})
 
 
 @functools.lru_cache(maxsize=64)

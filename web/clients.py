@@ -18,6 +18,16 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+def request_header(scope: Scope, name: bytes, default: str = "") -> str:
+    """The first value of a request header (`name` in lower case, as ASGI servers give the
+    names), as Starlette's `Headers(scope=scope).get` reads it, without building the object:
+    the middleware of every request reads four headers."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return default
+
+
 def parse_networks(raw: str) -> tuple[Network, ...]:
     """Addresses and CIDRs separated by commas or spaces; ValueError names a bad one."""
     out = []

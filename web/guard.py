@@ -15,13 +15,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resolvers.actor import PUBLIC, Actor, Role
 from resolvers.errors import ErrorCode
-from web.clients import Network, client_address
+from web.clients import Network, client_address, request_header
 from web.errors import error_at
 from web.settings import RateBudget
 from web.shared_buckets import SharedTokenBuckets, spend
@@ -155,7 +154,7 @@ class Guard:
             await too_many_requests(scope["path"], wait)(scope, receive, send)
             return
         if self.max_body_bytes > 0 and scope["path"] in self.body_paths:
-            content_type = Headers(scope=scope).get("content-type", "").lower()
+            content_type = request_header(scope, b"content-type").lower()
             if content_type.startswith("multipart/"):
                 await self._stream_bounded(scope, receive, send)
                 return
@@ -174,7 +173,7 @@ class Guard:
         """Passes a multipart body on as it arrives, and answers 413 once it grows past the
         upload limit (before the app has answered: a form is read whole before any answer)."""
         limit = self.max_upload_bytes
-        length = Headers(scope=scope).get("content-length", "")
+        length = request_header(scope, b"content-length")
         if length.isdigit() and int(length) > limit:
             await self._too_large(scope["path"], limit)(scope, receive, send)
             return
@@ -203,7 +202,7 @@ class Guard:
 
     async def _read_body(self, scope: Scope, receive: Receive) -> Receive | None:
         """The body read whole, to replay to the app; None if it is too large."""
-        length = Headers(scope=scope).get("content-length", "")
+        length = request_header(scope, b"content-length")
         if length.isdigit() and int(length) > self.max_body_bytes:
             return None
         chunks: list[bytes] = []

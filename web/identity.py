@@ -10,7 +10,6 @@ token in `connection_init` instead (see `web/live.py`).
 
 from __future__ import annotations
 
-from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -18,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from resolvers.actor import PUBLIC, Actor
 from resolvers.errors import ErrorCode
 from web.auth import AuthError, TokenVerifier
+from web.clients import request_header
 from web.errors import error_at
 from web.guard import RateLimiter, too_many_requests
 
@@ -33,7 +33,7 @@ class Identity:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             try:
-                actor = await self.tokens.authenticate(Headers(scope=scope).get("authorization"))
+                actor = await self.tokens.authenticate(request_header(scope, b"authorization"))
             except AuthError as exc:
                 wait = self.limiter.take(scope, None)
                 refusal = too_many_requests(scope["path"], wait) if wait > 0 else \

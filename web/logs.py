@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schema.request_ids import NO_REQUEST, current_request_id, new_request_id, serving_request
+from web.clients import request_header
 
 # A caller's id is taken as it is only when it cannot forge a log line or grow without bound.
 _CALLER_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -105,7 +106,7 @@ class RequestIds:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        given = Headers(scope=scope).get("x-request-id", "")
+        given = request_header(scope, b"x-request-id")
         request_id = given if _CALLER_ID.fullmatch(given) else new_request_id()
 
         header = (b"x-request-id", request_id.encode("latin-1"))

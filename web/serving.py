@@ -73,10 +73,12 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         # log_config=None: uvicorn's lines go through RedGrid's handlers (web/logs.py).
         # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from loopback;
         # the app reads it only from REDGRID_TRUSTED_PROXIES (web/clients.py).
+        # server_header=False: no `server: uvicorn` on every answer (it tells a stranger what
+        # runs here, and costs a header to build and check per response).
         uvicorn.run("web.serving:app_from_env", factory=True, host=host, port=port,
                     workers=workers, timeout_graceful_shutdown=settings.shutdown_timeout_s,
                     log_config=None, access_log=False, loop="uvloop", http="httptools",
-                    proxy_headers=False)
+                    proxy_headers=False, server_header=False)
     finally:
         for folder in made:
             shutil.rmtree(folder, ignore_errors=True)

@@ -125,7 +125,10 @@ def test_two_workers_both_serve_and_share_their_counts(settings: Settings,
         workers = _started_workers(log, 2)
 
         def send() -> None:
-            assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+            answer = httpx.get(f"{url}/healthz", timeout=5)
+            assert answer.status_code == 200
+            assert "server" not in answer.headers  # what runs here is not told to strangers
+            assert "date" in answer.headers
 
         sent = _through_both(log, "/healthz", send, 10)
         assert _answered_by(log, "/healthz") == workers
