@@ -401,23 +401,23 @@ class Ticket:
 
     @strawberry.field
     async def grid_cell(self, info: Info) -> GridCell:
-        return GridCell.of(await _related(self, info, "cell", self.cell_code))
+        return await _relation(self, info, "gridCell", self.cell_code)
 
     @strawberry.field
     async def compound(self, info: Info) -> Compound | None:
         if self.compound_code is None:
             return None
-        return Compound.of(await _related(self, info, "compound", self.compound_code))
+        return await _relation(self, info, "compound", self.compound_code)
 
     @strawberry.field
     async def community(self, info: Info) -> Community:
-        return Community.of(await _related(self, info, "community", self.community_code))
+        return await _relation(self, info, "community", self.community_code)
 
     @strawberry.field
     async def responsible_unit(self, info: Info) -> Unit | None:
         if self.unit_code is None:
             return None
-        return Unit.of(await _related(self, info, "unit", self.unit_code))
+        return await _relation(self, info, "responsibleUnit", self.unit_code)
 
     @strawberry.field(description="The units that cooperate (配合单位) with the lead unit, routed "
                                   "by the item's cooperating unit kinds; in code order. At most "
@@ -433,7 +433,7 @@ class Ticket:
     @strawberry.field(description="Its workflow history 流转记录, oldest first. All of its events "
                                   "(one per step: a handful, a few dozen at most); not paged.")
     async def events(self, info: Info) -> list[TicketEvent]:
-        return [TicketEvent.of(r) for r in await _related(self, info, "events", self.id)]
+        return await _relation(self, info, "events", self.id)
 
     @strawberry.field(description="Photos of the ticket, oldest first, with signed URLs that "
                                   "expire; only for callers whose scope covers the ticket. All "
@@ -476,22 +476,23 @@ def carried(ticket: Any, relation: str) -> Any:
     return NOT_CARRIED if related is None else related.get(relation, NOT_CARRIED)
 
 
-async def _related(ticket: Any, info: Info, relation: str, key: Any) -> Any:
-    """The rows of a relation of TICKET_FIELDS: those read with the ticket, else from the
-    relation's loader (which gives the same rows)."""
-    found = carried(ticket, relation)
-    if found is NOT_CARRIED:
+async def _relation(ticket: Any, info: Info, field: str, key: Any) -> Any:
+    """A relation field of TICKET_FIELDS, made by TICKET_CARRIED of the rows read with the
+    ticket, else of its relation's loader's (the same rows) for `key`."""
+    relation = TICKET_FIELDS[field]
+    rows = carried(ticket, relation)
+    if rows is NOT_CARRIED:
         loader: Any = getattr(info.context.loaders, relation)
-        return await loader.load(key)
-    return found
+        rows = await loader.load(key)
+    return TICKET_CARRIED[field](rows)
 
 
 def _optional(make: Any) -> Any:
     return lambda row: None if row is None else make(row)
 
 
-# What each relation field of TICKET_FIELDS answers, made from its carried rows: the same as
-# its resolver makes of them. `schema.fast` answers these fields from the rows when a ticket
+# What each relation field of TICKET_FIELDS answers, made from its rows (its resolver makes it
+# here too, `_relation`). `schema.fast` answers these fields from the rows when a ticket
 # carries them, without the resolver (with the loaders primed instead, a ticket with its four
 # places and events took 15 % more CPU); a null row is a null code (the resolvers answer null
 # for that).
