@@ -199,7 +199,10 @@ class Database:
                 return await super().execute(query, params, **kwargs)
 
         class ObservedConnection(AsyncConnection[Any]):
-            """Each attempt of the pool to connect tells whether the database answers."""
+            """Each attempt of the pool to connect tells whether the database answers; the
+            statements `db.statements` runs on it go to the same observers."""
+
+            observers = watching
 
             @classmethod
             async def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection, sql
-from psycopg.rows import tuple_row
+
+from db.statements import records
 
 # Marker columns are named `|name`: no column of a RedGrid table starts with `|`.
 _MARK = "|"
@@ -77,8 +78,10 @@ def _joined_sql(base: str, relations: tuple[tuple[str, str, tuple[str, ...]], ..
 Part = tuple[int, int, type]
 
 
-def _split(names: Sequence[str]) -> tuple[Part, list[tuple[str, Part]]]:
-    """Where the base row's columns lie, and each relation's (by name) after its marker."""
+@functools.lru_cache(maxsize=512)
+def _split(names: tuple[str, ...]) -> tuple[Part, list[tuple[str, Part]]]:
+    """Where the base row's columns lie, and each relation's (by name) after its marker;
+    worked out once per statement (a ticket with its relations has ~70 columns)."""
     marks = [i for i, name in enumerate(names) if name.startswith(_MARK)] + [len(names)]
     if RELATED in names[:marks[0]]:
         raise ValueError(f"a base statement may not select a column named {RELATED!r}")
@@ -86,24 +89,6 @@ def _split(names: Sequence[str]) -> tuple[Part, list[tuple[str, Part]]]:
     relations = [(names[m][len(_MARK):], (m + 1, end, _row_class(tuple(names[m + 1:end]))))
                  for m, end in zip(marks, marks[1:], strict=False)]
     return base, relations
-
-
-# Where each part's columns lie, by statement and number of columns: reading the columns'
-# names from a result costs a lookup per column (a ticket with its relations has ~70).
-_LAYOUTS: dict[tuple[str, int], tuple[Part, list[tuple[str, Part]]]] = {}
-
-
-def _layout(cur: Any, statement: str) -> tuple[Part, list[tuple[str, Part]]] | None:
-    result = cur.pgresult
-    if result is None or not result.nfields:
-        return None
-    key = (statement, result.nfields)
-    layout = _LAYOUTS.get(key)
-    if layout is None:
-        if len(_LAYOUTS) >= 512:
-            _LAYOUTS.clear()
-        layout = _LAYOUTS[key] = _split([c.name for c in cur.description])
-    return layout
 
 
 def _related(record: tuple[Any, ...], part: Part) -> Any:
@@ -130,20 +115,16 @@ async def fetch_joined(conn: AsyncConnection[Any], base: str, params: Mapping[st
     caller groups) with their relations' rows. A related row whose columns are all NULL is
     absent (None, or left out of a list): every related table has a non-null key."""
     many = {r.name for r in relations if r.many}
-    cur = conn.cursor(row_factory=tuple_row)
     every = dict(params)
     for r in relations:
         every.update(r.params)
-    statement = joined_sql(base, relations)
-    await cur.execute(statement, every)
-    records = await cur.fetchall()
-    layout = _layout(cur, statement)
-    if layout is None:
+    names, found_records = await records(conn, joined_sql(base, relations), every)
+    if not names:
         return []
-    (b0, b1, base_row), parts = layout
+    (b0, b1, base_row), parts = _split(names)
     listed = [(name, part) for name, part in parts if name in many]
     found: dict[Any, Joined] = {}
-    for record in records:
+    for record in found_records:
         key = record[b0:b1]
         joined = found.get(key)
         if joined is None:

@@ -10,6 +10,7 @@ from typing import Any, LiteralString
 from psycopg import AsyncConnection, sql
 
 from db.queries.joined import Joined, Relation, fetch_joined
+from db.statements import rows
 from geo.types import BBox
 
 # Columns of each place table, without geometry; facilities add their point's lon/lat.
@@ -84,16 +85,16 @@ async def list_places(conn: AsyncConnection[Any], table: str, *, bbox: BBox | No
         params.update(west=bbox.west, south=bbox.south, east=bbox.east, north=bbox.north)
     query = _list_query(table, tuple(sorted(c for c in params if c in FILTERS[table])),
                         bbox is not None, geojson)
-    return await (await conn.execute(query, params)).fetchall()
+    return await rows(conn, query, params)
 
 
 async def zone_staff(conn: AsyncConnection[Any], zone_codes: Sequence[str]) -> list[Any]:
     """The staff of zones 片区, secretary first."""
-    cur = await conn.execute(
+    return await rows(
+        conn,
         "SELECT code, zone_code, name, post FROM zone_staff WHERE zone_code = ANY(%(z)s) "
         "ORDER BY zone_code, array_position(ARRAY['SECRETARY', 'DEPUTY_SECRETARY', "
         "'COORDINATOR', 'GRID_LEAD'], post::text), code", {"z": list(zone_codes)})
-    return await cur.fetchall()
 
 
 async def places_by_key(conn: AsyncConnection[Any], table: str, column: str,
@@ -101,9 +102,13 @@ async def places_by_key(conn: AsyncConnection[Any], table: str, column: str,
     """Rows of a place table whose `column` is one of `keys`."""
     if column != "code" and column not in FILTERS[table]:
         raise ValueError(f"{table} cannot be looked up by {column}")
-    query = sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%(keys)s) ORDER BY code").format(
-        _columns(table), sql.Identifier(table), sql.Identifier(column))
-    return await (await conn.execute(query, {"keys": list(keys)})).fetchall()
+    return await rows(conn, _by_key_query(table, column), {"keys": list(keys)})
+
+
+@functools.lru_cache(maxsize=64)
+def _by_key_query(table: str, column: str) -> bytes:
+    return sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%(keys)s) ORDER BY code").format(
+        _columns(table), sql.Identifier(table), sql.Identifier(column)).as_bytes(None)
 
 
 async def geometries(conn: AsyncConnection[Any], table: str,
@@ -112,18 +117,16 @@ async def geometries(conn: AsyncConnection[Any], table: str,
     if table not in PLACE_COLUMNS:
         raise ValueError(f"no place table {table}")
     query = sql.SQL("SELECT code, {} AS gj FROM {} WHERE code = ANY(%(codes)s)").format(
-        _GEOJSON, sql.Identifier(table))
-    cur = await conn.execute(query, {"codes": list(codes)})
-    return {r.code: r.gj for r in await cur.fetchall()}
+        _GEOJSON, sql.Identifier(table)).as_bytes(None)
+    return {r.code: r.gj for r in await rows(conn, query, {"codes": list(codes)})}
 
 
 UNIT_COLUMNS = "code, name, kind"
 
 
 async def units_by_code(conn: AsyncConnection[Any], codes: Sequence[str]) -> list[Any]:
-    cur = await conn.execute(f"SELECT {UNIT_COLUMNS} FROM units WHERE code = ANY(%(codes)s)",
-                             {"codes": list(codes)})
-    return await cur.fetchall()
+    return await rows(conn, f"SELECT {UNIT_COLUMNS} FROM units WHERE code = ANY(%(codes)s)",
+                      {"codes": list(codes)})
 
 
 def related_place(name: str, table: str, via: str) -> Relation:

@@ -14,6 +14,7 @@ from db.queries.conditions import Conditions
 from db.queries.joined import Joined, Relation, fetch_joined
 from db.queries.ticket_filter import TicketFilterArgs
 from db.queries.ticket_scope import EVERYTHING, TicketScope
+from db.statements import rows
 from db.vocabulary import OPEN_STATUSES, TICKET_STATUSES
 from geo.projection import METRIC_SCALE_TOLERANCE
 
@@ -101,17 +102,17 @@ async def nearest_tickets(conn: AsyncConnection[Any], q: NearestQuery) -> list[A
     """
     scope, scope_params = q.scope.clause()
     # Built from closed sets, the scope and `ticket_columns`.
-    query = sql.SQL(nearest_sql(q.statuses, scope, q.columns))
+    query = nearest_sql(q.statuses, scope, q.columns)
     params = {"lon": q.lon, "lat": q.lat, "x": q.x, "y": q.y, "reach": q.radius_m * 1.001 + 1,
               "k": q.limit + max(8, q.limit // 2), **scope_params}
     while True:
-        rows = await (await conn.execute(query, params)).fetchall()
-        hits = sorted((r for r in rows if r.distance_m <= q.radius_m),
+        found = await rows(conn, query, params)
+        hits = sorted((r for r in found if r.distance_m <= q.radius_m),
                       key=lambda r: (r.distance_m, r.code))[: q.limit]
-        if len(rows) < params["k"]:
+        if len(found) < params["k"]:
             return hits  # every candidate within reach was seen
         # Rows not fetched lie at projected distance >= the last one's.
-        floor = rows[-1].dp * (1 - METRIC_SCALE_TOLERANCE)
+        floor = found[-1].dp * (1 - METRIC_SCALE_TOLERANCE)
         if floor > q.radius_m or (len(hits) == q.limit and hits[-1].distance_m < floor):
             return hits
         params["k"] *= 4
@@ -156,10 +157,8 @@ async def ticket_page(conn: AsyncConnection[Any], f: TicketFilterArgs, *, limit:
 async def tickets_by_code(conn: AsyncConnection[Any], codes: Sequence[str],
                           scope: TicketScope = EVERYTHING) -> list[Any]:
     scope_sql, scope_params = scope.clause()
-    query = sql.SQL("SELECT {} FROM tickets WHERE code = ANY(%(codes)s) AND {}").format(
-        _COLUMNS, sql.SQL(scope_sql))
-    cur = await conn.execute(query, {"codes": list(codes), **scope_params})
-    return await cur.fetchall()
+    query = f"SELECT {TICKET_COLUMNS} FROM tickets WHERE code = ANY(%(codes)s) AND {scope_sql}"
+    return await rows(conn, query, {"codes": list(codes), **scope_params})
 
 
 async def ticket_joined(conn: AsyncConnection[Any], code: str, scope: TicketScope,
@@ -182,7 +181,6 @@ EVENTS = Relation("events", f"SELECT {EVENT_COLUMNS} FROM ticket_events WHERE ti
 
 
 async def events_by_ticket(conn: AsyncConnection[Any], ticket_ids: Sequence[int]) -> list[Any]:
-    cur = await conn.execute(
-        f"SELECT {EVENT_COLUMNS} FROM ticket_events WHERE ticket_id = ANY(%(ids)s) "
+    return await rows(
+        conn, f"SELECT {EVENT_COLUMNS} FROM ticket_events WHERE ticket_id = ANY(%(ids)s) "
         "ORDER BY ticket_id, at, id", {"ids": list(ticket_ids)})
-    return await cur.fetchall()
