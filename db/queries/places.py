@@ -116,9 +116,14 @@ async def geometries(conn: AsyncConnection[Any], table: str,
     """GeoJSON text of each place's geometry, built in PostGIS."""
     if table not in PLACE_COLUMNS:
         raise ValueError(f"no place table {table}")
-    query = sql.SQL("SELECT code, {} AS gj FROM {} WHERE code = ANY(%(codes)s)").format(
+    found = await rows(conn, _geometries_query(table), {"codes": list(codes)})
+    return {r.code: r.gj for r in found}
+
+
+@functools.lru_cache(maxsize=16)
+def _geometries_query(table: str) -> bytes:
+    return sql.SQL("SELECT code, {} AS gj FROM {} WHERE code = ANY(%(codes)s)").format(
         _GEOJSON, sql.Identifier(table)).as_bytes(None)
-    return {r.code: r.gj for r in await rows(conn, query, {"codes": list(codes)})}
 
 
 UNIT_COLUMNS = "code, name, kind"
