@@ -11,7 +11,7 @@ cancelled read is cancelled on the server, as a cursor's is).
 
 For the hot reads (places, tickets near a point or by code, a row with its relations). Each
 statement text is converted once per process and prepared once per connection and set of
-parameter types.
+parameter types. Inside a transaction a read goes through a cursor, as before.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from psycopg.adapt import PyFormat, Transformer
 # An upgrade that moves it fails here, at import, not in a request.
 from psycopg.generators import execute
 from psycopg.pq.abc import PGresult
+from psycopg.rows import tuple_row
 
 # The most statements one connection keeps prepared; past them, a statement runs unprepared.
 MAX_PREPARED = 256
@@ -70,9 +71,13 @@ def convert(query: str | bytes) -> Converted:
 
 @functools.lru_cache(maxsize=1024)
 def _row_class(names: tuple[str, ...]) -> Callable[[Sequence[Any]], Any]:
-    # As namedtuple_row makes them; a name that is no identifier gets a positional one.
-    row: Any = namedtuple("Row", names, rename=True)  # type: ignore[misc]  # noqa: PYI024
-    return cast(Callable[[Sequence[Any]], Any], row._make)
+    """What makes a row of these columns, as namedtuple_row's."""
+    return cast(Callable[[Sequence[Any]], Any], _named(names)._make)
+
+
+def _named(names: tuple[str, ...]) -> Any:
+    # A column name that is no identifier gets a positional one.
+    return namedtuple("Row", names, rename=True)  # noqa: PYI024
 
 
 class _Prepared:
@@ -125,10 +130,11 @@ async def _run(conn: AsyncConnection[Any], query: str | bytes,
                ) -> tuple[tuple[str, ...], list[Any]]:
     if conn.pgconn.status != _OK:
         raise errors.OperationalError("the connection is closed")
-    if not conn.autocommit and conn.pgconn.transaction_status == _IDLE:
-        # A cursor would open the transaction first; RedGrid's connections are autocommit.
-        raise ProgrammingError("a read here needs an autocommit connection or an open "
-                               "transaction")
+    if not conn.autocommit or conn.pgconn.transaction_status != _IDLE:
+        # In a transaction, psycopg deallocates every prepared statement after a rollback (a
+        # savepoint's too) or a DROP, and a statement found missing there fails the whole
+        # transaction; a cursor also opens the transaction of a connection without autocommit.
+        return await _by_cursor(conn, query, params, maker)
     converted = convert(query)
     for observe in getattr(conn, "observers", ()):  # db.database's connections carry them
         observe(query if isinstance(query, str) else query.decode())
@@ -146,10 +152,8 @@ async def _run(conn: AsyncConnection[Any], query: str | bytes,
         try:
             result = await _send(conn, held, key, dumped)
         except errors.InvalidSqlStatementName:
-            if conn.pgconn.transaction_status != _IDLE:
-                raise
-            # The connection lost its prepared statements (DISCARD ALL, DEALLOCATE ALL): all
-            # of them went, so prepare again.
+            # The connection lost its prepared statements (psycopg's DEALLOCATE ALL after a
+            # rollback; DISCARD ALL): all of them went, so prepare again.
             held.prepared.clear()
             result = await _send(conn, held, key, dumped)
         if result.status != _TUPLES_OK:
@@ -166,6 +170,19 @@ async def _run(conn: AsyncConnection[Any], query: str | bytes,
         found = tx.load_rows(0, result.ntuples, maker(columns))
         tx.set_pgresult(None)  # the result's memory goes now, not at the next read
     return columns, found
+
+
+async def _by_cursor(conn: AsyncConnection[Any], query: str | bytes,
+                     params: Mapping[str, Any] | None,
+                     maker: Callable[[tuple[str, ...]], Callable[[Sequence[Any]], Any]],
+                     ) -> tuple[tuple[str, ...], list[Any]]:
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(query.encode() if isinstance(query, str) else query, params)
+    columns = tuple(c.name for c in cur.description or ())
+    if not columns:
+        return (), []
+    make = maker(columns)
+    return columns, [make(record) for record in await cur.fetchall()]
 
 
 async def _send(conn: AsyncConnection[Any], held: _Connection,

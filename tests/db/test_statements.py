@@ -140,15 +140,30 @@ async def test_a_cancelled_read_is_cancelled_on_the_server(
     assert (await rows(conn, "SELECT 3 AS three"))[0].three == 3
 
 
-async def test_a_transaction_is_needed_on_a_connection_without_autocommit(
-        conninfo: str) -> None:
-    async with await psycopg.AsyncConnection.connect(conninfo,
-                                                     row_factory=namedtuple_row) as conn:
-        with pytest.raises(psycopg.ProgrammingError, match="autocommit"):
-            await rows(conn, "SELECT 1 AS one")
-        async with conn.transaction():
-            assert (await rows(conn, "SELECT 1 AS one"))[0].one == 1
-            assert conn.pgconn.transaction_status == TransactionStatus.INTRANS
+async def test_reads_in_a_transaction_outlive_psycopg_deallocating_every_statement(
+        conn: psycopg.AsyncConnection[Any]) -> None:
+    """psycopg sends DEALLOCATE ALL after a rollback (a savepoint's too) or a DROP; a missing
+    statement inside a transaction would fail the whole transaction."""
+    query = "SELECT code FROM zones WHERE code = %(code)s"
+    assert [r.code for r in await rows(conn, query, {"code": "Z1"})] == ["Z1"]
+    for _ in range(2):  # psycopg prepares it on the second run: it deallocates only then
+        await conn.execute("SELECT 1")
+    async with conn.transaction():
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            async with conn.transaction():  # a savepoint, rolled back: DEALLOCATE ALL
+                await conn.execute("SELECT 1 / 0")
+        assert await _prepared(conn) == []
+        assert [r.code for r in await rows(conn, query, {"code": "Z2"})] == ["Z2"]
+        names, found = await records(conn, query, {"code": "Z3"})
+        assert (names, found) == (("code",), [("Z3",)])
+    assert conn.pgconn.transaction_status == TransactionStatus.IDLE
+    assert [r.code for r in await rows(conn, query, {"code": "Z4"})] == ["Z4"]
+
+
+async def test_a_connection_without_autocommit_reads_in_a_transaction(conninfo: str) -> None:
+    async with await psycopg.AsyncConnection.connect(conninfo) as conn:
+        assert (await rows(conn, "SELECT 1 AS one"))[0].one == 1
+        assert conn.pgconn.transaction_status == TransactionStatus.INTRANS  # as a cursor's
 
 
 async def test_a_pools_observers_see_the_reads(conninfo: str) -> None:
