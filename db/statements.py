@@ -11,35 +11,43 @@ cancelled read is cancelled on the server, as a cursor's is).
 
 For the hot reads (places, tickets near a point or by code, a row with its relations). Each
 statement text is converted once per process and prepared once per connection and set of
-parameter types. Inside a transaction a read goes through a cursor, as before.
+parameter types; a connection keeps its 100 most recently used, as psycopg keeps its own.
+Inside a transaction (or a pipeline) a read goes through a cursor, as before.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import weakref
-from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from psycopg import AsyncConnection, ProgrammingError, abc, errors, pq
 from psycopg.adapt import PyFormat, Transformer
 
-# Internal to psycopg (pinned in requirements.lock): the generator a cursor's execute runs.
-# An upgrade that moves it fails here, at import, not in a request.
+# Internal to psycopg (pinned in requirements.lock): the generator a cursor's execute runs,
+# and the row classes namedtuple_row makes (so a row here is the cursor's, names and all).
+# An upgrade that moves them fails here, at import, not in a request.
 from psycopg.generators import execute
 from psycopg.pq.abc import PGresult
-from psycopg.rows import tuple_row
+from psycopg.rows import _make_nt, tuple_row
 
-# The most statements one connection keeps prepared; past them, a statement runs unprepared.
-MAX_PREPARED = 256
+# The most statements a connection keeps prepared (psycopg's own default for its cache);
+# the least recently used one goes first. Statement texts vary with a request's statuses and
+# selected columns, so they are not a closed set.
+MAX_PREPARED = 100
 
 _PLACEHOLDER = re.compile(r"%\(([^)]+)\)s|%%|%")
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _COMMAND_OK = pq.ExecStatus.COMMAND_OK
+_FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
 _OK = pq.ConnStatus.OK
 _IDLE = pq.TransactionStatus.IDLE
+_PIPELINE_OFF = pq.PipelineStatus.OFF
+# Where the statements of this module live on a connection (see `_held`).
+_HELD = "_redgrid_statements"
+
+RowMaker = Callable[[Sequence[Any]], Any]
 
 
 class Converted(NamedTuple):
@@ -51,8 +59,9 @@ class Converted(NamedTuple):
 
 @functools.lru_cache(maxsize=1024)
 def convert(query: str | bytes) -> Converted:
-    """`query` as PostgreSQL takes it. Only named placeholders (`%(name)s`, a name used twice
-    is one parameter) and `%%`; anything else after a `%` is a programming error."""
+    """`query` as PostgreSQL takes it with parameters. Only named placeholders (`%(name)s`, a
+    name used twice is one parameter) and `%%`; anything else after a `%` is a programming
+    error."""
     text = query.decode() if isinstance(query, bytes) else query
     names: list[str] = []
 
@@ -69,148 +78,170 @@ def convert(query: str | bytes) -> Converted:
     return Converted(_PLACEHOLDER.sub(number, text).encode(), tuple(names))
 
 
-@functools.lru_cache(maxsize=1024)
-def _row_class(names: tuple[str, ...]) -> Callable[[Sequence[Any]], Any]:
-    """What makes a row of these columns, as namedtuple_row's."""
-    return cast(Callable[[Sequence[Any]], Any], _named(names)._make)
-
-
-def _named(names: tuple[str, ...]) -> Any:
-    # A column name that is no identifier gets a positional one.
-    return namedtuple("Row", names, rename=True)  # noqa: PYI024
-
-
 class _Prepared:
-    """A statement prepared on one connection, and the names of its result's columns."""
+    """A statement prepared on one connection, and once its first result is seen, its
+    columns' names and what makes its named tuples."""
 
-    __slots__ = ("name", "columns")
+    __slots__ = ("columns", "make", "name")
 
     def __init__(self, name: bytes) -> None:
         self.name = name
-        self.columns: tuple[str, ...] | None = None
+        self.columns: tuple[str, ...] = ()
+        self.make: RowMaker | None = None
+
+    def seen(self, result: PGresult, encoding: str) -> RowMaker:
+        fields = [result.fname(i) or b"" for i in range(result.nfields)]
+        self.columns = tuple(field.decode(encoding) for field in fields)
+        self.make = _make_nt(encoding, *fields)._make
+        return self.make
 
 
-class _Connection:
-    """What a connection holds for this module: its statements and its Transformer."""
+class _Held:
+    """What a connection holds for this module: its prepared statements, least recently used
+    first, and a Transformer that remembers each parameter type's dumper (the adapters are the
+    connection's; RedGrid registers none later)."""
 
-    __slots__ = ("prepared", "count", "tx")
+    __slots__ = ("count", "encoding", "prepared", "tx")
 
     def __init__(self, conn: AsyncConnection[Any]) -> None:
         self.prepared: dict[tuple[bytes, tuple[int, ...]], _Prepared] = {}
         self.count = 0
-        # One per connection: the adapters are the connection's (RedGrid registers none
-        # later), and it remembers each parameter type's dumper.
         self.tx: abc.Transformer = Transformer(conn)
+        self.encoding = conn.info.encoding
 
 
-_CONNECTIONS: weakref.WeakKeyDictionary[AsyncConnection[Any], _Connection] = \
-    weakref.WeakKeyDictionary()
+def _held(conn: AsyncConnection[Any]) -> _Held:
+    # Kept on the connection itself, so that it goes with it: in a WeakKeyDictionary the
+    # Transformer, which refers to its connection, would keep every connection ever used.
+    held: _Held | None = conn.__dict__.get(_HELD)
+    if held is None:
+        held = conn.__dict__[_HELD] = _Held(conn)
+    return held
 
 
 async def rows(conn: AsyncConnection[Any], query: str | bytes,
                params: Mapping[str, Any] | None = None) -> list[Any]:
-    """The rows of a read, as named tuples."""
-    return (await _run(conn, query, params, _row_class))[1]
+    """The rows of a read, as named tuples (namedtuple_row's)."""
+    return (await _run(conn, query, params, tuples=False))[1]
 
 
 async def records(conn: AsyncConnection[Any], query: str | bytes,
                   params: Mapping[str, Any] | None = None,
                   ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     """The column names and rows of a read, as tuples."""
-    return await _run(conn, query, params, _tuples)
-
-
-def _tuples(columns: tuple[str, ...]) -> Callable[[Sequence[Any]], Any]:
-    return tuple
+    return await _run(conn, query, params, tuples=True)
 
 
 async def _run(conn: AsyncConnection[Any], query: str | bytes,
-               params: Mapping[str, Any] | None,
-               maker: Callable[[tuple[str, ...]], Callable[[Sequence[Any]], Any]],
+               params: Mapping[str, Any] | None, *, tuples: bool,
                ) -> tuple[tuple[str, ...], list[Any]]:
-    if conn.pgconn.status != _OK:
+    pgconn = conn.pgconn
+    if pgconn.status != _OK:
         raise errors.OperationalError("the connection is closed")
-    if not conn.autocommit or conn.pgconn.transaction_status != _IDLE:
+    if not conn.autocommit or pgconn.transaction_status != _IDLE \
+            or pgconn.pipeline_status != _PIPELINE_OFF:
         # In a transaction, psycopg deallocates every prepared statement after a rollback (a
         # savepoint's too) or a DROP, and a statement found missing there fails the whole
         # transaction; a cursor also opens the transaction of a connection without autocommit.
-        return await _by_cursor(conn, query, params, maker)
-    converted = convert(query)
+        return await _by_cursor(conn, query, params, tuples=tuples)
+    if params is None:  # as psycopg sends a statement without parameters: as it is
+        converted = Converted(query.encode() if isinstance(query, str) else query, ())
+    else:
+        converted = convert(query)
     for observe in getattr(conn, "observers", ()):  # db.database's connections carry them
         observe(query if isinstance(query, str) else query.decode())
     try:
         values = [params[name] for name in converted.names] if params is not None else []
-    except (KeyError, TypeError) as exc:
+    except KeyError as exc:
         raise ProgrammingError(f"query parameter missing: {exc}") from exc
-    held = _CONNECTIONS.get(conn)
-    if held is None:
-        held = _CONNECTIONS[conn] = _Connection(conn)
+    held = _held(conn)
     tx = held.tx
     async with conn.lock:  # the connection's Transformer holds one statement's types
         dumped = tx.dump_sequence(values, [PyFormat.AUTO] * len(values))
         key = (converted.text, tx.types or ())
         try:
-            result = await _send(conn, held, key, dumped)
+            result, prepared = await _send(conn, held, key, dumped)
         except errors.InvalidSqlStatementName:
             # The connection lost its prepared statements (psycopg's DEALLOCATE ALL after a
             # rollback; DISCARD ALL): all of them went, so prepare again.
             held.prepared.clear()
-            result = await _send(conn, held, key, dumped)
+            result, prepared = await _send(conn, held, key, dumped)
+        except errors.FeatureNotSupported as exc:
+            if "cached plan must not change result type" not in str(exc):
+                raise
+            # A table's columns changed under a statement prepared before (a migration).
+            await _forget(conn, held, key)
+            result, prepared = await _send(conn, held, key, dumped)
         if result.status != _TUPLES_OK:
             if result.status == _COMMAND_OK:
                 return (), []
-            raise errors.error_from_result(result, encoding=conn.info.encoding)
-        prepared = held.prepared.get(key)
-        columns = prepared.columns if prepared is not None else None
-        if columns is None:
-            columns = tuple((result.fname(i) or b"").decode() for i in range(result.nfields))
-            if prepared is not None:
-                prepared.columns = columns
+            raise errors.error_from_result(result, encoding=held.encoding)
+        make = prepared.make or prepared.seen(result, held.encoding)
         tx.set_pgresult(result)
-        found = tx.load_rows(0, result.ntuples, maker(columns))
-        tx.set_pgresult(None)  # the result's memory goes now, not at the next read
-    return columns, found
+        try:
+            found = tx.load_rows(0, result.ntuples, tuple if tuples else make)
+        finally:
+            tx.set_pgresult(None)  # the result's memory goes now, not at the next read
+    return prepared.columns, found
 
 
 async def _by_cursor(conn: AsyncConnection[Any], query: str | bytes,
-                     params: Mapping[str, Any] | None,
-                     maker: Callable[[tuple[str, ...]], Callable[[Sequence[Any]], Any]],
+                     params: Mapping[str, Any] | None, *, tuples: bool,
                      ) -> tuple[tuple[str, ...], list[Any]]:
     cur = conn.cursor(row_factory=tuple_row)
     await cur.execute(query.encode() if isinstance(query, str) else query, params)
-    columns = tuple(c.name for c in cur.description or ())
-    if not columns:
+    result = cur.pgresult
+    if result is None or not result.nfields:
         return (), []
-    make = maker(columns)
-    return columns, [make(record) for record in await cur.fetchall()]
+    columns = tuple(c.name for c in cur.description or ())
+    found = await cur.fetchall()
+    if tuples:
+        return columns, found
+    make: RowMaker = _make_nt(conn.info.encoding, *(
+        result.fname(i) or b"" for i in range(result.nfields)))._make
+    return columns, [make(record) for record in found]
 
 
-async def _send(conn: AsyncConnection[Any], held: _Connection,
-                key: tuple[bytes, tuple[int, ...]], dumped: Sequence[Any]) -> PGresult:
-    """Sends a statement (`key`: its text and parameter types) prepared, preparing it first
-    on this connection if need be; its result."""
+async def _send(conn: AsyncConnection[Any], held: _Held, key: tuple[bytes, tuple[int, ...]],
+                dumped: Sequence[Any]) -> tuple[PGresult, _Prepared]:
+    """Runs a statement (`key`: its text and parameter types) prepared, preparing it on this
+    connection first if need be (and deallocating the least recently used one past
+    MAX_PREPARED); its result and the statement."""
     pgconn, tx, text = conn.pgconn, held.tx, key[0]
-    prepared = held.prepared.get(key)
-    if prepared is None and len(held.prepared) >= MAX_PREPARED:
-        pgconn.send_query_params(text, dumped, param_types=tx.types,
-                                 param_formats=tx.formats)
-        return await _last(conn)
+    prepared = held.prepared.pop(key, None)
     if prepared is None:
+        while len(held.prepared) >= MAX_PREPARED:
+            await _forget(conn, held, next(iter(held.prepared)))
         held.count += 1
-        name = b"_rg_%d" % held.count
-        pgconn.send_prepare(name, text, param_types=key[1])
-        await _last(conn)
-        held.prepared[key] = prepared = _Prepared(name)
+        prepared = _Prepared(b"_rg_%d" % held.count)
+        # Kept before the server answers: cancelled meanwhile, the statement may exist or not
+        # (a missing one is prepared again, see `_run`); refused, it does not.
+        held.prepared[key] = prepared
+        pgconn.send_prepare(prepared.name, text, param_types=key[1])
+        try:
+            await _last(conn, held)
+        except errors.Error:
+            del held.prepared[key]
+            raise
+    else:
+        held.prepared[key] = prepared  # now the most recently used
     pgconn.send_query_prepared(prepared.name, dumped, param_formats=tx.formats)
-    return await _last(conn)
+    return await _last(conn, held), prepared
 
 
-async def _last(conn: AsyncConnection[Any]) -> PGresult:
+async def _forget(conn: AsyncConnection[Any], held: _Held,
+                  key: tuple[bytes, tuple[int, ...]]) -> None:
+    """Deallocates a statement on the server and forgets it."""
+    prepared = held.prepared.pop(key, None)
+    if prepared is not None:
+        conn.pgconn.send_query(b"DEALLOCATE " + prepared.name)
+        await _last(conn, held)
+
+
+async def _last(conn: AsyncConnection[Any], held: _Held) -> PGresult:
     """The last result of what was sent; a failed one raised as psycopg raises it."""
     results = await conn.wait(execute(conn.pgconn))
     for result in results:
-        if result.status == pq.ExecStatus.FATAL_ERROR:
-            raise errors.error_from_result(result, encoding=conn.info.encoding)
+        if result.status == _FATAL_ERROR:
+            raise errors.error_from_result(result, encoding=held.encoding)
     return results[-1]
-
-

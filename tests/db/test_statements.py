@@ -4,6 +4,8 @@ rows, errors and connection state, with each statement prepared once per connect
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
@@ -37,6 +39,8 @@ READS: list[tuple[str, dict[str, Any]]] = [
     ("SELECT code FROM grid_cells WHERE code LIKE %(p)s || '%%' ORDER BY code LIMIT 3",
      {"p": "3713"}),
     ("SELECT %(a)s::int + %(a)s::int AS doubled, %(b)s::text AS b", {"a": 21, "b": "x"}),
+    # Names that are no Python identifiers, as namedtuple_row mends them.
+    ('SELECT 1 AS "zone code", 2 AS "_x", 3, %(n)s::int AS "2nd"', {"n": 4}),
 ]
 
 
@@ -60,13 +64,16 @@ async def test_rows_are_the_cursors_rows(conn: psycopg.AsyncConnection[Any]) -> 
             expected = await (await conn.execute(query, params)).fetchall()
             got = await rows(conn, query, params)
             assert got == expected, query
-            assert [r._fields for r in got] == [r._fields for r in expected]
+            assert [type(r) for r in got] == [type(r) for r in expected]  # the same class
             assert [type(v) for r in got for v in r] == [type(v) for r in expected for v in r]
             names, plain = await records(conn, query.encode(), params)
             assert plain == [tuple(r) for r in expected]
             described = (await conn.execute(query, params)).description or []
             assert names == tuple(c.name for c in described)
     assert [len(await rows(conn, query, params)) for query, params in READS[1:3]] == [3, 2]
+    # Without parameters a statement goes as it is, `%%` and all, as psycopg sends it.
+    plain = "SELECT '100%%' AS pct, code FROM zones ORDER BY code"
+    assert await rows(conn, plain) == await (await conn.execute(plain)).fetchall()
 
 
 async def test_a_statement_is_prepared_once_per_connection_and_parameter_types(
@@ -90,13 +97,38 @@ async def test_a_connection_that_lost_its_statements_prepares_them_again(
     assert len(await _prepared(conn)) == 1
 
 
-async def test_past_the_most_statements_a_read_runs_unprepared(
+async def test_past_the_most_statements_the_least_recently_used_goes(
         conn: psycopg.AsyncConnection[Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(statements, "MAX_PREPARED", 2)
-    for n in range(5):
+    for n in (1, 2, 1, 3, 1, 4):
         found = await rows(conn, f"SELECT %(v)s::int + {n} AS v", {"v": 10})
         assert found[0].v == 10 + n
-    assert len(await _prepared(conn)) == 2
+    cur = await conn.execute("SELECT statement FROM pg_prepared_statements WHERE name LIKE "
+                             "'\\_rg\\_%%' ORDER BY statement", prepare=False)
+    assert [r.statement for r in await cur.fetchall()] == [
+        "SELECT $1::int + 1 AS v", "SELECT $1::int + 4 AS v"]
+
+
+async def test_a_statement_follows_its_table_when_its_columns_change(
+        conn: psycopg.AsyncConnection[Any]) -> None:
+    """A migration adding a column: the statement prepared before is prepared again."""
+    await conn.execute("CREATE TEMPORARY TABLE changing (id int, name text)", prepare=False)
+    await conn.execute("INSERT INTO changing VALUES (1, 'a')", prepare=False)
+    query = "SELECT * FROM changing WHERE id = %(id)s"
+    assert await rows(conn, query, {"id": 1}) == [(1, "a")]
+    await conn.execute("ALTER TABLE changing ADD COLUMN extra int DEFAULT 7", prepare=False)
+    found = await rows(conn, query, {"id": 1})
+    assert (found, found[0]._fields) == ([(1, "a", 7)], ("id", "name", "extra"))
+
+
+async def test_a_connection_takes_its_statements_with_it(conninfo: str) -> None:
+    conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+    await rows(conn, "SELECT 1 AS one")
+    gone = weakref.ref(conn)
+    await conn.close()
+    del conn
+    gc.collect()
+    assert gone() is None
 
 
 async def test_errors_are_the_cursors_and_leave_the_connection_usable(
