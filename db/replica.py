@@ -136,8 +136,9 @@ class ReadRoute:
         try:
             yield conn
         except OperationalError as exc:
-            self.health.mark_down("lost a connection")
-            self.replica._broken(exc)
+            if conn.broken:  # not a statement timeout or a lock wait: the connection went
+                self.health.mark_down("lost a connection")
+                self.replica._broken(exc)
             raise
         finally:
             await self.replica.pool.putconn(conn)

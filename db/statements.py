@@ -89,10 +89,17 @@ class _Prepared:
         self.columns: tuple[str, ...] = ()
         self.make: RowMaker | None = None
 
-    def seen(self, result: PGresult, encoding: str) -> RowMaker:
-        fields = [result.fname(i) or b"" for i in range(result.nfields)]
-        self.columns = tuple(field.decode(encoding) for field in fields)
-        self.make = _make_nt(encoding, *fields)._make
+    def seen(self, result: PGresult, encoding: str, *, tuples: bool) -> RowMaker:
+        """What makes its rows; made once (a joined statement's names repeat, so they make
+        no named tuple: it is read as tuples only)."""
+        if not self.columns:
+            self.columns = tuple((result.fname(i) or b"").decode(encoding)
+                                 for i in range(result.nfields))
+        if tuples:
+            return tuple
+        if self.make is None:
+            self.make = _make_nt(encoding, *(
+                result.fname(i) or b"" for i in range(result.nfields)))._make
         return self.make
 
 
@@ -176,10 +183,10 @@ async def _run(conn: AsyncConnection[Any], query: str | bytes,
             if result.status == _COMMAND_OK:
                 return (), []
             raise errors.error_from_result(result, encoding=held.encoding)
-        make = prepared.make or prepared.seen(result, held.encoding)
+        make = prepared.seen(result, held.encoding, tuples=tuples)
         tx.set_pgresult(result)
         try:
-            found = tx.load_rows(0, result.ntuples, tuple if tuples else make)
+            found = tx.load_rows(0, result.ntuples, make)
         finally:
             tx.set_pgresult(None)  # the result's memory goes now, not at the next read
     return prepared.columns, found

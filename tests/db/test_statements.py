@@ -76,6 +76,20 @@ async def test_rows_are_the_cursors_rows(conn: psycopg.AsyncConnection[Any]) -> 
     assert await rows(conn, plain) == await (await conn.execute(plain)).fetchall()
 
 
+async def test_repeated_column_names_read_as_tuples_not_as_named_ones(
+        conn: psycopg.AsyncConnection[Any]) -> None:
+    """A joined statement repeats its relations' names (`code` of each): fine as tuples, and
+    as named tuples the cursor's error."""
+    query = 'SELECT code, name AS "|x", code FROM zones WHERE code = %(c)s'
+    for _ in range(2):
+        names, found = await records(conn, query, {"c": "Z1"})
+        assert names == ("code", "|x", "code") and found[0][0] == found[0][2] == "Z1"
+        with pytest.raises(psycopg.DataError):
+            await (await conn.execute(query, {"c": "Z1"})).fetchall()
+        with pytest.raises(psycopg.DataError):
+            await rows(conn, query, {"c": "Z1"})
+
+
 async def test_a_statement_is_prepared_once_per_connection_and_parameter_types(
         conn: psycopg.AsyncConnection[Any]) -> None:
     query = "SELECT id FROM tickets WHERE id > %(after)s ORDER BY id LIMIT 2"
