@@ -19,7 +19,9 @@ import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
+from db.database import Database
 from db.embedded import ReplicaCluster
+from db.replica import ReadRoute, ReplicaHealth
 from tests.conftest import TEST_DB, Minter, _free_port
 from web.app import create_app
 from web.settings import Settings
@@ -181,3 +183,27 @@ def test_the_replica_going_away_mid_load(served: tuple[Starlette, str],
     assert set(failed) <= {"UNAVAILABLE", "503"} and len(failed) <= len(clients), failed
     assert on_primary.count > 0 and replica_down
     wait_for(lambda: app.state.replica.health.up, 15, "the restarted replica was not used again")
+
+
+async def test_a_statement_timeout_on_the_replica_leaves_it_serving(
+        conninfo: str, standby: ReplicaCluster) -> None:
+    """A read cancelled by its statement timeout is the read's failure: the replica keeps its
+    reads, and no pool is checked as if the database had gone."""
+    primary = Database(conninfo, min_size=1, max_size=2)
+    replica = Database(standby.conninfo(TEST_DB), min_size=1, max_size=2,
+                       statement_timeout_ms=100)
+    health = ReplicaHealth(primary, replica, max_lag_s=5.0)
+    await primary.open()
+    await replica.open()
+    try:
+        assert await health.check()
+        route = ReadRoute(primary, replica, health)
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            async with route.connection() as conn:
+                await conn.execute("SELECT pg_sleep(2)")
+        assert health.up and not replica.reach.away
+        async with route.connection() as conn:
+            assert await (await conn.execute("SELECT pg_is_in_recovery()")).fetchone() == (True,)
+    finally:
+        await replica.close()
+        await primary.close()
