@@ -30,7 +30,7 @@ from psycopg.adapt import PyFormat, Transformer
 # An upgrade that moves them fails here, at import, not in a request.
 from psycopg.generators import execute
 from psycopg.pq.abc import PGresult
-from psycopg.rows import _make_nt, tuple_row
+from psycopg.rows import _make_nt, namedtuple_row, tuple_row
 
 # The most statements a connection keeps prepared (psycopg's own default for its cache);
 # the least recently used one goes first. Statement texts vary with a request's statuses and
@@ -195,18 +195,11 @@ async def _run(conn: AsyncConnection[Any], query: str | bytes,
 async def _by_cursor(conn: AsyncConnection[Any], query: str | bytes,
                      params: Mapping[str, Any] | None, *, tuples: bool,
                      ) -> tuple[tuple[str, ...], list[Any]]:
-    cur = conn.cursor(row_factory=tuple_row)
+    cur = conn.cursor(row_factory=tuple_row if tuples else namedtuple_row)
     await cur.execute(query.encode() if isinstance(query, str) else query, params)
-    result = cur.pgresult
-    if result is None or not result.nfields:
+    if not cur.description:
         return (), []
-    columns = tuple(c.name for c in cur.description or ())
-    found = await cur.fetchall()
-    if tuples:
-        return columns, found
-    make: RowMaker = _make_nt(conn.info.encoding, *(
-        result.fname(i) or b"" for i in range(result.nfields)))._make
-    return columns, [make(record) for record in found]
+    return tuple(c.name for c in cur.description), await cur.fetchall()
 
 
 async def _send(conn: AsyncConnection[Any], held: _Held, key: tuple[bytes, tuple[int, ...]],
