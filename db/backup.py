@@ -23,10 +23,9 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import make_url
 
 from db.embedded import ClusterError, pg_bin
-from db.urls import psycopg_conninfo, server_url
+from db.urls import database_name, parameters, psycopg_conninfo, server_url
 
 # Progress: (tables done, tables in all, the table being copied).
 Progress = Callable[[int, int, str], None]
@@ -72,9 +71,10 @@ def _tool(name: str) -> str:
 
 def _environment(url: str) -> dict[str, str]:
     """libpq's variables for `url`, so no password appears on a command line."""
-    u = make_url(url)
-    values = {"PGHOST": u.query.get("host") or u.host, "PGPORT": u.query.get("port") or u.port,
-              "PGUSER": u.username, "PGPASSWORD": u.password, "PGDATABASE": u.database}
+    given = parameters(url)
+    values = {variable: given.get(name) for name, variable in (
+        ("host", "PGHOST"), ("port", "PGPORT"), ("user", "PGUSER"), ("password", "PGPASSWORD"),
+        ("dbname", "PGDATABASE"))}
     return {**os.environ, **{k: str(v) for k, v in values.items() if v}}
 
 
@@ -176,7 +176,7 @@ def restore(url: str, path: Path, progress: Progress = lambda done, total, table
     refuses a dump of another PostGIS major version before writing anything."""
     described = describe(path)
     tables = sum(1 for _ in _table_data(path))
-    name = make_url(url).database
+    name = database_name(url)
     assert name
     with _connect(server_url(url)) as conn:
         row = conn.execute("SELECT default_version FROM pg_available_extensions "

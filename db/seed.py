@@ -15,6 +15,7 @@ from shapely.geometry.base import BaseGeometry
 
 from db import labels
 from db.catalogue import load_catalogue
+from db.demo import DEFAULT_SEED
 from db.demo.activity import seed_activity
 from db.demo.basemap import plan_roads, plan_waters
 from db.demo.cadres import ASSESSMENT_WEIGHTS, RULES, plan_cadres, plan_zone_staff
@@ -44,7 +45,6 @@ from geo.frame import LocalFrame
 
 # The county seat's centre (WGS-84).
 CENTRE = LocalFrame(lon0=118.657, lat0=34.918)
-DEFAULT_SEED = 20231
 Progress = Callable[[str, int, int], None]
 
 

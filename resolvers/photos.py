@@ -27,9 +27,8 @@ import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from PIL import Image, ImageOps, UnidentifiedImageError
 from psycopg import AsyncConnection
 
 from db.database import Database
@@ -38,6 +37,9 @@ from db.queries.photos import PhotoRow, add_photos, photos_by_ticket, photos_nam
 from resolvers.actor import Actor
 from resolvers.errors import DomainError, ErrorCode
 from resolvers.tickets import ticket_scope
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # a 48-megapixel phone camera is 8000 × 6000; anything more is refused
@@ -117,6 +119,9 @@ def _jpeg(image: Image.Image) -> bytes:
 
 def clean(data: bytes, declared: str, field: str) -> Photo:
     """Decodes, checks and re-encodes one image (CPU-bound: run it off the event loop)."""
+    # Pillow is loaded with the first photo, not in every server process that never sees one.
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     expected = ACCEPTED_TYPES[declared]
     try:
         with warnings.catch_warnings():

@@ -15,7 +15,7 @@ from resolvers.loaders import Batch, Database
 from resolvers.notifications import EventSource, UrlVerifier
 from resolvers.photos import MediaAccess
 from resolvers.push import PushEndpoints
-from schema.request_ids import request_id_or_new
+from resolvers.request_ids import request_id_or_new
 
 
 class _Lazy:

@@ -10,8 +10,8 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from resolvers.errors import UNREACHABLE, DomainError
+from resolvers.request_ids import NO_REQUEST, current_request_id
 from schema.limits import code_for_message
-from schema.request_ids import NO_REQUEST, current_request_id
 
 log = logging.getLogger("redgrid.errors")
 

@@ -8,10 +8,8 @@ Claims: `sub`, `redgrid_role`, `redgrid_scopes` (a list of codes), `exp`.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Container
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -33,16 +31,6 @@ class AuthError(Exception):
 
 class UnknownKey(AuthError):
     """The token names a signing key (kid) the identity provider's keys held do not have."""
-
-
-def development_secret(data_dir: Path) -> str:
-    """The embedded default's signing secret, made once and kept in the data folder."""
-    path = data_dir / "jwt-secret"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
-        path.chmod(0o600)
-    return path.read_text(encoding="utf-8").strip()
 
 
 def mint(secret: str, *, subject: str, role: Role, scopes: list[str],

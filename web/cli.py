@@ -7,22 +7,23 @@ import re
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import psycopg
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import make_url
 from typer.core import TyperGroup
 
-from db import migrate as migrations
+from db.demo import DEFAULT_SEED
 from db.embedded import ClusterError, ReplicaCluster
-from db.seed import DEFAULT_SEED, SeedError, holds_data, seed_bulk_tickets, seed_demo
-from db.urls import psycopg_conninfo, server_url
+from db.urls import database_name, psycopg_conninfo, server_url
 from resolvers.actor import Actor, Role
-from web.auth import AuthError, check_scopes, mint
 from web.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+# Each command imports what it needs when it runs: `redgrid serve` stays the small process
+# that supervises the server's workers, and every other command starts quickly.
 
 # The commands in the order a newcomer meets them: a database, its tables, the demo, the
 # server, a token to call it with; then the tools.
@@ -50,7 +51,9 @@ def _fail(message: str) -> None:
 
 def ensure_database(url: str) -> bool:
     """Creates the database (with PostGIS) when missing; returns whether it did."""
-    name = make_url(url).database
+    import psycopg
+
+    name = database_name(url)
     with psycopg.connect(psycopg_conninfo(server_url(url)), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
@@ -103,6 +106,8 @@ def db_down() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """Tells whether the database is reachable, and its migration revision."""
+    from db import migrate as migrations
+
     settings = Settings.from_env()
     if settings.embedded:
         running = settings.cluster.running()
@@ -150,7 +155,7 @@ def db_restore(
     settings = Settings.from_env()
     if database:
         settings = settings.with_database(database)
-    target = make_url(settings.database_url).database
+    target = database_name(settings.database_url)
     with _progress() as bar:
         task = bar.add_task("restore", total=None)
         try:
@@ -170,6 +175,8 @@ def db_restore(
 def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head",
             down: Annotated[bool, typer.Option(help="downgrade to the revision")] = False) -> None:
     """Applies the Alembic migrations (or, with --down, reverts to REVISION)."""
+    from db import migrate as migrations
+
     settings = Settings.from_env()
     if down:
         migrations.downgrade(settings.database_url, "base" if revision == "head" else revision)
@@ -179,11 +186,23 @@ def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console)
 
 
 def _holds_data(conninfo: str) -> bool:
+    import psycopg
+
+    from db.seed import holds_data
+
     with psycopg.connect(conninfo) as conn:
         return holds_data(conn)
 
@@ -199,6 +218,8 @@ def seed(
         show_default="today (Asia/Shanghai)")] = None,
 ) -> None:
     """Loads the demo dataset and/or bulk tickets."""
+    from db.seed import SeedError, seed_bulk_tickets, seed_demo
+
     settings = Settings.from_env()
     conninfo = psycopg_conninfo(settings.database_url)
     if not demo and not tickets:
@@ -335,9 +356,11 @@ def token(
     Signed with this checkout's secret; the scope codes must exist in the database."""
     import asyncio
 
+    import psycopg
     from psycopg.rows import namedtuple_row
 
     from db.queries.places import KnownScopes, known_codes
+    from web.auth import mint
     from web.signin import SignInError, dev_grant
 
     settings = Settings.from_env()
@@ -389,6 +412,7 @@ def open311_key(
     from db.queries.places import scope_codes
     from resolvers import open311
     from resolvers.errors import DomainError
+    from web.auth import AuthError, check_scopes
 
     try:
         chosen = Role(role.upper())

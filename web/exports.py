@@ -25,7 +25,6 @@ from datetime import datetime
 from typing import IO, Any
 from urllib.parse import quote
 
-from openpyxl import Workbook
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -91,6 +90,8 @@ def _csv(table: Table) -> Response:
 
 def _xlsx_file(table: Table) -> IO[bytes]:
     """The workbook written row by row (openpyxl's write-only mode) into a temporary file."""
+    from openpyxl import Workbook  # loaded with the first workbook asked for (about 5 MB)
+
     book = Workbook(write_only=True)
     sheet = book.create_sheet(table.title)
     sheet.append(list(table.header))

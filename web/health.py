@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from db import migrate
+from db import revisions
 from db.database import UNREACHABLE
 from db.media import MediaStoreError
 from resolvers.errors import ErrorCode
@@ -27,7 +27,7 @@ from web.errors import PRIVATE, envelope
 
 READY_TIMEOUT_S = 2.0
 log = logging.getLogger("redgrid.health")
-_HEAD = migrate.head()
+_HEAD = revisions.head()
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:

@@ -20,7 +20,7 @@ import orjson
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from schema.request_ids import NO_REQUEST, current_request_id, new_request_id, serving_request
+from resolvers.request_ids import NO_REQUEST, current_request_id, new_request_id, serving_request
 from web.clients import request_header
 
 # A caller's id is taken as it is only when it cannot forge a log line or grow without bound.

@@ -32,7 +32,6 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
-from pywebpush import WebPusher
 
 from db.database import Database
 from db.queries import outbox
@@ -136,6 +135,10 @@ def payload_of(row: Any) -> bytes:
 
 def encrypted(row: Any) -> bytes:
     """The payload encrypted for the subscription's keys (RFC 8291, aes128gcm)."""
+    # Loaded with the first message: pywebpush brings aiohttp and requests (about 9 MB in
+    # every server process), and most servers never push.
+    from pywebpush import WebPusher
+
     pusher = WebPusher({"endpoint": row.endpoint, "keys": {"p256dh": row.p256dh,
                                                            "auth": row.auth}})
     body: bytes = pusher.encode(payload_of(row), "aes128gcm")["body"]

@@ -8,6 +8,7 @@ limits on, no introspection or GraphiQL, no webhooks to private addresses); only
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from db.embedded import DEFAULT_DATABASE, EmbeddedCluster, ReplicaCluster
 from db.media import ADDRESSING_STYLES
-from db.urls import server_url
-from web.auth import development_secret
+from db.urls import libpq_uri, server_url
 from web.clients import Network, parse_networks
 
 if TYPE_CHECKING:
@@ -157,11 +157,22 @@ MEDIA_S3_REQUIRED = ("media_s3_bucket", "media_s3_region", "media_s3_access_key_
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
+def development_secret(data_dir: Path) -> str:
+    """The embedded default's signing secret, made once and kept in the data folder."""
+    path = data_dir / "jwt-secret"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
 def _sqlalchemy_url(url: str) -> str:
-    """A postgresql:// URL as SQLAlchemy's psycopg 3 URL; others as they are."""
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
+    """A postgresql:// URL as SQLAlchemy's psycopg 3 URL (one with a driver as it is); a URL
+    of another kind is refused (ValueError)."""
+    libpq_uri(url)  # refuses a URL of another kind
+    scheme, rest = url.split("://", 1)
+    return url if "+" in scheme else "postgresql+psycopg://" + rest
 
 
 def _read_variables(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -365,7 +376,10 @@ class Settings:
         database = environ.get("REDGRID_DATABASE", DEFAULT_DATABASE)
         if embedded:
             url = EmbeddedCluster(data_dir).url(database)
-        url = _sqlalchemy_url(url)
+        try:
+            url = _sqlalchemy_url(url)
+        except ValueError as exc:
+            raise ConfigError(f"DATABASE_URL: {exc}") from None
         environment = environ.get("REDGRID_ENV", "").strip() or "production"
         if environment not in ENVIRONMENTS:
             raise ConfigError(f"REDGRID_ENV must be `development` (a development box: local "

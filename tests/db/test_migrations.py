@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
+import pytest
 from geoalchemy2 import Geometry
 from sqlalchemy import CheckConstraint
 
-from db import migrate
+from db import migrate, revisions
 from db.models import Base
 from db.urls import psycopg_conninfo
 from tests.conftest import create_database, drop_database
@@ -101,3 +104,30 @@ def test_metric_point_follows_the_point(db: psycopg.Connection) -> None:
         "SELECT count(*) FROM tickets WHERE NOT ST_Equals(geom_metric, ST_Transform(geom, 4549))"
     ).fetchone()
     assert off == (0,)
+
+
+def test_the_head_read_from_the_files_is_alembics() -> None:
+    assert revisions.head() == migrate.head()
+
+
+def _migration(folder: Path, revision: str, down: str) -> None:
+    (folder / f"{revision}.py").write_text(
+        f'"""{revision}"""\nrevision = "{revision}"\ndown_revision: str | None = {down}\n',
+        encoding="utf-8")
+
+
+def test_the_head_follows_a_merge_and_refuses_two_heads(tmp_path: Path) -> None:
+    _migration(tmp_path, "a", "None")
+    _migration(tmp_path, "b", '"a"')
+    _migration(tmp_path, "c", '"a"')
+    with pytest.raises(ValueError, match=r"2 heads \(b, c\)"):
+        revisions.head(tmp_path)
+    _migration(tmp_path, "d", '("b", "c")')
+    assert revisions.head(tmp_path) == "d"
+
+
+def test_a_revision_that_is_not_a_literal_is_named(tmp_path: Path) -> None:
+    (tmp_path / "x.py").write_text('revision = "x"\ndown_revision = compute()\n',
+                                   encoding="utf-8")
+    with pytest.raises(ValueError, match=r"x\.py: .*down_revision"):
+        revisions.head(tmp_path)

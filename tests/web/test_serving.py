@@ -250,3 +250,36 @@ def test_a_worker_freezes_what_it_made_at_start(settings: Settings) -> None:
                          check=True, cwd=Path(__file__).resolve().parents[2], timeout=120)
     before, after = map(int, out.stdout.split()[-2:])
     assert before == 0 and after > 100_000, out.stdout
+
+
+# What the server's processes must not load at start: the app's libraries in the supervisor
+# (it only starts and watches the workers), the tools' in a worker (migrations, seeding,
+# workbooks, photos and Web Push load theirs when used). Each costs RSS in every process.
+APP_LIBRARIES = {"strawberry", "graphql", "psycopg", "numpy", "shapely", "pyproj", "h3", "jwt",
+                 "httpx", "prometheus_client"}
+TOOL_LIBRARIES = {"sqlalchemy", "alembic", "geoalchemy2", "mako", "openpyxl", "PIL",
+                  "pywebpush", "aiohttp", "requests"}
+LOADED = "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))"
+
+
+def _loaded(settings: Settings, probe: str) -> set[str]:
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDGRID_ENV": "development"}
+    # `import web.cli` first, as the `redgrid` script does and as each spawned worker does
+    # again (multiprocessing runs the parent's main module in the child).
+    out = subprocess.run([sys.executable, "-c", f"import sys, web.cli; {probe}; {LOADED}"],
+                         env=env, capture_output=True, text=True, check=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    return set(out.stdout.split("\n")[-2].split())
+
+
+def test_the_supervising_process_loads_none_of_the_app(settings: Settings) -> None:
+    loaded = _loaded(settings, "from web.serving import serve; "
+                               "from web.settings import Settings; Settings.from_env()")
+    assert {"uvicorn", "starlette", "typer"} <= loaded  # the probe did load what serve runs
+    assert loaded & (APP_LIBRARIES | TOOL_LIBRARIES) == set()
+
+
+def test_a_worker_loads_the_app_but_not_the_tools(settings: Settings) -> None:
+    loaded = _loaded(settings, "from web.serving import app_from_env; app_from_env()")
+    assert APP_LIBRARIES <= loaded
+    assert loaded & TOOL_LIBRARIES == set()

@@ -173,6 +173,8 @@ def test_no_module_writes_a_settings_default_again() -> None:
     ({"REDGRID_PORT": "eighty"}, "REDGRID_PORT: invalid literal"),
     ({"REDGRID_LOG_FORMAT": "xml"}, "REDGRID_LOG_FORMAT must be one of json, text"),
     ({"REDGRID_ACCESS_LOG": "maybe"}, "REDGRID_ACCESS_LOG: expected 1 or 0"),
+    ({"DATABASE_URL": "mysql://u@h/redgrid"}, "DATABASE_URL: not a PostgreSQL URL"),
+    ({"REDGRID_REPLICA_URL": "sqlite:///x"}, "REDGRID_REPLICA_URL: not a PostgreSQL URL"),
 ])
 def test_unreadable_settings_name_their_variable(tmp_path: Path, env: dict[str, str],
                                                  message: str) -> None:
