@@ -34,26 +34,70 @@ def process_cpu_s(pid: int, reaped: bool = False) -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-class RssSampler:
-    """VmRSS of one process, read from /proc every `interval` seconds in a thread."""
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (a server's supervisor, its workers and their helpers)."""
+    found = [pid]
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            children = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            found += process_tree(int(child))
+    return found
 
-    def __init__(self, pid: int, interval: float = 0.1) -> None:
-        self.pid, self.interval = pid, interval
+
+def rss_kb(pid: int) -> int | None:
+    """VmRSS of one process in kB (None once it has ended)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+def _role(pid: int) -> str:
+    """What a process of a `redgrid serve` tree is, from its command line."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return "ended"
+    for marker, role in (("resource_tracker", "resource tracker"),
+                         ("multiprocessing.spawn", "worker"), (" serve", "supervisor")):
+        if marker in command:
+            return role
+    return Path(command.split(" ", 1)[0]).name
+
+
+class RssSampler:
+    """VmRSS of one process, or with `tree` of it and all its descendants together, read from
+    /proc every `interval` seconds in a thread."""
+
+    def __init__(self, pid: int, interval: float = 0.1, tree: bool = False) -> None:
+        self.pid, self.interval, self.tree = pid, interval, tree
         self.samples: list[tuple[float, int]] = []
         self.marks: dict[str, int] = {}
+        self.at_max: dict[int, int] = {}  # each process's kB in the largest sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._t0 = time.monotonic()
 
     def read_kb(self) -> int | None:
-        try:
-            with open(f"/proc/{self.pid}/status", encoding="ascii") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1])
-        except (FileNotFoundError, ProcessLookupError):
+        if rss_kb(self.pid) is None:
             return None
-        return None
+        each = {pid: rss_kb(pid) or 0 for pid in (process_tree(self.pid) if self.tree
+                                                   else [self.pid])}
+        total = sum(each.values())
+        if total > max((kb for _, kb in self.samples), default=0):
+            self.at_max = each
+        return total
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -82,6 +126,8 @@ class RssSampler:
             "max_mb": round(max(kbs) / 1024, 1) if kbs else None,
             "final_mb": round(kbs[-1] / 1024, 1) if kbs else None,
             "marks_mb": {k: round(v / 1024, 1) for k, v in self.marks.items()},
+            **({"processes_at_max": [{"pid": pid, "role": _role(pid), "mb": round(kb / 1024, 1)}
+                                     for pid, kb in self.at_max.items()]} if self.tree else {}),
         }
 
 

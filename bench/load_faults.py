@@ -52,7 +52,8 @@ from db.seed import seed_demo
 from resolvers.actor import Role
 from resolvers.lifecycle import MOVES
 from resolvers.policy import Operation
-from web.auth import development_secret, mint
+from web.auth import mint
+from web.settings import development_secret
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 RESULTS = CHECKOUT / "bench" / "results"

@@ -635,6 +635,32 @@ def profile(case: Case, url: str, pid: int, token: str, tmp: Path, duration_s: f
     return str(target.relative_to(CHECKOUT))
 
 
+def workers_rss(case: Case, env: dict[str, str], token: str, tmp: Path, duration_s: float,
+                rounds: int, workers: int) -> dict[str, Any]:
+    """RedGrid as deployed on this machine, `workers` processes (REDGRID_WORKERS unset is the
+    number of cores), under the Q1 load at concurrency 16: the RSS of all its processes
+    together (supervisor, workers, multiprocessing's resource tracker), sampled every 0.1 s."""
+    server = Server({**env, "REDGRID_WORKERS": str(workers)}, tmp / "redgrid-workers.log")
+    try:
+        server.wait_ready()
+        url = f"{server.base}/graphql"
+        sent, _ = bodies(case, "workers")
+        files = _wrk.write_bodies(tmp / "Q1.workers", sent)
+        _wrk.run(url, threads=2, connections=16, duration_s=1, bodies=files,
+                 server_pid=server.proc.pid, token=token)
+        sampler = RssSampler(server.proc.pid, tree=True)
+        sampler.start()
+        runs = [_wrk.run(url, threads=2, connections=16, duration_s=duration_s, bodies=files,
+                         server_pid=server.proc.pid, token=token) for _ in range(rounds)]
+        rss = sampler.stop()
+    finally:
+        server.stop()
+    return {"workers": workers, "concurrency": 16, "rss": rss,
+            "throughput_rps": [r["throughput_rps"] for r in runs],
+            "errors": [r["check"]["non_2xx"] + r["check"]["socket_errors"]
+                       + r["check"]["responses_with_errors"] for r in runs]}
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# RedGrid against PostGraphile v4 on the same PostGIS ({report['date']})", "",
              f"Commit {report['commit']}; database `{report['database']}` "
@@ -682,6 +708,15 @@ def markdown(report: dict[str, Any]) -> str:
     if rss:
         lines += ["", f"Server RSS under the Q1 load (max): RedGrid {rss['redgrid']['max_mb']} "
                   f"MB, PostGraphile {rss['postgraphile']['max_mb']} MB."]
+    many = report.get("rss_workers")
+    if many:
+        each = ", ".join(f"{p['role']} {p['mb']}" for p in many["rss"]["processes_at_max"])
+        lines += ["", f"With {many['workers']} RedGrid worker processes (REDGRID_WORKERS="
+                  f"{many['workers']}; unset, it is the number of cores) under Q1 at "
+                  f"concurrency {many['concurrency']}, all its processes together (max): "
+                  f"{many['rss']['max_mb']} MB ({each}; MB); "
+                  f"{', '.join(f'{t:,.0f}' for t in many['throughput_rps'])} req/s, errors "
+                  f"{many['errors']}."]
     lines += ["", "Queries:", ""]
     lines += [f"- {case['name']}: {case['label']}; {case['inputs']} inputs, "
               f"{case['check']['inputs_compared']} compared before timing, 0 differing"
@@ -699,6 +734,11 @@ def main() -> int:
     parser.add_argument("--pool", type=int, default=PEER_POOL,
                         help="database connections of each side (PostGraphile's default: 10)")
     parser.add_argument("--out", type=Path, default=RESULTS / "peer.json")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="RedGrid's worker processes for the RSS of all of them under Q1 "
+                             "(default: the number of cores, as REDGRID_WORKERS unset)")
+    parser.add_argument("--rss-only", action="store_true",
+                        help="only that measurement: no PostGraphile, no race")
     parser.add_argument("--profile", action="store_true",
                         help="only py-spy flame graphs of RedGrid per query (no race)")
     args = parser.parse_args()
@@ -728,6 +768,15 @@ def main() -> int:
             print(f"deleted {left} tickets of an earlier Q5 run", flush=True)
     started = machine()
     RESULTS.mkdir(parents=True, exist_ok=True)
+    q1 = next((case for case in cases if case.name == "Q1"), None)
+    if args.rss_only:
+        if q1 is None:
+            parser.error("--rss-only measures under Q1: leave Q1 in --only")
+        with tempfile.TemporaryDirectory() as tmpdir:
+            many = workers_rss(q1, env, token, Path(tmpdir), args.duration, args.rounds,
+                               args.workers)
+        print(json.dumps(many, indent=2))
+        return 0
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         server = Server(env, tmp / "redgrid.log")
@@ -765,6 +814,8 @@ def main() -> int:
             server.stop()
             if any(case.runs for case in cases):
                 print(f"deleted the {delete_filed(conninfo)} tickets Q5 filed", flush=True)
+        rss_workers = (workers_rss(q1, env, token, tmp, args.duration, args.rounds, args.workers)
+                       if q1 else None)
     package = json.loads((PEER / "package.json").read_text())["dependencies"]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=CHECKOUT,
                             capture_output=True, text=True, check=False).stdout.strip()
@@ -775,7 +826,7 @@ def main() -> int:
         "duration_s": args.duration, "rounds": args.rounds, "pool": args.pool,
         "peer_versions": package, "peer_command": " ".join(peer.command[3:]),
         "machine": started, "activity_end": cpu_activity(), "versions": versions(conninfo),
-        "rss_q1": rss_q1,
+        "rss_q1": rss_q1, "rss_workers": rss_workers,
         "cases": [{"name": c.name, "label": c.label, "inputs": len(c.inputs),
                    "check": c.results.pop("_check"), "statements": c.results.pop("_statements"),
                    "results": c.results} for c in cases],
