@@ -69,13 +69,31 @@ def _tool(name: str) -> str:
         return found
 
 
+# libpq's environment variables by connection parameter (PostgreSQL 15 docs, "Environment
+# Variables"): the URL's parameters reach pg_dump and pg_restore through them, so that none
+# (a password least of all) appears on a command line. Those without one (keepalives, ...)
+# only tune the connection.
+_LIBPQ_ENVIRONMENT = {
+    "host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "dbname": "PGDATABASE",
+    "user": "PGUSER", "password": "PGPASSWORD", "passfile": "PGPASSFILE",
+    "channel_binding": "PGCHANNELBINDING", "service": "PGSERVICE", "options": "PGOPTIONS",
+    "application_name": "PGAPPNAME", "sslmode": "PGSSLMODE",
+    "sslcompression": "PGSSLCOMPRESSION", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",
+    "sslrootcert": "PGSSLROOTCERT", "sslcrl": "PGSSLCRL", "sslcrldir": "PGSSLCRLDIR",
+    "sslsni": "PGSSLSNI", "requirepeer": "PGREQUIREPEER",
+    "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION",
+    "ssl_max_protocol_version": "PGSSLMAXPROTOCOLVERSION", "gssencmode": "PGGSSENCMODE",
+    "krbsrvname": "PGKRBSRVNAME", "gsslib": "PGGSSLIB", "connect_timeout": "PGCONNECT_TIMEOUT",
+    "client_encoding": "PGCLIENTENCODING", "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "load_balance_hosts": "PGLOADBALANCEHOSTS",
+}
+
+
 def _environment(url: str) -> dict[str, str]:
     """libpq's variables for `url`, so no password appears on a command line."""
     given = parameters(url)
-    values = {variable: given.get(name) for name, variable in (
-        ("host", "PGHOST"), ("port", "PGPORT"), ("user", "PGUSER"), ("password", "PGPASSWORD"),
-        ("dbname", "PGDATABASE"))}
-    return {**os.environ, **{k: str(v) for k, v in values.items() if v}}
+    return {**os.environ, **{_LIBPQ_ENVIRONMENT[name]: value for name, value in given.items()
+                             if name in _LIBPQ_ENVIRONMENT}}
 
 
 def _connect(url: str) -> psycopg.Connection:

@@ -36,6 +36,8 @@ def head(folder: Path = VERSIONS) -> str:
     revised: set[str] = set()
     revisions: list[str] = []
     for path in sorted(folder.glob("*.py")):
+        if path.name.startswith((".#", "__init__")):  # an editor's lock file; as Alembic skips
+            continue
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         try:
             revision, down = _literal(tree, "revision"), _literal(tree, "down_revision")

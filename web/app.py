@@ -8,7 +8,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -70,7 +70,6 @@ from web.metrics import routes as metrics_routes
 from web.ogc import create_memos as ogc_memos
 from web.ogc import routes as ogc_routes
 from web.open311 import routes as open311_routes
-from web.push import worker_pass as push_pass
 from web.reloading import Reloading
 from web.replicas import REPLICA_FIELDS, ReplicaReads, open_replica
 from web.scheduler import JobScheduler
@@ -80,7 +79,7 @@ from web.signin import routes as signin_routes
 from web.tilecache import TileCache
 from web.tiles import CELL_COUNTS_S
 from web.tiles import ROUTES as tile_routes
-from web.webhooks import Refused, WebhookWorker, destination, verify_url
+from web.webhooks import Refused, ThenPass, WebhookWorker, destination, verify_url
 from web.websocket import BoundedWebSocketAdapter, GuardedTransportWS, SocketGate
 
 log = logging.getLogger("redgrid.web")
@@ -361,7 +360,14 @@ def create_app(settings: Settings) -> Starlette:
     metrics = Metrics(settings.metrics_networks, settings.trusted_proxies)
     graphql = RedGridGraphQL(settings, tokens, limiter, metrics, media,
                              graphql_ide=None if settings.production else "graphiql")
+    push_pass: Callable[[Database], ThenPass] | None = None
     if push is not None:
+        # Delivery (pywebpush, with aiohttp and requests: about 9 MB) is loaded where push is
+        # on, and at start: before the worker freezes what it made (web/serving.py).
+        from web.push import worker_pass
+
+        push_pass = functools.partial(worker_pass, sender=push,
+                                      allow_private=settings.webhook_allow_private)
         graphql.push = PushEndpoints(https_only=settings.production, check_address=functools.partial(
             endpoint_refused, allow_private=settings.webhook_allow_private))
 
@@ -400,8 +406,7 @@ def create_app(settings: Settings) -> Starlette:
         await live.start()
         webhooks = app.state.webhooks = WebhookWorker(
             db, settings.webhook_interval_s, allow_private=settings.webhook_allow_private,
-            then=None if push is None else push_pass(
-                db, push, allow_private=settings.webhook_allow_private))
+            then=None if push_pass is None else push_pass(db))
         graphql.webhook_verifier = functools.partial(
             verify_url, allow_private=settings.webhook_allow_private)
         if settings.webhook_interval_s > 0:

@@ -454,7 +454,7 @@ def push_keys(
 ) -> None:
     """Prints a new VAPID key pair as the settings that turn push on (keep the private key
     secret: whoever holds it can push to every subscribed phone)."""
-    from web.push import new_key_pair
+    from web.vapid import new_key_pair
 
     private, public = new_key_pair()
     sys.stdout.write(f"REDGRID_VAPID_PRIVATE_KEY={private}\n"
@@ -473,6 +473,7 @@ def serve(
         help="worker processes (REDGRID_WORKERS)", show_default=str(_default("workers")))] = None,
 ) -> None:
     """Serves GraphQL at /graphql and the map at / (uvicorn); SIGTERM drains and stops."""
+    from web.serving import WorkerStartError
     from web.serving import serve as run
 
     settings = Settings.from_env()
@@ -480,7 +481,13 @@ def serve(
     if count < 1:
         _fail("--workers must be 1 or more")
     settings.check_serving()  # before the workers start: a bad setting ends the command
-    run(settings, host or settings.host, port or settings.port, count)
+    try:
+        run(settings, host or settings.host, port or settings.port, count)
+    except WorkerStartError as exc:
+        summary, detail = exc.args
+        sys.stderr.write(detail + "\n")
+        _fail(f"a worker cannot start ({summary}); nothing was served. Fix what the lines "
+              "above name (`make setup` reinstalls the dependencies) and start again")
 
 
 def main() -> None:

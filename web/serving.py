@@ -21,6 +21,8 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 
 import uvicorn
@@ -50,6 +52,31 @@ def app_from_env() -> Starlette:
     return app
 
 
+class WorkerStartError(Exception):
+    """A worker's app cannot be made: the error it ended with, for `serve` to report."""
+
+
+# A worker's start, made in a throwaway process (see `preflight`).
+_PREFLIGHT = "from web.serving import app_from_env; app_from_env()"
+
+
+def preflight() -> None:
+    """Makes one worker's app in a throwaway process before uvicorn starts the workers.
+
+    The supervising process loads none of the app (so that it stays small), and uvicorn
+    restarts a worker that dies at start for as long as it runs: a broken install or a setting
+    only the app checks would otherwise never end `serve`. Costs the start-up of one more
+    process, once."""
+    with tempfile.TemporaryDirectory(prefix="redgrid-preflight-") as metrics:
+        # Its metrics files apart: /metrics sums the workers' folder, and this is no worker.
+        done = subprocess.run([sys.executable, "-c", _PREFLIGHT], capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL,
+                              env={**os.environ, MULTIPROC_ENV: metrics})
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        raise WorkerStartError(lines[-1], "\n".join(lines[-30:]))
+
+
 def worker_pool_size(pool_size: int, workers: int) -> int:
     """Each worker's share of REDGRID_POOL_SIZE, the server's budget of connections per pool:
     N workers open about as many connections as one did (at least 2 per pool each)."""
@@ -70,6 +97,8 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="redgrid-metrics-")
         made.append(os.environ[MULTIPROC_ENV])
     try:
+        if workers > 1:  # one process: its own start fails `serve` as it is
+            preflight()
         # log_config=None: uvicorn's lines go through RedGrid's handlers (web/logs.py).
         # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from loopback;
         # the app reads it only from REDGRID_TRUSTED_PROXIES (web/clients.py).

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from db.embedded import DEFAULT_DATABASE, EmbeddedCluster, ReplicaCluster
 from db.media import ADDRESSING_STYLES
-from db.urls import libpq_uri, server_url
+from db.urls import check_url, server_url
 from web.clients import Network, parse_networks
 
 if TYPE_CHECKING:
-    from web.push import PushSender
+    from web.vapid import PushSender
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 BASEMAP_DATUMS = ("WGS84", "GCJ02", "BD09")
@@ -170,7 +170,7 @@ def development_secret(data_dir: Path) -> str:
 def _sqlalchemy_url(url: str) -> str:
     """A postgresql:// URL as SQLAlchemy's psycopg 3 URL (one with a driver as it is); a URL
     of another kind is refused (ValueError)."""
-    libpq_uri(url)  # refuses a URL of another kind
+    check_url(url)  # refuses a URL of another kind, or one that cannot be read
     scheme, rest = url.split("://", 1)
     return url if "+" in scheme else "postgresql+psycopg://" + rest
 
@@ -356,8 +356,8 @@ class Settings:
         if not self.vapid_subject.startswith(("mailto:", "https://")):
             raise ConfigError("REDGRID_VAPID_SUBJECT must be a mailto: or https: URL, the "
                               "contact a push service may write to")
-        # Imported here: pywebpush and its HTTP clients cost every `redgrid` command 0.4 s.
-        from web.push import BadKey, PushSender, read_private_key
+        # Imported here, only when push is on (cryptography and py-vapid).
+        from web.vapid import BadKey, PushSender, read_private_key
 
         try:
             return PushSender(read_private_key(self.vapid_private_key), self.vapid_subject)

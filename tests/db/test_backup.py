@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from db.backup import BackupError, description_path, restore
+from db.backup import BackupError, _environment, _tool, description_path, restore
 from tests.conftest import Minter, drop_database
 from web.app import create_app
 from web.settings import Settings
@@ -124,3 +124,17 @@ def test_dump_errors_say_what_to_do(dumped: Path, settings: Settings, tmp_path: 
                database_url=f"postgresql://redgrid@/nowhere?host={tmp_path}")
     assert away.returncode == 1 and "redgrid db up" in away.stderr
     assert not (tmp_path / "x.dump").exists() and not (tmp_path / "x.dump.partial").exists()
+
+
+def test_the_urls_libpq_parameters_reach_pg_dump(settings: Settings) -> None:
+    """pg_dump and pg_restore get the URL's parameters as libpq's variables: all of them,
+    not only host, port, user, password and database (`sslmode` must not be lost)."""
+    command = [_tool("pg_dump"), "--schema-only", "--table=zones"]
+    plain = subprocess.run(command, env=_environment(settings.database_url),
+                           capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 0, plain.stderr
+    # The primary is not read-only: libpq, told so through PGTARGETSESSIONATTRS, refuses it.
+    told = subprocess.run(command, capture_output=True, text=True, timeout=60,
+                          env=_environment(settings.database_url
+                                           + "&target_session_attrs=read-only"))
+    assert told.returncode != 0 and "read-only" in told.stderr

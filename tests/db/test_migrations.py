@@ -124,6 +124,11 @@ def test_the_head_follows_a_merge_and_refuses_two_heads(tmp_path: Path) -> None:
         revisions.head(tmp_path)
     _migration(tmp_path, "d", '("b", "c")')
     assert revisions.head(tmp_path) == "d"
+    # What Alembic does not read either: a package's __init__, an editor's lock (a link to
+    # nowhere).
+    (tmp_path / "__init__.py").write_text("", encoding="utf-8")
+    (tmp_path / ".#d.py").symlink_to(tmp_path / "nowhere")
+    assert revisions.head(tmp_path) == "d"
 
 
 def test_a_revision_that_is_not_a_literal_is_named(tmp_path: Path) -> None:

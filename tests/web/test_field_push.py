@@ -19,8 +19,8 @@ from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, expec
 
 from tests.conftest import serving
 from tests.web.test_field_app import browser, cell_with_a_point, open_app, phone, sign_in
-from web.push import new_key_pair
 from web.settings import Settings
+from web.vapid import new_key_pair
 
 __all__ = ["browser"]  # the module's Chromium, shared with the field app's tests
 SUBJECT = "mailto:push-browser@example.org"

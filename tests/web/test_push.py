@@ -33,8 +33,9 @@ from tests.conftest import GraphQLClient, Minter, serving
 from tests.web.test_webhooks import serving_http
 from web.app import create_app, endpoint_refused
 from web.cli import app as cli
-from web.push import PushReport, PushSender, new_key_pair, run_once
+from web.push import PushReport, run_once
 from web.settings import ConfigError, Settings
+from web.vapid import PushSender, new_key_pair
 from web.webhooks import backoff
 
 SUBJECT = "mailto:push-test@example.org"

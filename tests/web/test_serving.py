@@ -23,10 +23,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.conftest import START_S
+from tests.conftest import REDGRID, START_S, _free_port
 from tests.conftest import log_lines as _lines
 from tests.conftest import serve_process as server
 from web.settings import Settings
+from web.vapid import new_key_pair
 
 ZONES = {"query": "{ zones { code } }"}
 
@@ -254,7 +255,8 @@ def test_a_worker_freezes_what_it_made_at_start(settings: Settings) -> None:
 
 # What the server's processes must not load at start: the app's libraries in the supervisor
 # (it only starts and watches the workers), the tools' in a worker (migrations, seeding,
-# workbooks, photos and Web Push load theirs when used). Each costs RSS in every process.
+# workbooks, photos load theirs when used; Web Push delivery only where push is on). Each
+# costs RSS in every process.
 APP_LIBRARIES = {"strawberry", "graphql", "psycopg", "numpy", "shapely", "pyproj", "h3", "jwt",
                  "httpx", "prometheus_client"}
 TOOL_LIBRARIES = {"sqlalchemy", "alembic", "geoalchemy2", "mako", "openpyxl", "PIL",
@@ -262,24 +264,59 @@ TOOL_LIBRARIES = {"sqlalchemy", "alembic", "geoalchemy2", "mako", "openpyxl", "P
 LOADED = "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))"
 
 
-def _loaded(settings: Settings, probe: str) -> set[str]:
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDGRID_ENV": "development"}
+def _loaded(settings: Settings, probe: str, push: bool = False) -> set[str]:
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDGRID_ENV": "development",
+           "REDGRID_WEBHOOK_INTERVAL": "0", "REDGRID_JOB_INTERVAL": "0"}
+    if push:
+        env.update(REDGRID_VAPID_PRIVATE_KEY=new_key_pair()[0],
+                   REDGRID_VAPID_SUBJECT="mailto:ops@example.org")
     # `import web.cli` first, as the `redgrid` script does and as each spawned worker does
     # again (multiprocessing runs the parent's main module in the child).
     out = subprocess.run([sys.executable, "-c", f"import sys, web.cli; {probe}; {LOADED}"],
-                         env=env, capture_output=True, text=True, check=True, timeout=120,
+                         env=env, capture_output=True, text=True, timeout=120,
                          cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
     return set(out.stdout.split("\n")[-2].split())
 
 
-def test_the_supervising_process_loads_none_of_the_app(settings: Settings) -> None:
-    loaded = _loaded(settings, "from web.serving import serve; "
-                               "from web.settings import Settings; Settings.from_env()")
+# What `redgrid serve` runs before uvicorn starts the workers.
+SUPERVISOR = ("from web.serving import serve; from web.settings import Settings; "
+              "Settings.from_env().check_serving()")
+# A worker: its app made, then started and stopped (the lifespan: pools, LISTEN, jobs).
+WORKER = ("from starlette.testclient import TestClient; from web.serving import app_from_env; "
+          "client = TestClient(app_from_env()); client.__enter__(); "
+          "assert client.get('/healthz').status_code == 200; client.__exit__(None, None, None)")
+
+
+@pytest.mark.parametrize("push", [False, True])
+def test_the_supervising_process_loads_none_of_the_app(settings: Settings, push: bool) -> None:
+    loaded = _loaded(settings, SUPERVISOR, push)
     assert {"uvicorn", "starlette", "typer"} <= loaded  # the probe did load what serve runs
     assert loaded & (APP_LIBRARIES | TOOL_LIBRARIES) == set()
+    assert ("py_vapid" in loaded) is push  # the key is read (and checked) before workers start
 
 
-def test_a_worker_loads_the_app_but_not_the_tools(settings: Settings) -> None:
-    loaded = _loaded(settings, "from web.serving import app_from_env; app_from_env()")
+@pytest.mark.parametrize("push", [False, True])
+def test_a_worker_loads_the_app_but_not_the_tools(settings: Settings, push: bool) -> None:
+    loaded = _loaded(settings, WORKER, push)
     assert APP_LIBRARIES <= loaded
-    assert loaded & TOOL_LIBRARIES == set()
+    # Push delivery is loaded at start where push is on: not on the loop at the first push.
+    assert loaded & TOOL_LIBRARIES == ({"pywebpush", "aiohttp", "requests"} if push else set())
+
+
+def test_a_worker_that_cannot_start_ends_serve_with_what_to_do(settings: Settings,
+                                                               tmp_path: Path) -> None:
+    """The supervisor loads none of the app, and uvicorn restarts workers that die at start
+    for as long as it runs: `serve` makes one worker's app first and ends on its error."""
+    (tmp_path / "h3").mkdir()  # an install broken under the app, not under the supervisor
+    (tmp_path / "h3" / "__init__.py").write_text('raise ImportError("h3 is broken here")\n',
+                                                 encoding="utf-8")
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDGRID_ENV": "development",
+           "PYTHONPATH": str(tmp_path), "COLUMNS": "400"}
+    done = subprocess.run([str(REDGRID), "serve", "--workers", "2", "--port",
+                           str(_free_port())], env=env, capture_output=True, text=True,
+                          timeout=START_S)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" in done.stderr  # the worker's own lines, for whoever fixes it
+    assert ("a worker cannot start (ImportError: h3 is broken here); nothing was served"
+            in done.stderr)
