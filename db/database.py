@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import AsyncConnection, AsyncCursor, OperationalError
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout, pool_async
@@ -224,7 +225,11 @@ class Database:
         if statement_timeout_ms > 0:
             settings["statement_timeout"] = str(int(statement_timeout_ms))
         if settings:
-            kwargs["options"] = " ".join(f"-c {k}={v}" for k, v in settings.items())
+            # After the conninfo's own `options` (the URL's ?options=), which a keyword would
+            # otherwise replace; where both set a parameter, the pool's comes last and holds.
+            given = conninfo_to_dict(conninfo).get("options") or ""
+            kwargs["options"] = " ".join([str(given), *(f"-c {k}={v}"
+                                                        for k, v in settings.items())]).strip()
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
             conninfo, min_size=min_size, max_size=max_size, open=False, kwargs=kwargs,
             timeout=busy_timeout_s, connection_class=ObservedConnection,

@@ -23,6 +23,22 @@ from tests.conftest import create_database, drop_database
 from web.settings import Settings
 
 
+async def test_the_urls_own_options_hold_beside_the_pools(conninfo: str) -> None:
+    """A URL's ?options= (say a search_path or work_mem for this deployment) is kept: the
+    pool's statement timeout is added to it, not put in its place."""
+    db = Database(f"{conninfo} options='-c work_mem=7MB -c statement_timeout=9s'",
+                  min_size=1, max_size=1, statement_timeout_ms=1234)
+    await db.open()
+    try:
+        async with db.connection() as conn:
+            memory = await (await conn.execute("SHOW work_mem")).fetchone()
+            timeout = await (await conn.execute("SHOW statement_timeout")).fetchone()
+            assert memory is not None and memory[0] == "7MB"
+            assert timeout is not None and timeout[0] == "1234ms"  # the server's own bound
+    finally:
+        await db.close()
+
+
 async def test_session_settings_hold_on_every_connection(conninfo: str) -> None:
     db = Database(conninfo, min_size=2, max_size=2, statement_timeout_ms=1234,
                   session=TILE_SESSION)
