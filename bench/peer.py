@@ -62,6 +62,7 @@ from _server import (
     bench_env,
     cpu_activity,
     free_port,
+    process_tree,
     stop_process,
 )
 from psycopg import sql
@@ -648,6 +649,11 @@ def workers_rss(case: Case, env: dict[str, str], token: str, tmp: Path, duration
         files = _wrk.write_bodies(tmp / "Q1.workers", sent)
         _wrk.run(url, threads=2, connections=16, duration_s=1, bodies=files,
                  server_pid=server.proc.pid, token=token)
+        # The supervisor, multiprocessing's resource tracker and the workers (one process
+        # serves alone): a tree read short would understate the sum.
+        found, expected = len(process_tree(server.proc.pid)), workers + 2 if workers > 1 else 1
+        if found != expected:
+            raise RuntimeError(f"redgrid serve runs {found} processes, not {expected}")
         sampler = RssSampler(server.proc.pid, tree=True)
         sampler.start()
         runs = [_wrk.run(url, threads=2, connections=16, duration_s=duration_s, bodies=files,
