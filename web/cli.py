@@ -484,9 +484,8 @@ def serve(
     try:
         run(settings, host or settings.host, port or settings.port, count)
     except WorkerStartError as exc:
-        summary, detail = exc.args
-        sys.stderr.write(detail + "\n")
-        _fail(f"a worker cannot start ({summary}); nothing was served. Fix what the lines "
+        sys.stderr.write(exc.detail + "\n")
+        _fail(f"a worker cannot start ({exc.summary}); nothing was served. Fix what the lines "
               "above name (`make setup` reinstalls the dependencies) and start again")
 
 

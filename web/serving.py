@@ -53,7 +53,12 @@ def app_from_env() -> Starlette:
 
 
 class WorkerStartError(Exception):
-    """A worker's app cannot be made: the error it ended with, for `serve` to report."""
+    """A worker's app cannot be made: the error it ended with (`summary`, its last line) and
+    the lines before it (`detail`), for `serve` to report."""
+
+    def __init__(self, summary: str, detail: str) -> None:
+        super().__init__(summary)
+        self.summary, self.detail = summary, detail
 
 
 # A worker's start, made in a throwaway process (see `preflight`).

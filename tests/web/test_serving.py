@@ -240,17 +240,25 @@ def test_workers_share_the_servers_pool_budget() -> None:
     assert worker_pool_size(4, 8) == 2  # never below 2 per pool
 
 
+def _python(settings: Settings, code: str, **extra_env: str) -> str:
+    """What `python -c code` prints, run in this checkout on the test database as a server
+    process runs (development)."""
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDGRID_ENV": "development",
+           **extra_env}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2], timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 def test_a_worker_freezes_what_it_made_at_start(settings: Settings) -> None:
     """A worker's start-up objects leave the collector's generations (gc.freeze), so a full
     collection under load does not walk the schema and the modules again."""
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDGRID_ENV": "development"}
-    probe = ("import gc; from web.serving import app_from_env; "
-             "before = gc.get_freeze_count(); app_from_env(); "
-             "print(before, gc.get_freeze_count())")
-    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parents[2], timeout=120)
-    before, after = map(int, out.stdout.split()[-2:])
-    assert before == 0 and after > 100_000, out.stdout
+    out = _python(settings, "import gc; from web.serving import app_from_env; "
+                            "before = gc.get_freeze_count(); app_from_env(); "
+                            "print(before, gc.get_freeze_count())")
+    before, after = map(int, out.split()[-2:])
+    assert before == 0 and after > 100_000, out
 
 
 # What the server's processes must not load at start: the app's libraries in the supervisor
@@ -265,18 +273,14 @@ LOADED = "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))"
 
 
 def _loaded(settings: Settings, probe: str, push: bool = False) -> set[str]:
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDGRID_ENV": "development",
-           "REDGRID_WEBHOOK_INTERVAL": "0", "REDGRID_JOB_INTERVAL": "0"}
+    env = {"REDGRID_WEBHOOK_INTERVAL": "0", "REDGRID_JOB_INTERVAL": "0"}
     if push:
         env.update(REDGRID_VAPID_PRIVATE_KEY=new_key_pair()[0],
                    REDGRID_VAPID_SUBJECT="mailto:ops@example.org")
     # `import web.cli` first, as the `redgrid` script does and as each spawned worker does
     # again (multiprocessing runs the parent's main module in the child).
-    out = subprocess.run([sys.executable, "-c", f"import sys, web.cli; {probe}; {LOADED}"],
-                         env=env, capture_output=True, text=True, timeout=120,
-                         cwd=Path(__file__).resolve().parents[2])
-    assert out.returncode == 0, out.stderr
-    return set(out.stdout.split("\n")[-2].split())
+    out = _python(settings, f"import sys, web.cli; {probe}; {LOADED}", **env)
+    return set(out.split("\n")[-2].split())
 
 
 # What `redgrid serve` runs before uvicorn starts the workers.
